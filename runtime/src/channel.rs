@@ -1,0 +1,71 @@
+//! Typed messages between rrun and the processes it forks, over a
+//! `SOCK_SEQPACKET` socketpair (one datagram per message, EOF when every
+//! copy of the peer end is closed, i.e. the child died).
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrnoExt, Result};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// stage 1 made a user namespace and waits for its id mappings.
+    UserNsCreated,
+    /// The parent wrote the mappings.
+    MappingsWritten,
+    /// The container process (host pid).
+    Pid(i32),
+    /// The init finished setting up and waits for `start`.
+    Ready,
+    /// Go on and exec the user process (used by `run` instead of the fifo).
+    Start,
+    /// Setup failed; the message says what.
+    Error(String),
+}
+
+pub struct Channel(OwnedFd);
+
+impl Channel {
+    pub fn pair() -> Result<(Channel, Channel)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .op(|| "socketpair".into())?;
+        Ok((Channel(a), Channel(b)))
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let data = serde_json::to_vec(msg).expect("messages always serialize");
+        send(self.0.as_raw_fd(), &data, MsgFlags::empty()).op(|| "send on sync socket".into())?;
+        Ok(())
+    }
+
+    /// Next message; `Err` if the peer is gone without saying anything.
+    pub fn recv(&self) -> Result<Msg> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => {
+                    return Err(Error::Init(
+                        "the container process exited during setup".into(),
+                    ))
+                }
+                Ok(n) => {
+                    return serde_json::from_slice(&buf[..n])
+                        .map_err(|e| Error::Init(format!("bad sync message: {e}")))
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("recv on sync socket", e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Container lifecycle verbs: create, start, run, kill, delete, pause,
+//! resume, ps, list. `exec` lives in `exec.rs`.
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tracing::{debug, warn};
+
+use crate::cgroups::Cgroup;
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, ErrnoExt, Result};
+use crate::init::{self, InitConfig, StartSignal};
+use crate::spec;
+use crate::state::{self, State, Status, EXEC_FIFO};
+
+pub struct CreateOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground: no exec fifo, started right away, and a
+    /// terminal (if any) proxied by rrun itself.
+    pub foreground: bool,
+    /// `run -d`/`run`: start right after create.
+    pub start_now: bool,
+}
+
+/// What `create` leaves behind for `run`.
+pub struct Created {
+    pub state: State,
+    pub channel: Channel,
+    pub console_master: Option<OwnedFd>,
+}
+
+/// Undo a half-made container: kill its processes, remove its cgroup and
+/// state directory. Disarmed once the container exists.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+    pids: Vec<Pid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            kill_cgroup(cg);
+            if let Err(e) = cg.destroy() {
+                warn!("cleanup: remove cgroup: {e}");
+            }
+        }
+        if let Some(dir) = &self.dir {
+            if let Err(e) = fs::remove_dir_all(dir) {
+                warn!("cleanup: remove {}: {e}", dir.display());
+            }
+        }
+    }
+}
+
+fn kill_cgroup(cg: &Cgroup) {
+    let _ = cg.thaw();
+    for pid in cg.pids().unwrap_or_default() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// fds passed to the container: LISTEN_FDS (systemd socket activation) plus
+/// `--preserve-fds`, and the environment that goes with them.
+fn extra_fds(preserve: u32) -> (u32, Vec<String>) {
+    let listen: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let env = if listen > 0 {
+        vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
+    } else {
+        vec![]
+    };
+    (listen + preserve, env)
+}
+
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    state::validate_id(opts.id)?;
+    let bundle = spec::load(opts.bundle)?;
+    let process = bundle.spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
+        return Err(Error::Usage(
+            "process.terminal is true: --console-socket is required when the container is detached".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
+    }
+
+    fs::DirBuilder::new().recursive(true).mode(0o711).create(opts.root).map_err(|e| Error::io(opts.root, e))?;
+    let dir = state::container_dir(opts.root, opts.id);
+    match fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) => return Err(Error::io(&dir, e)),
+    }
+    let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, pids: vec![] };
+
+    // The console: a connection to the caller's socket, or for a
+    // foreground terminal a socketpair whose other end rrun keeps.
+    let mut console_local = None;
+    let console = match (terminal, opts.console_socket) {
+        (true, Some(path)) => {
+            let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::io(path, e))?;
+            Some(OwnedFd::from(s))
+        }
+        (true, None) => {
+            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+            console_local = Some(OwnedFd::from(a));
+            Some(OwnedFd::from(b))
+        }
+        _ => None,
+    };
+
+    let start = if opts.start_now {
+        StartSignal::Channel
+    } else {
+        let fifo = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).at("mkfifo", &fifo)?;
+        fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622)).map_err(|e| Error::io(&fifo, e))?;
+        let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .at("open", &fifo)?;
+        // SAFETY: fresh descriptor from open.
+        StartSignal::Fifo(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+
+    let linux = bundle.spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    guard.cgroup = Some(cgroup.clone());
+
+    let (extra, extra_env) = extra_fds(opts.preserve_fds);
+    let cfg = InitConfig {
+        spec: &bundle.spec,
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        no_pivot: opts.no_pivot,
+        cgroup: Some(&cgroup),
+        console,
+        start,
+        extra_fds: extra,
+        extra_env,
+    };
+    let (parent_end, child_end) = Channel::pair()?;
+    let stage1 = init::spawn(&cfg, &child_end)?;
+    drop(child_end);
+    drop(cfg);
+    guard.pids.push(stage1);
+
+    let mut init_pid = None;
+    loop {
+        match parent_end.recv()? {
+            Msg::UserNsCreated => {
+                init::write_id_mappings(&bundle.spec, stage1)?;
+                parent_end.send(&Msg::MappingsWritten)?;
+            }
+            Msg::Pid(pid) => {
+                let pid = Pid::from_raw(pid);
+                guard.pids.push(pid);
+                init_pid = Some(pid);
+                match waitpid(stage1, None) {
+                    Ok(WaitStatus::Exited(_, 0)) => {}
+                    other => return Err(Error::Init(format!("stage 1 failed: {other:?}"))),
+                }
+                guard.pids.retain(|p| *p != stage1);
+            }
+            Msg::Ready => break,
+            Msg::Error(e) => return Err(Error::Init(e)),
+            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        }
+    }
+    let pid = init_pid.ok_or_else(|| Error::Init("no init pid received".into()))?;
+    let console_master = match &console_local {
+        Some(sock) => Some(crate::console::recv_master(sock.as_raw_fd())?),
+        None => None,
+    };
+    let state = State {
+        id: opts.id.to_string(),
+        pid: pid.as_raw(),
+        pid_start: state::process_start_time(pid.as_raw())
+            .ok_or_else(|| Error::Init("the container process exited during setup".into()))?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        cgroup: Some(cgroup),
+        spec: bundle.spec,
+        started: opts.start_now,
+    };
+    state.save(opts.root)?;
+    if let Some(pid_file) = opts.pid_file {
+        write_pid_file(pid_file, pid.as_raw())?;
+    }
+    guard.pids.clear();
+    guard.cgroup = None;
+    guard.dir = None;
+    debug!(id = opts.id, pid = pid.as_raw(), "created");
+    Ok(Created { state, channel: parent_end, console_master })
+}
+
+/// Write the pid file atomically, like runc.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    fs::write(&tmp, pid.to_string()).map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// `start`: release the init waiting on exec.fifo.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let mut st = State::load(root, id)?;
+    let status = st.status(root);
+    if status != Status::Created {
+        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot start a container that is not created" });
+    }
+    let fifo = st.dir(root).join(EXEC_FIFO);
+    let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .at("open", &fifo)?;
+    // SAFETY: fresh descriptor from open.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1];
+    loop {
+        let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => break,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
+                if !st.init_alive() {
+                    return Err(Error::BadStatus { id: id.into(), status: "stopped".into(), msg: "the container process exited before start" });
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Init("timed out waiting for the container process to start".into()));
+                }
+            }
+            Err(e) => return Err(Error::path("read", fifo, e)),
+        }
+    }
+    let _ = fs::remove_file(&fifo);
+    st.started = true;
+    st.save(root)
+}
+
+/// `run`: create, start and (in the foreground) wait; returns the exit code.
+pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
+    if !detach {
+        // Orphaned container processes (init once stage 1 exits) come to us.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let created = create(&CreateOptions { foreground: !detach, start_now: true, ..*opts })?;
+    let root = opts.root;
+    let id = opts.id;
+    let mask = forwarded_signals();
+    if !detach {
+        mask.thread_block().op(|| "block signals".into())?;
+    }
+    if let Err(e) = created.channel.send(&Msg::Start) {
+        let _ = delete(root, id, true);
+        return Err(e);
+    }
+    // The channel closes when the init execs; an error message means it failed.
+    match created.channel.recv() {
+        Ok(Msg::Error(e)) => {
+            let _ = delete(root, id, true);
+            return Err(Error::Init(e));
+        }
+        _ => {}
+    }
+    if detach {
+        return Ok(0);
+    }
+    let pid = Pid::from_raw(created.state.pid);
+    let proxy = created.console_master.map(|m| {
+        std::thread::spawn(move || crate::console::proxy(&m))
+    });
+    let code = wait_forwarding(pid, &mask);
+    if let Some(p) = proxy {
+        let _ = p.join();
+    }
+    if let Err(e) = delete(root, id, true) {
+        warn!("delete after run: {e}");
+    }
+    Ok(code)
+}
+
+pub fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT,
+        Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGALRM, Signal::SIGCONT,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Reap children until `pid` exits, forwarding signals to it; returns its
+/// exit code (128+signal when killed), like runc.
+pub fn wait_forwarding(pid: Pid, mask: &SigSet) -> i32 {
+    loop {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == pid => return code,
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => continue,
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+            Err(_) => continue,
+        }
+    }
+}
+
+pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status == Status::Stopped {
+        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "container not running" });
+    }
+    if all {
+        if let Some(cg) = &st.cgroup {
+            for p in cg.pids()? {
+                let _ = kill(Pid::from_raw(p), sig);
+            }
+            if sig == Signal::SIGKILL && status == Status::Paused {
+                let _ = cg.thaw();
+            }
+            return Ok(());
+        }
+    }
+    st.signal_init(sig)
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    state::validate_id(id)?;
+    let dir = state::container_dir(root, id);
+    let st = match State::load(root, id) {
+        Ok(st) => st,
+        Err(Error::NotFound(_)) => return Err(Error::NotFound(id.into())),
+        Err(e) if force => {
+            // A corrupt or half-written state: remove what we can.
+            warn!("delete --force: {e}");
+            return fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e));
+        }
+        Err(e) => return Err(e),
+    };
+    let status = st.status(root);
+    match status {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        _ => {
+            return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot delete a running container without --force" })
+        }
+    }
+    if st.init_alive() {
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        if let Some(cg) = &st.cgroup {
+            kill_cgroup(cg);
+        }
+        wait_gone(&st);
+    }
+    if let Some(cg) = &st.cgroup {
+        kill_cgroup(cg);
+        cg.destroy()?;
+    }
+    fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+}
+
+fn wait_gone(st: &State) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while st.init_alive() && Instant::now() < deadline {
+        // Reap it if it is ours (run, or a subreaper caller).
+        let _ = waitpid(Pid::from_raw(st.pid), Some(WaitPidFlag::WNOHANG));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot pause a container that is not running" });
+    }
+    st.cgroup.as_ref().ok_or_else(|| Error::Unsupported("pause without a cgroup".into()))?.freeze()?;
+    Ok(())
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status != Status::Paused {
+        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot resume a container that is not paused" });
+    }
+    st.cgroup.as_ref().ok_or_else(|| Error::Unsupported("resume without a cgroup".into()))?.thaw()?;
+    Ok(())
+}
+
+/// Host pids of every process in the container.
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let st = State::load(root, id)?;
+    match &st.cgroup {
+        Some(cg) => Ok(cg.pids()?),
+        None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+    }
+}
+
+/// Every container under `root`, sorted by id; unreadable entries skipped.
+pub fn list(root: &Path) -> Result<Vec<State>> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    let mut out: Vec<State> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|id| State::load(root, &id).ok())
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}

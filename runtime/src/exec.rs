@@ -1,0 +1,192 @@
+//! `exec`: run another process in a running container. Stage 1 joins the
+//! container's cgroup and namespaces (a pid namespace only applies to
+//! children), then forks the process, which sets up user, capabilities, cwd
+//! and fds like the init did and execs. An error before exec reaches rrun on
+//! the sync socket; a successful exec closes it (close-on-exec).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::setns;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::channel::{Channel, Msg};
+use crate::container;
+use crate::error::{Error, ErrnoExt, Result};
+use crate::init::clone_flag;
+use crate::process::{self, ExecPlan};
+use crate::state::{State, Status};
+
+pub struct ExecOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+fn ns_file(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// Returns the exit code of the process (0 when detached).
+pub fn exec(opts: ExecOptions) -> Result<i32> {
+    let st = State::load(opts.root, opts.id)?;
+    let status = st.status(opts.root);
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::BadStatus {
+            id: opts.id.into(),
+            status: status.to_string(),
+            msg: "cannot exec in a container that is not running",
+        });
+    }
+    crate::spec::validate_process(&opts.process)?;
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.detach {
+        return Err(Error::Usage("-t with -d needs --console-socket".into()));
+    }
+    let mut namespaces: Vec<(LinuxNamespaceType, OwnedFd, PathBuf)> = Vec::new();
+    let spec_ns = st.spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    for ns in &spec_ns {
+        let path = PathBuf::from(format!("/proc/{}/ns/{}", st.pid, ns_file(ns.typ())));
+        let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .at("open namespace", &path)?;
+        // SAFETY: fresh descriptor from open.
+        namespaces.push((ns.typ(), unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }, path));
+    }
+    namespaces.sort_by_key(|(t, _, _)| (*t != LinuxNamespaceType::User, *t == LinuxNamespaceType::Mount));
+
+    let mut console_local = None;
+    let console: Option<OwnedFd> = match (terminal, opts.console_socket) {
+        (true, Some(p)) => Some(std::os::unix::net::UnixStream::connect(p).map_err(|e| Error::io(p, e))?.into()),
+        (true, None) => {
+            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+            console_local = Some(OwnedFd::from(a));
+            Some(b.into())
+        }
+        _ => None,
+    };
+    if !opts.detach {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let (parent_end, child_end) = Channel::pair()?;
+    // SAFETY: rrun is single-threaded here; the child only runs our code.
+    let stage1 = match unsafe { fork() }.op(|| "fork".into())? {
+        ForkResult::Child => {
+            let code = match stage1(&st, &opts, &namespaces, console.as_ref(), &child_end) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = child_end.send(&Msg::Error(e.to_string()));
+                    1
+                }
+            };
+            // SAFETY: leave without running destructors.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    drop(console);
+    let pid = match parent_end.recv() {
+        Ok(Msg::Pid(p)) => Pid::from_raw(p),
+        Ok(Msg::Error(e)) => {
+            let _ = waitpid(stage1, None);
+            return Err(Error::Init(e));
+        }
+        Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        Err(e) => {
+            let _ = waitpid(stage1, None);
+            return Err(e);
+        }
+    };
+    match waitpid(stage1, None) {
+        Ok(WaitStatus::Exited(_, 0)) => {}
+        other => return Err(Error::Init(format!("exec stage 1 failed: {other:?}"))),
+    }
+    let mask = container::forwarded_signals();
+    if !opts.detach {
+        mask.thread_block().op(|| "block signals".into())?;
+    }
+    if let Ok(Msg::Error(e)) = parent_end.recv() {
+        let _ = waitpid(pid, None);
+        return Err(Error::Init(e));
+    }
+    if let Some(p) = opts.pid_file {
+        container::write_pid_file(p, pid.as_raw())?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    let master = match &console_local {
+        Some(sock) => Some(crate::console::recv_master(sock.as_raw_fd())?),
+        None => None,
+    };
+    let proxy = master.map(|m| std::thread::spawn(move || crate::console::proxy(&m)));
+    let code = container::wait_forwarding(pid, &mask);
+    if let Some(p) = proxy {
+        let _ = p.join();
+    }
+    Ok(code)
+}
+
+fn stage1(
+    st: &State,
+    opts: &ExecOptions,
+    namespaces: &[(LinuxNamespaceType, OwnedFd, PathBuf)],
+    console: Option<&OwnedFd>,
+    ch: &Channel,
+) -> Result<()> {
+    if let Some(cg) = &st.cgroup {
+        cg.add_task(0)?;
+    }
+    for (t, fd, path) in namespaces {
+        setns(fd, clone_flag(*t)).at("join namespace", path)?;
+    }
+    // SAFETY: single-threaded; the child execs or _exits.
+    match unsafe { fork() }.op(|| "fork".into())? {
+        ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
+        ForkResult::Child => {
+            let err = match prepare(opts, console) {
+                Ok(plan) => plan.exec(),
+                Err(e) => e,
+            };
+            let _ = ch.send(&Msg::Error(err.to_string()));
+            // SAFETY: leave without running destructors.
+            unsafe { libc::_exit(127) }
+        }
+    }
+}
+
+fn prepare(opts: &ExecOptions, console: Option<&OwnedFd>) -> Result<ExecPlan> {
+    let p = &opts.process;
+    if let Some(c) = console {
+        nix::unistd::setsid().op(|| "setsid".into())?;
+        crate::console::setup_in_container(c.as_raw_fd())?;
+    }
+    if let Some(umask) = p.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    }
+    process::apply_rlimits(p)?;
+    process::apply_user_and_caps(p)?;
+    process::enter_cwd(p.cwd())?;
+    let plan = ExecPlan::new(p, process::environment(p))?;
+    process::cloexec_from(3 + opts.preserve_fds)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privs()?;
+    }
+    Ok(plan)
+}

@@ -1,0 +1,125 @@
+//! Path resolution inside a container's rootfs that never leaves it.
+//!
+//! Every lookup goes through `openat2(RESOLVE_IN_ROOT)`: `..` and absolute
+//! symlinks are clamped to the rootfs, so a hostile image cannot redirect a
+//! mount, device node or file onto the host. Targets are then used through
+//! their `/proc/self/fd/N` magic link, so nothing is re-resolved by path.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+/// `/proc/self/fd/N`: a path naming exactly the object behind `fd`.
+pub fn fd_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+/// The components of `path` below `/`, with `.` dropped (`..` is left for the
+/// kernel to clamp).
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir | Component::Prefix(_)))
+        .collect()
+}
+
+/// Open `path` inside `root` as an `O_PATH` fd, resolving symlinks as if
+/// `root` were `/`.
+pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlag) -> nix::Result<OwnedFd> {
+    let rel = relative(path);
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | extra)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(root.as_raw_fd(), &rel, how)?;
+    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdir -p` inside `root`; returns an `O_PATH` fd of the final directory.
+pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
+    let rel = relative(path);
+    let mut current = PathBuf::new();
+    let mut dir = open_in_root(root, Path::new("/"), OFlag::O_DIRECTORY)?;
+    for comp in rel.components() {
+        current.push(comp);
+        match open_in_root(root, &current, OFlag::O_DIRECTORY) {
+            Ok(fd) => dir = fd,
+            Err(Errno::ENOENT) => {
+                let name = comp.as_os_str();
+                match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, mode) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                dir = open_in_root(root, &current, OFlag::O_DIRECTORY)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(dir)
+}
+
+/// Make sure a regular file exists at `path` inside `root` (a bind-mount
+/// target for a file source) and return an `O_PATH` fd of it.
+pub fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
+    if let Ok(fd) = open_in_root(root, path, OFlag::empty()) {
+        return Ok(fd);
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or(Errno::EINVAL)?;
+    let dir = mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))?;
+    // O_EXCL|O_NOFOLLOW: never create through a dangling symlink.
+    let dir_rw = reopen_dir(&dir)?;
+    match nix::fcntl::openat(
+        Some(dir_rw.as_raw_fd()),
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    ) {
+        Ok(fd) => drop(
+            // SAFETY: fresh descriptor from openat.
+            unsafe { OwnedFd::from_raw_fd(fd) },
+        ),
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    open_in_root(root, path, OFlag::empty())
+}
+
+/// Turn an `O_PATH` directory fd into one usable as a `*at` base.
+pub fn reopen_dir(fd: &OwnedFd) -> nix::Result<OwnedFd> {
+    let raw = nix::fcntl::open(
+        &fd_path(fd.as_raw_fd()),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: fresh descriptor from open.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Create a symlink `path -> target` inside `root` unless something exists.
+pub fn symlink_in_root(root: BorrowedFd, path: &Path, target: &str) -> nix::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or(Errno::EINVAL)?;
+    let dir = reopen_dir(&mkdir_all_in_root(
+        root,
+        parent,
+        Mode::from_bits_truncate(0o755),
+    )?)?;
+    match nix::unistd::symlinkat(target, Some(dir.as_raw_fd()), name) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::from_bytes(s.as_bytes())
+}

@@ -1,0 +1,249 @@
+//! The processes rrun forks to make a container.
+//!
+//! ```text
+//! rrun (parent) ──fork──▶ stage 1 ──fork──▶ init (PID 1 in the new pid ns)
+//!                          │ join cgroup                │ build rootfs, pivot_root
+//!                          │ setns(paths), user ns      │ hostname, sysctl, masks
+//!                          │ unshare(the rest)          │ user, caps, cwd, fds
+//!                          └ send init pid, exit        └ Ready → wait start → execve
+//! ```
+//!
+//! Stage 1 exists because a new pid (and time) namespace only applies to
+//! children, and a user namespace has to exist (and be mapped by the parent)
+//! before the other namespaces are made, so that it owns them.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{fork, ForkResult, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::cgroups::Cgroup;
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, ErrnoExt, Result};
+use crate::process::{self, ExecPlan};
+use crate::rootfs::{self, RootfsPlan};
+
+/// How the init learns that it may exec the user process.
+pub enum StartSignal {
+    /// `create`: block opening exec.fifo (an O_PATH fd) until `start` reads it.
+    Fifo(OwnedFd),
+    /// `run`: a `Start` message on the sync socket.
+    Channel,
+}
+
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub cgroup: Option<&'a Cgroup>,
+    pub console: Option<OwnedFd>,
+    pub start: StartSignal,
+    /// fds 3..3+extra_fds are passed to the container.
+    pub extra_fds: u32,
+    pub extra_env: Vec<String>,
+}
+
+pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Namespaces to join by path (user first) and the flags to unshare.
+fn namespace_plan(spec: &Spec) -> Result<(Vec<(LinuxNamespaceType, OwnedFd, PathBuf)>, CloneFlags)> {
+    let mut join = Vec::new();
+    let mut new = CloneFlags::empty();
+    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        match ns.path() {
+            Some(p) => {
+                let fd = nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .at("open namespace", p)?;
+                // SAFETY: fresh descriptor from open.
+                join.push((ns.typ(), unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }, p.clone()));
+            }
+            None => new |= clone_flag(ns.typ()),
+        }
+    }
+    join.sort_by_key(|(t, _, _)| *t != LinuxNamespaceType::User);
+    Ok((join, new))
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == t))
+}
+
+/// Fork stage 1. In the parent returns its pid; the child never returns.
+pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> {
+    let (join, new) = namespace_plan(cfg.spec)?;
+    // SAFETY: rrun is single-threaded here; the child only runs our code
+    // and leaves with _exit.
+    match unsafe { fork() }.op(|| "fork".into())? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let code = match stage1(cfg, child_end, join, new) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = child_end.send(&Msg::Error(e.to_string()));
+                    1
+                }
+            };
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn stage1(
+    cfg: &InitConfig,
+    ch: &Channel,
+    join: Vec<(LinuxNamespaceType, OwnedFd, PathBuf)>,
+    new: CloneFlags,
+) -> Result<()> {
+    if let Some(cg) = cfg.cgroup {
+        cg.add_task(0)?;
+    }
+    for (t, fd, path) in &join {
+        setns(fd, clone_flag(*t)).at("join namespace", path)?;
+    }
+    if new.contains(CloneFlags::CLONE_NEWUSER) {
+        unshare(CloneFlags::CLONE_NEWUSER).op(|| "unshare user namespace".into())?;
+        ch.send(&Msg::UserNsCreated)?;
+        match ch.recv()? {
+            Msg::MappingsWritten => {}
+            Msg::Error(e) => return Err(Error::Init(e)),
+            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        }
+    }
+    if has_ns(cfg.spec, LinuxNamespaceType::User) {
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).op(|| "setgid 0 in the user namespace".into())?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).op(|| "setuid 0 in the user namespace".into())?;
+    }
+    let rest = new - CloneFlags::CLONE_NEWUSER;
+    if !rest.is_empty() {
+        unshare(rest).op(|| format!("unshare {rest:?}"))?;
+    }
+    // SAFETY: still single-threaded; the child runs init and never returns.
+    match unsafe { fork() }.op(|| "fork init".into())? {
+        ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
+        ForkResult::Child => {
+            let err = init(cfg, ch);
+            let _ = ch.send(&Msg::Error(err.to_string()));
+            // SAFETY: leave without running destructors.
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+/// PID 1 of the container. Returns only on failure.
+fn init(cfg: &InitConfig, ch: &Channel) -> Error {
+    match prepare(cfg, ch) {
+        Ok(plan) => plan.exec(),
+        Err(e) => e,
+    }
+}
+
+fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
+    let spec = cfg.spec;
+    let process = spec.process().as_ref().expect("validated");
+    nix::unistd::setsid().op(|| "setsid".into())?;
+    if has_ns(spec, LinuxNamespaceType::Mount) {
+        RootfsPlan {
+            spec,
+            rootfs: cfg.rootfs,
+            bundle: cfg.bundle,
+            no_pivot: cfg.no_pivot,
+            new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
+            in_userns: has_ns(spec, LinuxNamespaceType::User),
+        }
+        .apply()?;
+    } else {
+        nix::unistd::chroot(cfg.rootfs).at("chroot", cfg.rootfs)?;
+        nix::unistd::chdir("/").at("chdir", "/")?;
+    }
+    if let Some(console) = &cfg.console {
+        crate::console::setup_in_container(console.as_raw_fd())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).op(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: setdomainname reads len bytes from a valid buffer.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::sys(format!("setdomainname {d:?}"), nix::errno::Errno::last()));
+        }
+    }
+    rootfs::apply_sysctl(spec)?;
+    if has_ns(spec, LinuxNamespaceType::Mount) {
+        rootfs::finalize(spec)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::config("process.oomScoreAdj", format!("write {adj}: {e}")))?;
+    }
+    if let Some(umask) = process.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    }
+    process::apply_rlimits(process)?;
+    let cwd = process.cwd();
+    process::apply_user_and_caps(process)?;
+    process::enter_cwd(cwd)?;
+    let mut env = process::environment(process);
+    env.extend(cfg.extra_env.iter().cloned());
+    let plan = ExecPlan::new(process, env)?;
+    process::cloexec_from(3 + cfg.extra_fds)?;
+    ch.send(&Msg::Ready)?;
+    wait_for_start(&cfg.start, ch)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privs()?;
+    }
+    Ok(plan)
+}
+
+fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
+    match start {
+        StartSignal::Fifo(fifo) => {
+            let path = crate::fsutil::fd_path(fifo.as_raw_fd());
+            let fd: RawFd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .at("open exec fifo", &path)?;
+            // SAFETY: fresh descriptor from open.
+            let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+            nix::unistd::write(&fd, b"0").op(|| "write exec fifo".into())?;
+            Ok(())
+        }
+        StartSignal::Channel => match ch.recv()? {
+            Msg::Start => Ok(()),
+            other => Err(Error::Init(format!("expected start, got {other:?}"))),
+        },
+    }
+}
+
+/// Write the id mappings of a freshly made user namespace (parent side).
+pub fn write_id_mappings(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
+    let linux = spec.linux().as_ref().expect("user namespace implies linux");
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &text).map_err(|e| Error::InvalidConfig {
+            field: if file == "uid_map" { "linux.uidMappings".into() } else { "linux.gidMappings".into() },
+            msg: format!("write {path} ({}): {e}", text.trim().replace('\n', ", ")),
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! rrun: a runc-compatible OCI runtime.
+//!
+//! The binary (`main.rs`) parses runc's command line and calls the verbs in
+//! [`container`] and [`exec`]. See docs/architecture.md for the process model.
+
+pub mod cgroups;
+pub mod channel;
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod exec;
+pub mod fsutil;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod seal;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod features;

@@ -1,0 +1,316 @@
+//! Loading and validating `config.json`.
+//!
+//! Everything that can be checked before a single kernel object exists is
+//! checked here, so bad input fails with a message naming the field and
+//! leaves nothing behind.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::getrlimit;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// A parsed bundle: the spec plus the absolute paths it refers to.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+/// Read `<bundle>/config.json`, parse it, and validate it.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle).map_err(|e| Error::io(bundle, e))?;
+    let config = dir.join("config.json");
+    let data = std::fs::read(&config).map_err(|e| Error::io(&config, e))?;
+    let spec = parse(&data).map_err(|msg| Error::Config {
+        path: config.clone(),
+        msg,
+    })?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "missing"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        dir.join(root.path())
+    };
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::InvalidConfig {
+        field: "root.path".into(),
+        msg: format!("{}: {e}", rootfs.display()),
+    })?;
+    if !rootfs.is_dir() {
+        return Err(Error::config(
+            "root.path",
+            format!("{} is not a directory", rootfs.display()),
+        ));
+    }
+    validate(&spec)?;
+    Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Parse config.json; errors carry the JSON path of the offending field.
+pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            format!("invalid JSON: {inner}")
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+fn namespace_set(spec: &Spec) -> HashSet<LinuxNamespaceType> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .map(|ns| ns.iter().map(|n| n.typ()).collect())
+        .unwrap_or_default()
+}
+
+/// Semantic checks on a parsed spec (what serde cannot express).
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    validate_process(process)?;
+
+    let namespaces = namespace_set(spec);
+    if !namespaces.contains(&LinuxNamespaceType::Mount) {
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required (rrun builds the rootfs in it)",
+        ));
+    }
+    let linux = spec.linux().as_ref();
+    if let Some(nss) = linux.and_then(|l| l.namespaces().as_ref()) {
+        let mut seen = HashSet::new();
+        for (i, ns) in nss.iter().enumerate() {
+            if !seen.insert(ns.typ()) {
+                return Err(Error::config(
+                    format!("linux.namespaces[{i}]"),
+                    format!("namespace {} listed twice", ns.typ()),
+                ));
+            }
+            if let Some(p) = ns.path() {
+                if !p.is_absolute() {
+                    return Err(Error::config(
+                        format!("linux.namespaces[{i}].path"),
+                        format!("{} must be an absolute path", p.display()),
+                    ));
+                }
+                if !p.exists() {
+                    return Err(Error::config(
+                        format!("linux.namespaces[{i}].path"),
+                        format!("{} does not exist", p.display()),
+                    ));
+                }
+            }
+        }
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !namespaces.contains(&LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "hostname",
+            "setting the hostname needs a new uts namespace (linux.namespaces)",
+        ));
+    }
+    if let Some(linux) = linux {
+        let has_user = namespaces.contains(&LinuxNamespaceType::User);
+        for (field, maps) in [
+            ("linux.uidMappings", linux.uid_mappings()),
+            ("linux.gidMappings", linux.gid_mappings()),
+        ] {
+            let Some(maps) = maps else { continue };
+            if !maps.is_empty() && !has_user {
+                return Err(Error::config(
+                    field,
+                    "id mappings need a user namespace in linux.namespaces",
+                ));
+            }
+            for (i, m) in maps.iter().enumerate() {
+                if m.size() == 0 {
+                    return Err(Error::config(format!("{field}[{i}].size"), "must be > 0"));
+                }
+                for (j, other) in maps.iter().enumerate().skip(i + 1) {
+                    let overlap = |a: u32, b: u32| {
+                        a < b.saturating_add(other.size()) && b < a.saturating_add(m.size())
+                    };
+                    if overlap(m.container_id(), other.container_id())
+                        || overlap(m.host_id(), other.host_id())
+                    {
+                        return Err(Error::config(
+                            format!("{field}[{j}]"),
+                            format!("overlaps {field}[{i}]"),
+                        ));
+                    }
+                }
+            }
+        }
+        if has_user {
+            let ns_path = linux
+                .namespaces()
+                .as_ref()
+                .and_then(|n| n.iter().find(|n| n.typ() == LinuxNamespaceType::User))
+                .and_then(|n| n.path().clone());
+            let no_maps = |m: &Option<Vec<_>>| m.as_ref().is_none_or(|v: &Vec<_>| v.is_empty());
+            if ns_path.is_none()
+                && (no_maps(linux.uid_mappings()) || no_maps(linux.gid_mappings()))
+            {
+                return Err(Error::config(
+                    "linux.uidMappings",
+                    "a new user namespace needs both uidMappings and gidMappings",
+                ));
+            }
+        }
+        if let Some(devs) = linux.devices() {
+            for (i, d) in devs.iter().enumerate() {
+                if !d.path().is_absolute() {
+                    return Err(Error::config(
+                        format!("linux.devices[{i}].path"),
+                        format!("{} must be an absolute path", d.path().display()),
+                    ));
+                }
+            }
+        }
+        for (field, paths) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            for (i, p) in paths.iter().flatten().enumerate() {
+                if !p.starts_with('/') {
+                    return Err(Error::config(
+                        format!("{field}[{i}]"),
+                        format!("{p:?} must be an absolute path"),
+                    ));
+                }
+            }
+        }
+        if let Some(prop) = linux.rootfs_propagation() {
+            if crate::rootfs::propagation_flag(prop).is_none() {
+                return Err(Error::config(
+                    "linux.rootfsPropagation",
+                    format!("unknown propagation {prop:?}"),
+                ));
+            }
+        }
+        if let Some(sysctl) = linux.sysctl() {
+            for key in sysctl.keys() {
+                if key.contains("..") || key.starts_with('/') {
+                    return Err(Error::config(
+                        format!("linux.sysctl.{key}"),
+                        "not a sysctl name",
+                    ));
+                }
+            }
+        }
+        if linux.seccomp().is_some() {
+            return Err(Error::Unsupported("linux.seccomp".into()));
+        }
+        if linux.intel_rdt().is_some() {
+            return Err(Error::Unsupported("linux.intelRdt".into()));
+        }
+    }
+    if let Some(mounts) = spec.mounts() {
+        for (i, m) in mounts.iter().enumerate() {
+            if !m.destination().is_absolute() {
+                return Err(Error::config(
+                    format!("mounts[{i}].destination"),
+                    format!("{} must be an absolute path", m.destination().display()),
+                ));
+            }
+        }
+    }
+    if let Some(hooks) = spec.hooks() {
+        let any = [
+            hooks.prestart(),
+            hooks.create_runtime(),
+            hooks.create_container(),
+            hooks.start_container(),
+            hooks.poststart(),
+            hooks.poststop(),
+        ]
+        .iter()
+        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
+        if any {
+            return Err(Error::Unsupported("hooks".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks on a process (the container's, or one given to `exec`).
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(Error::config("process.args", "must name a program")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::config(
+            "process.cwd",
+            format!("{:?} must be an absolute path", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        for (i, e) in env.iter().enumerate() {
+            if !e.contains('=') {
+                return Err(Error::config(
+                    format!("process.env[{i}]"),
+                    format!("{e:?} is not KEY=VALUE"),
+                ));
+            }
+        }
+    }
+    validate_rlimits(process)
+}
+
+/// Raising a hard limit above the current one needs CAP_SYS_RESOURCE; say so
+/// before anything is created instead of failing half-way in the init.
+fn validate_rlimits(process: &oci_spec::runtime::Process) -> Result<()> {
+    let Some(rlimits) = process.rlimits().as_ref() else {
+        return Ok(());
+    };
+    let can_raise = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false);
+    for (i, rl) in rlimits.iter().enumerate() {
+        let name = rl.typ().to_string();
+        if rl.soft() > rl.hard() {
+            return Err(Error::config(
+                format!("process.rlimits[{i}]"),
+                format!("{name}: soft limit {} exceeds hard limit {}", rl.soft(), rl.hard()),
+            ));
+        }
+        let Some(res) = crate::process::rlimit_resource(&name) else {
+            return Err(Error::config(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit {name}"),
+            ));
+        };
+        if !can_raise {
+            if let Ok((_, hard)) = getrlimit(res) {
+                if hard != libc::RLIM_INFINITY && rl.hard() > hard {
+                    return Err(Error::config(
+                        format!("process.rlimits[{i}]"),
+                        format!(
+                            "{name}: hard limit {} is above the current hard limit {hard}; raising it needs CAP_SYS_RESOURCE",
+                            rl.hard()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
