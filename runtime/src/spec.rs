@@ -314,3 +314,111 @@ fn validate_rlimits(process: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_json(patch: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let mut v = serde_json::to_value(Spec::default()).unwrap();
+        patch(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn check(patch: impl FnOnce(&mut serde_json::Value)) -> std::result::Result<(), String> {
+        let spec = parse(&spec_json(patch))?;
+        validate(&spec).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn default_spec_is_valid() {
+        check(|_| {}).unwrap();
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let err = check(|v| v["linux"]["namespaces"][0]["type"] = "bogus".into()).unwrap_err();
+        assert!(err.contains("linux.namespaces[0].type"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_is_reported() {
+        let err = parse(b"{\"ociVersion\": ").unwrap_err();
+        assert!(err.contains("EOF"), "{err}");
+    }
+
+    #[test]
+    fn relative_mount_destination_is_refused() {
+        let err = check(|v| v["mounts"][0]["destination"] = "proc".into()).unwrap_err();
+        assert!(err.contains("mounts[0].destination"), "{err}");
+    }
+
+    #[test]
+    fn relative_cwd_is_refused() {
+        let err = check(|v| v["process"]["cwd"] = "tmp".into()).unwrap_err();
+        assert!(err.contains("process.cwd"), "{err}");
+    }
+
+    #[test]
+    fn mappings_without_user_namespace_are_refused() {
+        let err = check(|v| {
+            v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+        })
+        .unwrap_err();
+        assert!(err.contains("linux.uidMappings"), "{err}");
+    }
+
+    #[test]
+    fn overlapping_mappings_are_refused() {
+        let err = check(|v| {
+            v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = serde_json::json!([
+                {"containerID": 0, "hostID": 100000, "size": 1000},
+                {"containerID": 500, "hostID": 200000, "size": 10}
+            ]);
+            v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+        })
+        .unwrap_err();
+        assert!(err.contains("linux.uidMappings[1]") && err.contains("overlaps"), "{err}");
+    }
+
+    #[test]
+    fn zero_size_mapping_is_refused() {
+        let err = check(|v| {
+            v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
+            v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1}]);
+        })
+        .unwrap_err();
+        assert!(err.contains("linux.uidMappings[0].size"), "{err}");
+    }
+
+    #[test]
+    fn soft_above_hard_rlimit_is_refused() {
+        let err = check(|v| {
+            v["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])
+        })
+        .unwrap_err();
+        assert!(err.contains("RLIMIT_NOFILE"), "{err}");
+    }
+
+    #[test]
+    fn hostname_needs_uts_namespace() {
+        let err = check(|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "uts");
+        })
+        .unwrap_err();
+        assert!(err.contains("hostname"), "{err}");
+    }
+
+    #[test]
+    fn missing_mount_namespace_is_refused() {
+        let err = check(|v| {
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "mount");
+        })
+        .unwrap_err();
+        assert!(err.contains("mount namespace"), "{err}");
+    }
+}
