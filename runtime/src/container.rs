@@ -143,7 +143,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 
     let linux = bundle.spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    let mut cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     guard.cgroup = Some(cgroup.clone());
 

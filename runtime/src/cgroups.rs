@@ -1,0 +1,523 @@
+//! Container cgroups on cgroup v1, v2 and hybrid hosts.
+//!
+//! cgroups-rs does the heavy lifting: `fs::Cgroup` creates the directories
+//! in every hierarchy (copying cpuset.cpus/mems from the parent on v1) and
+//! `manager::FsManager` turns OCI `LinuxResources` into cgroup files (memory,
+//! cpu, cpuset, pids, blkio, hugetlb, devices) and freezes. What it does not
+//! know is filled in here:
+//!
+//! - **hybrid hosts** (v1 controllers plus a cgroup2 mount at
+//!   /sys/fs/cgroup/unified): cgroups-rs sees only the v1 side. Like runc we
+//!   also make the container's directory in the unified tree and join it, and
+//!   put `hugepageLimits` and `unified` keys there when the v1 side lacks them.
+//! - the resolved directories are kept (and saved in state.json) so joining
+//!   the cgroup from a freshly forked child is one write per hierarchy, and
+//!   `destroy` removes exactly what `create` made, parents included.
+//!
+//! Path resolution follows runc's cgroupfs driver: an absolute
+//! `linux.cgroupsPath` is taken below each hierarchy's root; a relative one
+//! (and the default, the container id) below the cgroup rrun itself runs in.
+//! When rrun's own cgroup differs between v1 hierarchies, the memory
+//! hierarchy's (or the v2 one) is used for all of them.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cgroups_rs::fs::hierarchies;
+use cgroups_rs::manager::{FsManager, Manager};
+use cgroups_rs::FreezerState;
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+
+use crate::rootfs::{host_hierarchies, own_cgroup_paths};
+
+pub type Result<T> = std::result::Result<T, CgroupError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {msg}")]
+    Manager { path: String, msg: String },
+    #[error("cgroup {path}: write {value:?}: {err}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        err: std::io::Error,
+    },
+    #[error("cgroup {path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("cgroup {0}: already exists and has processes in it")]
+    Busy(String),
+    #[error("linux.resources.{field}: {msg}")]
+    Unsupported { field: String, msg: String },
+    #[error("invalid linux.cgroupsPath {0:?}")]
+    BadPath(String),
+    #[error("cgroup {path}: still {state} after {waited:?}")]
+    Timeout {
+        path: String,
+        state: String,
+        waited: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostKind {
+    /// Only cgroup v1 hierarchies.
+    V1,
+    /// /sys/fs/cgroup is cgroup2.
+    V2,
+    /// v1 controllers and a cgroup2 mount (usually /sys/fs/cgroup/unified).
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cgroup {
+    /// Path below each hierarchy root, without a leading '/'.
+    pub path: String,
+    pub kind: HostKind,
+    /// The container's directory in every hierarchy (v1, and cgroup2).
+    pub dirs: Vec<PathBuf>,
+    /// The first path component `create` had to make: `destroy` removes the
+    /// directories up to and including it.
+    pub created_from: Option<String>,
+}
+
+impl Cgroup {
+    pub fn host_kind() -> HostKind {
+        if hierarchies::is_cgroup2_unified_mode() {
+            HostKind::V2
+        } else if host_hierarchies().iter().any(|h| h.is_v2()) {
+            HostKind::Hybrid
+        } else {
+            HostKind::V1
+        }
+    }
+
+    pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+        let path = resolve_path(cgroups_path, id, &own_cgroup_paths())?;
+        let kind = Self::host_kind();
+        let dirs = host_hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(&path))
+            .collect::<Vec<_>>();
+        if dirs.is_empty() {
+            return Err(CgroupError::Manager {
+                path,
+                msg: "no cgroup filesystem is mounted under /sys/fs/cgroup".into(),
+            });
+        }
+        Ok(Cgroup {
+            path,
+            kind,
+            dirs,
+            created_from: None,
+        })
+    }
+
+    fn manager(&self) -> Result<FsManager> {
+        FsManager::new(&self.path).map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> CgroupError {
+        CgroupError::Manager {
+            path: format!("/{}", self.path),
+            msg: e.to_string(),
+        }
+    }
+
+    /// The cgroup2 directory of a hybrid host.
+    fn unified_dir(&self) -> Option<&PathBuf> {
+        if self.kind != HostKind::Hybrid {
+            return None;
+        }
+        let unified = host_hierarchies().into_iter().find(|h| h.is_v2())?;
+        self.dirs.iter().find(|d| d.starts_with(&unified.mount_point))
+    }
+
+    /// Make the cgroup in every hierarchy and apply `resources`. On error
+    /// nothing is left behind.
+    pub fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
+        if let Some(existing) = self.dirs.iter().find(|d| d.join("cgroup.procs").exists()) {
+            let procs = fs::read_to_string(existing.join("cgroup.procs")).unwrap_or_default();
+            if !procs.trim().is_empty() {
+                return Err(CgroupError::Busy(format!("/{}", self.path)));
+            }
+        }
+        self.created_from = first_missing(&self.dirs[0], &self.path);
+        let result = self.create_inner(resources);
+        if result.is_err() {
+            let _ = self.destroy();
+        }
+        result
+    }
+
+    fn create_inner(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let cg = cgroups_rs::fs::Cgroup::load(hierarchies::auto(), &self.path);
+        cg.create().map_err(|e| self.err(e))?;
+        for d in &self.dirs {
+            fs::create_dir_all(d).map_err(|err| CgroupError::Io {
+                path: d.clone(),
+                err,
+            })?;
+        }
+        debug!(path = %self.path, kind = ?self.kind, "cgroup created");
+        if let Some(r) = resources {
+            self.update(r)?;
+        }
+        Ok(())
+    }
+
+    /// Apply resources (also used by `update`).
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let mut r = resources.clone();
+        let unified = self.unified_dir().cloned();
+        let v1_hugetlb = host_hierarchies()
+            .iter()
+            .any(|h| !h.is_v2() && h.options.split(',').any(|o| o == "hugetlb"));
+        // Hugepage limits and `unified` keys go to the cgroup2 side of a
+        // hybrid host, which cgroups-rs does not manage.
+        let hugepages = r.hugepage_limits().clone().filter(|h| !h.is_empty());
+        if hugepages.is_some() && self.kind != HostKind::V2 && !v1_hugetlb {
+            r.set_hugepage_limits(None);
+        }
+        let unified_keys = r.unified().clone().filter(|u| !u.is_empty());
+        r.set_unified(None);
+        if self.kind == HostKind::V2 {
+            // Device rules need an eBPF program on cgroup2; not done yet.
+            if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+                tracing::warn!("linux.resources.devices: not enforced on a pure cgroup v2 host yet");
+                r.set_devices(None);
+            }
+        }
+        let mut mgr = self.manager()?;
+        mgr.set(&r).map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
+
+        if let (Some(limits), false) = (hugepages, v1_hugetlb || self.kind == HostKind::V2) {
+            let dir = unified.as_ref().ok_or_else(|| CgroupError::Unsupported {
+                field: "hugepageLimits".into(),
+                msg: "no hugetlb controller on this host".into(),
+            })?;
+            enable_controller(dir, "hugetlb")?;
+            for l in limits {
+                let file = dir.join(format!("hugetlb.{}.max", l.page_size()));
+                if !file.exists() {
+                    return Err(CgroupError::Unsupported {
+                        field: "hugepageLimits".into(),
+                        msg: format!("page size {} is not supported by this kernel", l.page_size()),
+                    });
+                }
+                write_file(&file, &l.limit().to_string())?;
+            }
+        }
+        if let Some(keys) = unified_keys {
+            let dir = match self.kind {
+                HostKind::V2 => self.dirs[0].clone(),
+                HostKind::Hybrid => unified.clone().expect("hybrid has a unified dir"),
+                HostKind::V1 => {
+                    return Err(CgroupError::Unsupported {
+                        field: "unified".into(),
+                        msg: "this host has no cgroup2 hierarchy".into(),
+                    })
+                }
+            };
+            for (k, v) in keys {
+                if k.contains('/') || k.starts_with('.') {
+                    return Err(CgroupError::Unsupported {
+                        field: format!("unified.{k}"),
+                        msg: "not a cgroup file name".into(),
+                    });
+                }
+                if let Some(ctrl) = k.split('.').next() {
+                    let _ = enable_controller(&dir, ctrl);
+                }
+                let file = dir.join(&k);
+                if !file.exists() {
+                    return Err(CgroupError::Unsupported {
+                        field: format!("unified.{k}"),
+                        msg: format!("{} does not exist", file.display()),
+                    });
+                }
+                write_file(&file, &v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move `pid` (0: the caller) into the cgroup in every hierarchy. One
+    /// write per hierarchy: cheap enough for a freshly forked child.
+    pub fn add_task(&self, pid: i32) -> Result<()> {
+        let pid = if pid == 0 {
+            std::process::id() as i32
+        } else {
+            pid
+        };
+        for d in &self.dirs {
+            write_file(&d.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn freeze(&self) -> Result<()> {
+        self.manager()?
+            .freeze(FreezerState::Frozen)
+            .map_err(|e| self.err(format!("freeze: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.is_frozen()? {
+            if Instant::now() > deadline {
+                let _ = self.thaw();
+                return Err(CgroupError::Timeout {
+                    path: self.path.clone(),
+                    state: "freezing".into(),
+                    waited: Duration::from_secs(5),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    pub fn thaw(&self) -> Result<()> {
+        self.manager()?
+            .freeze(FreezerState::Thawed)
+            .map_err(|e| self.err(format!("thaw: {e}")))
+    }
+
+    pub fn is_frozen(&self) -> Result<bool> {
+        if self.kind == HostKind::V2 {
+            let events = self.dirs[0].join("cgroup.events");
+            let text = fs::read_to_string(&events).map_err(|err| CgroupError::Io { path: events, err })?;
+            return Ok(text.lines().any(|l| l == "frozen 1"));
+        }
+        let Some(dir) = self.v1_dir("freezer") else {
+            return Ok(false);
+        };
+        let state = dir.join("freezer.state");
+        match fs::read_to_string(&state) {
+            Ok(s) => Ok(s.trim() == "FROZEN"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(CgroupError::Io { path: state, err }),
+        }
+    }
+
+    fn v1_dir(&self, controller: &str) -> Option<&PathBuf> {
+        let hs = host_hierarchies();
+        let h = hs
+            .iter()
+            .find(|h| !h.is_v2() && h.options.split(',').any(|o| o == controller))?;
+        self.dirs.iter().find(|d| d.starts_with(&h.mount_point))
+    }
+
+    /// Every process in the cgroup (and its children), host pids.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let dir = match self.kind {
+            HostKind::V2 => Some(&self.dirs[0]),
+            _ => self
+                .v1_dir("pids")
+                .or_else(|| self.v1_dir("memory"))
+                .or_else(|| self.dirs.first()),
+        };
+        let mut out = Vec::new();
+        if let Some(d) = dir {
+            collect_procs(d, &mut out)?;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Remove every directory `create` made; fine if already gone. The
+    /// processes must be dead (or moved) first: retries briefly on EBUSY.
+    pub fn destroy(&self) -> Result<()> {
+        let mut first_err = None;
+        for d in &self.dirs {
+            if let Err(e) = remove_tree(d) {
+                first_err.get_or_insert(e);
+            }
+            // Parents made by create: path "a/b/c" created from "b"
+            // removes .../a/b/c (above) and then .../a/b.
+            if let (Some(from), Some(root)) = (&self.created_from, d.to_str().and_then(|d| d.strip_suffix(&self.path))) {
+                let comps: Vec<&str> = self.path.split('/').collect();
+                if let Some(i) = comps.iter().position(|c| c == from) {
+                    for end in (i + 1..comps.len()).rev() {
+                        let _ = fs::remove_dir(format!("{root}{}", comps[..end].join("/")));
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Resolve `linux.cgroupsPath` to a path below each hierarchy root.
+pub fn resolve_path(
+    cgroups_path: Option<&str>,
+    id: &str,
+    own: &std::collections::HashMap<String, String>,
+) -> Result<String> {
+    let raw = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
+    if raw.contains(':') && !raw.starts_with('/') {
+        return Err(CgroupError::BadPath(format!(
+            "{raw} (a systemd slice:prefix:name path needs --systemd-cgroup, which rrun does not implement yet)"
+        )));
+    }
+    let joined = if raw.starts_with('/') {
+        PathBuf::from(raw)
+    } else {
+        let base = own
+            .get("")
+            .filter(|_| hierarchies::is_cgroup2_unified_mode())
+            .or_else(|| own.get("memory"))
+            .or_else(|| own.get(""))
+            .cloned()
+            .unwrap_or_else(|| "/".into());
+        Path::new(&base).join(raw)
+    };
+    let mut clean = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::Normal(n) => clean.push(n),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    let s = clean.to_string_lossy().into_owned();
+    if s.is_empty() {
+        return Err(CgroupError::BadPath(raw.into()));
+    }
+    Ok(s)
+}
+
+/// The first component of `path` (below `hierarchy_dir`'s root) that does not exist yet.
+fn first_missing(dir: &Path, path: &str) -> Option<String> {
+    let root = dir.to_string_lossy();
+    let root = root.strip_suffix(path).unwrap_or(&root).to_string();
+    let mut cur = PathBuf::from(root);
+    for comp in Path::new(path).components() {
+        cur.push(comp);
+        if !cur.exists() {
+            return Some(comp.as_os_str().to_string_lossy().into_owned());
+        }
+    }
+    None
+}
+
+fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    match fs::read_to_string(&procs) {
+        Ok(t) => out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(CgroupError::Io { path: procs, err }),
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_procs(&e.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_tree(dir: &Path) -> Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => {
+                return Err(CgroupError::Io {
+                    path: dir.to_path_buf(),
+                    err,
+                })
+            }
+        }
+    }
+}
+
+fn write_file(path: &Path, value: &str) -> Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|err| CgroupError::Write {
+            path: path.to_path_buf(),
+            value: value.into(),
+            err,
+        })
+}
+
+/// Enable a cgroup2 controller in every ancestor's subtree_control down to `dir`.
+fn enable_controller(dir: &Path, controller: &str) -> Result<()> {
+    let unified = host_hierarchies()
+        .into_iter()
+        .find(|h| h.is_v2())
+        .map(|h| h.mount_point)
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+    let available = fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
+    if !available.split_whitespace().any(|c| c == controller) {
+        return Err(CgroupError::Unsupported {
+            field: controller.into(),
+            msg: format!("controller {controller} is not available in {}", unified.display()),
+        });
+    }
+    let rel = dir.strip_prefix(&unified).unwrap_or(dir);
+    let mut cur = unified.clone();
+    for comp in rel.components() {
+        let ctl = cur.join("cgroup.subtree_control");
+        let enabled = fs::read_to_string(&ctl).unwrap_or_default();
+        if !enabled.split_whitespace().any(|c| c == controller) {
+            write_file(&ctl, &format!("+{controller}"))?;
+        }
+        cur.push(comp);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn absolute_paths_are_below_the_root() {
+        let own = HashMap::from([("memory".to_string(), "/user/x".to_string())]);
+        assert_eq!(resolve_path(Some("/a/b"), "id", &own).unwrap(), "a/b");
+        assert_eq!(resolve_path(Some("/a/../b"), "id", &own).unwrap(), "b");
+    }
+
+    #[test]
+    fn relative_and_default_paths_are_below_our_cgroup() {
+        let own = HashMap::from([("memory".to_string(), "/user/x".to_string()), ("".to_string(), "/".to_string())]);
+        let p = resolve_path(None, "ctr", &own).unwrap();
+        assert!(p.ends_with("ctr"), "{p}");
+        assert!(resolve_path(Some("sub/ctr"), "id", &own).unwrap().ends_with("sub/ctr"));
+    }
+
+    #[test]
+    fn systemd_paths_are_refused_clearly() {
+        let err = resolve_path(Some("system.slice:rrun:abc"), "id", &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("systemd"), "{err}");
+    }
+
+    #[test]
+    fn empty_path_is_refused() {
+        assert!(resolve_path(Some("/.."), "id", &HashMap::new()).is_err());
+    }
+}
