@@ -353,6 +353,50 @@ impl Cgroup {
     }
 }
 
+/// Device rules as runc applies them: the spec's rules, then an allow rule
+/// for every `linux.devices` node and for the devices every container gets
+/// (null, zero, full, tty, random, urandom, console, ptmx, pts, tun, and
+/// mknod of any node). Without rules in the spec nothing is restricted.
+pub fn effective_resources(
+    resources: Option<&LinuxResources>,
+    devices: Option<&Vec<oci_spec::runtime::LinuxDevice>>,
+) -> Option<LinuxResources> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let mut r = resources?.clone();
+    let Some(mut rules) = r.devices().clone().filter(|d| !d.is_empty()) else {
+        return Some(r);
+    };
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_string()));
+        d
+    };
+    for d in devices.into_iter().flatten() {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    use LinuxDeviceType::{B, C};
+    rules.extend([
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(5), Some(1), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+        rule(C, Some(10), Some(200), "rwm"),
+    ]);
+    r.set_devices(Some(rules));
+    Some(r)
+}
+
 /// Resolve `linux.cgroupsPath` to a path below each hierarchy root.
 pub fn resolve_path(
     cgroups_path: Option<&str>,

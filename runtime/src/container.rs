@@ -144,7 +144,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let linux = bundle.spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
-    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    let resources = crate::cgroups::effective_resources(
+        linux.and_then(|l| l.resources().as_ref()),
+        linux.and_then(|l| l.devices().as_ref()),
+    );
+    cgroup.create(resources.as_ref())?;
     guard.cgroup = Some(cgroup.clone());
 
     let (extra, extra_env) = extra_fds(opts.preserve_fds);

@@ -45,18 +45,44 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlag) -> nix::Result<
 }
 
 /// `mkdir -p` inside `root`; returns an `O_PATH` fd of the final directory.
+/// A symlink on the way is followed as if `root` were `/` (its missing
+/// target is made inside the rootfs, never outside).
 pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
-    let rel = relative(path);
+    mkdir_all_depth(root, &relative(path), mode, 0)
+}
+
+fn mkdir_all_depth(root: BorrowedFd, rel: &Path, mode: Mode, depth: u32) -> nix::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(Errno::ELOOP);
+    }
     let mut current = PathBuf::new();
     let mut dir = open_in_root(root, Path::new("/"), OFlag::O_DIRECTORY)?;
-    for comp in rel.components() {
+    let comps: Vec<_> = rel.components().collect();
+    for (i, comp) in comps.iter().enumerate() {
         current.push(comp);
         match open_in_root(root, &current, OFlag::O_DIRECTORY) {
             Ok(fd) => dir = fd,
             Err(Errno::ENOENT) => {
                 let name = comp.as_os_str();
-                match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, mode) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                let parent = reopen_dir(&dir)?;
+                match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, mode) {
+                    Ok(()) => {}
+                    Err(Errno::EEXIST) => {
+                        // A dangling symlink: make its target, inside the
+                        // root, then continue below it.
+                        let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name)?;
+                        let target = Path::new(&target);
+                        let base = if target.is_absolute() {
+                            PathBuf::new()
+                        } else {
+                            current.parent().map(Path::to_path_buf).unwrap_or_default()
+                        };
+                        let mut rest = base.join(relative(target));
+                        for c in &comps[i + 1..] {
+                            rest.push(c);
+                        }
+                        return mkdir_all_depth(root, &rest, mode, depth + 1);
+                    }
                     Err(e) => return Err(e),
                 }
                 dir = open_in_root(root, &current, OFlag::O_DIRECTORY)?;
