@@ -133,7 +133,9 @@ impl Cgroup {
             return None;
         }
         let unified = host_hierarchies().into_iter().find(|h| h.is_v2())?;
-        self.dirs.iter().find(|d| d.starts_with(&unified.mount_point))
+        self.dirs
+            .iter()
+            .find(|d| d.starts_with(&unified.mount_point))
     }
 
     /// Make the cgroup in every hierarchy and apply `resources`. On error
@@ -187,12 +189,15 @@ impl Cgroup {
         if self.kind == HostKind::V2 {
             // Device rules need an eBPF program on cgroup2; not done yet.
             if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-                tracing::warn!("linux.resources.devices: not enforced on a pure cgroup v2 host yet");
+                tracing::warn!(
+                    "linux.resources.devices: not enforced on a pure cgroup v2 host yet"
+                );
                 r.set_devices(None);
             }
         }
         let mut mgr = self.manager()?;
-        mgr.set(&r).map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
+        mgr.set(&r)
+            .map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
 
         if let (Some(limits), false) = (hugepages, v1_hugetlb || self.kind == HostKind::V2) {
             let dir = unified.as_ref().ok_or_else(|| CgroupError::Unsupported {
@@ -205,7 +210,10 @@ impl Cgroup {
                 if !file.exists() {
                     return Err(CgroupError::Unsupported {
                         field: "hugepageLimits".into(),
-                        msg: format!("page size {} is not supported by this kernel", l.page_size()),
+                        msg: format!(
+                            "page size {} is not supported by this kernel",
+                            l.page_size()
+                        ),
                     });
                 }
                 write_file(&file, &l.limit().to_string())?;
@@ -287,7 +295,8 @@ impl Cgroup {
     pub fn is_frozen(&self) -> Result<bool> {
         if self.kind == HostKind::V2 {
             let events = self.dirs[0].join("cgroup.events");
-            let text = fs::read_to_string(&events).map_err(|err| CgroupError::Io { path: events, err })?;
+            let text =
+                fs::read_to_string(&events).map_err(|err| CgroupError::Io { path: events, err })?;
             return Ok(text.lines().any(|l| l == "frozen 1"));
         }
         let Some(dir) = self.v1_dir("freezer") else {
@@ -337,7 +346,10 @@ impl Cgroup {
             }
             // Parents made by create: path "a/b/c" created from "b"
             // removes .../a/b/c (above) and then .../a/b.
-            if let (Some(from), Some(root)) = (&self.created_from, d.to_str().and_then(|d| d.strip_suffix(&self.path))) {
+            if let (Some(from), Some(root)) = (
+                &self.created_from,
+                d.to_str().and_then(|d| d.strip_suffix(&self.path)),
+            ) {
                 let comps: Vec<&str> = self.path.split('/').collect();
                 if let Some(i) = comps.iter().position(|c| c == from) {
                     for end in (i + 1..comps.len()).rev() {
@@ -518,7 +530,10 @@ fn enable_controller(dir: &Path, controller: &str) -> Result<()> {
     if !available.split_whitespace().any(|c| c == controller) {
         return Err(CgroupError::Unsupported {
             field: controller.into(),
-            msg: format!("controller {controller} is not available in {}", unified.display()),
+            msg: format!(
+                "controller {controller} is not available in {}",
+                unified.display()
+            ),
         });
     }
     let rel = dir.strip_prefix(&unified).unwrap_or(dir);
@@ -548,10 +563,15 @@ mod tests {
 
     #[test]
     fn relative_and_default_paths_are_below_our_cgroup() {
-        let own = HashMap::from([("memory".to_string(), "/user/x".to_string()), ("".to_string(), "/".to_string())]);
+        let own = HashMap::from([
+            ("memory".to_string(), "/user/x".to_string()),
+            ("".to_string(), "/".to_string()),
+        ]);
         let p = resolve_path(None, "ctr", &own).unwrap();
         assert!(p.ends_with("ctr"), "{p}");
-        assert!(resolve_path(Some("sub/ctr"), "id", &own).unwrap().ends_with("sub/ctr"));
+        assert!(resolve_path(Some("sub/ctr"), "id", &own)
+            .unwrap()
+            .ends_with("sub/ctr"));
     }
 
     #[test]

@@ -11,16 +11,22 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
 
-use crate::error::{Error, ErrnoExt, Result};
+use crate::error::{ErrnoExt, Error, Result};
 
 /// In the container: make a pty, make its slave our controlling terminal and
 /// stdio, and send the master to `socket`.
 pub fn setup_in_container(socket: RawFd) -> Result<()> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).op(|| "open /dev/ptmx".into())?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .op(|| "open /dev/ptmx".into())?;
     grantpt(&master).op(|| "grantpt".into())?;
     unlockpt(&master).op(|| "unlockpt".into())?;
     let name = ptsname_r(&master).op(|| "ptsname".into())?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty()).at("open", &name)?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .at("open", &name)?;
     // SAFETY: ioctl TIOCSCTTY on a terminal fd we just opened.
     if unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) } < 0 {
         return Err(Error::sys("ioctl TIOCSCTTY", nix::errno::Errno::last()));
@@ -33,8 +39,14 @@ pub fn setup_in_container(socket: RawFd) -> Result<()> {
     }
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(b"/dev/ptmx")];
-    sendmsg::<()>(socket, &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .op(|| "send pty master on console socket".into())?;
+    sendmsg::<()>(
+        socket,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .op(|| "send pty master on console socket".into())?;
     Ok(())
 }
 
@@ -43,8 +55,13 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .op(|| "receive pty master".into())?;
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .op(|| "receive pty master".into())?;
     for c in msg.cmsgs().op(|| "read control message".into())? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
@@ -53,7 +70,9 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::Init("no pty master received on the console socket".into()))
+    Err(Error::Init(
+        "no pty master received on the console socket".into(),
+    ))
 }
 
 /// Copy between our stdio and the pty master until the container side
@@ -88,7 +107,10 @@ pub fn proxy(master: &OwnedFd) {
             Ok(_) => {}
         }
         let m = fds[0].revents().unwrap_or(PollFlags::empty());
-        let s = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let s = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if m.intersects(PollFlags::POLLIN) {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(_) => break,
@@ -123,7 +145,12 @@ fn write_all(fd: RawFd, mut data: &[u8]) -> nix::Result<()> {
 }
 
 pub fn copy_winsize(from: RawFd, to: RawFd) {
-    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ read/write a winsize struct we own.
     unsafe {
         if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {

@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
-use crate::error::{Error, ErrnoExt, Result};
+use crate::error::{ErrnoExt, Error, Result};
 use crate::init::{self, InitConfig, StartSignal};
 use crate::spec;
 use crate::state::{self, State, Status, EXEC_FIFO};
@@ -79,7 +79,10 @@ fn kill_cgroup(cg: &Cgroup) {
 /// fds passed to the container: LISTEN_FDS (systemd socket activation) plus
 /// `--preserve-fds`, and the environment that goes with them.
 fn extra_fds(preserve: u32) -> (u32, Vec<String>) {
-    let listen: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let listen: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let env = if listen > 0 {
         vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
     } else {
@@ -95,7 +98,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::Usage(
-            "process.terminal is true: --console-socket is required when the container is detached".into(),
+            "process.terminal is true: --console-socket is required when the container is detached"
+                .into(),
         ));
     }
     if !terminal && opts.console_socket.is_some() {
@@ -104,25 +108,37 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         ));
     }
 
-    fs::DirBuilder::new().recursive(true).mode(0o711).create(opts.root).map_err(|e| Error::io(opts.root, e))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(opts.root)
+        .map_err(|e| Error::io(opts.root, e))?;
     let dir = state::container_dir(opts.root, opts.id);
     match fs::DirBuilder::new().mode(0o711).create(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(opts.id.into()))
+        }
         Err(e) => return Err(Error::io(&dir, e)),
     }
-    let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, pids: vec![] };
+    let mut guard = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pids: vec![],
+    };
 
     // The console: a connection to the caller's socket, or for a
     // foreground terminal a socketpair whose other end rrun keeps.
     let mut console_local = None;
     let console = match (terminal, opts.console_socket) {
         (true, Some(path)) => {
-            let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::io(path, e))?;
+            let s =
+                std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::io(path, e))?;
             Some(OwnedFd::from(s))
         }
         (true, None) => {
-            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+            let (a, b) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| Error::io("console socketpair", e))?;
             console_local = Some(OwnedFd::from(a));
             Some(OwnedFd::from(b))
         }
@@ -133,16 +149,24 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         StartSignal::Channel
     } else {
         let fifo = dir.join(EXEC_FIFO);
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).at("mkfifo", &fifo)?;
-        fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622)).map_err(|e| Error::io(&fifo, e))?;
-        let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .at("open", &fifo)?;
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .at("mkfifo", &fifo)?;
+        fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(&fifo, e))?;
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open", &fifo)?;
         // SAFETY: fresh descriptor from open.
         StartSignal::Fifo(unsafe { OwnedFd::from_raw_fd(fd) })
     };
 
     let linux = bundle.spec.linux().as_ref();
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     let resources = crate::cgroups::effective_resources(
         linux.and_then(|l| l.resources().as_ref()),
@@ -217,13 +241,25 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.cgroup = None;
     guard.dir = None;
     debug!(id = opts.id, pid = pid.as_raw(), "created");
-    Ok(Created { state, channel: parent_end, console_master })
+    Ok(Created {
+        state,
+        channel: parent_end,
+        console_master,
+    })
 }
 
 /// Write the pid file atomically, like runc.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     fs::write(&tmp, pid.to_string()).map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
@@ -233,26 +269,43 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let mut st = State::load(root, id)?;
     let status = st.status(root);
     if status != Status::Created {
-        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot start a container that is not created" });
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot start a container that is not created",
+        });
     }
     let fifo = st.dir(root).join(EXEC_FIFO);
-    let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .at("open", &fifo)?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open", &fifo)?;
     // SAFETY: fresh descriptor from open.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 1];
     loop {
-        let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN)];
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
         let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
         match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
             Ok(n) if n > 0 => break,
             Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
                 if !st.init_alive() {
-                    return Err(Error::BadStatus { id: id.into(), status: "stopped".into(), msg: "the container process exited before start" });
+                    return Err(Error::BadStatus {
+                        id: id.into(),
+                        status: "stopped".into(),
+                        msg: "the container process exited before start",
+                    });
                 }
                 if Instant::now() > deadline {
-                    return Err(Error::Init("timed out waiting for the container process to start".into()));
+                    return Err(Error::Init(
+                        "timed out waiting for the container process to start".into(),
+                    ));
                 }
             }
             Err(e) => return Err(Error::path("read", fifo, e)),
@@ -270,7 +323,11 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let created = create(&CreateOptions { foreground: !detach, start_now: true, ..*opts })?;
+    let created = create(&CreateOptions {
+        foreground: !detach,
+        start_now: true,
+        ..*opts
+    })?;
     let root = opts.root;
     let id = opts.id;
     let mask = forwarded_signals();
@@ -282,20 +339,17 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
         return Err(e);
     }
     // The channel closes when the init execs; an error message means it failed.
-    match created.channel.recv() {
-        Ok(Msg::Error(e)) => {
-            let _ = delete(root, id, true);
-            return Err(Error::Init(e));
-        }
-        _ => {}
+    if let Ok(Msg::Error(e)) = created.channel.recv() {
+        let _ = delete(root, id, true);
+        return Err(Error::Init(e));
     }
     if detach {
         return Ok(0);
     }
     let pid = Pid::from_raw(created.state.pid);
-    let proxy = created.console_master.map(|m| {
-        std::thread::spawn(move || crate::console::proxy(&m))
-    });
+    let proxy = created
+        .console_master
+        .map(|m| std::thread::spawn(move || crate::console::proxy(&m)));
     let code = wait_forwarding(pid, &mask);
     if let Some(p) = proxy {
         let _ = p.join();
@@ -309,8 +363,16 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
 pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
-        Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT,
-        Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGALRM, Signal::SIGCONT,
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+        Signal::SIGALRM,
+        Signal::SIGCONT,
     ] {
         set.add(s);
     }
@@ -343,7 +405,11 @@ pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(
     let st = State::load(root, id)?;
     let status = st.status(root);
     if status == Status::Stopped {
-        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "container not running" });
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "container not running",
+        });
     }
     if all {
         if let Some(cg) = &st.cgroup {
@@ -377,7 +443,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Stopped | Status::Created => {}
         _ if force => {}
         _ => {
-            return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot delete a running container without --force" })
+            return Err(Error::BadStatus {
+                id: id.into(),
+                status: status.to_string(),
+                msg: "cannot delete a running container without --force",
+            })
         }
     }
     if st.init_alive() {
@@ -407,9 +477,16 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     let st = State::load(root, id)?;
     let status = st.status(root);
     if status != Status::Running && status != Status::Created {
-        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot pause a container that is not running" });
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot pause a container that is not running",
+        });
     }
-    st.cgroup.as_ref().ok_or_else(|| Error::Unsupported("pause without a cgroup".into()))?.freeze()?;
+    st.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::Unsupported("pause without a cgroup".into()))?
+        .freeze()?;
     Ok(())
 }
 
@@ -417,9 +494,16 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     let st = State::load(root, id)?;
     let status = st.status(root);
     if status != Status::Paused {
-        return Err(Error::BadStatus { id: id.into(), status: status.to_string(), msg: "cannot resume a container that is not paused" });
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot resume a container that is not paused",
+        });
     }
-    st.cgroup.as_ref().ok_or_else(|| Error::Unsupported("resume without a cgroup".into()))?.thaw()?;
+    st.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::Unsupported("resume without a cgroup".into()))?
+        .thaw()?;
     Ok(())
 }
 
@@ -428,7 +512,11 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let st = State::load(root, id)?;
     match &st.cgroup {
         Some(cg) => Ok(cg.pids()?),
-        None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+        None => Ok(if st.init_alive() {
+            vec![st.pid]
+        } else {
+            vec![]
+        }),
     }
 }
 

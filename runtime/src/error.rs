@@ -28,10 +28,7 @@ pub enum Error {
     #[error("{op}: {errno}")]
     Sys { op: String, errno: Errno },
     #[error("{path}: {err}")]
-    Io {
-        path: PathBuf,
-        err: std::io::Error,
-    },
+    Io { path: PathBuf, err: std::io::Error },
     #[error("container {id:?} is {status}: {msg}")]
     BadStatus {
         id: String,

@@ -14,8 +14,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::channel::{Channel, Msg};
 use crate::container;
-use crate::error::{Error, ErrnoExt, Result};
-use crate::init::clone_flag;
+use crate::error::{ErrnoExt, Error, Result};
+use crate::init::{clone_flag, NsJoin};
 use crate::process::{self, ExecPlan};
 use crate::state::{State, Status};
 
@@ -58,22 +58,45 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Usage("-t with -d needs --console-socket".into()));
     }
-    let mut namespaces: Vec<(LinuxNamespaceType, OwnedFd, PathBuf)> = Vec::new();
-    let spec_ns = st.spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let mut namespaces: Vec<NsJoin> = Vec::new();
+    let spec_ns = st
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     for ns in &spec_ns {
         let path = PathBuf::from(format!("/proc/{}/ns/{}", st.pid, ns_file(ns.typ())));
-        let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .at("open namespace", &path)?;
+        let fd = nix::fcntl::open(
+            &path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open namespace", &path)?;
         // SAFETY: fresh descriptor from open.
-        namespaces.push((ns.typ(), unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }, path));
+        namespaces.push((
+            ns.typ(),
+            unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
+            path,
+        ));
     }
-    namespaces.sort_by_key(|(t, _, _)| (*t != LinuxNamespaceType::User, *t == LinuxNamespaceType::Mount));
+    namespaces.sort_by_key(|(t, _, _)| {
+        (
+            *t != LinuxNamespaceType::User,
+            *t == LinuxNamespaceType::Mount,
+        )
+    });
 
     let mut console_local = None;
     let console: Option<OwnedFd> = match (terminal, opts.console_socket) {
-        (true, Some(p)) => Some(std::os::unix::net::UnixStream::connect(p).map_err(|e| Error::io(p, e))?.into()),
+        (true, Some(p)) => Some(
+            std::os::unix::net::UnixStream::connect(p)
+                .map_err(|e| Error::io(p, e))?
+                .into(),
+        ),
         (true, None) => {
-            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+            let (a, b) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| Error::io("console socketpair", e))?;
             console_local = Some(OwnedFd::from(a));
             Some(b.into())
         }
@@ -146,7 +169,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
 fn stage1(
     st: &State,
     opts: &ExecOptions,
-    namespaces: &[(LinuxNamespaceType, OwnedFd, PathBuf)],
+    namespaces: &[NsJoin],
     console: Option<&OwnedFd>,
     ch: &Channel,
 ) -> Result<()> {

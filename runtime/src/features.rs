@@ -1,8 +1,6 @@
 //! `rrun spec` and `rrun features`.
 
-use oci_spec::runtime::{
-    LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount, Spec,
-};
+use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount, Spec};
 use serde_json::{json, Value};
 
 /// runc's default config.json (oci-spec's default is the same spec), made
@@ -21,7 +19,9 @@ pub fn default_spec(rootless: bool) -> Spec {
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|n| n.typ() != LinuxNamespaceType::Network && n.typ() != LinuxNamespaceType::Cgroup)
+            .filter(|n| {
+                n.typ() != LinuxNamespaceType::Network && n.typ() != LinuxNamespaceType::Cgroup
+            })
             .collect();
         let mut user = LinuxNamespace::default();
         user.set_typ(LinuxNamespaceType::User);
@@ -48,7 +48,9 @@ pub fn default_spec(rootless: bool) -> Spec {
                     m.set_typ(Some("none".into()));
                     m.set_source(Some("/sys".into()));
                     m.set_options(Some(
-                        ["rbind", "nosuid", "noexec", "nodev", "ro"].map(String::from).to_vec(),
+                        ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                            .map(String::from)
+                            .to_vec(),
                     ));
                 }
                 if let Some(opts) = m.options().clone() {
@@ -65,14 +67,53 @@ pub fn default_spec(rootless: bool) -> Spec {
 /// The OCI runtime features document (runtime-spec features.md).
 pub fn features() -> Value {
     let mount_options: Vec<&str> = [
-        "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-        "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
-        "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind",
-        "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-        "shared", "silent", "slave", "strictatime", "suid", "sync", "unbindable",
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "iversion",
+        "lazytime",
+        "loud",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "noiversion",
+        "nolazytime",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "private",
+        "rbind",
+        "relatime",
+        "remount",
+        "ro",
+        "rprivate",
+        "rshared",
+        "rslave",
+        "runbindable",
+        "rw",
+        "shared",
+        "silent",
+        "slave",
+        "strictatime",
+        "suid",
+        "sync",
+        "unbindable",
     ]
     .to_vec();
-    let caps: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let caps: Vec<String> = caps::all()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",

@@ -23,7 +23,12 @@ pub fn fd_path(fd: RawFd) -> PathBuf {
 /// kernel to clamp).
 fn relative(path: &Path) -> PathBuf {
     path.components()
-        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir | Component::Prefix(_)))
+        .filter(|c| {
+            !matches!(
+                c,
+                Component::RootDir | Component::CurDir | Component::Prefix(_)
+            )
+        })
         .collect()
 }
 

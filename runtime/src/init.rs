@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
-use crate::error::{Error, ErrnoExt, Result};
+use crate::error::{ErrnoExt, Error, Result};
 use crate::process::{self, ExecPlan};
 use crate::rootfs::{self, RootfsPlan};
 
@@ -59,17 +59,34 @@ pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// A namespace to join: its type, an open fd of it, and where it came from.
+pub type NsJoin = (LinuxNamespaceType, OwnedFd, PathBuf);
+
 /// Namespaces to join by path (user first) and the flags to unshare.
-fn namespace_plan(spec: &Spec) -> Result<(Vec<(LinuxNamespaceType, OwnedFd, PathBuf)>, CloneFlags)> {
+fn namespace_plan(spec: &Spec) -> Result<(Vec<NsJoin>, CloneFlags)> {
     let mut join = Vec::new();
     let mut new = CloneFlags::empty();
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
         match ns.path() {
             Some(p) => {
-                let fd = nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                    .at("open namespace", p)?;
+                let fd = nix::fcntl::open(
+                    p,
+                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .at("open namespace", p)?;
                 // SAFETY: fresh descriptor from open.
-                join.push((ns.typ(), unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }, p.clone()));
+                join.push((
+                    ns.typ(),
+                    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
+                    p.clone(),
+                ));
             }
             None => new |= clone_flag(ns.typ()),
         }
@@ -106,12 +123,7 @@ pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> 
     }
 }
 
-fn stage1(
-    cfg: &InitConfig,
-    ch: &Channel,
-    join: Vec<(LinuxNamespaceType, OwnedFd, PathBuf)>,
-    new: CloneFlags,
-) -> Result<()> {
+fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) -> Result<()> {
     if let Some(cg) = cfg.cgroup {
         cg.add_task(0)?;
     }
@@ -128,8 +140,10 @@ fn stage1(
         }
     }
     if has_ns(cfg.spec, LinuxNamespaceType::User) {
-        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).op(|| "setgid 0 in the user namespace".into())?;
-        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).op(|| "setuid 0 in the user namespace".into())?;
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .op(|| "setgid 0 in the user namespace".into())?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .op(|| "setuid 0 in the user namespace".into())?;
     }
     let rest = new - CloneFlags::CLONE_NEWUSER;
     if !rest.is_empty() {
@@ -182,7 +196,10 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         // SAFETY: setdomainname reads len bytes from a valid buffer.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::sys(format!("setdomainname {d:?}"), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("setdomainname {d:?}"),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     rootfs::apply_sysctl(spec)?;
@@ -216,8 +233,12 @@ fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
     match start {
         StartSignal::Fifo(fifo) => {
             let path = crate::fsutil::fd_path(fifo.as_raw_fd());
-            let fd: RawFd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .at("open exec fifo", &path)?;
+            let fd: RawFd = nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .at("open exec fifo", &path)?;
             // SAFETY: fresh descriptor from open.
             let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
             nix::unistd::write(&fd, b"0").op(|| "write exec fifo".into())?;
@@ -233,7 +254,10 @@ fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
 /// Write the id mappings of a freshly made user namespace (parent side).
 pub fn write_id_mappings(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
     let linux = spec.linux().as_ref().expect("user namespace implies linux");
-    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
         let text: String = maps
             .iter()
             .flatten()
@@ -241,7 +265,11 @@ pub fn write_id_mappings(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
             .collect();
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, &text).map_err(|e| Error::InvalidConfig {
-            field: if file == "uid_map" { "linux.uidMappings".into() } else { "linux.gidMappings".into() },
+            field: if file == "uid_map" {
+                "linux.uidMappings".into()
+            } else {
+                "linux.gidMappings".into()
+            },
             msg: format!("write {path} ({}): {e}", text.trim().replace('\n', ", ")),
         })?;
     }

@@ -10,7 +10,11 @@ use rrun::exec::{self, ExecOptions};
 use rrun::state::State;
 
 #[derive(Parser)]
-#[command(name = "rrun", version, about = "A runc-compatible OCI container runtime")]
+#[command(
+    name = "rrun",
+    version,
+    about = "A runc-compatible OCI container runtime"
+)]
 struct Cli {
     /// Directory for container state
     #[arg(long, global = true, default_value = "/run/rrun")]
@@ -190,15 +194,27 @@ struct ExecArgs {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
         if let Err(e) = rrun::seal::ensure_sealed() {
             fail(&cli, &anyhow::anyhow!(e));
         }
     }
     if cli.debug {
         let builder = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG);
-        match cli.log.as_ref().and_then(|p| std::fs::OpenOptions::new().append(true).create(true).open(p).ok()) {
-            Some(f) => builder.with_writer(std::sync::Mutex::new(f)).with_ansi(false).init(),
+        match cli.log.as_ref().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .ok()
+        }) {
+            Some(f) => builder
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .init(),
             None => builder.with_writer(std::io::stderr).init(),
         }
     }
@@ -214,10 +230,16 @@ fn fail(cli: &Cli, e: &anyhow::Error) -> ! {
     let msg = format!("{e:#}");
     eprintln!("rrun: {msg}");
     if let Some(path) = &cli.log {
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
             let time = rrun::state::now_rfc3339();
             let line = match cli.log_format {
-                LogFormat::Json => serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string(),
+                LogFormat::Json => {
+                    serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+                }
                 LogFormat::Text => format!("time=\"{time}\" level=error msg={msg:?}"),
             };
             let _ = writeln!(f, "{line}");
@@ -236,11 +258,18 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             container::create(&create_options(root, a, false))?;
             Ok(0)
         }
-        Command::Run { create, detach, keep } => {
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => {
             if *keep {
                 bail!("run --keep is not implemented in rrun yet");
             }
-            Ok(container::run(&create_options(root, create, true), *detach)?)
+            Ok(container::run(
+                &create_options(root, create, true),
+                *detach,
+            )?)
         }
         Command::Start { container_id } => {
             container::start(root, container_id)?;
@@ -251,12 +280,19 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&st.oci(root))?);
             Ok(0)
         }
-        Command::Kill { container_id, signal, all } => {
+        Command::Kill {
+            container_id,
+            signal,
+            all,
+        } => {
             let sig = rrun::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
             container::kill_container(root, container_id, sig, *all)?;
             Ok(0)
         }
-        Command::Delete { force, container_id } => {
+        Command::Delete {
+            force,
+            container_id,
+        } => {
             container::delete(root, container_id, *force)?;
             Ok(0)
         }
@@ -264,7 +300,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             list(root, *format, *quiet)?;
             Ok(0)
         }
-        Command::Ps { format, container_id, ps_args } => {
+        Command::Ps {
+            format,
+            container_id,
+            ps_args,
+        } => {
             ps(root, container_id, *format, ps_args)?;
             Ok(0)
         }
@@ -283,11 +323,15 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 bail!("{}: file exists; remove it first", path.display());
             }
             let spec = rrun::features::default_spec(*rootless);
-            std::fs::write(&path, serde_json::to_string_pretty(&spec)?).with_context(|| path.display().to_string())?;
+            std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
+                .with_context(|| path.display().to_string())?;
             Ok(0)
         }
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&rrun::features::features())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rrun::features::features())?
+            );
             Ok(0)
         }
     }
@@ -325,7 +369,18 @@ fn list(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| {
                     let o = s.oci(root);
-                    [o.id.to_string(), o.pid.to_string(), o.status, o.bundle.display().to_string(), o.created.to_string(), if o.owner.is_empty() { "root".into() } else { o.owner.to_string() }]
+                    [
+                        o.id.to_string(),
+                        o.pid.to_string(),
+                        o.status,
+                        o.bundle.display().to_string(),
+                        o.created.to_string(),
+                        if o.owner.is_empty() {
+                            "root".into()
+                        } else {
+                            o.owner.to_string()
+                        },
+                    ]
                 })
                 .collect();
             let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
@@ -336,7 +391,11 @@ fn list(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<()> {
                 }
             }
             for r in std::iter::once(&header).chain(rows.iter()) {
-                let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
                 println!("{}", line.join("   ").trim_end());
             }
         }
@@ -353,18 +412,36 @@ fn ps(root: &Path, id: &str, format: ListFormat, args: &[String]) -> anyhow::Res
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
-    let pid_col = header.split_whitespace().position(|c| c == "PID").context("ps output has no PID column")?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for line in lines {
-        if let Some(pid) = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(pid) = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&pid) {
                 println!("{line}");
             }
@@ -378,7 +455,8 @@ fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
         Some(p) => {
             let data = std::fs::read(p).with_context(|| p.display().to_string())?;
             let de = &mut serde_json::Deserializer::from_slice(&data);
-            serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{}: {}: {}", p.display(), e.path(), e.inner()))?
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| anyhow::anyhow!("{}: {}: {}", p.display(), e.path(), e.inner()))?
         }
         None => {
             if a.command.is_empty() {
@@ -400,10 +478,18 @@ fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
             }
             if let Some(u) = &a.user {
                 let mut user = p.user().clone();
-                let (uid, gid) = u.split_once(':').map(|(u, g)| (u, Some(g))).unwrap_or((u.as_str(), None));
-                user.set_uid(uid.parse().with_context(|| format!("--user {u:?}: uid must be numeric"))?);
+                let (uid, gid) = u
+                    .split_once(':')
+                    .map(|(u, g)| (u, Some(g)))
+                    .unwrap_or((u.as_str(), None));
+                user.set_uid(
+                    uid.parse()
+                        .with_context(|| format!("--user {u:?}: uid must be numeric"))?,
+                );
                 user.set_gid(match gid {
-                    Some(g) => g.parse().with_context(|| format!("--user {u:?}: gid must be numeric"))?,
+                    Some(g) => g
+                        .parse()
+                        .with_context(|| format!("--user {u:?}: gid must be numeric"))?,
                     None => 0,
                 });
                 p.set_user(user);
@@ -419,8 +505,9 @@ fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
             if !a.cap.is_empty() {
                 let mut caps = p.capabilities().clone().unwrap_or_default();
                 for c in &a.cap {
-                    let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(c.to_uppercase()))
-                        .with_context(|| format!("--cap {c:?}: unknown capability"))?;
+                    let cap: oci_spec::runtime::Capability =
+                        serde_json::from_value(serde_json::Value::String(c.to_uppercase()))
+                            .with_context(|| format!("--cap {c:?}: unknown capability"))?;
                     let mut b = caps.bounding().clone().unwrap_or_default();
                     b.insert(cap);
                     caps.set_bounding(Some(b));

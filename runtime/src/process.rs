@@ -11,7 +11,7 @@ use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Capabilities, Process};
 
-use crate::error::{Error, ErrnoExt, Result};
+use crate::error::{ErrnoExt, Error, Result};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -49,7 +49,11 @@ pub fn apply_rlimits(process: &Process) -> Result<()> {
                 ""
             };
             Error::sys(
-                format!("setrlimit {name} soft={} hard={}{hint}", rl.soft(), rl.hard()),
+                format!(
+                    "setrlimit {name} soft={} hard={}{hint}",
+                    rl.soft(),
+                    rl.hard()
+                ),
                 e,
             )
         })?;
@@ -101,13 +105,26 @@ pub fn apply_user_and_caps(process: &Process) -> Result<()> {
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     if let Some(c) = capabilities {
         let set = |set, caps: &caps::CapsHashSet, name: &str| {
-            caps::set(None, set, caps).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
+            caps::set(None, set, caps)
+                .map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
         };
         // Each capset must keep effective within permitted, and raising
         // inheritable needs CAP_SETPCAP still effective: this order works.
-        set(caps::CapSet::Inheritable, &to_caps(c.inheritable()), "inheritable")?;
-        set(caps::CapSet::Effective, &to_caps(c.effective()), "effective")?;
-        set(caps::CapSet::Permitted, &to_caps(c.permitted()), "permitted")?;
+        set(
+            caps::CapSet::Inheritable,
+            &to_caps(c.inheritable()),
+            "inheritable",
+        )?;
+        set(
+            caps::CapSet::Effective,
+            &to_caps(c.effective()),
+            "effective",
+        )?;
+        set(
+            caps::CapSet::Permitted,
+            &to_caps(c.permitted()),
+            "permitted",
+        )?;
         let _ = caps::clear(None, caps::CapSet::Ambient);
         for cap in to_caps(c.ambient()) {
             caps::raise(None, caps::CapSet::Ambient, cap)
@@ -160,7 +177,8 @@ pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
             format!("exec: {program:?}: executable file not found in $PATH"),
         )
     };
-    let executable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
+    let executable =
+        |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
     if program.contains('/') {
         let p = PathBuf::from(program);
         return match nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK) {
@@ -182,16 +200,30 @@ pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
 /// reaches the container (the preserved fds sit below `first`).
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range only changes descriptor flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r == 0 {
         return Ok(());
     }
     // Old kernels: walk /proc/self/fd.
     for entry in std::fs::read_dir("/proc/self/fd").map_err(|e| Error::io("/proc/self/fd", e))? {
         let Ok(entry) = entry else { continue };
-        if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+        if let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        {
             if fd >= first as i32 {
-                let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+                let _ = nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+                );
             }
         }
     }
@@ -210,20 +242,31 @@ impl ExecPlan {
         let args = process.args().clone().unwrap_or_default();
         let path = lookup(&args[0], &env)?;
         let cstr = |s: &str, field: &str| {
-            CString::new(s).map_err(|_| Error::config(field.to_string(), format!("{s:?} contains a NUL byte")))
+            CString::new(s)
+                .map_err(|_| Error::config(field.to_string(), format!("{s:?} contains a NUL byte")))
         };
         Ok(ExecPlan {
             path: CString::new(path.as_os_str().as_bytes())
                 .map_err(|_| Error::config("process.args", "NUL byte in program"))?,
-            args: args.iter().map(|a| cstr(a, "process.args")).collect::<Result<_>>()?,
-            env: env.iter().map(|e| cstr(e, "process.env")).collect::<Result<_>>()?,
+            args: args
+                .iter()
+                .map(|a| cstr(a, "process.args"))
+                .collect::<Result<_>>()?,
+            env: env
+                .iter()
+                .map(|e| cstr(e, "process.env"))
+                .collect::<Result<_>>()?,
         })
     }
 
     /// Replace this process. Only returns on failure.
     pub fn exec(&self) -> Error {
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
-            Err(e) => Error::path("exec", PathBuf::from(self.path.to_string_lossy().into_owned()), e),
+            Err(e) => Error::path(
+                "exec",
+                PathBuf::from(self.path.to_string_lossy().into_owned()),
+                e,
+            ),
             Ok(never) => match never {},
         }
     }

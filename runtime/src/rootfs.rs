@@ -13,7 +13,7 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use tracing::debug;
 
-use crate::error::{Error, ErrnoExt, Result};
+use crate::error::{ErrnoExt, Error, Result};
 use crate::fsutil::{self, fd_path};
 
 /// What a list of OCI mount options means to mount(2).
@@ -129,8 +129,9 @@ fn locked_flags(path: &Path) -> MsFlags {
 fn bind_remount(path: &Path, flags: MsFlags) -> Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
     match mount(NONE, path, NONE, base, NONE) {
-        Err(Errno::EPERM) => mount(NONE, path, NONE, base | locked_flags(path), NONE)
-            .at("remount", path),
+        Err(Errno::EPERM) => {
+            mount(NONE, path, NONE, base | locked_flags(path), NONE).at("remount", path)
+        }
         r => r.at("remount", path),
     }
 }
@@ -214,9 +215,12 @@ impl RootfsPlan<'_> {
         debug!(?dest, typ, ?source, ?opts, "mount");
         let dir_mode = Mode::from_bits_truncate(0o755);
         let target = if is_bind {
-            let src = source
-                .as_deref()
-                .ok_or_else(|| Error::config(format!("mounts {}", dest.display()), "bind mount without source"))?;
+            let src = source.as_deref().ok_or_else(|| {
+                Error::config(
+                    format!("mounts {}", dest.display()),
+                    "bind mount without source",
+                )
+            })?;
             let meta = std::fs::metadata(src).map_err(|e| Error::InvalidConfig {
                 field: format!("mounts {}: source", dest.display()),
                 msg: format!("{}: {e}", src.display()),
@@ -244,7 +248,8 @@ impl RootfsPlan<'_> {
             mount(Some(src), &target_path, NONE, bind, NONE).at("bind mount", dest)?;
             let rest = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
             if !rest.is_empty() {
-                let mounted = fsutil::open_in_root(root, dest, OFlag::empty()).at("reopen", dest)?;
+                let mounted =
+                    fsutil::open_in_root(root, dest, OFlag::empty()).at("reopen", dest)?;
                 bind_remount(&fd_path(mounted.as_raw_fd()), rest)?;
             }
         } else {
@@ -252,7 +257,13 @@ impl RootfsPlan<'_> {
                 .as_deref()
                 .map(|p| p.as_os_str().to_owned())
                 .unwrap_or_else(|| typ.into());
-            match mount(Some(src.as_os_str()), &target_path, Some(typ), opts.flags, data) {
+            match mount(
+                Some(src.as_os_str()),
+                &target_path,
+                Some(typ),
+                opts.flags,
+                data,
+            ) {
                 Err(Errno::EPERM) if typ == "sysfs" => {
                     // Without a network namespace of our own the kernel
                     // refuses a fresh sysfs; runc bind-mounts the host's.
@@ -269,7 +280,11 @@ impl RootfsPlan<'_> {
                     bind_remount(&fd_path(mounted.as_raw_fd()), opts.flags)?;
                 }
                 r => r.map_err(|e| Error::Sys {
-                    op: format!("mount {typ} on {} (options {:?})", dest.display(), m.options()),
+                    op: format!(
+                        "mount {typ} on {} (options {:?})",
+                        dest.display(),
+                        m.options()
+                    ),
                     errno: e,
                 })?,
             }
@@ -300,19 +315,32 @@ impl RootfsPlan<'_> {
         opts: &MountOptions,
     ) -> Result<()> {
         let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-        let flags = (opts.flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let flags = (opts.flags & !MsFlags::MS_RDONLY)
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
         let hierarchies = host_hierarchies();
         let own = own_cgroup_paths();
         let target_path = fd_path(target.as_raw_fd());
-        if let Some(unified) = hierarchies.iter().find(|h| h.mount_point == Path::new("/sys/fs/cgroup") && h.is_v2()) {
+        if let Some(unified) = hierarchies
+            .iter()
+            .find(|h| h.mount_point == Path::new("/sys/fs/cgroup") && h.is_v2())
+        {
             let _ = unified;
             if self.new_cgroupns {
                 mount(Some("cgroup2"), &target_path, Some("cgroup2"), flags, NONE)
                     .at("mount cgroup2 on", dest)?;
             } else {
-                let src = Path::new("/sys/fs/cgroup").join(own.get("").map(|s| s.trim_start_matches('/')).unwrap_or(""));
-                mount(Some(&src), &target_path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-                    .at("bind mount cgroup on", dest)?;
+                let src = Path::new("/sys/fs/cgroup")
+                    .join(own.get("").map(|s| s.trim_start_matches('/')).unwrap_or(""));
+                mount(
+                    Some(&src),
+                    &target_path,
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind mount cgroup on", dest)?;
             }
             if ro {
                 let m = fsutil::open_in_root(root, dest, OFlag::empty()).at("reopen", dest)?;
@@ -321,10 +349,18 @@ impl RootfsPlan<'_> {
             return self.apply_propagation(root, dest, opts);
         }
         // cgroup v1 or hybrid: a tmpfs with one mount per hierarchy.
-        mount(Some("tmpfs"), &target_path, Some("tmpfs"), flags, Some("mode=755"))
-            .at("mount tmpfs for cgroups on", dest)?;
+        mount(
+            Some("tmpfs"),
+            &target_path,
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+        )
+        .at("mount tmpfs for cgroups on", dest)?;
         for h in &hierarchies {
-            let Some(name) = h.mount_point.file_name() else { continue };
+            let Some(name) = h.mount_point.file_name() else {
+                continue;
+            };
             let sub = dest.join(name);
             let fd = fsutil::mkdir_all_in_root(root, &sub, Mode::from_bits_truncate(0o755))
                 .at("create cgroup mount point", &sub)?;
@@ -337,10 +373,19 @@ impl RootfsPlan<'_> {
                 };
                 mount(Some(fstype), &p, Some(fstype), flags, data).at("mount cgroup on", &sub)?;
             } else {
-                let rel = own.get(&h.key()).map(|s| s.trim_start_matches('/')).unwrap_or("");
+                let rel = own
+                    .get(&h.key())
+                    .map(|s| s.trim_start_matches('/'))
+                    .unwrap_or("");
                 let src = h.mount_point.join(rel);
-                mount(Some(&src), &p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-                    .at("bind mount cgroup on", &sub)?;
+                mount(
+                    Some(&src),
+                    &p,
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind mount cgroup on", &sub)?;
             }
             if ro {
                 let m = fsutil::open_in_root(root, &sub, OFlag::empty()).at("reopen", &sub)?;
@@ -351,7 +396,11 @@ impl RootfsPlan<'_> {
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {
                 if let Ok(link) = std::fs::read_link(e.path()) {
-                    let _ = fsutil::symlink_in_root(root, &dest.join(e.file_name()), &link.to_string_lossy());
+                    let _ = fsutil::symlink_in_root(
+                        root,
+                        &dest.join(e.file_name()),
+                        &link.to_string_lossy(),
+                    );
                 }
             }
         }
@@ -364,7 +413,12 @@ impl RootfsPlan<'_> {
 
     fn create_devices(&self, root: BorrowedFd) -> Result<()> {
         let mut devices: Vec<LinuxDevice> = default_devices();
-        if let Some(extra) = self.spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
+        if let Some(extra) = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref())
+        {
             devices.retain(|d| !extra.iter().any(|e| e.path() == d.path()));
             devices.extend(extra.iter().cloned());
         }
@@ -377,12 +431,20 @@ impl RootfsPlan<'_> {
     fn create_device(&self, root: BorrowedFd, d: &LinuxDevice) -> Result<()> {
         let path = d.path();
         let parent = path.parent().unwrap_or(Path::new("/"));
-        let name = path.file_name().ok_or_else(|| Error::config("linux.devices", format!("bad path {}", path.display())))?;
+        let name = path.file_name().ok_or_else(|| {
+            Error::config("linux.devices", format!("bad path {}", path.display()))
+        })?;
         if self.in_userns {
             // mknod is not allowed in a user namespace: bind the host node.
             let target = fsutil::create_file_in_root(root, path).at("create device", path)?;
-            return mount(Some(path), &fd_path(target.as_raw_fd()), NONE, MsFlags::MS_BIND, NONE)
-                .at("bind mount device", path);
+            return mount(
+                Some(path),
+                &fd_path(target.as_raw_fd()),
+                NONE,
+                MsFlags::MS_BIND,
+                NONE,
+            )
+            .at("bind mount device", path);
         }
         let dir = fsutil::mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))
             .at("create device dir", parent)?;
@@ -392,17 +454,35 @@ impl RootfsPlan<'_> {
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::config(format!("linux.devices {}", path.display()), "type \"a\" is not a device node type"))
+                return Err(Error::config(
+                    format!("linux.devices {}", path.display()),
+                    "type \"a\" is not a device node type",
+                ))
             }
         };
         let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
         let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
-        let _ = nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let _ = nix::unistd::unlinkat(
+            Some(dir.as_raw_fd()),
+            name,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
         nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev).at("mknod", path)?;
         // mknod applies the umask; set the exact mode and owner.
-        nix::sys::stat::fchmodat(Some(dir.as_raw_fd()), name, mode, nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-            .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
-            .at("chmod", path)?;
+        nix::sys::stat::fchmodat(
+            Some(dir.as_raw_fd()),
+            name,
+            mode,
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .or_else(|e| {
+            if e == Errno::EOPNOTSUPP {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .at("chmod", path)?;
         nix::unistd::fchownat(
             Some(dir.as_raw_fd()),
             name,
@@ -442,7 +522,9 @@ pub fn host_hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mp = pre.split(' ').nth(4).unwrap_or("");
         let mut post = post.split(' ');
         let fstype = post.next().unwrap_or("");
@@ -453,10 +535,18 @@ pub fn host_hierarchies() -> Vec<Hierarchy> {
         }
         let options = opts
             .split(',')
-            .filter(|o| !matches!(*o, "rw" | "ro" | "nsdelegate" | "memory_recursiveprot") && !o.starts_with("clone_children") && !o.starts_with("release_agent"))
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "nsdelegate" | "memory_recursiveprot")
+                    && !o.starts_with("clone_children")
+                    && !o.starts_with("release_agent")
+            })
             .collect::<Vec<_>>()
             .join(",");
-        out.push(Hierarchy { mount_point: PathBuf::from(mp), fstype: fstype.into(), options });
+        out.push(Hierarchy {
+            mount_point: PathBuf::from(mp),
+            fstype: fstype.into(),
+            options,
+        });
     }
     out
 }
@@ -505,7 +595,10 @@ fn dev_symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
         ("/dev/stdout", "/proc/self/fd/1"),
         ("/dev/stderr", "/proc/self/fd/2"),
     ];
-    if mounts.iter().any(|m| m.destination() == Path::new("/dev/pts")) {
+    if mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev/pts"))
+    {
         links.push(("/dev/ptmx", "pts/ptmx"));
     }
     for (path, target) in links {
@@ -516,7 +609,8 @@ fn dev_symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
 
 /// The mount containing `path` must not be shared or pivot_root fails.
 fn make_parent_mount_private(path: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::io("/proc/self/mountinfo", e))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("/proc/self/mountinfo", e))?;
     let parent = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
@@ -530,16 +624,27 @@ fn make_parent_mount_private(path: &Path) -> Result<()> {
 /// pivot_root(".", ".") then detach the old root, as runc does: no
 /// temporary directory inside the rootfs is needed.
 fn pivot_root(rootfs: &Path) -> Result<()> {
-    let old = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).at("open", "/")?;
+    let old = nix::fcntl::open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/")?;
     // SAFETY: fresh descriptor from open.
     let old: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(old) };
-    let new = nix::fcntl::open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).at("open", rootfs)?;
+    let new = nix::fcntl::open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", rootfs)?;
     // SAFETY: fresh descriptor from open.
     let new: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(new) };
     nix::unistd::fchdir(new.as_raw_fd()).at("chdir", rootfs)?;
     nix::unistd::pivot_root(".", ".").at("pivot_root", rootfs)?;
     nix::unistd::fchdir(old.as_raw_fd()).at("chdir", "old root")?;
-    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).at("make old root slave", "/")?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .at("make old root slave", "/")?;
     umount2(".", MntFlags::MNT_DETACH).at("unmount old root", "/")?;
     nix::unistd::chdir("/").at("chdir", "/")
 }
@@ -556,10 +661,18 @@ fn move_root(rootfs: &Path) -> Result<()> {
 /// propagation of `/`.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         mask_path(Path::new(p))?;
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let p = Path::new(p);
         match mount(Some(p), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
             Err(Errno::ENOENT) => continue,
@@ -567,10 +680,18 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         }
         bind_remount(p, MsFlags::MS_RDONLY | MsFlags::MS_REC)?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         bind_remount(Path::new("/"), MsFlags::MS_RDONLY)?;
     }
-    if let Some(prop) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flag) {
+    if let Some(prop) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+    {
         mount(NONE, "/", NONE, prop, NONE).at("set propagation of", "/")?;
     }
     Ok(())
@@ -579,8 +700,14 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 fn mask_path(p: &Path) -> Result<()> {
     match mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::ENOTDIR) => mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
-            .at("mask", p),
+        Err(Errno::ENOTDIR) => mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0k"),
+        )
+        .at("mask", p),
         Err(e) => Err(Error::path("mask", p, e)),
     }
 }
@@ -606,9 +733,18 @@ mod tests {
 
     #[test]
     fn options_map_like_runc() {
-        let o = MountOptions::parse(&["nosuid".into(), "strictatime".into(), "mode=755".into(), "size=65536k".into(), "rslave".into()]);
+        let o = MountOptions::parse(&[
+            "nosuid".into(),
+            "strictatime".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "rslave".into(),
+        ]);
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
-        assert_eq!(o.data, vec!["mode=755".to_string(), "size=65536k".to_string()]);
+        assert_eq!(
+            o.data,
+            vec!["mode=755".to_string(), "size=65536k".to_string()]
+        );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         let o = MountOptions::parse(&["rbind".into(), "ro".into(), "rw".into()]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);

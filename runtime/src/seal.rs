@@ -30,12 +30,8 @@ pub fn ensure_sealed() -> Result<(), String> {
     let mut exe = File::open("/proc/self/exe").map_err(|e| format!("open /proc/self/exe: {e}"))?;
     let name = CString::new("rrun").expect("static name");
     // SAFETY: memfd_create with a valid C string and flags.
-    let fd = unsafe {
-        libc::memfd_create(
-            name.as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(format!("memfd_create: {}", Errno::last()));
     }
@@ -47,7 +43,9 @@ pub fn ensure_sealed() -> Result<(), String> {
         return Err(format!("seal memfd: {}", Errno::last()));
     }
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default())
+        .map(|a| {
+            CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default()
+        })
         .collect();
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {

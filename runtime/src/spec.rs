@@ -161,8 +161,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 .and_then(|n| n.iter().find(|n| n.typ() == LinuxNamespaceType::User))
                 .and_then(|n| n.path().clone());
             let no_maps = |m: &Option<Vec<_>>| m.as_ref().is_none_or(|v: &Vec<_>| v.is_empty());
-            if ns_path.is_none()
-                && (no_maps(linux.uid_mappings()) || no_maps(linux.gid_mappings()))
+            if ns_path.is_none() && (no_maps(linux.uid_mappings()) || no_maps(linux.gid_mappings()))
             {
                 return Err(Error::config(
                     "linux.uidMappings",
@@ -288,7 +287,11 @@ fn validate_rlimits(process: &oci_spec::runtime::Process) -> Result<()> {
         if rl.soft() > rl.hard() {
             return Err(Error::config(
                 format!("process.rlimits[{i}]"),
-                format!("{name}: soft limit {} exceeds hard limit {}", rl.soft(), rl.hard()),
+                format!(
+                    "{name}: soft limit {} exceeds hard limit {}",
+                    rl.soft(),
+                    rl.hard()
+                ),
             ));
         }
         let Some(res) = crate::process::rlimit_resource(&name) else {
@@ -313,7 +316,6 @@ fn validate_rlimits(process: &oci_spec::runtime::Process) -> Result<()> {
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -362,7 +364,8 @@ mod tests {
     #[test]
     fn mappings_without_user_namespace_are_refused() {
         let err = check(|v| {
-            v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])
         })
         .unwrap_err();
         assert!(err.contains("linux.uidMappings"), "{err}");
@@ -371,23 +374,35 @@ mod tests {
     #[test]
     fn overlapping_mappings_are_refused() {
         let err = check(|v| {
-            v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
             v["linux"]["uidMappings"] = serde_json::json!([
                 {"containerID": 0, "hostID": 100000, "size": 1000},
                 {"containerID": 500, "hostID": 200000, "size": 10}
             ]);
-            v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
         })
         .unwrap_err();
-        assert!(err.contains("linux.uidMappings[1]") && err.contains("overlaps"), "{err}");
+        assert!(
+            err.contains("linux.uidMappings[1]") && err.contains("overlaps"),
+            "{err}"
+        );
     }
 
     #[test]
     fn zero_size_mapping_is_refused() {
         let err = check(|v| {
-            v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
-            v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
-            v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1}]);
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1}]);
         })
         .unwrap_err();
         assert!(err.contains("linux.uidMappings[0].size"), "{err}");
@@ -396,7 +411,8 @@ mod tests {
     #[test]
     fn soft_above_hard_rlimit_is_refused() {
         let err = check(|v| {
-            v["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])
+            v["process"]["rlimits"] =
+                serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])
         })
         .unwrap_err();
         assert!(err.contains("RLIMIT_NOFILE"), "{err}");

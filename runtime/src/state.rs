@@ -165,7 +165,11 @@ impl State {
         OciState {
             oci_version: self.spec.version(),
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.to_string(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -184,7 +188,8 @@ impl State {
                 msg: "container not running",
             });
         }
-        kill(Pid::from_raw(self.pid), sig).map_err(|e| Error::sys(format!("kill {} {sig}", self.pid), e))
+        kill(Pid::from_raw(self.pid), sig)
+            .map_err(|e| Error::sys(format!("kill {} {sig}", self.pid), e))
     }
 }
 

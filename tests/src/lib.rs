@@ -34,7 +34,10 @@ pub fn rrun_bin() -> PathBuf {
     if let Ok(p) = std::env::var("RRUN_BIN") {
         return PathBuf::from(p);
     }
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     for p in ["target/release/rrun", "target/debug/rrun"] {
         if ws.join(p).exists() {
             return ws.join(p);
@@ -58,7 +61,10 @@ impl Bundle {
     /// busybox rootfs and runc's default spec with `args`, no terminal, a
     /// writable root and a unique cgroup path.
     pub fn busybox(args: &[&str]) -> Bundle {
-        let dir = tempfile::Builder::new().prefix("rrun-test-bundle").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("rrun-test-bundle")
+            .tempdir()
+            .unwrap();
         make_rootfs(&dir.path().join("rootfs"));
         let mut spec = Spec::default();
         spec.set_hostname(Some("rrun-test".into()));
@@ -139,8 +145,20 @@ impl Bundle {
 
 fn make_rootfs(rootfs: &Path) {
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.exists(), "busybox-static is missing: apt-get install busybox-static (make deps)");
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/user"] {
+    assert!(
+        busybox.exists(),
+        "busybox-static is missing: apt-get install busybox-static (make deps)"
+    );
+    for d in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "home/user",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
@@ -155,7 +173,11 @@ fn make_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
     )
     .unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\nnobody:x:65534:\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\nuser:x:1000:\nnobody:x:65534:\n",
+    )
+    .unwrap();
     std::fs::write(rootfs.join("marker-inside-rootfs"), "rootfs\n").unwrap();
 }
 
@@ -174,7 +196,10 @@ impl Default for Runtime {
 impl Runtime {
     pub fn new() -> Runtime {
         Runtime {
-            root: tempfile::Builder::new().prefix("rrun-test-root").tempdir().unwrap(),
+            root: tempfile::Builder::new()
+                .prefix("rrun-test-root")
+                .tempdir()
+                .unwrap(),
             ids: Default::default(),
         }
     }
@@ -234,7 +259,10 @@ impl Runtime {
             if s == status {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "{id}: status {s}, want {status}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id}: status {s}, want {status}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
@@ -321,7 +349,10 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
 /// or the cgroup2 directory on a pure v2 host.
 pub fn cgroup_file(controller: &str, path: &str, file: &str) -> Option<String> {
     let rel = path.trim_start_matches('/');
-    let v1 = Path::new("/sys/fs/cgroup").join(controller).join(rel).join(file);
+    let v1 = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(rel)
+        .join(file);
     let v2 = Path::new("/sys/fs/cgroup").join(rel).join(file);
     std::fs::read_to_string(&v1)
         .or_else(|_| std::fs::read_to_string(&v2))

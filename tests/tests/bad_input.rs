@@ -16,10 +16,21 @@ fn refused(b: &Bundle, needle: &str) {
     let out = rt.create(b, &id);
     assert!(!out.status.success(), "create succeeded: {}", stdout(&out));
     let err = stderr(&out);
-    assert!(err.contains(needle), "error does not name {needle:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "error does not name {needle:?}: {err}"
+    );
     assert!(!rt.root.path().join(&id).exists(), "state dir left behind");
-    assert_eq!(count_processes_in(&b.cgroup_path()), 0, "cgroup left behind");
-    assert_eq!(mounts_under(std::path::Path::new("/")), mounts_before, "mounts changed");
+    assert_eq!(
+        count_processes_in(&b.cgroup_path()),
+        0,
+        "cgroup left behind"
+    );
+    assert_eq!(
+        mounts_under(std::path::Path::new("/")),
+        mounts_before,
+        "mounts changed"
+    );
     let list = stdout(&rt.cmd(&["list", "-q"]));
     assert!(list.trim().is_empty(), "{list}");
 }
@@ -48,7 +59,10 @@ fn unknown_namespace() {
     require_root();
     let b = Bundle::busybox(&["true"]);
     let mut v = serde_json::to_value(&b.spec).unwrap();
-    v["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
     b.write_raw(&v.to_string());
     refused(&b, "namespaces");
 }
@@ -58,7 +72,12 @@ fn unknown_namespace() {
 fn relative_mount_destination() {
     require_root();
     let mut b = Bundle::busybox(&["true"]);
-    b.edit(|v| v["mounts"].as_array_mut().unwrap().push(json!({"destination": "relative/path", "type": "tmpfs", "source": "tmpfs"})));
+    b.edit(|v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "relative/path", "type": "tmpfs", "source": "tmpfs"}))
+    });
     refused(&b, "destination");
 }
 
@@ -111,5 +130,10 @@ fn invalid_ids() {
         let out = rt.create(&b, id);
         assert!(!out.status.success(), "id {id:?} accepted");
     }
-    assert!(std::fs::read_dir(rt.root.path()).map(|d| d.count()).unwrap_or(0) == 0);
+    assert!(
+        std::fs::read_dir(rt.root.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0
+    );
 }

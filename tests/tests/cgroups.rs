@@ -22,23 +22,49 @@ fn resources_reach_the_cgroup_files() {
     let cg = b.cgroup_path();
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let procs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(procs.lines().any(|l| l.contains(":memory:") && l.ends_with(&cg)) || procs.contains(&format!("::{cg}")), "{procs}");
+    assert!(
+        procs
+            .lines()
+            .any(|l| l.contains(":memory:") && l.ends_with(&cg))
+            || procs.contains(&format!("::{cg}")),
+        "{procs}"
+    );
     let v1 = cgroup_file("memory", &cg, "memory.limit_in_bytes");
     let v2 = cgroup_file("", &cg, "memory.max");
     assert_eq!(v1.or(v2).as_deref(), Some("67108864"));
-    let soft = cgroup_file("memory", &cg, "memory.soft_limit_in_bytes").or(cgroup_file("", &cg, "memory.low"));
+    let soft = cgroup_file("memory", &cg, "memory.soft_limit_in_bytes").or(cgroup_file(
+        "",
+        &cg,
+        "memory.low",
+    ));
     assert_eq!(soft.as_deref(), Some("33554432"));
     assert_eq!(cgroup_file("pids", &cg, "pids.max").as_deref(), Some("64"));
     if let Some(q) = cgroup_file("cpu", &cg, "cpu.cfs_quota_us") {
         assert_eq!(q, "50000");
-        assert_eq!(cgroup_file("cpu", &cg, "cpu.cfs_period_us").as_deref(), Some("100000"));
-        assert_eq!(cgroup_file("cpu", &cg, "cpu.shares").as_deref(), Some("512"));
+        assert_eq!(
+            cgroup_file("cpu", &cg, "cpu.cfs_period_us").as_deref(),
+            Some("100000")
+        );
+        assert_eq!(
+            cgroup_file("cpu", &cg, "cpu.shares").as_deref(),
+            Some("512")
+        );
     } else {
-        assert_eq!(cgroup_file("", &cg, "cpu.max").as_deref(), Some("50000 100000"));
+        assert_eq!(
+            cgroup_file("", &cg, "cpu.max").as_deref(),
+            Some("50000 100000")
+        );
     }
-    assert_eq!(cgroup_file("cpuset", &cg, "cpuset.cpus").as_deref(), Some("0"));
+    assert_eq!(
+        cgroup_file("cpuset", &cg, "cpuset.cpus").as_deref(),
+        Some("0")
+    );
     assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete");
-    assert!(cgroup_dirs(&cg).is_empty(), "cgroup left after delete: {:?}", cgroup_dirs(&cg));
+    assert!(
+        cgroup_dirs(&cg).is_empty(),
+        "cgroup left after delete: {:?}",
+        cgroup_dirs(&cg)
+    );
 }
 
 #[test]
@@ -46,16 +72,28 @@ fn resources_reach_the_cgroup_files() {
 fn pids_limit_bounds_a_fork_bomb() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "for i in $(seq 1 40); do (sleep 30 &) 2>/dev/null; done; touch /tmp/done; sleep 100"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "for i in $(seq 1 40); do (sleep 30 &) 2>/dev/null; done; touch /tmp/done; sleep 100",
+    ]);
     b.edit(|v| v["linux"]["resources"] = json!({"pids": {"limit": 10}}));
     let id = rt.start_detached(&b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !b.rootfs().join("tmp/done").exists() {
-        assert!(std::time::Instant::now() < deadline, "the loop never finished");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loop never finished"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let pids: Vec<i64> = serde_json::from_slice(&rt.cmd(&["ps", "--format", "json", &id]).stdout).unwrap();
-    assert!(pids.len() >= 5 && pids.len() <= 10, "{} processes with pids.max=10", pids.len());
+    let pids: Vec<i64> =
+        serde_json::from_slice(&rt.cmd(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert!(
+        pids.len() >= 5 && pids.len() <= 10,
+        "{} processes with pids.max=10",
+        pids.len()
+    );
 }
 
 #[test]
@@ -64,7 +102,11 @@ fn memory_limit_kills_a_hog() {
     require_root();
     let rt = Runtime::new();
     // 8 MiB limit; the shell (PID 1) holds 40 MB in a variable: the OOM killer ends it
-    let mut b = Bundle::busybox(&["sh", "-c", "a=$(head -c 40000000 /dev/zero | tr '\\0' x); echo survived"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "a=$(head -c 40000000 /dev/zero | tr '\\0' x); echo survived",
+    ]);
     b.edit(|v| v["linux"]["resources"] = json!({"memory": {"limit": 8388608}}));
     let out = rt.run(&b, &rt.id("oom"));
     assert!(!stdout(&out).contains("survived"), "{}", stdout(&out));
@@ -82,7 +124,13 @@ fn devices_allowlist() {
     let rt = Runtime::new();
     // a node the rules do not allow (kmsg, 1:11), made in the rootfs by the host
     let mut b = Bundle::busybox(&["sh", "-c", "head -c1 /kmsgnode >/dev/null 2>&1 && echo kmsg-ok || echo kmsg-denied; echo x > /dev/null && head -c1 /dev/zero >/dev/null && echo defaults-ok"]);
-    nix::sys::stat::mknod(&b.rootfs().join("kmsgnode"), nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(1, 11)).unwrap();
+    nix::sys::stat::mknod(
+        &b.rootfs().join("kmsgnode"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 11),
+    )
+    .unwrap();
     b.edit(|v| {
         v["linux"]["resources"] = json!({"devices": [
             {"allow": false, "access": "rwm"},
@@ -104,11 +152,14 @@ fn hugepage_limits() {
     }
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sleep", "100"]);
-    b.edit(|v| v["linux"]["resources"] = json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}));
+    b.edit(|v| {
+        v["linux"]["resources"] = json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]})
+    });
     let _id = rt.start_detached(&b);
     let cg = b.cgroup_path();
     let v1 = cgroup_file("hugetlb", &cg, "hugetlb.2MB.limit_in_bytes");
-    let v2 = cgroup_file("unified", &cg, "hugetlb.2MB.max").or(cgroup_file("", &cg, "hugetlb.2MB.max"));
+    let v2 =
+        cgroup_file("unified", &cg, "hugetlb.2MB.max").or(cgroup_file("", &cg, "hugetlb.2MB.max"));
     assert_eq!(v1.or(v2).as_deref(), Some("4194304"));
 }
 
@@ -119,14 +170,16 @@ fn blkio_weight() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sleep", "100"]);
     let cg = b.cgroup_path();
-    let probe = cgroup_file("blkio", "", "blkio.weight").or(cgroup_file("blkio", "", "blkio.bfq.weight"));
+    let probe =
+        cgroup_file("blkio", "", "blkio.weight").or(cgroup_file("blkio", "", "blkio.bfq.weight"));
     if probe.is_none() {
         eprintln!("skipped: no blkio.weight (no CFQ/BFQ scheduler)");
         return;
     }
     b.edit(|v| v["linux"]["resources"] = json!({"blockIO": {"weight": 300}}));
     let _id = rt.start_detached(&b);
-    let w = cgroup_file("blkio", &cg, "blkio.weight").or(cgroup_file("blkio", &cg, "blkio.bfq.weight"));
+    let w =
+        cgroup_file("blkio", &cg, "blkio.weight").or(cgroup_file("blkio", &cg, "blkio.bfq.weight"));
     assert!(w.as_deref().is_some_and(|w| w.contains("300")), "{w:?}");
 }
 

@@ -5,7 +5,10 @@
 use rrun_tests::*;
 
 fn host_ns(name: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -16,7 +19,10 @@ fn every_default_namespace_is_new() {
     let b = Bundle::busybox(&["sh", "-c", "for n in pid mnt uts ipc net cgroup; do readlink /proc/self/ns/$n; done; echo pid=$$; hostname; ip -o link | cut -d: -f2; cat /proc/self/cgroup"]);
     let out = rt.run_ok(&b);
     let lines: Vec<&str> = out.lines().collect();
-    for (i, n) in ["pid", "mnt", "uts", "ipc", "net", "cgroup"].iter().enumerate() {
+    for (i, n) in ["pid", "mnt", "uts", "ipc", "net", "cgroup"]
+        .iter()
+        .enumerate()
+    {
         assert_ne!(lines[i], host_ns(n), "{n} namespace is the host's");
     }
     assert_eq!(lines[6], "pid=1");
@@ -56,14 +62,22 @@ fn time_namespace() {
 fn user_namespace_maps_root_to_an_unprivileged_range() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map; touch /tmp/made-in-userns"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map; touch /tmp/made-in-userns",
+    ]);
     b.add_namespace("user", None);
     b.edit(|v| {
         v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     });
     // the rootfs must belong to the mapped root to be writable
-    std::process::Command::new("chown").args(["-R", "200000:200000"]).arg(b.rootfs()).status().unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
     let out = rt.run_ok(&b);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("0"));
@@ -73,7 +87,11 @@ fn user_namespace_maps_root_to_an_unprivileged_range() {
     assert_eq!(gid_map, ["0", "200000", "65536"]);
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(b.rootfs().join("tmp/made-in-userns")).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (200000, 200000), "file made by container root must be owned by the mapped host id");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (200000, 200000),
+        "file made by container root must be owned by the mapped host id"
+    );
 }
 
 /// A network namespace made for the test, removed on drop.
@@ -82,7 +100,10 @@ struct NetNs(String);
 impl NetNs {
     fn new() -> NetNs {
         let name = unique("rrun-test-ns");
-        let ok = std::process::Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
         assert!(ok.success(), "ip netns add");
         NetNs(name)
     }
@@ -93,7 +114,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "delete", &self.0]).status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
     }
 }
 

@@ -22,7 +22,10 @@ fn user_groups_and_umask() {
     require_root();
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sh", "-c", "id -u; id -g; id -G; umask"]);
-    b.edit(|v| v["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 1000], "umask": 23}));
+    b.edit(|v| {
+        v["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 1000], "umask": 23})
+    });
     let out = rt.run_ok(&b);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1000");
@@ -52,12 +55,15 @@ fn rlimits_are_set() {
 #[ignore = "needs root"]
 fn rlimit_above_the_hard_limit_is_a_clear_error() {
     require_root();
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     let has_sys_resource = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
         .find(|l| l.starts_with("CapEff:"))
-        .map(|l| u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap() & (1 << 24) != 0)
+        .map(|l| {
+            u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap() & (1 << 24) != 0
+        })
         .unwrap();
     if has_sys_resource || hard == u64::MAX {
         eprintln!("skipped: this host can raise RLIMIT_NOFILE");
@@ -65,7 +71,10 @@ fn rlimit_above_the_hard_limit_is_a_clear_error() {
     }
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["true"]);
-    b.edit(|v| v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}]));
+    b.edit(|v| {
+        v["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}])
+    });
     let id = rt.id("rlim");
     let out = rt.run(&b, &id);
     assert!(!out.status.success());
@@ -107,8 +116,24 @@ fn capability_sets() {
         })
     });
     let out = rt.run_ok(&b);
-    let get = |k: &str| out.lines().find(|l| l.starts_with(k)).unwrap().split_whitespace().nth(1).unwrap().to_string();
-    assert_eq!(get("CapBnd"), caps_mask(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]));
+    let get = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        get("CapBnd"),
+        caps_mask(&[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW"
+        ])
+    );
     // exec with ambient caps: effective = permitted = ambient after execve
     assert_eq!(get("CapAmb"), caps_mask(&["CAP_KILL"]));
     assert_eq!(get("CapInh"), caps_mask(&["CAP_KILL", "CAP_NET_RAW"]));
@@ -121,11 +146,16 @@ fn root_caps_without_ambient() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["grep", "^Cap", "/proc/self/status"]);
     let set = json!(["CAP_CHOWN", "CAP_AUDIT_WRITE"]);
-    b.edit(|v| v["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set}));
+    b.edit(|v| {
+        v["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set})
+    });
     let out = rt.run_ok(&b);
     let want = caps_mask(&["CAP_CHOWN", "CAP_AUDIT_WRITE"]);
     for k in ["CapBnd", "CapEff", "CapPrm"] {
-        assert!(out.lines().any(|l| l.starts_with(k) && l.ends_with(&want)), "{k} != {want}: {out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(k) && l.ends_with(&want)),
+            "{k} != {want}: {out}"
+        );
     }
 }
 
@@ -134,7 +164,11 @@ fn root_caps_without_ambient() {
 fn no_new_privileges_and_oom_score_adj() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj",
+    ]);
     b.edit(|v| {
         v["process"]["noNewPrivileges"] = true.into();
         v["process"]["oomScoreAdj"] = 500.into();
@@ -151,14 +185,25 @@ fn preserve_fds_passes_extra_fds() {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let rt = Runtime::new();
-    let b = Bundle::busybox(&["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '",
+    ]);
     let data = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(data.path(), "through-fd-3\n").unwrap();
     let file = std::fs::File::open(data.path()).unwrap();
     let fd = file.as_raw_fd();
     let id = rt.id("pfd");
     let mut cmd = rt.command();
-    cmd.args(["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &id]);
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
@@ -174,7 +219,10 @@ fn preserve_fds_passes_extra_fds() {
     assert!(s.starts_with("through-fd-3\n"), "{s}");
     // 0,1,2,3 plus the fd ls opens for the directory
     let fds: Vec<&str> = s.lines().nth(1).unwrap().split_whitespace().collect();
-    assert!(fds.len() <= 5 && fds[..4] == ["0", "1", "2", "3"], "{fds:?}");
+    assert!(
+        fds.len() <= 5 && fds[..4] == ["0", "1", "2", "3"],
+        "{fds:?}"
+    );
 }
 
 #[test]
@@ -196,7 +244,13 @@ fn terminal_via_console_socket() {
         let mut buf = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = msg
             .cmsgs()
             .unwrap()
@@ -218,7 +272,14 @@ fn terminal_via_console_socket() {
         }
         String::from_utf8_lossy(&out).into_owned()
     });
-    let out = rt.cmd(&["create", "--console-socket", sock.to_str().unwrap(), "-b", b.path().to_str().unwrap(), &id]);
+    let out = rt.cmd(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     assert_ok(&out, "create with console socket");
     assert_ok(&rt.cmd(&["start", &id]), "start");
     let text = receiver.join().unwrap();

@@ -8,7 +8,11 @@ use rrun_tests::*;
 fn pivot_root_hides_the_host() {
     require_root();
     let rt = Runtime::new();
-    let b = Bundle::busybox(&["sh", "-c", "cat /marker-inside-rootfs; ls /work 2>&1 || true"]);
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "cat /marker-inside-rootfs; ls /work 2>&1 || true",
+    ]);
     let out = rt.run_ok(&b);
     assert!(out.starts_with("rootfs\n"), "{out}");
     assert!(out.contains("No such file"), "host /work visible: {out}");
@@ -31,7 +35,11 @@ fn no_pivot_works() {
 fn readonly_root() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "touch /newfile && echo wrote || echo refused; touch /tmp/x && echo tmp-ok"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "touch /newfile && echo wrote || echo refused; touch /tmp/x && echo tmp-ok",
+    ]);
     b.edit(|v| {
         v["root"]["readonly"] = true.into();
         v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
@@ -57,8 +65,14 @@ fn bind_mounts_ro_and_rw() {
     });
     let out = rt.run_ok(&b);
     assert_eq!(out, "from-host\nro-refused\n1\n");
-    assert_eq!(std::fs::read_to_string(host.path().join("out")).unwrap(), "hi\n");
-    assert!(mounts_under(host.path()).is_empty(), "bind mount leaked to the host");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "hi\n"
+    );
+    assert!(
+        mounts_under(host.path()).is_empty(),
+        "bind mount leaked to the host"
+    );
 }
 
 #[test]
@@ -66,7 +80,11 @@ fn bind_mounts_ro_and_rw() {
 fn tmpfs_options_and_flags() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "grep ' /scratch ' /proc/self/mounts; stat -c %a /scratch"]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/self/mounts; stat -c %a /scratch",
+    ]);
     b.edit(|v| {
         v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "nodev", "size=1m", "mode=1770"]}));
     });
@@ -85,7 +103,10 @@ fn standard_filesystems_are_mounted() {
     let rt = Runtime::new();
     let b = Bundle::busybox(&["sh", "-c", "for m in /proc /sys /dev /dev/pts /dev/shm /dev/mqueue /sys/fs/cgroup; do grep -q \" $m \" /proc/self/mounts && echo $m; done; ls /sys/fs/cgroup | grep -c memory"]);
     let out = rt.run_ok(&b);
-    assert_eq!(out, "/proc\n/sys\n/dev\n/dev/pts\n/dev/shm\n/dev/mqueue\n/sys/fs/cgroup\n1\n");
+    assert_eq!(
+        out,
+        "/proc\n/sys\n/dev\n/dev/pts\n/dev/shm\n/dev/mqueue\n/sys/fs/cgroup\n1\n"
+    );
 }
 
 #[test]
@@ -93,7 +114,10 @@ fn standard_filesystems_are_mounted() {
 fn masked_and_readonly_paths() {
     require_root();
     let rt = Runtime::new();
-    assert!(std::path::Path::new("/proc/timer_list").exists() && std::path::Path::new("/sys/firmware").is_dir());
+    assert!(
+        std::path::Path::new("/proc/timer_list").exists()
+            && std::path::Path::new("/sys/firmware").is_dir()
+    );
     let mut b = Bundle::busybox(&["sh", "-c", "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo readonly"]);
     b.edit(|v| {
         v["linux"]["maskedPaths"] = json!(["/proc/timer_list", "/sys/firmware", "/does/not/exist"]);
@@ -111,7 +135,10 @@ fn rootfs_propagation_is_applied() {
     let mut b = Bundle::busybox(&["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"]);
     b.edit(|v| v["linux"]["rootfsPropagation"] = "private".into());
     let out = rt.run_ok(&b);
-    assert!(!out.contains("shared:") && !out.contains("master:"), "{out}");
+    assert!(
+        !out.contains("shared:") && !out.contains("master:"),
+        "{out}"
+    );
     b.edit(|v| v["linux"]["rootfsPropagation"] = "shared".into());
     let out = rt.run_ok(&b);
     assert!(out.contains("shared:"), "{out}");
@@ -137,5 +164,8 @@ fn custom_device_node() {
     b.edit(|v| {
         v["linux"]["devices"] = json!([{"path": "/dev/mydev", "type": "c", "major": 1, "minor": 7, "fileMode": 0o640, "uid": 1000, "gid": 1000}]);
     });
-    assert_eq!(rt.run_ok(&b), "/dev/mydev character special file 1:7 640 1000:1000\n");
+    assert_eq!(
+        rt.run_ok(&b),
+        "/dev/mydev character special file 1:7 640 1000:1000\n"
+    );
 }

@@ -33,7 +33,10 @@ fn cwd_through_a_leaked_fd_is_refused() {
         let out = rt.run(&b, &id);
         if out.status.success() {
             let s = stdout(&out);
-            assert!(!s.contains("(unreachable)"), "fd {fd}: container cwd outside its root: {s}");
+            assert!(
+                !s.contains("(unreachable)"),
+                "fd {fd}: container cwd outside its root: {s}"
+            );
             assert!(s.starts_with('/'), "{s}");
         }
     }
@@ -53,8 +56,13 @@ fn container_process_cannot_reach_the_runtime_binary() {
     // while created, the init is rrun code: its exe must be a sealed memfd
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:"), "init runs from {exe:?}");
-    let open = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "init runs from {exe:?}"
+    );
+    let open = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
     assert!(open.is_err(), "the runtime binary of the init is writable");
 }
 
@@ -68,13 +76,25 @@ fn mount_target_symlink_cannot_escape() {
     // rootfs/evil -> <host dir>: an absolute symlink that would leave the rootfs
     std::os::unix::fs::symlink(host.path(), b.rootfs().join("evil")).unwrap();
     b.edit(|v| {
-        v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/sub", "type": "tmpfs", "source": "tmpfs", "options": []}));
+        v["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/evil/sub", "type": "tmpfs", "source": "tmpfs", "options": []}),
+        );
     });
     let _ = rt.run(&b, &rt.id("evil"));
-    assert!(!host.path().join("sub").exists(), "a mount point was created on the host");
-    assert!(mounts_under(host.path()).is_empty(), "something was mounted on the host");
+    assert!(
+        !host.path().join("sub").exists(),
+        "a mount point was created on the host"
+    );
+    assert!(
+        mounts_under(host.path()).is_empty(),
+        "something was mounted on the host"
+    );
     // the target was made inside the rootfs instead
-    assert!(b.rootfs().join(host.path().strip_prefix("/").unwrap()).join("sub").exists());
+    assert!(b
+        .rootfs()
+        .join(host.path().strip_prefix("/").unwrap())
+        .join("sub")
+        .exists());
 }
 
 #[test]
@@ -85,7 +105,13 @@ fn device_path_symlink_cannot_escape() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["true"]);
     std::os::unix::fs::symlink(host.path(), b.rootfs().join("devlink")).unwrap();
-    b.edit(|v| v["linux"]["devices"] = json!([{"path": "/devlink/node", "type": "c", "major": 1, "minor": 3}]));
+    b.edit(|v| {
+        v["linux"]["devices"] =
+            json!([{"path": "/devlink/node", "type": "c", "major": 1, "minor": 3}])
+    });
     let _ = rt.run(&b, &rt.id("devesc"));
-    assert!(!host.path().join("node").exists(), "device node created on the host");
+    assert!(
+        !host.path().join("node").exists(),
+        "device node created on the host"
+    );
 }
