@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# make bench: rrun, runc and crun side by side on the same busybox bundle,
+# timed with hyperfine in one run; writes docs/performance.md.
+#
+# crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
+# supported, drop all controllers from cgroupv2"). So that all three do the
+# same work, the timed runs happen in a private mount namespace in which the
+# cgroup2 mount (/sys/fs/cgroup/unified) is unmounted: there every runtime
+# sees a pure cgroup v1 host. Nothing on the host changes. rrun is also timed
+# on the real hybrid layout, as an extra row.
+set -euo pipefail
+
+if [ "${1:-}" = "--inner" ]; then
+  work=$2
+  if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+    umount /sys/fs/cgroup/unified
+  fi
+  shift 2
+  exec "$@"
+fi
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+rrun=${RRUN:-$here/target/release/rrun}
+runc=$(command -v runc)
+crun=$(command -v crun)
+runs=${BENCH_RUNS:-50}
+work=$(mktemp -d /tmp/rrun-bench.XXXXXX)
+cleanup() {
+  for rt in rrun runc crun; do
+    bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
+    for id in b-$rt b-hyb; do "$bin" --root "$work/root-$rt" delete --force $id >/dev/null 2>&1 || true; done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+RRUN=$rrun "$here/scripts/busybox-bundle.sh" "$work/bundle" /bin/true
+bundle=$work/bundle
+
+hf() { hyperfine -N --warmup 5 --runs "$runs" --style basic "$@"; }
+timed() { # name: a hyperfine run of the three runtimes for one operation
+  local op=$1; shift
+  local args=()
+  for rt in rrun runc crun; do
+    local bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
+    local r="$bin --root $work/root-$rt"
+    # ids differ per runtime: the default cgroup path is the id
+    local id=b-$rt
+    case $op in
+      run) args+=(-n "$rt" "$r run -b $bundle $id") ;;
+      create) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; true'" "$r create -b $bundle $id") ;;
+      start) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; $r create -b $bundle $id'" "$r start $id") ;;
+      delete) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; $r create -b $bundle $id; $r start $id; sleep 0.02'" "$r delete $id") ;;
+    esac
+  done
+  echo "== $op (run of /bin/true; pure cgroup v1 view for all three)"
+  unshare -m --propagation private "$0" --inner "$work" hyperfine -N --warmup 5 --runs "$runs" --style basic --export-json "$work/$op.json" "${args[@]}"
+}
+
+for op in ${BENCH_OPS:-run create start delete}; do timed $op; done
+echo "== run on the hybrid host (rrun only; crun cannot run here)"
+hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
+
+python3 - "$work" "$here/docs/performance.md" "$runs" <<'PY'
+import json, sys, datetime, platform, subprocess
+work, out, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+def med(op):
+    d = json.load(open(f"{work}/{op}.json"))
+    return {r["command"]: r["median"] * 1000 for r in d["results"]}
+ver = lambda c: subprocess.run([c, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+rows = []
+for op in ["run", "create", "start", "delete"]:
+    m = med(op)
+    rows.append(f"| {op} | {m['rrun']:.2f} | {m['runc']:.2f} | {m['crun']:.2f} | **{m['rrun']/m['crun']:.2f}** | {m['runc']/m['crun']:.2f} |")
+    print(f"{op:7s} rrun {m['rrun']:.2f} ms  runc {m['runc']:.2f} ms  crun {m['crun']:.2f} ms  rrun/crun {m['rrun']/m['crun']:.2f}  runc/crun {m['runc']/m['crun']:.2f}")
+hyb = med("hybrid")["rrun-hybrid"]
+print(f"rrun run on the hybrid layout: {hyb:.2f} ms")
+doc = f"""# Performance
+
+Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
+hyperfine, {runs} runs after 5 warm-ups per command, all three runtimes in the same run on the same busybox bundle
+(`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths).
+Median wall time in milliseconds; ratios to crun (lower is faster).
+
+| operation | rrun | runc | crun | rrun/crun | runc/crun |
+|---|---|---|---|---|---|
+""" + "\n".join(rows) + f"""
+
+`rrun run` on the host's real hybrid cgroup layout (also joins a cgroup2 directory): **{hyb:.2f} ms**.
+
+Versions: {ver('runc')}; {ver('crun')}; rrun {subprocess.run([sys.argv[0] and 'true'], capture_output=True) and ''}built from this tree (release profile, LTO).
+
+## How crun was made to run here
+
+crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2").
+The benchmark runs every timed command inside a private mount namespace (`unshare -m --propagation private`)
+in which `/sys/fs/cgroup/unified` is unmounted, so rrun, runc and crun all see the same pure cgroup v1 host
+and do the same work. The host itself is not changed.
+
+## Commands
+
+`scripts/bench.sh` times, for each runtime `R` with its own `--root`:
+- run: `R run -b BUNDLE ID`
+- create: `R create -b BUNDLE ID` (prepare: `R delete --force ID`)
+- start: `R start ID` (prepare: delete, create)
+- delete: `R delete ID` of a stopped container (prepare: delete, create, start, 20 ms)
+"""
+open(out, "w").write(doc)
+print(f"wrote {out}")
+PY
