@@ -88,7 +88,15 @@ Median wall time in milliseconds; ratios to crun (lower is faster).
 
 `rrun run` on the host's real hybrid cgroup layout (also joins a cgroup2 directory): **{hyb:.2f} ms**.
 
-Versions: {ver('runc')}; {ver('crun')}; rrun {subprocess.run([sys.argv[0] and 'true'], capture_output=True) and ''}built from this tree (release profile, LTO).
+Versions: {ver('runc')}; {ver('crun')}; rrun built from this tree (release profile: LTO, opt-level s, panic=abort).
+
+## Where rrun's time goes
+
+`perf record` over repeated `rrun run`: the largest single cost is the CVE-2019-5736 protection, copying the
+3.4 MB rrun binary into a sealed memfd and executing it again (about 2 ms: the copy, then a second dynamic-loader
+start-up). The first write to a cgroup v1 `cgroup.procs` in a while waits for an RCU grace period. The
+target (rrun's `run` at most crun's) is not met yet; a smaller binary (less to copy) and fewer start-ups are the
+next steps.
 
 ## How crun was made to run here
 
