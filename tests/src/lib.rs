@@ -276,7 +276,14 @@ impl Runtime {
     }
 
     pub fn exec(&self, id: &str, args: &[&str]) -> Output {
-        let mut a = vec!["exec", id];
+        self.exec_with(&[], id, args)
+    }
+
+    /// `exec FLAGS ID ARGS`: flags go before the id, as runc requires.
+    pub fn exec_with(&self, flags: &[&str], id: &str, args: &[&str]) -> Output {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(flags);
+        a.push(id);
         a.extend_from_slice(args);
         self.cmd(&a)
     }

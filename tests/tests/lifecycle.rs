@@ -307,27 +307,21 @@ fn exec_joins_the_container() {
     assert!(s.contains("sleep 100"), "{s}");
     let code = rt.exec(&id, &["sh", "-c", "exit 42"]);
     assert_eq!(code.status.code(), Some(42));
-    let env = stdout(&rt.exec(
+    let env = stdout(&rt.exec_with(
+        &["-e", "FOO=bar", "--cwd", "/tmp"],
         &id,
-        &[
-            "-e",
-            "FOO=bar",
-            "--cwd",
-            "/tmp",
-            "sh",
-            "-c",
-            "echo $FOO; pwd",
-        ],
+        &["sh", "-c", "echo $FOO; pwd"],
     ));
     assert_eq!(env, "bar\n/tmp\n");
-    let user = stdout(&rt.exec(&id, &["-u", "1000:1000", "id", "-u"]));
+    let user = stdout(&rt.exec_with(&["-u", "1000:1000"], &id, &["id", "-u"]));
     assert_eq!(user.trim(), "1000");
     // -d: detached, pid file written
     let pidfile = b.path().join("exec.pid");
     assert_ok(
-        &rt.exec(
+        &rt.exec_with(
+            &["-d", "--pid-file", pidfile.to_str().unwrap()],
             &id,
-            &["-d", "--pid-file", pidfile.to_str().unwrap(), "sleep", "50"],
+            &["sleep", "50"],
         ),
         "exec -d",
     );
