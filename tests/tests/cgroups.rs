@@ -150,6 +150,20 @@ fn hugepage_limits() {
         eprintln!("skipped: no 2MB huge pages on this kernel");
         return;
     }
+    // A hybrid host's cgroup2 root may get hugetlb enabled for this; put it
+    // back afterwards (declared first, so it drops after the container).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if !self.0 {
+                let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.subtree_control", "-hugetlb");
+            }
+        }
+    }
+    let subtree = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.subtree_control");
+    let _restore = Restore(
+        !subtree.exists() || std::fs::read_to_string(subtree).is_ok_and(|s| s.contains("hugetlb")),
+    );
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sleep", "100"]);
     b.edit(|v| {
