@@ -209,3 +209,59 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
     }
     assert_eq!(rt.run_ok(&b), "77\n");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn memory_swap_limit() {
+    require_root();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    let probe = cgroup_file("memory", "", "memory.memsw.limit_in_bytes");
+    if probe.is_none() && !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("skipped: no swap accounting (memory.memsw.*) on this kernel");
+        return;
+    }
+    b.edit(|v| v["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 67108864}}));
+    let _id = rt.start_detached(&b);
+    let cg = b.cgroup_path();
+    let v1 = cgroup_file("memory", &cg, "memory.memsw.limit_in_bytes");
+    // cgroup v2 counts swap alone: swap.max = swap - limit
+    let v2 = cgroup_file("", &cg, "memory.swap.max")
+        .map(|s| (s.parse::<i64>().unwrap() + 33554432).to_string());
+    assert_eq!(v1.or(v2).as_deref(), Some("67108864"));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn unified_keys_go_to_the_cgroup2_directory() {
+    require_root();
+    let unified = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        std::path::PathBuf::from("/sys/fs/cgroup")
+    } else if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
+        std::path::PathBuf::from("/sys/fs/cgroup/unified")
+    } else {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    };
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    // cgroup.max.descendants exists in every cgroup2 directory, controllers or not
+    b.edit(|v| v["linux"]["resources"] = json!({"unified": {"cgroup.max.descendants": "7"}}));
+    let _id = rt.start_detached(&b);
+    let cg = b.cgroup_path();
+    let dir = unified.join(cg.trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cgroup.max.descendants"))
+            .unwrap()
+            .trim(),
+        "7"
+    );
+    // an unknown key is refused, naming it
+    let mut bad = Bundle::busybox(&["true"]);
+    bad.edit(|v| v["linux"]["resources"] = json!({"unified": {"no.such.file": "1"}}));
+    let id = rt.id("uni");
+    let out = rt.create(&bad, &id);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no.such.file"), "{}", stderr(&out));
+    assert!(cgroup_dirs(&bad.cgroup_path()).is_empty());
+}

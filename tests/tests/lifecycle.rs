@@ -452,3 +452,24 @@ fn features_and_spec() {
         nix::unistd::geteuid().as_raw()
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn state_is_stopped_when_the_init_exits_unreaped() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["true"]);
+    let id = rt.start_detached(&b);
+    // nobody waits for the init here (it was reparented): state must still say stopped
+    rt.wait_status(&id, "stopped");
+    assert_eq!(rt.state(&id)["pid"], 0);
+    assert!(
+        !rt.cmd(&["start", &id]).status.success(),
+        "a stopped container cannot start"
+    );
+    assert!(
+        !rt.cmd(&["kill", &id]).status.success(),
+        "killing a stopped container is an error"
+    );
+    assert_ok(&rt.cmd(&["delete", &id]), "delete");
+}

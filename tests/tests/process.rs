@@ -300,3 +300,62 @@ fn terminal_without_console_socket_is_refused_when_detached() {
     assert!(stderr(&out).contains("console"), "{}", stderr(&out));
     assert!(!rt.root.path().join(&id).exists());
 }
+
+#[test]
+#[ignore = "needs root"]
+fn listen_fds_are_passed_with_their_env() {
+    require_root();
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]);
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), "socket-activation\n").unwrap();
+    let file = std::fs::File::open(data.path()).unwrap();
+    let fd = file.as_raw_fd();
+    let id = rt.id("lfd");
+    let mut cmd = rt.command();
+    cmd.env("LISTEN_FDS", "1")
+        .args(["run", "-b", b.path().to_str().unwrap(), &id]);
+    // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = output_via_files(&mut cmd);
+    assert_ok(&out, "run with LISTEN_FDS");
+    assert_eq!(stdout(&out), "1 1\nsocket-activation\n");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn errors_go_to_the_log_file_as_json() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["/no/such/program"]);
+    let log = b.path().join("log.json");
+    let id = rt.id("log");
+    let out = rt.cmd(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"].as_str().unwrap().contains("/no/such/program"),
+        "{last}"
+    );
+    assert!(last["time"].is_string());
+}
