@@ -115,3 +115,42 @@ fn device_path_symlink_cannot_escape() {
         "device node created on the host"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn foreground_run_without_pid_namespace_runs_sealed() {
+    require_root();
+    if testing_runc() {
+        return;
+    }
+    // The container shares rrun's pid namespace, so it could see the waiting
+    // `rrun run` process: that process must not be the host binary either.
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    b.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let id = rt.id("nopid");
+    let mut child = rt
+        .command()
+        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !rt.cmd(&["state", &id]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "container never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "rrun run runs from {exe:?}"
+    );
+    assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
+    let _ = child.wait();
+}
