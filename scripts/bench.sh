@@ -99,6 +99,10 @@ VM), 0.9 ms creating the cgroup in ten hierarchies, 0.5 ms forking stage 1 and u
 rootfs and finishing the init, 0.85 ms until `/bin/true` has been executed and 0.55 ms deleting the container.
 `start` and `delete` are already faster than crun's. The target (rrun's `run` at most crun's) is not met yet:
 the sealed copy is the largest item (crun's binary is far smaller to copy), and the cgroup work is next.
+crun 1.8 re-executes itself too, but from a read-only bind mount of its binary (no copy). A build of rrun doing
+the same was measured against the memfd build in one 100-run hyperfine session: median 5.94 ms vs 5.85 ms (crun
+5.34 ms), no gain, so rrun keeps the sealed memfd. Run-to-run spread on this VM is large (the same memfd build
+measured 5.85 ms there and 7.26 ms in the table above), so compare ratios from one run only.
 
 ## How crun was made to run here
 
