@@ -195,9 +195,26 @@ impl Cgroup {
                 r.set_devices(None);
             }
         }
+        // With the BFQ scheduler v1 has only blkio.bfq.weight (runc falls
+        // back to it too); cgroups-rs knows only blkio.weight.
+        let mut bfq_weight = None;
+        if let (Some(dir), Some(w)) = (
+            self.v1_dir("blkio"),
+            r.block_io().as_ref().and_then(|b| b.weight()),
+        ) {
+            if !dir.join("blkio.weight").exists() && dir.join("blkio.bfq.weight").exists() {
+                bfq_weight = Some((dir.join("blkio.bfq.weight"), w));
+                let mut b = r.block_io().clone().unwrap_or_default();
+                b.set_weight(None);
+                r.set_block_io(Some(b));
+            }
+        }
         let mut mgr = self.manager()?;
         mgr.set(&r)
             .map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
+        if let Some((file, w)) = bfq_weight {
+            write_file(&file, &w.to_string())?;
+        }
 
         if let (Some(limits), false) = (hugepages, v1_hugetlb || self.kind == HostKind::V2) {
             let dir = unified.as_ref().ok_or_else(|| CgroupError::Unsupported {

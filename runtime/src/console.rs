@@ -15,12 +15,23 @@ use crate::error::{ErrnoExt, Error, Result};
 
 /// In the container: make a pty, make its slave our controlling terminal and
 /// stdio, and send the master to `socket`.
-pub fn setup_in_container(socket: RawFd) -> Result<()> {
+/// `size` is `process.consoleSize` as (rows, columns).
+pub fn setup_in_container(socket: RawFd, size: Option<(u16, u16)>) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .op(|| "open /dev/ptmx".into())?;
     grantpt(&master).op(|| "grantpt".into())?;
     unlockpt(&master).op(|| "unlockpt".into())?;
     let name = ptsname_r(&master).op(|| "ptsname".into())?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize struct we own.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
     let slave = nix::fcntl::open(
         name.as_str(),
         OFlag::O_RDWR | OFlag::O_NOCTTY,
@@ -157,4 +168,14 @@ pub fn copy_winsize(from: RawFd, to: RawFd) {
             libc::ioctl(to, libc::TIOCSWINSZ, &ws);
         }
     }
+}
+
+/// `process.consoleSize` as (rows, columns).
+pub fn console_size(p: &oci_spec::runtime::Process) -> Option<(u16, u16)> {
+    p.console_size().as_ref().map(|b| {
+        (
+            u16::try_from(b.height()).unwrap_or(u16::MAX),
+            u16::try_from(b.width()).unwrap_or(u16::MAX),
+        )
+    })
 }

@@ -79,8 +79,11 @@ fn kill_cgroup(cg: &Cgroup) {
 /// fds passed to the container: LISTEN_FDS (systemd socket activation) plus
 /// `--preserve-fds`, and the environment that goes with them.
 fn extra_fds(preserve: u32) -> (u32, Vec<String>) {
+    // Like systemd and runc: the fds are ours only if LISTEN_PID names us.
+    let ours = std::env::var("LISTEN_PID").is_ok_and(|p| p == std::process::id().to_string());
     let listen: u32 = std::env::var("LISTEN_FDS")
         .ok()
+        .filter(|_| ours)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let env = if listen > 0 {

@@ -198,7 +198,7 @@ fn prepare(opts: &ExecOptions, console: Option<&OwnedFd>) -> Result<ExecPlan> {
     let p = &opts.process;
     if let Some(c) = console {
         nix::unistd::setsid().op(|| "setsid".into())?;
-        crate::console::setup_in_container(c.as_raw_fd())?;
+        crate::console::setup_in_container(c.as_raw_fd(), crate::console::console_size(p))?;
     }
     if let Some(umask) = p.user().umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));

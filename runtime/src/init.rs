@@ -188,7 +188,10 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         nix::unistd::chdir("/").at("chdir", "/")?;
     }
     if let Some(console) = &cfg.console {
-        crate::console::setup_in_container(console.as_raw_fd())?;
+        crate::console::setup_in_container(
+            console.as_raw_fd(),
+            crate::console::console_size(process),
+        )?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).op(|| format!("sethostname {h:?}"))?;

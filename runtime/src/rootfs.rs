@@ -180,6 +180,11 @@ impl RootfsPlan<'_> {
         for m in mounts {
             self.mount_one(root.as_fd(), m)?;
         }
+        // Like runc, a missing process.cwd is created (inside the rootfs).
+        if let Some(p) = self.spec.process().as_ref() {
+            fsutil::mkdir_all_in_root(root.as_fd(), p.cwd(), Mode::from_bits_truncate(0o755))
+                .at("create process.cwd", p.cwd())?;
+        }
         let dev_is_bind = mounts.iter().any(|m| {
             m.destination() == Path::new("/dev")
                 && MountOptions::parse(m.options().as_deref().unwrap_or_default())
