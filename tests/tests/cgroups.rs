@@ -59,6 +59,20 @@ fn resources_reach_the_cgroup_files() {
         cgroup_file("cpuset", &cg, "cpuset.cpus").as_deref(),
         Some("0")
     );
+    assert_eq!(
+        cgroup_file("cpuset", &cg, "cpuset.mems").as_deref(),
+        Some("0")
+    );
+    // the limits hold from inside too (cgroupns: the container's own cgroup)
+    let mem = rt.exec_ok(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        ],
+    );
+    assert_eq!(mem.trim(), "67108864");
     assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete");
     assert!(
         cgroup_dirs(&cg).is_empty(),
@@ -122,23 +136,37 @@ fn devices_allowlist() {
         return;
     }
     let rt = Runtime::new();
-    // a node the rules do not allow (kmsg, 1:11), made in the rootfs by the host
-    let mut b = Bundle::busybox(&["sh", "-c", "head -c1 /kmsgnode >/dev/null 2>&1 && echo kmsg-ok || echo kmsg-denied; echo x > /dev/null && head -c1 /dev/zero >/dev/null && echo defaults-ok"]);
+    // a node the rules do not allow (fuse, 10:229: it opens without any
+    // capability, so only the device cgroup can refuse), made by the host
+    let mut b = Bundle::busybox(&["sh", "-c", "(exec 3<>/fusenode) && echo opened; echo x > /dev/null && head -c1 /dev/zero >/dev/null && echo defaults-ok"]);
     nix::sys::stat::mknod(
-        &b.rootfs().join("kmsgnode"),
+        &b.rootfs().join("fusenode"),
         nix::sys::stat::SFlag::S_IFCHR,
         nix::sys::stat::Mode::from_bits_truncate(0o666),
-        nix::sys::stat::makedev(1, 11),
+        nix::sys::stat::makedev(10, 229),
     )
     .unwrap();
-    b.edit(|v| {
-        v["linux"]["resources"] = json!({"devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
-        ]})
-    });
+    b.set_resources(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]}));
+    let out = rt.run_capture(&b);
+    assert_ok(&out, "run");
     // the default devices stay usable, like runc's allowlist
-    assert_eq!(rt.run_ok(&b), "kmsg-denied\ndefaults-ok\n");
+    assert_eq!(stdout(&out), "defaults-ok\n");
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "want EPERM: {}",
+        stderr(&out)
+    );
+    // the same node, allowed: it opens (so EPERM came from the rules)
+    b.set_resources(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}
+    ]}));
+    if std::path::Path::new("/dev/fuse").exists() {
+        assert!(rt.run_ok(&b).starts_with("opened\n"));
+    }
 }
 
 #[test]
@@ -177,24 +205,72 @@ fn hugepage_limits() {
     assert_eq!(v1.or(v2).as_deref(), Some("4194304"));
 }
 
+/// Which blkio weight file a new cgroup gets: blkio.weight (CFQ) or
+/// blkio.bfq.weight (BFQ); None when neither scheduler offers one. The
+/// root cgroup has neither, so probe with a throwaway child.
+fn blkio_weight_file() -> Option<&'static str> {
+    let probe = std::path::Path::new("/sys/fs/cgroup/blkio").join(unique("rrun-test-probe"));
+    std::fs::create_dir(&probe).ok()?;
+    let found = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| probe.join(f).exists());
+    let _ = std::fs::remove_dir(&probe);
+    found
+}
+
 #[test]
 #[ignore = "needs root"]
 fn blkio_weight() {
     require_root();
+    if cgroup2_only() {
+        eprintln!("skipped: blkio weight is checked on cgroup v1 only (io.weight on v2)");
+        return;
+    }
+    let Some(file) = blkio_weight_file() else {
+        eprintln!("skipped: no blkio.weight nor blkio.bfq.weight (neither CFQ nor BFQ)");
+        return;
+    };
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sleep", "100"]);
     let cg = b.cgroup_path();
-    let probe =
-        cgroup_file("blkio", "", "blkio.weight").or(cgroup_file("blkio", "", "blkio.bfq.weight"));
-    if probe.is_none() {
-        eprintln!("skipped: no blkio.weight (no CFQ/BFQ scheduler)");
+    b.set_resources(json!({"blockIO": {"weight": 300}}));
+    let _id = rt.start_detached(&b);
+    let w = cgroup_file("blkio", &cg, file);
+    // blkio.bfq.weight reads "default 300"
+    assert!(
+        w.as_deref()
+            .is_some_and(|w| w.split_whitespace().last() == Some("300")),
+        "{file}: {w:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn blkio_throttle() {
+    require_root();
+    if cgroup2_only() || !std::path::Path::new("/sys/fs/cgroup/blkio").exists() {
+        eprintln!("skipped: no cgroup v1 blkio controller");
         return;
     }
-    b.edit(|v| v["linux"]["resources"] = json!({"blockIO": {"weight": 300}}));
+    // the device of the root filesystem
+    let dev = nix::sys::stat::stat("/").unwrap().st_dev;
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    let cg = b.cgroup_path();
+    b.set_resources(json!({"blockIO": {
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
+    }}));
     let _id = rt.start_detached(&b);
-    let w =
-        cgroup_file("blkio", &cg, "blkio.weight").or(cgroup_file("blkio", &cg, "blkio.bfq.weight"));
-    assert!(w.as_deref().is_some_and(|w| w.contains("300")), "{w:?}");
+    assert_eq!(
+        cgroup_file("blkio", &cg, "blkio.throttle.read_bps_device"),
+        Some(format!("{major}:{minor} 1048576"))
+    );
+    assert_eq!(
+        cgroup_file("blkio", &cg, "blkio.throttle.write_iops_device"),
+        Some(format!("{major}:{minor} 100"))
+    );
 }
 
 #[test]
@@ -203,7 +279,7 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
     require_root();
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["cat", "/sys/fs/cgroup/pids/pids.max"]);
-    b.edit(|v| v["linux"]["resources"] = json!({"pids": {"limit": 77}}));
+    b.set_resources(json!({"pids": {"limit": 77}}));
     if !std::path::Path::new("/sys/fs/cgroup/pids").exists() {
         b.edit(|v| v["process"]["args"] = json!(["cat", "/sys/fs/cgroup/pids.max"]));
     }
@@ -235,7 +311,7 @@ fn memory_swap_limit() {
 #[ignore = "needs root"]
 fn unified_keys_go_to_the_cgroup2_directory() {
     require_root();
-    let unified = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    let unified = if cgroup2_only() {
         std::path::PathBuf::from("/sys/fs/cgroup")
     } else if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
         std::path::PathBuf::from("/sys/fs/cgroup/unified")
@@ -246,8 +322,18 @@ fn unified_keys_go_to_the_cgroup2_directory() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["sleep", "100"]);
     // cgroup.max.descendants exists in every cgroup2 directory, controllers or not
-    b.edit(|v| v["linux"]["resources"] = json!({"unified": {"cgroup.max.descendants": "7"}}));
-    let _id = rt.start_detached(&b);
+    b.set_resources(json!({"unified": {"cgroup.max.descendants": "7"}}));
+    let id = rt.id("uni");
+    let out = rt.create(&b, &id);
+    if !cgroup2_only() && !out.status.success() {
+        // runc refuses `unified` on a hybrid host ("cannot use unified on
+        // cgroup v1"); a refusal must name the field and leave nothing
+        assert_fails_naming(&out, "create with unified on a hybrid host", "unified");
+        assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+        eprintln!("hybrid host: `unified` refused, as runc does");
+        return;
+    }
+    assert_ok(&out, "create with unified");
     let cg = b.cgroup_path();
     let dir = unified.join(cg.trim_start_matches('/'));
     assert_eq!(
@@ -258,10 +344,54 @@ fn unified_keys_go_to_the_cgroup2_directory() {
     );
     // an unknown key is refused, naming it
     let mut bad = Bundle::busybox(&["true"]);
-    bad.edit(|v| v["linux"]["resources"] = json!({"unified": {"no.such.file": "1"}}));
-    let id = rt.id("uni");
+    bad.set_resources(json!({"unified": {"no.such.file": "1"}}));
+    let id = rt.id("uni-bad");
     let out = rt.create(&bad, &id);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("no.such.file"), "{}", stderr(&out));
+    assert_fails_naming(&out, "create with an unknown unified key", "no.such.file");
     assert!(cgroup_dirs(&bad.cgroup_path()).is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cgroups_path_is_honoured_and_removed() {
+    require_root();
+    // a nested path: parents are made (and only the leaf is removed, so
+    // remove the parents afterwards, also on failure)
+    let parent = unique("rrun-test-parent");
+    struct RmParent(String);
+    impl Drop for RmParent {
+        fn drop(&mut self) {
+            for d in cgroup_dirs(&self.0) {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    let _rm = RmParent(format!("/{parent}"));
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    let cg = format!("/{parent}/leaf");
+    b.with_linux(|l| {
+        l.set_cgroups_path(Some(cg.clone().into()));
+    });
+    let id = rt.start_detached(&b);
+    let pid = rt.pid(&id);
+    let procs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for ctrl in ["memory", "pids", "cpu", "devices", "freezer"] {
+        if cgroup2_only() {
+            break;
+        }
+        assert!(
+            procs.lines().any(|l| l
+                .split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+                && l.ends_with(&cg)),
+            "{ctrl} not at {cg}: {procs}"
+        );
+    }
+    assert!(!cgroup_dirs(&cg).is_empty());
+    let tasks = cgroup_file("pids", &cg, "cgroup.procs").unwrap();
+    assert!(tasks.lines().any(|l| l == pid.to_string()), "{tasks}");
+    assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete --force");
+    assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
 }

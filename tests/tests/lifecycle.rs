@@ -1,20 +1,25 @@
-//! create/start/state/kill/delete/run/list/ps/pause/resume/exec/spec/features.
+//! create/start/state/kill/delete/run/list/ps/pause/resume/exec.
 
 use rrun_tests::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 #[ignore = "needs root"]
 fn create_start_kill_delete() {
     require_root();
     let rt = Runtime::new();
-    let b = Bundle::busybox(&["sleep", "100"]);
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    b.with_spec(|s| {
+        s.set_annotations(Some(
+            [("org.rrun.test".to_string(), "yes".to_string())].into(),
+        ));
+    });
     let id = rt.id("life");
     let pidfile = b.path().join("pid");
     let out = rt.cmd(&[
         "create",
         "-b",
-        b.path().to_str().unwrap(),
+        b.path_str(),
         "--pid-file",
         pidfile.to_str().unwrap(),
         &id,
@@ -30,28 +35,51 @@ fn create_start_kill_delete() {
         "rootfs",
         "created",
         "owner",
+        "annotations",
     ] {
         assert!(st.get(key).is_some(), "state lacks {key}: {st}");
     }
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["annotations"]["org.rrun.test"], "yes", "{st}");
+    let bundle = std::fs::canonicalize(b.path()).unwrap();
+    assert_eq!(st["bundle"], bundle.to_str().unwrap(), "{st}");
+    assert_eq!(
+        st["rootfs"],
+        bundle.join("rootfs").to_str().unwrap(),
+        "{st}"
+    );
     let pid = st["pid"].as_i64().unwrap();
-    assert!(pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "{st}"
+    );
     assert_eq!(
         std::fs::read_to_string(&pidfile).unwrap().trim(),
         pid.to_string()
     );
+    // created: the user process has not run yet
+    assert!(!std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .contains("sleep"));
     assert_ok(&rt.cmd(&["start", &id]), "start");
     assert_eq!(rt.status(&id), "running");
+    assert_eq!(rt.pid(&id) as i64, pid, "start keeps the init pid");
+    assert!(
+        !rt.cmd(&["start", &id]).status.success(),
+        "starting twice must fail"
+    );
     // a running container cannot be deleted without --force
     assert!(!rt.cmd(&["delete", &id]).status.success());
+    assert_eq!(rt.status(&id), "running");
     assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
     rt.wait_status(&id, "stopped");
     assert_ok(&rt.cmd(&["delete", &id]), "delete");
     assert!(!rt.root.path().join(&id).exists(), "state dir left behind");
     assert!(
         cgroup_dirs(&b.cgroup_path()).is_empty(),
-        "cgroup left behind"
+        "cgroup left behind: {:?}",
+        cgroup_dirs(&b.cgroup_path())
     );
     assert!(!rt.cmd(&["state", &id]).status.success());
 }
@@ -61,21 +89,49 @@ fn create_start_kill_delete() {
 fn kill_accepts_names_and_numbers() {
     require_root();
     let rt = Runtime::new();
-    // PID 1 ignores signals it has no handler for: handle TERM explicitly
+    // PID 1 ignores signals it has no handler for: handle TERM explicitly,
+    // and say when the handler is in place
     let b = Bundle::busybox(&[
         "sh",
         "-c",
-        "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        "trap 'exit 0' TERM; touch /tmp/ready; while :; do sleep 0.05; done",
     ]);
-    for sig in ["TERM", "SIGKILL", "9", "sigterm", "15"] {
+    let ready = b.rootfs().join("tmp/ready");
+    let start = || {
+        let _ = std::fs::remove_file(&ready);
         let id = rt.start_detached(&b);
+        wait_for("the TERM trap", Duration::from_secs(5), || ready.exists());
+        id
+    };
+    for sig in ["TERM", "SIGKILL", "9", "sigterm", "15"] {
+        let id = start();
         assert_ok(&rt.cmd(&["kill", &id, sig]), sig);
         rt.wait_status(&id, "stopped");
         assert_ok(&rt.cmd(&["delete", &id]), "delete");
     }
-    let id = rt.start_detached(&b);
+    // the default signal is TERM
+    let id = start();
+    assert_ok(&rt.cmd(&["kill", &id]), "kill (default TERM)");
+    rt.wait_status(&id, "stopped");
+    let id = start();
     let out = rt.cmd(&["kill", &id, "NOTASIGNAL"]);
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "an unknown signal must be refused");
+    assert_eq!(rt.status(&id), "running");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn kill_all_signals_every_process() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "trap '' TERM; sleep 100 & wait"]);
+    let id = rt.start_detached(&b);
+    wait_for("two processes", Duration::from_secs(5), || {
+        rt.pids(&id).len() >= 2
+    });
+    assert_ok(&rt.cmd(&["kill", "--all", &id, "KILL"]), "kill --all");
+    rt.wait_status(&id, "stopped");
+    assert_ok(&rt.cmd(&["delete", &id]), "delete");
 }
 
 #[test]
@@ -93,6 +149,9 @@ fn run_passes_the_exit_code() {
         !rt.root.path().join(&id).exists(),
         "run must delete the container"
     );
+    assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+    let b = Bundle::busybox(&["true"]);
+    assert_eq!(rt.run_capture(&b).status.code(), Some(0));
 }
 
 #[test]
@@ -105,16 +164,17 @@ fn run_killed_by_signal_exits_128_plus_signo() {
     let id = rt.id("sig");
     let mut child = rt
         .command()
-        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .args(["run", "-b", b.path_str(), &id])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !rt.cmd(&["state", &id]).status.success() || rt.status(&id) != "running" {
-        assert!(std::time::Instant::now() < deadline, "container never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    rt.track(&["run", "-b", b.path_str()]);
+    wait_for("the container to run", Duration::from_secs(5), || {
+        let out = rt.cmd(&["state", &id]);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"] == "running"
+    });
     assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
     assert_eq!(child.wait().unwrap().code(), Some(137));
     // an exec'd process killed by a signal: 128+15
@@ -134,19 +194,26 @@ fn run_detached_with_pid_file() {
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.id("det");
     let pidfile = b.path().join("p.pid");
+    let start = Instant::now();
     let out = rt.cmd(&[
         "run",
         "-d",
         "--pid-file",
         pidfile.to_str().unwrap(),
         "-b",
-        b.path().to_str().unwrap(),
+        b.path_str(),
         &id,
     ]);
     assert_ok(&out, "run -d");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "run -d waited for the container"
+    );
     assert_eq!(rt.status(&id), "running");
     let pid = std::fs::read_to_string(&pidfile).unwrap();
-    assert_eq!(pid.trim(), rt.state(&id)["pid"].to_string());
+    assert_eq!(pid.trim(), rt.pid(&id).to_string());
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", pid.trim())).unwrap();
+    assert_eq!(cmdline, "sleep\x00100\0");
 }
 
 #[test]
@@ -154,6 +221,9 @@ fn run_detached_with_pid_file() {
 fn list_formats() {
     require_root();
     let rt = Runtime::new();
+    let empty = rt.cmd(&["list", "-q"]);
+    assert_ok(&empty, "list on an empty root");
+    assert_eq!(stdout(&empty), "");
     let b = Bundle::busybox(&["sleep", "100"]);
     let a = rt.start_detached(&b);
     let c = rt.id("lst");
@@ -165,27 +235,33 @@ fn list_formats() {
         header,
         ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     );
-    assert!(
+    let row = |id: &str| {
         table
             .lines()
-            .any(|l| l.starts_with(&a) && l.contains("running")),
-        "{table}"
-    );
-    assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with(&c) && l.contains("created")),
-        "{table}"
-    );
-    let json: Value =
-        serde_json::from_slice(&rt.cmd(&["list", "--format", "json"]).stdout).unwrap();
-    let ids: Vec<&str> = json
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.contains(&a.as_str()) && ids.contains(&c.as_str()));
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} not listed: {table}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row(&a)[1], rt.pid(&a).to_string());
+    assert_eq!(row(&a)[2], "running");
+    assert_eq!(row(&c)[2], "created");
+    assert_eq!(row(&a)[5], "root");
+    let out = rt.cmd(&["list", "--format", "json"]);
+    assert_ok(&out, "list --format json");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {json}"))
+            .clone()
+    };
+    assert_eq!(by_id(&a)["status"], "running");
+    assert_eq!(by_id(&a)["pid"], rt.pid(&a));
+    assert_eq!(by_id(&c)["status"], "created");
     let quiet = stdout(&rt.cmd(&["list", "-q"]));
     let mut q: Vec<&str> = quiet.lines().collect();
     q.sort();
@@ -196,34 +272,58 @@ fn list_formats() {
 
 #[test]
 #[ignore = "needs root"]
-fn duplicate_and_unknown_ids() {
+fn duplicate_id_fails_and_the_first_container_stays() {
     require_root();
     let rt = Runtime::new();
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.start_detached(&b);
-    let pid = rt.state(&id)["pid"].clone();
-    let out = rt.create(&b, &id);
+    let pid = rt.pid(&id);
+    let other = Bundle::busybox(&["sleep", "100"]);
+    let out = rt.create(&other, &id);
     assert!(!out.status.success(), "duplicate id must fail");
-    assert!(stderr(&out).contains(&id), "{}", stderr(&out));
+    // the first container is untouched
     assert_eq!(rt.status(&id), "running");
-    assert_eq!(rt.state(&id)["pid"], pid);
-    for verb in [
-        &["state"][..],
-        &["start"],
-        &["kill"],
-        &["delete"],
-        &["pause"],
-        &["exec", "--", "true"],
-    ] {
-        let mut args: Vec<&str> = verb.to_vec();
-        args.insert(1.min(args.len()), "no-such-ctr");
-        if verb[0] == "exec" {
-            args = vec!["exec", "no-such-ctr", "true"];
+    assert_eq!(rt.pid(&id), pid);
+    assert!(rt.exec_ok(&id, &["true"]).is_empty());
+    assert!(
+        cgroup_dirs(&other.cgroup_path()).is_empty(),
+        "the refused create made a cgroup"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&id) || err.contains("exists"),
+        "the error says neither the id nor that it exists: {err}"
+    );
+    // run with the same id fails the same way
+    assert!(!rt.run(&other, &id).status.success());
+    assert_eq!(rt.status(&id), "running");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn unknown_id_fails_every_verb() {
+    require_root();
+    let rt = Runtime::new();
+    let verbs: [&[&str]; 9] = [
+        &["state", "no-such-ctr"],
+        &["start", "no-such-ctr"],
+        &["kill", "no-such-ctr", "KILL"],
+        &["delete", "no-such-ctr"],
+        &["pause", "no-such-ctr"],
+        &["resume", "no-such-ctr"],
+        &["ps", "no-such-ctr"],
+        &["exec", "no-such-ctr", "true"],
+        &["delete", "--force", "no-such-ctr"],
+    ];
+    for args in verbs {
+        let out = rt.cmd(args);
+        if args[1] == "--force" {
+            // runc: delete --force of a missing container is not an error
+            continue;
         }
-        let out = rt.cmd(&args);
         assert!(!out.status.success(), "{args:?} on an unknown id must fail");
         assert!(
-            stderr(&out).contains("no-such-ctr"),
+            stderr(&out).contains("no-such-ctr") || stderr(&out).contains("does not exist"),
             "{args:?}: {}",
             stderr(&out)
         );
@@ -235,20 +335,39 @@ fn duplicate_and_unknown_ids() {
 fn ps_lists_container_processes() {
     require_root();
     let rt = Runtime::new();
-    let b = Bundle::busybox(&["sh", "-c", "sleep 100 & sleep 101"]);
+    // the shell runs `sleep 100` in the background and waits: 3 processes
+    let b = Bundle::busybox(&["sh", "-c", "sleep 100 & sleep 101 & wait"]);
     let id = rt.start_detached(&b);
-    std::thread::sleep(Duration::from_millis(200));
-    let init = rt.state(&id)["pid"].as_i64().unwrap();
-    let json: Vec<i64> =
-        serde_json::from_slice(&rt.cmd(&["ps", "--format", "json", &id]).stdout).unwrap();
-    assert!(json.contains(&init), "{json:?}");
-    assert!(json.len() >= 2, "{json:?}");
-    let table = stdout(&rt.cmd(&["ps", &id]));
-    assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+    wait_for("three processes", Duration::from_secs(5), || {
+        rt.pids(&id).len() >= 3
+    });
+    let init = rt.pid(&id);
+    let pids = rt.pids(&id);
+    assert!(pids.contains(&init), "{pids:?}");
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    for p in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{p}")).exists());
+    }
+    let out = rt.cmd(&["ps", &id]);
+    assert_ok(&out, "ps");
+    let table = stdout(&out);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..2], ["UID", "PID"], "{table}");
+    assert!(header.contains(&"CMD"), "{table}");
     assert!(
         table.contains("sleep 100") && table.contains("sleep 101"),
         "{table}"
     );
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let pid_col: Vec<i32> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let (mut a, mut b2) = (pid_col.clone(), pids.clone());
+    a.sort();
+    b2.sort();
+    assert_eq!(a, b2, "table and json disagree");
 }
 
 #[test]
@@ -262,10 +381,12 @@ fn pause_freezes_and_resume_thaws() {
         "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done",
     ]);
     let id = rt.start_detached(&b);
-    std::thread::sleep(Duration::from_millis(100));
+    let count = || std::fs::read_to_string(b.rootfs().join("tmp/count")).unwrap_or_default();
+    wait_for("the counter", Duration::from_secs(5), || {
+        count().trim().parse::<u32>().unwrap_or(0) > 2
+    });
     assert_ok(&rt.cmd(&["pause", &id]), "pause");
     assert_eq!(rt.status(&id), "paused");
-    let count = || std::fs::read_to_string(b.rootfs().join("tmp/count")).unwrap_or_default();
     let frozen = count();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(frozen, count(), "the container made progress while paused");
@@ -275,8 +396,13 @@ fn pause_freezes_and_resume_thaws() {
     );
     assert_ok(&rt.cmd(&["resume", &id]), "resume");
     assert_eq!(rt.status(&id), "running");
-    std::thread::sleep(Duration::from_millis(200));
-    assert_ne!(frozen, count(), "no progress after resume");
+    wait_for("progress after resume", Duration::from_secs(5), || {
+        count() != frozen
+    });
+    assert!(
+        !rt.cmd(&["resume", &id]).status.success(),
+        "resuming a running container must fail"
+    );
     // delete --force works on a paused container too
     assert_ok(&rt.cmd(&["pause", &id]), "pause");
     assert_ok(
@@ -293,30 +419,77 @@ fn exec_joins_the_container() {
     let rt = Runtime::new();
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.start_detached(&b);
-    let out = rt.exec(
+    let out = rt.exec_ok(
         &id,
         &[
             "sh",
             "-c",
-            "hostname; ps -o pid,args | grep -c 'sleep 100'; cat /proc/1/cmdline | tr '\\0' ' '",
+            "hostname; ps -o pid,args; cat /marker-inside-rootfs",
         ],
     );
-    assert_ok(&out, "exec");
-    let s = stdout(&out);
-    assert!(s.starts_with("rrun-test\n"), "{s}");
-    assert!(s.contains("sleep 100"), "{s}");
-    let code = rt.exec(&id, &["sh", "-c", "exit 42"]);
-    assert_eq!(code.status.code(), Some(42));
-    let env = stdout(&rt.exec_with(
-        &["-e", "FOO=bar", "--cwd", "/tmp"],
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("rrun-test"), "{out}");
+    // same pid namespace: the init is PID 1
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep", "100"]),
+        "{out}"
+    );
+    assert!(out.ends_with("rootfs\n"), "{out}");
+    // same namespaces as the init
+    let init = rt.pid(&id);
+    for ns in ["pid", "mnt", "net", "ipc", "uts", "cgroup"] {
+        let inside = rt.exec_ok(&id, &["readlink", &format!("/proc/self/ns/{ns}")]);
+        let init_ns = std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
+        assert_eq!(inside.trim(), init_ns.to_str().unwrap(), "{ns}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_exit_code_env_cwd_user() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
+    assert_eq!(
+        rt.exec(&id, &["sh", "-c", "exit 42"]).status.code(),
+        Some(42)
+    );
+    let out = rt.exec_with(
+        &["-e", "FOO=bar", "-e", "PATH=/bin", "--cwd", "/tmp"],
         &id,
         &["sh", "-c", "echo $FOO; pwd"],
-    ));
-    assert_eq!(env, "bar\n/tmp\n");
-    let user = stdout(&rt.exec_with(&["-u", "1000:1000"], &id, &["id", "-u"]));
-    assert_eq!(user.trim(), "1000");
-    // -d: detached, pid file written
+    );
+    assert_ok(&out, "exec -e --cwd");
+    assert_eq!(stdout(&out), "bar\n/tmp\n");
+    let out = rt.exec_with(&["-u", "1000"], &id, &["id", "-u"]);
+    assert_ok(&out, "exec -u 1000");
+    assert_eq!(stdout(&out).trim(), "1000");
+    let out = rt.exec_with(&["-u", "1000:5"], &id, &["sh", "-c", "id -u; id -g"]);
+    assert_ok(&out, "exec -u 1000:5");
+    assert_eq!(stdout(&out), "1000\n5\n");
+    // `exec -- ID ARGS`, and flags after the id belong to the program
+    let out = rt.cmd(&["exec", "--", &id, "ls", "-d", "/tmp"]);
+    assert_ok(&out, "exec -- ID ARGS");
+    assert_eq!(stdout(&out), "/tmp\n");
+    let out = rt.exec(&id, &["ls", "-d", "-a", "/tmp"]);
+    assert_ok(&out, "exec ID ARGS with flags");
+    assert_eq!(stdout(&out), "/tmp\n");
+    // a missing program is an error, not a hang
+    let out = rt.exec(&id, &["no-such-program"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_detached_writes_pid_file() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
     let pidfile = b.path().join("exec.pid");
+    let start = Instant::now();
     assert_ok(
         &rt.exec_with(
             &["-d", "--pid-file", pidfile.to_str().unwrap()],
@@ -325,26 +498,78 @@ fn exec_joins_the_container() {
         ),
         "exec -d",
     );
+    assert!(start.elapsed() < Duration::from_secs(10));
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    let ps: Vec<i32> =
-        serde_json::from_slice(&rt.cmd(&["ps", "--format", "json", &id]).stdout).unwrap();
+    let ps = rt.pids(&id);
     assert!(ps.contains(&pid), "exec -d process {pid} not in {ps:?}");
-    // --process
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap(),
+        "sleep\x0050\0"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_process_json() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
     let proc_json = b.path().join("proc.json");
     let mut p = serde_json::to_value(b.spec.process().clone().unwrap()).unwrap();
-    p["args"] = json!(["sh", "-c", "echo from-process-json $X"]);
+    p["args"] = json!(["sh", "-c", "echo from-process-json $X; pwd; id -u"]);
     p["env"] = json!(["PATH=/bin", "X=1"]);
+    p["cwd"] = json!("/home/user");
+    p["user"] = json!({"uid": 1000, "gid": 1000});
     std::fs::write(&proc_json, p.to_string()).unwrap();
     let out = rt.cmd(&["exec", "--process", proc_json.to_str().unwrap(), &id]);
     assert_ok(&out, "exec --process");
-    assert_eq!(stdout(&out), "from-process-json 1\n");
-    // a missing program is an error, not a hang
-    let out = rt.exec(&id, &["no-such-program"]);
-    assert!(!out.status.success());
+    assert_eq!(stdout(&out), "from-process-json 1\n/home/user\n1000\n");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_with_a_terminal() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
+    let console = ConsoleSocket::new();
+    // runc takes a console socket only with -t and -d
+    let out = rt.exec_with(
+        &["-t", "-d", "--console-socket", console.path_str()],
+        &id,
+        &["sh", "-c", "tty; echo exec-on-pty"],
+    );
+    assert_ok(&out, "exec -t -d --console-socket");
+    let text = console.output();
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("exec-on-pty"), "{text:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn exec_cap_adds_a_capability() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
+    let sys_admin = u64::from_str_radix(&cap_mask(&["CAP_SYS_ADMIN"]), 16).unwrap();
+    let eff = |out: &str| u64::from_str_radix(&status_field(out, "CapEff").unwrap(), 16).unwrap();
+    let without = rt.exec_ok(&id, &["cat", "/proc/self/status"]);
+    assert_eq!(eff(&without) & sys_admin, 0, "default caps have SYS_ADMIN");
+    let out = rt.exec_with(
+        &["--cap", "CAP_SYS_ADMIN"],
+        &id,
+        &["cat", "/proc/self/status"],
+    );
+    assert_ok(&out, "exec --cap");
+    let with = stdout(&out);
+    assert_ne!(eff(&with) & sys_admin, 0, "{with}");
 }
 
 #[test]
@@ -361,36 +586,21 @@ fn exec_refuses_stopped_container() {
 
 #[test]
 #[ignore = "needs root"]
-fn kill_all_signals_every_process() {
-    require_root();
-    let rt = Runtime::new();
-    let b = Bundle::busybox(&["sh", "-c", "trap '' TERM; sleep 100 & wait"]);
-    let id = rt.start_detached(&b);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_ok(&rt.cmd(&["kill", "--all", &id, "KILL"]), "kill --all");
-    rt.wait_status(&id, "stopped");
-    assert_ok(&rt.cmd(&["delete", &id]), "delete");
-}
-
-#[test]
-#[ignore = "needs root"]
 fn delete_force_running() {
     require_root();
     let rt = Runtime::new();
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.start_detached(&b);
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let pid = rt.pid(&id);
     assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete --force");
     assert!(!rt.root.path().join(&id).exists());
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "init {pid} still alive"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(
+        &format!("init {pid} to die"),
+        Duration::from_secs(3),
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z")),
+    );
     assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+    assert!(!rt.cmd(&["state", &id]).status.success());
 }
 
 #[test]
@@ -401,56 +611,12 @@ fn delete_created_container() {
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.id("crt");
     assert_ok(&rt.create(&b, &id), "create");
+    let pid = rt.pid(&id);
     assert_ok(&rt.cmd(&["delete", &id]), "delete of a created container");
     assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
-}
-
-#[test]
-fn features_and_spec() {
-    let rt = Runtime::new();
-    let f: Value = serde_json::from_slice(&rt.cmd(&["features"]).stdout).unwrap();
-    assert!(
-        f["ociVersionMin"].is_string() && f["ociVersionMax"].is_string(),
-        "{f}"
-    );
-    assert!(f["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|n| n == "user"));
-    let dir = tempfile::tempdir().unwrap();
-    assert_ok(
-        &rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()]),
-        "spec",
-    );
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
-    assert_eq!(spec["process"]["args"], json!(["sh"]));
-    assert!(
-        !rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
-            .status
-            .success(),
-        "spec must not overwrite"
-    );
-    let dir2 = tempfile::tempdir().unwrap();
-    assert_ok(
-        &rt.cmd(&[
-            "spec",
-            "--rootless",
-            "--bundle",
-            dir2.path().to_str().unwrap(),
-        ]),
-        "spec --rootless",
-    );
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(dir2.path().join("config.json")).unwrap()).unwrap();
-    let ns = spec["linux"]["namespaces"].as_array().unwrap();
-    assert!(ns.iter().any(|n| n["type"] == "user"), "{spec}");
-    assert!(!ns.iter().any(|n| n["type"] == "network"), "{spec}");
-    assert_eq!(
-        spec["linux"]["uidMappings"][0]["hostID"],
-        nix::unistd::geteuid().as_raw()
-    );
+    wait_for("the created init to die", Duration::from_secs(3), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))
+    });
 }
 
 #[test]

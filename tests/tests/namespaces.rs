@@ -1,22 +1,19 @@
 //! Namespaces: new ones of every kind, user namespace mappings, and joining
-//! an existing namespace by path. Each check compares inode numbers of
-//! /proc/self/ns/* inside with the host's.
+//! an existing namespace by path. Checks compare /proc/self/ns/* inside
+//! with the host's and look at what each namespace isolates.
 
 use rrun_tests::*;
-
-fn host_ns(name: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{name}"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
 
 #[test]
 #[ignore = "needs root"]
 fn every_default_namespace_is_new() {
     require_root();
     let rt = Runtime::new();
-    let b = Bundle::busybox(&["sh", "-c", "for n in pid mnt uts ipc net cgroup; do readlink /proc/self/ns/$n; done; echo pid=$$; hostname; ip -o link | cut -d: -f2; cat /proc/self/cgroup"]);
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "for n in pid mnt uts ipc net cgroup; do readlink /proc/self/ns/$n; done",
+    ]);
     let out = rt.run_ok(&b);
     let lines: Vec<&str> = out.lines().collect();
     for (i, n) in ["pid", "mnt", "uts", "ipc", "net", "cgroup"]
@@ -25,21 +22,111 @@ fn every_default_namespace_is_new() {
     {
         assert_ne!(lines[i], host_ns(n), "{n} namespace is the host's");
     }
-    assert_eq!(lines[6], "pid=1");
-    assert_eq!(lines[7], "rrun-test");
-    assert_eq!(lines[8].trim(), "lo", "only lo in a new netns: {out}");
-    // cgroup namespace: the container's cgroup is its root
-    assert!(lines[9..].iter().all(|l| l.ends_with(":/")), "{out}");
+    // no user namespace asked for: the host's
+    let b = Bundle::busybox(&["readlink", "/proc/self/ns/user"]);
+    assert_eq!(rt.run_ok(&b).trim(), host_ns("user"));
 }
 
 #[test]
 #[ignore = "needs root"]
-fn domainname_is_set() {
+fn pid_namespace_init_is_pid_1() {
     require_root();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["cat", "/proc/sys/kernel/domainname"]);
-    b.edit(|v| v["domainname"] = "example.test".into());
-    assert_eq!(rt.run_ok(&b), "example.test\n");
+    // the shell lists /proc with a glob, without forking: only itself shows
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "echo $$; for p in /proc/[0-9]*; do echo ${p#/proc/}; done",
+    ]);
+    assert_eq!(rt.run_ok(&b), "1\n1\n");
+    // without a pid namespace the host's pids show
+    let mut b = Bundle::busybox(&["sh", "-c", "echo $$"]);
+    b.remove_namespace(NsType::Pid);
+    let pid: i32 = rt.run_ok(&b).trim().parse().unwrap();
+    assert!(pid > 1);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn uts_namespace_hostname_and_domainname() {
+    require_root();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"]);
+    b.set_hostname("box-a");
+    b.with_spec(|s| {
+        s.set_domainname(Some("example.test".into()));
+    });
+    assert_eq!(rt.run_ok(&b), "box-a\nexample.test\n");
+    let host = nix::unistd::gethostname().unwrap();
+    assert_ne!(host.to_str(), Some("box-a"), "hostname leaked to the host");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn ipc_namespace_hides_host_sysv_objects() {
+    require_root();
+    // a SysV message queue on the host, removed at the end
+    // SAFETY: plain syscall wrappers, no pointers passed.
+    let q = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    assert!(q >= 0, "msgget: {}", std::io::Error::last_os_error());
+    struct Rm(i32);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            // SAFETY: IPC_RMID ignores the buffer argument.
+            unsafe { libc::msgctl(self.0, libc::IPC_RMID, std::ptr::null_mut()) };
+        }
+    }
+    let _rm = Rm(q);
+    let host = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
+    assert!(host.lines().count() >= 2, "{host}");
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "tail -n +2 /proc/sysvipc/msg | wc -l"]);
+    assert_eq!(rt.run_ok(&b), "0\n");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn network_namespace_has_only_lo() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "ls /sys/class/net; ip -o link | wc -l"]);
+    assert_eq!(rt.run_ok(&b), "lo\n1\n");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn mount_namespace_keeps_container_mounts_inside() {
+    require_root();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "grep -c ' /inside-only ' /proc/self/mountinfo"]);
+    b.add_mount(mount("/inside-only", "tmpfs", "tmpfs", &[]));
+    assert_eq!(rt.run_ok(&b), "1\n");
+    assert!(
+        mounts_mentioning(b.path()).is_empty(),
+        "container mounts visible on the host"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cgroup_namespace_root_is_the_container_cgroup() {
+    require_root();
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    let out = rt.run_ok(&b);
+    assert!(
+        out.lines().all(|l| l.ends_with(":/")),
+        "the cgroup namespace root is not the container's cgroup: {out}"
+    );
+    // cgroupns=host: the full path shows
+    let mut b = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    b.remove_namespace(NsType::Cgroup);
+    let cg = b.cgroup_path();
+    let out = rt.run_ok(&b);
+    assert!(
+        out.lines().any(|l| l.ends_with(&format!(":{cg}"))),
+        "{cg} not in {out}"
+    );
 }
 
 #[test]
@@ -65,59 +152,34 @@ fn user_namespace_maps_root_to_an_unprivileged_range() {
     let mut b = Bundle::busybox(&[
         "sh",
         "-c",
-        "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map; touch /tmp/made-in-userns",
+        "id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; touch /tmp/made-in-userns; readlink /proc/self/ns/user",
     ]);
     b.add_namespace("user", None);
     b.edit(|v| {
-        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     });
     // the rootfs must belong to the mapped root to be writable
-    std::process::Command::new("chown")
-        .args(["-R", "200000:200000"])
+    let ok = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
         .arg(b.rootfs())
         .status()
         .unwrap();
+    assert!(ok.success());
     let out = rt.run_ok(&b);
-    let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("0"));
-    let uid_map: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(uid_map, ["0", "200000", "65536"]);
-    let gid_map: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(gid_map, ["0", "200000", "65536"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["0", "0"], "{out}");
+    let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(words(lines[2]), ["0", "100000", "65536"]);
+    assert_eq!(words(lines[3]), ["0", "100000", "65536"]);
+    assert_ne!(lines[4], host_ns("user"));
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(b.rootfs().join("tmp/made-in-userns")).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid()),
-        (200000, 200000),
+        (100000, 100000),
         "file made by container root must be owned by the mapped host id"
     );
-}
-
-/// A network namespace made for the test, removed on drop.
-struct NetNs(String);
-
-impl NetNs {
-    fn new() -> NetNs {
-        let name = unique("rrun-test-ns");
-        let ok = std::process::Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add");
-        NetNs(name)
-    }
-    fn path(&self) -> String {
-        format!("/run/netns/{}", self.0)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
 }
 
 #[test]
@@ -125,21 +187,60 @@ impl Drop for NetNs {
 fn joins_a_network_namespace_by_path() {
     require_root();
     let ns = NetNs::new();
-    use std::os::unix::fs::MetadataExt;
-    let want = format!("net:[{}]", std::fs::metadata(ns.path()).unwrap().ino());
+    // something to recognise it by: a dummy link made on the host side
+    let ok = std::process::Command::new("ip")
+        .args(["-n", &ns.0, "link", "add", "rrtdummy0", "type", "dummy"])
+        .status()
+        .unwrap();
+    let has_dummy = ok.success();
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["readlink", "/proc/self/ns/net"]);
+    let mut b = Bundle::busybox(&["sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net"]);
     b.add_namespace("network", Some(&ns.path()));
     let out = rt.run_ok(&b);
-    assert_eq!(out.trim(), want);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(ns.ns_link().as_str()));
+    if has_dummy {
+        assert!(out.contains("rrtdummy0"), "{out}");
+    }
+    // the namespace outlives the container
+    assert!(std::path::Path::new(&ns.path()).exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn joins_the_uts_namespace_of_another_container() {
+    require_root();
+    let rt = Runtime::new();
+    let mut first = Bundle::busybox(&["sleep", "100"]);
+    first.set_hostname("first-box");
+    let id = rt.start_detached(&first);
+    let pid = rt.pid(&id);
+    let mut second = Bundle::busybox(&["sh", "-c", "hostname; readlink /proc/self/ns/uts"]);
+    second.with_spec(|s| {
+        s.set_hostname(None);
+    });
+    second.add_namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
+    let out = rt.run_ok(&second);
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
+    assert_eq!(out, format!("first-box\n{}\n", want.display()));
 }
 
 #[test]
 #[ignore = "needs root"]
 fn sysctl_is_applied_in_the_container_netns() {
     require_root();
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let rt = Runtime::new();
     let mut b = Bundle::busybox(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
-    b.edit(|v| v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}));
+    b.with_linux(|l| {
+        l.set_sysctl(Some(
+            [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+        ));
+    });
     assert_eq!(rt.run_ok(&b), "1\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host,
+        "the host's sysctl changed"
+    );
 }
