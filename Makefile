@@ -8,7 +8,13 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CARGO ?= cargo
 APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc pkg-config
-RRUN := $(CURDIR)/target/release/rrun
+# rrun is built for the musl target: a static binary with no dynamic loader
+# and no glibc start-up work (cpuid probing for cache sizes, which is slow in
+# a VM). rrun starts twice per container (the CVE-2019-5736 re-exec), so that
+# start-up is a tenth of `rrun run` (docs/performance.md).
+ARCH := $(shell uname -m)
+RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
+RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -24,9 +30,13 @@ deps:
 	  apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+	@if ! rustc --print target-libdir --target $(RRUN_TARGET) 2>/dev/null | xargs -I{} test -d {}; then \
+	  command -v rustup >/dev/null || { echo "the Rust standard library for $(RRUN_TARGET) is missing and rustup is not installed" >&2; exit 1; }; \
+	  rustup target add $(RRUN_TARGET); \
+	fi
 
 build:
-	$(CARGO) build --release --workspace --locked
+	$(CARGO) build --release --locked -p rrun --target $(RRUN_TARGET)
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun

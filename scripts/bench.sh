@@ -20,7 +20,7 @@ if [ "${1:-}" = "--inner" ]; then
 fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-rrun=${RRUN:-$here/target/release/rrun}
+rrun=${RRUN:-$here/target/$(uname -m)-unknown-linux-musl/release/rrun}
 runc=$(command -v runc)
 crun=$(command -v crun)
 runs=${BENCH_RUNS:-50}
@@ -35,6 +35,15 @@ cleanup() {
 trap cleanup EXIT
 
 RRUN=$rrun "$here/scripts/busybox-bundle.sh" "$work/bundle" /bin/true
+# One explicit cgroup path for all three: without it each runtime picks its
+# own default (runc and rrun: the id below the caller's cgroup, crun: the id
+# at the root), and they would not do the same cgroup work.
+python3 - "$work/bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["cgroupsPath"] = "/rrun-bench"
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
 bundle=$work/bundle
 
 hf() { hyperfine -N --warmup 5 --runs "$runs" --style basic "$@"; }
@@ -79,7 +88,8 @@ doc = f"""# Performance
 
 Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
 hyperfine, {runs} runs after 5 warm-ups per command, all three runtimes in the same run on the same busybox bundle
-(`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths).
+(`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths;
+`linux.cgroupsPath` set to `/rrun-bench` so that all three create the same cgroups).
 Median wall time in milliseconds; ratios to crun (lower is faster).
 
 | operation | rrun | runc | crun | rrun/crun | runc/crun |
@@ -88,21 +98,23 @@ Median wall time in milliseconds; ratios to crun (lower is faster).
 
 `rrun run` on the host's real hybrid cgroup layout (also joins a cgroup2 directory): **{hyb:.2f} ms**.
 
-Versions: {ver('runc')}; {ver('crun')}; rrun built from this tree (release profile: LTO, opt-level s, panic=abort).
+Versions: {ver('runc')}; {ver('crun')}; rrun built from this tree (musl target, static; release profile: LTO, opt-level s, panic=abort).
 
 ## Where rrun's time goes
 
-One `rrun run` of `/bin/true`, with timestamps added at phase boundaries (a throw-away instrumented build,
-2026-11-24), after a warm-up: 1.7 ms re-executing from the sealed memfd copy (the CVE-2019-5736 protection:
-copying the 3.4 MB binary, then a second process start-up, which costs about 0.6 ms for any program on this
-VM), 0.9 ms creating the cgroup in ten hierarchies, 0.5 ms forking stage 1 and unsharing, 0.8 ms building the
-rootfs and finishing the init, 0.85 ms until `/bin/true` has been executed and 0.55 ms deleting the container.
-`start` and `delete` are already faster than crun's. The target (rrun's `run` at most crun's) is not met yet:
-the sealed copy is the largest item (crun's binary is far smaller to copy), and the cgroup work is next.
-crun 1.8 re-executes itself too, but from a read-only bind mount of its binary (no copy). A build of rrun doing
-the same was measured against the memfd build in one 100-run hyperfine session: median 5.94 ms vs 5.85 ms (crun
-5.34 ms), no gain, so rrun keeps the sealed memfd. Run-to-run spread on this VM is large (the same memfd build
-measured 5.85 ms there and 7.26 ms in the table above), so compare ratios from one run only.
+Profiled with `perf record -a` over 200 `rrun run` of `/bin/true` (2026-11-24). Each container costs two
+start-ups of rrun: the one the caller runs, and the re-exec that protects against CVE-2019-5736. That re-exec
+is from a read-only, never-attached bind mount of the binary (`open_tree` + `mount_setattr`, nothing copied);
+a sealed memfd copy of the 3.4 MB binary (the previous design) cost about 1 ms more of kernel time per run.
+With glibc, each start-up spent about 0.4 ms in the dynamic loader and in glibc's cache-size probing, which
+runs `cpuid` dozens of times (each a VM exit here). rrun is therefore built for the musl target: a static
+binary with no loader and no probing. Together these took `rrun run` from 1.28x crun to parity; giving all
+three runtimes the same `cgroupsPath` (before, rrun made its default cgroup three levels deep below the
+caller's memory cgroup, like runc, while crun made it at the root) accounts for the rest. What is left
+is kernel work both runtimes do: the first write to `cgroup.procs` waits for an RCU grace period (cgroup v1),
+the namespaces, and the mounts. `start` and `delete` are faster than crun's.
+Run-to-run spread on this VM is large (a few tenths of a millisecond between sessions), so compare ratios
+from one run only.
 
 ## How crun was made to run here
 

@@ -61,8 +61,7 @@ pub fn apply_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-fn to_caps(set: &Option<Capabilities>) -> caps::CapsHashSet {
-    let known = caps::runtime::thread_all_supported();
+fn to_caps(set: &Option<Capabilities>, known: &caps::CapsHashSet) -> caps::CapsHashSet {
     set.iter()
         .flatten()
         .filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok())
@@ -75,12 +74,23 @@ fn to_caps(set: &Option<Capabilities>) -> caps::CapsHashSet {
 pub fn apply_user_and_caps(process: &Process) -> Result<()> {
     let user = process.user();
     let capabilities = process.capabilities().as_ref();
+    // Probing what the kernel supports costs one prctl per capability:
+    // do it once.
+    let known = match capabilities {
+        Some(_) => caps::runtime::thread_all_supported(),
+        None => caps::CapsHashSet::new(),
+    };
     if let Some(c) = capabilities {
-        let keep = to_caps(c.bounding());
-        for cap in caps::runtime::thread_all_supported() {
-            if !keep.contains(&cap) {
-                caps::drop(None, caps::CapSet::Bounding, cap)
-                    .map_err(|e| Error::Init(format!("drop {cap} from the bounding set: {e}")))?;
+        let keep = to_caps(c.bounding(), &known);
+        for cap in known.iter().filter(|cap| !keep.contains(cap)) {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap.index() as libc::c_ulong, 0, 0, 0) }
+                < 0
+            {
+                return Err(Error::Init(format!(
+                    "drop {cap} from the bounding set: {}",
+                    Errno::last()
+                )));
             }
         }
     }
@@ -112,21 +122,21 @@ pub fn apply_user_and_caps(process: &Process) -> Result<()> {
         // inheritable needs CAP_SETPCAP still effective: this order works.
         set(
             caps::CapSet::Inheritable,
-            &to_caps(c.inheritable()),
+            &to_caps(c.inheritable(), &known),
             "inheritable",
         )?;
         set(
             caps::CapSet::Effective,
-            &to_caps(c.effective()),
+            &to_caps(c.effective(), &known),
             "effective",
         )?;
         set(
             caps::CapSet::Permitted,
-            &to_caps(c.permitted()),
+            &to_caps(c.permitted(), &known),
             "permitted",
         )?;
         let _ = caps::clear(None, caps::CapSet::Ambient);
-        for cap in to_caps(c.ambient()) {
+        for cap in to_caps(c.ambient(), &known) {
             caps::raise(None, caps::CapSet::Ambient, cap)
                 .map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
         }

@@ -1,33 +1,90 @@
 //! CVE-2019-5736: a container must never be able to open the rrun binary
 //! on the host for writing through /proc/PID/exe. Processes that enter a
-//! container (`create`, `run`, `exec`) first re-execute rrun from a sealed
-//! memfd copy, so /proc/PID/exe of anything rrun runs inside a container is
-//! an immutable anonymous file.
+//! container (`create`, `run`, `exec`) first re-execute rrun from a copy the
+//! container cannot write:
+//!
+//! 1. a detached read-only bind mount of the binary (`open_tree` with
+//!    `OPEN_TREE_CLONE`, then `mount_setattr(MOUNT_ATTR_RDONLY)`). The mount
+//!    is never attached anywhere, so no other process sees it, and nothing
+//!    is copied: opening /proc/PID/exe for writing fails with EROFS. This
+//!    needs CAP_SYS_ADMIN and Linux 5.12.
+//! 2. otherwise a write-sealed memfd copy (rootless, older kernels).
+//!
+//! A binary that already runs from a read-only mount or a sealed memfd is
+//! not re-executed.
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
 const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-fn is_sealed() -> bool {
-    let Ok(exe) = File::open("/proc/self/exe") else {
-        return false;
-    };
+/// True when the running binary cannot be written through /proc/self/exe.
+fn is_protected(exe: &File) -> bool {
     // SAFETY: fcntl on a descriptor we own.
     let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & SEALS == SEALS
+    if seals >= 0 && seals & SEALS == SEALS {
+        return true;
+    }
+    nix::sys::statvfs::fstatvfs(exe)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
-/// Re-exec from a sealed copy unless already running from one. Returns only
-/// on failure (or when already sealed).
-pub fn ensure_sealed() -> Result<(), String> {
-    if is_sealed() {
-        return Ok(());
+/// `mount_setattr(2)` argument (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A private, read-only, detached bind mount of /proc/self/exe.
+fn read_only_clone() -> Result<OwnedFd, Errno> {
+    let path = CString::new("/proc/self/exe").expect("static path");
+    // SAFETY: open_tree with a valid C string; returns a new fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
     }
-    let mut exe = File::open("/proc/self/exe").map_err(|e| format!("open /proc/self/exe: {e}"))?;
+    // SAFETY: open_tree returned a fresh descriptor that we now own.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let attr = MountAttr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = CString::default();
+    // SAFETY: mount_setattr on our detached tree with a correctly sized
+    // struct that lives across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(tree)
+}
+
+/// A write-sealed memfd copy of /proc/self/exe.
+fn sealed_copy(exe: &mut File) -> Result<OwnedFd, String> {
     let name = CString::new("rrun").expect("static name");
     // SAFETY: memfd_create with a valid C string and flags.
     let fd =
@@ -37,11 +94,25 @@ pub fn ensure_sealed() -> Result<(), String> {
     }
     // SAFETY: memfd_create returned a fresh descriptor.
     let mut copy = unsafe { File::from_raw_fd(fd) };
-    std::io::copy(&mut exe, &mut copy).map_err(|e| format!("copy rrun into memfd: {e}"))?;
+    std::io::copy(exe, &mut copy).map_err(|e| format!("copy rrun into memfd: {e}"))?;
     // SAFETY: fcntl on a descriptor we own.
     if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } < 0 {
         return Err(format!("seal memfd: {}", Errno::last()));
     }
+    Ok(copy.into())
+}
+
+/// Re-exec from a protected copy unless already running from one. Returns
+/// only on failure (or when already protected).
+pub fn ensure_sealed() -> Result<(), String> {
+    let mut exe = File::open("/proc/self/exe").map_err(|e| format!("open /proc/self/exe: {e}"))?;
+    if is_protected(&exe) {
+        return Ok(());
+    }
+    let target = match read_only_clone() {
+        Ok(fd) => fd,
+        Err(_) => sealed_copy(&mut exe)?,
+    };
     let args: Vec<CString> = std::env::args_os()
         .map(|a| {
             CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default()
@@ -55,8 +126,8 @@ pub fn ensure_sealed() -> Result<(), String> {
             CString::new(kv).unwrap_or_default()
         })
         .collect();
-    match nix::unistd::fexecve(copy.as_raw_fd(), &args, &env) {
-        Err(e) => Err(format!("re-exec sealed rrun: {e}")),
+    match nix::unistd::fexecve(target.as_raw_fd(), &args, &env) {
+        Err(e) => Err(format!("re-exec protected rrun: {e}")),
         Ok(never) => match never {},
     }
 }

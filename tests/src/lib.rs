@@ -61,7 +61,15 @@ pub fn rrun_bin() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    for p in ["target/release/rrun", "target/debug/rrun"] {
+    let static_build = format!(
+        "target/{}-unknown-linux-musl/release/rrun",
+        std::env::consts::ARCH
+    );
+    for p in [
+        static_build.as_str(),
+        "target/release/rrun",
+        "target/debug/rrun",
+    ] {
         if ws.join(p).exists() {
             return ws.join(p);
         }

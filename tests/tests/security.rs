@@ -271,11 +271,22 @@ fn foreground_run_without_pid_namespace_runs_sealed() {
     wait_for("the container to run", Duration::from_secs(5), || {
         rt.cmd(&["state", &id]).status.success()
     });
-    let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
-    assert!(
-        exe.to_string_lossy().starts_with("/memfd:"),
-        "run runs from {exe:?}"
-    );
+    let exe_link = format!("/proc/{}/exe", child.id());
+    let exe = std::fs::read_link(&exe_link).unwrap();
+    let memfd = exe.to_string_lossy().starts_with("/memfd:");
+    let read_only_mount = nix::sys::statvfs::statvfs(exe_link.as_str())
+        .unwrap()
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
+    assert!(memfd || read_only_mount, "run runs from {exe:?}");
+    if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&exe_link) {
+        use std::io::Write;
+        assert!(
+            memfd,
+            "the `run` process's binary {exe:?} opened for writing"
+        );
+        assert!(w.write(b"x").is_err(), "wrote into the sealed rrun copy");
+    }
     assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
     let _ = child.wait();
 }
