@@ -186,14 +186,12 @@ impl Cgroup {
         }
         let unified_keys = r.unified().clone().filter(|u| !u.is_empty());
         r.set_unified(None);
+        // cgroup2 has no devices controller: the rules become an eBPF
+        // program attached below (devfilter.rs).
+        let mut device_filter = None;
         if self.kind == HostKind::V2 {
-            // Device rules need an eBPF program on cgroup2; not done yet.
-            if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-                tracing::warn!(
-                    "linux.resources.devices: not enforced on a pure cgroup v2 host yet"
-                );
-                r.set_devices(None);
-            }
+            device_filter = r.devices().clone().filter(|d| !d.is_empty());
+            r.set_devices(None);
         }
         // With the BFQ scheduler v1 has only blkio.bfq.weight (runc falls
         // back to it too); cgroups-rs knows only blkio.weight.
@@ -214,6 +212,9 @@ impl Cgroup {
             .map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
+        }
+        if let Some(rules) = device_filter {
+            crate::devfilter::attach(&self.dirs[0], &rules).map_err(|e| self.err(e))?;
         }
 
         if let (Some(limits), false) = (hugepages, v1_hugetlb || self.kind == HostKind::V2) {

@@ -3,11 +3,19 @@
 use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount, Spec};
 use serde_json::{json, Value};
 
-/// runc's default config.json (oci-spec's default is the same spec), made
-/// rootless like `runc spec --rootless` when asked.
+/// runc's default config.json (oci-spec's default, plus runc's deny-all
+/// device rule), made rootless like `runc spec --rootless` when asked.
 pub fn default_spec(rootless: bool) -> Spec {
     let mut spec = Spec::default();
     spec.set_hostname(Some("rrun".into()));
+    if let Some(linux) = spec.linux_mut() {
+        let mut deny_all = oci_spec::runtime::LinuxDeviceCgroup::default();
+        deny_all.set_allow(false);
+        deny_all.set_access(Some("rwm".into()));
+        let mut resources = linux.resources().clone().unwrap_or_default();
+        resources.set_devices(Some(vec![deny_all]));
+        linux.set_resources(Some(resources));
+    }
     if !rootless {
         return spec;
     }

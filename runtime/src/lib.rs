@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod console;
 pub mod container;
+pub mod devfilter;
 pub mod error;
 pub mod exec;
 pub mod features;

@@ -127,17 +127,11 @@ fn memory_limit_kills_a_hog() {
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
 }
 
-#[test]
-#[ignore = "needs root"]
-fn devices_allowlist() {
-    require_root();
-    if !std::path::Path::new("/sys/fs/cgroup/devices").exists() {
-        eprintln!("skipped: no v1 devices controller (device rules on cgroup2 need eBPF)");
-        return;
-    }
-    let rt = Runtime::new();
+/// The allowlist refuses a node it does not list and keeps the defaults
+/// usable; `run` runs the bundle (on the host, or in a cgroup2-only view).
+fn check_device_rules(mut run: impl FnMut(&Bundle) -> std::process::Output) {
     // a node the rules do not allow (fuse, 10:229: it opens without any
-    // capability, so only the device cgroup can refuse), made by the host
+    // capability, so only the device rules can refuse), made by the host
     let mut b = Bundle::busybox(&["sh", "-c", "(exec 3<>/fusenode) && echo opened; echo x > /dev/null && head -c1 /dev/zero >/dev/null && echo defaults-ok"]);
     nix::sys::stat::mknod(
         &b.rootfs().join("fusenode"),
@@ -150,7 +144,7 @@ fn devices_allowlist() {
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
     ]}));
-    let out = rt.run_capture(&b);
+    let out = run(&b);
     assert_ok(&out, "run");
     // the default devices stay usable, like runc's allowlist
     assert_eq!(stdout(&out), "defaults-ok\n");
@@ -165,8 +159,58 @@ fn devices_allowlist() {
         {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}
     ]}));
     if std::path::Path::new("/dev/fuse").exists() {
-        assert!(rt.run_ok(&b).starts_with("opened\n"));
+        let out = run(&b);
+        assert_ok(&out, "run");
+        assert!(stdout(&out).starts_with("opened\n"), "{}", stdout(&out));
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn devices_allowlist() {
+    require_root();
+    let rt = Runtime::new();
+    check_device_rules(|b| rt.run_capture(b));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn devices_allowlist_on_cgroup2_is_an_ebpf_filter() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: runc 1.1 refuses this cgroup2-only view of a hybrid host");
+        return;
+    }
+    // A pure cgroup v2 host seen from a private mount namespace: every
+    // cgroup mount replaced by one cgroup2 mount at /sys/fs/cgroup. The
+    // runtime finds no devices controller there and must load an eBPF
+    // device program instead.
+    let rt = Runtime::new();
+    let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| {
+            nix::sys::statfs::statfs(*p)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        });
+    check_device_rules(|b| {
+        let id = rt.id("v2dev");
+        let view = "for m in $(awk '$2 ~ \"^/sys/fs/cgroup/\" {print $2}' /proc/self/mounts | sort -r); do umount -l \"$m\"; done; \
+                    umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"";
+        let mut c = std::process::Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c", view, "sh"])
+            .arg(rrun_bin())
+            .arg("--root")
+            .arg(rt.root.path())
+            .args(["run", "-b", b.path_str(), &id])
+            .stdin(std::process::Stdio::null());
+        let out = c.output().unwrap();
+        // the container's cgroup2 directory went away with it
+        if let Some(u) = unified {
+            assert!(!u.join(&id).exists(), "{}/{id} left behind", u.display());
+        }
+        out
+    });
 }
 
 #[test]
