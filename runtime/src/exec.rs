@@ -58,6 +58,14 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Usage("-t with -d needs --console-socket".into()));
     }
+    // exec'd processes get the container's seccomp filter too
+    let seccomp = st
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let mut namespaces: Vec<NsJoin> = Vec::new();
     let spec_ns = st
         .spec
@@ -110,7 +118,14 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     // SAFETY: rrun is single-threaded here; the child only runs our code.
     let stage1 = match unsafe { fork() }.op(|| "fork".into())? {
         ForkResult::Child => {
-            let code = match stage1(&st, &opts, &namespaces, console.as_ref(), &child_end) {
+            let code = match stage1(
+                &st,
+                &opts,
+                &namespaces,
+                console.as_ref(),
+                seccomp.as_ref(),
+                &child_end,
+            ) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = child_end.send(&Msg::Error(e.to_string()));
@@ -171,6 +186,7 @@ fn stage1(
     opts: &ExecOptions,
     namespaces: &[NsJoin],
     console: Option<&OwnedFd>,
+    seccomp: Option<&crate::seccomp::Compiled>,
     ch: &Channel,
 ) -> Result<()> {
     if let Some(cg) = &st.cgroup {
@@ -183,7 +199,7 @@ fn stage1(
     match unsafe { fork() }.op(|| "fork".into())? {
         ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
         ForkResult::Child => {
-            let err = match prepare(opts, console) {
+            let err = match prepare(opts, console, seccomp) {
                 Ok(plan) => plan.exec(),
                 Err(e) => e,
             };
@@ -194,7 +210,11 @@ fn stage1(
     }
 }
 
-fn prepare(opts: &ExecOptions, console: Option<&OwnedFd>) -> Result<ExecPlan> {
+fn prepare(
+    opts: &ExecOptions,
+    console: Option<&OwnedFd>,
+    seccomp: Option<&crate::seccomp::Compiled>,
+) -> Result<ExecPlan> {
     let p = &opts.process;
     if let Some(c) = console {
         nix::unistd::setsid().op(|| "setsid".into())?;
@@ -204,12 +224,20 @@ fn prepare(opts: &ExecOptions, console: Option<&OwnedFd>) -> Result<ExecPlan> {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
     process::apply_rlimits(p)?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if let (Some(filter), false) = (seccomp, nnp) {
+        // needs CAP_SYS_ADMIN without no_new_privs: before dropping caps
+        crate::seccomp::install(filter)?;
+    }
     process::apply_user_and_caps(p)?;
     process::enter_cwd(p.cwd())?;
     let plan = ExecPlan::new(p, process::environment(p))?;
     process::cloexec_from(3 + opts.preserve_fds)?;
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         process::set_no_new_privs()?;
+        if let Some(filter) = seccomp {
+            crate::seccomp::install(filter)?;
+        }
     }
     Ok(plan)
 }

@@ -218,6 +218,18 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     }
     process::apply_rlimits(process)?;
     let cwd = process.cwd();
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let (Some(filter), false) = (&seccomp, nnp) {
+        // without no_new_privs installing a filter needs CAP_SYS_ADMIN:
+        // do it before the capabilities go (runc's order)
+        crate::seccomp::install(filter)?;
+    }
     process::apply_user_and_caps(process)?;
     process::enter_cwd(cwd)?;
     let mut env = process::environment(process);
@@ -226,8 +238,12 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     process::cloexec_from(3 + cfg.extra_fds)?;
     ch.send(&Msg::Ready)?;
     wait_for_start(&cfg.start, ch)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         process::set_no_new_privs()?;
+        if let Some(filter) = &seccomp {
+            // as late as possible: only execve is left
+            crate::seccomp::install(filter)?;
+        }
     }
     Ok(plan)
 }

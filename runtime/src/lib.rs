@@ -16,6 +16,7 @@ pub mod init;
 pub mod process;
 pub mod rootfs;
 pub mod seal;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod state;

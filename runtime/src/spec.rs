@@ -210,8 +210,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 }
             }
         }
-        if linux.seccomp().is_some() {
-            return Err(Error::Unsupported("linux.seccomp".into()));
+        if let Some(profile) = linux.seccomp() {
+            // compiled here only to refuse a bad profile before anything is made
+            crate::seccomp::compile(profile)?;
         }
         if linux.intel_rdt().is_some() {
             return Err(Error::Unsupported("linux.intelRdt".into()));

@@ -1,0 +1,230 @@
+//! linux.seccomp: actions, errno values, argument conditions, flags, the
+//! Podman default profile, exec'd processes, bad profiles.
+
+use rrun_tests::*;
+use serde_json::json;
+
+fn with_profile(args: &[&str], profile: serde_json::Value) -> Bundle {
+    let mut b = Bundle::busybox(args);
+    b.add_probe();
+    b.edit(|v| v["linux"]["seccomp"] = profile);
+    b
+}
+
+const NR_GETPPID: i64 = libc::SYS_getppid;
+const NR_UMASK: i64 = libc::SYS_umask;
+const NR_PERSONALITY: i64 = libc::SYS_personality;
+
+#[test]
+#[ignore = "needs root"]
+fn errno_rules_and_argument_conditions() {
+    require_root();
+    let rt = Runtime::new();
+    let script = format!(
+        "/probe {NR_GETPPID}; /probe {NR_UMASK} 0x12; /probe {NR_UMASK} 0x1000; \
+         /probe {NR_PERSONALITY} 0xffffffff; /probe {NR_PERSONALITY} 0x0108; /probe {NR_PERSONALITY} 0x0100; true"
+    );
+    let b = with_profile(
+        &["sh", "-c", &script],
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42},
+                // umask(mask) with mask > 0777
+                {"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 11,
+                 "args": [{"index": 0, "value": 0o777, "op": "SCMP_CMP_GT"}]},
+                // personality(p) with (p & 0xff) == 0x08
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77,
+                 "args": [{"index": 0, "value": 255, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["no_such_syscall_anywhere"], "action": "SCMP_ACT_ERRNO"}
+            ]
+        }),
+    );
+    assert_eq!(
+        rt.run_ok(&b),
+        "errno 42\nok\nerrno 11\nok\nerrno 77\nok\n",
+        "getppid denied with 42; umask only above 0777; personality only when the low byte is 8"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn kill_and_trap_actions() {
+    require_root();
+    let rt = Runtime::new();
+    // calls the shell itself never makes: syncfs killed, sched_yield trapped
+    let b = with_profile(
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "/probe {} 3; /probe {}; echo after",
+                libc::SYS_syncfs,
+                libc::SYS_sched_yield
+            ),
+        ],
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["syncfs"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["sched_yield"], "action": "SCMP_ACT_TRAP"}
+            ]
+        }),
+    );
+    let out = rt.run_capture(&b);
+    // both probes die (SIGSYS); the shell goes on
+    assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn podman_default_profile_runs_busybox_and_denies_the_rest() {
+    require_root();
+    let path = std::path::Path::new("/usr/share/containers/seccomp.json");
+    assert!(
+        path.exists(),
+        "golang-github-containers-common is missing (make deps installs it)"
+    );
+    let docker: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["true"]);
+    let bounding: Vec<String> = b
+        .spec
+        .process()
+        .as_ref()
+        .unwrap()
+        .capabilities()
+        .as_ref()
+        .unwrap()
+        .bounding()
+        .iter()
+        .flatten()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+    let profile = rrun::seccomp::from_docker_profile(&docker, &bounding).unwrap();
+    b.add_probe();
+    // busybox works normally; vmsplice (denied with EPERM by the profile,
+    // EBADF otherwise) and add_key (not listed: the default ENOSYS) do not;
+    // mount and unshare fail with EPERM (no CAP_SYS_ADMIN)
+    let script = format!(
+        "ls / >/dev/null && ps >/dev/null && echo hi > /tmp/f && cat /tmp/f; \
+         /probe {} -1 0 0 0; /probe {} 0 0 0 0 0; \
+         mkdir -p /mnt; mount -t tmpfs t /mnt 2>&1; unshare -m true 2>&1; true",
+        libc::SYS_vmsplice,
+        libc::SYS_add_key
+    );
+    b.set_args(&["sh", "-c", &script]);
+    b.edit(|v| v["linux"]["seccomp"] = serde_json::to_value(&profile).unwrap());
+    let out = rt.run_ok(&b);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "hi", "{out}");
+    assert_eq!(lines[1], "errno 1", "vmsplice: {out}");
+    assert_eq!(lines[2], "errno 38", "add_key: {out}");
+    assert!(
+        lines[3].contains("Operation not permitted") || lines[3].contains("permission denied"),
+        "mount: {out}"
+    );
+    assert!(
+        lines[4].contains("Operation not permitted"),
+        "unshare: {out}"
+    );
+    // without the profile the same calls get the kernel's answers
+    b.edit(|v| {
+        v["linux"]
+            .as_object_mut()
+            .unwrap()
+            .remove("seccomp")
+            .map(|_| ())
+            .unwrap_or(())
+    });
+    let plain = rt.run_ok(&b);
+    let plain: Vec<&str> = plain.lines().collect();
+    assert_eq!(plain[1], "errno 9", "vmsplice without seccomp");
+    assert_ne!(plain[2], "errno 38", "add_key without seccomp");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn filter_applies_to_exec_and_with_no_new_privileges() {
+    require_root();
+    for nnp in [false, true] {
+        let rt = Runtime::new();
+        let mut b = with_profile(
+            &["sleep", "100"],
+            json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+                "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}]
+            }),
+        );
+        b.with_process(|p| {
+            p.set_no_new_privileges(Some(nnp));
+        });
+        b.set_capabilities(&["CAP_KILL"], &["CAP_KILL"], &["CAP_KILL"], &[], &[]);
+        let id = rt.start_detached(&b);
+        let out = rt.exec(&id, &["/probe", &NR_GETPPID.to_string()]);
+        assert_eq!(stdout(&out), "errno 5\n", "nnp={nnp}");
+        let status = rt.exec_ok(&id, &["cat", "/proc/1/status"]);
+        let seccomp_line = status.lines().find(|l| l.starts_with("Seccomp:")).unwrap();
+        assert!(
+            seccomp_line.ends_with('2'),
+            "init in filter mode: {seccomp_line}"
+        );
+        let nnp_line = status
+            .lines()
+            .find(|l| l.starts_with("NoNewPrivs:"))
+            .unwrap();
+        assert!(
+            nnp_line.ends_with(if nnp { '1' } else { '0' }),
+            "{nnp_line}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bad_profiles_are_refused_before_anything_is_made() {
+    require_root();
+    let rt = Runtime::new();
+    for (profile, want) in [
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_FROB"}]}),
+            "linux.seccomp.syscalls[0].action",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                                 "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SOMETIMES"}]}]}),
+            "linux.seccomp.syscalls[0].args[0].op",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                                 "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+            "linux.seccomp.syscalls[0].args[0].index",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+                   "listenerPath": "/run/nothing.sock"}),
+            "NOTIFY",
+        ),
+    ] {
+        let b = Bundle::busybox(&["true"]);
+        b.write_raw(&{
+            let mut v = serde_json::to_value(&b.spec).unwrap();
+            v["linux"]["seccomp"] = profile;
+            v.to_string()
+        });
+        let id = rt.id("badsec");
+        let out = rt.run(&b, &id);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains(want),
+            "want {want:?} in: {}",
+            stderr(&out)
+        );
+        assert!(!rt.root.path().join(&id).exists(), "state left behind");
+    }
+}
