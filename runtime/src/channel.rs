@@ -17,6 +17,10 @@ pub enum Msg {
     MappingsWritten,
     /// The container process (host pid).
     Pid(i32),
+    /// The init built the mounts: run prestart/createRuntime hooks now.
+    CreateHooks,
+    /// They ran; the state JSON for the init's own hooks.
+    CreateHooksDone(String),
     /// The init finished setting up and waits for `start`.
     Ready,
     /// Go on and exec the user process (used by `run` instead of the fifo).

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::error::{ErrnoExt, Error, Result};
+use crate::hooks;
 use crate::init::{self, InitConfig, StartSignal};
 use crate::spec;
 use crate::state::{self, State, Status, EXEC_FIFO};
@@ -197,8 +198,21 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.pids.push(stage1);
 
     let mut init_pid = None;
+    // the init may ask for the create hooks before stage 1's pid message
+    // has been read
+    let mut hooks_pending = false;
+    let run_create_hooks = |pid: Pid| -> Result<()> {
+        let state = hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), "creating", &bundle.dir);
+        hooks::run(&bundle.spec, hooks::Kind::Prestart, &state)?;
+        hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &state)?;
+        parent_end.send(&Msg::CreateHooksDone(state))
+    };
     loop {
         match parent_end.recv()? {
+            Msg::CreateHooks => match init_pid {
+                Some(pid) => run_create_hooks(pid)?,
+                None => hooks_pending = true,
+            },
             Msg::UserNsCreated => {
                 init::write_id_mappings(&bundle.spec, stage1)?;
                 parent_end.send(&Msg::MappingsWritten)?;
@@ -212,6 +226,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                     other => return Err(Error::Init(format!("stage 1 failed: {other:?}"))),
                 }
                 guard.pids.retain(|p| *p != stage1);
+                if std::mem::take(&mut hooks_pending) {
+                    run_create_hooks(pid)?;
+                }
             }
             Msg::Ready => break,
             Msg::Error(e) => return Err(Error::Init(e)),
@@ -316,7 +333,20 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     let _ = fs::remove_file(&fifo);
     st.started = true;
-    st.save(root)
+    st.save(root)?;
+    poststart(&st)
+}
+
+/// Run poststart hooks; when one fails the container is killed and the
+/// error returned, like runc.
+fn poststart(st: &State) -> Result<()> {
+    if hooks::of(&st.spec, hooks::Kind::Poststart).is_empty() {
+        return Ok(());
+    }
+    let state = hooks::state_json(&st.spec, &st.id, st.pid, "running", &st.bundle);
+    hooks::run(&st.spec, hooks::Kind::Poststart, &state).inspect_err(|_| {
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+    })
 }
 
 /// `run`: create, start and (in the foreground) wait; returns the exit code.
@@ -345,6 +375,10 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
     if let Ok(Msg::Error(e)) = created.channel.recv() {
         let _ = delete(root, id, true);
         return Err(Error::Init(e));
+    }
+    if let Err(e) = poststart(&created.state) {
+        let _ = delete(root, id, true);
+        return Err(e);
     }
     if detach {
         return Ok(0);
@@ -464,7 +498,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         kill_cgroup(cg);
         cg.destroy()?;
     }
-    fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+    fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if !hooks::of(&st.spec, hooks::Kind::Poststop).is_empty() {
+        let state = hooks::state_json(&st.spec, id, 0, "stopped", &st.bundle);
+        if let Err(e) = hooks::run(&st.spec, hooks::Kind::Poststop, &state) {
+            warn!("{e}");
+        }
+    }
+    Ok(())
 }
 
 fn wait_gone(st: &State) {

@@ -22,6 +22,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Msg};
 use crate::error::{ErrnoExt, Error, Result};
+use crate::hooks;
 use crate::process::{self, ExecPlan};
 use crate::rootfs::{self, RootfsPlan};
 
@@ -173,16 +174,21 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().expect("validated");
     nix::unistd::setsid().op(|| "setsid".into())?;
-    if has_ns(spec, LinuxNamespaceType::Mount) {
-        RootfsPlan {
-            spec,
-            rootfs: cfg.rootfs,
-            bundle: cfg.bundle,
-            no_pivot: cfg.no_pivot,
-            new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
-            in_userns: has_ns(spec, LinuxNamespaceType::User),
-        }
-        .apply()?;
+    let plan = RootfsPlan {
+        spec,
+        rootfs: cfg.rootfs,
+        bundle: cfg.bundle,
+        no_pivot: cfg.no_pivot,
+        new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
+        in_userns: has_ns(spec, LinuxNamespaceType::User),
+    };
+    let mount_ns = has_ns(spec, LinuxNamespaceType::Mount);
+    if mount_ns {
+        plan.prepare()?;
+    }
+    let hook_state = create_hooks(spec, ch)?;
+    if mount_ns {
+        plan.switch_root()?;
     } else {
         nix::unistd::chroot(cfg.rootfs).at("chroot", cfg.rootfs)?;
         nix::unistd::chdir("/").at("chdir", "/")?;
@@ -238,6 +244,10 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     process::cloexec_from(3 + cfg.extra_fds)?;
     ch.send(&Msg::Ready)?;
     wait_for_start(&cfg.start, ch)?;
+    if let Some(state) = &hook_state {
+        let state = state.replace("\"status\":\"creating\"", "\"status\":\"created\"");
+        hooks::run(spec, hooks::Kind::StartContainer, &state)?;
+    }
     if nnp {
         process::set_no_new_privs()?;
         if let Some(filter) = &seccomp {
@@ -246,6 +256,29 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         }
     }
     Ok(plan)
+}
+
+/// With the mounts built and before the root is switched: the parent runs
+/// prestart and createRuntime hooks, then the init runs createContainer
+/// hooks in the container's namespaces. Returns the hooks' state JSON when
+/// the spec has any hooks the init runs.
+fn create_hooks(spec: &oci_spec::runtime::Spec, ch: &Channel) -> Result<Option<String>> {
+    let needed = |k| !hooks::of(spec, k).is_empty();
+    use hooks::Kind::*;
+    if ![Prestart, CreateRuntime, CreateContainer, StartContainer]
+        .into_iter()
+        .any(needed)
+    {
+        return Ok(None);
+    }
+    ch.send(&Msg::CreateHooks)?;
+    let state = match ch.recv()? {
+        Msg::CreateHooksDone(state) => state,
+        Msg::Error(e) => return Err(Error::Init(e)),
+        other => return Err(Error::Init(format!("expected hooks done, got {other:?}"))),
+    };
+    hooks::run(spec, CreateContainer, &state)?;
+    Ok(Some(state))
 }
 
 fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {

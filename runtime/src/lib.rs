@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod features;
 pub mod fsutil;
+pub mod hooks;
 pub mod init;
 pub mod process;
 pub mod rootfs;

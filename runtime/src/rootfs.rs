@@ -150,6 +150,21 @@ pub struct RootfsPlan<'a> {
 impl RootfsPlan<'_> {
     /// Prepare the rootfs and switch into it (pivot_root or MS_MOVE+chroot).
     pub fn apply(&self) -> Result<()> {
+        self.prepare()?;
+        self.switch_root()
+    }
+
+    /// Switch into the prepared rootfs.
+    pub fn switch_root(&self) -> Result<()> {
+        if self.no_pivot {
+            move_root(self.rootfs)
+        } else {
+            pivot_root(self.rootfs)
+        }
+    }
+
+    /// Mounts, devices and links, all below the rootfs; nothing switched yet.
+    pub fn prepare(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
         let root_prop = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
@@ -195,13 +210,6 @@ impl RootfsPlan<'_> {
         if !dev_is_bind {
             self.create_devices(root.as_fd())?;
             dev_symlinks(root.as_fd(), mounts)?;
-        }
-        drop(root);
-
-        if self.no_pivot {
-            move_root(self.rootfs)?;
-        } else {
-            pivot_root(self.rootfs)?;
         }
         Ok(())
     }

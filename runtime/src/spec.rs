@@ -228,21 +228,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    if let Some(hooks) = spec.hooks() {
-        let any = [
-            hooks.prestart(),
-            hooks.create_runtime(),
-            hooks.create_container(),
-            hooks.start_container(),
-            hooks.poststart(),
-            hooks.poststop(),
-        ]
-        .iter()
-        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
-        if any {
-            return Err(Error::Unsupported("hooks".into()));
-        }
-    }
+    crate::hooks::validate(spec)?;
     Ok(())
 }
 

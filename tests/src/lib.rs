@@ -8,7 +8,7 @@
 //! suite speaks only runc's CLI, so `RRUN_BIN=/usr/sbin/runc` runs it
 //! against runc.
 //!
-//! Under runc 1.1.5 (Debian 12) on this hybrid-cgroup host, eleven tests
+//! Under runc 1.1.5 (Debian 12) on this hybrid-cgroup host, sixteen tests
 //! fail by design, because they require more than runc does:
 //! - error wording: `bad_uid_mapping`, `malformed_json`,
 //!   `bad_profiles_are_refused_before_anything_is_made` (seccomp),
@@ -22,7 +22,11 @@
 //!   from 1.4 on;
 //! - `hugepage_limits`: runc cannot use the cgroup2 hugetlb of a hybrid host;
 //! - `filter_applies_to_exec_and_with_no_new_privileges`: runc 1.1 refuses
-//!   seccomp `flags`.
+//!   seccomp `flags`;
+//! - five in hooks.rs: runc 1.1 gives createContainer hooks pid 1 (the
+//!   spec says the host's pid), runs poststart hooks at `create`, checks
+//!   hook paths only when it runs them, and its errors do not name the hook
+//!   kind.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
