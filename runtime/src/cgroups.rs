@@ -304,6 +304,32 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Usage counters (cpu, memory, pids, blkio, hugetlb) via cgroups-rs.
+    pub fn stats(&self) -> Result<cgroups_rs::stats::CgroupStats> {
+        Ok(self.manager()?.stats())
+    }
+
+    /// How many processes the OOM killer has killed in this cgroup
+    /// (`oom_kill` of memory.oom_control on v1, memory.events on v2).
+    pub fn oom_kills(&self) -> u64 {
+        let file = match self.kind {
+            HostKind::V2 => self.dirs[0].join("memory.events"),
+            _ => match self.v1_dir("memory") {
+                Some(d) => d.join("memory.oom_control"),
+                None => return 0,
+            },
+        };
+        fs::read_to_string(file)
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    }
+
     pub fn thaw(&self) -> Result<()> {
         self.manager()?
             .freeze(FreezerState::Thawed)

@@ -141,6 +141,90 @@ enum Command {
     },
     /// Print what this runtime supports (OCI features JSON)
     Features,
+    /// Change the resource limits of a container
+    Update(UpdateArgs),
+    /// Print resource usage (and OOM) events of a container as JSON lines
+    Events {
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events
+        #[arg(long, default_value = "5s", value_parser = parse_interval)]
+        interval: std::time::Duration,
+        container_id: String,
+    },
+}
+
+/// "5s", "500ms", "1m", or plain seconds.
+fn parse_interval(v: &str) -> Result<std::time::Duration, String> {
+    let (num, mult) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (v, 1.0)
+    };
+    let secs: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid interval {v:?} (e.g. 5s, 500ms)"))?;
+    if secs <= 0.0 {
+        return Err(format!("interval {v:?} must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs * mult))
+}
+
+#[derive(Args)]
+struct UpdateArgs {
+    /// Read the new resources (OCI linux.resources JSON) from FILE, or - for stdin
+    #[arg(short, long)]
+    resources: Option<String>,
+    /// Memory limit (e.g. 64m, 1g; -1 for none)
+    #[arg(long)]
+    memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1 for none)
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Kernel memory limit (accepted and ignored, like runc on new kernels)
+    #[arg(long, hide = true)]
+    kernel_memory: Option<String>,
+    #[arg(long, hide = true)]
+    kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    cpu_share: Option<u64>,
+    /// CPU CFS quota in microseconds per period (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    cpu_rt_period: Option<u64>,
+    /// CPUs the container may use (e.g. 0-1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Block IO weight (10-1000)
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    /// Maximum number of processes (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Intel RDT schemas (not supported)
+    #[arg(long)]
+    l3_cache_schema: Option<String>,
+    #[arg(long)]
+    mem_bw_schema: Option<String>,
+    container_id: String,
 }
 
 #[derive(Args)]
@@ -270,6 +354,39 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 &create_options(root, create, true),
                 *detach,
             )?)
+        }
+        Command::Update(a) => {
+            if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+                return Err(rrun::error::Error::Unsupported(
+                    "Intel RDT (--l3-cache-schema, --mem-bw-schema)".into(),
+                )
+                .into());
+            }
+            let flags = rrun::update::UpdateFlags {
+                resources_file: a.resources.clone(),
+                memory: a.memory.clone(),
+                memory_reservation: a.memory_reservation.clone(),
+                memory_swap: a.memory_swap.clone(),
+                cpu_shares: a.cpu_share,
+                cpu_quota: a.cpu_quota,
+                cpu_period: a.cpu_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpu_rt_period: a.cpu_rt_period,
+                cpuset_cpus: a.cpuset_cpus.clone(),
+                cpuset_mems: a.cpuset_mems.clone(),
+                blkio_weight: a.blkio_weight,
+                pids_limit: a.pids_limit,
+            };
+            rrun::update::update(root, &a.container_id, &flags)?;
+            Ok(0)
+        }
+        Command::Events {
+            stats,
+            interval,
+            container_id,
+        } => {
+            rrun::update::events(root, container_id, *stats, *interval)?;
+            Ok(0)
         }
         Command::Start { container_id } => {
             container::start(root, container_id)?;

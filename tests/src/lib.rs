@@ -8,7 +8,7 @@
 //! suite speaks only runc's CLI, so `RRUN_BIN=/usr/sbin/runc` runs it
 //! against runc.
 //!
-//! Under runc 1.1.5 (Debian 12) on this hybrid-cgroup host, sixteen tests
+//! Under runc 1.1.5 (Debian 12) on this hybrid-cgroup host, these tests
 //! fail by design, because they require more than runc does:
 //! - error wording: `bad_uid_mapping`, `malformed_json`,
 //!   `bad_profiles_are_refused_before_anything_is_made` (seccomp),
@@ -26,7 +26,10 @@
 //! - five in hooks.rs: runc 1.1 gives createContainer hooks pid 1 (the
 //!   spec says the host's pid), runs poststart hooks at `create`, checks
 //!   hook paths only when it runs them, and its errors do not name the hook
-//!   kind.
+//!   kind;
+//! - `update_bad_input` (runc names `memory`, not the flag `--memory`) and
+//!   `events_stream_reports_oom_and_ends_with_the_container` (runc's event
+//!   stream goes on after the container has stopped).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
