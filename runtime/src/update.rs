@@ -75,7 +75,7 @@ fn merged(current: Option<&LinuxResources>, f: &UpdateFlags) -> Result<LinuxReso
         Some(file) => read_resources(file)?,
         None => current.cloned().unwrap_or_default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = r.memory().unwrap_or_default();
     if let Some(v) = &f.memory {
         mem.set_limit(Some(parse_bytes("--memory", v)?));
     }
@@ -115,7 +115,7 @@ fn merged(current: Option<&LinuxResources>, f: &UpdateFlags) -> Result<LinuxReso
         r.set_block_io(Some(b));
     }
     if let Some(l) = f.pids_limit {
-        let mut p = r.pids().clone().unwrap_or_default();
+        let mut p = r.pids().unwrap_or_default();
         p.set_limit(l);
         r.set_pids(Some(p));
     }
