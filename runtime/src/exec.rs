@@ -54,6 +54,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         });
     }
     crate::spec::validate_process(&opts.process)?;
+    crate::attrs::validate(&opts.process, None)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Usage("-t with -d needs --console-socket".into()));
@@ -224,6 +225,7 @@ fn prepare(
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
     process::apply_rlimits(p)?;
+    crate::attrs::apply(p, None)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (seccomp, nnp) {
         // needs CAP_SYS_ADMIN without no_new_privs: before dropping caps
@@ -233,6 +235,7 @@ fn prepare(
     process::enter_cwd(p.cwd())?;
     let plan = ExecPlan::new(p, process::environment(p))?;
     process::cloexec_from(3 + opts.preserve_fds)?;
+    crate::attrs::set_exec_labels(p)?;
     if nnp {
         process::set_no_new_privs()?;
         if let Some(filter) = seccomp {

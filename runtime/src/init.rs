@@ -150,6 +150,10 @@ fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) ->
     if !rest.is_empty() {
         unshare(rest).op(|| format!("unshare {rest:?}"))?;
     }
+    if rest.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
+        // the offsets must be set before a process enters the namespace
+        crate::attrs::write_time_offsets(cfg.spec.linux().as_ref())?;
+    }
     // SAFETY: still single-threaded; the child runs init and never returns.
     match unsafe { fork() }.op(|| "fork init".into())? {
         ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
@@ -223,6 +227,7 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
     process::apply_rlimits(process)?;
+    crate::attrs::apply(process, spec.linux().as_ref())?;
     let cwd = process.cwd();
     let seccomp = spec
         .linux()
@@ -248,6 +253,7 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         let state = state.replace("\"status\":\"creating\"", "\"status\":\"created\"");
         hooks::run(spec, hooks::Kind::StartContainer, &state)?;
     }
+    crate::attrs::set_exec_labels(process)?;
     if nnp {
         process::set_no_new_privs()?;
         if let Some(filter) = &seccomp {

@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) parses runc's command line and calls the verbs in
 //! [`container`] and [`exec`]. See docs/architecture.md for the process model.
 
+pub mod attrs;
 pub mod cgroups;
 pub mod channel;
 pub mod console;

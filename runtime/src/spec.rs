@@ -80,6 +80,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
     validate_process(process)?;
+    crate::attrs::validate(process, spec.linux().as_ref())?;
 
     let namespaces = namespace_set(spec);
     if !namespaces.contains(&LinuxNamespaceType::Mount) {

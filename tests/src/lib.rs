@@ -29,7 +29,9 @@
 //!   kind;
 //! - `update_bad_input` (runc names `memory`, not the flag `--memory`) and
 //!   `events_stream_reports_oom_and_ends_with_the_container` (runc's event
-//!   stream goes on after the container has stopped).
+//!   stream goes on after the container has stopped);
+//! - all of attrs.rs: runc 1.1 ignores ioPriority, scheduler, personality
+//!   and timeOffsets.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
