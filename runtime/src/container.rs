@@ -467,6 +467,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = state::container_dir(root, id);
     let st = match State::load(root, id) {
         Ok(st) => st,
+        // like runc: --force on a container that is not there succeeds
+        // (also removing a directory left by an aborted create)
+        Err(Error::NotFound(_)) if force => {
+            let _ = fs::remove_dir_all(&dir);
+            return Ok(());
+        }
         Err(Error::NotFound(_)) => return Err(Error::NotFound(id.into())),
         Err(e) if force => {
             // A corrupt or half-written state: remove what we can.

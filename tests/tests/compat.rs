@@ -1,0 +1,313 @@
+//! Real callers driving rrun in place of runc: Podman (`--runtime`) and
+//! containerd's own runc shim (`ctr run --runc-binary`). Each test runs its
+//! own Podman storage and its own containerd daemon in a temp directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use rrun_tests::*;
+
+const IMAGE: &str = "localhost/rrun-busybox:latest";
+
+/// A busybox root filesystem as a tar file (for `podman import`).
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("image-rootfs");
+    busybox_rootfs(&rootfs);
+    let tar = dir.join("busybox.tar");
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tar
+}
+
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        assert!(
+            Command::new("podman").arg("--version").output().is_ok(),
+            "podman is missing (make deps installs it)"
+        );
+        let p = Podman {
+            dir: tempfile::Builder::new()
+                .prefix("rrun-test-podman")
+                .tempdir()
+                .unwrap(),
+        };
+        let tar = busybox_tar(p.dir.path());
+        p.ok(&["import", tar.to_str().unwrap(), IMAGE]);
+        p
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        let d = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            // not the shared /run/libpod: each test its own exit and lock files
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .arg("--runtime")
+            .arg(rrun_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert_ok(&out, &format!("podman {args:?}"));
+        stdout(&out)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "-a", "-f", "-t", "0"]);
+        let _ = self.cmd(&["rmi", "-a", "-f"]);
+        let _ = self.cmd(&["system", "reset", "-f"]);
+        // podman's overlay driver keeps its storage directory bind-mounted
+        let mut mounts = mounts_under(self.dir.path());
+        mounts.reverse();
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Limits Podman would otherwise set above this host's hard limits
+/// (rrun refuses that clearly; runc fails too).
+const ULIMITS: [&str; 4] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+#[test]
+#[ignore = "needs root"]
+fn podman_runs_containers_with_rrun() {
+    require_root();
+    let pm = Podman::new();
+    fn run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["run", "--network", "none"];
+        a.extend(ULIMITS);
+        a.extend(extra);
+        a
+    }
+    // --rm in the foreground, with the exit status
+    let out = pm.cmd(
+        &[run(&[
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello from podman; exit 7",
+        ])]
+        .concat(),
+    );
+    assert_eq!(stdout(&out), "hello from podman\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(7));
+    // detached, then exec, top, pause/unpause, kill, rm
+    let id = pm
+        .ok(&run(&["-d", "--name", "web", IMAGE, "sleep", "1000"]))
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert_eq!(
+        pm.ok(&["exec", "web", "sh", "-c", "echo in $(hostname)"]),
+        format!("in {}\n", &id[..12])
+    );
+    let top = pm.ok(&["top", "web"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    pm.ok(&["pause", "web"]);
+    assert_eq!(
+        pm.ok(&["inspect", "web", "--format", "{{.State.Status}}"])
+            .trim(),
+        "paused"
+    );
+    pm.ok(&["unpause", "web"]);
+    assert_eq!(
+        pm.ok(&["inspect", "web", "--format", "{{.State.Status}}"])
+            .trim(),
+        "running"
+    );
+    pm.ok(&["kill", "web"]);
+    assert_eq!(pm.ok(&["wait", "web"]).trim(), "137");
+    pm.ok(&["rm", "web"]);
+    assert!(pm.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
+
+struct Containerd {
+    dir: tempfile::TempDir,
+    daemon: Child,
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        let dir = tempfile::Builder::new()
+            .prefix("rrun-test-ctd")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().display();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{d}/containerd.sock\"\n\
+                 [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
+                 [debug]\n  address = \"{d}/debug.sock\"\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("containerd.log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is missing (make deps installs it)");
+        let c = Containerd { dir, daemon };
+        wait_for("containerd to listen", Duration::from_secs(10), || {
+            c.ctr(&["version"]).status.success()
+        });
+        c
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("-a")
+            .arg(self.dir.path().join("containerd.sock"))
+            .args(["-n", "rrun-test"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert_ok(&out, &format!("ctr {args:?}"));
+        stdout(&out)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        for t in ["t-rm", "t-d"] {
+            let _ = self.ctr(&["task", "kill", "-s", "KILL", t]);
+            let _ = self.ctr(&["task", "delete", "-f", t]);
+            let _ = self.ctr(&["container", "delete", t]);
+        }
+        let _ = self.ctr(&["images", "rm", IMAGE]);
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn containerd_runc_shim_drives_rrun() {
+    require_root();
+    // the image: Podman writes an OCI archive offline, ctr imports it
+    let pm = Podman::new();
+    let ctd = Containerd::start();
+    let archive = ctd.dir.path().join("busybox-oci.tar");
+    pm.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        IMAGE,
+    ]);
+    ctd.ok(&[
+        "images",
+        "import",
+        "--base-name",
+        "localhost/rrun-busybox",
+        archive.to_str().unwrap(),
+    ]);
+    let rrun = rrun_bin();
+    let rrun = rrun.to_str().unwrap();
+
+    let out = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        rrun,
+        IMAGE,
+        "t-rm",
+        "sh",
+        "-c",
+        "echo hello from containerd; exit 3",
+    ]);
+    assert_eq!(stdout(&out), "hello from containerd\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3));
+
+    ctd.ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        rrun,
+        IMAGE,
+        "t-d",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        ctd.ok(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            "t-d",
+            "sh",
+            "-c",
+            "echo exec ok"
+        ]),
+        "exec ok\n"
+    );
+    let ps = ctd.ok(&["task", "ps", "t-d"]);
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    let status = |c: &Containerd| -> String {
+        c.ok(&["task", "ls"])
+            .lines()
+            .find(|l| l.starts_with("t-d "))
+            .and_then(|l| l.split_whitespace().nth(2).map(String::from))
+            .unwrap_or_default()
+    };
+    assert_eq!(status(&ctd), "RUNNING");
+    ctd.ok(&["task", "pause", "t-d"]);
+    assert_eq!(status(&ctd), "PAUSED");
+    ctd.ok(&["task", "resume", "t-d"]);
+    assert_eq!(status(&ctd), "RUNNING");
+    ctd.ok(&["task", "kill", "-s", "KILL", "t-d"]);
+    wait_for("the task to stop", Duration::from_secs(10), || {
+        status(&ctd) == "STOPPED"
+    });
+    ctd.ok(&["task", "delete", "t-d"]);
+    ctd.ok(&["container", "delete", "t-d"]);
+}
