@@ -176,25 +176,50 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_ref()),
     );
-    cgroup.create(resources.as_ref())?;
-    guard.cgroup = Some(cgroup.clone());
+    let cgroup = match cgroup.create(resources.as_ref()) {
+        Ok(()) => Some(cgroup),
+        // Rootless without limits: a cgroup is not needed, and without a
+        // delegated subtree there is none to make (runc does the same).
+        Err(e) if rootless() && resources.is_none() => {
+            debug!("rootless, running without a cgroup: {e}");
+            None
+        }
+        Err(e) if rootless() => {
+            return Err(Error::config(
+                "linux.resources",
+                format!(
+                    "a rootless container with limits needs a cgroup delegated to uid {} ({e})",
+                    nix::unistd::geteuid()
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    guard.cgroup = cgroup.clone();
 
     let (extra, extra_env) = extra_fds(opts.preserve_fds);
+    let idmapped = crate::idmap::prepare(&bundle.spec, &bundle.dir)?;
+    let idmapped_fds: Vec<(usize, std::os::fd::RawFd)> = idmapped
+        .iter()
+        .map(|(i, fd)| (*i, fd.as_raw_fd()))
+        .collect();
     let cfg = InitConfig {
         spec: &bundle.spec,
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         no_pivot: opts.no_pivot,
-        cgroup: Some(&cgroup),
+        cgroup: cgroup.as_ref(),
         console,
         start,
         extra_fds: extra,
         extra_env,
+        idmapped: &idmapped_fds,
     };
     let (parent_end, child_end) = Channel::pair()?;
     let stage1 = init::spawn(&cfg, &child_end)?;
     drop(child_end);
     drop(cfg);
+    drop(idmapped);
     guard.pids.push(stage1);
 
     let mut init_pid = None;
@@ -249,7 +274,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
         owner: String::new(),
-        cgroup: Some(cgroup),
+        cgroup,
         spec: bundle.spec,
         started: opts.start_now,
     };
@@ -266,6 +291,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         channel: parent_end,
         console_master,
     })
+}
+
+/// Running as a user other than root (rootless containers).
+pub fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root()
 }
 
 /// Write the pid file atomically, like runc.
@@ -535,7 +565,11 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     }
     st.cgroup
         .as_ref()
-        .ok_or_else(|| Error::Unsupported("pause without a cgroup".into()))?
+        .ok_or_else(|| {
+            Error::Init(format!(
+            "cannot pause container {id:?}: it has no cgroup (rootless without a delegated cgroup)"
+        ))
+        })?
         .freeze()?;
     Ok(())
 }
@@ -552,7 +586,11 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     }
     st.cgroup
         .as_ref()
-        .ok_or_else(|| Error::Unsupported("resume without a cgroup".into()))?
+        .ok_or_else(|| {
+            Error::Init(format!(
+            "cannot resume container {id:?}: it has no cgroup (rootless without a delegated cgroup)"
+        ))
+        })?
         .thaw()?;
     Ok(())
 }

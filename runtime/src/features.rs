@@ -27,9 +27,9 @@ pub fn default_spec(rootless: bool) -> Spec {
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|n| {
-                n.typ() != LinuxNamespaceType::Network && n.typ() != LinuxNamespaceType::Cgroup
-            })
+            // runc also drops the network namespace (host networking); rrun
+            // keeps it: a rootless container owns its netns, with only lo
+            .filter(|n| n.typ() != LinuxNamespaceType::Cgroup)
             .collect();
         let mut user = LinuxNamespace::default();
         user.set_typ(LinuxNamespaceType::User);

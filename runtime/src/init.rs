@@ -45,6 +45,8 @@ pub struct InitConfig<'a> {
     /// fds 3..3+extra_fds are passed to the container.
     pub extra_fds: u32,
     pub extra_env: Vec<String>,
+    /// Detached id-mapped trees (inherited fds), by mount index.
+    pub idmapped: &'a [(usize, RawFd)],
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -185,6 +187,7 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         no_pivot: cfg.no_pivot,
         new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
         in_userns: has_ns(spec, LinuxNamespaceType::User),
+        idmapped: cfg.idmapped,
     };
     let mount_ns = has_ns(spec, LinuxNamespaceType::Mount);
     if mount_ns {
@@ -310,24 +313,74 @@ fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
 }
 
 /// Write the id mappings of a freshly made user namespace (parent side).
+/// As root the maps are written directly. Rootless, a process may map only
+/// its own uid and gid (after denying setgroups); anything wider goes
+/// through the setuid helpers newuidmap/newgidmap, which check
+/// /etc/subuid and /etc/subgid.
 pub fn write_id_mappings(spec: &Spec, pid: nix::unistd::Pid) -> Result<()> {
     let linux = spec.linux().as_ref().expect("user namespace implies linux");
-    for (file, maps) in [
-        ("uid_map", linux.uid_mappings()),
-        ("gid_map", linux.gid_mappings()),
+    let rootless = !nix::unistd::geteuid().is_root();
+    for (file, field, maps, own) in [
+        (
+            "uid_map",
+            "linux.uidMappings",
+            linux.uid_mappings(),
+            nix::unistd::geteuid().as_raw(),
+        ),
+        (
+            "gid_map",
+            "linux.gidMappings",
+            linux.gid_mappings(),
+            nix::unistd::getegid().as_raw(),
+        ),
     ] {
+        let maps = maps.as_deref().unwrap_or_default();
         let text: String = maps
             .iter()
-            .flatten()
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect();
+        let only_own = maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == own;
+        if rootless && !only_own {
+            let helper = if file == "uid_map" {
+                "newuidmap"
+            } else {
+                "newgidmap"
+            };
+            let mut cmd = std::process::Command::new(helper);
+            cmd.arg(pid.as_raw().to_string());
+            for m in maps {
+                cmd.args([
+                    m.container_id().to_string(),
+                    m.host_id().to_string(),
+                    m.size().to_string(),
+                ]);
+            }
+            let out = cmd.output().map_err(|e| {
+                Error::config(
+                    field,
+                    format!("mapping more than your own id needs {helper} (package uidmap): {e}"),
+                )
+            })?;
+            if !out.status.success() {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "{helper} refused {}: {} (check /etc/subuid and /etc/subgid)",
+                        text.trim().replace('\n', ", "),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ));
+            }
+            continue;
+        }
+        if rootless && file == "gid_map" {
+            // an unprivileged gid_map write needs setgroups denied first
+            let path = format!("/proc/{pid}/setgroups");
+            std::fs::write(&path, "deny").map_err(|e| Error::io(&path, e))?;
+        }
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, &text).map_err(|e| Error::InvalidConfig {
-            field: if file == "uid_map" {
-                "linux.uidMappings".into()
-            } else {
-                "linux.gidMappings".into()
-            },
+            field: field.into(),
             msg: format!("write {path} ({}): {e}", text.trim().replace('\n', ", ")),
         })?;
     }

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod features;
 pub mod fsutil;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod process;
 pub mod rootfs;

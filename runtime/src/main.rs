@@ -16,9 +16,10 @@ use rrun::state::State;
     about = "A runc-compatible OCI container runtime"
 )]
 struct Cli {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/rrun")]
-    root: PathBuf,
+    /// Directory for container state (default: /run/rrun, rootless:
+    /// $XDG_RUNTIME_DIR/rrun)
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Write log messages to this file (default: stderr)
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -276,6 +277,17 @@ struct ExecArgs {
     command: Vec<String>,
 }
 
+/// runc's defaults: /run/rrun as root, $XDG_RUNTIME_DIR/rrun rootless.
+fn default_root() -> PathBuf {
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("rrun");
+        }
+        return PathBuf::from(format!("/tmp/rrun-{}", nix::unistd::geteuid()));
+    }
+    PathBuf::from("/run/rrun")
+}
+
 fn main() {
     let cli = Cli::parse();
     if matches!(
@@ -336,7 +348,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     if cli.systemd_cgroup {
         bail!("--systemd-cgroup: the systemd cgroup driver is not implemented in rrun yet; use the default cgroupfs driver");
     }
-    let root = cli.root.as_path();
+    let root_dir = cli.root.clone().unwrap_or_else(default_root);
+    let root = root_dir.as_path();
     match &cli.command {
         Command::Create(a) => {
             container::create(&create_options(root, a, false))?;

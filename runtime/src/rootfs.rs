@@ -2,6 +2,7 @@
 //! masked and read-only paths. Runs inside the init process, in the new
 //! mount namespace, before the user process is executed.
 
+use std::os::fd::RawFd;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -145,6 +146,8 @@ pub struct RootfsPlan<'a> {
     pub no_pivot: bool,
     pub new_cgroupns: bool,
     pub in_userns: bool,
+    /// Id-mapped trees prepared by the parent, by mount index.
+    pub idmapped: &'a [(usize, RawFd)],
 }
 
 impl RootfsPlan<'_> {
@@ -193,8 +196,11 @@ impl RootfsPlan<'_> {
         let root: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(root) };
 
         let mounts = self.spec.mounts().as_deref().unwrap_or_default();
-        for m in mounts {
-            self.mount_one(root.as_fd(), m)?;
+        for (i, m) in mounts.iter().enumerate() {
+            match self.idmapped.iter().find(|(j, _)| *j == i) {
+                Some((_, tree)) => self.mount_idmapped(root.as_fd(), m, *tree)?,
+                None => self.mount_one(root.as_fd(), m)?,
+            }
         }
         // Like runc, a missing process.cwd is created (inside the rootfs).
         if let Some(p) = self.spec.process().as_ref() {
@@ -212,6 +218,22 @@ impl RootfsPlan<'_> {
             dev_symlinks(root.as_fd(), mounts)?;
         }
         Ok(())
+    }
+
+    /// Attach a tree the parent id-mapped (idmap.rs) at the destination.
+    fn mount_idmapped(&self, root: BorrowedFd, m: &Mount, tree: RawFd) -> Result<()> {
+        let dest = m.destination();
+        // a directory tree or a single bound file
+        let is_dir = nix::sys::stat::fstat(tree)
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(true);
+        let target = if is_dir {
+            fsutil::mkdir_all_in_root(root, dest, Mode::from_bits_truncate(0o755))
+        } else {
+            fsutil::create_file_in_root(root, dest)
+        }
+        .at("create mount point", dest)?;
+        crate::idmap::attach(tree, target.as_raw_fd(), dest)
     }
 
     fn mount_one(&self, root: BorrowedFd, m: &Mount) -> Result<()> {

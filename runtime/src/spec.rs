@@ -230,6 +230,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     crate::hooks::validate(spec)?;
+    crate::idmap::validate(spec)?;
     Ok(())
 }
 

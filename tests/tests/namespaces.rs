@@ -244,3 +244,82 @@ fn sysctl_is_applied_in_the_container_netns() {
         "the host's sysctl changed"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn id_mapped_bind_mount_shows_host_files_as_container_ids() {
+    require_root();
+    // a host directory owned by host root, and a container whose root is
+    // host uid 100000: without an id-mapped mount it sees the files as
+    // nobody and cannot write; with one it sees them as its own root's
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("file"), "x").unwrap();
+    let rt = Runtime::new();
+    let run = |idmap: bool| {
+        let mut b = Bundle::busybox(&[
+            "sh",
+            "-c",
+            "stat -c %u:%g /vol/file; touch /vol/made-inside 2>/dev/null && echo wrote || echo denied",
+        ]);
+        b.add_namespace("user", None);
+        let mut vol = json!({"destination": "/vol", "type": "bind",
+                             "source": host.path(), "options": ["bind"]});
+        if idmap {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            vol["uidMappings"] = map.clone();
+            vol["gidMappings"] = map;
+        }
+        b.edit(|v| {
+            v["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["mounts"].as_array_mut().unwrap().push(vol);
+        });
+        let ok = std::process::Command::new("chown")
+            .args(["-R", "100000:100000"])
+            .arg(b.rootfs())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        rt.run_ok(&b)
+    };
+    assert_eq!(run(false), "65534:65534\ndenied\n");
+    assert_eq!(run(true), "0:0\nwrote\n");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(host.path().join("made-inside")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "written through the id-mapped mount"
+    );
+    // the host directory itself was never mounted over
+    assert!(mounts_under(host.path()).is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn id_mapped_mount_refusals_name_the_mount() {
+    require_root();
+    let rt = Runtime::new();
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    for (vol, want) in [
+        (
+            json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": map}),
+            "uidMappings and gidMappings must be given together",
+        ),
+        (
+            json!({"destination": "/vol", "type": "tmpfs", "source": "tmpfs", "uidMappings": map, "gidMappings": map}),
+            "only bind mounts can be id-mapped",
+        ),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|v| v["mounts"].as_array_mut().unwrap().push(vol));
+        let id = rt.id("badidmap");
+        let out = rt.run(&b, &id);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains("mounts[") && err.contains(want), "{err}");
+        assert!(!rt.root.path().join(&id).exists());
+    }
+}
