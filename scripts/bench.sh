@@ -19,6 +19,24 @@ if [ "${1:-}" = "--inner" ]; then
   exec "$@"
 fi
 
+if [ "${1:-}" = "--exec-inner" ]; then
+  # exec latency: one sleeping container per runtime, `exec true` timed
+  work=$2 runs=$3 bundle=$4; shift 4
+  if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then umount /sys/fs/cgroup/unified; fi
+  args=()
+  for spec in "$@"; do
+    rt=${spec%%=*} bin=${spec#*=}
+    "$bin" --root "$work/root-$rt" run -d -b "$bundle-exec-$rt" e-$rt >/dev/null </dev/null
+    args+=(-n "$rt" "$bin --root $work/root-$rt exec e-$rt true")
+  done
+  hyperfine -N --warmup 5 --runs "$runs" --style basic --export-json "$work/exec.json" "${args[@]}" || true
+  for spec in "$@"; do
+    rt=${spec%%=*} bin=${spec#*=}
+    "$bin" --root "$work/root-$rt" delete --force e-$rt >/dev/null 2>&1 || true
+  done
+  exit 0
+fi
+
 here=$(cd "$(dirname "$0")/.." && pwd)
 rrun=${RRUN:-$here/target/$(uname -m)-unknown-linux-musl/release/rrun}
 runc=$(command -v runc)
@@ -28,7 +46,7 @@ work=$(mktemp -d /tmp/rrun-bench.XXXXXX)
 cleanup() {
   for rt in rrun runc crun; do
     bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
-    for id in b-$rt b-hyb; do "$bin" --root "$work/root-$rt" delete --force $id >/dev/null 2>&1 || true; done
+    for id in b-$rt b-hyb e-$rt; do "$bin" --root "$work/root-$rt" delete --force $id >/dev/null 2>&1 || true; done
   done
   rm -rf "$work"
 }
@@ -46,6 +64,49 @@ json.dump(c, open(sys.argv[1], "w"), indent=2)
 PY
 bundle=$work/bundle
 
+# For exec: a sleeping container per runtime, each in its own cgroup.
+python3 - "$bundle/config.json" <<'PY'
+import json, os, sys
+for rt in ["rrun", "runc", "crun"]:
+    c = json.load(open(sys.argv[1]))
+    c["root"]["path"] = os.path.join(os.path.dirname(sys.argv[1]), c["root"]["path"])
+    c["process"]["args"] = ["sleep", "1000"]
+    c["linux"]["cgroupsPath"] = f"/rrun-bench-exec-{rt}"
+    d = os.path.dirname(sys.argv[1]) + f"-exec-{rt}"
+    os.makedirs(d, exist_ok=True)
+    json.dump(c, open(os.path.join(d, "config.json"), "w"), indent=2)
+PY
+
+# The same bundle under Podman's default seccomp profile (Docker's, as
+# shipped by containers-common), resolved for runc's default capabilities.
+secbundle=$work/bundle-seccomp
+mkdir -p "$secbundle"
+python3 - "$bundle/config.json" "$secbundle/config.json" /usr/share/containers/seccomp.json <<'PY'
+import json, os, platform, sys
+c = json.load(open(sys.argv[1]))
+c["root"]["path"] = os.path.join(os.path.dirname(sys.argv[1]), c["root"]["path"])
+p = json.load(open(sys.argv[3]))
+caps = set(c["process"]["capabilities"]["bounding"])
+arch = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+def applies(r):
+    inc, exc = r.get("includes") or {}, r.get("excludes") or {}
+    if not set(inc.get("caps") or []) <= caps: return False
+    if inc.get("arches") and arch not in inc["arches"]: return False
+    if set(exc.get("caps") or []) & caps: return False
+    if arch in (exc.get("arches") or []): return False
+    return True
+sc = {"defaultAction": p["defaultAction"], "syscalls": []}
+if "defaultErrnoRet" in p: sc["defaultErrnoRet"] = p["defaultErrnoRet"]
+for r in p["syscalls"]:
+    if applies(r):
+        e = {"names": r["names"], "action": r["action"]}
+        if r.get("errnoRet") is not None: e["errnoRet"] = r["errnoRet"]
+        if r.get("args"): e["args"] = r["args"]
+        sc["syscalls"].append(e)
+c["linux"]["seccomp"] = sc
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+
 hf() { hyperfine -N --warmup 5 --runs "$runs" --style basic "$@"; }
 timed() { # name: a hyperfine run of the three runtimes for one operation
   local op=$1; shift
@@ -57,6 +118,7 @@ timed() { # name: a hyperfine run of the three runtimes for one operation
     local id=b-$rt
     case $op in
       run) args+=(-n "$rt" "$r run -b $bundle $id") ;;
+      seccomp) args+=(-n "$rt" "$r run -b $secbundle $id") ;;
       create) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; true'" "$r create -b $bundle $id") ;;
       start) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; $r create -b $bundle $id'" "$r start $id") ;;
       delete) args+=(-n "$rt" --prepare "sh -c '$r delete --force $id >/dev/null 2>&1; $r create -b $bundle $id; $r start $id; sleep 0.02'" "$r delete $id") ;;
@@ -66,7 +128,9 @@ timed() { # name: a hyperfine run of the three runtimes for one operation
   unshare -m --propagation private "$0" --inner "$work" hyperfine -N --warmup 5 --runs "$runs" --style basic --export-json "$work/$op.json" "${args[@]}"
 }
 
-for op in ${BENCH_OPS:-run create start delete}; do timed $op; done
+for op in ${BENCH_OPS:-run create start delete seccomp}; do timed $op; done
+echo "== exec true in a running container"
+unshare -m --propagation private "$0" --exec-inner "$work" "$runs" "$bundle" rrun="$rrun" runc="$runc" crun="$crun"
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
@@ -78,7 +142,7 @@ def med(op):
     return {r["command"]: r["median"] * 1000 for r in d["results"]}
 ver = lambda c: subprocess.run([c, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 rows = []
-for op in ["run", "create", "start", "delete"]:
+for op in ["run", "create", "start", "delete", "seccomp", "exec"]:
     m = med(op)
     rows.append(f"| {op} | {m['rrun']:.2f} | {m['runc']:.2f} | {m['crun']:.2f} | **{m['rrun']/m['crun']:.2f}** | {m['runc']/m['crun']:.2f} |")
     print(f"{op:7s} rrun {m['rrun']:.2f} ms  runc {m['runc']:.2f} ms  crun {m['crun']:.2f} ms  rrun/crun {m['rrun']/m['crun']:.2f}  runc/crun {m['runc']/m['crun']:.2f}")
@@ -91,6 +155,10 @@ hyperfine, {runs} runs after 5 warm-ups per command, all three runtimes in the s
 (`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths;
 `linux.cgroupsPath` set to `/rrun-bench` so that all three create the same cgroups).
 Median wall time in milliseconds; ratios to crun (lower is faster).
+
+`seccomp` is `run` under Podman's default seccomp profile (Docker's default, from containers-common,
+resolved for the default capabilities: in rrun a stack of one seccompiler filter per action, in runc and crun one libseccomp program);
+`exec` is `exec ID true` into a running container.
 
 | operation | rrun | runc | crun | rrun/crun | runc/crun |
 |---|---|---|---|---|---|
