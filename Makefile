@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar
+APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins
 # rrun is built for the musl target: a static binary with no dynamic loader
 # and no glibc start-up work (cpuid probing for cache sizes, which is slow in
 # a VM). rrun starts twice per container (the CVE-2019-5736 re-exec), so that
@@ -15,6 +15,8 @@ APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc 
 ARCH := $(shell uname -m)
 RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
 RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
+CNI_PLUGINS := loopback host-local
+CNI_BIN_DIR := $(CURDIR)/target/release
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -37,9 +39,11 @@ deps:
 
 build:
 	$(CARGO) build --release --locked -p rrun --target $(RRUN_TARGET)
+	$(CARGO) build --release --locked -p cni-plugins
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun
+	for p in $(CNI_PLUGINS); do install -D -m 0755 $(CNI_BIN_DIR)/$$p $(DESTDIR)$(PREFIX)/lib/cni/$$p; done
 
 fmt:
 	$(CARGO) fmt --all
@@ -55,7 +59,7 @@ test-unit:
 ## test: everything, root tests included (what CI runs)
 test: deps build lint
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
-	RRUN_BIN=$(RRUN) $(CARGO) test --workspace --locked -- --include-ignored
+	RRUN_BIN=$(RRUN) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
 
 demo: deps build
 	RRUN=$(RRUN) scripts/demo.sh

@@ -1,0 +1,13 @@
+//! The CNI contract (spec 1.1, and 0.3.0 to 1.0.0 for older callers) and
+//! what the plugins share: the error and result types, the command
+//! dispatcher ([`skel`]), network-namespace entry ([`netns`]), and the
+//! host-local address store ([`hostlocal`]).
+
+pub mod error;
+pub mod hostlocal;
+pub mod netns;
+pub mod nl;
+pub mod skel;
+pub mod types;
+
+pub use error::{CniError, Result};

@@ -1,0 +1,376 @@
+//! The CNI plugins as a CNI runtime runs them: black-box, real network
+//! namespaces. Every test runs against ours (CNI_BIN_DIR, else the
+//! workspace build) and against the reference plugins of Debian's
+//! containernetworking-plugins (/usr/lib/cni), to prove the expectations.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rrun_tests::*;
+use serde_json::{json, Value};
+
+const REFERENCE: &str = "/usr/lib/cni";
+
+/// Plugin directories under test: ours, and the reference when installed.
+fn plugin_dirs() -> Vec<PathBuf> {
+    let ours = std::env::var_os("CNI_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            ["target/release", "target/debug"]
+                .iter()
+                .map(|d| ws.join(d))
+                .find(|d| d.join("host-local").exists())
+                .expect("build the CNI plugins first (make build)")
+        });
+    let mut dirs = vec![ours];
+    if Path::new(REFERENCE).join("host-local").exists() {
+        dirs.push(PathBuf::from(REFERENCE));
+    }
+    dirs
+}
+
+/// Run `plugin` with CNI_COMMAND `cmd` and `conf` on stdin.
+fn cni(
+    dir: &Path,
+    plugin: &str,
+    cmd: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    conf: &Value,
+) -> Output {
+    let mut c = Command::new(dir.join(plugin));
+    c.env_clear()
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_CONTAINERID", id)
+        .env("CNI_NETNS", netns)
+        .env("CNI_IFNAME", ifname)
+        .env("CNI_PATH", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(conf.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn link_up(ns: &NetNs, dev: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "ip", "-o", "link", "show", dev])
+        .output()
+        .unwrap();
+    stdout(&out).contains(",UP")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn loopback_add_check_del() {
+    require_root();
+    for dir in plugin_dirs() {
+        let ns = NetNs::new();
+        let conf = json!({"cniVersion": "1.0.0", "name": "lo-test", "type": "loopback"});
+        assert!(!link_up(&ns, "lo"));
+        let out = cni(&dir, "loopback", "ADD", "c1", &ns.path(), "lo", &conf);
+        assert_ok(&out, "loopback ADD");
+        let r = json_out(&out);
+        assert_eq!(r["cniVersion"], "1.0.0", "{dir:?}");
+        assert_eq!(r["interfaces"][0]["name"], "lo");
+        assert_eq!(r["ips"][0]["address"], "127.0.0.1/8");
+        assert!(link_up(&ns, "lo"), "{dir:?}");
+        assert_ok(
+            &cni(&dir, "loopback", "CHECK", "c1", &ns.path(), "lo", &conf),
+            "CHECK",
+        );
+        assert_ok(
+            &cni(&dir, "loopback", "DEL", "c1", &ns.path(), "lo", &conf),
+            "DEL",
+        );
+        assert!(!link_up(&ns, "lo"), "{dir:?}");
+        // DEL when the namespace is gone succeeds
+        assert_ok(
+            &cni(
+                &dir,
+                "loopback",
+                "DEL",
+                "c1",
+                "/run/netns/no-such-ns",
+                "lo",
+                &conf,
+            ),
+            "DEL of a gone netns",
+        );
+    }
+}
+
+fn hl_conf(version: &str, data_dir: &Path, ranges: Value) -> Value {
+    json!({"cniVersion": version, "name": "hl-net", "type": "bridge",
+           "ipam": {"type": "host-local", "ranges": ranges, "dataDir": data_dir,
+                    "routes": [{"dst": "0.0.0.0/0"}]}})
+}
+
+#[test]
+#[ignore = "needs root"]
+fn host_local_allocates_releases_and_shares_state_with_the_reference() {
+    require_root();
+    let dirs = plugin_dirs();
+    for dir in &dirs {
+        let data = tempfile::tempdir().unwrap();
+        let conf = hl_conf(
+            "1.0.0",
+            data.path(),
+            json!([[{"subnet": "10.89.40.0/24"}], [{"subnet": "fd00:89:40::/64"}]]),
+        );
+        let out = cni(
+            dir,
+            "host-local",
+            "ADD",
+            "c1",
+            "/run/netns/x",
+            "eth0",
+            &conf,
+        );
+        assert_ok(&out, "host-local ADD");
+        let r = json_out(&out);
+        assert_eq!(r["ips"][0]["address"], "10.89.40.2/24", "{dir:?}: {r}");
+        assert_eq!(r["ips"][0]["gateway"], "10.89.40.1");
+        assert_eq!(r["ips"][1]["address"], "fd00:89:40::2/64");
+        assert_eq!(r["routes"][0]["dst"], "0.0.0.0/0");
+        let lease = data.path().join("hl-net/10.89.40.2");
+        assert_eq!(
+            std::fs::read_to_string(&lease).unwrap(),
+            "c1\r\neth0",
+            "{dir:?}"
+        );
+        // older callers get ip versions
+        let old = hl_conf("0.4.0", data.path(), json!([[{"subnet": "10.89.40.0/24"}]]));
+        let out = cni(dir, "host-local", "ADD", "c2", "/run/netns/x", "eth0", &old);
+        assert_eq!(json_out(&out)["ips"][0]["version"], "4", "{dir:?}");
+        assert_ok(
+            &cni(
+                dir,
+                "host-local",
+                "CHECK",
+                "c1",
+                "/run/netns/x",
+                "eth0",
+                &conf,
+            ),
+            "CHECK",
+        );
+        assert_ok(
+            &cni(dir, "host-local", "DEL", "c1", "", "eth0", &conf),
+            "DEL",
+        );
+        assert!(!lease.exists(), "{dir:?}: lease survived DEL");
+        assert_ok(
+            &cni(dir, "host-local", "DEL", "c1", "", "eth0", &conf),
+            "second DEL",
+        );
+        assert!(!cni(
+            dir,
+            "host-local",
+            "CHECK",
+            "c1",
+            "/run/netns/x",
+            "eth0",
+            &conf
+        )
+        .status
+        .success());
+    }
+    // cross-compatibility: what one ADDs, the other DELs
+    if dirs.len() == 2 {
+        for (add, del) in [(&dirs[0], &dirs[1]), (&dirs[1], &dirs[0])] {
+            let data = tempfile::tempdir().unwrap();
+            let conf = hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.41.0/24"}]]));
+            assert_ok(
+                &cni(
+                    add,
+                    "host-local",
+                    "ADD",
+                    "x1",
+                    "/run/netns/x",
+                    "eth0",
+                    &conf,
+                ),
+                "ADD",
+            );
+            // the other allocates the next address, not the same one
+            let out = cni(
+                del,
+                "host-local",
+                "ADD",
+                "x2",
+                "/run/netns/x",
+                "eth0",
+                &conf,
+            );
+            assert_eq!(
+                json_out(&out)["ips"][0]["address"],
+                "10.89.41.3/24",
+                "{add:?} then {del:?}"
+            );
+            assert_ok(
+                &cni(del, "host-local", "DEL", "x1", "", "eth0", &conf),
+                "DEL",
+            );
+            assert!(
+                !data.path().join("hl-net/10.89.41.2").exists(),
+                "{del:?} did not release {add:?}'s lease"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn host_local_fifty_concurrent_adds_get_fifty_addresses() {
+    require_root();
+    for dir in plugin_dirs() {
+        let data = tempfile::tempdir().unwrap();
+        let conf = hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.42.0/24"}]]));
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (dir, conf) = (dir.clone(), conf.clone());
+                std::thread::spawn(move || {
+                    cni(
+                        &dir,
+                        "host-local",
+                        "ADD",
+                        &format!("c{i}"),
+                        "/run/netns/x",
+                        "eth0",
+                        &conf,
+                    )
+                })
+            })
+            .collect();
+        let mut addrs: Vec<String> = handles
+            .into_iter()
+            .map(|h| {
+                let out = h.join().unwrap();
+                assert_ok(&out, "concurrent ADD");
+                json_out(&out)["ips"][0]["address"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 50, "{dir:?}: duplicates");
+        for i in 0..50 {
+            assert_ok(
+                &cni(
+                    &dir,
+                    "host-local",
+                    "DEL",
+                    &format!("c{i}"),
+                    "",
+                    "eth0",
+                    &conf,
+                ),
+                "DEL",
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(data.path().join("hl-net"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+            .collect();
+        assert!(left.is_empty(), "{dir:?}: leases left after DEL");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cni_errors_have_codes_and_name_the_problem() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let data = tempfile::tempdir().unwrap();
+    let run = |plugin: &str, cmd: &str, conf: &str| {
+        let mut c = Command::new(ours.join(plugin));
+        c.env_clear()
+            .env("CNI_COMMAND", cmd)
+            .env("CNI_CONTAINERID", "c1")
+            .env("CNI_NETNS", "/run/netns/does-not-exist")
+            .env("CNI_IFNAME", "eth0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{plugin} {cmd} {conf}: succeeded");
+        json_out(&out)
+    };
+    let e = run("host-local", "ADD", "{not json");
+    assert_eq!(e["code"], 6, "{e}");
+    let e = run(
+        "host-local",
+        "ADD",
+        r#"{"cniVersion": "7.0.0", "name": "n", "ipam": {}}"#,
+    );
+    assert_eq!(e["code"], 1, "{e}");
+    let e = run(
+        "host-local",
+        "ADD",
+        &hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.43.0/33"}]])).to_string(),
+    );
+    assert_eq!(e["code"], 7, "{e}");
+    assert!(
+        e["msg"].as_str().unwrap().contains("ranges[0][0].subnet"),
+        "{e}"
+    );
+    let e = run(
+        "loopback",
+        "ADD",
+        r#"{"cniVersion": "1.0.0", "name": "lo", "type": "loopback"}"#,
+    );
+    assert_eq!(e["code"], 4, "{e}");
+    assert!(e["msg"].as_str().unwrap().contains("does-not-exist"), "{e}");
+    // exhausted range: a clear error, and no lease taken
+    let tiny = hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.44.0/30"}]]));
+    assert_ok(
+        &cni(ours, "host-local", "ADD", "only", "/x", "eth0", &tiny),
+        "ADD",
+    );
+    let e = run("host-local", "ADD", &tiny.to_string());
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap()
+            .contains("no IP addresses available"),
+        "{e}"
+    );
+    // VERSION
+    let out = cni(
+        ours,
+        "host-local",
+        "VERSION",
+        "",
+        "",
+        "",
+        &json!({"cniVersion": "1.1.0"}),
+    );
+    let v = json_out(&out);
+    assert_eq!(
+        v["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
+}
