@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod hostlocal;
+pub mod ipam;
 pub mod netns;
 pub mod nl;
 pub mod skel;

@@ -69,3 +69,71 @@ pub async fn set_up(h: &Handle, name: &str, up: bool) -> Result<()> {
         if up { "up" } else { "down" }
     )))
 }
+
+/// What the plugins need to know about a link.
+#[derive(Debug, Clone, Default)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mac: String,
+    pub kind: Option<String>,
+    pub controller: Option<u32>,
+    pub up: bool,
+}
+
+fn mac_string(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Look up link `name` (None when there is no such link).
+pub async fn get_link(h: &Handle, name: &str) -> Result<Option<Link>> {
+    use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
+    let mut links = h.link().get().match_name(name.to_string()).execute();
+    let msg = match links.try_next().await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(None),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => return Ok(None),
+        Err(e) => return Err(nl_err(format!("look up link {name}"))(e)),
+    };
+    let mut link = Link {
+        index: msg.header.index,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        ..Default::default()
+    };
+    for a in msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => link.name = n,
+            LinkAttribute::Address(m) => link.mac = mac_string(&m),
+            LinkAttribute::Controller(c) => link.controller = Some(c),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        link.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(link))
+}
+
+/// Addresses (with prefix) on link `index`.
+pub async fn addresses(h: &Handle, index: u32) -> Result<Vec<ipnet::IpNet>> {
+    use netlink_packet_route::address::AddressAttribute;
+    let mut out = Vec::new();
+    let mut addrs = h.address().get().set_link_index_filter(index).execute();
+    while let Some(msg) = addrs.try_next().await.map_err(nl_err("list addresses"))? {
+        for a in &msg.attributes {
+            if let AddressAttribute::Address(ip) = a {
+                if let Ok(net) = ipnet::IpNet::new(*ip, msg.header.prefix_len) {
+                    out.push(net);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

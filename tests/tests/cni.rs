@@ -374,3 +374,164 @@ fn cni_errors_have_codes_and_name_the_problem() {
         json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
     );
 }
+
+/// A host link (bridge or dummy) deleted on drop.
+struct HostLink(String);
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+fn bridge_conf(version: &str, bridge: &str, data: &Path, subnet: &str) -> Value {
+    json!({"cniVersion": version, "name": "br-net", "type": "bridge", "bridge": bridge,
+           "isGateway": true, "isDefaultGateway": true,
+           "ipam": {"type": "host-local", "dataDir": data, "ranges": [[{"subnet": subnet}]]}})
+}
+
+fn in_ns(ns: &NetNs, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn link_exists_in(ns: &NetNs, dev: &str) -> bool {
+    in_ns(ns, &["ip", "link", "show", dev]).status.success()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_connects_namespaces_and_cleans_up() {
+    require_root();
+    for (n, dir) in plugin_dirs().iter().enumerate() {
+        let bridge = format!("rcnib{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let subnet = format!("10.89.{}.0/24", 60 + n);
+        let conf = bridge_conf("1.0.0", &bridge, data.path(), &subnet);
+        let (a, b) = (NetNs::new(), NetNs::new());
+        let mut results = Vec::new();
+        for (ns, id) in [(&a, "ca"), (&b, "cb")] {
+            let out = cni(dir, "bridge", "ADD", id, &ns.path(), "eth0", &conf);
+            assert_ok(&out, &format!("{dir:?} bridge ADD"));
+            results.push(json_out(&out));
+        }
+        let r = &results[0];
+        assert_eq!(r["interfaces"][0]["name"], bridge.as_str(), "{dir:?}: {r}");
+        assert_eq!(r["interfaces"][2]["name"], "eth0");
+        assert_eq!(r["interfaces"][2]["sandbox"], a.path());
+        assert_eq!(r["ips"][0]["interface"], 2);
+        let ip_b = results[1]["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let gw = r["ips"][0]["gateway"].as_str().unwrap().to_string();
+        // the two namespaces reach each other and the gateway on the bridge
+        for target in [&ip_b, &gw] {
+            let out = in_ns(&a, &["busybox", "ping", "-c", "1", "-W", "2", target]);
+            assert_ok(&out, &format!("{dir:?}: ping {target}"));
+        }
+        let default = stdout(&in_ns(&a, &["ip", "route", "show", "default"]));
+        assert!(default.contains(&gw), "{dir:?}: {default}");
+        // CHECK with the prevResult, as a runtime passes it
+        let mut with_prev = conf.clone();
+        with_prev["prevResult"] = r.clone();
+        assert_ok(
+            &cni(dir, "bridge", "CHECK", "ca", &a.path(), "eth0", &with_prev),
+            "CHECK",
+        );
+        // CHECK fails once the interface is removed by hand
+        assert_ok(&in_ns(&a, &["ip", "link", "del", "eth0"]), "ip link del");
+        let out = cni(dir, "bridge", "CHECK", "ca", &a.path(), "eth0", &with_prev);
+        assert!(!out.status.success(), "{dir:?}: CHECK passed without eth0");
+        // DEL removes veth and lease, and a second DEL succeeds
+        for (ns, id) in [(&a, "ca"), (&b, "cb")] {
+            let mut with_prev = conf.clone();
+            with_prev["prevResult"] = results[if id == "ca" { 0 } else { 1 }].clone();
+            assert_ok(
+                &cni(dir, "bridge", "DEL", id, &ns.path(), "eth0", &with_prev),
+                "DEL",
+            );
+            assert_ok(
+                &cni(dir, "bridge", "DEL", id, &ns.path(), "eth0", &with_prev),
+                "second DEL",
+            );
+            assert!(!link_exists_in(ns, "eth0"), "{dir:?}: eth0 left in {id}");
+        }
+        for r in &results {
+            let host = r["interfaces"][1]["name"].as_str().unwrap();
+            let out = Command::new("ip")
+                .args(["link", "show", host])
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{dir:?}: host veth {host} left");
+        }
+        let leases: Vec<_> = std::fs::read_dir(data.path().join("br-net"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+            .collect();
+        assert!(leases.is_empty(), "{dir:?}: leases left");
+        // DEL after the namespace is gone
+        let gone = NetNs::new();
+        let path = gone.path();
+        drop(gone);
+        assert_ok(
+            &cni(dir, "bridge", "DEL", "cz", &path, "eth0", &conf),
+            "DEL without netns",
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_refuses_a_non_bridge_device_and_leaves_nothing() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let name = format!("rcnid{}", std::process::id() % 10000);
+    let _guard = HostLink(name.clone());
+    assert_ok(
+        &Command::new("ip")
+            .args([
+                "link",
+                "add",
+                &name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("{name}p"),
+            ])
+            .output()
+            .unwrap(),
+        "ip link add veth",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let conf = bridge_conf("1.0.0", &name, data.path(), "10.89.70.0/24");
+    let ns = NetNs::new();
+    let out = cni(ours, "bridge", "ADD", "c1", &ns.path(), "eth0", &conf);
+    assert!(!out.status.success());
+    let e = json_out(&out);
+    assert_eq!(e["code"], 7, "{e}");
+    assert!(e["msg"].as_str().unwrap().contains("not a bridge"), "{e}");
+    // nothing in the namespace but lo (no veth end, renamed or not)
+    let links = stdout(&in_ns(&ns, &["ip", "-o", "link"]));
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(!link_exists_in(&ns, "eth0"));
+    let leases: Vec<_> = std::fs::read_dir(data.path().join("br-net"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+                .count()
+        })
+        .unwrap_or(0)
+        .to_string()
+        .into_bytes();
+    assert_eq!(leases, b"0", "a lease was left behind");
+}

@@ -1,0 +1,474 @@
+//! CNI `bridge`: a Linux bridge on the host, a veth pair per container
+//! (one end in the container's namespace as CNI_IFNAME, the other on the
+//! bridge), addresses and routes from the IPAM plugin. Drop-in for the
+//! reference plugin's common fields.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+
+use ipnet::IpNet;
+use rcni::error::{CniError, Result};
+use rcni::nl::{self, nl_err};
+use rcni::skel::{self, Args, Plugin};
+use rcni::types::{CniResult, Interface, Route};
+use rcni::{ipam, netns};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use serde_json::Value;
+
+struct Bridge;
+
+/// The fields of the reference bridge plugin that rrun honours.
+struct Conf {
+    bridge: String,
+    is_gateway: bool,
+    is_default_gateway: bool,
+    force_address: bool,
+    mtu: Option<u32>,
+    hairpin: bool,
+    promisc: bool,
+}
+
+impl Conf {
+    fn parse(conf: &Value) -> Result<Conf> {
+        let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
+        for unsupported in ["ipMasq", "vlan", "macspoofchk", "vlanTrunk"] {
+            let set = match &conf[unsupported] {
+                Value::Bool(b) => *b,
+                Value::Null => false,
+                _ => true,
+            };
+            if set {
+                return Err(CniError::new(
+                    rcni::error::code::UNSUPPORTED_FIELD,
+                    format!("bridge: {unsupported} is not implemented in these plugins yet"),
+                ));
+            }
+        }
+        let bridge = conf["bridge"].as_str().unwrap_or("cni0").to_string();
+        if bridge.is_empty() || bridge.len() > 15 || bridge.contains('/') || bridge.contains(' ') {
+            return Err(CniError::config(format!(
+                "bridge: {bridge:?} is not a valid interface name"
+            )));
+        }
+        let mtu = match &conf["mtu"] {
+            Value::Null => None,
+            v => Some(
+                v.as_u64()
+                    .filter(|m| (68..=65535).contains(m))
+                    .ok_or_else(|| {
+                        CniError::config(format!("bridge: mtu {v} is not in 68..65535"))
+                    })? as u32,
+            ),
+        };
+        let is_default_gateway = flag("isDefaultGateway");
+        Ok(Conf {
+            bridge,
+            is_gateway: flag("isGateway") || is_default_gateway,
+            is_default_gateway,
+            force_address: flag("forceAddress"),
+            mtu,
+            hairpin: flag("hairpinMode"),
+            promisc: flag("promiscMode"),
+        })
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn ensure_bridge(h: &Handle, c: &Conf) -> Result<nl::Link> {
+    if let Some(l) = nl::get_link(h, &c.bridge).await? {
+        if l.kind.as_deref() != Some("bridge") {
+            return Err(CniError::config(format!(
+                "bridge: {:?} exists but is a {} device, not a bridge",
+                c.bridge,
+                l.kind.as_deref().unwrap_or("plain")
+            )));
+        }
+        if !l.up {
+            nl::set_up(h, &c.bridge, true).await?;
+        }
+        return Ok(l);
+    }
+    let mut b = LinkBridge::new(&c.bridge).up();
+    if let Some(m) = c.mtu {
+        b = b.mtu(m);
+    }
+    if c.promisc {
+        b = b.promiscuous(true);
+    }
+    match h.link().add(b.build()).execute().await {
+        Ok(()) => {}
+        // another ADD made it meanwhile
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+        Err(e) => return Err(nl_err(format!("create bridge {}", c.bridge))(e)),
+    }
+    nl::get_link(h, &c.bridge)
+        .await?
+        .ok_or_else(|| CniError::internal(format!("bridge {} vanished", c.bridge)))
+}
+
+async fn add_route(h: &Handle, index: u32, dst: IpNet, gw: Option<IpAddr>) -> Result<()> {
+    let msg = match (dst, gw) {
+        (IpNet::V4(d), gw) => {
+            let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(d.addr(), d.prefix_len())
+                .output_interface(index);
+            if let Some(IpAddr::V4(g)) = gw {
+                b = b.gateway(g);
+            }
+            b.build()
+        }
+        (IpNet::V6(d), gw) => {
+            let mut b = RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(d.addr(), d.prefix_len())
+                .output_interface(index);
+            if let Some(IpAddr::V6(g)) = gw {
+                b = b.gateway(g);
+            }
+            b.build()
+        }
+    };
+    match h.route().add(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+        Err(e) => Err(nl_err(format!("add route {dst}"))(e)),
+    }
+}
+
+fn sysctl(path: &str, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|e| CniError::io(format!("write {path}"), e))
+}
+
+/// The bridge and veth on the host side; returns (bridge, host veth).
+fn host_side(
+    c: &Conf,
+    args: &Args,
+    ns: &std::fs::File,
+    result: &CniResult,
+) -> Result<(nl::Link, nl::Link, String)> {
+    let host_name = format!("veth{}", random_suffix());
+    let peer_tmp = format!("tmp{}", random_suffix());
+    nl::with_handle(|h| async move {
+        let bridge = ensure_bridge(&h, c).await?;
+        let mut veth = LinkVeth::new(&host_name, &peer_tmp);
+        if let Some(m) = c.mtu {
+            veth = veth.mtu(m);
+        }
+        h.link()
+            .add(veth.build())
+            .execute()
+            .await
+            .map_err(nl_err(format!("create veth pair {host_name}")))?;
+        let undo = |h: Handle, name: String| async move {
+            if let Ok(Some(l)) = nl::get_link(&h, &name).await {
+                let _ = h.link().del(l.index).execute().await;
+            }
+        };
+        let step = async {
+            let peer = nl::get_link(&h, &peer_tmp)
+                .await?
+                .ok_or_else(|| CniError::internal("veth peer vanished"))?;
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(peer.index)
+                        .setns_by_fd(ns.as_raw_fd())
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl_err(format!(
+                    "move {peer_tmp} into {}",
+                    args.netns
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )))?;
+            let host = nl::get_link(&h, &host_name)
+                .await?
+                .ok_or_else(|| CniError::internal("host veth vanished"))?;
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(host.index)
+                        .controller(bridge.index)
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl_err(format!("attach {host_name} to {}", c.bridge)))?;
+            if c.hairpin {
+                sysctl(
+                    &format!("/sys/class/net/{host_name}/brport/hairpin_mode"),
+                    "1",
+                )?;
+            }
+            if c.is_gateway {
+                for ip in &result.ips {
+                    let Some(gw) = ip.gateway else { continue };
+                    let want =
+                        IpNet::new(gw, ip.address.prefix_len()).expect("prefix of a valid net");
+                    let have = nl::addresses(&h, bridge.index).await?;
+                    if have.contains(&want) {
+                        continue;
+                    }
+                    if let Some(other) = have
+                        .iter()
+                        .find(|a| a.addr().is_ipv4() == gw.is_ipv4() && a.contains(&gw))
+                    {
+                        if !c.force_address {
+                            return Err(CniError::config(format!(
+                                "bridge {} already has {other}, not {want} (set forceAddress to replace it)",
+                                c.bridge
+                            )));
+                        }
+                    }
+                    match h
+                        .address()
+                        .add(bridge.index, gw, ip.address.prefix_len())
+                        .execute()
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                        }
+                        Err(e) => return Err(nl_err(format!("add {want} to {}", c.bridge))(e)),
+                    }
+                    if gw.is_ipv4() {
+                        sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+                    } else {
+                        sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+                    }
+                }
+            }
+            Ok::<_, CniError>(host)
+        };
+        match step.await {
+            Ok(host) => {
+                let bridge = nl::get_link(&h, &c.bridge).await?.unwrap_or(bridge);
+                Ok((bridge, host, peer_tmp.clone()))
+            }
+            Err(e) => {
+                undo(h.clone(), host_name.clone()).await;
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Inside the container: rename, address, route, up; returns its MAC.
+fn container_side(c: &Conf, args: &Args, peer_tmp: &str, result: &CniResult) -> Result<String> {
+    let ns = args.netns.as_deref().expect("checked");
+    let ifname = args.ifname.clone();
+    netns::run_in(ns, || {
+        nl::with_handle(|h| async move {
+            let peer = nl::get_link(&h, peer_tmp)
+                .await?
+                .ok_or_else(|| CniError::internal("veth peer not in the namespace"))?;
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(peer.index)
+                        .name(ifname.clone())
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl_err(format!("rename the veth to {ifname}")))?;
+            for ip in &result.ips {
+                h.address()
+                    .add(peer.index, ip.address.addr(), ip.address.prefix_len())
+                    .execute()
+                    .await
+                    .map_err(nl_err(format!("add {} to {ifname}", ip.address)))?;
+            }
+            nl::set_up(&h, &ifname, true).await?;
+            let mut routes: Vec<Route> = result.routes.clone();
+            if c.is_default_gateway {
+                for ip in &result.ips {
+                    if let Some(gw) = ip.gateway {
+                        let dst: IpNet = if gw.is_ipv4() { "0.0.0.0/0" } else { "::/0" }
+                            .parse()
+                            .expect("literal");
+                        if !routes.iter().any(|r| r.dst == dst) {
+                            routes.push(Route { dst, gw: Some(gw) });
+                        }
+                    }
+                }
+            }
+            for r in &routes {
+                // a route without gw goes through the gateway of its family
+                let gw = r.gw.or_else(|| {
+                    result
+                        .ips
+                        .iter()
+                        .find(|ip| ip.address.addr().is_ipv4() == r.dst.addr().is_ipv4())
+                        .and_then(|ip| ip.gateway)
+                });
+                add_route(&h, peer.index, r.dst, gw).await?;
+            }
+            let link = nl::get_link(&h, &ifname).await?.unwrap_or_default();
+            Ok(link.mac)
+        })
+    })
+}
+
+impl Plugin for Bridge {
+    fn add(&self, args: &Args, conf: &Value) -> Result<Value> {
+        let version = skel::conf_version(conf)?;
+        let c = Conf::parse(conf)?;
+        let ns_path = args.netns.as_deref().expect("ADD has a netns");
+        let ns = std::fs::File::open(ns_path).map_err(|e| {
+            CniError::new(
+                rcni::error::code::INVALID_ENV,
+                format!("failed to open netns {:?}", ns_path.display().to_string()),
+            )
+            .with_details(e)
+        })?;
+        if netns::run_in(ns_path, || {
+            let ifname = args.ifname.clone();
+            nl::with_handle(|h| async move { nl::get_link(&h, &ifname).await })
+        })?
+        .is_some()
+        {
+            return Err(CniError::internal(format!(
+                "interface {} already exists in {}",
+                args.ifname,
+                ns_path.display()
+            )));
+        }
+        let mut result = ipam::exec(args, conf, "ADD")?.expect("ADD returns a result");
+        let made = host_side(&c, args, &ns, &result).and_then(|(bridge, host, peer_tmp)| {
+            match container_side(&c, args, &peer_tmp, &result) {
+                Ok(mac) => Ok((bridge, host, mac)),
+                Err(e) => {
+                    // the host end takes the container end with it
+                    let name = host.name.clone();
+                    let _ = nl::with_handle(|h| async move {
+                        if let Some(l) = nl::get_link(&h, &name).await? {
+                            let _ = h.link().del(l.index).execute().await;
+                        }
+                        Ok(())
+                    });
+                    Err(e)
+                }
+            }
+        });
+        let (bridge, host, mac) = match made {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = ipam::exec(args, conf, "DEL");
+                return Err(e);
+            }
+        };
+        result.interfaces = vec![
+            Interface {
+                name: bridge.name,
+                mac: bridge.mac,
+                mtu: None,
+                sandbox: String::new(),
+            },
+            Interface {
+                name: host.name,
+                mac: host.mac,
+                mtu: None,
+                sandbox: String::new(),
+            },
+            Interface {
+                name: args.ifname.clone(),
+                mac,
+                mtu: None,
+                sandbox: ns_path.display().to_string(),
+            },
+        ];
+        for ip in &mut result.ips {
+            ip.interface = Some(2);
+        }
+        result.to_version(&version)
+    }
+
+    fn del(&self, args: &Args, conf: &Value) -> Result<()> {
+        Conf::parse(conf)?;
+        ipam::exec(args, conf, "DEL")?;
+        let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
+            return Ok(());
+        };
+        let ifname = args.ifname.clone();
+        netns::run_in(ns, || {
+            nl::with_handle(|h| async move {
+                if let Some(l) = nl::get_link(&h, &ifname).await? {
+                    h.link()
+                        .del(l.index)
+                        .execute()
+                        .await
+                        .map_err(nl_err(format!("delete {ifname}")))?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn check(&self, args: &Args, conf: &Value) -> Result<()> {
+        let c = Conf::parse(conf)?;
+        let prev = conf
+            .get("prevResult")
+            .filter(|p| !p.is_null())
+            .map(CniResult::from_value)
+            .transpose()?
+            .ok_or_else(|| CniError::config("CHECK needs prevResult"))?;
+        ipam::exec(args, conf, "CHECK")?;
+        let ns = args.netns.as_deref().expect("CHECK has a netns");
+        let ifname = args.ifname.clone();
+        let want: Vec<IpNet> = prev.ips.iter().map(|i| i.address).collect();
+        netns::run_in(ns, || {
+            nl::with_handle(|h| async move {
+                let link = nl::get_link(&h, &ifname).await?.ok_or_else(|| {
+                    CniError::internal(format!("interface {ifname} is gone from the container"))
+                })?;
+                if !link.up {
+                    return Err(CniError::internal(format!("interface {ifname} is down")));
+                }
+                let have = nl::addresses(&h, link.index).await?;
+                for w in &want {
+                    if !have.contains(w) {
+                        return Err(CniError::internal(format!(
+                            "interface {ifname} lost address {w}"
+                        )));
+                    }
+                }
+                Ok(())
+            })
+        })?;
+        let host = prev
+            .interfaces
+            .iter()
+            .find(|i| i.sandbox.is_empty() && i.name != c.bridge)
+            .map(|i| i.name.clone());
+        if let Some(host) = host {
+            let bridge = c.bridge.clone();
+            nl::with_handle(|h| async move {
+                let b = nl::get_link(&h, &bridge)
+                    .await?
+                    .ok_or_else(|| CniError::internal(format!("bridge {bridge} is gone")))?;
+                let v = nl::get_link(&h, &host)
+                    .await?
+                    .ok_or_else(|| CniError::internal(format!("host veth {host} is gone")))?;
+                if v.controller != Some(b.index) {
+                    return Err(CniError::internal(format!(
+                        "{host} is not attached to {bridge}"
+                    )));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    skel::run(&Bridge)
+}

@@ -1,0 +1,76 @@
+//! Delegation to the IPAM plugin named by `ipam.type`, found in CNI_PATH
+//! and run with the same environment and configuration, as the spec asks.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::error::{code, CniError, Result};
+use crate::skel::Args;
+use crate::types::CniResult;
+
+fn find(args: &Args, plugin: &str) -> Result<std::path::PathBuf> {
+    if plugin.is_empty() || plugin.contains('/') {
+        return Err(CniError::config(format!(
+            "ipam.type {plugin:?} is not a plugin name"
+        )));
+    }
+    args.path
+        .iter()
+        .map(|d| d.join(plugin))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CniError::config(format!(
+                "IPAM plugin {plugin:?} not found in CNI_PATH {:?}",
+                args.path
+            ))
+        })
+}
+
+/// Run the IPAM plugin for `command`; ADD returns its result.
+pub fn exec(args: &Args, conf: &Value, command: &str) -> Result<Option<CniResult>> {
+    let plugin = conf["ipam"]["type"]
+        .as_str()
+        .ok_or_else(|| CniError::config("ipam.type is missing"))?;
+    let bin = find(args, plugin)?;
+    let mut child = Command::new(&bin)
+        .env("CNI_COMMAND", command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| CniError::io(format!("run IPAM plugin {}", bin.display()), e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(conf.to_string().as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CniError::io(format!("wait for IPAM plugin {}", bin.display()), e))?;
+    if !out.status.success() {
+        // pass the plugin's own error through
+        let err: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        return Err(CniError {
+            code: err["code"]
+                .as_u64()
+                .map(|c| c as u32)
+                .unwrap_or(code::INTERNAL),
+            msg: err["msg"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| format!("IPAM plugin {plugin} failed ({})", out.status)),
+            details: err["details"].as_str().unwrap_or_default().to_string(),
+        });
+    }
+    if command != "ADD" {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        CniError::new(
+            code::DECODE_FAILURE,
+            format!("IPAM plugin {plugin} printed no result"),
+        )
+        .with_details(e)
+    })?;
+    CniResult::from_value(&v).map(Some)
+}
