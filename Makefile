@@ -65,7 +65,7 @@ demo: deps build
 	RRUN=$(RRUN) scripts/demo.sh
 
 bench: deps build
-	RRUN=$(RRUN) scripts/bench.sh
+	RRUN=$(RRUN) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
 
 clean:
 	$(CARGO) clean

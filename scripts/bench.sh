@@ -131,6 +131,61 @@ timed() { # name: a hyperfine run of the three runtimes for one operation
 for op in ${BENCH_OPS:-run create start delete seccomp}; do timed $op; done
 echo "== exec true in a running container"
 unshare -m --propagation private "$0" --exec-inner "$work" "$runs" "$bundle" rrun="$rrun" runc="$runc" crun="$crun"
+# CNI: the loopback + bridge/host-local chain, ours vs the reference plugins
+cni_ours=${CNI_BIN_DIR:-$here/target/release}
+cni_ref=/usr/lib/cni
+chain=$here/scripts/cni-chain.sh
+cni_timed() { # ADD or DEL of the chain for one container, fresh netns each run
+  local op=$1 args=()
+  for impl in ours ref; do
+    local dir=$cni_ours; [ $impl = ref ] && dir=$cni_ref
+    local ns=rcni-bench-$impl br=rcnibench-$impl data=$work/cni-$impl sub=10.89.9$([ $impl = ours ] && echo 1 || echo 2).0/24
+    local reset="$chain DEL $dir $ns c1 $data $br $sub 2>/dev/null; ip netns del $ns 2>/dev/null; ip netns add $ns"
+    case $op in
+      ADD) args+=(-n "$impl" --prepare "sh -c '$reset; true'" "$chain ADD $dir $ns c1 $data $br $sub") ;;
+      DEL) args+=(-n "$impl" --prepare "sh -c '$reset; $chain ADD $dir $ns c1 $data $br $sub'" "$chain DEL $dir $ns c1 $data $br $sub") ;;
+    esac
+  done
+  echo "== CNI chain $op (loopback, bridge + host-local)"
+  hf --export-json "$work/cni-$op.json" "${args[@]}"
+  for impl in ours ref; do
+    local dir=$cni_ours; [ $impl = ref ] && dir=$cni_ref
+    "$chain" DEL $dir rcni-bench-$impl c1 $work/cni-$impl rcnibench-$impl 10.89.9$([ $impl = ours ] && echo 1 || echo 2).0/24 2>/dev/null || true
+    ip netns del rcni-bench-$impl 2>/dev/null || true
+    ip link del rcnibench-$impl 2>/dev/null || true
+  done
+}
+if [ -x "$cni_ours/bridge" ] && [ -x "$cni_ref/bridge" ]; then
+  cni_timed ADD
+  cni_timed DEL
+  echo "== 50 concurrent CNI ADDs (wall time, median of 5)"
+  python3 - "$work" "$chain" "$cni_ours" "$cni_ref" <<'PY'
+import json, statistics, subprocess, sys, time
+work, chain, ours, ref = sys.argv[1:5]
+out = {}
+for impl, d in (("ours", ours), ("ref", ref)):
+    times = []
+    for rep in range(5):
+        nss = [f"rcni-c{impl[0]}{i}" for i in range(50)]
+        for n in nss:
+            subprocess.run(["ip", "netns", "add", n], check=True)
+        args = lambda op, i, n: [chain, op, d, n, f"c{i}", f"{work}/conc-{impl}", f"rcniconc{impl[0]}", "10.89.95.0/24" if impl == "ours" else "10.89.96.0/24"]
+        t = time.monotonic()
+        procs = [subprocess.Popen(args("ADD", i, n)) for i, n in enumerate(nss)]
+        ok = all(p.wait() == 0 for p in procs)
+        times.append(time.monotonic() - t)
+        for i, n in enumerate(nss):
+            subprocess.run(args("DEL", i, n), stderr=subprocess.DEVNULL)
+            subprocess.run(["ip", "netns", "del", n])
+        subprocess.run(["ip", "link", "del", f"rcniconc{impl[0]}"], stderr=subprocess.DEVNULL)
+        if not ok:
+            sys.exit(f"{impl}: a concurrent ADD failed")
+    out[impl] = statistics.median(times) * 1000
+    print(f"{impl}: {out[impl]:.1f} ms")
+json.dump(out, open(f"{work}/cni-conc.json", "w"))
+PY
+fi
+
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
@@ -147,6 +202,16 @@ for op in ["run", "create", "start", "delete", "seccomp", "exec"]:
     rows.append(f"| {op} | {m['rrun']:.2f} | {m['runc']:.2f} | {m['crun']:.2f} | **{m['rrun']/m['crun']:.2f}** | {m['runc']/m['crun']:.2f} |")
     print(f"{op:7s} rrun {m['rrun']:.2f} ms  runc {m['runc']:.2f} ms  crun {m['crun']:.2f} ms  rrun/crun {m['rrun']/m['crun']:.2f}  runc/crun {m['runc']/m['crun']:.2f}")
 hyb = med("hybrid")["rrun-hybrid"]
+import os
+cni_rows = []
+if os.path.exists(f"{work}/cni-ADD.json"):
+    for op in ["ADD", "DEL"]:
+        m = med(f"cni-{op}")
+        cni_rows.append(f"| chain {op} | {m['ours']:.2f} | {m['ref']:.2f} | **{m['ours']/m['ref']:.2f}** |")
+    c = json.load(open(f"{work}/cni-conc.json"))
+    cni_rows.append(f"| 50 concurrent chain ADDs (wall) | {c['ours']:.1f} | {c['ref']:.1f} | **{c['ours']/c['ref']:.2f}** |")
+    for r in cni_rows:
+        print(r)
 print(f"rrun run on the hybrid layout: {hyb:.2f} ms")
 doc = f"""# Performance
 
@@ -167,6 +232,16 @@ resolved for the default capabilities: in rrun a stack of one seccompiler filter
 `rrun run` on the host's real hybrid cgroup layout (also joins a cgroup2 directory): **{hyb:.2f} ms**.
 
 Versions: {ver('runc')}; {ver('crun')}; rrun built from this tree (musl target, static; release profile: LTO, opt-level s, panic=abort).
+
+## CNI plugins
+
+The chain a runtime runs per container (loopback, then bridge with host-local IPAM), ours vs the reference
+plugins of Debian's containernetworking-plugins ({subprocess.run(['dpkg-query', '-W', '-f=${{Version}}', 'containernetworking-plugins'], capture_output=True, text=True).stdout}),
+each run on a fresh network namespace, in milliseconds (median); target: under half the reference's time.
+
+| operation | ours | reference | ours/reference |
+|---|---|---|---|
+""" + "\n".join(cni_rows) + f"""
 
 ## Where rrun's time goes
 

@@ -535,3 +535,38 @@ fn bridge_refuses_a_non_bridge_device_and_leaves_nothing() {
         .into_bytes();
     assert_eq!(leases, b"0", "a lease was left behind");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn gc_through_bridge_releases_leases_of_gone_attachments() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnig{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let conf = bridge_conf("1.1.0", &bridge, data.path(), "10.89.71.0/24");
+    let (a, b) = (NetNs::new(), NetNs::new());
+    for (ns, id) in [(&a, "keep"), (&b, "stale")] {
+        assert_ok(
+            &cni(ours, "bridge", "ADD", id, &ns.path(), "eth0", &conf),
+            "ADD",
+        );
+    }
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}]);
+    assert_ok(&cni(ours, "bridge", "GC", "", "", "", &gc), "GC");
+    assert_ok(&cni(ours, "bridge", "STATUS", "", "", "", &conf), "STATUS");
+    let leases: Vec<String> = std::fs::read_dir(data.path().join("br-net"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(leases, ["keep\r\neth0"]);
+    for (ns, id) in [(&a, "keep"), (&b, "stale")] {
+        assert_ok(
+            &cni(ours, "bridge", "DEL", id, &ns.path(), "eth0", &conf),
+            "DEL",
+        );
+    }
+}

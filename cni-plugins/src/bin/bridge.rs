@@ -7,12 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use ipnet::IpNet;
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rcni::error::{CniError, Result};
 use rcni::nl::{self, nl_err};
 use rcni::skel::{self, Args, Plugin};
 use rcni::types::{CniResult, Interface, Route};
 use rcni::{ipam, netns};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use serde_json::Value;
 
 struct Bridge;
@@ -151,44 +154,35 @@ fn host_side(
     args: &Args,
     ns: &std::fs::File,
     result: &CniResult,
-) -> Result<(nl::Link, nl::Link, String)> {
+) -> Result<(nl::Link, nl::Link)> {
     let host_name = format!("veth{}", random_suffix());
-    let peer_tmp = format!("tmp{}", random_suffix());
+    let peer_name = args.ifname.clone();
     nl::with_handle(|h| async move {
         let bridge = ensure_bridge(&h, c).await?;
-        let mut veth = LinkVeth::new(&host_name, &peer_tmp);
+        // The container end is created directly in the container's
+        // namespace under its final name: no move between namespaces (the
+        // slowest netlink operation here) and no rename.
+        let mut peer = LinkUnspec::new_with_name(&peer_name).setns_by_fd(ns.as_raw_fd());
+        let mut veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host_name.clone());
         if let Some(m) = c.mtu {
+            peer = peer.mtu(m);
             veth = veth.mtu(m);
         }
+        let veth = veth
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
         h.link()
-            .add(veth.build())
+            .add(veth)
             .execute()
             .await
-            .map_err(nl_err(format!("create veth pair {host_name}")))?;
+            .map_err(nl_err(format!("create veth pair {host_name}/{peer_name}")))?;
         let undo = |h: Handle, name: String| async move {
             if let Ok(Some(l)) = nl::get_link(&h, &name).await {
                 let _ = h.link().del(l.index).execute().await;
             }
         };
         let step = async {
-            let peer = nl::get_link(&h, &peer_tmp)
-                .await?
-                .ok_or_else(|| CniError::internal("veth peer vanished"))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(peer.index)
-                        .setns_by_fd(ns.as_raw_fd())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl_err(format!(
-                    "move {peer_tmp} into {}",
-                    args.netns
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                )))?;
             let host = nl::get_link(&h, &host_name)
                 .await?
                 .ok_or_else(|| CniError::internal("host veth vanished"))?;
@@ -251,7 +245,7 @@ fn host_side(
         match step.await {
             Ok(host) => {
                 let bridge = nl::get_link(&h, &c.bridge).await?.unwrap_or(bridge);
-                Ok((bridge, host, peer_tmp.clone()))
+                Ok((bridge, host))
             }
             Err(e) => {
                 undo(h.clone(), host_name.clone()).await;
@@ -261,24 +255,15 @@ fn host_side(
     })
 }
 
-/// Inside the container: rename, address, route, up; returns its MAC.
-fn container_side(c: &Conf, args: &Args, peer_tmp: &str, result: &CniResult) -> Result<String> {
+/// Inside the container: addresses, routes, up; returns its MAC.
+fn container_side(c: &Conf, args: &Args, result: &CniResult) -> Result<String> {
     let ns = args.netns.as_deref().expect("checked");
     let ifname = args.ifname.clone();
     netns::run_in(ns, || {
         nl::with_handle(|h| async move {
-            let peer = nl::get_link(&h, peer_tmp)
-                .await?
-                .ok_or_else(|| CniError::internal("veth peer not in the namespace"))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(peer.index)
-                        .name(ifname.clone())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl_err(format!("rename the veth to {ifname}")))?;
+            let peer = nl::get_link(&h, &ifname).await?.ok_or_else(|| {
+                CniError::internal(format!("veth end {ifname} not in the namespace"))
+            })?;
             for ip in &result.ips {
                 h.address()
                     .add(peer.index, ip.address.addr(), ip.address.prefix_len())
@@ -342,8 +327,8 @@ impl Plugin for Bridge {
             )));
         }
         let mut result = ipam::exec(args, conf, "ADD")?.expect("ADD returns a result");
-        let made = host_side(&c, args, &ns, &result).and_then(|(bridge, host, peer_tmp)| {
-            match container_side(&c, args, &peer_tmp, &result) {
+        let made = host_side(&c, args, &ns, &result).and_then(|(bridge, host)| {
+            match container_side(&c, args, &result) {
                 Ok(mac) => Ok((bridge, host, mac)),
                 Err(e) => {
                     // the host end takes the container end with it
@@ -466,6 +451,17 @@ impl Plugin for Bridge {
             })?;
         }
         Ok(())
+    }
+
+    /// STATUS and GC are the IPAM plugin's business (spec 1.1).
+    fn status(&self, conf: &Value) -> Result<()> {
+        Conf::parse(conf)?;
+        ipam::exec(&skel::parse_env()?, conf, "STATUS").map(|_| ())
+    }
+
+    fn gc(&self, conf: &Value) -> Result<()> {
+        Conf::parse(conf)?;
+        ipam::exec(&skel::parse_env()?, conf, "GC").map(|_| ())
     }
 }
 
