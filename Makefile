@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CARGO ?= cargo
 APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins
-# rrun is built for the musl target: a static binary with no dynamic loader
+# rrun and the CNI plugins are built for the musl target: static binaries with no dynamic loader
 # and no glibc start-up work (cpuid probing for cache sizes, which is slow in
 # a VM). rrun starts twice per container (the CVE-2019-5736 re-exec), so that
 # start-up is a tenth of `rrun run` (docs/performance.md).
@@ -16,7 +16,7 @@ ARCH := $(shell uname -m)
 RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
 RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
 CNI_PLUGINS := loopback host-local bridge
-CNI_BIN_DIR := $(CURDIR)/target/release
+CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -38,8 +38,7 @@ deps:
 	fi
 
 build:
-	$(CARGO) build --release --locked -p rrun --target $(RRUN_TARGET)
-	$(CARGO) build --release --locked -p cni-plugins
+	$(CARGO) build --release --locked -p rrun -p cni-plugins --target $(RRUN_TARGET)
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun

@@ -132,7 +132,7 @@ for op in ${BENCH_OPS:-run create start delete seccomp}; do timed $op; done
 echo "== exec true in a running container"
 unshare -m --propagation private "$0" --exec-inner "$work" "$runs" "$bundle" rrun="$rrun" runc="$runc" crun="$crun"
 # CNI: the loopback + bridge/host-local chain, ours vs the reference plugins
-cni_ours=${CNI_BIN_DIR:-$here/target/release}
+cni_ours=${CNI_BIN_DIR:-$here/target/$(uname -m)-unknown-linux-musl/release}
 cni_ref=/usr/lib/cni
 chain=$here/scripts/cni-chain.sh
 cni_timed() { # ADD or DEL of the chain for one container, fresh netns each run
@@ -248,9 +248,9 @@ each run on a fresh network namespace, in milliseconds (median); target: under h
 Our bridge creates the container's end of the veth pair directly in the container's namespace under its final
 name (the peer of an RTM_NEWLINK carries the namespace fd); the reference creates it in one namespace and moves
 it, and moving a device between namespaces was 27 ms of the 56 ms our first version took. DEL is dominated by
-the kernel's teardown of the veth pair in both. Not at the target (half the reference's time) yet: the next
-items are the three process start-ups per chain (the plugins are still dynamically linked) and a tokio runtime
-per netlink call.
+the kernel's teardown of the veth pair in both. The plugins are static musl binaries like rrun (three
+process start-ups per chain, no dynamic loader). DEL is still above half the reference's time: deleting the
+veth pair waits for the kernel's RCU grace periods, in both.
 
 ## Where rrun's time goes
 

@@ -18,11 +18,18 @@ fn plugin_dirs() -> Vec<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-            ["target/release", "target/debug"]
-                .iter()
-                .map(|d| ws.join(d))
-                .find(|d| d.join("host-local").exists())
-                .expect("build the CNI plugins first (make build)")
+            [
+                format!(
+                    "target/{}-unknown-linux-musl/release",
+                    std::env::consts::ARCH
+                ),
+                "target/release".into(),
+                "target/debug".into(),
+            ]
+            .iter()
+            .map(|d| ws.join(d))
+            .find(|d| d.join("host-local").exists())
+            .expect("build the CNI plugins first (make build)")
         });
     let mut dirs = vec![ours];
     if Path::new(REFERENCE).join("host-local").exists() {
