@@ -7,6 +7,7 @@ pub mod error;
 pub mod hostlocal;
 pub mod ipam;
 pub mod netns;
+pub mod nft;
 pub mod nl;
 pub mod skel;
 pub mod types;

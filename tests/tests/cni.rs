@@ -577,3 +577,90 @@ fn gc_through_bridge_releases_leases_of_gone_attachments() {
         );
     }
 }
+
+/// `nft list table FAMILY rcni`, or None when it does not exist.
+fn rcni_table(family: &str) -> Option<String> {
+    let out = Command::new("nft")
+        .args(["list", "table", family, "rcni"])
+        .output()
+        .unwrap();
+    out.status.success().then(|| stdout(&out))
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_ip_masq_translates_outbound_traffic_and_del_removes_the_rule() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let id = std::process::id() % 10000;
+    let bridge = format!("rcnim{id}");
+    let _guard = HostLink(bridge.clone());
+    // "outside": a namespace on another host link, with no route back to
+    // the container subnet, so only masqueraded packets get an answer
+    let outside = NetNs::new();
+    let host_end = format!("rcnio{id}");
+    let _outside_link = HostLink(host_end.clone());
+    for args in [
+        vec![
+            "link", "add", &host_end, "type", "veth", "peer", "name", "out0", "netns", &outside.0,
+        ],
+        vec!["addr", "add", "10.89.81.1/24", "dev", &host_end],
+        vec!["link", "set", &host_end, "up"],
+    ] {
+        assert_ok(&Command::new("ip").args(&args).output().unwrap(), "ip");
+    }
+    assert_ok(
+        &in_ns(
+            &outside,
+            &["ip", "addr", "add", "10.89.81.2/24", "dev", "out0"],
+        ),
+        "ip addr",
+    );
+    assert_ok(
+        &in_ns(&outside, &["ip", "link", "set", "out0", "up"]),
+        "ip link up",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut conf = bridge_conf("1.0.0", &bridge, data.path(), "10.89.82.0/24");
+    conf["ipMasq"] = json!(true);
+    let ctr = NetNs::new();
+    let out = cni(ours, "bridge", "ADD", "masq1", &ctr.path(), "eth0", &conf);
+    assert_ok(&out, "ADD with ipMasq");
+    let r = json_out(&out);
+    let table = rcni_table("ip").expect("the masquerade table");
+    assert!(
+        table.contains("masquerade") && table.contains("rcni br-net masq1"),
+        "{table}"
+    );
+    let ping = in_ns(
+        &ctr,
+        &["busybox", "ping", "-c", "1", "-W", "2", "10.89.81.2"],
+    );
+    assert_ok(&ping, "ping outside through the masquerade");
+    let mut with_prev = conf.clone();
+    with_prev["prevResult"] = r;
+    assert_ok(
+        &cni(
+            ours,
+            "bridge",
+            "CHECK",
+            "masq1",
+            &ctr.path(),
+            "eth0",
+            &with_prev,
+        ),
+        "CHECK",
+    );
+    // DEL after the namespace is gone still removes the rule (the
+    // reference plugin leaks it then)
+    let path = ctr.path();
+    drop(ctr);
+    assert_ok(
+        &cni(ours, "bridge", "DEL", "masq1", &path, "eth0", &with_prev),
+        "DEL",
+    );
+    assert!(
+        rcni_table("ip").is_none_or(|t| !t.contains("masq1")),
+        "the masquerade rule survived DEL"
+    );
+}

@@ -29,12 +29,14 @@ struct Conf {
     mtu: Option<u32>,
     hairpin: bool,
     promisc: bool,
+    ip_masq: bool,
+    network: String,
 }
 
 impl Conf {
     fn parse(conf: &Value) -> Result<Conf> {
         let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
-        for unsupported in ["ipMasq", "vlan", "macspoofchk", "vlanTrunk"] {
+        for unsupported in ["vlan", "macspoofchk", "vlanTrunk"] {
             let set = match &conf[unsupported] {
                 Value::Bool(b) => *b,
                 Value::Null => false,
@@ -72,6 +74,8 @@ impl Conf {
             mtu,
             hairpin: flag("hairpinMode"),
             promisc: flag("promiscMode"),
+            ip_masq: flag("ipMasq"),
+            network: conf["name"].as_str().unwrap_or_default().to_string(),
         })
     }
 }
@@ -343,6 +347,24 @@ impl Plugin for Bridge {
                 }
             }
         });
+        let made = made.and_then(|(bridge, host, mac)| {
+            if c.ip_masq {
+                let addrs: Vec<IpNet> = result.ips.iter().map(|i| i.address).collect();
+                let tag = rcni::nft::tag(&c.network, &args.container_id);
+                if let Err(e) = rcni::nft::add_masquerade(&addrs, &tag) {
+                    let _ = rcni::nft::remove_tagged(&tag);
+                    let name = host.name.clone();
+                    let _ = nl::with_handle(|h| async move {
+                        if let Some(l) = nl::get_link(&h, &name).await? {
+                            let _ = h.link().del(l.index).execute().await;
+                        }
+                        Ok(())
+                    });
+                    return Err(e);
+                }
+            }
+            Ok((bridge, host, mac))
+        });
         let (bridge, host, mac) = match made {
             Ok(v) => v,
             Err(e) => {
@@ -377,8 +399,12 @@ impl Plugin for Bridge {
     }
 
     fn del(&self, args: &Args, conf: &Value) -> Result<()> {
-        Conf::parse(conf)?;
+        let c = Conf::parse(conf)?;
         ipam::exec(args, conf, "DEL")?;
+        if c.ip_masq {
+            // by tag: works when the namespace or the veth is already gone
+            rcni::nft::remove_tagged(&rcni::nft::tag(&c.network, &args.container_id))?;
+        }
         let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
             return Ok(());
         };
@@ -406,6 +432,19 @@ impl Plugin for Bridge {
             .transpose()?
             .ok_or_else(|| CniError::config("CHECK needs prevResult"))?;
         ipam::exec(args, conf, "CHECK")?;
+        if c.ip_masq {
+            let tag = rcni::nft::tag(&c.network, &args.container_id);
+            for v6 in [false, true] {
+                if prev.ips.iter().any(|i| i.address.addr().is_ipv6() == v6)
+                    && !rcni::nft::has_tagged(&tag, v6)?
+                {
+                    return Err(CniError::internal(format!(
+                        "the masquerade rule for container {} is gone",
+                        args.container_id
+                    )));
+                }
+            }
+        }
         let ns = args.netns.as_deref().expect("CHECK has a netns");
         let ifname = args.ifname.clone();
         let want: Vec<IpNet> = prev.ips.iter().map(|i| i.address).collect();

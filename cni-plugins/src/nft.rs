@@ -1,0 +1,488 @@
+//! A small nf_tables client over netlink (NETLINK_NETFILTER): exactly what
+//! the plugins need, no `nft`/`iptables` process. Tables `ip rcni` and
+//! `ip6 rcni` hold a `postrouting` nat chain (only while some container has a
+//! rule in it); every rule carries a comment
+//! (nft's userdata format) naming the network and container, which is how
+//! DEL finds it again, also when the container's namespace is long gone.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::error::{CniError, Result};
+
+const NETLINK_NETFILTER: i32 = 12;
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_DELTABLE: u16 = 2;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_DELCHAIN: u16 = 5;
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_GETRULE: u16 = 7;
+const NFT_MSG_DELRULE: u16 = 8;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_APPEND: u16 = 0x800;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLA_F_NESTED: u16 = 0x8000;
+
+const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
+const NF_INET_POST_ROUTING: u32 = 4;
+
+pub const TABLE: &str = "rcni";
+pub const POSTROUTING: &str = "postrouting";
+
+/// Netlink attributes being built.
+#[derive(Default)]
+struct Attrs(Vec<u8>);
+
+impl Attrs {
+    fn raw(&mut self, typ: u16, data: &[u8]) -> &mut Self {
+        let len = 4 + data.len();
+        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.0.extend_from_slice(&typ.to_ne_bytes());
+        self.0.extend_from_slice(data);
+        while self.0.len() % 4 != 0 {
+            self.0.push(0);
+        }
+        self
+    }
+    fn str(&mut self, typ: u16, s: &str) -> &mut Self {
+        let mut b = s.as_bytes().to_vec();
+        b.push(0);
+        self.raw(typ, &b)
+    }
+    /// nf_tables integers are big-endian.
+    fn u32(&mut self, typ: u16, v: u32) -> &mut Self {
+        self.raw(typ, &v.to_be_bytes())
+    }
+    fn u64(&mut self, typ: u16, v: u64) -> &mut Self {
+        self.raw(typ, &v.to_be_bytes())
+    }
+    fn nested(&mut self, typ: u16, inner: Attrs) -> &mut Self {
+        self.raw(typ | NLA_F_NESTED, &inner.0)
+    }
+}
+
+/// One expression of a rule: `name` with its attributes.
+fn expr(name: &str, data: Attrs) -> Attrs {
+    let mut e = Attrs::default();
+    e.str(1, name); // NFTA_EXPR_NAME
+    e.nested(2, data); // NFTA_EXPR_DATA
+    e
+}
+
+/// Load `len` bytes at `offset` of the network header into register 1.
+fn payload(offset: u32, len: u32) -> Attrs {
+    let mut a = Attrs::default();
+    a.u32(1, 1).u32(2, 1).u32(3, offset).u32(4, len); // DREG=1, BASE=network, OFFSET, LEN
+    expr("payload", a)
+}
+
+/// Register 1 compared with `value` (op 0: ==, 1: !=).
+fn cmp(op: u32, value: &[u8]) -> Attrs {
+    let mut data = Attrs::default();
+    data.raw(1, value); // NFTA_DATA_VALUE
+    let mut a = Attrs::default();
+    a.u32(1, 1).u32(2, op).nested(3, data); // SREG, OP, DATA
+    expr("cmp", a)
+}
+
+/// Register 1 &= mask.
+fn bitwise(mask: &[u8]) -> Attrs {
+    let (mut m, mut x) = (Attrs::default(), Attrs::default());
+    m.raw(1, mask);
+    x.raw(1, &vec![0u8; mask.len()]);
+    let mut a = Attrs::default();
+    a.u32(1, 1)
+        .u32(2, 1)
+        .u32(3, mask.len() as u32)
+        .nested(4, m)
+        .nested(5, x);
+    expr("bitwise", a)
+}
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// Expressions for "destination not in `net`".
+fn daddr_not_in(net: IpNet) -> Vec<Attrs> {
+    let (off, len) = if net.addr().is_ipv4() {
+        (16, 4)
+    } else {
+        (24, 16)
+    };
+    vec![
+        payload(off, len),
+        bitwise(&ip_bytes(net.netmask())),
+        cmp(1, &ip_bytes(net.network())),
+    ]
+}
+
+/// nft's rule comment (libnftnl udata: type 0, length, NUL-terminated text).
+fn comment_udata(text: &str) -> Vec<u8> {
+    let mut b = vec![0u8, (text.len() + 1) as u8];
+    b.extend_from_slice(text.as_bytes());
+    b.push(0);
+    b
+}
+
+fn comment_from_udata(u: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i + 2 <= u.len() {
+        let (typ, len) = (u[i], u[i + 1] as usize);
+        let v = u.get(i + 2..i + 2 + len)?;
+        if typ == 0 {
+            return Some(
+                String::from_utf8_lossy(v)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            );
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// The comment that tags a container's rules.
+pub fn tag(network: &str, container: &str) -> String {
+    let t = format!("rcni {network} {container}");
+    // nft keeps comments short; the container id is unique enough
+    t.chars().take(120).collect()
+}
+
+struct Socket(std::os::fd::OwnedFd, u32);
+
+impl Socket {
+    fn open() -> Result<Socket> {
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                NETLINK_NETFILTER,
+            )
+        };
+        if fd < 0 {
+            return Err(CniError::io(
+                "open a netfilter netlink socket",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: fresh descriptor from socket(2).
+        Ok(Socket(
+            unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
+            1,
+        ))
+    }
+
+    fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
+    /// One netlink message: header, nfgenmsg, attributes.
+    fn msg(
+        &mut self,
+        buf: &mut Vec<u8>,
+        typ: u16,
+        flags: u16,
+        family: u8,
+        res_id: u16,
+        attrs: &Attrs,
+    ) {
+        let len = 16 + 4 + attrs.0.len();
+        buf.extend_from_slice(&(len as u32).to_ne_bytes());
+        buf.extend_from_slice(&typ.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&self.1.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&[family, 0]);
+        buf.extend_from_slice(&res_id.to_be_bytes());
+        buf.extend_from_slice(&attrs.0);
+        self.1 += 1;
+    }
+
+    fn send(&self, buf: &[u8]) -> Result<()> {
+        // SAFETY: sendto on our socket with a live buffer; NULL address
+        // sends to the kernel.
+        let r = unsafe { libc::send(self.fd(), buf.as_ptr().cast(), buf.len(), 0) };
+        if r < 0 {
+            return Err(CniError::io(
+                "send to nf_tables",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Read messages until `acks` acknowledgements (or DONE for a dump);
+    /// returns the data messages (type, payload after nfgenmsg).
+    fn recv(&self, mut acks: usize, dump: bool) -> Result<Vec<(u16, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            if !dump && acks == 0 {
+                return Ok(out);
+            }
+            // SAFETY: recv into a buffer we own, of the length given.
+            let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(CniError::io(
+                    "read from nf_tables",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            let mut p = &buf[..n as usize];
+            while p.len() >= 16 {
+                let len = u32::from_ne_bytes(p[0..4].try_into().expect("4 bytes")) as usize;
+                let typ = u16::from_ne_bytes(p[4..6].try_into().expect("2 bytes"));
+                if len < 16 || len > p.len() {
+                    break;
+                }
+                let body = &p[16..len];
+                match typ {
+                    NLMSG_ERROR => {
+                        let err = i32::from_ne_bytes(body[0..4].try_into().expect("4 bytes"));
+                        if err != 0 {
+                            return Err(CniError::internal("nf_tables refused a change")
+                                .with_details(std::io::Error::from_raw_os_error(-err)));
+                        }
+                        acks = acks.saturating_sub(1);
+                    }
+                    NLMSG_DONE => return Ok(out),
+                    _ => out.push((typ, body.get(4..).unwrap_or_default().to_vec())),
+                }
+                p = &p[(len + 3) & !3..];
+                if p.len() < 16 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Send a batch of (type, flags, attrs) for `family`; wait for acks.
+    fn batch(&mut self, family: u8, msgs: &[(u16, u16, Attrs)]) -> Result<()> {
+        let mut buf = Vec::new();
+        self.msg(
+            &mut buf,
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+            &Attrs::default(),
+        );
+        for (typ, flags, attrs) in msgs {
+            self.msg(
+                &mut buf,
+                (NFNL_SUBSYS_NFTABLES << 8) | typ,
+                NLM_F_REQUEST | NLM_F_ACK | flags,
+                family,
+                0,
+                attrs,
+            );
+        }
+        self.msg(
+            &mut buf,
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+            &Attrs::default(),
+        );
+        self.send(&buf)?;
+        self.recv(msgs.len(), false).map(|_| ())
+    }
+}
+
+fn family_of(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        NFPROTO_IPV4
+    } else {
+        NFPROTO_IPV6
+    }
+}
+
+/// Table and nat postrouting chain (idempotent), as batch messages.
+fn table_and_chain() -> Vec<(u16, u16, Attrs)> {
+    let mut table = Attrs::default();
+    table.str(1, TABLE);
+    let mut hook = Attrs::default();
+    hook.u32(1, NF_INET_POST_ROUTING).u32(2, 100);
+    let mut chain = Attrs::default();
+    chain
+        .str(1, TABLE)
+        .str(3, POSTROUTING)
+        .nested(4, hook)
+        .u32(5, 1)
+        .str(7, "nat");
+    vec![
+        (NFT_MSG_NEWTABLE, NLM_F_CREATE, table),
+        (NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain),
+    ]
+}
+
+/// `ip saddr IP ip daddr != SUBNET ip daddr != MULTICAST masquerade`
+/// for each of the container's addresses, tagged with `tag`.
+pub fn add_masquerade(addrs: &[IpNet], tag: &str) -> Result<()> {
+    let mut sock = Socket::open()?;
+    for a in addrs {
+        let ip = a.addr();
+        let (saddr_off, len, multicast) = if ip.is_ipv4() {
+            (12, 4, "224.0.0.0/4")
+        } else {
+            (8, 16, "ff00::/8")
+        };
+        let mut exprs = vec![payload(saddr_off, len), cmp(0, &ip_bytes(ip))];
+        exprs.extend(daddr_not_in(a.trunc()));
+        exprs.extend(daddr_not_in(multicast.parse().expect("literal")));
+        exprs.push(expr("masq", Attrs::default()));
+        let mut list = Attrs::default();
+        for e in exprs {
+            list.nested(1, e); // NFTA_LIST_ELEM
+        }
+        let mut rule = Attrs::default();
+        rule.str(1, TABLE)
+            .str(2, POSTROUTING)
+            .nested(4, list)
+            .raw(7, &comment_udata(tag));
+        let mut msgs = table_and_chain();
+        msgs.push((NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, rule));
+        sock.batch(family_of(ip), &msgs).map_err(|e| CniError {
+            msg: format!("add masquerade rule for {ip}: {}", e.msg),
+            ..e
+        })?;
+    }
+    Ok(())
+}
+
+/// Parse attributes (type without flags → payload).
+fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while p.len() >= 4 {
+        let len = u16::from_ne_bytes([p[0], p[1]]) as usize;
+        let typ = u16::from_ne_bytes([p[2], p[3]]) & 0x3fff;
+        if len < 4 || len > p.len() {
+            break;
+        }
+        out.push((typ, &p[4..len]));
+        p = &p[((len + 3) & !3).min(p.len())..];
+    }
+    out
+}
+
+/// Handles of the rules in our postrouting chain whose comment is `tag`.
+fn tagged_rules(sock: &mut Socket, family: u8, tag: &str) -> Result<Vec<u64>> {
+    let mut attrs = Attrs::default();
+    attrs.str(1, TABLE).str(2, POSTROUTING);
+    let mut buf = Vec::new();
+    sock.msg(
+        &mut buf,
+        (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        family,
+        0,
+        &attrs,
+    );
+    sock.send(&buf)?;
+    let msgs = match sock.recv(0, true) {
+        Ok(m) => m,
+        // no table or chain: nothing of ours
+        Err(e) if e.details.contains("No such file") => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for (_, body) in msgs {
+        let attrs = parse_attrs(&body);
+        let handle = attrs
+            .iter()
+            .find(|(t, _)| *t == 3)
+            .and_then(|(_, v)| v.get(0..8))
+            .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes")));
+        let comment = attrs
+            .iter()
+            .find(|(t, _)| *t == 7)
+            .and_then(|(_, v)| comment_from_udata(v));
+        if let (Some(h), Some(c)) = (handle, comment) {
+            if c == tag {
+                out.push(h);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Remove every rule tagged `tag` (both families; idempotent).
+pub fn remove_tagged(tag: &str) -> Result<()> {
+    let mut sock = Socket::open()?;
+    for family in [NFPROTO_IPV4, NFPROTO_IPV6] {
+        let handles = tagged_rules(&mut sock, family, tag)?;
+        if handles.is_empty() {
+            continue;
+        }
+        let msgs: Vec<(u16, u16, Attrs)> = handles
+            .into_iter()
+            .map(|h| {
+                let mut a = Attrs::default();
+                a.str(1, TABLE).str(2, POSTROUTING).u64(3, h);
+                (NFT_MSG_DELRULE, 0, a)
+            })
+            .collect();
+        sock.batch(family, &msgs)?;
+        // Leave nothing behind once the last container is gone: deleting a
+        // chain that still has rules fails (EBUSY), and both deletions are
+        // one atomic batch, so a concurrent ADD either keeps its rule (the
+        // batch fails) or recreates table and chain after us.
+        let (mut chain, mut table) = (Attrs::default(), Attrs::default());
+        chain.str(1, TABLE).str(3, POSTROUTING);
+        table.str(1, TABLE);
+        // (its own socket: a refused batch can leave replies behind)
+        if let Ok(mut once) = Socket::open() {
+            let _ = once.batch(
+                family,
+                &[(NFT_MSG_DELCHAIN, 0, chain), (NFT_MSG_DELTABLE, 0, table)],
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether a rule tagged `tag` exists (for CHECK).
+pub fn has_tagged(tag: &str, v6: bool) -> Result<bool> {
+    let mut sock = Socket::open()?;
+    let family = if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 };
+    Ok(!tagged_rules(&mut sock, family, tag)?.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_round_trip_in_nft_udata_format() {
+        let u = comment_udata("rcni net1 abc");
+        assert_eq!(u[0], 0);
+        assert_eq!(u[1] as usize, "rcni net1 abc".len() + 1);
+        assert_eq!(comment_from_udata(&u).as_deref(), Some("rcni net1 abc"));
+    }
+
+    #[test]
+    fn attributes_are_aligned_and_parse_back() {
+        let mut a = Attrs::default();
+        a.str(1, "abc").u32(2, 7);
+        assert_eq!(a.0.len() % 4, 0);
+        let parsed = parse_attrs(&a.0);
+        assert_eq!(parsed[0].1, b"abc\0");
+        assert_eq!(parsed[1].1, 7u32.to_be_bytes());
+    }
+}
