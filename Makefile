@@ -15,7 +15,7 @@ APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc 
 ARCH := $(shell uname -m)
 RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
 RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
-CNI_PLUGINS := loopback host-local bridge
+CNI_PLUGINS := loopback host-local bridge portmap
 CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean

@@ -38,6 +38,11 @@ const NF_INET_POST_ROUTING: u32 = 4;
 
 pub const TABLE: &str = "rcni";
 pub const POSTROUTING: &str = "postrouting";
+pub const PORTMAP_PRE: &str = "portmap-pre";
+pub const PORTMAP_OUT: &str = "portmap-out";
+const CHAINS: [&str; 3] = [POSTROUTING, PORTMAP_PRE, PORTMAP_OUT];
+const NF_INET_PRE_ROUTING: u32 = 0;
+const NF_INET_LOCAL_OUT: u32 = 3;
 
 /// Netlink attributes being built.
 #[derive(Default)]
@@ -313,23 +318,43 @@ fn family_of(ip: IpAddr) -> u8 {
     }
 }
 
-/// Table and nat postrouting chain (idempotent), as batch messages.
+/// The table and its three nat chains (idempotent), as batch messages.
+/// All chains always exist together, so cleanup can delete them in one
+/// atomic batch.
 fn table_and_chain() -> Vec<(u16, u16, Attrs)> {
     let mut table = Attrs::default();
     table.str(1, TABLE);
-    let mut hook = Attrs::default();
-    hook.u32(1, NF_INET_POST_ROUTING).u32(2, 100);
-    let mut chain = Attrs::default();
-    chain
-        .str(1, TABLE)
-        .str(3, POSTROUTING)
-        .nested(4, hook)
-        .u32(5, 1)
-        .str(7, "nat");
-    vec![
-        (NFT_MSG_NEWTABLE, NLM_F_CREATE, table),
-        (NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain),
-    ]
+    let mut msgs = vec![(NFT_MSG_NEWTABLE, NLM_F_CREATE, table)];
+    for (name, hooknum, prio) in [
+        (POSTROUTING, NF_INET_POST_ROUTING, 100i32),
+        (PORTMAP_PRE, NF_INET_PRE_ROUTING, -100),
+        (PORTMAP_OUT, NF_INET_LOCAL_OUT, -100),
+    ] {
+        let mut hook = Attrs::default();
+        hook.u32(1, hooknum).u32(2, prio as u32);
+        let mut chain = Attrs::default();
+        chain
+            .str(1, TABLE)
+            .str(3, name)
+            .nested(4, hook)
+            .u32(5, 1)
+            .str(7, "nat");
+        msgs.push((NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain));
+    }
+    msgs
+}
+
+fn rule(chain: &str, exprs: Vec<Attrs>, tag: &str) -> (u16, u16, Attrs) {
+    let mut list = Attrs::default();
+    for e in exprs {
+        list.nested(1, e); // NFTA_LIST_ELEM
+    }
+    let mut rule = Attrs::default();
+    rule.str(1, TABLE)
+        .str(2, chain)
+        .nested(4, list)
+        .raw(7, &comment_udata(tag));
+    (NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, rule)
 }
 
 /// `ip saddr IP ip daddr != SUBNET ip daddr != MULTICAST masquerade`
@@ -347,17 +372,8 @@ pub fn add_masquerade(addrs: &[IpNet], tag: &str) -> Result<()> {
         exprs.extend(daddr_not_in(a.trunc()));
         exprs.extend(daddr_not_in(multicast.parse().expect("literal")));
         exprs.push(expr("masq", Attrs::default()));
-        let mut list = Attrs::default();
-        for e in exprs {
-            list.nested(1, e); // NFTA_LIST_ELEM
-        }
-        let mut rule = Attrs::default();
-        rule.str(1, TABLE)
-            .str(2, POSTROUTING)
-            .nested(4, list)
-            .raw(7, &comment_udata(tag));
         let mut msgs = table_and_chain();
-        msgs.push((NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, rule));
+        msgs.push(rule(POSTROUTING, exprs, tag));
         sock.batch(family_of(ip), &msgs).map_err(|e| CniError {
             msg: format!("add masquerade rule for {ip}: {}", e.msg),
             ..e
@@ -382,9 +398,9 @@ fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
 }
 
 /// Handles of the rules in our postrouting chain whose comment is `tag`.
-fn tagged_rules(sock: &mut Socket, family: u8, tag: &str) -> Result<Vec<u64>> {
+fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result<Vec<u64>> {
     let mut attrs = Attrs::default();
-    attrs.str(1, TABLE).str(2, POSTROUTING);
+    attrs.str(1, TABLE).str(2, chain);
     let mut buf = Vec::new();
     sock.msg(
         &mut buf,
@@ -422,46 +438,169 @@ fn tagged_rules(sock: &mut Socket, family: u8, tag: &str) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Remove every rule tagged `tag` (both families; idempotent).
+/// Remove every rule tagged `tag` (all chains, both families; idempotent).
 pub fn remove_tagged(tag: &str) -> Result<()> {
     let mut sock = Socket::open()?;
     for family in [NFPROTO_IPV4, NFPROTO_IPV6] {
-        let handles = tagged_rules(&mut sock, family, tag)?;
-        if handles.is_empty() {
+        let mut msgs = Vec::new();
+        for chain in CHAINS {
+            for h in tagged_rules(&mut sock, family, chain, tag)? {
+                let mut a = Attrs::default();
+                a.str(1, TABLE).str(2, chain).u64(3, h);
+                msgs.push((NFT_MSG_DELRULE, 0, a));
+            }
+        }
+        if msgs.is_empty() {
             continue;
         }
-        let msgs: Vec<(u16, u16, Attrs)> = handles
-            .into_iter()
-            .map(|h| {
-                let mut a = Attrs::default();
-                a.str(1, TABLE).str(2, POSTROUTING).u64(3, h);
-                (NFT_MSG_DELRULE, 0, a)
-            })
-            .collect();
         sock.batch(family, &msgs)?;
         // Leave nothing behind once the last container is gone: deleting a
-        // chain that still has rules fails (EBUSY), and both deletions are
-        // one atomic batch, so a concurrent ADD either keeps its rule (the
-        // batch fails) or recreates table and chain after us.
-        let (mut chain, mut table) = (Attrs::default(), Attrs::default());
-        chain.str(1, TABLE).str(3, POSTROUTING);
+        // chain that still has rules fails (EBUSY), and all deletions are
+        // one atomic batch, so a concurrent ADD either keeps its rules (the
+        // batch fails) or recreates table and chains after us. Its own
+        // socket: a refused batch can leave replies behind.
+        let mut cleanup: Vec<(u16, u16, Attrs)> = CHAINS
+            .iter()
+            .map(|c| {
+                let mut a = Attrs::default();
+                a.str(1, TABLE).str(3, c);
+                (NFT_MSG_DELCHAIN, 0, a)
+            })
+            .collect();
+        let mut table = Attrs::default();
         table.str(1, TABLE);
-        // (its own socket: a refused batch can leave replies behind)
+        cleanup.push((NFT_MSG_DELTABLE, 0, table));
         if let Ok(mut once) = Socket::open() {
-            let _ = once.batch(
-                family,
-                &[(NFT_MSG_DELCHAIN, 0, chain), (NFT_MSG_DELTABLE, 0, table)],
-            );
+            let _ = once.batch(family, &cleanup);
         }
     }
     Ok(())
 }
 
-/// Whether a rule tagged `tag` exists (for CHECK).
-pub fn has_tagged(tag: &str, v6: bool) -> Result<bool> {
+/// Whether a rule tagged `tag` exists in `chain` (for CHECK).
+pub fn has_tagged(chain: &str, tag: &str, v6: bool) -> Result<bool> {
     let mut sock = Socket::open()?;
     let family = if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 };
-    Ok(!tagged_rules(&mut sock, family, tag)?.is_empty())
+    Ok(!tagged_rules(&mut sock, family, chain, tag)?.is_empty())
+}
+
+/// One `runtimeConfig.portMappings` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortMapping {
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP.
+    pub proto: u8,
+}
+
+fn meta_l4proto(proto: u8) -> Vec<Attrs> {
+    let mut m = Attrs::default();
+    m.u32(1, 1).u32(2, 16); // DREG 1, KEY L4PROTO
+    vec![expr("meta", m), cmp(0, &[proto])]
+}
+
+fn dport(port: u16) -> Vec<Attrs> {
+    let mut a = Attrs::default();
+    a.u32(1, 1).u32(2, 2).u32(3, 2).u32(4, 2); // DREG 1, transport header, offset 2, len 2
+    vec![expr("payload", a), cmp(0, &port.to_be_bytes())]
+}
+
+/// `fib daddr type local`
+fn daddr_is_local() -> Vec<Attrs> {
+    let mut f = Attrs::default();
+    f.u32(1, 1).u32(2, 3).u32(3, 1 << 1); // DREG 1, RESULT addrtype, FLAGS daddr
+    vec![expr("fib", f), cmp(0, &2u32.to_ne_bytes())] // RTN_LOCAL
+}
+
+fn offsets(v4: bool, dst: bool) -> (u32, u32) {
+    match (v4, dst) {
+        (true, false) => (12, 4),
+        (true, true) => (16, 4),
+        (false, false) => (8, 16),
+        (false, true) => (24, 16),
+    }
+}
+
+fn addr_match(ip: IpAddr, dst: bool) -> Vec<Attrs> {
+    let (off, len) = offsets(ip.is_ipv4(), dst);
+    vec![payload(off, len), cmp(0, &ip_bytes(ip))]
+}
+
+fn net_match(net: IpNet, dst: bool) -> Vec<Attrs> {
+    let (off, len) = offsets(net.addr().is_ipv4(), dst);
+    vec![
+        payload(off, len),
+        bitwise(&ip_bytes(net.netmask())),
+        cmp(0, &ip_bytes(net.network())),
+    ]
+}
+
+fn immediate(reg: u32, value: &[u8]) -> Attrs {
+    let mut data = Attrs::default();
+    data.raw(1, value);
+    let mut a = Attrs::default();
+    a.u32(1, reg).nested(2, data);
+    expr("immediate", a)
+}
+
+fn dnat_to(ip: IpAddr, port: u16) -> Vec<Attrs> {
+    let mut n = Attrs::default();
+    n.u32(1, 1) // DNAT
+        .u32(2, family_of(ip) as u32)
+        .u32(3, 1) // address in register 1
+        .u32(5, 2) // port in register 2
+        .u32(7, 0b11); // MAP_IPS | PROTO_SPECIFIED
+    vec![
+        immediate(1, &ip_bytes(ip)),
+        immediate(2, &port.to_be_bytes()),
+        expr("nat", n),
+    ]
+}
+
+/// DNAT rules for `maps` to the container address `ctr` (with its
+/// prefix): from other hosts and containers (prerouting) and from the host
+/// itself (output), plus, with `snat`, masquerading for traffic whose reply
+/// would otherwise bypass the translation: from 127.0.0.0/8 (with
+/// route_localnet) and from the container's own subnet (hairpin).
+pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, snat: bool, tag: &str) -> Result<()> {
+    let ip = ctr.addr();
+    let mut msgs = table_and_chain();
+    for m in maps {
+        let host_ip = m.host_ip.filter(|h| !h.is_unspecified());
+        if host_ip.is_some_and(|h| h.is_ipv4() != ip.is_ipv4()) {
+            continue;
+        }
+        for chain in [PORTMAP_PRE, PORTMAP_OUT] {
+            let mut e = match host_ip {
+                Some(h) => addr_match(h, true),
+                None => daddr_is_local(),
+            };
+            e.extend(meta_l4proto(m.proto));
+            e.extend(dport(m.host_port));
+            e.extend(dnat_to(ip, m.container_port));
+            msgs.push(rule(chain, e, tag));
+        }
+        if snat {
+            let mut sources = vec![ctr.trunc()];
+            if ip.is_ipv4() {
+                sources.push("127.0.0.0/8".parse().expect("literal"));
+            }
+            for src in sources {
+                let mut e = net_match(src, false);
+                e.extend(addr_match(ip, true));
+                e.extend(meta_l4proto(m.proto));
+                e.extend(dport(m.container_port));
+                e.push(expr("masq", Attrs::default()));
+                msgs.push(rule(POSTROUTING, e, tag));
+            }
+        }
+    }
+    let mut sock = Socket::open()?;
+    sock.batch(family_of(ip), &msgs).map_err(|e| CniError {
+        msg: format!("add port mappings for {ip}: {}", e.msg),
+        ..e
+    })
 }
 
 #[cfg(test)]

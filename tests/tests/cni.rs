@@ -55,6 +55,16 @@ fn cni(
         .env("CNI_NETNS", netns)
         .env("CNI_IFNAME", ifname)
         .env("CNI_PATH", dir)
+        // ours need no PATH (no tool on the hot path); the reference
+        // portmap runs iptables from it
+        .env(
+            "PATH",
+            if dir == Path::new(REFERENCE) {
+                "/usr/sbin:/usr/bin:/sbin:/bin"
+            } else {
+                ""
+            },
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -662,5 +672,316 @@ fn bridge_ip_masq_translates_outbound_traffic_and_del_removes_the_rule() {
     assert!(
         rcni_table("ip").is_none_or(|t| !t.contains("masq1")),
         "the masquerade rule survived DEL"
+    );
+}
+
+/// A non-loopback IPv4 address of this host (traffic to it stays local).
+fn host_ipv4() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .map(|a| a.split('/').next().unwrap().to_string())
+        })
+        .expect("the host has a global IPv4 address")
+}
+
+/// A TCP server in `ns` answering every connection with `reply`.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(ns: &NetNs, port: u16, reply: &str) -> Server {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                "busybox",
+                "nc",
+                "-ll",
+                "-p",
+                &port.to_string(),
+                "-e",
+                "/bin/echo",
+                reply,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Connect to addr:port from the host and read the answer (empty if none).
+fn fetch(addr: &str, port: u16) -> String {
+    for _ in 0..20 {
+        let out = Command::new("busybox")
+            .args(["nc", "-w", "2", addr, &port.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if !out.stdout.is_empty() {
+            return stdout(&out).trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    String::new()
+}
+
+/// The reference portmap leaves its shared iptables chains (and, through
+/// iptables-nft, the `ip nat` table) behind even after every DEL: remove
+/// them when the test created them.
+struct ReferenceIptablesCleanup {
+    /// (iptables, iptables-save, nft family), and whether the nat table
+    /// existed before the test
+    families: Vec<(&'static str, &'static str, &'static str, bool)>,
+}
+
+impl ReferenceIptablesCleanup {
+    fn new() -> Self {
+        let had = |family: &str| {
+            Command::new("nft")
+                .args(["list", "table", family, "nat"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        ReferenceIptablesCleanup {
+            families: vec![
+                ("iptables", "iptables-save", "ip", had("ip")),
+                ("ip6tables", "ip6tables-save", "ip6", had("ip6")),
+            ],
+        }
+    }
+}
+
+impl Drop for ReferenceIptablesCleanup {
+    fn drop(&mut self) {
+        for (tool, save, family, had_table) in &self.families {
+            let ipt = |args: &[String]| {
+                let _ = Command::new(tool)
+                    .args(["-w", "-t", "nat"])
+                    .args(args)
+                    .output();
+            };
+            if let Ok(out) = Command::new(save).args(["-t", "nat"]).output() {
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                // jumps into CNI chains from the built-in chains
+                for line in text.lines().filter(|l| l.contains("-j CNI-")) {
+                    let Some(rest) = line.strip_prefix("-A ") else {
+                        continue;
+                    };
+                    if ["PREROUTING ", "OUTPUT ", "POSTROUTING "]
+                        .iter()
+                        .any(|c| rest.starts_with(c))
+                    {
+                        let mut args = vec!["-D".to_string()];
+                        args.extend(shell_words(rest));
+                        ipt(&args);
+                    }
+                }
+                let chains: Vec<String> = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(':'))
+                    .filter(|l| l.starts_with("CNI-"))
+                    .map(|l| l.split_whitespace().next().unwrap().to_string())
+                    .collect();
+                for c in &chains {
+                    ipt(&["-F".to_string(), c.clone()]);
+                }
+                for c in &chains {
+                    ipt(&["-X".to_string(), c.clone()]);
+                }
+            }
+            if !had_table {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, "nat"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Split an iptables-save rule into arguments (double-quoted comments kept
+/// together).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => cur.extend(chars.next()),
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs root"]
+fn conflist_chain_with_portmap_two_servers_on_port_80() {
+    require_root();
+    let mut dirs = plugin_dirs();
+    if !Command::new("sh")
+        .args(["-c", "command -v iptables"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        // the reference portmap (1.1.1) drives iptables, which is not installed
+        dirs.truncate(1);
+    }
+    let host = host_ipv4();
+    let _iptables = ReferenceIptablesCleanup::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        let bridge = format!("rcnip{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let br = bridge_conf(
+            "1.0.0",
+            &bridge,
+            data.path(),
+            &format!("10.89.{}.0/24", 84 + n),
+        );
+        let lo = json!({"cniVersion": "1.0.0", "name": "br-net", "type": "loopback"});
+        let (a, b) = (NetNs::new(), NetNs::new());
+        let base = 18000 + 100 * n as u16 + (std::process::id() % 50) as u16;
+        let mut added = Vec::new();
+        for (ns, id, host_port, reply) in
+            [(&a, "pa", base, "from-a"), (&b, "pb", base + 1, "from-b")]
+        {
+            assert_ok(
+                &cni(dir, "loopback", "ADD", id, &ns.path(), "lo", &lo),
+                "loopback ADD",
+            );
+            let out = cni(dir, "bridge", "ADD", id, &ns.path(), "eth0", &br);
+            assert_ok(&out, "bridge ADD");
+            let prev = json_out(&out);
+            let pm = json!({"cniVersion": "1.0.0", "name": "br-net", "type": "portmap",
+                            "runtimeConfig": {"portMappings": [
+                                {"hostPort": host_port, "containerPort": 80, "protocol": "tcp"}]},
+                            "prevResult": prev});
+            let out = cni(dir, "portmap", "ADD", id, &ns.path(), "eth0", &pm);
+            assert_ok(&out, "portmap ADD");
+            // portmap passes the result on
+            assert_eq!(json_out(&out)["ips"], prev["ips"], "{dir:?}");
+            let mut check = pm.clone();
+            check["prevResult"] = json_out(&out);
+            if n == 0 {
+                // the reference (1.1.1) fails CHECK on IPv4-only containers:
+                // it looks for IPv6 rules (a known bug ours must not have)
+                assert_ok(
+                    &cni(dir, "portmap", "CHECK", id, &ns.path(), "eth0", &check),
+                    "portmap CHECK",
+                );
+            }
+            added.push((ns, id, host_port, reply, pm, Server::start(ns, 80, reply)));
+        }
+        // both listen on 80 inside; each is reached through its host port,
+        // on the host address and on 127.0.0.1
+        for (_, _, port, reply, _, _) in &added {
+            assert_eq!(fetch(&host, *port), *reply, "{dir:?}: {host}:{port}");
+            assert_eq!(
+                fetch("127.0.0.1", *port),
+                *reply,
+                "{dir:?}: 127.0.0.1:{port}"
+            );
+        }
+        for (ns, id, port, _, pm, _) in &added {
+            assert_ok(
+                &cni(dir, "portmap", "DEL", id, &ns.path(), "eth0", pm),
+                "portmap DEL",
+            );
+            assert_ok(
+                &cni(dir, "portmap", "DEL", id, &ns.path(), "eth0", pm),
+                "second portmap DEL",
+            );
+            assert_ok(
+                &cni(dir, "bridge", "DEL", id, &ns.path(), "eth0", &br),
+                "bridge DEL",
+            );
+            assert_ok(
+                &cni(dir, "loopback", "DEL", id, &ns.path(), "lo", &lo),
+                "loopback DEL",
+            );
+            assert_eq!(
+                fetch("127.0.0.1", *port),
+                "",
+                "{dir:?}: port {port} still forwarded after DEL"
+            );
+        }
+        if n == 0 {
+            assert!(
+                rcni_table("ip").is_none_or(|t| !t.contains("rcni-pm br-net")),
+                "rules left"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn portmap_without_mappings_passes_the_result_through() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let prev = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.89.86.2/24", "gateway": "10.89.86.1"}]});
+    let conf =
+        json!({"cniVersion": "1.0.0", "name": "pm-none", "type": "portmap", "prevResult": prev});
+    let out = cni(
+        ours,
+        "portmap",
+        "ADD",
+        "c1",
+        "/run/netns/none",
+        "eth0",
+        &conf,
+    );
+    assert_ok(&out, "portmap ADD without mappings");
+    assert_eq!(json_out(&out)["ips"], prev["ips"]);
+    assert!(rcni_table("ip").is_none_or(|t| !t.contains("pm-none")));
+    // a bad mapping names the field
+    let mut bad = conf.clone();
+    bad["runtimeConfig"] = json!({"portMappings": [{"hostPort": 0, "containerPort": 80}]});
+    let out = cni(
+        ours,
+        "portmap",
+        "ADD",
+        "c1",
+        "/run/netns/none",
+        "eth0",
+        &bad,
+    );
+    assert!(!out.status.success());
+    let e = json_out(&out);
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap()
+            .contains("portMappings[0].hostPort"),
+        "{e}"
     );
 }

@@ -436,7 +436,7 @@ impl Plugin for Bridge {
             let tag = rcni::nft::tag(&c.network, &args.container_id);
             for v6 in [false, true] {
                 if prev.ips.iter().any(|i| i.address.addr().is_ipv6() == v6)
-                    && !rcni::nft::has_tagged(&tag, v6)?
+                    && !rcni::nft::has_tagged(rcni::nft::POSTROUTING, &tag, v6)?
                 {
                     return Err(CniError::internal(format!(
                         "the masquerade rule for container {} is gone",
