@@ -140,22 +140,38 @@ cni_timed() { # ADD or DEL of the chain for one container, fresh netns each run
   for impl in ours ref; do
     local dir=$cni_ours; [ $impl = ref ] && dir=$cni_ref
     local ns=rcni-bench-$impl br=rcnibench-$impl data=$work/cni-$impl sub=10.89.9$([ $impl = ours ] && echo 1 || echo 2).0/24
-    local reset="$chain DEL $dir $ns c1 $data $br $sub 2>/dev/null; ip netns del $ns 2>/dev/null; ip netns add $ns"
+    local port=1908$([ $impl = ours ] && echo 1 || echo 2)
+    local reset="$chain DEL $dir $ns c1 $data $br $sub $port 2>/dev/null; ip netns del $ns 2>/dev/null; ip netns add $ns"
     case $op in
-      ADD) args+=(-n "$impl" --prepare "sh -c '$reset; true'" "$chain ADD $dir $ns c1 $data $br $sub") ;;
-      DEL) args+=(-n "$impl" --prepare "sh -c '$reset; $chain ADD $dir $ns c1 $data $br $sub'" "$chain DEL $dir $ns c1 $data $br $sub") ;;
+      ADD) args+=(-n "$impl" --prepare "sh -c '$reset; true'" "$chain ADD $dir $ns c1 $data $br $sub $port") ;;
+      DEL) args+=(-n "$impl" --prepare "sh -c '$reset; $chain ADD $dir $ns c1 $data $br $sub $port'" "$chain DEL $dir $ns c1 $data $br $sub $port") ;;
     esac
   done
-  echo "== CNI chain $op (loopback, bridge + host-local)"
+  echo "== CNI chain $op (loopback, bridge + host-local, portmap)"
   hf --export-json "$work/cni-$op.json" "${args[@]}"
   for impl in ours ref; do
     local dir=$cni_ours; [ $impl = ref ] && dir=$cni_ref
-    "$chain" DEL $dir rcni-bench-$impl c1 $work/cni-$impl rcnibench-$impl 10.89.9$([ $impl = ours ] && echo 1 || echo 2).0/24 2>/dev/null || true
+    "$chain" DEL $dir rcni-bench-$impl c1 $work/cni-$impl rcnibench-$impl 10.89.9$([ $impl = ours ] && echo 1 || echo 2).0/24 1908$([ $impl = ours ] && echo 1 || echo 2) 2>/dev/null || true
     ip netns del rcni-bench-$impl 2>/dev/null || true
     ip link del rcnibench-$impl 2>/dev/null || true
   done
 }
-if [ -x "$cni_ours/bridge" ] && [ -x "$cni_ref/bridge" ]; then
+# the reference portmap (iptables) leaves its chains and nat tables behind
+nat_before=$(nft list tables 2>/dev/null | grep -E '^table ip6? nat$' || true)
+cleanup_reference_iptables() {
+  for t in iptables ip6tables; do
+    command -v $t >/dev/null || continue
+    $t-save -t nat 2>/dev/null | sed -n 's/^-A \(PREROUTING\|OUTPUT\|POSTROUTING\) \(.*-j CNI-.*\)$/\1 \2/p' |
+      while read -r line; do eval "$t -w -t nat -D $line" 2>/dev/null || true; done
+    for c in $($t-save -t nat 2>/dev/null | sed -n 's/^:\(CNI-[^ ]*\).*/\1/p'); do $t -w -t nat -F "$c"; done
+    for c in $($t-save -t nat 2>/dev/null | sed -n 's/^:\(CNI-[^ ]*\).*/\1/p'); do $t -w -t nat -X "$c"; done
+  done
+  for f in ip ip6; do
+    grep -qx "table $f nat" <<<"$nat_before" || nft delete table $f nat 2>/dev/null || true
+  done
+}
+if [ -x "$cni_ours/portmap" ] && [ -x "$cni_ref/portmap" ]; then
+  trap 'cleanup_reference_iptables; cleanup' EXIT
   cni_timed ADD
   cni_timed DEL
   echo "== 50 concurrent CNI ADDs (wall time, median of 5)"
@@ -169,7 +185,7 @@ for impl, d in (("ours", ours), ("ref", ref)):
         nss = [f"rcni-c{impl[0]}{i}" for i in range(50)]
         for n in nss:
             subprocess.run(["ip", "netns", "add", n], check=True)
-        args = lambda op, i, n: [chain, op, d, n, f"c{i}", f"{work}/conc-{impl}", f"rcniconc{impl[0]}", "10.89.95.0/24" if impl == "ours" else "10.89.96.0/24"]
+        args = lambda op, i, n: [chain, op, d, n, f"c{i}", f"{work}/conc-{impl}", f"rcniconc{impl[0]}", "10.89.95.0/24" if impl == "ours" else "10.89.96.0/24", str(20000 + i + (0 if impl == "ours" else 100))]
         t = time.monotonic()
         procs = [subprocess.Popen(args("ADD", i, n)) for i, n in enumerate(nss)]
         ok = all(p.wait() == 0 for p in procs)
@@ -184,6 +200,7 @@ for impl, d in (("ours", ours), ("ref", ref)):
     print(f"{impl}: {out[impl]:.1f} ms")
 json.dump(out, open(f"{work}/cni-conc.json", "w"))
 PY
+  cleanup_reference_iptables
 fi
 
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
@@ -237,7 +254,7 @@ Versions: {ver('runc')}; {ver('crun')}; rrun built from this tree (musl target, 
 
 ## CNI plugins
 
-The chain a runtime runs per container (loopback, then bridge with host-local IPAM), ours vs the reference
+The chain a runtime runs per container (loopback, bridge with host-local IPAM, portmap with one port), ours vs the reference
 plugins of Debian's containernetworking-plugins {cniver},
 each run on a fresh network namespace, in milliseconds (median); target: under half the reference's time.
 
