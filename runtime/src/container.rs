@@ -469,15 +469,7 @@ pub fn wait_forwarding(pid: Pid, mask: &SigSet) -> i32 {
 }
 
 pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
-    let st = State::load(root, id)?;
-    let status = st.status(root);
-    if status == Status::Stopped {
-        return Err(Error::BadStatus {
-            id: id.into(),
-            status: status.to_string(),
-            msg: "container not running",
-        });
-    }
+    let (st, status) = State::load_live(root, id, "container not running")?;
     if all {
         if let Some(cg) = &st.cgroup {
             for p in cg.pids()? {

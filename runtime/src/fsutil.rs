@@ -154,3 +154,66 @@ pub fn symlink_in_root(root: BorrowedFd, path: &Path, target: &str) -> nix::Resu
 pub fn os(s: &str) -> &OsStr {
     OsStr::from_bytes(s.as_bytes())
 }
+
+/// `mount_setattr(2)` argument (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `AT_RECURSIVE` (linux/fcntl.h): the whole subtree, for open_tree and
+/// mount_setattr.
+pub const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// A detached clone of the mount at `path` (`open_tree(OPEN_TREE_CLONE)`),
+/// of its whole subtree with `recursive`. Nobody else sees it until it is
+/// attached with move_mount.
+pub fn clone_tree(path: &Path, recursive: bool) -> std::result::Result<OwnedFd, Errno> {
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let flags =
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: open_tree with a valid C string; returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: open_tree returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `mount_setattr` on a (detached) tree: set `attr_set` flags, with the
+/// user namespace `userns` for MOUNT_ATTR_IDMAP.
+pub fn set_tree_attrs(
+    tree: BorrowedFd,
+    attr_set: u64,
+    userns: Option<BorrowedFd>,
+    recursive: bool,
+) -> std::result::Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.map(|u| u.as_raw_fd() as u64).unwrap_or(0),
+    };
+    let empty = std::ffi::CString::default();
+    // SAFETY: mount_setattr on a live tree fd with a correctly sized struct
+    // that lives across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 },
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@
 //! mounted on the host.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -20,16 +20,6 @@ use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use crate::error::{Error, Result};
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-/// `mount_setattr(2)` argument (linux/mount.h).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
 
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
@@ -141,45 +131,17 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
         };
         let userns = userns_with(uids, gids, &field)?;
         let recursive = m.options().iter().flatten().any(|o| o == "rbind");
-        let c = CString::new(source.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::config(format!("mounts[{i}].source"), "contains NUL"))?;
-        let flags = libc::OPEN_TREE_CLONE
-            | libc::OPEN_TREE_CLOEXEC
-            | if recursive { AT_RECURSIVE } else { 0 };
-        // SAFETY: open_tree with a valid C string; returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(Error::path("open_tree", &source, Errno::last()));
-        }
-        // SAFETY: open_tree returned a fresh descriptor that we now own.
-        let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        let tree = crate::fsutil::clone_tree(&source, recursive)
+            .map_err(|e| Error::path("open_tree", &source, e))?;
         let read_only = m.options().iter().flatten().any(|o| o == "ro");
-        let attr = MountAttr {
-            attr_set: MOUNT_ATTR_IDMAP
-                | if read_only {
-                    libc::MOUNT_ATTR_RDONLY
-                } else {
-                    0
-                },
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: userns.as_raw_fd() as u64,
-        };
-        let empty = CString::default();
-        // SAFETY: mount_setattr on our detached tree with a correctly sized
-        // struct that lives across the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                tree.as_raw_fd(),
-                empty.as_ptr(),
-                libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 },
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        };
-        if r < 0 {
-            let e = Errno::last();
+        let attrs = MOUNT_ATTR_IDMAP
+            | if read_only {
+                libc::MOUNT_ATTR_RDONLY
+            } else {
+                0
+            };
+        let r = crate::fsutil::set_tree_attrs(tree.as_fd(), attrs, Some(userns.as_fd()), recursive);
+        if let Err(e) = r {
             return Err(Error::config(
                 field,
                 format!(

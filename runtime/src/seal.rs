@@ -15,7 +15,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
@@ -32,54 +32,10 @@ fn is_protected(exe: &File) -> bool {
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
-/// `mount_setattr(2)` argument (linux/mount.h).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// A private, read-only, detached bind mount of /proc/self/exe.
 fn read_only_clone() -> Result<OwnedFd, Errno> {
-    let path = CString::new("/proc/self/exe").expect("static path");
-    // SAFETY: open_tree with a valid C string; returns a new fd or -1.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: open_tree returned a fresh descriptor that we now own.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let attr = MountAttr {
-        attr_set: libc::MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = CString::default();
-    // SAFETY: mount_setattr on our detached tree with a correctly sized
-    // struct that lives across the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
-    }
+    let tree = crate::fsutil::clone_tree(std::path::Path::new("/proc/self/exe"), false)?;
+    crate::fsutil::set_tree_attrs(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, None, false)?;
     Ok(tree)
 }
 

@@ -123,6 +123,21 @@ impl State {
     }
 
     /// Write state.json atomically (temp file + rename).
+    /// Load a container that has not stopped, with its status; a stopped
+    /// one is refused with `msg`.
+    pub fn load_live(root: &Path, id: &str, msg: &'static str) -> Result<(State, Status)> {
+        let st = State::load(root, id)?;
+        let status = st.status(root);
+        if status == Status::Stopped {
+            return Err(Error::BadStatus {
+                id: id.into(),
+                status: status.to_string(),
+                msg,
+            });
+        }
+        Ok((st, status))
+    }
+
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = container_dir(root, &self.id);
         let tmp = dir.join(".state.json.tmp");

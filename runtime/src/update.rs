@@ -125,15 +125,7 @@ fn merged(current: Option<&LinuxResources>, f: &UpdateFlags) -> Result<LinuxReso
 /// `update`: apply new limits to a created, running or paused container and
 /// record them in its state.
 pub fn update(root: &Path, id: &str, flags: &UpdateFlags) -> Result<()> {
-    let mut st = State::load(root, id)?;
-    let status = st.status(root);
-    if status == Status::Stopped {
-        return Err(Error::BadStatus {
-            id: id.into(),
-            status: status.to_string(),
-            msg: "cannot update a stopped container",
-        });
-    }
+    let (mut st, status) = State::load_live(root, id, "cannot update a stopped container")?;
     let linux = st.spec.linux().clone().unwrap_or_default();
     let mut resources = merged(linux.resources().as_ref(), flags)?;
     // device rules are not changed by update (runc ignores them too)
@@ -250,15 +242,7 @@ pub fn stats(st: &State) -> Result<Value> {
 /// `interval` and an `oom` event whenever the OOM killer struck, until the
 /// container stops.
 pub fn events(root: &Path, id: &str, once: bool, interval: Duration) -> Result<()> {
-    let st = State::load(root, id)?;
-    let status = st.status(root);
-    if status == Status::Stopped {
-        return Err(Error::BadStatus {
-            id: id.into(),
-            status: status.to_string(),
-            msg: "container is not running",
-        });
-    }
+    let (st, _) = State::load_live(root, id, "container is not running")?;
     let print = |v: Value| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
