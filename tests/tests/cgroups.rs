@@ -185,6 +185,36 @@ fn devices_allowlist_on_cgroup2_is_an_ebpf_filter() {
     // cgroup mount replaced by one cgroup2 mount at /sys/fs/cgroup. The
     // runtime finds no devices controller there and must load an eBPF
     // device program instead.
+    // In the cgroup2-only view cgroups-rs enables the hierarchy's
+    // controllers (here hugetlb) in the root's cgroup.subtree_control: put
+    // that back afterwards (declared first, so it drops last).
+    struct RestoreSubtree(Option<(std::path::PathBuf, String)>);
+    impl Drop for RestoreSubtree {
+        fn drop(&mut self) {
+            if let Some((file, before)) = &self.0 {
+                let now = std::fs::read_to_string(file).unwrap_or_default();
+                for c in now
+                    .split_whitespace()
+                    .filter(|c| !before.split_whitespace().any(|b| b == *c))
+                {
+                    let _ = std::fs::write(file, format!("-{c}"));
+                }
+            }
+        }
+    }
+    let _restore = RestoreSubtree(
+        [
+            "/sys/fs/cgroup/unified/cgroup.subtree_control",
+            "/sys/fs/cgroup/cgroup.subtree_control",
+        ]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .map(|p| {
+            let before = std::fs::read_to_string(&p).unwrap_or_default();
+            (p, before)
+        }),
+    );
     let rt = Runtime::new();
     let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .into_iter()

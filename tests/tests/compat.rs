@@ -33,6 +33,32 @@ fn busybox_tar(dir: &Path) -> PathBuf {
 
 struct Podman {
     dir: tempfile::TempDir,
+    /// Podman (cgroupfs manager) keeps conmon in a `libpod_parent` cgroup
+    /// in every hierarchy; remove it afterwards if the test made it.
+    had_libpod_parent: bool,
+    /// Podman keeps a blob cache in /var/lib/containers whatever --root is.
+    had_var_lib_containers: bool,
+}
+
+/// Every `libpod_parent` cgroup directory, deepest first.
+fn libpod_cgroups() -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if depth > 4 {
+            return;
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&p, depth + 1, out);
+                if p.components().any(|c| c.as_os_str() == "libpod_parent") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), 0, &mut out);
+    out
 }
 
 impl Podman {
@@ -46,6 +72,8 @@ impl Podman {
                 .prefix("rrun-test-podman")
                 .tempdir()
                 .unwrap(),
+            had_libpod_parent: !libpod_cgroups().is_empty(),
+            had_var_lib_containers: Path::new("/var/lib/containers").exists(),
         };
         let tar = busybox_tar(p.dir.path());
         p.ok(&["import", tar.to_str().unwrap(), IMAGE]);
@@ -65,6 +93,9 @@ impl Podman {
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .arg("--runtime")
             .arg(rrun_bin())
+            // the runtime's state root too (else /run/<runtime name>)
+            .arg("--runtime-flag")
+            .arg(format!("root={}", d.join("runtime").display()))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -89,6 +120,14 @@ impl Drop for Podman {
         mounts.reverse();
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !self.had_libpod_parent {
+            for d in libpod_cgroups() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        if !self.had_var_lib_containers {
+            let _ = std::fs::remove_dir_all("/var/lib/containers");
         }
     }
 }
@@ -159,6 +198,9 @@ fn podman_runs_containers_with_rrun() {
 struct Containerd {
     dir: tempfile::TempDir,
     daemon: Child,
+    /// containerd keeps shim sockets, fifos and the runc shim's state root
+    /// under /run/containerd whatever its config says.
+    had_run_containerd: bool,
 }
 
 impl Containerd {
@@ -180,6 +222,7 @@ impl Containerd {
             ),
         )
         .unwrap();
+        let had_run = Path::new("/run/containerd").exists();
         let log = std::fs::File::create(dir.path().join("containerd.log")).unwrap();
         let daemon = Command::new("containerd")
             .arg("--config")
@@ -188,7 +231,11 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .expect("containerd is missing (make deps installs it)");
-        let c = Containerd { dir, daemon };
+        let c = Containerd {
+            dir,
+            daemon,
+            had_run_containerd: had_run,
+        };
         wait_for("containerd to listen", Duration::from_secs(10), || {
             c.ctr(&["version"]).status.success()
         });
@@ -224,6 +271,12 @@ impl Drop for Containerd {
         let _ = self.ctr(&["images", "rm", IMAGE]);
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+        // the runc shim's state for our namespace, and all of it if the
+        // test made it
+        let _ = std::fs::remove_dir_all("/run/containerd/runc/rrun-test");
+        if !self.had_run_containerd {
+            let _ = std::fs::remove_dir_all("/run/containerd");
+        }
     }
 }
 
