@@ -276,7 +276,7 @@ Profiled with `perf record -a` over 200 `rrun run` of `/bin/true` (2026-11-24). 
 start-ups of rrun: the one the caller runs, and the re-exec that protects against CVE-2019-5736. That re-exec
 is from a read-only, never-attached bind mount of the binary (`open_tree` + `mount_setattr`, nothing copied);
 a sealed memfd copy of the 3.4 MB binary (the previous design) cost about 1 ms more of kernel time per run.
-With glibc, each start-up spent about 0.4 ms in the dynamic loader and in glibc's cache-size probing, which
+With glibc, each start-up spent about 0.5 ms (perf samples) in the dynamic loader and in glibc's cache-size probing, which
 runs `cpuid` dozens of times (each a VM exit here). rrun is therefore built for the musl target: a static
 binary with no loader and no probing. Together these took `rrun run` from 1.28x crun to parity; giving all
 three runtimes the same `cgroupsPath` (before, rrun made its default cgroup three levels deep below the

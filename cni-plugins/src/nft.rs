@@ -167,6 +167,23 @@ pub fn tag(network: &str, container: &str) -> String {
     t.chars().take(120).collect()
 }
 
+/// A failed exchange: the kernel's errno, or a local failure.
+enum NlError {
+    Kernel(nix::errno::Errno),
+    Local(CniError),
+}
+
+impl From<NlError> for CniError {
+    fn from(e: NlError) -> CniError {
+        match e {
+            NlError::Kernel(errno) => {
+                CniError::internal("nf_tables refused a change").with_details(errno.desc())
+            }
+            NlError::Local(e) => e,
+        }
+    }
+}
+
 struct Socket(std::os::fd::OwnedFd, u32);
 
 impl Socket {
@@ -233,7 +250,11 @@ impl Socket {
 
     /// Read messages until `acks` acknowledgements (or DONE for a dump);
     /// returns the data messages (type, payload after nfgenmsg).
-    fn recv(&self, mut acks: usize, dump: bool) -> Result<Vec<(u16, Vec<u8>)>> {
+    fn recv(
+        &self,
+        mut acks: usize,
+        dump: bool,
+    ) -> std::result::Result<Vec<(u16, Vec<u8>)>, NlError> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -243,10 +264,10 @@ impl Socket {
             // SAFETY: recv into a buffer we own, of the length given.
             let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
-                return Err(CniError::io(
+                return Err(NlError::Local(CniError::io(
                     "read from nf_tables",
                     std::io::Error::last_os_error(),
-                ));
+                )));
             }
             let mut p = &buf[..n as usize];
             while p.len() >= 16 {
@@ -260,8 +281,7 @@ impl Socket {
                     NLMSG_ERROR => {
                         let err = i32::from_ne_bytes(body[0..4].try_into().expect("4 bytes"));
                         if err != 0 {
-                            return Err(CniError::internal("nf_tables refused a change")
-                                .with_details(std::io::Error::from_raw_os_error(-err)));
+                            return Err(NlError::Kernel(nix::errno::Errno::from_raw(-err)));
                         }
                         acks = acks.saturating_sub(1);
                     }
@@ -306,7 +326,8 @@ impl Socket {
             &Attrs::default(),
         );
         self.send(&buf)?;
-        self.recv(msgs.len(), false).map(|_| ())
+        self.recv(msgs.len(), false)?;
+        Ok(())
     }
 }
 
@@ -397,7 +418,7 @@ fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-/// Handles of the rules in our postrouting chain whose comment is `tag`.
+/// Handles of the rules in `chain` whose comment is `tag`.
 fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result<Vec<u64>> {
     let mut attrs = Attrs::default();
     attrs.str(1, TABLE).str(2, chain);
@@ -414,8 +435,8 @@ fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result
     let msgs = match sock.recv(0, true) {
         Ok(m) => m,
         // no table or chain: nothing of ours
-        Err(e) if e.details.contains("No such file") => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+        Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
     for (_, body) in msgs {

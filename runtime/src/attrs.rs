@@ -99,12 +99,12 @@ pub fn validate(process: &Process, linux: Option<&Linux>) -> Result<()> {
     Ok(())
 }
 
-fn apparmor_enabled() -> bool {
+pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y")
 }
 
-fn selinux_enabled() -> bool {
+pub fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 

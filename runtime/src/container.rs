@@ -214,6 +214,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         extra_fds: extra,
         extra_env,
         idmapped: &idmapped_fds,
+        seccomp: bundle.seccomp.as_ref(),
     };
     let (parent_end, child_end) = Channel::pair()?;
     let stage1 = init::spawn(&cfg, &child_end)?;

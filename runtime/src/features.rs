@@ -146,8 +146,8 @@ pub fn features() -> Value {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]
             },
             "mountExtensions": {"idmap": {"enabled": true}},
-            "apparmor": {"enabled": std::path::Path::new("/sys/module/apparmor").exists()},
-            "selinux": {"enabled": std::path::Path::new("/sys/fs/selinux/enforce").exists()},
+            "apparmor": {"enabled": crate::attrs::apparmor_enabled()},
+            "selinux": {"enabled": crate::attrs::selinux_enabled()},
             "intelRdt": {"enabled": false}
         },
         "annotations": {

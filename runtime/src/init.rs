@@ -47,6 +47,8 @@ pub struct InitConfig<'a> {
     pub extra_env: Vec<String>,
     /// Detached id-mapped trees (inherited fds), by mount index.
     pub idmapped: &'a [(usize, RawFd)],
+    /// The compiled `linux.seccomp` (see spec::Bundle).
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -232,14 +234,9 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     process::apply_rlimits(process)?;
     crate::attrs::apply(process, spec.linux().as_ref())?;
     let cwd = process.cwd();
-    let seccomp = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::compile)
-        .transpose()?;
+    let seccomp = cfg.seccomp;
     let nnp = process.no_new_privileges().unwrap_or(false);
-    if let (Some(filter), false) = (&seccomp, nnp) {
+    if let (Some(filter), false) = (seccomp, nnp) {
         // without no_new_privs installing a filter needs CAP_SYS_ADMIN:
         // do it before the capabilities go (runc's order)
         crate::seccomp::install(filter)?;
@@ -253,13 +250,16 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     ch.send(&Msg::Ready)?;
     wait_for_start(&cfg.start, ch)?;
     if let Some(state) = &hook_state {
-        let state = state.replace("\"status\":\"creating\"", "\"status\":\"created\"");
-        hooks::run(spec, hooks::Kind::StartContainer, &state)?;
+        // the same state, now `created`
+        let mut state: serde_json::Value = serde_json::from_str(state)
+            .map_err(|e| Error::Init(format!("hook state from the runtime: {e}")))?;
+        state["status"] = "created".into();
+        hooks::run(spec, hooks::Kind::StartContainer, &state.to_string())?;
     }
     crate::attrs::set_exec_labels(process)?;
     if nnp {
         process::set_no_new_privs()?;
-        if let Some(filter) = &seccomp {
+        if let Some(filter) = seccomp {
             // as late as possible: only execve is left
             crate::seccomp::install(filter)?;
         }

@@ -17,6 +17,9 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// `linux.seccomp`, compiled once here: a bad profile is refused before
+    /// anything is made, and the init (a fork) installs this very program.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 /// Read `<bundle>/config.json`, parse it, and validate it.
@@ -48,7 +51,18 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         ));
     }
     validate(&spec)?;
-    Ok(Bundle { dir, rootfs, spec })
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        seccomp,
+    })
 }
 
 /// Parse config.json; errors carry the JSON path of the offending field.
@@ -210,10 +224,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
                     ));
                 }
             }
-        }
-        if let Some(profile) = linux.seccomp() {
-            // compiled here only to refuse a bad profile before anything is made
-            crate::seccomp::compile(profile)?;
         }
         if linux.intel_rdt().is_some() {
             return Err(Error::Unsupported("linux.intelRdt".into()));

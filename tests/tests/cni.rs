@@ -48,6 +48,19 @@ fn cni(
     ifname: &str,
     conf: &Value,
 ) -> Output {
+    cni_raw(dir, plugin, cmd, id, netns, ifname, &conf.to_string())
+}
+
+/// [`cni`] with any bytes on stdin (malformed configurations).
+fn cni_raw(
+    dir: &Path,
+    plugin: &str,
+    cmd: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    stdin: &str,
+) -> Output {
     let mut c = Command::new(dir.join(plugin));
     c.env_clear()
         .env("CNI_COMMAND", cmd)
@@ -73,7 +86,7 @@ fn cni(
         .stdin
         .take()
         .unwrap()
-        .write_all(conf.to_string().as_bytes())
+        .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
 }
@@ -317,22 +330,15 @@ fn cni_errors_have_codes_and_name_the_problem() {
     let ours = &plugin_dirs()[0];
     let data = tempfile::tempdir().unwrap();
     let run = |plugin: &str, cmd: &str, conf: &str| {
-        let mut c = Command::new(ours.join(plugin));
-        c.env_clear()
-            .env("CNI_COMMAND", cmd)
-            .env("CNI_CONTAINERID", "c1")
-            .env("CNI_NETNS", "/run/netns/does-not-exist")
-            .env("CNI_IFNAME", "eth0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(conf.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = cni_raw(
+            ours,
+            plugin,
+            cmd,
+            "c1",
+            "/run/netns/does-not-exist",
+            "eth0",
+            conf,
+        );
         assert!(!out.status.success(), "{plugin} {cmd} {conf}: succeeded");
         json_out(&out)
     };
@@ -437,6 +443,22 @@ fn bridge_connects_namespaces_and_cleans_up() {
             results.push(json_out(&out));
         }
         let r = &results[0];
+        if n == 0 {
+            // CNI_IFNAME taken in the namespace: refused, and the lease the
+            // ADD took first is given back
+            let out = cni(dir, "bridge", "ADD", "cdup", &a.path(), "eth0", &conf);
+            assert!(!out.status.success(), "second eth0 in one netns");
+            assert!(json_out(&out)["msg"]
+                .as_str()
+                .unwrap()
+                .contains("already exists"));
+            let leases = std::fs::read_dir(data.path().join("br-net"))
+                .unwrap()
+                .flatten();
+            assert!(!leases
+                .into_iter()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("cdup"))));
+        }
         assert_eq!(r["interfaces"][0]["name"], bridge.as_str(), "{dir:?}: {r}");
         assert_eq!(r["interfaces"][2]["name"], "eth0");
         assert_eq!(r["interfaces"][2]["sandbox"], a.path());

@@ -176,11 +176,23 @@ fn host_side(
         let veth = veth
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
-        h.link()
-            .add(veth)
-            .execute()
-            .await
-            .map_err(nl_err(format!("create veth pair {host_name}/{peer_name}")))?;
+        match h.link().add(veth).execute().await {
+            Ok(()) => {}
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                return Err(CniError::internal(format!(
+                    "interface {peer_name} already exists in {}",
+                    args.netns
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )));
+            }
+            Err(e) => {
+                return Err(nl_err(format!("create veth pair {host_name}/{peer_name}"))(
+                    e,
+                ))
+            }
+        }
         let undo = |h: Handle, name: String| async move {
             if let Ok(Some(l)) = nl::get_link(&h, &name).await {
                 let _ = h.link().del(l.index).execute().await;
@@ -318,17 +330,18 @@ impl Plugin for Bridge {
             )
             .with_details(e)
         })?;
-        if netns::run_in(ns_path, || {
-            let ifname = args.ifname.clone();
-            nl::with_handle(|h| async move { nl::get_link(&h, &ifname).await })
-        })?
-        .is_some()
-        {
-            return Err(CniError::internal(format!(
-                "interface {} already exists in {}",
-                args.ifname,
-                ns_path.display()
-            )));
+        // a namespace file (nsfs), checked before any lease is taken; an
+        // existing CNI_IFNAME in it shows up when the veth is created
+        let is_ns = nix::sys::statfs::fstatfs(&ns)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+        if !is_ns {
+            return Err(CniError::new(
+                rcni::error::code::INVALID_ENV,
+                format!(
+                    "{:?} is not a network namespace",
+                    ns_path.display().to_string()
+                ),
+            ));
         }
         let mut result = ipam::exec(args, conf, "ADD")?.expect("ADD returns a result");
         let made = host_side(&c, args, &ns, &result).and_then(|(bridge, host)| {
