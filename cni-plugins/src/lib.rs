@@ -3,6 +3,7 @@
 //! dispatcher ([`skel`]), network-namespace entry ([`netns`]), and the
 //! host-local address store ([`hostlocal`]).
 
+pub mod conntrack;
 pub mod error;
 pub mod hostlocal;
 pub mod ipam;

@@ -45,11 +45,11 @@ const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_OUT: u32 = 3;
 
 /// Netlink attributes being built.
-#[derive(Default)]
-struct Attrs(Vec<u8>);
+#[derive(Default, Clone)]
+pub(crate) struct Attrs(pub(crate) Vec<u8>);
 
 impl Attrs {
-    fn raw(&mut self, typ: u16, data: &[u8]) -> &mut Self {
+    pub(crate) fn raw(&mut self, typ: u16, data: &[u8]) -> &mut Self {
         let len = 4 + data.len();
         self.0.extend_from_slice(&(len as u16).to_ne_bytes());
         self.0.extend_from_slice(&typ.to_ne_bytes());
@@ -59,19 +59,19 @@ impl Attrs {
         }
         self
     }
-    fn str(&mut self, typ: u16, s: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, typ: u16, s: &str) -> &mut Self {
         let mut b = s.as_bytes().to_vec();
         b.push(0);
         self.raw(typ, &b)
     }
     /// nf_tables integers are big-endian.
-    fn u32(&mut self, typ: u16, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, typ: u16, v: u32) -> &mut Self {
         self.raw(typ, &v.to_be_bytes())
     }
-    fn u64(&mut self, typ: u16, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, typ: u16, v: u64) -> &mut Self {
         self.raw(typ, &v.to_be_bytes())
     }
-    fn nested(&mut self, typ: u16, inner: Attrs) -> &mut Self {
+    pub(crate) fn nested(&mut self, typ: u16, inner: Attrs) -> &mut Self {
         self.raw(typ | NLA_F_NESTED, &inner.0)
     }
 }
@@ -102,9 +102,14 @@ fn cmp(op: u32, value: &[u8]) -> Attrs {
 
 /// Register 1 &= mask.
 fn bitwise(mask: &[u8]) -> Attrs {
+    bitwise_xor(mask, &vec![0u8; mask.len()])
+}
+
+/// Register 1 = (register 1 & mask) ^ xor.
+fn bitwise_xor(mask: &[u8], xor: &[u8]) -> Attrs {
     let (mut m, mut x) = (Attrs::default(), Attrs::default());
     m.raw(1, mask);
-    x.raw(1, &vec![0u8; mask.len()]);
+    x.raw(1, xor);
     let mut a = Attrs::default();
     a.u32(1, 1)
         .u32(2, 1)
@@ -168,7 +173,7 @@ pub fn tag(network: &str, container: &str) -> String {
 }
 
 /// A failed exchange: the kernel's errno, or a local failure.
-enum NlError {
+pub(crate) enum NlError {
     Kernel(nix::errno::Errno),
     Local(CniError),
 }
@@ -184,10 +189,10 @@ impl From<NlError> for CniError {
     }
 }
 
-struct Socket(std::os::fd::OwnedFd, u32);
+pub(crate) struct Socket(std::os::fd::OwnedFd, u32);
 
 impl Socket {
-    fn open() -> Result<Socket> {
+    pub(crate) fn open() -> Result<Socket> {
         // SAFETY: socket(2) with constant arguments.
         let fd = unsafe {
             libc::socket(
@@ -214,7 +219,7 @@ impl Socket {
     }
 
     /// One netlink message: header, nfgenmsg, attributes.
-    fn msg(
+    pub(crate) fn msg(
         &mut self,
         buf: &mut Vec<u8>,
         typ: u16,
@@ -235,7 +240,7 @@ impl Socket {
         self.1 += 1;
     }
 
-    fn send(&self, buf: &[u8]) -> Result<()> {
+    pub(crate) fn send(&self, buf: &[u8]) -> Result<()> {
         // SAFETY: sendto on our socket with a live buffer; NULL address
         // sends to the kernel.
         let r = unsafe { libc::send(self.fd(), buf.as_ptr().cast(), buf.len(), 0) };
@@ -250,7 +255,7 @@ impl Socket {
 
     /// Read messages until `acks` acknowledgements (or DONE for a dump);
     /// returns the data messages (type, payload after nfgenmsg).
-    fn recv(
+    pub(crate) fn recv(
         &self,
         mut acks: usize,
         dump: bool,
@@ -404,7 +409,7 @@ pub fn add_masquerade(addrs: &[IpNet], tag: &str) -> Result<()> {
 }
 
 /// Parse attributes (type without flags → payload).
-fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     while p.len() >= 4 {
         let len = u16::from_ne_bytes([p[0], p[1]]) as usize;
@@ -579,13 +584,123 @@ fn dnat_to(ip: IpAddr, port: u16) -> Vec<Attrs> {
     ]
 }
 
+/// One match of portmap's `conditionsV4`/`conditionsV6` (iptables syntax
+/// there: `-s`, `-d`, `-i`, each optionally negated with `!`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Source {
+        net: IpNet,
+        negate: bool,
+    },
+    Destination {
+        net: IpNet,
+        negate: bool,
+    },
+    /// An interface name; a trailing `+` matches every name with that prefix.
+    InInterface {
+        name: String,
+        negate: bool,
+    },
+}
+
+impl Condition {
+    fn v4(&self) -> Option<bool> {
+        match self {
+            Condition::Source { net, .. } | Condition::Destination { net, .. } => {
+                Some(net.addr().is_ipv4())
+            }
+            Condition::InInterface { .. } => None,
+        }
+    }
+
+    fn exprs(&self) -> Vec<Attrs> {
+        let op = |negate: bool| u32::from(negate);
+        match self {
+            Condition::Source { net, negate } | Condition::Destination { net, negate } => {
+                let dst = matches!(self, Condition::Destination { .. });
+                let (off, len) = offsets(net.addr().is_ipv4(), dst);
+                vec![
+                    payload(off, len),
+                    bitwise(&ip_bytes(net.netmask())),
+                    cmp(op(*negate), &ip_bytes(net.network())),
+                ]
+            }
+            Condition::InInterface { name, negate } => {
+                let mut m = Attrs::default();
+                m.u32(1, 1).u32(2, NFT_META_IIFNAME);
+                let value = match name.strip_suffix('+') {
+                    Some(prefix) => prefix.as_bytes().to_vec(),
+                    None => {
+                        let mut v = name.as_bytes().to_vec();
+                        v.resize(16, 0); // IFNAMSIZ, NUL-padded
+                        v
+                    }
+                };
+                vec![expr("meta", m), cmp(op(*negate), &value)]
+            }
+        }
+    }
+}
+
+/// How portmap translates: `snat` masquerades the traffic whose reply
+/// would bypass the translation (from the host's loopback, and hairpin
+/// from the container's own subnet) by setting bit `mark_bit` of the packet
+/// mark, like the reference plugin (`markMasqBit`, default 13), so that its
+/// and our masquerade rules honour each other's marks.
+#[derive(Debug, Clone)]
+pub struct PortmapOpts {
+    pub snat: bool,
+    pub mark_bit: u32,
+    pub conditions_v4: Vec<Condition>,
+    pub conditions_v6: Vec<Condition>,
+}
+
+const NFT_META_MARK: u32 = 3;
+const NFT_META_IIFNAME: u32 = 6;
+
+/// `meta mark set mark | bit`
+fn set_mark_bit(bit: u32) -> Vec<Attrs> {
+    let mut load = Attrs::default();
+    load.u32(1, 1).u32(2, NFT_META_MARK); // DREG 1, KEY mark
+    let mut store = Attrs::default();
+    store.u32(2, NFT_META_MARK).u32(3, 1); // KEY mark, SREG 1
+    let mask = 1u32 << bit;
+    // the mark is a host-order integer in the register
+    vec![
+        expr("meta", load),
+        bitwise_xor(&(!mask).to_ne_bytes(), &mask.to_ne_bytes()),
+        expr("meta", store),
+    ]
+}
+
+/// `meta mark & bit == bit`
+fn has_mark_bit(bit: u32) -> Vec<Attrs> {
+    let mut load = Attrs::default();
+    load.u32(1, 1).u32(2, NFT_META_MARK);
+    let mask = (1u32 << bit).to_ne_bytes();
+    vec![expr("meta", load), bitwise(&mask), cmp(0, &mask)]
+}
+
 /// DNAT rules for `maps` to the container address `ctr` (with its
 /// prefix): from other hosts and containers (prerouting) and from the host
-/// itself (output), plus, with `snat`, masquerading for traffic whose reply
-/// would otherwise bypass the translation: from 127.0.0.0/8 (with
-/// route_localnet) and from the container's own subnet (hairpin).
-pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, snat: bool, tag: &str) -> Result<()> {
+/// itself (output); with `snat`, the packets from 127.0.0.0/8 (with
+/// route_localnet) and from the container's own subnet (hairpin) are
+/// marked for the masquerade rule in postrouting.
+pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &str) -> Result<()> {
     let ip = ctr.addr();
+    let conditions = if ip.is_ipv4() {
+        &opts.conditions_v4
+    } else {
+        &opts.conditions_v6
+    };
+    if let Some(c) = conditions
+        .iter()
+        .find(|c| c.v4().is_some_and(|v4| v4 != ip.is_ipv4()))
+    {
+        return Err(CniError::config(format!(
+            "portmap: condition {c:?} is of the other IP family than {ip}"
+        )));
+    }
     let mut msgs = table_and_chain();
     for m in maps {
         let host_ip = m.host_ip.filter(|h| !h.is_unspecified());
@@ -593,28 +708,35 @@ pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, snat: bool, tag: &str) -> 
             continue;
         }
         for chain in [PORTMAP_PRE, PORTMAP_OUT] {
-            let mut e = match host_ip {
+            let mut base: Vec<Attrs> = conditions.iter().flat_map(Condition::exprs).collect();
+            base.extend(match host_ip {
                 Some(h) => addr_match(h, true),
                 None => daddr_is_local(),
-            };
-            e.extend(meta_l4proto(m.proto));
-            e.extend(dport(m.host_port));
-            e.extend(dnat_to(ip, m.container_port));
-            msgs.push(rule(chain, e, tag));
+            });
+            base.extend(meta_l4proto(m.proto));
+            base.extend(dport(m.host_port));
+            if opts.snat {
+                let mut sources = vec![ctr.trunc()];
+                if ip.is_ipv4() {
+                    sources.push("127.0.0.0/8".parse().expect("literal"));
+                }
+                for src in sources {
+                    let mut e = base.clone();
+                    e.extend(net_match(src, false));
+                    e.extend(set_mark_bit(opts.mark_bit));
+                    msgs.push(rule(chain, e, tag));
+                }
+            }
+            base.extend(dnat_to(ip, m.container_port));
+            msgs.push(rule(chain, base, tag));
         }
-        if snat {
-            let mut sources = vec![ctr.trunc()];
-            if ip.is_ipv4() {
-                sources.push("127.0.0.0/8".parse().expect("literal"));
-            }
-            for src in sources {
-                let mut e = net_match(src, false);
-                e.extend(addr_match(ip, true));
-                e.extend(meta_l4proto(m.proto));
-                e.extend(dport(m.container_port));
-                e.push(expr("masq", Attrs::default()));
-                msgs.push(rule(POSTROUTING, e, tag));
-            }
+        if opts.snat {
+            let mut e = has_mark_bit(opts.mark_bit);
+            e.extend(addr_match(ip, true));
+            e.extend(meta_l4proto(m.proto));
+            e.extend(dport(m.container_port));
+            e.push(expr("masq", Attrs::default()));
+            msgs.push(rule(POSTROUTING, e, tag));
         }
     }
     let mut sock = Socket::open()?;

@@ -883,12 +883,15 @@ fn conflist_chain_with_portmap_two_servers_on_port_80() {
         let bridge = format!("rcnip{}{n}", std::process::id() % 10000);
         let _guard = HostLink(bridge.clone());
         let data = tempfile::tempdir().unwrap();
-        let br = bridge_conf(
+        let mut br = bridge_conf(
             "1.0.0",
             &bridge,
             data.path(),
             &format!("10.89.{}.0/24", 84 + n),
         );
+        // a container reaching itself through the host port needs hairpin
+        // on its bridge port when br_netfilter is loaded
+        br["hairpinMode"] = json!(true);
         let lo = json!({"cniVersion": "1.0.0", "name": "br-net", "type": "loopback"});
         let (a, b) = (NetNs::new(), NetNs::new());
         let base = 18000 + 100 * n as u16 + (std::process::id() % 50) as u16;
@@ -932,6 +935,15 @@ fn conflist_chain_with_portmap_two_servers_on_port_80() {
                 *reply,
                 "{dir:?}: 127.0.0.1:{port}"
             );
+        }
+        // hairpin: a container reaches itself through the host port
+        let (ns, _, port, reply, _, _) = &added[0];
+        let hairpin = in_ns(ns, &["busybox", "nc", "-w", "2", &host, &port.to_string()]);
+        assert_eq!(stdout(&hairpin).trim(), *reply, "{dir:?}: hairpin");
+        if n == 0 {
+            // the reference's mark bit (13) for what is masqueraded
+            let t = rcni_table("ip").expect("portmap rules");
+            assert!(t.contains("meta mark set meta mark | 0x00002000"), "{t}");
         }
         for (ns, id, port, _, pm, _) in &added {
             assert_ok(
@@ -1005,5 +1017,207 @@ fn portmap_without_mappings_passes_the_result_through() {
             .unwrap()
             .contains("portMappings[0].hostPort"),
         "{e}"
+    );
+}
+
+/// A UDP socket bound inside `ns` (made on a thread that entered it; the
+/// socket stays in that namespace).
+fn udp_socket_in(ns: &NetNs, port: u16) -> std::net::UdpSocket {
+    let path = ns.path();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A bridge+host-local ADD of `id` in `ns`; returns the result.
+fn bridge_add(dir: &Path, ns: &NetNs, id: &str, conf: &Value) -> Value {
+    let out = cni(dir, "bridge", "ADD", id, &ns.path(), "eth0", conf);
+    assert_ok(&out, "bridge ADD");
+    json_out(&out)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn portmap_forgets_stale_udp_flows_of_a_mapped_port() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcniu{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.87.0/24");
+    let ns = NetNs::new();
+    let prev = bridge_add(ours, &ns, "udp1", &br);
+    let server = udp_socket_in(&ns, 5353);
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let host = host_ipv4();
+    let host_port = 19000 + (std::process::id() % 500) as u16;
+    // NAT is decided once per flow only where nat hooks exist: another
+    // mapping keeps the rcni table (and its hooks) alive, as on any host
+    // with containers
+    let other = json!({"cniVersion": "1.0.0", "name": "udp-net", "type": "portmap",
+                    "runtimeConfig": {"portMappings": [
+                        {"hostPort": host_port + 1, "containerPort": 5354, "protocol": "udp"}]},
+                    "prevResult": prev});
+    assert_ok(
+        &cni(ours, "portmap", "ADD", "udp0", &ns.path(), "eth0", &other),
+        "portmap ADD of another port",
+    );
+    // a client already talking to the host port before it is mapped: its
+    // flow is tracked without translation
+    let client = std::net::UdpSocket::bind((host.as_str(), 0)).unwrap();
+    client
+        .send_to(b"early", (host.as_str(), host_port))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let pm = json!({"cniVersion": "1.0.0", "name": "udp-net", "type": "portmap",
+                    "runtimeConfig": {"portMappings": [
+                        {"hostPort": host_port, "containerPort": 5353, "protocol": "udp"}]},
+                    "prevResult": prev});
+    assert_ok(
+        &cni(ours, "portmap", "ADD", "udp1", &ns.path(), "eth0", &pm),
+        "portmap ADD",
+    );
+    // the same flow now reaches the container: ADD flushed the stale entry
+    client.send_to(b"late", (host.as_str(), host_port)).unwrap();
+    let mut buf = [0u8; 16];
+    let got = server.recv_from(&mut buf).map(|(n, _)| buf[..n].to_vec());
+    assert_ok(
+        &cni(ours, "portmap", "DEL", "udp1", &ns.path(), "eth0", &pm),
+        "portmap DEL",
+    );
+    assert_ok(
+        &cni(ours, "portmap", "DEL", "udp0", &ns.path(), "eth0", &other),
+        "portmap DEL",
+    );
+    assert_ok(
+        &cni(ours, "bridge", "DEL", "udp1", &ns.path(), "eth0", &br),
+        "bridge DEL",
+    );
+    assert_eq!(
+        got.as_deref().ok(),
+        Some(&b"late"[..]),
+        "the mapped UDP port did not reach the container: {got:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn portmap_conditions_and_mark_bit() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnic{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.88.0/24");
+    let ns = NetNs::new();
+    let prev = bridge_add(ours, &ns, "cond1", &br);
+    let _server = Server::start(&ns, 80, "conditional");
+    let host = host_ipv4();
+    let host_port = 19600 + (std::process::id() % 300) as u16;
+    let pm = |extra: Value| {
+        let mut c = json!({"cniVersion": "1.0.0", "name": "cond-net", "type": "portmap",
+                    "runtimeConfig": {"portMappings": [
+                        {"hostPort": host_port, "containerPort": 80, "protocol": "tcp"}]},
+                    "prevResult": prev.clone()});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    // only traffic from another subnet is forwarded: not the host's own
+    let only_other = pm(json!({"conditionsV4": ["-s", "10.89.250.0/24"], "markMasqBit": 14}));
+    assert_ok(
+        &cni(
+            ours,
+            "portmap",
+            "ADD",
+            "cond1",
+            &ns.path(),
+            "eth0",
+            &only_other,
+        ),
+        "portmap ADD with conditions",
+    );
+    let t = rcni_table("ip").expect("portmap rules");
+    assert!(t.contains("ip saddr 10.89.250.0/24"), "{t}");
+    assert!(t.contains("meta mark set meta mark | 0x00004000"), "{t}");
+    assert_eq!(fetch(&host, host_port), "", "the condition was ignored");
+    assert_ok(
+        &cni(
+            ours,
+            "portmap",
+            "DEL",
+            "cond1",
+            &ns.path(),
+            "eth0",
+            &only_other,
+        ),
+        "portmap DEL",
+    );
+    // negated: everything but that subnet
+    let but_other = pm(json!({"conditionsV4": ["!", "-s", "10.89.250.0/24"]}));
+    assert_ok(
+        &cni(
+            ours,
+            "portmap",
+            "ADD",
+            "cond1",
+            &ns.path(),
+            "eth0",
+            &but_other,
+        ),
+        "portmap ADD with a negated condition",
+    );
+    assert_eq!(fetch(&host, host_port), "conditional");
+    assert_ok(
+        &cni(
+            ours,
+            "portmap",
+            "DEL",
+            "cond1",
+            &ns.path(),
+            "eth0",
+            &but_other,
+        ),
+        "portmap DEL",
+    );
+    // what cannot be translated is refused, naming it, and adds nothing
+    for (bad, code, names) in [
+        (json!({"conditionsV4": ["-m", "addrtype"]}), 2, "\"-m\""),
+        (json!({"conditionsV4": ["-s", "fd00::/64"]}), 7, "IPv4"),
+        (json!({"markMasqBit": 32}), 7, "markMasqBit"),
+        (
+            json!({"externalSetMarkChain": "KUBE-MARK-MASQ"}),
+            2,
+            "externalSetMarkChain",
+        ),
+    ] {
+        let out = cni(
+            ours,
+            "portmap",
+            "ADD",
+            "cond1",
+            &ns.path(),
+            "eth0",
+            &pm(bad.clone()),
+        );
+        assert!(!out.status.success(), "{bad}");
+        let e = json_out(&out);
+        assert_eq!(e["code"], code, "{bad}: {e}");
+        assert!(e["msg"].as_str().unwrap().contains(names), "{bad}: {e}");
+        assert!(
+            rcni_table("ip").is_none_or(|t| !t.contains("cond-net")),
+            "{bad} left rules"
+        );
+    }
+    assert_ok(
+        &cni(ours, "bridge", "DEL", "cond1", &ns.path(), "eth0", &br),
+        "bridge DEL",
     );
 }
