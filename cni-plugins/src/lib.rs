@@ -7,6 +7,7 @@ pub mod conntrack;
 pub mod error;
 pub mod hostlocal;
 pub mod ipam;
+pub mod iptcompat;
 pub mod netns;
 pub mod nft;
 pub mod nl;

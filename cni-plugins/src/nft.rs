@@ -34,6 +34,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
+const NFPROTO_BRIDGE: u8 = 7;
 const NF_INET_POST_ROUTING: u32 = 4;
 
 pub const TABLE: &str = "rcni";
@@ -41,6 +42,8 @@ pub const POSTROUTING: &str = "postrouting";
 pub const PORTMAP_PRE: &str = "portmap-pre";
 pub const PORTMAP_OUT: &str = "portmap-out";
 const CHAINS: [&str; 3] = [POSTROUTING, PORTMAP_PRE, PORTMAP_OUT];
+/// The bridge-family chain of `macspoofchk` rules.
+pub const MACSPOOFCHK: &str = "macspoofchk";
 const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_OUT: u32 = 3;
 
@@ -302,7 +305,7 @@ impl Socket {
     }
 
     /// Send a batch of (type, flags, attrs) for `family`; wait for acks.
-    fn batch(&mut self, family: u8, msgs: &[(u16, u16, Attrs)]) -> Result<()> {
+    pub(crate) fn batch(&mut self, family: u8, msgs: &[(u16, u16, Attrs)]) -> Result<()> {
         let mut buf = Vec::new();
         self.msg(
             &mut buf,
@@ -464,12 +467,22 @@ fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result
     Ok(out)
 }
 
-/// Remove every rule tagged `tag` (all chains, both families; idempotent).
+/// The chains of our table in `family`.
+fn chains_of(family: u8) -> &'static [&'static str] {
+    if family == NFPROTO_BRIDGE {
+        &[MACSPOOFCHK]
+    } else {
+        &CHAINS
+    }
+}
+
+/// Remove every rule tagged `tag` (all chains, all families; idempotent).
 pub fn remove_tagged(tag: &str) -> Result<()> {
     let mut sock = Socket::open()?;
-    for family in [NFPROTO_IPV4, NFPROTO_IPV6] {
+    for family in [NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_BRIDGE] {
+        let chains = chains_of(family);
         let mut msgs = Vec::new();
-        for chain in CHAINS {
+        for chain in chains {
             for h in tagged_rules(&mut sock, family, chain, tag)? {
                 let mut a = Attrs::default();
                 a.str(1, TABLE).str(2, chain).u64(3, h);
@@ -485,7 +498,7 @@ pub fn remove_tagged(tag: &str) -> Result<()> {
         // one atomic batch, so a concurrent ADD either keeps its rules (the
         // batch fails) or recreates table and chains after us. Its own
         // socket: a refused batch can leave replies behind.
-        let mut cleanup: Vec<(u16, u16, Attrs)> = CHAINS
+        let mut cleanup: Vec<(u16, u16, Attrs)> = chains
             .iter()
             .map(|c| {
                 let mut a = Attrs::default();
@@ -501,6 +514,63 @@ pub fn remove_tagged(tag: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `macspoofchk`: frames from the container's host-side veth `host_veth`
+/// must carry the container's MAC `mac`, others are dropped before the
+/// bridge sees them (table `bridge rcni`, chain `macspoofchk`).
+pub fn add_mac_spoof_check(host_veth: &str, mac: &str, tag: &str) -> Result<()> {
+    let mac: Vec<u8> = mac
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<std::result::Result<_, _>>()
+        .ok()
+        .filter(|m: &Vec<u8>| m.len() == 6)
+        .ok_or_else(|| CniError::internal(format!("macspoofchk: {mac:?} is not a MAC address")))?;
+    let mut table = Attrs::default();
+    table.str(1, TABLE);
+    let mut hook = Attrs::default();
+    hook.u32(1, NF_INET_PRE_ROUTING).u32(2, (-300i32) as u32);
+    let mut chain = Attrs::default();
+    chain
+        .str(1, TABLE)
+        .str(3, MACSPOOFCHK)
+        .nested(4, hook)
+        .u32(5, 1) // policy: NF_ACCEPT
+        .str(7, "filter");
+    let mut iif = Condition::InInterface {
+        name: host_veth.to_string(),
+        negate: false,
+    }
+    .exprs();
+    let mut ll = Attrs::default();
+    ll.u32(1, 1).u32(2, 0).u32(3, 6).u32(4, 6); // DREG 1, link-layer header, ether saddr
+    iif.push(expr("payload", ll));
+    iif.push(cmp(1, &mac));
+    let mut verdict = Attrs::default();
+    verdict.u32(1, 0); // NFTA_VERDICT_CODE: NF_DROP
+    let mut data = Attrs::default();
+    data.nested(2, verdict); // NFTA_DATA_VERDICT
+    let mut imm = Attrs::default();
+    imm.u32(1, 0).nested(2, data); // DREG 0: the verdict register
+    iif.push(expr("immediate", imm));
+    let msgs = vec![
+        (NFT_MSG_NEWTABLE, NLM_F_CREATE, table),
+        (NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain),
+        rule(MACSPOOFCHK, iif, tag),
+    ];
+    Socket::open()?
+        .batch(NFPROTO_BRIDGE, &msgs)
+        .map_err(|e| CniError {
+            msg: format!("add the macspoofchk rule for {host_veth}: {}", e.msg),
+            ..e
+        })
+}
+
+/// Whether the macspoofchk rule tagged `tag` exists (for CHECK).
+pub fn has_mac_spoof_check(tag: &str) -> Result<bool> {
+    let mut sock = Socket::open()?;
+    Ok(!tagged_rules(&mut sock, NFPROTO_BRIDGE, MACSPOOFCHK, tag)?.is_empty())
 }
 
 /// Whether a rule tagged `tag` exists in `chain` (for CHECK).

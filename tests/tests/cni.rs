@@ -1221,3 +1221,355 @@ fn portmap_conditions_and_mark_bit() {
         "bridge DEL",
     );
 }
+
+fn ping(ns: &NetNs, addr: &str) -> bool {
+    in_ns(ns, &["busybox", "ping", "-c", "1", "-W", "1", addr])
+        .status
+        .success()
+}
+
+/// The host-side veth of a bridge result.
+fn host_veth(result: &Value, bridge: &str) -> String {
+    result["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sandbox"].is_null() && i["name"] != bridge)
+        .and_then(|i| i["name"].as_str())
+        .expect("a host veth in the result")
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_vlan_separates_ports() {
+    require_root();
+    let probe = format!("rcnivp{}", std::process::id() % 10000);
+    let _probe = HostLink(probe.clone());
+    let filtering = Command::new("ip")
+        .args([
+            "link",
+            "add",
+            &probe,
+            "type",
+            "bridge",
+            "vlan_filtering",
+            "1",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    for (n, dir) in plugin_dirs().iter().enumerate() {
+        if !filtering {
+            // a kernel without CONFIG_BRIDGE_VLAN_FILTERING: a clear refusal
+            // that leaves no veth and no lease
+            let bridge = format!("rcniv{}{n}", std::process::id() % 10000);
+            let _guard = HostLink(bridge.clone());
+            let data = tempfile::tempdir().unwrap();
+            let mut conf = bridge_conf("1.0.0", &bridge, data.path(), "10.89.89.0/24");
+            conf["vlan"] = json!(100);
+            let ns = NetNs::new();
+            let out = cni(dir, "bridge", "ADD", "va", &ns.path(), "eth0", &conf);
+            assert!(
+                !out.status.success(),
+                "{dir:?}: VLAN without kernel support"
+            );
+            if n == 0 {
+                let e = json_out(&out);
+                assert_eq!(e["code"], 2, "{e}");
+                assert!(e["msg"].as_str().unwrap().contains("VLAN filtering"), "{e}");
+            }
+            assert!(!link_exists_in(&ns, "eth0"), "{dir:?}: a veth was left");
+            let leases = std::fs::read_dir(data.path().join("br-net"))
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+                        .count()
+                })
+                .unwrap_or(0);
+            assert_eq!(leases, 0, "{dir:?}: a lease was left");
+            continue;
+        }
+        let bridge = format!("rcniv{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let mut v100 = bridge_conf("1.0.0", &bridge, data.path(), "10.89.89.0/24");
+        v100["vlan"] = json!(100);
+        // the same subnet on VLAN 200, without a gateway
+        let mut v200 = v100.clone();
+        v200["vlan"] = json!(200);
+        v200["isGateway"] = json!(false);
+        v200["isDefaultGateway"] = json!(false);
+        let (a, b, c) = (NetNs::new(), NetNs::new(), NetNs::new());
+        let ra = bridge_add(dir, &a, "va", &v100);
+        let rb = bridge_add(dir, &b, "vb", &v100);
+        bridge_add(dir, &c, "vc", &v200);
+        let ip = |r: &Value| {
+            r["ips"][0]["address"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let vlans = Command::new("bridge")
+            .args(["vlan", "show", "dev", &host_veth(&ra, &bridge)])
+            .output()
+            .unwrap();
+        let same_vlan = ping(&a, &ip(&rb));
+        let gateway = ping(&a, "10.89.89.1");
+        let across = ping(&c, &ip(&ra));
+        for (ns, id, conf) in [(&a, "va", &v100), (&b, "vb", &v100), (&c, "vc", &v200)] {
+            assert_ok(
+                &cni(dir, "bridge", "DEL", id, &ns.path(), "eth0", conf),
+                "DEL",
+            );
+        }
+        assert!(
+            stdout(&vlans).contains("100 PVID Egress Untagged"),
+            "{dir:?}: {}",
+            stdout(&vlans)
+        );
+        assert!(same_vlan, "{dir:?}: no ping within VLAN 100");
+        assert!(gateway, "{dir:?}: no ping to the gateway on VLAN 100");
+        assert!(!across, "{dir:?}: VLAN 200 reached VLAN 100");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_vlan_bad_ids_are_refused_and_leave_nothing() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnivb{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let ns = NetNs::new();
+    for (field, value, names) in [
+        ("vlan", json!(4095), "vlan"),
+        (
+            "vlanTrunk",
+            json!([{"minID": 20, "maxID": 10}]),
+            "vlanTrunk[0].minID",
+        ),
+    ] {
+        let mut conf = bridge_conf("1.0.0", &bridge, data.path(), "10.89.90.0/24");
+        conf[field] = value;
+        let out = cni(ours, "bridge", "ADD", "vbad", &ns.path(), "eth0", &conf);
+        assert!(!out.status.success(), "{field}");
+        let e = json_out(&out);
+        assert_eq!(e["code"], 7, "{e}");
+        assert!(e["msg"].as_str().unwrap().contains(names), "{e}");
+        assert!(!link_exists_in(&ns, "eth0"), "{field}: a veth was left");
+        let leases = std::fs::read_dir(data.path().join("br-net"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(leases, 0, "{field}: a lease was left");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bridge_macspoofchk_drops_frames_with_another_source_mac() {
+    require_root();
+    // the reference plugin's nftables table, left behind after its DEL
+    let _reference_table = NftTableCleanup::new("bridge", "nat");
+    for (n, dir) in plugin_dirs().iter().enumerate() {
+        let bridge = format!("rcnis{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let mut conf = bridge_conf("1.0.0", &bridge, data.path(), "10.89.91.0/24");
+        conf["macspoofchk"] = json!(true);
+        let ns = NetNs::new();
+        let r = bridge_add(dir, &ns, "spoof", &conf);
+        let own = ping(&ns, "10.89.91.1");
+        for args in [
+            ["ip", "link", "set", "eth0", "down"],
+            ["ip", "link", "set", "eth0", "address"],
+        ] {
+            let mut args = args.to_vec();
+            if args.len() == 5 && args[4] == "address" {
+                args.push("02:00:00:00:be:ef");
+            }
+            assert_ok(&in_ns(&ns, &args), "change the MAC");
+        }
+        assert_ok(&in_ns(&ns, &["ip", "link", "set", "eth0", "up"]), "up");
+        // no cached neighbour entry on the host may answer for the old MAC
+        let _ = Command::new("ip")
+            .args(["neigh", "flush", "dev", &bridge])
+            .output();
+        let spoofed = ping(&ns, "10.89.91.1");
+        let mut check = conf.clone();
+        check["prevResult"] = r;
+        let check_ok = cni(dir, "bridge", "CHECK", "spoof", &ns.path(), "eth0", &check);
+        assert_ok(
+            &cni(dir, "bridge", "DEL", "spoof", &ns.path(), "eth0", &conf),
+            "DEL",
+        );
+        assert!(own, "{dir:?}: no ping with the container's own MAC");
+        assert!(!spoofed, "{dir:?}: a spoofed source MAC got through");
+        if n == 0 {
+            assert_ok(&check_ok, "CHECK");
+            assert!(
+                Command::new("nft")
+                    .args(["list", "table", "bridge", "rcni"])
+                    .output()
+                    .is_ok_and(|o| !stdout(&o).contains("spoof")),
+                "the macspoofchk rule survived DEL"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn portmap_dual_stack_forwards_ipv4_and_ipv6() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcni6{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let br = json!({"cniVersion": "1.0.0", "name": "pm6-net", "type": "bridge", "bridge": bridge,
+           "isGateway": true, "isDefaultGateway": true,
+           "ipam": {"type": "host-local", "dataDir": data.path(),
+                    "ranges": [[{"subnet": "10.89.92.0/24"}], [{"subnet": "fd00:89:92::/64"}]]}});
+    let ns = NetNs::new();
+    let prev = bridge_add(ours, &ns, "pm6", &br);
+    assert_eq!(prev["ips"].as_array().unwrap().len(), 2, "{prev}");
+    let _server = Server::start(&ns, 80, "dual");
+    let port = 19900 + (std::process::id() % 90) as u16;
+    let pm = json!({"cniVersion": "1.0.0", "name": "pm6-net", "type": "portmap",
+                    "runtimeConfig": {"portMappings": [
+                        {"hostPort": port, "containerPort": 80, "protocol": "tcp"}]},
+                    "prevResult": prev});
+    let out = cni(ours, "portmap", "ADD", "pm6", &ns.path(), "eth0", &pm);
+    assert_ok(&out, "portmap ADD");
+    let mut check = pm.clone();
+    check["prevResult"] = json_out(&out);
+    let checked = cni(ours, "portmap", "CHECK", "pm6", &ns.path(), "eth0", &check);
+    // the host reaches the container through its own addresses on the
+    // bridge, in both families
+    let v4 = fetch("10.89.92.1", port);
+    let v6 = fetch("fd00:89:92::1", port);
+    let rules6 = rcni_table("ip6");
+    assert_ok(
+        &cni(ours, "portmap", "DEL", "pm6", &ns.path(), "eth0", &pm),
+        "portmap DEL",
+    );
+    let after = fetch("fd00:89:92::1", port);
+    assert_ok(
+        &cni(ours, "bridge", "DEL", "pm6", &ns.path(), "eth0", &br),
+        "bridge DEL",
+    );
+    assert_ok(&checked, "portmap CHECK");
+    assert_eq!(v4, "dual", "IPv4");
+    assert_eq!(v6, "dual", "IPv6");
+    assert!(
+        rules6.is_some_and(|t| t.contains("dnat to [fd00:89:92::2]:80")),
+        "no IPv6 DNAT rule"
+    );
+    assert_eq!(after, "", "IPv6 still forwarded after DEL");
+    assert!(rcni_table("ip6").is_none_or(|t| !t.contains("pm6")));
+}
+
+/// The container's rules and per-container chains in `iptables-save -t nat`.
+fn reference_nat_state(id: &str) -> Vec<String> {
+    let out = Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("id: \\\"{id}\\\""))
+                || (l.starts_with(":CNI-") && !l.starts_with(":CNI-HOSTPORT-"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn our_del_removes_what_the_reference_add_made() {
+    require_root();
+    let dirs = plugin_dirs();
+    assert!(
+        dirs.len() == 2
+            && Command::new("sh")
+                .args(["-c", "command -v iptables-save"])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+        "the reference plugins and iptables are needed (make deps)"
+    );
+    let (ours, reference) = (&dirs[0], &dirs[1]);
+    let _iptables = ReferenceIptablesCleanup::new();
+    let id = format!("xdel{}", std::process::id());
+    let before = reference_nat_state(&id);
+    let bridge = format!("rcnix{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let mut br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.93.0/24");
+    br["ipMasq"] = json!(true);
+    let ns = NetNs::new();
+    let prev = bridge_add(reference, &ns, &id, &br);
+    let pm = json!({"cniVersion": "1.0.0", "name": "br-net", "type": "portmap",
+                    "runtimeConfig": {"portMappings": [
+                        {"hostPort": 19990, "containerPort": 80, "protocol": "tcp"}]},
+                    "prevResult": prev});
+    assert_ok(
+        &cni(reference, "portmap", "ADD", &id, &ns.path(), "eth0", &pm),
+        "reference portmap ADD",
+    );
+    let made = reference_nat_state(&id);
+    assert!(
+        made.iter()
+            .any(|l| l.contains("MASQUERADE") || l.contains("-j CNI-")),
+        "the reference made no rules: {made:?}"
+    );
+    assert_ok(
+        &cni(ours, "portmap", "DEL", &id, &ns.path(), "eth0", &pm),
+        "our portmap DEL",
+    );
+    assert_ok(
+        &cni(ours, "bridge", "DEL", &id, &ns.path(), "eth0", &br),
+        "our bridge DEL",
+    );
+    assert_eq!(reference_nat_state(&id), before, "left after our DEL");
+    let leases = std::fs::read_dir(data.path().join("br-net"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .count();
+    assert_eq!(leases, 0, "the reference's lease survived our DEL");
+}
+
+/// Deletes nftables table `family name` on drop unless it existed before.
+struct NftTableCleanup(&'static str, &'static str, bool);
+
+impl NftTableCleanup {
+    fn new(family: &'static str, name: &'static str) -> Self {
+        let had = Command::new("nft")
+            .args(["list", "table", family, name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        NftTableCleanup(family, name, had)
+    }
+}
+
+impl Drop for NftTableCleanup {
+    fn drop(&mut self) {
+        if !self.2 {
+            let _ = Command::new("nft")
+                .args(["delete", "table", self.0, self.1])
+                .output();
+        }
+    }
+}

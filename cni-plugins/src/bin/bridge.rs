@@ -7,14 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use ipnet::IpNet;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use netlink_packet_route::link::{BridgeVlanInfoFlags, InfoData, InfoKind, InfoVeth};
 use rcni::error::{CniError, Result};
 use rcni::nl::{self, nl_err};
 use rcni::skel::{self, Args, Plugin};
 use rcni::types::{CniResult, Interface, Route};
 use rcni::{ipam, netns};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan,
+    RouteMessageBuilder,
 };
 use serde_json::Value;
 
@@ -31,24 +32,52 @@ struct Conf {
     promisc: bool,
     ip_masq: bool,
     network: String,
+    /// The port's VLAN (PVID, untagged); the bridge filters VLANs then.
+    vlan: Option<u16>,
+    /// Tagged VLANs on the port (`vlanTrunk`: `id` or `minID`..`maxID`).
+    trunk: Vec<u16>,
+    preserve_default_vlan: bool,
+    macspoofchk: bool,
+}
+
+fn vlan_id(v: &Value, field: &str) -> Result<u16> {
+    v.as_u64()
+        .filter(|id| (1..=4094).contains(id))
+        .map(|id| id as u16)
+        .ok_or_else(|| CniError::config(format!("bridge: {field} {v} is not a VLAN id (1-4094)")))
+}
+
+fn trunk(conf: &Value) -> Result<Vec<u16>> {
+    let mut out = Vec::new();
+    for (i, t) in conf["vlanTrunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = |k: &str| format!("vlanTrunk[{i}].{k}");
+        if !t["id"].is_null() {
+            out.push(vlan_id(&t["id"], &field("id"))?);
+        } else {
+            let min = vlan_id(&t["minID"], &field("minID"))?;
+            let max = vlan_id(&t["maxID"], &field("maxID"))?;
+            if min > max {
+                return Err(CniError::config(format!(
+                    "bridge: {} {min} is above maxID {max}",
+                    field("minID")
+                )));
+            }
+            out.extend(min..=max);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 impl Conf {
     fn parse(conf: &Value) -> Result<Conf> {
         let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
-        for unsupported in ["vlan", "macspoofchk", "vlanTrunk"] {
-            let set = match &conf[unsupported] {
-                Value::Bool(b) => *b,
-                Value::Null => false,
-                _ => true,
-            };
-            if set {
-                return Err(CniError::new(
-                    rcni::error::code::UNSUPPORTED_FIELD,
-                    format!("bridge: {unsupported} is not implemented in these plugins yet"),
-                ));
-            }
-        }
         let bridge = conf["bridge"].as_str().unwrap_or("cni0").to_string();
         if bridge.is_empty() || bridge.len() > 15 || bridge.contains('/') || bridge.contains(' ') {
             return Err(CniError::config(format!(
@@ -76,6 +105,14 @@ impl Conf {
             promisc: flag("promiscMode"),
             ip_masq: flag("ipMasq"),
             network: conf["name"].as_str().unwrap_or_default().to_string(),
+            vlan: match &conf["vlan"] {
+                Value::Null => None,
+                v if v.as_u64() == Some(0) => None,
+                v => Some(vlan_id(v, "vlan")?),
+            },
+            trunk: trunk(conf)?,
+            preserve_default_vlan: conf["preserveDefaultVlan"].as_bool().unwrap_or(true),
+            macspoofchk: flag("macspoofchk"),
         })
     }
 }
@@ -118,6 +155,105 @@ async fn ensure_bridge(h: &Handle, c: &Conf) -> Result<nl::Link> {
     nl::get_link(h, &c.bridge)
         .await?
         .ok_or_else(|| CniError::internal(format!("bridge {} vanished", c.bridge)))
+}
+
+/// The bridge filters VLANs when a port has one (also a bridge that
+/// another network made without).
+async fn ensure_vlan_filtering(h: &Handle, c: &Conf) -> Result<()> {
+    if c.vlan.is_none() && c.trunk.is_empty() {
+        return Ok(());
+    }
+    let path = format!("/sys/class/net/{}/bridge/vlan_filtering", c.bridge);
+    if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    match h
+        .link()
+        .change(LinkBridge::new(&c.bridge).vlan_filtering(true).build())
+        .execute()
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => {
+            Err(CniError::new(
+                rcni::error::code::UNSUPPORTED_FIELD,
+                format!(
+                    "bridge: vlan/vlanTrunk need VLAN filtering on {}, which this kernel \
+                     lacks (CONFIG_BRIDGE_VLAN_FILTERING)",
+                    c.bridge
+                ),
+            ))
+        }
+        Err(e) => Err(nl_err(format!("turn on VLAN filtering on {}", c.bridge))(e)),
+    }
+}
+
+/// Where the gateway address lives: the bridge, or with `vlan` a VLAN
+/// device `<bridge>.<vlan>` on it (the bridge itself a tagged member).
+async fn gateway_link(h: &Handle, c: &Conf, bridge: &nl::Link) -> Result<nl::Link> {
+    let Some(vid) = c.vlan else {
+        return Ok(bridge.clone());
+    };
+    let suffix = format!(".{vid}");
+    let name: String = c.bridge.chars().take(15 - suffix.len()).collect::<String>() + &suffix;
+    if let Some(l) = nl::get_link(h, &name).await? {
+        return Ok(l);
+    }
+    h.link()
+        .set(
+            LinkBridgeVlan::new(bridge.index)
+                .vlan(vid, BridgeVlanInfoFlags::empty())
+                .bridge_self()
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl_err(format!("add VLAN {vid} to bridge {}", c.bridge)))?;
+    match h
+        .link()
+        .add(LinkVlan::new(&name, bridge.index, vid).up().build())
+        .execute()
+        .await
+    {
+        Ok(()) => {}
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+        Err(e) => return Err(nl_err(format!("create VLAN device {name}"))(e)),
+    }
+    nl::get_link(h, &name)
+        .await?
+        .ok_or_else(|| CniError::internal(format!("VLAN device {name} vanished")))
+}
+
+/// The host end's VLANs: `vlan` as PVID untagged, the trunk tagged,
+/// VLAN 1 dropped unless preserveDefaultVlan.
+async fn port_vlans(h: &Handle, c: &Conf, port: u32) -> Result<()> {
+    let mut add = LinkBridgeVlan::new(port);
+    if let Some(vid) = c.vlan {
+        add = add.vlan(
+            vid,
+            BridgeVlanInfoFlags::Pvid | BridgeVlanInfoFlags::Untagged,
+        );
+    }
+    for vid in &c.trunk {
+        add = add.vlan(*vid, BridgeVlanInfoFlags::empty());
+    }
+    h.link()
+        .set(add.build())
+        .execute()
+        .await
+        .map_err(nl_err("set the VLANs of the host veth"))?;
+    if !c.preserve_default_vlan && c.vlan != Some(1) && !c.trunk.contains(&1) {
+        h.link()
+            .del_with_message(
+                LinkBridgeVlan::new(port)
+                    .vlan(1, BridgeVlanInfoFlags::empty())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl_err("remove VLAN 1 from the host veth"))?;
+    }
+    Ok(())
 }
 
 async fn add_route(h: &Handle, index: u32, dst: IpNet, gw: Option<IpAddr>) -> Result<()> {
@@ -163,6 +299,7 @@ fn host_side(
     let peer_name = args.ifname.clone();
     nl::with_handle(|h| async move {
         let bridge = ensure_bridge(&h, c).await?;
+        ensure_vlan_filtering(&h, c).await?;
         // The container end is created directly in the container's
         // namespace under its final name: no move between namespaces (the
         // slowest netlink operation here) and no rename.
@@ -212,6 +349,9 @@ fn host_side(
                 .execute()
                 .await
                 .map_err(nl_err(format!("attach {host_name} to {}", c.bridge)))?;
+            if c.vlan.is_some() || !c.trunk.is_empty() {
+                port_vlans(&h, c, host.index).await?;
+            }
             if c.hairpin {
                 sysctl(
                     &format!("/sys/class/net/{host_name}/brport/hairpin_mode"),
@@ -219,11 +359,12 @@ fn host_side(
                 )?;
             }
             if c.is_gateway {
+                let gw_link = gateway_link(&h, c, &bridge).await?;
                 for ip in &result.ips {
                     let Some(gw) = ip.gateway else { continue };
                     let want =
                         IpNet::new(gw, ip.address.prefix_len()).expect("prefix of a valid net");
-                    let have = nl::addresses(&h, bridge.index).await?;
+                    let have = nl::addresses(&h, gw_link.index).await?;
                     if have.contains(&want) {
                         continue;
                     }
@@ -233,21 +374,21 @@ fn host_side(
                     {
                         if !c.force_address {
                             return Err(CniError::config(format!(
-                                "bridge {} already has {other}, not {want} (set forceAddress to replace it)",
-                                c.bridge
+                                "{} already has {other}, not {want} (set forceAddress to replace it)",
+                                gw_link.name
                             )));
                         }
                     }
                     match h
                         .address()
-                        .add(bridge.index, gw, ip.address.prefix_len())
+                        .add(gw_link.index, gw, ip.address.prefix_len())
                         .execute()
                         .await
                     {
                         Ok(()) => {}
                         Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
                         }
-                        Err(e) => return Err(nl_err(format!("add {want} to {}", c.bridge))(e)),
+                        Err(e) => return Err(nl_err(format!("add {want} to {}", gw_link.name))(e)),
                     }
                     if gw.is_ipv4() {
                         sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
@@ -361,20 +502,25 @@ impl Plugin for Bridge {
             }
         });
         let made = made.and_then(|(bridge, host, mac)| {
+            let tag = rcni::nft::tag(&c.network, &args.container_id);
+            let mut rules = Ok(());
             if c.ip_masq {
                 let addrs: Vec<IpNet> = result.ips.iter().map(|i| i.address).collect();
-                let tag = rcni::nft::tag(&c.network, &args.container_id);
-                if let Err(e) = rcni::nft::add_masquerade(&addrs, &tag) {
-                    let _ = rcni::nft::remove_tagged(&tag);
-                    let name = host.name.clone();
-                    let _ = nl::with_handle(|h| async move {
-                        if let Some(l) = nl::get_link(&h, &name).await? {
-                            let _ = h.link().del(l.index).execute().await;
-                        }
-                        Ok(())
-                    });
-                    return Err(e);
-                }
+                rules = rcni::nft::add_masquerade(&addrs, &tag);
+            }
+            if c.macspoofchk && rules.is_ok() {
+                rules = rcni::nft::add_mac_spoof_check(&host.name, &mac, &tag);
+            }
+            if let Err(e) = rules {
+                let _ = rcni::nft::remove_tagged(&tag);
+                let name = host.name.clone();
+                let _ = nl::with_handle(|h| async move {
+                    if let Some(l) = nl::get_link(&h, &name).await? {
+                        let _ = h.link().del(l.index).execute().await;
+                    }
+                    Ok(())
+                });
+                return Err(e);
             }
             Ok((bridge, host, mac))
         });
@@ -414,9 +560,13 @@ impl Plugin for Bridge {
     fn del(&self, args: &Args, conf: &Value) -> Result<()> {
         let c = Conf::parse(conf)?;
         ipam::exec(args, conf, "DEL")?;
-        if c.ip_masq {
+        if c.ip_masq || c.macspoofchk {
             // by tag: works when the namespace or the veth is already gone
             rcni::nft::remove_tagged(&rcni::nft::tag(&c.network, &args.container_id))?;
+            // and what the reference plugin's ADD made, if it did
+            if c.ip_masq {
+                rcni::iptcompat::remove_reference_rules(&c.network, &args.container_id)?;
+            }
         }
         let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
             return Ok(());
@@ -457,6 +607,14 @@ impl Plugin for Bridge {
                     )));
                 }
             }
+        }
+        if c.macspoofchk
+            && !rcni::nft::has_mac_spoof_check(&rcni::nft::tag(&c.network, &args.container_id))?
+        {
+            return Err(CniError::internal(format!(
+                "the macspoofchk rule for container {} is gone",
+                args.container_id
+            )));
         }
         let ns = args.netns.as_deref().expect("CHECK has a netns");
         let ifname = args.ifname.clone();

@@ -233,6 +233,13 @@ impl Plugin for Portmap {
         let maps = mappings(conf)?;
         // by tag: no netns or prevResult needed
         nft::remove_tagged(&tag(conf, args))?;
+        if !maps.is_empty() {
+            // and what the reference plugin's ADD made, if it did
+            rcni::iptcompat::remove_reference_rules(
+                conf["name"].as_str().unwrap_or_default(),
+                &args.container_id,
+            )?;
+        }
         // best effort: the rules are gone, which is what DEL promises
         let _ = flush_udp(&maps, &[false, true]);
         Ok(())
