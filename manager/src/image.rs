@@ -214,8 +214,13 @@ pub fn import(
         snapshot: Some(snapshot),
     };
     let refs: Vec<Reference> = reference.into_iter().cloned().collect();
+    let config_bytes = serde_json::to_vec(&config).map_err(|e| StoreError::BadJson {
+        path: store.root().to_path_buf(),
+        source: e,
+    })?;
     commit_image(
         store,
+        config_bytes,
         &config,
         MediaType::ImageLayerGzip,
         vec![layer],
@@ -226,20 +231,18 @@ pub fn import(
 
 /// Write the config and manifest blobs and record an image whose layers
 /// are unpacked (or already in the store), all under one write lock.
-/// `manifest` is the registry's manifest bytes (pull); None makes an OCI
+/// `config_bytes` is `config` as stored (the image id is its digest);
+/// `manifest` is the registry's manifest bytes (pull), None makes an OCI
 /// manifest. Returns the image id.
 pub fn commit_image(
     store: &Store,
+    config_bytes: Vec<u8>,
     config: &ImageConfiguration,
     layer_media_type: MediaType,
     layers: Vec<NewLayer>,
     refs: &[Reference],
     manifest: Option<Vec<u8>>,
 ) -> Result<String> {
-    let config_bytes = serde_json::to_vec(config).map_err(|e| StoreError::BadJson {
-        path: store.root().to_path_buf(),
-        source: e,
-    })?;
     let config_blob = store.pending_blob(&config_bytes)?;
     let image_id = config_blob.digest.clone();
     let manifest_bytes = match manifest {
@@ -351,6 +354,19 @@ pub fn commit_image(
     lock.commit()?;
     undo.commit();
     Ok(image_id)
+}
+
+/// Name an existing image (under the write lock).
+pub fn add_refs(store: &Store, refs: &[Reference], image_id: &str) -> Result<()> {
+    let lock = store.lock()?;
+    if store.image(image_id)?.is_none() {
+        return Err(StoreError::NoSuchImage(image_id.to_string()).into());
+    }
+    for r in refs {
+        add_ref(store, r, image_id)?;
+    }
+    lock.commit()?;
+    Ok(())
 }
 
 fn add_ref(store: &Store, r: &Reference, image_id: &str) -> Result<()> {

@@ -8,9 +8,11 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use oci_client::secrets::RegistryAuth;
 use rbox::bundle;
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
+use rbox::pull::{self, Platform, PullOptions};
 use rbox::reference::Reference;
 use rbox::store::{Store, DEFAULT_ROOT};
 
@@ -34,6 +36,17 @@ enum Verb {
         tarball: PathBuf,
         /// NAME[:TAG]
         reference: Option<String>,
+    },
+    /// Download an image from a registry
+    Pull {
+        /// os/arch[/variant] to pick from a multi-platform image
+        #[arg(long)]
+        platform: Option<String>,
+        /// USER:PASSWORD for the registry (basic auth, or the token service's)
+        #[arg(long, env = "RBOX_REGISTRY_AUTH", hide_env_values = true)]
+        user: Option<String>,
+        /// NAME[:TAG|@DIGEST]
+        image: String,
     },
     /// List images
     Images(ImagesArgs),
@@ -133,6 +146,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let r = reference.as_deref().map(Reference::parse).transpose()?;
             let id = image::import(&store, &tarball, r.as_ref(), &changes)?;
             println!("{id}");
+        }
+        Verb::Pull {
+            platform,
+            user,
+            image,
+        } => {
+            let r = Reference::parse(&image)?;
+            let platform = match platform {
+                Some(p) => Platform::parse(&p)?,
+                None => Platform::host(),
+            };
+            let auth = match user {
+                None => RegistryAuth::Anonymous,
+                Some(u) => {
+                    let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
+                    RegistryAuth::Basic(name.to_string(), pass.to_string())
+                }
+            };
+            let mut out = std::io::stdout();
+            pull::pull(&store, &r, &PullOptions { platform, auth }, &mut out)?;
+            println!("{}", r.familiar());
         }
         Verb::Images(a) => images(&store, &a)?,
         Verb::Tag { source, target } => image::tag(&store, &source, &target)?,

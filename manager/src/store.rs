@@ -371,6 +371,19 @@ impl Store {
         rows
     }
 
+    /// The unpacked size of a layer the store has.
+    pub fn layer_size(&self, diff_id: &str) -> Result<Option<u64>> {
+        self.db
+            .query_row(
+                "SELECT size FROM layers WHERE diff_id = ?1",
+                [diff_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|o| o.map(|s| s as u64))
+            .map_err(self.db_err())
+    }
+
     pub fn has_layer(&self, diff_id: &str) -> Result<bool> {
         self.db
             .query_row("SELECT 1 FROM layers WHERE diff_id = ?1", [diff_id], |_| {

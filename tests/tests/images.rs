@@ -812,3 +812,368 @@ fn failed_bundle_creation_leaves_nothing() {
     rb.ok(&["rmi", "nocmd", "nouser"]);
     rb.assert_empty();
 }
+
+// ---- pull: a real registry (Debian's docker-registry) fed by skopeo ----
+
+/// A `docker-registry` on 127.0.0.1 with a free port and temp storage,
+/// killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("rbox-registry")
+            .tempdir()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is missing: make deps");
+        let r = Registry { child, port, dir };
+        rrun_tests::wait_for(
+            "the registry to listen",
+            std::time::Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        r
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
+    fn push(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool) {
+        let mut c = Command::new("skopeo");
+        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
+        if all {
+            c.arg("--all");
+        }
+        let o = c
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.host()))
+            .output()
+            .expect("skopeo is missing: make deps");
+        assert!(
+            o.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// The request log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Write `data` as a blob of the OCI layout `dir`: (digest, size).
+fn layout_blob(dir: &Path, data: &[u8]) -> (String, usize) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let tmp = blobs.join("tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let digest = sha256_file(&tmp);
+    std::fs::rename(&tmp, blobs.join(&digest[7..])).unwrap();
+    (digest, data.len())
+}
+
+/// An image manifest in layout `dir` for `arch` with gzip layers made from
+/// the given tars; returns (manifest digest, size, layer blob digests).
+fn layout_manifest(dir: &Path, arch: &str, tars: &[&Path]) -> (String, usize, Vec<String>) {
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut digests = Vec::new();
+    for t in tars {
+        diff_ids.push(sha256_file(t));
+        let gz = Command::new("gzip")
+            .args(["-n", "-c"])
+            .arg(t)
+            .output()
+            .unwrap();
+        assert!(gz.status.success());
+        let (d, size) = layout_blob(dir, &gz.stdout);
+        layers.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": d, "size": size}));
+        digests.push(d);
+    }
+    let config = serde_json::json!({
+        "created": "2024-01-01T00:00:00Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh", "-c", "cat /app/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (cd, cs) = layout_blob(dir, config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": layers,
+    });
+    let (md, ms) = layout_blob(dir, manifest.to_string().as_bytes());
+    (md, ms, digests)
+}
+
+/// index.json of layout `dir`: `tag` names the descriptor given.
+fn layout_index(dir: &Path, tag: &str, media_type: &str, digest: &str, size: usize) {
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// A tar with one file /app/hello holding `text`.
+fn app_tar(rb: &Rbox, name: &str, text: &str) -> PathBuf {
+    let d = rb.path(&format!("{name}-dir"));
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    std::fs::write(d.join("app/hello"), text).unwrap();
+    let out = rb.path(&format!("{name}.tar"));
+    tar_dir(&d, &out);
+    out
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_shares_layers_with_images_already_there() {
+    let rt = Runtime::new();
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let base = busybox_tar(&rb, "bb");
+    let app = app_tar(&rb, "app", "hello from the registry\n");
+    let lay_base = rb.path("layout-base");
+    let (md, ms, base_blobs) = layout_manifest(&lay_base, "amd64", &[&base]);
+    layout_index(
+        &lay_base,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay_base, "1", "base:1", false);
+    let lay_app = rb.path("layout-app");
+    let (md, ms, app_blobs) = layout_manifest(&lay_app, "amd64", &[&base, &app]);
+    layout_index(
+        &lay_app,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay_app, "1", "app:1", false);
+    let host = reg.host();
+    let base_ref = format!("{host}/base:1");
+    let app_ref = format!("{host}/app:1");
+
+    let out = rb.ok(&["pull", &base_ref]);
+    assert!(
+        out.contains(&format!("{}: Pull complete", &base_blobs[0][7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {base_ref}")),
+        "{out}"
+    );
+    let v = rb.inspect(&base_ref);
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&base)])
+    );
+    let digests = v["RepoDigests"].as_array().unwrap();
+    assert_eq!(digests.len(), 1);
+    assert!(digests[0]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{host}/base@sha256:")));
+    assert!(rb.ok(&["images", "--digests"]).contains("sha256:"));
+
+    let log_before = reg.log();
+    let out = rb.ok(&["pull", &app_ref]);
+    assert!(
+        out.contains(&format!("{}: Already exists", &base_blobs[0][7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}: Pull complete", &app_blobs[1][7..19])),
+        "{out}"
+    );
+    assert_eq!(out.matches("Pull complete").count(), 1, "{out}");
+    // the registry served the new layer only
+    let log = &reg.log()[log_before.len()..];
+    assert!(
+        log.contains(&format!("/v2/app/blobs/{}", app_blobs[1])),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("blobs/{}", base_blobs[0])), "{log}");
+    assert_eq!(rb.entries("snapshots").len(), 2);
+
+    // the layers run: the image's Cmd reads the second layer's file
+    let bundle = rb.path("bundle");
+    let id = rt.id("rbox-pull");
+    rb.ok(&["bundle", "create", &app_ref, &id, bundle.to_str().unwrap()]);
+    let o = rt.cmd(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    rb.ok(&["bundle", "rm", &id]);
+    assert_ok(&o, "run the pulled image");
+    assert_eq!(stdout(&o), "hello from the registry\n");
+
+    // pulling again downloads nothing
+    let out = rb.ok(&["pull", &app_ref]);
+    assert!(out.contains("Image is up to date"), "{out}");
+
+    // rmi of the base keeps the layer the app image shares
+    let out = rb.ok(&["rmi", &base_ref]);
+    assert!(out.contains(&format!("Untagged: {base_ref}")), "{out}");
+    assert!(
+        out.contains(&format!("Untagged: {host}/base@sha256:")),
+        "{out}"
+    );
+    assert_eq!(rb.entries("snapshots").len(), 2);
+    assert_eq!(
+        rb.inspect(&app_ref)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    rb.ok(&["rmi", &app_ref]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_picks_the_platform_from_an_index() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let amd = app_tar(&rb, "amd", "amd64\n");
+    let arm = app_tar(&rb, "arm", "arm64\n");
+    let (ad, asz, _) = layout_manifest(&lay, "amd64", &[&amd]);
+    let (rd, rsz, _) = layout_manifest(&lay, "arm64", &[&arm]);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ad, "size": asz,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": rd, "size": rsz,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ],
+    });
+    let (id, isz) = layout_blob(&lay, index.to_string().as_bytes());
+    layout_index(
+        &lay,
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &id,
+        isz,
+    );
+    reg.push(&lay, "multi", "multi:1", true);
+    let r = format!("{}/multi:1", reg.host());
+
+    rb.ok(&["pull", "--platform", "linux/arm64", &r]);
+    let v = rb.inspect(&r);
+    assert_eq!(v["Architecture"], "arm64");
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&arm)])
+    );
+    // the repo digest is the index's, as Docker records it
+    assert_eq!(
+        v["RepoDigests"],
+        serde_json::json!([format!("{}/multi@{id}", reg.host())])
+    );
+    rb.ok(&["rmi", &r]);
+    rb.ok(&["pull", &r]);
+    assert_eq!(rb.inspect(&r)["Architecture"], "amd64");
+    rb.ok(&["rmi", &r]);
+
+    let o = rb.cmd(&["pull", "--platform", "linux/s390x", &r]);
+    assert_fails_naming(
+        &o,
+        "unknown platform",
+        "no manifest for platform linux/s390x",
+    );
+    assert!(stderr(&o).contains("linux/arm64/v8"), "{}", stderr(&o));
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_errors_are_clear_and_change_nothing() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "a\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "there:1", false);
+    let host = reg.host();
+    let cases = [
+        (format!("{host}/nothere:1"), "nothere"),
+        (format!("{host}/there:nosuchtag"), "nosuchtag"),
+    ];
+    for (r, needle) in &cases {
+        let o = rb.cmd(&["pull", r]);
+        assert_fails_naming(&o, r, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        rb.assert_empty();
+    }
+    // a registry that is not there
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = format!("127.0.0.1:{port}/x:1");
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "registry down", &format!("127.0.0.1:{port}"));
+    assert!(
+        stderr(&o).to_lowercase().contains("connect"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+    // and a good pull still works after all that
+    rb.ok(&["pull", &format!("{host}/there:1")]);
+}
