@@ -823,8 +823,16 @@ struct Registry {
     dir: tempfile::TempDir,
 }
 
+/// htpasswd line for user `tester`, password `secret` (bcrypt).
+const HTPASSWD: &str = "tester:$2b$12$cP6oQ95Y3dISFX3U8fPoWuR1idPCkPtipXx2klV82V25UODYCxFGm\n";
+
 impl Registry {
     fn start() -> Registry {
+        Self::start_with_auth(false)
+    }
+
+    /// With `basic_auth`, the registry wants `tester:secret` (htpasswd).
+    fn start_with_auth(basic_auth: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("rbox-registry")
             .tempdir()
@@ -835,14 +843,19 @@ impl Registry {
             .unwrap()
             .port();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut yml = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if basic_auth {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, HTPASSWD).unwrap();
+            yml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: rbox-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yml).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
@@ -869,6 +882,9 @@ impl Registry {
     fn push(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool) {
         let mut c = Command::new("skopeo");
         c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
+        if self.dir.path().join("htpasswd").exists() {
+            c.arg("--dest-creds=tester:secret");
+        }
         if all {
             c.arg("--all");
         }
@@ -1176,4 +1192,87 @@ fn pull_errors_are_clear_and_change_nothing() {
     rb.assert_empty();
     // and a good pull still works after all that
     rb.ok(&["pull", &format!("{host}/there:1")]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_with_basic_auth() {
+    let rb = Rbox::new();
+    let reg = Registry::start_with_auth(true);
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "a\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "private:1", false);
+    let r = format!("{}/private:1", reg.host());
+    for user in [None, Some("tester:wrong")] {
+        let mut args = vec!["pull", &r];
+        if let Some(u) = user {
+            args.extend(["--user", u]);
+        }
+        let o = rb.cmd(&args);
+        assert_fails_naming(&o, &format!("pull as {user:?}"), "private:1");
+        assert!(stderr(&o).contains("Not authorized"), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        rb.assert_empty();
+    }
+    rb.ok(&["pull", "--user", "tester:secret", &r]);
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&t)])
+    );
+    // the same through the environment, which keeps it out of `ps`
+    rb.ok(&["rmi", &r]);
+    let o = output_via_files(
+        rb.command()
+            .env("RBOX_REGISTRY_AUTH", "tester:secret")
+            .args(["pull", &r]),
+    );
+    assert_ok(&o, "pull with RBOX_REGISTRY_AUTH");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn user_lookup_stays_inside_the_rootfs() {
+    let rb = Rbox::new();
+    // a passwd file outside the rootfs that an escaping lookup would read
+    let outside = rb.path("outside-passwd");
+    std::fs::write(&outside, "intruder:x:4242:4242::/:/bin/sh\n").unwrap();
+    let up = "../".repeat(20);
+    for (n, target) in [
+        outside.to_str().unwrap().to_string(),
+        format!("{up}{}", outside.to_str().unwrap().trim_start_matches('/')),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let d = rb.path(&format!("evil{n}"));
+        busybox_rootfs(&d);
+        std::fs::remove_file(d.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink(target, d.join("etc/passwd")).unwrap();
+        let tar = rb.path(&format!("evil{n}.tar"));
+        tar_dir(&d, &tar);
+        rb.ok(&[
+            "import",
+            "-c",
+            "USER intruder",
+            "-c",
+            "CMD [\"true\"]",
+            tar.to_str().unwrap(),
+            "evil",
+        ]);
+        let dir = rb.path("bundle");
+        let o = rb.cmd(&["bundle", "create", "evil", "c1", dir.to_str().unwrap()]);
+        assert_fails_naming(&o, target, "unable to find user intruder");
+        assert!(mounts_mentioning(rb.dir.path()).is_empty());
+        assert!(!dir.exists());
+        rb.ok(&["rmi", "evil"]);
+    }
+    rb.assert_empty();
 }
