@@ -147,8 +147,15 @@ pub struct NewLayer {
 
 /// A fresh temp snapshot dir `snapshots/.tmp-…/` with an empty `fs/`.
 pub fn temp_snapshot(store: &Store) -> Result<TempPath> {
-    let dir = TempPath::new(store.root().join("snapshots").join(temp_name()));
-    fs::create_dir(dir.path()).map_err(io_err("create", dir.path()))?;
+    let path = store.root().join("snapshots").join(temp_name());
+    fs::create_dir(&path).map_err(io_err("create", &path))?;
+    let dir = match TempPath::locked(path.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = fs::remove_dir(&path);
+            return Err(e.into());
+        }
+    };
     let fs_dir = dir.path().join("fs");
     fs::create_dir(&fs_dir).map_err(io_err("create", &fs_dir))?;
     Ok(dir)
@@ -287,6 +294,7 @@ pub fn commit_image(
     let created = config.created().clone().unwrap_or_default();
 
     let lock = store.lock()?;
+    store.sweep_orphans();
     let db_err = store.db_err();
     let mut undo = Undo::default();
     if store.image(&image_id)?.is_none() {
@@ -499,17 +507,18 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
         let parent = p.parent().unwrap_or(Path::new("/"));
         let t = parent.join(temp_name());
         fs::rename(&p, &t).map_err(io_err("rename", &p))?;
-        moved.push((p, t));
+        // locked, so no other rbox sweeps it while this one removes it
+        moved.push((p, TempPath::locked(t.clone()).unwrap_or(TempPath::new(t))));
     }
+    store.sweep_orphans();
     if let Err(e) = lock.commit() {
         for (p, t) in moved {
-            let _ = fs::rename(t, p);
+            let _ = fs::rename(t.path(), p);
+            t.keep();
         }
         return Err(e.into());
     }
-    for (_, t) in moved {
-        drop(TempPath::new(t));
-    }
+    drop(moved);
     Ok(out)
 }
 

@@ -16,6 +16,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -207,8 +208,12 @@ impl Store {
             .create_new(true)
             .open(&path)
             .map_err(io_err("create", &path))?;
+        let mut tmp = TempPath::new(path);
+        let lock = file.try_clone().map_err(io_err("dup", tmp.path()))?;
+        flock(&lock, false).map_err(io_err("lock", tmp.path()))?;
+        tmp._lock = Some(lock.into());
         Ok(BlobWriter {
-            tmp: TempPath(Some(path)),
+            tmp,
             file: io::BufWriter::with_capacity(1 << 16, file),
             hasher: Sha256::new(),
             size: 0,
@@ -477,35 +482,121 @@ impl Drop for WriteLock<'_> {
     }
 }
 
-/// A path removed on drop unless taken.
+/// A temp path (`.tmp-…` in blobs/sha256 or snapshots), removed on drop
+/// unless kept. While it lives it holds an flock, which tells
+/// `Store::sweep_orphans` in other rbox processes that it is in use.
 #[derive(Debug)]
-pub struct TempPath(Option<PathBuf>);
+pub struct TempPath {
+    path: Option<PathBuf>,
+    _lock: Option<OwnedFd>,
+}
 
 impl TempPath {
+    /// Take charge of `p` without locking it (it is removed on drop).
     pub fn new(p: PathBuf) -> TempPath {
-        TempPath(Some(p))
+        TempPath {
+            path: Some(p),
+            _lock: None,
+        }
+    }
+
+    /// Take charge of the existing `p` and lock it.
+    pub fn locked(p: PathBuf) -> Result<TempPath> {
+        let mut t = TempPath::new(p);
+        let f = open_nofollow(t.path()).map_err(io_err("open", t.path()))?;
+        flock(&f, false).map_err(io_err("lock", t.path()))?;
+        t._lock = Some(f.into());
+        Ok(t)
     }
 
     pub fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
+        self.path.as_deref().unwrap_or(Path::new(""))
     }
 
     /// Keep the path: it was renamed away or is now owned by the store.
     pub fn keep(mut self) {
-        self.0 = None;
+        self.path = None;
     }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let r = match fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => fs::remove_dir_all(&p),
-                Ok(_) => fs::remove_file(&p),
-                Err(_) => Ok(()),
-            };
-            if let Err(e) = r {
+        if let Some(p) = self.path.take() {
+            if let Err(e) = remove_any(&p) {
                 eprintln!("rbox: warning: remove {}: {e}", p.display());
+            }
+        }
+    }
+}
+
+/// Remove a file or a directory tree; gone already is fine.
+fn remove_any(p: &Path) -> io::Result<()> {
+    let r = match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) => Err(e),
+    };
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+fn open_nofollow(p: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+}
+
+/// flock(LOCK_EX), or LOCK_EX|LOCK_NB with `try_only`.
+fn flock(f: &impl AsRawFd, try_only: bool) -> io::Result<()> {
+    let op = if try_only {
+        libc::LOCK_EX | libc::LOCK_NB
+    } else {
+        libc::LOCK_EX
+    };
+    // SAFETY: flock on a descriptor we hold; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Temp paths younger than this are never swept: their owner may not have
+/// locked them yet.
+const ORPHAN_AGE: Duration = Duration::from_secs(10);
+
+impl Store {
+    /// Remove the temp blobs and snapshots of rbox processes that died
+    /// (their `.tmp-*` is old and nobody holds its lock). Call under the
+    /// write lock; failures only warn.
+    pub fn sweep_orphans(&self) {
+        for dir in ["blobs/sha256", "snapshots"] {
+            let Ok(rd) = fs::read_dir(self.root.join(dir)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+                    continue;
+                }
+                let p = e.path();
+                let old = fs::symlink_metadata(&p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > ORPHAN_AGE);
+                if !old {
+                    continue;
+                }
+                let Ok(f) = open_nofollow(&p) else { continue };
+                if flock(&f, true).is_err() {
+                    continue; // a live rbox is using it
+                }
+                if let Err(e) = remove_any(&p) {
+                    eprintln!("rbox: warning: remove orphan {}: {e}", p.display());
+                }
             }
         }
     }

@@ -1276,3 +1276,53 @@ fn user_lookup_stays_inside_the_rootfs() {
     }
     rb.assert_empty();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn temp_files_of_a_dead_rbox_are_swept_live_ones_kept() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    rb.ok(&["images"]); // makes the store
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    let age = |p: &Path| {
+        nix::sys::stat::utimensat(
+            None,
+            p,
+            &old,
+            &old,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap()
+    };
+    let dead_snap = rb.root().join("snapshots/.tmp-1-2-3");
+    std::fs::create_dir_all(dead_snap.join("fs/etc")).unwrap();
+    age(&dead_snap);
+    let dead_blob = rb.root().join("blobs/sha256/.tmp-1-2-4");
+    std::fs::write(&dead_blob, "half a blob").unwrap();
+    age(&dead_blob);
+    // a temp dir some live rbox holds (its flock), as old as the others
+    let live = rb.root().join("snapshots/.tmp-1-2-5");
+    std::fs::create_dir(&live).unwrap();
+    age(&live);
+    let held = std::fs::File::open(&live).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&held);
+    // SAFETY: flock on a descriptor this test holds; no memory is passed.
+    let r = unsafe { libc::flock(fd, libc::LOCK_EX) };
+    assert_eq!(r, 0);
+    // a young one (its owner may not have locked it yet)
+    let young = rb.root().join("blobs/sha256/.tmp-1-2-6");
+    std::fs::write(&young, "").unwrap();
+
+    rb.ok(&["import", tar.to_str().unwrap(), "bb"]);
+    assert!(
+        !dead_snap.exists() && !dead_blob.exists(),
+        "orphans were not swept"
+    );
+    assert!(live.exists(), "a locked temp dir was removed");
+    assert!(young.exists(), "a fresh temp file was removed");
+    drop(held);
+    std::fs::remove_dir(&live).unwrap();
+    std::fs::remove_file(&young).unwrap();
+    rb.ok(&["rmi", "bb"]);
+    rb.assert_empty();
+}
