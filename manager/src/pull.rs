@@ -8,10 +8,11 @@
 //! the manifest digest) and unpacks it in the same pass (diff_id verified
 //! against the config). The image is recorded only when every layer is in.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::time::Duration;
 
 use futures::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
@@ -284,12 +285,30 @@ async fn pull_async(
         return Ok(image_id);
     }
 
-    // "Already exists" or a download per layer, concurrently
+    // "Already exists" or a download per layer, concurrently; progress
+    // bars on a terminal, one line per step otherwise
+    let bars = std::io::stdout()
+        .is_terminal()
+        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+    let done_style = ProgressStyle::with_template("{prefix}: {msg}").ok();
+    let bar_style =
+        ProgressStyle::with_template("{prefix}: {msg:<14} [{bar:30}] {bytes}/{total_bytes}")
+            .ok()
+            .map(|s| s.progress_chars("=> "));
     let mut jobs = Vec::new();
     for (desc, diff_id) in manifest.layers.iter().zip(&diff_ids) {
         let short = short(&desc.digest);
         if let Some(size) = store.layer_size(diff_id)? {
-            let _ = writeln!(out, "{short}: Already exists");
+            match (&bars, &done_style) {
+                (Some(b), Some(st)) => {
+                    let pb = b.add(ProgressBar::new(0).with_style(st.clone()));
+                    pb.set_prefix(short.to_string());
+                    pb.finish_with_message("Already exists");
+                }
+                _ => {
+                    let _ = writeln!(out, "{short}: Already exists");
+                }
+            }
             jobs.push(futures::future::Either::Left(futures::future::ready(Ok(
                 NewLayer {
                     diff_id: diff_id.clone(),
@@ -300,9 +319,23 @@ async fn pull_async(
                 },
             ))));
         } else {
-            let _ = writeln!(out, "{short}: Pulling fs layer");
+            let pb = match (&bars, &bar_style) {
+                (Some(b), Some(st)) => {
+                    let pb = b.add(
+                        ProgressBar::new(u64::try_from(desc.size).unwrap_or(0))
+                            .with_style(st.clone()),
+                    );
+                    pb.set_prefix(short.to_string());
+                    pb.set_message("Waiting");
+                    Some(pb)
+                }
+                _ => {
+                    let _ = writeln!(out, "{short}: Pulling fs layer");
+                    None
+                }
+            };
             jobs.push(futures::future::Either::Right(fetch_layer(
-                &client, store, &oref, desc, diff_id, &name,
+                &client, store, &oref, desc, diff_id, &name, pb,
             )));
         }
     }
@@ -313,7 +346,7 @@ async fn pull_async(
     while let Some(res) = results.next().await {
         match res {
             Ok(l) => {
-                if l.snapshot.is_some() {
+                if l.snapshot.is_some() && bars.is_none() {
                     let _ = writeln!(out, "{}: Pull complete", short(&l.blob_digest));
                 }
                 layers.push(l);
@@ -340,6 +373,9 @@ async fn pull_async(
         &refs,
         Some(manifest_bytes),
     )?;
+    if bars.is_some() {
+        let _ = writeln!(out); // the cursor is still on the last bar
+    }
     let _ = writeln!(out, "Digest: {top_digest}");
     let _ = writeln!(out, "Status: Downloaded newer image for {name}");
     Ok(id)
@@ -436,6 +472,7 @@ async fn fetch_layer(
     desc: &OciDescriptor,
     diff_id: &str,
     name: &str,
+    bar: Option<ProgressBar>,
 ) -> Result<NewLayer> {
     let layer_err = |source| PullError::Layer {
         reference: name.to_string(),
@@ -472,9 +509,15 @@ async fn fetch_layer(
         })?
         .stream;
     let mut net_err = None;
+    if let Some(pb) = &bar {
+        pb.set_message("Downloading");
+    }
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(b) => {
+                if let Some(pb) = &bar {
+                    pb.inc(b.len() as u64);
+                }
                 if tx.send(b).await.is_err() {
                     break; // the unpacker stopped: its error says why
                 }
@@ -500,6 +543,9 @@ async fn fetch_layer(
     let unpacked = res.map_err(layer_err)?;
     let blob = blob.map_err(|e| layer_err(UnpackError::Tar(e)))?;
     let blob = blob.finish(Some(&desc.digest))?;
+    if let Some(pb) = &bar {
+        pb.finish_with_message("Pull complete");
+    }
     Ok(NewLayer {
         diff_id: unpacked.diff_id,
         size: unpacked.size,
