@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{
-    hex, io_err, temp_name, ImageRow, PendingBlob, Store, StoreError, TempPath, Undo,
+    hex, io_err, temp_name, BlobWriter, ImageRow, PendingBlob, Store, StoreError, TempPath, Undo,
 };
 use crate::unpack::{self, UnpackError};
 
@@ -135,6 +135,85 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
+/// The gzip of an import on its own thread, so unpacking and compressing
+/// use two cores. Bytes go over in 256 KiB chunks.
+struct GzipThread {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<io::Result<BlobWriter>>>,
+}
+
+const GZIP_CHUNK: usize = 256 << 10;
+
+impl GzipThread {
+    fn new(blob: BlobWriter) -> GzipThread {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::spawn(move || {
+            let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::default());
+            for chunk in rx {
+                gz.write_all(&chunk)?;
+            }
+            gz.finish()
+        });
+        GzipThread {
+            buf: Vec::with_capacity(GZIP_CHUNK),
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(GZIP_CHUNK));
+        let sent = self.tx.as_ref().map(|tx| tx.send(chunk));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // the thread stopped: its error says why
+            _ => Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the gzip thread stopped"))),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<BlobWriter> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the gzip thread panicked")),
+            None => Err(io::Error::other("the gzip thread stopped")),
+        }
+    }
+
+    /// The compressed blob, once everything is written.
+    fn finish(mut self) -> io::Result<BlobWriter> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+impl Write for GzipThread {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= GZIP_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for GzipThread {
+    fn drop(&mut self) {
+        // on error paths: stop the thread; its blob temp file goes with it
+        let _ = self.join();
+    }
+}
+
 /// A layer ready to be committed: its snapshot is unpacked under a temp
 /// name (or None when the store had the layer already).
 pub struct NewLayer {
@@ -183,7 +262,7 @@ pub fn import(
     let blob_path = blob.path();
     let mut tee = Tee {
         r: input,
-        w: flate2::write::GzEncoder::new(blob, flate2::Compression::default()),
+        w: GzipThread::new(blob),
     };
     let snapshot = temp_snapshot(store)?;
     let unpacked =
