@@ -156,6 +156,13 @@ pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String])
         cdir.join("upper").display(),
         cdir.join("work").display()
     );
+    // mount(2) takes one page of options
+    if data.len() >= 4096 {
+        return Err(BundleError::BadBundle {
+            path: dir.clone(),
+            why: "the image has too many layers for one overlay mount",
+        });
+    }
     mount(
         Some("overlay"),
         &rootfs,

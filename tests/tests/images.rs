@@ -927,11 +927,20 @@ fn layout_blob(dir: &Path, data: &[u8]) -> (String, usize) {
 /// An image manifest in layout `dir` for `arch` with gzip layers made from
 /// the given tars; returns (manifest digest, size, layer blob digests).
 fn layout_manifest(dir: &Path, arch: &str, tars: &[&Path]) -> (String, usize, Vec<String>) {
+    let diff_ids: Vec<String> = tars.iter().map(|t| sha256_file(t)).collect();
+    layout_manifest_claiming(dir, arch, tars, diff_ids)
+}
+
+/// `layout_manifest` whose config claims `diff_ids` (true or not).
+fn layout_manifest_claiming(
+    dir: &Path,
+    arch: &str,
+    tars: &[&Path],
+    diff_ids: Vec<String>,
+) -> (String, usize, Vec<String>) {
     let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
     let mut digests = Vec::new();
     for t in tars {
-        diff_ids.push(sha256_file(t));
         let gz = Command::new("gzip")
             .args(["-n", "-c"])
             .arg(t)
@@ -1324,5 +1333,29 @@ fn temp_files_of_a_dead_rbox_are_swept_live_ones_kept() {
     std::fs::remove_dir(&live).unwrap();
     std::fs::remove_file(&young).unwrap();
     rb.ok(&["rmi", "bb"]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pulled_layers_must_match_the_config_diff_ids() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let a = app_tar(&rb, "a", "a\n");
+    let b = app_tar(&rb, "b", "b\n");
+    // the config claims b's diff_id for a's content
+    let (md, ms, _) = layout_manifest_claiming(&lay, "amd64", &[&a], vec![sha256_file(&b)]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "liar:1", false);
+    let o = rb.cmd(&["pull", &format!("{}/liar:1", reg.host())]);
+    assert_fails_naming(&o, "diff_id mismatch", "does not match its diff_id");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     rb.assert_empty();
 }
