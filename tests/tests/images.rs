@@ -880,6 +880,11 @@ impl Registry {
 
     /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
     fn push(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool) {
+        self.push_as(layout, tag, repo_tag, all, None)
+    }
+
+    /// `push`, converting the manifest (`v2s2`: Docker schema2) when asked.
+    fn push_as(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool, format: Option<&str>) {
         let mut c = Command::new("skopeo");
         c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
         if self.dir.path().join("htpasswd").exists() {
@@ -887,6 +892,9 @@ impl Registry {
         }
         if all {
             c.arg("--all");
+        }
+        if let Some(f) = format {
+            c.arg(format!("--format={f}"));
         }
         let o = c
             .arg(format!("oci:{}:{tag}", layout.display()))
@@ -1009,7 +1017,8 @@ fn pull_shares_layers_with_images_already_there() {
         &md,
         ms,
     );
-    reg.push(&lay_base, "1", "base:1", false);
+    // the base as a Docker schema2 manifest, the app as an OCI one
+    reg.push_as(&lay_base, "1", "base:1", false, Some("v2s2"));
     let lay_app = rb.path("layout-app");
     let (md, ms, app_blobs) = layout_manifest(&lay_app, "amd64", &[&base, &app]);
     layout_index(
@@ -1037,6 +1046,15 @@ fn pull_shares_layers_with_images_already_there() {
     assert_eq!(
         v["RootFS"]["Layers"],
         serde_json::json!([sha256_file(&base)])
+    );
+    let manifest_digest = v["Metadata"]["ManifestDigest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(rb.root().join("blobs/sha256").join(&manifest_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
     );
     let digests = v["RepoDigests"].as_array().unwrap();
     assert_eq!(digests.len(), 1);
@@ -1145,6 +1163,18 @@ fn pull_picks_the_platform_from_an_index() {
     rb.ok(&["pull", &r]);
     assert_eq!(rb.inspect(&r)["Architecture"], "amd64");
     rb.ok(&["rmi", &r]);
+
+    // the same as a Docker manifest list
+    reg.push_as(&lay, "multi", "list:1", true, Some("v2s2"));
+    let list = format!("{}/list:1", reg.host());
+    rb.ok(&["pull", "--platform", "linux/arm64", &list]);
+    assert_eq!(rb.inspect(&list)["Architecture"], "arm64");
+    let log = reg.log();
+    assert!(
+        log.contains("application/vnd.docker.distribution.manifest.list.v2+json"),
+        "the registry did not serve a manifest list"
+    );
+    rb.ok(&["rmi", &list]);
 
     let o = rb.cmd(&["pull", "--platform", "linux/s390x", &r]);
     assert_fails_naming(
