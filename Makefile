@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins iptables
+APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins iptables docker-registry skopeo
 # rrun and the CNI plugins are built for the musl target: static binaries with no dynamic loader
 # and no glibc start-up work (cpuid probing for cache sizes, which is slow in
 # a VM). rrun starts twice per container (the CVE-2019-5736 re-exec), so that
@@ -17,6 +17,9 @@ RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
 RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
 CNI_PLUGINS := loopback host-local bridge portmap
 CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
+# rbox (the manager) is a glibc build: it starts once per user command and
+# links SQLite, so the static-binary start-up argument does not apply.
+RBOX := $(CURDIR)/target/release/rbox
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -39,9 +42,11 @@ deps:
 
 build:
 	$(CARGO) build --release --locked -p rrun -p cni-plugins --target $(RRUN_TARGET)
+	$(CARGO) build --release --locked -p rbox
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun
+	install -D -m 0755 $(RBOX) $(DESTDIR)$(PREFIX)/bin/rbox
 	for p in $(CNI_PLUGINS); do install -D -m 0755 $(CNI_BIN_DIR)/$$p $(DESTDIR)$(PREFIX)/lib/cni/$$p; done
 
 fmt:
@@ -58,7 +63,7 @@ test-unit:
 ## test: everything, root tests included (what CI runs)
 test: deps build lint
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
-	RRUN_BIN=$(RRUN) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
+	RRUN_BIN=$(RRUN) RBOX_BIN=$(RBOX) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
 
 demo: deps build
 	RRUN=$(RRUN) scripts/demo.sh

@@ -89,6 +89,20 @@ pub fn rrun_bin() -> PathBuf {
     panic!("no rrun binary: run `cargo build --release` or set RRUN_BIN");
 }
 
+/// The manager under test: `RBOX_BIN`, else the workspace's release or debug build.
+pub fn rbox_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("RBOX_BIN") {
+        return PathBuf::from(p);
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for p in ["target/release/rbox", "target/debug/rbox"] {
+        if ws.join(p).exists() {
+            return ws.join(p);
+        }
+    }
+    panic!("no rbox binary: run `cargo build -p rbox` or set RBOX_BIN");
+}
+
 /// True when the binary under test is runc (used only to skip rrun-only
 /// checks, always with an eprintln saying so).
 pub fn testing_runc() -> bool {

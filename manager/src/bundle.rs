@@ -1,0 +1,508 @@
+//! OCI bundles from images: an overlay of the image's layer snapshots at
+//! `<bundle>/rootfs` (upper and work dirs in ROOT/containers/<id>/) and a
+//! `config.json` made from the image config with Docker's defaults.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use crate::image::{self, short_id, ImageError};
+use crate::store::{io_err, Store, StoreError};
+use crate::user::{self, UserError};
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Largest /etc/passwd or /etc/group read from an image.
+const ID_FILE_MAX: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid container id {0:?}: use [A-Za-z0-9][A-Za-z0-9_.-]*")]
+    BadId(String),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    #[error("bundle {path}: {why}")]
+    BadBundle { path: PathBuf, why: &'static str },
+    #[error("mount overlay at {target}: {source}")]
+    Mount { target: PathBuf, source: Errno },
+    #[error("umount {target}: {source}")]
+    Umount { target: PathBuf, source: Errno },
+    #[error("image {image}: {source}")]
+    User { image: String, source: UserError },
+    #[error("read {path} in the image: {source}")]
+    ReadIdFile {
+        path: &'static str,
+        source: io::Error,
+    },
+    #[error("image {0}: no command specified")]
+    NoCommand(String),
+    #[error("config.json: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+    #[error("{0}")]
+    Teardown(String),
+}
+
+pub type Result<T> = std::result::Result<T, BundleError>;
+
+fn valid_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+}
+
+fn container_dir(store: &Store, id: &str) -> PathBuf {
+    store.root().join("containers").join(id)
+}
+
+/// Make a bundle for container `id` from `image` in `dir` (created if
+/// missing, must not have a rootfs yet). `args` replaces the image's Cmd
+/// when not empty. On error nothing is left: no row, mount or directory.
+pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String]) -> Result<()> {
+    if !valid_id(id) {
+        return Err(BundleError::BadId(id.to_string()));
+    }
+    let dir = std::path::absolute(dir).map_err(io_err("resolve", dir))?;
+    let lock = store.lock()?;
+    let img = store.resolve(image).map_err(ImageError::from)?;
+    let cfg = image::config(store, &img)?;
+    let layers = store.layers(&img.id)?;
+    let inserted = store.db.execute(
+        "INSERT INTO containers (id, image_id, bundle, created) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            id,
+            img.id,
+            dir.to_string_lossy(),
+            chrono::Utc::now().to_rfc3339()
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(BundleError::Exists(id.to_string()));
+        }
+        Err(e) => return Err(StoreError::from_db(store, e).into()),
+    }
+    lock.commit()?;
+
+    // from here on, the guard undoes whatever was made
+    let mut g = Guard {
+        store,
+        id: id.to_string(),
+        cdir: None,
+        bundle_made: None,
+        rootfs: None,
+        mounted: false,
+        config: None,
+    };
+    let cdir = container_dir(store, id);
+    fs::create_dir(&cdir).map_err(io_err("create", &cdir))?;
+    g.cdir = Some(cdir.clone());
+    for d in ["upper", "work"] {
+        let p = cdir.join(d);
+        fs::create_dir(&p).map_err(io_err("create", &p))?;
+    }
+    if !dir.exists() {
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        g.bundle_made = Some(dir.clone());
+    }
+    let rootfs = dir.join("rootfs");
+    match fs::create_dir(&rootfs) {
+        Ok(()) => g.rootfs = Some(rootfs.clone()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(BundleError::BadBundle {
+                path: dir.clone(),
+                why: "already has a rootfs",
+            })
+        }
+        Err(e) => return Err(io_err("create", &rootfs)(e).into()),
+    }
+
+    // lowerdir: top layer first
+    let mut lower = Vec::new();
+    for l in layers.iter().rev() {
+        let p = store.snapshot_fs(&l.diff_id);
+        let s = p.to_string_lossy().into_owned();
+        if s.contains([',', ':']) {
+            return Err(BundleError::BadBundle {
+                path: p,
+                why: "overlayfs paths cannot hold ',' or ':'",
+            });
+        }
+        lower.push(s);
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        cdir.join("upper").display(),
+        cdir.join("work").display()
+    );
+    // mount(2) takes one page of options
+    if data.len() >= 4096 {
+        return Err(BundleError::BadBundle {
+            path: dir.clone(),
+            why: "the image has too many layers for one overlay mount",
+        });
+    }
+    mount(
+        Some("overlay"),
+        &rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|source| BundleError::Mount {
+        target: rootfs.clone(),
+        source,
+    })?;
+    g.mounted = true;
+
+    let spec = spec_for(&rootfs, &cfg, id, &img.id, args)?;
+    let config_path = dir.join("config.json");
+    g.config = Some(config_path.clone());
+    let tmp = dir.join(".config.json.tmp");
+    let json = serde_json::to_vec_pretty(&spec).map_err(|source| StoreError::BadJson {
+        path: config_path.clone(),
+        source,
+    })?;
+    fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
+    fs::rename(&tmp, &config_path).map_err(io_err("rename", &config_path))?;
+    g.disarm();
+    Ok(())
+}
+
+/// Unmount and remove what `create` made for container `id`. Keeps going
+/// after an error and reports all of them.
+pub fn remove(store: &Store, id: &str) -> Result<()> {
+    let bundle: Option<String> = store
+        .db
+        .query_row("SELECT bundle FROM containers WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(|e| StoreError::from_db(store, e))?;
+    let Some(bundle) = bundle else {
+        return Err(BundleError::NoSuchContainer(id.to_string()));
+    };
+    let dir = PathBuf::from(bundle);
+    let g = Guard {
+        store,
+        id: id.to_string(),
+        cdir: Some(container_dir(store, id)),
+        bundle_made: Some(dir.clone()),
+        rootfs: Some(dir.join("rootfs")),
+        mounted: true,
+        config: Some(dir.join("config.json")),
+    };
+    g.teardown()
+}
+
+/// What a bundle creation has made so far; dropped armed, it undoes it.
+struct Guard<'a> {
+    store: &'a Store,
+    id: String,
+    cdir: Option<PathBuf>,
+    /// the bundle dir, when rbox created it (removed only if empty)
+    bundle_made: Option<PathBuf>,
+    rootfs: Option<PathBuf>,
+    mounted: bool,
+    config: Option<PathBuf>,
+}
+
+impl Guard<'_> {
+    fn disarm(mut self) {
+        self.cdir = None;
+        self.bundle_made = None;
+        self.rootfs = None;
+        self.mounted = false;
+        self.config = None;
+        self.id.clear();
+    }
+
+    fn teardown(mut self) -> Result<()> {
+        let errors = self.undo();
+        self.id.clear();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(BundleError::Teardown(errors.join("; ")))
+        }
+    }
+
+    fn undo(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut still_mounted = false;
+        if let Some(c) = self.config.take() {
+            if let Err(e) = fs::remove_file(&c) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    errors.push(format!("remove {}: {e}", c.display()));
+                }
+            }
+        }
+        if let Some(r) = self.rootfs.take() {
+            if std::mem::take(&mut self.mounted) {
+                match umount2(&r, MntFlags::empty()) {
+                    Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+                    Err(e) => {
+                        still_mounted = true;
+                        errors.push(
+                            BundleError::Umount {
+                                target: r.clone(),
+                                source: e,
+                            }
+                            .to_string(),
+                        );
+                    }
+                }
+            }
+            if !still_mounted {
+                if let Err(e) = fs::remove_dir(&r) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        errors.push(format!("remove {}: {e}", r.display()));
+                    }
+                }
+            }
+        }
+        if let Some(b) = self.bundle_made.take() {
+            // only when empty: the bundle dir may hold the caller's files
+            let _ = fs::remove_dir(&b);
+        }
+        if let Some(c) = self.cdir.take() {
+            if !still_mounted {
+                if let Err(e) = fs::remove_dir_all(&c) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        errors.push(format!("remove {}: {e}", c.display()));
+                    }
+                }
+            }
+        }
+        if !self.id.is_empty() && !still_mounted {
+            if let Err(e) = self
+                .store
+                .db
+                .execute("DELETE FROM containers WHERE id = ?1", [&self.id])
+            {
+                errors.push(format!("forget container {}: {e}", self.id));
+            }
+        }
+        errors
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.id.is_empty() {
+            return;
+        }
+        for e in self.undo() {
+            eprintln!("rbox: warning: {e}");
+        }
+    }
+}
+
+/// Read `rel` (e.g. "etc/passwd") inside `rootfs` without leaving it:
+/// `openat2(RESOLVE_IN_ROOT)` resolves `..` and absolute symlinks against
+/// the rootfs. None when the image has no such file.
+fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<String>> {
+    let err = |source| BundleError::ReadIdFile { path: rel, source };
+    let root = File::open(rootfs).map_err(err)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = match openat2(root.as_raw_fd(), rel, how) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
+        Err(e) => return Err(err(e.into())),
+    };
+    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+    let f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if !f.metadata().map_err(err)?.is_file() {
+        return Ok(None);
+    }
+    let mut s = String::new();
+    f.take(ID_FILE_MAX).read_to_string(&mut s).map_err(err)?;
+    Ok(Some(s))
+}
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPS: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The runtime spec for a container of this image (rootfs already mounted,
+/// so the user is resolved against the merged layers).
+fn spec_for(
+    rootfs: &Path,
+    image: &oci_spec::image::ImageConfiguration,
+    id: &str,
+    image_id: &str,
+    args: &[String],
+) -> Result<Spec> {
+    let empty = oci_spec::image::Config::default();
+    let c = image.config().as_ref().unwrap_or(&empty);
+    let mut argv: Vec<String> = c.entrypoint().clone().unwrap_or_default();
+    if args.is_empty() {
+        argv.extend(c.cmd().clone().unwrap_or_default());
+    } else {
+        argv.extend(args.iter().cloned());
+    }
+    if argv.is_empty() {
+        return Err(BundleError::NoCommand(short_id(image_id).to_string()));
+    }
+    let passwd = read_in_root(rootfs, "etc/passwd")?;
+    let group = read_in_root(rootfs, "etc/group")?;
+    let u = user::resolve(
+        c.user().as_deref().unwrap_or(""),
+        passwd.as_deref(),
+        group.as_deref(),
+    )
+    .map_err(|source| BundleError::User {
+        image: short_id(image_id).to_string(),
+        source,
+    })?;
+    let hostname: String = id.chars().take(12).collect();
+    let image_env = c.env().clone().unwrap_or_default();
+    let has = |k: &str| image_env.iter().any(|e| e.split('=').next() == Some(k));
+    let mut env = Vec::new();
+    if !has("PATH") {
+        env.push(DEFAULT_PATH.to_string());
+    }
+    env.push(format!("HOSTNAME={hostname}"));
+    env.extend(image_env.iter().cloned());
+    if !has("HOME") {
+        env.push(format!("HOME={}", u.home));
+    }
+    let cwd = c
+        .working_dir()
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let caps: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(argv)
+        .env(env)
+        .cwd(cwd)
+        .user(
+            UserBuilder::default()
+                .uid(u.uid)
+                .gid(u.gid)
+                .additional_gids(u.additional_gids)
+                .build()?,
+        )
+        .capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps)
+                .build()?,
+        )
+        .build()?;
+    let mut namespaces = Vec::new();
+    for t in [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+    ] {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+    }
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Cgroup)
+                .build()?,
+        );
+    }
+    let mut mounts: Vec<Mount> = oci_spec::runtime::get_default_mounts();
+    mounts.push(
+        MountBuilder::default()
+            .destination("/sys/fs/cgroup")
+            .typ("cgroup")
+            .source("cgroup")
+            .options(
+                ["ro", "nosuid", "noexec", "nodev"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+            .build()?,
+    );
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(format!("/rbox/{id}")))
+        .masked_paths(MASKED_PATHS.map(String::from).to_vec())
+        .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
+        .build()?;
+    Ok(SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(false)
+                .build()?,
+        )
+        .hostname(hostname)
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()?)
+}

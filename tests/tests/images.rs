@@ -1,0 +1,1391 @@
+//! rbox images: import, images, tag, rmi, inspect, history, layer unpack
+//! (metadata, whiteouts, unsafe entries), the store under concurrency, and
+//! bundles run by the real rrun. Every test has its own `--root`; `Rbox`'s
+//! Drop unmounts and removes whatever a test left, also when it panics.
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rrun_tests::{
+    assert_fails_naming, assert_ok, busybox_rootfs, mounts_mentioning, output_via_files, rbox_bin,
+    require_root, stderr, stdout, Runtime, Value,
+};
+
+/// A temp dir holding a store (`root/`) and anything else a test makes
+/// (tarballs, bundles).
+struct Rbox {
+    dir: tempfile::TempDir,
+}
+
+impl Rbox {
+    fn new() -> Rbox {
+        require_root();
+        Rbox {
+            dir: tempfile::Builder::new()
+                .prefix("rbox-test")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(rbox_bin());
+        c.arg("--root").arg(self.root()).stdin(Stdio::null());
+        c
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        output_via_files(self.command().args(args))
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args);
+        assert_ok(&o, &format!("rbox {args:?}"));
+        stdout(&o)
+    }
+
+    /// `rbox inspect` of one image.
+    #[track_caller]
+    fn inspect(&self, image: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
+        v[0].clone()
+    }
+
+    /// Names in a store directory (temp names included).
+    fn entries(&self, rel: &str) -> BTreeSet<String> {
+        match std::fs::read_dir(self.root().join(rel)) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    /// The store holds nothing: no image, blob, snapshot (temp or not) or
+    /// container dir.
+    #[track_caller]
+    fn assert_empty(&self) {
+        assert_eq!(self.ok(&["images", "-q"]), "");
+        for d in ["blobs/sha256", "snapshots", "containers"] {
+            assert!(
+                self.entries(d).is_empty(),
+                "{d} not empty: {:?}",
+                self.entries(d)
+            );
+        }
+    }
+}
+
+impl Drop for Rbox {
+    fn drop(&mut self) {
+        // deepest first: a bundle rootfs before anything it sits on
+        let mut m: Vec<String> = mounts_mentioning(self.dir.path())
+            .iter()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .collect();
+        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in &m {
+            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !m.is_empty() && !std::thread::panicking() {
+            panic!("mounts left behind: {m:?}");
+        }
+    }
+}
+
+/// `tar -C dir -cf out .` with xattrs.
+fn tar_dir(dir: &Path, out: &Path) {
+    let st = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-C"])
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar failed");
+}
+
+fn sha256_file(p: &Path) -> String {
+    let o = Command::new("sha256sum").arg(p).output().unwrap();
+    assert!(o.status.success());
+    format!(
+        "sha256:{}",
+        String::from_utf8_lossy(&o.stdout)
+            .split(' ')
+            .next()
+            .unwrap()
+    )
+}
+
+/// A busybox rootfs tarball in `rb`'s dir.
+fn busybox_tar(rb: &Rbox, name: &str) -> PathBuf {
+    let rootfs = rb.path(&format!("{name}-rootfs"));
+    busybox_rootfs(&rootfs);
+    std::os::unix::fs::chown(rootfs.join("home/user"), Some(1000), Some(1000)).unwrap();
+    let out = rb.path(&format!("{name}.tar"));
+    tar_dir(&rootfs, &out);
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    out
+}
+
+/// One raw ustar entry: any name, link name and type, no checks at all
+/// (GNU tar and the tar crate refuse to write unsafe entries).
+struct Raw<'a> {
+    name: &'a str,
+    kind: u8,
+    link: &'a str,
+    data: &'a [u8],
+    mode: u32,
+}
+
+fn raw(name: &str, kind: u8) -> Raw<'_> {
+    Raw {
+        name,
+        kind,
+        link: "",
+        data: b"",
+        mode: if kind == b'5' { 0o755 } else { 0o644 },
+    }
+}
+
+fn raw_tar(entries: &[Raw<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = [0u8; 512];
+        let put =
+            |h: &mut [u8; 512], off: usize, s: &[u8]| h[off..off + s.len()].copy_from_slice(s);
+        put(&mut h, 0, e.name.as_bytes());
+        put(&mut h, 100, format!("{:07o}\0", e.mode).as_bytes());
+        put(&mut h, 108, b"0000000\0");
+        put(&mut h, 116, b"0000000\0");
+        put(&mut h, 124, format!("{:011o}\0", e.data.len()).as_bytes());
+        put(&mut h, 136, b"14000000000\0");
+        put(&mut h, 148, b"        ");
+        h[156] = e.kind;
+        put(&mut h, 157, e.link.as_bytes());
+        put(&mut h, 257, b"ustar\0");
+        put(&mut h, 263, b"00");
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let path = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let name = CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: path and name are NUL-terminated; buf is a live buffer of buf.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
+}
+
+fn setxattr(p: &Path, name: &str, value: &[u8]) {
+    let path = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let name = CString::new(name).unwrap();
+    // SAFETY: path and name are NUL-terminated; value is a live slice.
+    let r = unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(r, 0, "setxattr {name:?} on {}", p.display());
+}
+
+fn snapshot_fs(rb: &Rbox, diff_id: &str) -> PathBuf {
+    rb.root()
+        .join("snapshots")
+        .join(diff_id.trim_start_matches("sha256:"))
+        .join("fs")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn import_keeps_file_metadata_and_the_views_agree() {
+    let rb = Rbox::new();
+    let rootfs = rb.path("rootfs");
+    busybox_rootfs(&rootfs);
+    // the metadata a layer must keep
+    let suid = rootfs.join("bin/suid");
+    std::fs::write(&suid, "x").unwrap();
+    std::os::unix::fs::chown(&suid, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::hard_link(rootfs.join("bin/busybox"), rootfs.join("bin/hardlink")).unwrap();
+    nix::unistd::mkfifo(
+        &rootfs.join("fifo"),
+        nix::sys::stat::Mode::from_bits(0o640).unwrap(),
+    )
+    .unwrap();
+    nix::sys::stat::mknod(
+        &rootfs.join("dev/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits(0o666).unwrap(),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    setxattr(&rootfs.join("marker-inside-rootfs"), "user.rbox", b"kept");
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    nix::sys::stat::utimensat(
+        None,
+        &rootfs.join("etc"),
+        &old,
+        &old,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let tar = rb.path("layer.tar");
+    tar_dir(&rootfs, &tar);
+    let diff_id = sha256_file(&tar);
+
+    let id = rb.ok(&["import", tar.to_str().unwrap(), "busybox:1"]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+
+    // the views
+    let images = rb.ok(&["images"]);
+    let lines: Vec<&str> = images.lines().collect();
+    assert_eq!(lines.len(), 2, "{images}");
+    for col in ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"] {
+        assert!(lines[0].contains(col), "{images}");
+    }
+    let short = &id[7..19];
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&row[..3], ["busybox", "1", short], "{images}");
+    assert!(lines[1].ends_with("MB"), "{images}");
+    assert_eq!(rb.ok(&["images", "-q"]), format!("{short}\n"));
+    assert!(rb
+        .ok(&["images", "--digests"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .contains("<none>"));
+    let j: Value = serde_json::from_str(rb.ok(&["images", "--format", "json"]).trim()).unwrap();
+    assert_eq!(j["Repository"], "busybox");
+    assert_eq!(j["Tag"], "1");
+    assert_eq!(j["ID"], short);
+
+    let v = rb.inspect("busybox:1");
+    assert_eq!(v["Id"], id);
+    assert_eq!(v["RepoTags"], serde_json::json!(["busybox:1"]));
+    assert_eq!(v["RepoDigests"], serde_json::json!([]));
+    assert_eq!(v["Os"], "linux");
+    assert_eq!(v["Architecture"], "amd64");
+    assert_eq!(v["RootFS"]["Type"], "layers");
+    assert_eq!(v["RootFS"]["Layers"], serde_json::json!([diff_id]));
+    assert!(v["Size"].as_u64().unwrap() > 1_000_000);
+    // by full id, by id prefix, by the long name: the same image
+    assert_eq!(rb.inspect(id)["Id"], id);
+    assert_eq!(rb.inspect(short)["Id"], id);
+    assert_eq!(rb.inspect("docker.io/library/busybox:1")["Id"], id);
+
+    let history = rb.ok(&["history", "busybox:1"]);
+    assert!(
+        history.lines().nth(1).unwrap().starts_with(short),
+        "{history}"
+    );
+    assert!(history.contains("Imported from"), "{history}");
+
+    // blobs are named by their content's digest: config = id, manifest, layer
+    let blobs = rb.entries("blobs/sha256");
+    assert_eq!(blobs.len(), 3, "{blobs:?}");
+    for b in &blobs {
+        let p = rb.root().join("blobs/sha256").join(b);
+        assert_eq!(sha256_file(&p), format!("sha256:{b}"));
+    }
+    assert!(blobs.contains(&id[7..]));
+
+    // the snapshot keeps what the tar had
+    let fs = snapshot_fs(&rb, &diff_id);
+    let m = std::fs::metadata(fs.join("bin/suid")).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 5678, 0o4755));
+    let bb = std::fs::metadata(fs.join("bin/busybox")).unwrap();
+    assert_eq!(
+        bb.ino(),
+        std::fs::metadata(fs.join("bin/hardlink")).unwrap().ino()
+    );
+    assert_eq!(bb.mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::read_link(fs.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    let f = std::fs::symlink_metadata(fs.join("fifo")).unwrap();
+    assert!(f.file_type().is_fifo());
+    assert_eq!(f.mode() & 0o777, 0o640);
+    let d = std::fs::symlink_metadata(fs.join("dev/null")).unwrap();
+    assert!(d.file_type().is_char_device());
+    assert_eq!(d.rdev(), nix::sys::stat::makedev(1, 3));
+    assert_eq!(
+        getxattr(&fs.join("marker-inside-rootfs"), "user.rbox").as_deref(),
+        Some(&b"kept"[..])
+    );
+    assert_eq!(
+        std::fs::metadata(fs.join("etc")).unwrap().mtime(),
+        1_000_000_000
+    );
+    assert_eq!(
+        std::fs::read(fs.join("bin/busybox")).unwrap(),
+        std::fs::read("/bin/busybox").unwrap()
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn gzip_and_zstd_tarballs_give_the_plain_tar_diff_id() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    let diff_id = sha256_file(&tar);
+    for (tool, tag) in [("gzip", "gz"), ("zstd", "zst")] {
+        let st = Command::new(tool)
+            .args(["-k", "-q"])
+            .arg(&tar)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{tool}");
+        let packed = format!("{}.{tag}", tar.display());
+        rb.ok(&["import", &packed, &format!("bb:{tag}")]);
+        assert_eq!(
+            rb.inspect(&format!("bb:{tag}"))["RootFS"]["Layers"],
+            serde_json::json!([diff_id])
+        );
+    }
+    // one layer, one snapshot, for both images
+    assert_eq!(rb.entries("snapshots").len(), 1);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn whiteouts_become_overlayfs_whiteouts() {
+    let rb = Rbox::new();
+    let data = raw_tar(&[
+        raw("d/", b'5'),
+        raw("d/.wh..wh..opq", b'0'),
+        raw("d/kept", b'0'),
+        raw(".wh.gone", b'0'),
+        raw("e/.wh.deep", b'0'),
+    ]);
+    let tar = rb.path("wh.tar");
+    std::fs::write(&tar, &data).unwrap();
+    rb.ok(&["import", tar.to_str().unwrap(), "wh"]);
+    let fs = snapshot_fs(&rb, &sha256_file(&tar));
+    for w in ["gone", "e/deep"] {
+        let m = std::fs::symlink_metadata(fs.join(w)).unwrap();
+        assert!(m.file_type().is_char_device(), "{w}");
+        assert_eq!(m.rdev(), 0, "{w}");
+    }
+    assert_eq!(
+        getxattr(&fs.join("d"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert!(fs.join("d/kept").exists());
+    for name in [".wh.gone", "d/.wh..wh..opq", "e/.wh.deep"] {
+        assert!(!fs.join(name).exists(), "{name} was written as a file");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn unsafe_layers_are_refused_and_leave_nothing() {
+    let rb = Rbox::new();
+    let outside = rb.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let out = outside.to_str().unwrap().to_string();
+    let target = format!("{out}/pwned");
+    let cases: Vec<(&str, Vec<Raw<'_>>, &str)> = vec![
+        ("dotdot", vec![raw("a/../../pwned", b'0')], "'..'"),
+        ("absolute", vec![raw(&target, b'0')], "absolute"),
+        (
+            "symlink parent",
+            vec![
+                Raw {
+                    link: &out,
+                    ..raw("evil", b'2')
+                },
+                raw("evil/pwned", b'0'),
+            ],
+            "symlink",
+        ),
+        (
+            "relative symlink parent",
+            vec![
+                Raw {
+                    link: "../../../../../../..",
+                    ..raw("up", b'2')
+                },
+                raw("up/pwned", b'0'),
+            ],
+            "symlink",
+        ),
+        (
+            "hard link out",
+            vec![Raw {
+                link: "../../../etc/passwd",
+                ..raw("h", b'1')
+            }],
+            "hard link",
+        ),
+        (
+            "absolute hard link",
+            vec![Raw {
+                link: "/etc/passwd",
+                ..raw("h", b'1')
+            }],
+            "hard link",
+        ),
+        (
+            "hard link through a symlink",
+            vec![
+                Raw {
+                    link: "/etc",
+                    ..raw("etc", b'2')
+                },
+                Raw {
+                    link: "etc/passwd",
+                    ..raw("h", b'1')
+                },
+            ],
+            "symlink",
+        ),
+    ];
+    for (what, entries, needle) in cases {
+        // a good file first, so the refusal happens half-way
+        let mut all = vec![Raw {
+            data: b"fine",
+            ..raw("ok", b'0')
+        }];
+        all.extend(entries);
+        let tar = rb.path("bad.tar");
+        std::fs::write(&tar, raw_tar(&all)).unwrap();
+        let o = rb.cmd(&["import", tar.to_str().unwrap(), "bad"]);
+        assert_fails_naming(&o, what, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("rbox: import "), "{}", stderr(&o));
+        rb.assert_empty();
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "{what}: something was written outside"
+        );
+    }
+    assert!(!Path::new("/pwned").exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn tag_rmi_and_shared_layers() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    let diff_id = sha256_file(&tar);
+    let a = rb.ok(&["import", tar.to_str().unwrap(), "a:1"]);
+    let b = rb.ok(&["import", tar.to_str().unwrap(), "localhost:5000/b"]);
+    assert_ne!(
+        a, b,
+        "two imports are two images (their created times differ)"
+    );
+    assert_eq!(
+        rb.entries("snapshots").len(),
+        1,
+        "the layer is unpacked once"
+    );
+    // layer blob (shared) + 2 configs + 2 manifests
+    assert_eq!(rb.entries("blobs/sha256").len(), 5);
+
+    rb.ok(&["tag", "a:1", "user/c:2"]);
+    let v = rb.inspect("a:1");
+    assert_eq!(v["RepoTags"], serde_json::json!(["a:1", "user/c:2"]));
+    let images = rb.ok(&["images"]);
+    assert!(images.contains("localhost:5000/b"), "{images}");
+    assert!(images.contains("user/c"), "{images}");
+
+    // by id, with names in two repositories: refused without -f
+    let o = rb.cmd(&["rmi", &a.trim()[7..19]]);
+    assert_fails_naming(&o, "rmi by id", "must be forced");
+    assert_eq!(rb.ok(&["images", "-q"]).lines().count(), 2);
+
+    assert_eq!(rb.ok(&["rmi", "user/c:2"]), "Untagged: user/c:2\n");
+    assert_eq!(
+        rb.ok(&["rmi", "a:1"]),
+        format!("Untagged: a:1\nDeleted: {}\n", a.trim())
+    );
+    // the layer stays for b
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    assert_eq!(rb.entries("blobs/sha256").len(), 3);
+    let o = rb.cmd(&["inspect", "a:1"]);
+    assert_fails_naming(&o, "inspect a removed image", "no such image: a:1");
+
+    let o = rb.cmd(&["rmi", "nothere", "localhost:5000/b"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no such image: nothere"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "Untagged: localhost:5000/b:latest\nDeleted: {}\nDeleted: {diff_id}\n",
+            b.trim()
+        )
+    );
+    rb.assert_empty();
+
+    // -f removes every name of an image at once
+    rb.ok(&["import", tar.to_str().unwrap(), "x"]);
+    rb.ok(&["tag", "x", "y"]);
+    let out = rb.ok(&["rmi", "-f", rb.ok(&["images", "-q"]).trim()]);
+    assert!(
+        out.contains("Untagged: x:latest") && out.contains("Untagged: y:latest"),
+        "{out}"
+    );
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn concurrent_commands_keep_the_store_consistent() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    // the store exists before the race
+    rb.ok(&["images"]);
+    let spawn = |args: Vec<String>| {
+        let mut c = rb.command();
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let kids: Vec<_> = (0..4)
+        .map(|i| {
+            spawn(vec![
+                "import".into(),
+                tar.to_str().unwrap().into(),
+                format!("img:{i}"),
+            ])
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(rb.ok(&["images", "-q"]).lines().count(), 4);
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    let kids: Vec<_> = (0..4)
+        .map(|i| spawn(vec!["rmi".into(), format!("img:{i}")]))
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bad_input_is_one_clear_line_and_changes_nothing() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    let t = tar.to_str().unwrap();
+    let missing = rb.path("missing.tar");
+    let garbage = rb.path("garbage.tar");
+    std::fs::write(&garbage, vec![0x55u8; 4096]).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["import", missing.to_str().unwrap(), "x"],
+            "missing.tar",
+        ),
+        (
+            vec!["import", garbage.to_str().unwrap(), "x"],
+            "garbage.tar",
+        ),
+        (vec!["import", t, "Busybox"], "must be lowercase"),
+        (vec!["import", t, "a:b:c"], "invalid reference format"),
+        (vec!["import", "-c", "RUN true", t, "x"], "RUN true"),
+        (vec!["import", "-c", "WORKDIR rel", t, "x"], "absolute"),
+        (vec!["tag", "nothere", "x"], "no such image: nothere"),
+        (vec!["rmi", "nothere"], "no such image: nothere"),
+        (vec!["history", "nothere"], "no such image: nothere"),
+        (vec!["inspect", "nothere"], "no such image: nothere"),
+    ];
+    for (args, needle) in cases {
+        let o = rb.cmd(&args);
+        assert_fails_naming(&o, &format!("{args:?}"), needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        rb.assert_empty();
+    }
+    // a bad tag on an existing image changes nothing either
+    rb.ok(&["import", t, "ok"]);
+    let o = rb.cmd(&["tag", "ok", "UPPER"]);
+    assert_fails_naming(&o, "tag UPPER", "lowercase");
+    let o = rb.cmd(&[
+        "tag",
+        "ok",
+        "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ]);
+    assert_fails_naming(&o, "tag with digest", "digest");
+    assert_eq!(
+        rb.inspect("ok")["RepoTags"],
+        serde_json::json!(["ok:latest"])
+    );
+    let root = rb.root();
+    let o = Command::new(rbox_bin())
+        .args(["--root", root.join("rbox.db").to_str().unwrap(), "images"])
+        .output()
+        .unwrap();
+    assert_fails_naming(&o, "a file as --root", "rbox.db");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bundle_from_an_image_runs_with_rrun_and_teardown_leaves_nothing() {
+    let rt = Runtime::new();
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    rb.ok(&[
+        "import",
+        "-c",
+        r#"ENTRYPOINT ["/bin/sh", "-c"]"#,
+        "-c",
+        r#"CMD ["echo hi; id -u; id -g; id -G; pwd; echo $FOO; echo $HOME; exit 3"]"#,
+        "-c",
+        "ENV FOO=bar",
+        "-c",
+        "WORKDIR /home/user",
+        "-c",
+        "USER user",
+        tar.to_str().unwrap(),
+        "app:1",
+    ]);
+    let bundle = rb.path("bundle");
+    let id = rt.id("rbox");
+    rb.ok(&["bundle", "create", "app:1", &id, bundle.to_str().unwrap()]);
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(mounts_mentioning(&rootfs).len(), 1, "one overlay mount");
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["user"]["uid"], 1000);
+    assert_eq!(spec["process"]["cwd"], "/home/user");
+    assert_eq!(spec["process"]["args"][0], "/bin/sh");
+    let caps = spec["process"]["capabilities"]["bounding"]
+        .as_array()
+        .unwrap();
+    assert_eq!(caps.len(), 14, "Docker's default capabilities");
+
+    // the image is in use: rmi refuses, and the container id is taken
+    assert_fails_naming(&rb.cmd(&["rmi", "app:1"]), "rmi in use", &id);
+    assert_fails_naming(
+        &rb.cmd(&[
+            "bundle",
+            "create",
+            "app:1",
+            &id,
+            rb.path("b2").to_str().unwrap(),
+        ]),
+        "same id twice",
+        "already exists",
+    );
+    assert!(!rb.path("b2").exists());
+
+    let o = rt.cmd(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "hi\n1000\n1000\n1000\n/home/user\nbar\n/home/user\n"
+    );
+
+    // args replace Cmd; a second container shares the layers
+    let b3 = rb.path("b3");
+    let id3 = rt.id("rbox");
+    rb.ok(&[
+        "bundle",
+        "create",
+        "app:1",
+        &id3,
+        b3.to_str().unwrap(),
+        "--",
+        "touch /home/user/new && cat /etc/passwd | wc -l",
+    ]);
+    let o = rt.cmd(&["run", "-b", b3.to_str().unwrap(), &id3]);
+    assert_ok(&o, "run with args");
+    assert_eq!(stdout(&o).trim(), "3");
+    let upper = rb.root().join("containers").join(&id3).join("upper");
+    // the container wrote to its upper dir, not to the layer
+    assert!(upper.join("home/user/new").exists());
+    assert_eq!(rb.entries("snapshots").len(), 1);
+
+    for (i, b) in [(&id, &bundle), (&id3, &b3)] {
+        rb.ok(&["bundle", "rm", i]);
+        assert!(mounts_mentioning(b).is_empty());
+        assert!(!b.exists(), "rbox made the bundle dir, so it removes it");
+    }
+    assert!(rb.entries("containers").is_empty());
+    assert_fails_naming(
+        &rb.cmd(&["bundle", "rm", &id]),
+        "rm twice",
+        "no such container",
+    );
+    rb.ok(&["rmi", "app:1"]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn failed_bundle_creation_leaves_nothing() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    let t = tar.to_str().unwrap();
+    rb.ok(&[
+        "import",
+        "-c",
+        "USER nosuchuser",
+        "-c",
+        "CMD [\"true\"]",
+        t,
+        "nouser",
+    ]);
+    rb.ok(&["import", t, "nocmd"]);
+    let dir = rb.path("bundle");
+    let d = dir.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["bundle", "create", "nouser", "c1", d],
+            "unable to find user nosuchuser",
+        ),
+        (
+            vec!["bundle", "create", "nocmd", "c1", d],
+            "no command specified",
+        ),
+        (
+            vec!["bundle", "create", "nothere", "c1", d],
+            "no such image: nothere",
+        ),
+        (
+            vec!["bundle", "create", "nocmd", "../x", d],
+            "invalid container id",
+        ),
+    ] {
+        let o = rb.cmd(&args);
+        assert_fails_naming(&o, &format!("{args:?}"), needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert!(
+            mounts_mentioning(rb.dir.path()).is_empty(),
+            "{args:?}: mount left"
+        );
+        assert!(!dir.exists(), "{args:?}: bundle dir left");
+        assert!(rb.entries("containers").is_empty(), "{args:?}");
+    }
+    // a bundle dir that already has a rootfs is not touched
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    std::fs::write(dir.join("rootfs/mine"), "x").unwrap();
+    let o = rb.cmd(&["bundle", "create", "nocmd", "c1", d, "--", "true"]);
+    assert_fails_naming(&o, "existing rootfs", "already has a rootfs");
+    assert!(dir.join("rootfs/mine").exists());
+    assert!(rb.entries("containers").is_empty());
+    // and the ids stayed free
+    rb.ok(&["rmi", "nocmd", "nouser"]);
+    rb.assert_empty();
+}
+
+// ---- pull: a real registry (Debian's docker-registry) fed by skopeo ----
+
+/// A `docker-registry` on 127.0.0.1 with a free port and temp storage,
+/// killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// htpasswd line for user `tester`, password `secret` (bcrypt).
+const HTPASSWD: &str = "tester:$2b$12$cP6oQ95Y3dISFX3U8fPoWuR1idPCkPtipXx2klV82V25UODYCxFGm\n";
+
+impl Registry {
+    fn start() -> Registry {
+        Self::start_with_auth(false)
+    }
+
+    /// With `basic_auth`, the registry wants `tester:secret` (htpasswd).
+    fn start_with_auth(basic_auth: bool) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("rbox-registry")
+            .tempdir()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        let mut yml = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if basic_auth {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, HTPASSWD).unwrap();
+            yml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: rbox-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yml).unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is missing: make deps");
+        let r = Registry { child, port, dir };
+        rrun_tests::wait_for(
+            "the registry to listen",
+            std::time::Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        r
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
+    fn push(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool) {
+        self.push_as(layout, tag, repo_tag, all, None)
+    }
+
+    /// `push`, converting the manifest (`v2s2`: Docker schema2) when asked.
+    fn push_as(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool, format: Option<&str>) {
+        let mut c = Command::new("skopeo");
+        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
+        if self.dir.path().join("htpasswd").exists() {
+            c.arg("--dest-creds=tester:secret");
+        }
+        if all {
+            c.arg("--all");
+        }
+        if let Some(f) = format {
+            c.arg(format!("--format={f}"));
+        }
+        let o = c
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.host()))
+            .output()
+            .expect("skopeo is missing: make deps");
+        assert!(
+            o.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// The request log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Write `data` as a blob of the OCI layout `dir`: (digest, size).
+fn layout_blob(dir: &Path, data: &[u8]) -> (String, usize) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let tmp = blobs.join("tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let digest = sha256_file(&tmp);
+    std::fs::rename(&tmp, blobs.join(&digest[7..])).unwrap();
+    (digest, data.len())
+}
+
+/// An image manifest in layout `dir` for `arch` with gzip layers made from
+/// the given tars; returns (manifest digest, size, layer blob digests).
+fn layout_manifest(dir: &Path, arch: &str, tars: &[&Path]) -> (String, usize, Vec<String>) {
+    let diff_ids: Vec<String> = tars.iter().map(|t| sha256_file(t)).collect();
+    layout_manifest_claiming(dir, arch, tars, diff_ids)
+}
+
+/// `layout_manifest` whose config claims `diff_ids` (true or not).
+fn layout_manifest_claiming(
+    dir: &Path,
+    arch: &str,
+    tars: &[&Path],
+    diff_ids: Vec<String>,
+) -> (String, usize, Vec<String>) {
+    let mut layers = Vec::new();
+    let mut digests = Vec::new();
+    for t in tars {
+        let gz = Command::new("gzip")
+            .args(["-n", "-c"])
+            .arg(t)
+            .output()
+            .unwrap();
+        assert!(gz.status.success());
+        let (d, size) = layout_blob(dir, &gz.stdout);
+        layers.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": d, "size": size}));
+        digests.push(d);
+    }
+    let config = serde_json::json!({
+        "created": "2024-01-01T00:00:00Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh", "-c", "cat /app/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (cd, cs) = layout_blob(dir, config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": layers,
+    });
+    let (md, ms) = layout_blob(dir, manifest.to_string().as_bytes());
+    (md, ms, digests)
+}
+
+/// index.json of layout `dir`: `tag` names the descriptor given.
+fn layout_index(dir: &Path, tag: &str, media_type: &str, digest: &str, size: usize) {
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// A tar with one file /app/hello holding `text`.
+fn app_tar(rb: &Rbox, name: &str, text: &str) -> PathBuf {
+    let d = rb.path(&format!("{name}-dir"));
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    std::fs::write(d.join("app/hello"), text).unwrap();
+    let out = rb.path(&format!("{name}.tar"));
+    tar_dir(&d, &out);
+    out
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_shares_layers_with_images_already_there() {
+    let rt = Runtime::new();
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let base = busybox_tar(&rb, "bb");
+    let app = app_tar(&rb, "app", "hello from the registry\n");
+    let lay_base = rb.path("layout-base");
+    let (md, ms, base_blobs) = layout_manifest(&lay_base, "amd64", &[&base]);
+    layout_index(
+        &lay_base,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    // the base as a Docker schema2 manifest, the app as an OCI one
+    reg.push_as(&lay_base, "1", "base:1", false, Some("v2s2"));
+    let lay_app = rb.path("layout-app");
+    let (md, ms, app_blobs) = layout_manifest(&lay_app, "amd64", &[&base, &app]);
+    layout_index(
+        &lay_app,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay_app, "1", "app:1", false);
+    let host = reg.host();
+    let base_ref = format!("{host}/base:1");
+    let app_ref = format!("{host}/app:1");
+
+    let out = rb.ok(&["pull", &base_ref]);
+    assert!(
+        out.contains(&format!("{}: Pull complete", &base_blobs[0][7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {base_ref}")),
+        "{out}"
+    );
+    let v = rb.inspect(&base_ref);
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&base)])
+    );
+    let manifest_digest = v["Metadata"]["ManifestDigest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(rb.root().join("blobs/sha256").join(&manifest_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let digests = v["RepoDigests"].as_array().unwrap();
+    assert_eq!(digests.len(), 1);
+    assert!(digests[0]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{host}/base@sha256:")));
+    assert!(rb.ok(&["images", "--digests"]).contains("sha256:"));
+
+    let log_before = reg.log();
+    let out = rb.ok(&["pull", &app_ref]);
+    assert!(
+        out.contains(&format!("{}: Already exists", &base_blobs[0][7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}: Pull complete", &app_blobs[1][7..19])),
+        "{out}"
+    );
+    assert_eq!(out.matches("Pull complete").count(), 1, "{out}");
+    // the registry served the new layer only
+    let log = &reg.log()[log_before.len()..];
+    assert!(
+        log.contains(&format!("/v2/app/blobs/{}", app_blobs[1])),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("blobs/{}", base_blobs[0])), "{log}");
+    assert_eq!(rb.entries("snapshots").len(), 2);
+
+    // the layers run: the image's Cmd reads the second layer's file
+    let bundle = rb.path("bundle");
+    let id = rt.id("rbox-pull");
+    rb.ok(&["bundle", "create", &app_ref, &id, bundle.to_str().unwrap()]);
+    let o = rt.cmd(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    rb.ok(&["bundle", "rm", &id]);
+    assert_ok(&o, "run the pulled image");
+    assert_eq!(stdout(&o), "hello from the registry\n");
+
+    // pulling again downloads nothing
+    let out = rb.ok(&["pull", &app_ref]);
+    assert!(out.contains("Image is up to date"), "{out}");
+
+    // rmi of the base keeps the layer the app image shares
+    let out = rb.ok(&["rmi", &base_ref]);
+    assert!(out.contains(&format!("Untagged: {base_ref}")), "{out}");
+    assert!(
+        out.contains(&format!("Untagged: {host}/base@sha256:")),
+        "{out}"
+    );
+    assert_eq!(rb.entries("snapshots").len(), 2);
+    assert_eq!(
+        rb.inspect(&app_ref)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    rb.ok(&["rmi", &app_ref]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_picks_the_platform_from_an_index() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let amd = app_tar(&rb, "amd", "amd64\n");
+    let arm = app_tar(&rb, "arm", "arm64\n");
+    let (ad, asz, _) = layout_manifest(&lay, "amd64", &[&amd]);
+    let (rd, rsz, _) = layout_manifest(&lay, "arm64", &[&arm]);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ad, "size": asz,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": rd, "size": rsz,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ],
+    });
+    let (id, isz) = layout_blob(&lay, index.to_string().as_bytes());
+    layout_index(
+        &lay,
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &id,
+        isz,
+    );
+    reg.push(&lay, "multi", "multi:1", true);
+    let r = format!("{}/multi:1", reg.host());
+
+    rb.ok(&["pull", "--platform", "linux/arm64", &r]);
+    let v = rb.inspect(&r);
+    assert_eq!(v["Architecture"], "arm64");
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&arm)])
+    );
+    // the repo digest is the index's, as Docker records it
+    assert_eq!(
+        v["RepoDigests"],
+        serde_json::json!([format!("{}/multi@{id}", reg.host())])
+    );
+    rb.ok(&["rmi", &r]);
+    rb.ok(&["pull", &r]);
+    assert_eq!(rb.inspect(&r)["Architecture"], "amd64");
+    rb.ok(&["rmi", &r]);
+
+    // the same as a Docker manifest list
+    reg.push_as(&lay, "multi", "list:1", true, Some("v2s2"));
+    let list = format!("{}/list:1", reg.host());
+    rb.ok(&["pull", "--platform", "linux/arm64", &list]);
+    assert_eq!(rb.inspect(&list)["Architecture"], "arm64");
+    let log = reg.log();
+    assert!(
+        log.contains("application/vnd.docker.distribution.manifest.list.v2+json"),
+        "the registry did not serve a manifest list"
+    );
+    rb.ok(&["rmi", &list]);
+
+    let o = rb.cmd(&["pull", "--platform", "linux/s390x", &r]);
+    assert_fails_naming(
+        &o,
+        "unknown platform",
+        "no manifest for platform linux/s390x",
+    );
+    assert!(stderr(&o).contains("linux/arm64/v8"), "{}", stderr(&o));
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_errors_are_clear_and_change_nothing() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "a\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "there:1", false);
+    let host = reg.host();
+    let cases = [
+        (format!("{host}/nothere:1"), "nothere"),
+        (format!("{host}/there:nosuchtag"), "nosuchtag"),
+    ];
+    for (r, needle) in &cases {
+        let o = rb.cmd(&["pull", r]);
+        assert_fails_naming(&o, r, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        rb.assert_empty();
+    }
+    // a registry that is not there
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = format!("127.0.0.1:{port}/x:1");
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "registry down", &format!("127.0.0.1:{port}"));
+    assert!(
+        stderr(&o).to_lowercase().contains("connect"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+    // and a good pull still works after all that
+    rb.ok(&["pull", &format!("{host}/there:1")]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pull_with_basic_auth() {
+    let rb = Rbox::new();
+    let reg = Registry::start_with_auth(true);
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "a\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "private:1", false);
+    let r = format!("{}/private:1", reg.host());
+    for user in [None, Some("tester:wrong")] {
+        let mut args = vec!["pull", &r];
+        if let Some(u) = user {
+            args.extend(["--user", u]);
+        }
+        let o = rb.cmd(&args);
+        assert_fails_naming(&o, &format!("pull as {user:?}"), "private:1");
+        assert!(stderr(&o).contains("Not authorized"), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        rb.assert_empty();
+    }
+    rb.ok(&["pull", "--user", "tester:secret", &r]);
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&t)])
+    );
+    // the same through the environment, which keeps it out of `ps`
+    rb.ok(&["rmi", &r]);
+    let o = output_via_files(
+        rb.command()
+            .env("RBOX_REGISTRY_AUTH", "tester:secret")
+            .args(["pull", &r]),
+    );
+    assert_ok(&o, "pull with RBOX_REGISTRY_AUTH");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn user_lookup_stays_inside_the_rootfs() {
+    let rb = Rbox::new();
+    // a passwd file outside the rootfs that an escaping lookup would read
+    let outside = rb.path("outside-passwd");
+    std::fs::write(&outside, "intruder:x:4242:4242::/:/bin/sh\n").unwrap();
+    let up = "../".repeat(20);
+    for (n, target) in [
+        outside.to_str().unwrap().to_string(),
+        format!("{up}{}", outside.to_str().unwrap().trim_start_matches('/')),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let d = rb.path(&format!("evil{n}"));
+        busybox_rootfs(&d);
+        std::fs::remove_file(d.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink(target, d.join("etc/passwd")).unwrap();
+        let tar = rb.path(&format!("evil{n}.tar"));
+        tar_dir(&d, &tar);
+        rb.ok(&[
+            "import",
+            "-c",
+            "USER intruder",
+            "-c",
+            "CMD [\"true\"]",
+            tar.to_str().unwrap(),
+            "evil",
+        ]);
+        let dir = rb.path("bundle");
+        let o = rb.cmd(&["bundle", "create", "evil", "c1", dir.to_str().unwrap()]);
+        assert_fails_naming(&o, target, "unable to find user intruder");
+        assert!(mounts_mentioning(rb.dir.path()).is_empty());
+        assert!(!dir.exists());
+        rb.ok(&["rmi", "evil"]);
+    }
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn temp_files_of_a_dead_rbox_are_swept_live_ones_kept() {
+    let rb = Rbox::new();
+    let tar = busybox_tar(&rb, "bb");
+    rb.ok(&["images"]); // makes the store
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    let age = |p: &Path| {
+        nix::sys::stat::utimensat(
+            None,
+            p,
+            &old,
+            &old,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap()
+    };
+    let dead_snap = rb.root().join("snapshots/.tmp-1-2-3");
+    std::fs::create_dir_all(dead_snap.join("fs/etc")).unwrap();
+    age(&dead_snap);
+    let dead_blob = rb.root().join("blobs/sha256/.tmp-1-2-4");
+    std::fs::write(&dead_blob, "half a blob").unwrap();
+    age(&dead_blob);
+    // a temp dir some live rbox holds (its flock), as old as the others
+    let live = rb.root().join("snapshots/.tmp-1-2-5");
+    std::fs::create_dir(&live).unwrap();
+    age(&live);
+    let held = std::fs::File::open(&live).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&held);
+    // SAFETY: flock on a descriptor this test holds; no memory is passed.
+    let r = unsafe { libc::flock(fd, libc::LOCK_EX) };
+    assert_eq!(r, 0);
+    // a young one (its owner may not have locked it yet)
+    let young = rb.root().join("blobs/sha256/.tmp-1-2-6");
+    std::fs::write(&young, "").unwrap();
+
+    rb.ok(&["import", tar.to_str().unwrap(), "bb"]);
+    assert!(
+        !dead_snap.exists() && !dead_blob.exists(),
+        "orphans were not swept"
+    );
+    assert!(live.exists(), "a locked temp dir was removed");
+    assert!(young.exists(), "a fresh temp file was removed");
+    drop(held);
+    std::fs::remove_dir(&live).unwrap();
+    std::fs::remove_file(&young).unwrap();
+    rb.ok(&["rmi", "bb"]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn pulled_layers_must_match_the_config_diff_ids() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let lay = rb.path("layout");
+    let a = app_tar(&rb, "a", "a\n");
+    let b = app_tar(&rb, "b", "b\n");
+    // the config claims b's diff_id for a's content
+    let (md, ms, _) = layout_manifest_claiming(&lay, "amd64", &[&a], vec![sha256_file(&b)]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "liar:1", false);
+    let o = rb.cmd(&["pull", &format!("{}/liar:1", reg.host())]);
+    assert_fails_naming(&o, "diff_id mismatch", "does not match its diff_id");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+}
