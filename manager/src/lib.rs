@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod format;
 pub mod image;
+pub mod network;
 pub mod pull;
 pub mod reference;
 pub mod store;
