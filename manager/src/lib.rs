@@ -5,10 +5,14 @@
 //! binary (`main.rs`) only parses arguments and prints.
 
 pub mod bundle;
+pub mod etcfiles;
 pub mod format;
 pub mod image;
+pub mod mounts;
+pub mod network;
 pub mod pull;
 pub mod reference;
 pub mod store;
+pub mod template;
 pub mod unpack;
 pub mod user;

@@ -1,0 +1,598 @@
+//! Container networking through CNI plugins, the way a CNI runtime drives
+//! them: a network namespace per container (bind-mounted under
+//! /run/netns, so `ip netns` sees it), then the chain `loopback`,
+//! `bridge`+`host-local`, `portmap` with ADD (DEL in reverse order, also
+//! for what a failed ADD made). The plugins are ours (cni-plugins/) or the
+//! reference ones: rbox only speaks the CNI contract.
+//!
+//! The result of ADD is kept next to the container's state so DEL gets its
+//! `prevResult`; DEL without it still works (the plugins tag their rules
+//! and leases with the container id).
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+/// CNI spec version rbox speaks to the plugins.
+pub const CNI_VERSION: &str = "1.0.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("CNI plugin {plugin:?} not found in {dirs} (install the CNI plugins: make install, or Debian's containernetworking-plugins)")]
+    NoPlugin { plugin: String, dirs: String },
+    #[error("CNI {plugin} {command} for container {container}: {msg}")]
+    Plugin {
+        plugin: String,
+        command: String,
+        container: String,
+        msg: String,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("port spec {spec:?}: {why}")]
+    BadPort { spec: String, why: String },
+    #[error("{0}")]
+    PortTaken(String),
+}
+
+pub type Result<T> = std::result::Result<T, NetError>;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NetError {
+    let path = path.to_path_buf();
+    move |source| NetError::Io { op, path, source }
+}
+
+/// Where CNI plugin binaries are looked for: `$RBOX_CNI_PATH` (colon
+/// separated), then the install locations of ours and of the reference.
+pub fn plugin_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("RBOX_CNI_PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for d in ["/usr/local/lib/cni", "/usr/lib/cni", "/opt/cni/bin"] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// A bridge network: one Linux bridge, one subnet, host-local addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub name: String,
+    pub bridge: String,
+    pub subnet: ipnet::Ipv4Net,
+}
+
+impl Network {
+    /// Docker's default network, on `rbox0` and 10.88.0.0/16.
+    pub fn default_bridge() -> Network {
+        Network {
+            name: "rbox".into(),
+            bridge: "rbox0".into(),
+            subnet: "10.88.0.0/16".parse().expect("literal"),
+        }
+    }
+
+    /// The gateway: the subnet's first address, on the bridge.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.subnet.hosts().next().expect("a subnet with hosts")
+    }
+
+    /// The conflist (as a CNI runtime would read it from a file): bridge
+    /// with host-local IPAM whose leases live under `data_dir`, then
+    /// portmap.
+    pub fn conflist(&self, data_dir: &Path) -> Value {
+        json!({
+            "cniVersion": CNI_VERSION,
+            "name": self.name,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": true,
+                    "ipMasq": true,
+                    "hairpinMode": true,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": data_dir,
+                        "ranges": [[{"subnet": self.subnet.to_string(),
+                                     "gateway": self.gateway().to_string()}]],
+                        "routes": [{"dst": "0.0.0.0/0"}]
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            ]
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// One `-p [ip:]hostPort:containerPort[/proto]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMap {
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+impl PortMap {
+    /// Docker's `-p` syntax: `containerPort`, `hostPort:containerPort`,
+    /// `ip:hostPort:containerPort`, `ip::containerPort`, each with an
+    /// optional `/tcp` or `/udp`. A missing host port is 0 (pick one).
+    pub fn parse(spec: &str) -> Result<PortMap> {
+        let bad = |why: &str| NetError::BadPort {
+            spec: spec.to_string(),
+            why: why.to_string(),
+        };
+        let (ports, proto) = match spec.rsplit_once('/') {
+            Some((p, "tcp")) => (p, Proto::Tcp),
+            Some((p, "udp")) => (p, Proto::Udp),
+            Some((_, other)) => return Err(bad(&format!("protocol {other:?} is not tcp or udp"))),
+            None => (spec, Proto::Tcp),
+        };
+        // an IPv6 host IP is bracketed: [::1]:8080:80
+        let (host_ip, rest) = if let Some(r) = ports.strip_prefix('[') {
+            let (ip, rest) = r
+                .split_once("]:")
+                .ok_or_else(|| bad("an IPv6 address is written [addr]:hostPort:containerPort"))?;
+            (Some(ip), rest)
+        } else {
+            match ports.matches(':').count() {
+                0 | 1 => (None, ports),
+                2 => {
+                    let (ip, rest) = ports.split_once(':').expect("two colons");
+                    (Some(ip), rest)
+                }
+                _ => return Err(bad("too many ':'")),
+            }
+        };
+        let host_ip = host_ip
+            .map(|ip| {
+                ip.parse::<IpAddr>()
+                    .map_err(|_| bad(&format!("{ip:?} is not an IP address")))
+            })
+            .transpose()?;
+        let port = |p: &str, what: &str, zero_ok: bool| -> Result<u16> {
+            match p.parse::<u16>() {
+                Ok(0) if !zero_ok => Err(bad(&format!("{what} 0 is not a port"))),
+                Ok(n) => Ok(n),
+                Err(_) => Err(bad(&format!("{what} {p:?} is not a port number (1-65535)"))),
+            }
+        };
+        let (host_port, container_port) = match rest.split_once(':') {
+            None => (0, port(rest, "container port", false)?),
+            Some(("", c)) => (0, port(c, "container port", false)?),
+            Some((h, c)) => (
+                port(h, "host port", true)?,
+                port(c, "container port", false)?,
+            ),
+        };
+        Ok(PortMap {
+            host_ip,
+            host_port,
+            container_port,
+            proto,
+        })
+    }
+
+    /// Docker's `ps`/`port` form: `0.0.0.0:8080->80/tcp`.
+    pub fn display(&self) -> String {
+        let ip = self
+            .host_ip
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            .to_string();
+        format!(
+            "{ip}:{}->{}/{}",
+            self.host_port,
+            self.container_port,
+            self.proto.as_str()
+        )
+    }
+
+    fn runtime_config(&self) -> Value {
+        let mut m = json!({"hostPort": self.host_port, "containerPort": self.container_port,
+                           "protocol": self.proto.as_str()});
+        if let Some(ip) = self.host_ip {
+            m["hostIP"] = json!(ip.to_string());
+        }
+        m
+    }
+}
+
+/// Give every host port 0 a free port, and refuse a host port that is in
+/// use on the host, before anything is made: binding it is the test the
+/// kernel would apply to a server started there. (Ports other containers
+/// publish are DNAT rules, not sockets: the caller checks those against
+/// its own records.)
+pub fn reserve_host_ports(ports: &mut [PortMap]) -> Result<()> {
+    for i in 0..ports.len() {
+        let p = ports[i].clone();
+        let ip = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let addr = SocketAddr::new(ip, p.host_port);
+        let taken = |e: std::io::Error| {
+            NetError::PortTaken(format!(
+                "host port {}/{} is not available: {e}",
+                addr,
+                p.proto.as_str()
+            ))
+        };
+        let port = match p.proto {
+            Proto::Tcp => TcpListener::bind(addr)
+                .and_then(|l| l.local_addr())
+                .map_err(taken)?
+                .port(),
+            Proto::Udp => UdpSocket::bind(addr)
+                .and_then(|s| s.local_addr())
+                .map_err(taken)?
+                .port(),
+        };
+        if ports[..i]
+            .iter()
+            .any(|q| q.host_port == port && q.proto == p.proto && (q.host_ip == p.host_ip))
+        {
+            return Err(NetError::PortTaken(format!(
+                "host port {addr}/{} is published twice",
+                p.proto.as_str()
+            )));
+        }
+        ports[i].host_port = port;
+    }
+    Ok(())
+}
+
+/// A persistent network namespace: /run/netns/NAME, a bind mount of the
+/// namespace a helper thread made. Removed explicitly ([`NetNs::remove`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetNs {
+    pub path: PathBuf,
+}
+
+impl NetNs {
+    pub const DIR: &'static str = "/run/netns";
+
+    pub fn path_for(name: &str) -> PathBuf {
+        Path::new(Self::DIR).join(name)
+    }
+
+    /// Make namespace `name` (fails if it exists).
+    pub fn create(name: &str) -> Result<NetNs> {
+        let dir = Path::new(Self::DIR);
+        std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let path = Self::path_for(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err("create netns file", &path))?;
+        let target = path.clone();
+        // unshare on a thread of its own: the caller's thread keeps its
+        // namespace, and the thread ends with the namespace pinned by the
+        // bind mount
+        let made = std::thread::spawn(move || -> std::io::Result<()> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+            let me = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
+            nix::mount::mount(
+                Some(me.as_str()),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        })
+        .join()
+        .expect("the netns thread does not panic");
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&path);
+            return Err(NetError::Io {
+                op: "make network namespace",
+                path,
+                source: e,
+            });
+        }
+        Ok(NetNs { path })
+    }
+
+    /// Unmount and remove (idempotent).
+    pub fn remove(&self) -> Result<()> {
+        match nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(NetError::Io {
+                    op: "unmount netns",
+                    path: self.path.clone(),
+                    source: e.into(),
+                })
+            }
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &self.path)(e)),
+        }
+    }
+}
+
+/// What ADD gave the container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub ip: ipnet::IpNet,
+    pub gateway: Option<IpAddr>,
+    pub mac: String,
+    /// The chain's final result (CNI JSON), for DEL and `inspect`.
+    pub result: Value,
+}
+
+impl Attachment {
+    fn from_result(result: Value) -> Option<Attachment> {
+        let ip0 = result["ips"].get(0)?;
+        let ip = ip0["address"].as_str()?.parse().ok()?;
+        let gateway = ip0["gateway"].as_str().and_then(|g| g.parse().ok());
+        let mac = ip0["interface"]
+            .as_u64()
+            .and_then(|i| result["interfaces"].get(i as usize))
+            .and_then(|i| i["mac"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Some(Attachment {
+            ip,
+            gateway,
+            mac,
+            result,
+        })
+    }
+}
+
+/// Runs CNI plugins for one container.
+pub struct Cni {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Cni {
+    pub fn new(dirs: Vec<PathBuf>) -> Cni {
+        Cni { dirs }
+    }
+
+    fn find(&self, plugin: &str) -> Result<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| d.join(plugin))
+            .find(|p| p.is_file())
+            .ok_or_else(|| NetError::NoPlugin {
+                plugin: plugin.to_string(),
+                dirs: self
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            })
+    }
+
+    /// Check that every plugin of the chain is installed.
+    pub fn check_installed(&self) -> Result<()> {
+        for p in ["loopback", "bridge", "host-local", "portmap"] {
+            self.find(p)?;
+        }
+        Ok(())
+    }
+
+    /// One plugin call: config on stdin, result (or error) on stdout.
+    fn exec(
+        &self,
+        command: &str,
+        conf: &Value,
+        container: &str,
+        netns: &Path,
+        ifname: &str,
+    ) -> Result<Value> {
+        let plugin = conf["type"].as_str().unwrap_or_default().to_string();
+        let bin = self.find(&plugin)?;
+        let cni_path = std::env::join_paths(&self.dirs).unwrap_or_default();
+        let fail = |msg: String| NetError::Plugin {
+            plugin: plugin.clone(),
+            command: command.to_string(),
+            container: container.to_string(),
+            msg,
+        };
+        let mut child = Command::new(&bin)
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container)
+            .env("CNI_NETNS", netns)
+            .env("CNI_IFNAME", ifname)
+            .env("CNI_PATH", &cni_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err("run CNI plugin", &bin))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let text = conf.to_string();
+        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+        let out = child
+            .wait_with_output()
+            .map_err(io_err("run CNI plugin", &bin))?;
+        let _ = writer.join();
+        let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+        if !out.status.success() {
+            let msg = parsed
+                .as_ref()
+                .and_then(|v| {
+                    let msg = v["msg"].as_str()?;
+                    Some(match v["details"].as_str().filter(|d| !d.is_empty()) {
+                        Some(d) => format!("{msg}: {d}"),
+                        None => msg.to_string(),
+                    })
+                })
+                .unwrap_or_else(|| {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    format!("{} {}", out.status, err.trim())
+                });
+            return Err(fail(msg));
+        }
+        Ok(parsed.unwrap_or(Value::Null))
+    }
+
+    /// The conflist's plugin `i` as a network configuration (name,
+    /// cniVersion, runtimeConfig, prevResult added).
+    fn plugin_conf(conflist: &Value, i: usize, ports: &[PortMap], prev: Option<&Value>) -> Value {
+        let mut c = conflist["plugins"][i].clone();
+        c["name"] = conflist["name"].clone();
+        c["cniVersion"] = conflist["cniVersion"].clone();
+        if c["capabilities"]["portMappings"].as_bool() == Some(true) {
+            c["runtimeConfig"] = json!({"portMappings":
+                ports.iter().map(PortMap::runtime_config).collect::<Vec<_>>()});
+        }
+        if let Some(p) = prev {
+            c["prevResult"] = p.clone();
+        }
+        c
+    }
+
+    /// ADD: `lo` up, then the conflist's plugins in order as `eth0`. On
+    /// failure the plugins already run get DEL, and the error is the
+    /// failing plugin's.
+    pub fn attach(
+        &self,
+        conflist: &Value,
+        container: &str,
+        netns: &NetNs,
+        ports: &[PortMap],
+    ) -> Result<Attachment> {
+        let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
+        self.exec("ADD", &lo, container, &netns.path, "lo")?;
+        let mut prev: Option<Value> = None;
+        let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
+        for i in 0..n {
+            let conf = Self::plugin_conf(conflist, i, ports, prev.as_ref());
+            match self.exec("ADD", &conf, container, &netns.path, "eth0") {
+                Ok(r) => prev = Some(r),
+                Err(e) => {
+                    let _ = self.detach(conflist, container, netns, ports, prev.as_ref());
+                    return Err(e);
+                }
+            }
+        }
+        let result = prev.unwrap_or(Value::Null);
+        Attachment::from_result(result.clone()).ok_or_else(|| NetError::Plugin {
+            plugin: "bridge".into(),
+            command: "ADD".into(),
+            container: container.to_string(),
+            msg: format!("the result has no IP address: {result}"),
+        })
+    }
+
+    /// DEL in reverse order; every plugin is asked even if one fails (the
+    /// first error is returned). Idempotent.
+    pub fn detach(
+        &self,
+        conflist: &Value,
+        container: &str,
+        netns: &NetNs,
+        ports: &[PortMap],
+        prev: Option<&Value>,
+    ) -> Result<()> {
+        let mut first = None;
+        let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
+        for i in (0..n).rev() {
+            let conf = Self::plugin_conf(conflist, i, ports, prev);
+            if let Err(e) = self.exec("DEL", &conf, container, &netns.path, "eth0") {
+                first.get_or_insert(e);
+            }
+        }
+        if netns.path.exists() {
+            let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
+            if let Err(e) = self.exec("DEL", &lo, container, &netns.path, "lo") {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_follow_docker() {
+        let p = |s| PortMap::parse(s).unwrap();
+        assert_eq!(
+            p("8080:80"),
+            PortMap {
+                host_ip: None,
+                host_port: 8080,
+                container_port: 80,
+                proto: Proto::Tcp
+            }
+        );
+        assert_eq!(p("80").host_port, 0);
+        assert_eq!(
+            p("127.0.0.1:8080:80/udp").host_ip,
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(p("127.0.0.1:8080:80/udp").proto, Proto::Udp);
+        assert_eq!(p("127.0.0.1::80").host_port, 0);
+        assert_eq!(p("[::1]:8080:80").host_ip, Some("::1".parse().unwrap()));
+        assert_eq!(p("8080:80").display(), "0.0.0.0:8080->80/tcp");
+        for bad in [
+            "http",
+            "80:http",
+            "1.2.3:80:80",
+            "80/sctp2",
+            "8080:0",
+            "a:b:c:d",
+        ] {
+            assert!(PortMap::parse(bad).is_err(), "{bad}");
+        }
+        let e = PortMap::parse("80/icmp").unwrap_err().to_string();
+        assert!(e.contains("80/icmp") && e.contains("icmp"), "{e}");
+    }
+
+    #[test]
+    fn default_network_is_rbox0_on_10_88() {
+        let n = Network::default_bridge();
+        assert_eq!(n.gateway().to_string(), "10.88.0.1");
+        let c = n.conflist(Path::new("/x"));
+        assert_eq!(c["plugins"][0]["bridge"], "rbox0");
+        assert_eq!(
+            c["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
+            "10.88.0.0/16"
+        );
+    }
+
+    #[test]
+    fn plugin_conf_carries_name_version_ports_and_prev_result() {
+        let c = Network::default_bridge().conflist(Path::new("/x"));
+        let ports = [PortMap::parse("8080:80").unwrap()];
+        let prev = json!({"cniVersion": "1.0.0"});
+        let pm = Cni::plugin_conf(&c, 1, &ports, Some(&prev));
+        assert_eq!(pm["name"], "rbox");
+        assert_eq!(pm["type"], "portmap");
+        assert_eq!(pm["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
+        assert_eq!(pm["prevResult"], prev);
+        let br = Cni::plugin_conf(&c, 0, &ports, None);
+        assert!(br.get("runtimeConfig").is_none());
+    }
+}
