@@ -203,6 +203,12 @@ PY
   cleanup_reference_iptables
 fi
 
+rbox=${RBOX:-$here/target/release/rbox}
+if [ -x "$rbox" ]; then
+  echo "== cold image pull from a local registry (median of 5)"
+  "$here/scripts/bench-pull.sh" "$work" "$rbox" 5
+fi
+
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
@@ -232,6 +238,18 @@ if os.path.exists(f"{work}/cni-ADD.json"):
     for r in cni_rows:
         print(r)
 print(f"rrun run on the hybrid layout: {hyb:.2f} ms")
+pull_rows, pull_note = [], ""
+if os.path.exists(f"{work}/pull.json"):
+    p = json.load(open(f"{work}/pull.json"))
+    t = p["times"]
+    for k in ["rbox", "skopeo", "podman", "docker"]:
+        if k in t:
+            pull_rows.append(f"| {k} | {t[k]*1000:.0f} | **{t[k]/t['rbox']:.2f}** |")
+    pull_note = (f"The image: {p['layers']} layers, {p['compressed_mb']:.1f} MB compressed, {p['unpacked_mb']:.1f} MB "
+                 f"unpacked; rbox unpacks at **{p['unpacked_mb']/t['rbox']:.0f} MB/s** (unpacked bytes over the whole pull).")
+    if "docker" not in t:
+        pull_note += " `docker pull` is left out: no Docker daemon was running."
+
 doc = f"""# Performance
 
 Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
@@ -269,6 +287,18 @@ rules as one nf_tables netlink batch where the reference runs iptables several t
 musl binaries like rrun. Not at the target yet: 50 concurrent ADDs, where every container's portmap
 batch is a separate nf_tables commit (the kernel serializes commits); one table per network with
 sets of mappings is the next step.
+
+## Image pull
+
+A cold pull (empty store) of a Debian minbase image plus a layer that installs lighttpd
+(scripts/bench-pull.sh builds it once with debootstrap) from a local registry (Debian's docker-registry on
+127.0.0.1), in milliseconds (median); `skopeo copy` to a directory only downloads, the others also unpack.
+
+| puller | ms | ratio to rbox |
+|---|---|---|
+""" + "\n".join(pull_rows) + f"""
+
+{pull_note}
 
 ## Where rrun's time goes
 
