@@ -11,6 +11,7 @@ pub mod image;
 pub mod mounts;
 pub mod network;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod store;
 pub mod template;

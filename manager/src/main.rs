@@ -13,6 +13,7 @@ use rbox::bundle;
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
 use rbox::pull::{self, Platform, PullOptions};
+use rbox::push::{self, PushOptions};
 use rbox::reference::Reference;
 use rbox::store::{Store, DEFAULT_ROOT};
 
@@ -46,6 +47,17 @@ enum Verb {
         #[arg(long, env = "RBOX_REGISTRY_AUTH", hide_env_values = true)]
         user: Option<String>,
         /// NAME[:TAG|@DIGEST]
+        image: String,
+    },
+    /// Upload an image to a registry
+    Push {
+        /// USER:PASSWORD for the registry (basic auth, or the token service's)
+        #[arg(long, env = "RBOX_REGISTRY_AUTH", hide_env_values = true)]
+        user: Option<String>,
+        /// Blobs up to this many bytes go in one request, bigger ones in chunks of it
+        #[arg(long, hide = true, default_value_t = push::DEFAULT_CHUNK_SIZE)]
+        chunk_size: usize,
+        /// NAME[:TAG]
         image: String,
     },
     /// List images
@@ -157,16 +169,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(p) => Platform::parse(&p)?,
                 None => Platform::host(),
             };
-            let auth = match user {
-                None => RegistryAuth::Anonymous,
-                Some(u) => {
-                    let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
-                    RegistryAuth::Basic(name.to_string(), pass.to_string())
-                }
-            };
+            let auth = registry_auth(user.as_deref())?;
             let mut out = std::io::stdout();
             pull::pull(&store, &r, &PullOptions { platform, auth }, &mut out)?;
             println!("{}", r.familiar());
+        }
+        Verb::Push {
+            user,
+            chunk_size,
+            image,
+        } => {
+            let r = Reference::parse(&image)?;
+            let auth = registry_auth(user.as_deref())?;
+            let mut out = std::io::stdout();
+            push::push(&store, &r, &PushOptions { auth, chunk_size }, &mut out)?;
         }
         Verb::Images(a) => images(&store, &a)?,
         Verb::Tag { source, target } => image::tag(&store, &source, &target)?,
@@ -225,6 +241,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn registry_auth(user: Option<&str>) -> Result<RegistryAuth> {
+    Ok(match user {
+        None => RegistryAuth::Anonymous,
+        Some(u) => {
+            let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
+            RegistryAuth::Basic(name.to_string(), pass.to_string())
+        }
+    })
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<()> {

@@ -119,7 +119,7 @@ pub struct PullOptions {
 
 /// Registries spoken to over plain HTTP, like Docker's default insecure
 /// range: loopback only.
-fn plain_http(domain: &str) -> bool {
+pub(crate) fn plain_http(domain: &str) -> bool {
     let host = domain
         .rsplit_once(':')
         .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
@@ -127,8 +127,48 @@ fn plain_http(domain: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
+/// A distribution client for `domain`: plain HTTP for loopback registries.
+pub(crate) fn client_config(domain: &str) -> ClientConfig {
+    let protocol = if plain_http(domain) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    ClientConfig {
+        protocol,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        max_concurrent_download: MAX_CONCURRENT_DOWNLOADS,
+        ..Default::default()
+    }
+}
+
+fn client(domain: &str) -> Client {
+    Client::new(client_config(domain))
+}
+
+/// The oci-client form of a reference (tag `latest` when it has neither).
+pub(crate) fn oci_reference(r: &Reference) -> oci_client::Reference {
+    match (r.tag(), r.digest()) {
+        (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
+            r.domain().into(),
+            r.path().into(),
+            t.into(),
+            d.into(),
+        ),
+        (_, Some(d)) => {
+            oci_client::Reference::with_digest(r.domain().into(), r.path().into(), d.into())
+        }
+        (t, None) => oci_client::Reference::with_tag(
+            r.domain().into(),
+            r.path().into(),
+            t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
+        ),
+    }
+}
+
 /// One line from an error and all its sources.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -177,34 +217,8 @@ async fn pull_async(
         reference: name.clone(),
         why,
     };
-    let protocol = if plain_http(r.domain()) {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
-    };
-    let client = Client::new(ClientConfig {
-        protocol,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        max_concurrent_download: MAX_CONCURRENT_DOWNLOADS,
-        ..Default::default()
-    });
-    let oref = match (r.tag(), r.digest()) {
-        (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
-            r.domain().into(),
-            r.path().into(),
-            t.into(),
-            d.into(),
-        ),
-        (_, Some(d)) => {
-            oci_client::Reference::with_digest(r.domain().into(), r.path().into(), d.into())
-        }
-        (t, None) => oci_client::Reference::with_tag(
-            r.domain().into(),
-            r.path().into(),
-            t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
-        ),
-    };
+    let client = client(r.domain());
+    let oref = oci_reference(r);
     let _ = writeln!(
         out,
         "{}: Pulling from {}",
@@ -381,7 +395,7 @@ async fn pull_async(
     Ok(id)
 }
 
-fn short(digest: &str) -> &str {
+pub(crate) fn short(digest: &str) -> &str {
     let h = hex(digest);
     &h[..h.len().min(12)]
 }

@@ -1389,3 +1389,191 @@ fn pulled_layers_must_match_the_config_diff_ids() {
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     rb.assert_empty();
 }
+
+// ---- push, save and load ----
+
+/// `skopeo copy SRC DST` (no signature policy, plain HTTP registries).
+#[track_caller]
+fn skopeo_copy(src: &str, dst: &str) {
+    let o = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([src, dst])
+        .output()
+        .expect("skopeo is missing: make deps");
+    assert!(
+        o.status.success(),
+        "skopeo copy {src} {dst}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The manifest an OCI layout's index.json names, and its digest.
+fn layout_top(dir: &Path) -> (String, Value) {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = std::fs::read(dir.join("blobs/sha256").join(&digest[7..])).unwrap();
+    (digest, serde_json::from_slice(&m).unwrap())
+}
+
+/// Registry log lines of one HTTP method after `from` bytes.
+fn requests(log: &str, method: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(&format!("\"{method} /v2/")))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn push_uploads_mounts_and_skips_and_skopeo_pulls_it_back() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let host = reg.host();
+    let tar = busybox_tar(&rb, "bb");
+    let one = format!("{host}/one:1");
+    let id = rb.ok(&["import", tar.to_str().unwrap(), &one]);
+    let id = id.trim();
+    let v = rb.inspect(&one);
+    let manifest_digest = v["Metadata"]["ManifestDigest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored_bytes =
+        std::fs::read(rb.root().join("blobs/sha256").join(&manifest_digest[7..])).unwrap();
+    let stored: Value = serde_json::from_slice(&stored_bytes).unwrap();
+    let layer = stored["layers"][0]["digest"].as_str().unwrap().to_string();
+    let layer_size = stored["layers"][0]["size"].as_u64().unwrap();
+    assert!(layer_size > 200_000, "{layer_size}");
+
+    // chunked: the layer goes in 64 KiB PATCHes, the small config in one PUT
+    let out = rb.ok(&["push", "--chunk-size", "65536", &one]);
+    assert!(
+        out.starts_with(&format!("The push refers to repository [{host}/one]\n")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{}: Pushed", &layer[7..19])), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "1: digest: {manifest_digest} size: {}\n",
+            stored_bytes.len()
+        )),
+        "{out}"
+    );
+    let log = reg.log();
+    let patches = requests(&log, "PATCH");
+    assert!(
+        patches.len() as u64 >= layer_size / 65536,
+        "{} PATCHes for {layer_size} bytes:\n{log}",
+        patches.len()
+    );
+    assert!(
+        patches.iter().all(|l| l.contains("/v2/one/blobs/uploads/")),
+        "{patches:?}"
+    );
+    // skopeo reads back the very same manifest, config and layer
+    let back = rb.path("back");
+    skopeo_copy(
+        &format!("docker://{one}"),
+        &format!("oci:{}:1", back.display()),
+    );
+    let (digest, m) = layout_top(&back);
+    assert_eq!(digest, manifest_digest);
+    assert_eq!(m["config"]["digest"], id);
+    assert_eq!(m["layers"][0]["digest"], layer.as_str());
+    assert_eq!(
+        sha256_file(&back.join("blobs/sha256").join(&layer[7..])),
+        layer
+    );
+    // Docker's RepoDigests after a push
+    assert_eq!(
+        rb.inspect(&one)["RepoDigests"],
+        serde_json::json!([format!("{host}/one@{manifest_digest}")])
+    );
+
+    // again: every blob is there already, nothing is uploaded
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &one]);
+    assert!(
+        out.contains(&format!("{}: Layer already exists", &layer[7..19])),
+        "{out}"
+    );
+    assert_eq!(out.matches("Layer already exists").count(), 2, "{out}");
+    let log = reg.log()[before..].to_string();
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    assert!(!log.contains("/blobs/uploads/"), "{log}");
+
+    // another repository of the same registry: blobs mounted across
+    let two = format!("{host}/two:1");
+    rb.ok(&["tag", &one, &two]);
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &two]);
+    assert!(
+        out.contains(&format!("{}: Mounted from one", &layer[7..19])),
+        "{out}"
+    );
+    let log = reg.log()[before..].to_string();
+    assert!(log.contains("mount=sha256"), "{log}");
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    let back2 = rb.path("back2");
+    skopeo_copy(
+        &format!("docker://{two}"),
+        &format!("oci:{}:1", back2.display()),
+    );
+    assert_eq!(layout_top(&back2).0, manifest_digest);
+
+    // monolithic (the default for blobs this small): one PUT per blob, no PATCH
+    let app = app_tar(&rb, "app", "pushed\n");
+    let three = format!("{host}/three:1");
+    rb.ok(&["import", app.to_str().unwrap(), &three]);
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &three]);
+    assert_eq!(out.matches(": Pushed").count(), 2, "{out}");
+    let log = reg.log()[before..].to_string();
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    let puts: Vec<String> = requests(&log, "PUT")
+        .into_iter()
+        .filter(|l| l.contains("/blobs/uploads/") && l.contains("digest=sha256"))
+        .collect();
+    assert_eq!(puts.len(), 2, "{log}");
+    let back3 = rb.path("back3");
+    skopeo_copy(
+        &format!("docker://{three}"),
+        &format!("oci:{}:1", back3.display()),
+    );
+    assert_eq!(
+        layout_top(&back3).0,
+        rb.inspect(&three)["Metadata"]["ManifestDigest"]
+            .as_str()
+            .unwrap()
+    );
+
+    // bad input: one line, non-zero, the store unchanged
+    let blobs = rb.entries("blobs/sha256");
+    let o = rb.cmd(&["push", &format!("{host}/nothere:1")]);
+    assert_fails_naming(&o, "push of an unknown image", "no such image");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("127.0.0.1:{port}/one:1");
+    rb.ok(&["tag", &one, &down]);
+    let o = rb.cmd(&["push", &down]);
+    assert_fails_naming(&o, "push to a registry that is down", &down);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(rb.entries("blobs/sha256"), blobs);
+    rb.ok(&["rmi", "-f", id]);
+    rb.ok(&["rmi", &three]);
+    rb.assert_empty();
+}
