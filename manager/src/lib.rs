@@ -4,6 +4,7 @@
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
 
+pub mod archive;
 pub mod bundle;
 pub mod etcfiles;
 pub mod format;

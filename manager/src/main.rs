@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use oci_client::secrets::RegistryAuth;
+use rbox::archive::{self, ArchiveError};
 use rbox::bundle;
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
@@ -60,6 +61,25 @@ enum Verb {
         /// NAME[:TAG]
         image: String,
     },
+    /// Write images to a tar archive (stdout unless -o)
+    Save {
+        /// Write to this file instead of stdout
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ArchiveFormat::DockerArchive)]
+        format: ArchiveFormat,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from a docker-archive or OCI archive (stdin unless -i)
+    Load {
+        /// Read from this file instead of stdin
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print only the image names (or ids)
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// List images
     Images(ImagesArgs),
     /// Add a name to an image
@@ -107,6 +127,14 @@ struct ImagesArgs {
 enum Format {
     Table,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchiveFormat {
+    /// docker save's format: manifest.json, repositories, layer tars
+    DockerArchive,
+    /// an OCI image layout: oci-layout, index.json, blobs
+    OciArchive,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +212,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut out = std::io::stdout();
             push::push(&store, &r, &PushOptions { auth, chunk_size }, &mut out)?;
         }
+        Verb::Save {
+            output,
+            format,
+            images,
+        } => {
+            let format = match format {
+                ArchiveFormat::DockerArchive => archive::Format::DockerArchive,
+                ArchiveFormat::OciArchive => archive::Format::OciArchive,
+            };
+            save(&store, &images, format, output.as_deref())?;
+        }
+        Verb::Load { input, quiet } => {
+            for line in archive::load(&store, input.as_deref())? {
+                if quiet {
+                    println!("{}", line.rsplit(": ").next().unwrap_or_default());
+                } else {
+                    println!("{line}");
+                }
+            }
+        }
         Verb::Images(a) => images(&store, &a)?,
         Verb::Tag { source, target } => image::tag(&store, &source, &target)?,
         Verb::Rmi { force, images } => {
@@ -241,6 +289,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rbox save`: to a temp file renamed into place at the end (no partial
+/// archive is left), or to stdout unless it is a terminal.
+fn save(
+    store: &Store,
+    images: &[String],
+    format: archive::Format,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let Some(path) = output else {
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            return Err(ArchiveError::Terminal.into());
+        }
+        let w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        return Ok(archive::save(store, images, format, w)?);
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".rbox-tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let res = archive::save(
+        store,
+        images,
+        format,
+        std::io::BufWriter::with_capacity(1 << 16, file),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|()| {
+        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
 }
 
 fn registry_auth(user: Option<&str>) -> Result<RegistryAuth> {

@@ -400,7 +400,7 @@ pub(crate) fn short(digest: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
     let got = format!("sha256:{:x}", Sha256::digest(data));
     if digest.starts_with("sha256:") && got != digest {
         return Err(format!("content of {digest} hashes to {got}"));
@@ -408,7 +408,7 @@ fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn select(index: &OciImageIndex, want: &Platform) -> Option<String> {
+pub(crate) fn select(index: &OciImageIndex, want: &Platform) -> Option<String> {
     index
         .manifests
         .iter()

@@ -1577,3 +1577,187 @@ fn push_uploads_mounts_and_skips_and_skopeo_pulls_it_back() {
     rb.ok(&["rmi", &three]);
     rb.assert_empty();
 }
+
+/// A two-layer OCI layout (busybox, then /app/hello) tagged `1`: (layout,
+/// manifest digest, diff_ids).
+fn two_layer_layout(rb: &Rbox) -> (PathBuf, String, Vec<String>) {
+    let base = busybox_tar(rb, "bb");
+    let app = app_tar(rb, "app", "saved and loaded\n");
+    let lay = rb.path("layout-two");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&base, &app]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    (lay, md, vec![sha256_file(&base), sha256_file(&app)])
+}
+
+/// One member of a tar file.
+fn tar_member(tar: &Path, name: &str) -> Vec<u8> {
+    let o = Command::new("tar")
+        .arg("-xOf")
+        .arg(tar)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{name} in {}", tar.display());
+    o.stdout
+}
+
+#[test]
+#[ignore = "needs root"]
+fn save_and_load_both_formats_with_skopeo_and_round_trips() {
+    let rb = Rbox::new();
+    let (lay, md, diff_ids) = two_layer_layout(&rb);
+
+    // skopeo writes, rbox loads: docker-archive
+    let from_skopeo = rb.path("skopeo-docker.tar");
+    skopeo_copy(
+        &format!("oci:{}:1", lay.display()),
+        &format!("docker-archive:{}:two:1", from_skopeo.display()),
+    );
+    let out = rb.ok(&["load", "-i", from_skopeo.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: two:1\n");
+    let v = rb.inspect("two:1");
+    assert_eq!(v["RootFS"]["Layers"], serde_json::json!(diff_ids));
+    let id = v["Id"].as_str().unwrap().to_string();
+    // the layers unpacked: the top one has the file
+    let top = snapshot_fs(&rb, &diff_ids[1]);
+    assert_eq!(
+        std::fs::read_to_string(top.join("app/hello")).unwrap(),
+        "saved and loaded\n"
+    );
+    rb.ok(&["rmi", "two:1"]);
+    rb.assert_empty();
+
+    // skopeo writes, rbox loads: OCI archive, digests kept
+    let from_skopeo_oci = rb.path("skopeo-oci.tar");
+    skopeo_copy(
+        &format!("oci:{}:1", lay.display()),
+        &format!("oci-archive:{}:localhost/two:1", from_skopeo_oci.display()),
+    );
+    let out = rb.ok(&["load", "-i", from_skopeo_oci.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: localhost/two:1\n");
+    let v = rb.inspect("localhost/two:1");
+    assert_eq!(v["Id"], id.as_str());
+    assert_eq!(v["Metadata"]["ManifestDigest"], md.as_str());
+    rb.ok(&["tag", "localhost/two:1", "two:1"]);
+
+    // rbox writes, skopeo reads: docker-archive
+    let saved = rb.path("saved-docker.tar");
+    rb.ok(&["save", "-o", saved.to_str().unwrap(), "two:1"]);
+    let manifest: Value = serde_json::from_slice(&tar_member(&saved, "manifest.json")).unwrap();
+    assert_eq!(manifest[0]["Config"], format!("{}.json", &id[7..]));
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["two:1"]));
+    let layers: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", &d[7..]))
+        .collect();
+    assert_eq!(manifest[0]["Layers"], serde_json::json!(layers));
+    let repos: Value = serde_json::from_slice(&tar_member(&saved, "repositories")).unwrap();
+    assert_eq!(repos["two"]["1"], &diff_ids[1][7..]);
+    // the layer tars are the plain layers: their digests are the diff_ids
+    for (l, d) in layers.iter().zip(&diff_ids) {
+        let p = rb.path("member");
+        std::fs::write(&p, tar_member(&saved, l)).unwrap();
+        assert_eq!(&sha256_file(&p), d);
+    }
+    // (dir: keeps the config as it is; oci: would convert it)
+    let back = rb.path("back-docker");
+    skopeo_copy(
+        &format!("docker-archive:{}", saved.display()),
+        &format!("dir:{}", back.display()),
+    );
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(back.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["config"]["digest"], id.as_str());
+    assert_eq!(sha256_file(&back.join(&id[7..])), id);
+
+    // rbox writes, skopeo reads: OCI archive, the very same manifest
+    let saved_oci = rb.path("saved-oci.tar");
+    rb.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        saved_oci.to_str().unwrap(),
+        "two:1",
+    ]);
+    let back = rb.path("back-oci");
+    skopeo_copy(
+        &format!("oci-archive:{}:1", saved_oci.display()),
+        &format!("oci:{}:1", back.display()),
+    );
+    assert_eq!(layout_top(&back).0, md);
+
+    // round trips into a fresh store, through stdout and stdin as well
+    for format in ["docker-archive", "oci-archive"] {
+        let file = rb.path(&format!("piped-{format}.tar"));
+        let o = Command::new(rbox_bin())
+            .arg("--root")
+            .arg(rb.root())
+            .args(["save", "--format", format, "two:1", &id[7..19]])
+            .stdout(std::fs::File::create(&file).unwrap())
+            .status()
+            .unwrap();
+        assert!(o.success(), "save {format} to stdout");
+        let rb2 = Rbox::new();
+        let o = output_via_files(
+            rb2.command()
+                .arg("load")
+                .stdin(std::fs::File::open(&file).unwrap()),
+        );
+        assert_ok(&o, &format!("load {format} from stdin"));
+        assert_eq!(stdout(&o), "Loaded image: two:1\n", "{format}");
+        let v = rb2.inspect("two:1");
+        assert_eq!(v["Id"], id.as_str(), "{format}");
+        assert_eq!(v["RootFS"]["Layers"], serde_json::json!(diff_ids));
+        if format == "oci-archive" {
+            assert_eq!(v["Metadata"]["ManifestDigest"], md.as_str());
+        }
+        // loading again changes nothing and says the same
+        assert_eq!(
+            rb2.ok(&["load", "-i", file.to_str().unwrap()]),
+            "Loaded image: two:1\n"
+        );
+        assert_eq!(rb2.entries("snapshots").len(), 2);
+        assert!(!rb2
+            .entries("blobs/sha256")
+            .iter()
+            .any(|b| b.starts_with('.')));
+        rb2.ok(&["rmi", "two:1"]);
+        rb2.assert_empty();
+    }
+
+    // bad input: one line naming the archive, non-zero, the store unchanged
+    let blobs = rb.entries("blobs/sha256");
+    let snaps = rb.entries("snapshots");
+    let garbage = rb.path("garbage.tar");
+    std::fs::write(&garbage, b"this is not a tar").unwrap();
+    let truncated = rb.path("truncated.tar");
+    let data = std::fs::read(&saved).unwrap();
+    std::fs::write(&truncated, &data[..data.len() * 2 / 3]).unwrap();
+    let other = rb.path("other.tar");
+    tar_dir(&rb.path("app-dir"), &other);
+    for (f, needle) in [
+        (&garbage, "garbage.tar"),
+        (&truncated, "truncated.tar"),
+        (&other, "neither a docker-archive"),
+    ] {
+        let o = rb.cmd(&["load", "-i", f.to_str().unwrap()]);
+        assert_fails_naming(&o, &format!("load {}", f.display()), needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(rb.entries("blobs/sha256"), blobs);
+        assert_eq!(rb.entries("snapshots"), snaps);
+    }
+    let out = rb.path("never.tar");
+    let o = rb.cmd(&["save", "-o", out.to_str().unwrap(), "two:1", "nosuch:1"]);
+    assert_fails_naming(&o, "save of an unknown image", "nosuch:1");
+    assert!(!out.exists());
+    assert!(!rb.path("never.tar.rbox-tmp").exists());
+    rb.ok(&["rmi", "-f", &id]);
+    rb.assert_empty();
+}
