@@ -5,6 +5,7 @@
 //! binary (`main.rs`) only parses arguments and prints.
 
 pub mod archive;
+pub mod auth;
 pub mod bundle;
 pub mod etcfiles;
 pub mod format;

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use oci_client::secrets::RegistryAuth;
 use rbox::archive::{self, ArchiveError};
+use rbox::auth;
 use rbox::bundle;
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
@@ -79,6 +80,23 @@ enum Verb {
         /// Print only the image names (or ids)
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Log in to a registry (checks the credentials, then stores them)
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// host[:port]; docker.io when left out
+        registry: Option<String>,
+    },
+    /// Forget the credentials of a registry
+    Logout {
+        /// host[:port]; docker.io when left out
+        registry: Option<String>,
     },
     /// List images
     Images(ImagesArgs),
@@ -171,13 +189,80 @@ fn main() -> ExitCode {
     }
 }
 
+/// `http://host:port/` → `host:port`; none → docker.io.
+fn registry_name(r: Option<String>) -> String {
+    let r = r.unwrap_or_else(|| rbox::reference::DEFAULT_DOMAIN.into());
+    let r = r
+        .strip_prefix("https://")
+        .or_else(|| r.strip_prefix("http://"))
+        .unwrap_or(&r);
+    let r = r.split('/').next().unwrap_or(r);
+    match r {
+        "index.docker.io" | "registry-1.docker.io" => rbox::reference::DEFAULT_DOMAIN.into(),
+        r => r.to_string(),
+    }
+}
+
+fn login(
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    registry: Option<String>,
+) -> Result<()> {
+    let registry = registry_name(registry);
+    let user = username.context("login: give the user name with -u")?;
+    let password = match (password, password_stdin) {
+        (Some(p), _) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p
+        }
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin()
+                .read_line(&mut p)
+                .context("login: read the password from stdin")?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => anyhow::bail!("login: give the password with --password-stdin (or -p)"),
+    };
+    if password.is_empty() {
+        anyhow::bail!("login: the password is empty");
+    }
+    auth::verify(&registry, &user, &password)?;
+    auth::save(&registry, &user, &password)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
 fn open(root: &std::path::Path) -> Result<Store> {
     Store::open(root).with_context(|| format!("open the store in {}", root.display()))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // the credential verbs need no store
+    let verb = match cli.verb {
+        Verb::Login {
+            username,
+            password,
+            password_stdin,
+            registry,
+        } => {
+            login(username, password, password_stdin, registry)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Verb::Logout { registry } => {
+            let registry = registry_name(registry);
+            if auth::remove(&registry)? {
+                println!("Removing login credentials for {registry}");
+            } else {
+                println!("Not logged in to {registry}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        v => v,
+    };
     let store = open(&cli.root)?;
-    match cli.verb {
+    match verb {
         Verb::Import {
             changes,
             tarball,
@@ -197,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(p) => Platform::parse(&p)?,
                 None => Platform::host(),
             };
-            let auth = registry_auth(user.as_deref())?;
+            let auth = registry_auth(r.domain(), user.as_deref())?;
             let mut out = std::io::stdout();
             pull::pull(&store, &r, &PullOptions { platform, auth }, &mut out)?;
             println!("{}", r.familiar());
@@ -208,7 +293,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             image,
         } => {
             let r = Reference::parse(&image)?;
-            let auth = registry_auth(user.as_deref())?;
+            let auth = registry_auth(r.domain(), user.as_deref())?;
             let mut out = std::io::stdout();
             push::push(&store, &r, &PushOptions { auth, chunk_size }, &mut out)?;
         }
@@ -287,6 +372,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args,
         }) => bundle::create(&store, &image, &id, &dir, &args)?,
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
+        Verb::Login { .. } | Verb::Logout { .. } => unreachable!("handled before the store opens"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -328,14 +414,16 @@ fn save(
     res
 }
 
-fn registry_auth(user: Option<&str>) -> Result<RegistryAuth> {
-    Ok(match user {
-        None => RegistryAuth::Anonymous,
+/// `--user USER:PASSWORD`, else what `rbox login` (or Docker) stored.
+fn registry_auth(registry: &str, user: Option<&str>) -> Result<RegistryAuth> {
+    let user = match user {
+        None => None,
         Some(u) => {
             let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
-            RegistryAuth::Basic(name.to_string(), pass.to_string())
+            Some((name.to_string(), pass.to_string()))
         }
-    })
+    };
+    Ok(auth::registry_auth(registry, user)?)
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<()> {

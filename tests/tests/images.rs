@@ -821,6 +821,8 @@ struct Registry {
     child: std::process::Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// what skopeo pushes with
+    creds: Option<&'static str>,
 }
 
 /// htpasswd line for user `tester`, password `secret` (bcrypt).
@@ -833,6 +835,11 @@ impl Registry {
 
     /// With `basic_auth`, the registry wants `tester:secret` (htpasswd).
     fn start_with_auth(basic_auth: bool) -> Registry {
+        Self::start_configured(basic_auth, None)
+    }
+
+    /// With `token`, the registry wants tokens of that token server.
+    fn start_configured(basic_auth: bool, token: Option<&TokenServer>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("rbox-registry")
             .tempdir()
@@ -855,6 +862,13 @@ impl Registry {
                 htpasswd.display()
             ));
         }
+        if let Some(t) = token {
+            yml.push_str(&format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                t.port,
+                t.dir.path().join("cert.pem").display()
+            ));
+        }
         std::fs::write(&config, yml).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
@@ -865,7 +879,13 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is missing: make deps");
-        let r = Registry { child, port, dir };
+        let creds = (basic_auth || token.is_some()).then_some("tester:secret");
+        let r = Registry {
+            child,
+            port,
+            dir,
+            creds,
+        };
         rrun_tests::wait_for(
             "the registry to listen",
             std::time::Duration::from_secs(10),
@@ -887,8 +907,8 @@ impl Registry {
     fn push_as(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool, format: Option<&str>) {
         let mut c = Command::new("skopeo");
         c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
-        if self.dir.path().join("htpasswd").exists() {
-            c.arg("--dest-creds=tester:secret");
+        if let Some(creds) = self.creds {
+            c.arg(format!("--dest-creds={creds}"));
         }
         if all {
             c.arg("--all");
@@ -1759,5 +1779,408 @@ fn save_and_load_both_formats_with_skopeo_and_round_trips() {
     assert!(!out.exists());
     assert!(!rb.path("never.tar.rbox-tmp").exists());
     rb.ok(&["rmi", "-f", &id]);
+    rb.assert_empty();
+}
+
+// ---- login, logout, bearer tokens ----
+
+const TOKEN_SERVICE: &str = "rbox-test-registry";
+const TOKEN_ISSUER: &str = "rbox-test-issuer";
+
+/// A bearer-token service for the registry's `auth: token`: HTTP on
+/// 127.0.0.1, JWTs signed RS256 (by the openssl CLI) with a key whose
+/// self-signed certificate the registry trusts (it rides in the `x5c`
+/// header). `tester:secret` gets what it asks for; anything else is 401.
+/// Stopped and joined on drop.
+struct TokenServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// every scope asked for, with the user (or "-")
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail
+            .get(..2)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                rest = &tail[2..];
+            }
+            _ => {
+                out.push(if b == b'+' { b' ' } else { b });
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        let dir = tempfile::Builder::new()
+            .prefix("rbox-token")
+            .tempdir()
+            .unwrap();
+        let st = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=rbox-test-token", "-keyout"])
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is missing");
+        assert!(st.success(), "openssl req");
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(dir.path().join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(der.status.success(), "openssl x509");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let key = dir.path().join("key.pem");
+        let x5c = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&der.stdout)
+        };
+        let (stop2, asked2) = (stop.clone(), asked.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = Self::serve(conn, &key, &x5c, &asked2);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        TokenServer {
+            port,
+            dir,
+            stop,
+            asked,
+            thread: Some(thread),
+        }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        key: &Path,
+        x5c: &str,
+        asked: &std::sync::Mutex<Vec<String>>,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        conn.set_nonblocking(false)?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let req = String::from_utf8_lossy(&req).into_owned();
+        let target = req.split(' ').nth(1).unwrap_or("/");
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let mut scopes = Vec::new();
+        for kv in query.split('&') {
+            if let Some(("scope", v)) = kv.split_once('=') {
+                scopes.push(percent_decode(v));
+            }
+        }
+        let user = req
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("authorization").then(|| v.trim())
+            })
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(b).ok()
+            })
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        asked.lock().unwrap().push(format!(
+            "{} {}",
+            user.as_deref()
+                .and_then(|u| u.split(':').next())
+                .unwrap_or("-"),
+            scopes.join(" ")
+        ));
+        if user.as_deref() != Some("tester:secret") {
+            let body =
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+            return write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        let access: Vec<Value> = scopes
+            .iter()
+            .filter_map(|s| {
+                let mut p = s.splitn(3, ':');
+                let (typ, name, actions) = (p.next()?, p.next()?, p.next()?);
+                Some(serde_json::json!({"type": typ, "name": name,
+                    "actions": actions.split(',').collect::<Vec<_>>()}))
+            })
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": "tester", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now,
+            "jti": format!("{now}-{}", std::process::id()), "access": access,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let mut sign = Command::new("openssl")
+            .args(["dgst", "-sha256", "-binary", "-sign"])
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        sign.stdin
+            .take()
+            .unwrap()
+            .write_all(signing_input.as_bytes())?;
+        let sig = sign.wait_with_output()?;
+        let token = format!("{signing_input}.{}", b64url(&sig.stdout));
+        let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+            .to_string();
+        write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// rbox with HOME in the test dir and no other credential source.
+fn rbox_home(rb: &Rbox, home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = rb.command();
+    c.env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("RBOX_REGISTRY_AUTH")
+        .args(args);
+    if let Some(s) = stdin {
+        let f = rb.path("stdin");
+        std::fs::write(&f, s).unwrap();
+        c.stdin(std::fs::File::open(&f).unwrap());
+    }
+    output_via_files(&mut c)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn login_token_auth_pull_push_logout_and_docker_config() {
+    let rb = Rbox::new();
+    let ts = TokenServer::start();
+    let reg = Registry::start_configured(false, Some(&ts));
+    let host = reg.host();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "behind a token\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "tok:1", false);
+    let r = format!("{host}/tok:1");
+    let home = rb.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let auth_json = home.join(".config/rbox/auth.json");
+
+    // no credentials: one clear line, nothing stored
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_fails_naming(&o, "pull without credentials", &r);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Not authorized"), "{}", stderr(&o));
+    rb.assert_empty();
+
+    // a wrong password is refused by the token service and not stored
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "--password-stdin", &host],
+        Some("wrong\n"),
+    );
+    assert_fails_naming(
+        &o,
+        "login with a wrong password",
+        "incorrect username or password",
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(!auth_json.exists());
+
+    let o = rbox_home(
+        &rb,
+        &home,
+        &[
+            "login",
+            "-u",
+            "tester",
+            "--password-stdin",
+            &format!("http://{host}/"),
+        ],
+        Some("secret\n"),
+    );
+    assert_ok(&o, "login");
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    let m = std::fs::metadata(&auth_json).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o600);
+    let v: Value = serde_json::from_slice(&std::fs::read(&auth_json).unwrap()).unwrap();
+    assert_eq!(v["auths"][&host]["auth"], "dGVzdGVyOnNlY3JldA=="); // tester:secret
+
+    // pull and push with the stored credentials, through tokens
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_ok(&o, "pull after login");
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&t)])
+    );
+    assert!(
+        ts.asked().iter().any(|a| a == "tester repository:tok:pull"),
+        "{:?}",
+        ts.asked()
+    );
+    let pushed = format!("{host}/tok2:1");
+    rb.ok(&["tag", &r, &pushed]);
+    let o = rbox_home(&rb, &home, &["push", &pushed], None);
+    assert_ok(&o, "push after login");
+    assert!(
+        ts.asked()
+            .iter()
+            .any(|a| a.starts_with("tester repository:tok2:pull,push")),
+        "{:?}",
+        ts.asked()
+    );
+    let back = rb.path("back");
+    let o = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+        .arg("--src-creds=tester:secret")
+        .arg(format!("docker://{pushed}"))
+        .arg(format!("oci:{}:1", back.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(layout_top(&back).0, md);
+
+    // logout forgets them: pulling fails again
+    let o = rbox_home(&rb, &home, &["logout", &host], None);
+    assert_ok(&o, "logout");
+    assert_eq!(
+        stdout(&o),
+        format!("Removing login credentials for {host}\n")
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(&auth_json).unwrap()).unwrap();
+    assert!(v["auths"].get(&host).is_none(), "{v}");
+    rb.ok(&["rmi", &r, &pushed]);
+    rb.assert_empty();
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_fails_naming(&o, "pull after logout", &r);
+    rb.assert_empty();
+    let o = rbox_home(&rb, &home, &["logout", &host], None);
+    assert_eq!(stdout(&o), format!("Not logged in to {host}\n"));
+
+    // Docker's config.json is read too
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {host.clone(): {"auth": "dGVzdGVyOnNlY3JldA=="}}}).to_string(),
+    )
+    .unwrap();
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_ok(&o, "pull with Docker's config.json");
+    rb.ok(&["rmi", &r]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn login_with_basic_auth() {
+    let rb = Rbox::new();
+    let reg = Registry::start_with_auth(true);
+    let host = reg.host();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "basic\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "private:1", false);
+    let home = rb.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "-p", "nope", &host],
+        None,
+    );
+    assert_fails_naming(
+        &o,
+        "login with a wrong password",
+        "incorrect username or password",
+    );
+    assert!(!home.join(".config/rbox/auth.json").exists());
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "-p", "secret", &host],
+        None,
+    );
+    assert_ok(&o, "login");
+    assert!(stderr(&o).contains("--password-stdin"), "{}", stderr(&o));
+    let o = rbox_home(&rb, &home, &["pull", &format!("{host}/private:1")], None);
+    assert_ok(&o, "pull after login");
+    rb.ok(&["rmi", &format!("{host}/private:1")]);
     rb.assert_empty();
 }
