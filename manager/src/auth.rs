@@ -22,7 +22,7 @@ use base64::Engine;
 use oci_client::secrets::RegistryAuth;
 use serde_json::{json, Value};
 
-use crate::pull::{chain, plain_http};
+use crate::pull::chain;
 use crate::store::temp_name;
 
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -249,13 +249,13 @@ pub fn remove(registry: &str) -> Result<bool> {
 }
 
 /// Check `user`/`password` with the registry (see the module doc).
-pub fn verify(registry: &str, user: &str, password: &str) -> Result<()> {
+pub fn verify(registry: &str, plain_http: bool, user: &str, password: &str) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(AuthError::Runtime)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    rt.block_on(verify_async(registry, user, password))
+    rt.block_on(verify_async(registry, plain_http, user, password))
 }
 
 /// `Bearer realm="…",service="…"` → (realm, service).
@@ -275,7 +275,7 @@ fn bearer_challenge(h: &str) -> Option<(String, Option<String>)> {
     Some((realm?, service))
 }
 
-async fn verify_async(registry: &str, user: &str, password: &str) -> Result<()> {
+async fn verify_async(registry: &str, plain_http: bool, user: &str, password: &str) -> Result<()> {
     let reg_err = |e: &dyn std::error::Error| AuthError::Registry {
         registry: registry.to_string(),
         message: chain(e),
@@ -290,7 +290,7 @@ async fn verify_async(registry: &str, user: &str, password: &str) -> Result<()> 
     } else {
         registry
     };
-    let scheme = if plain_http(host) { "http" } else { "https" };
+    let scheme = if plain_http { "http" } else { "https" };
     let url = format!("{scheme}://{host}/v2/");
     let res = client.get(&url).send().await.map_err(|e| reg_err(&e))?;
     if res.status().is_success() {

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod auth;
 pub mod bundle;
+pub mod config;
 pub mod etcfiles;
 pub mod format;
 pub mod image;

@@ -8,13 +8,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use oci_client::secrets::RegistryAuth;
 use rbox::archive::{self, ArchiveError};
 use rbox::auth;
 use rbox::bundle;
+use rbox::config::{Config, DEFAULT_CONFIG};
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
-use rbox::pull::{self, Platform, PullOptions};
+use rbox::pull::{self, Endpoint, Platform, PullOptions};
 use rbox::push::{self, PushOptions};
 use rbox::reference::Reference;
 use rbox::store::{Store, DEFAULT_ROOT};
@@ -25,6 +25,9 @@ struct Cli {
     /// Where images, layers and containers are stored
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
+    /// Registry mirrors and insecure registries (TOML)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -204,6 +207,7 @@ fn registry_name(r: Option<String>) -> String {
 }
 
 fn login(
+    config: &Config,
     username: Option<String>,
     password: Option<String>,
     password_stdin: bool,
@@ -228,7 +232,7 @@ fn login(
     if password.is_empty() {
         anyhow::bail!("login: the password is empty");
     }
-    auth::verify(&registry, &user, &password)?;
+    auth::verify(&registry, config.plain_http(&registry), &user, &password)?;
     auth::save(&registry, &user, &password)?;
     println!("Login Succeeded");
     Ok(())
@@ -239,6 +243,13 @@ fn open(root: &std::path::Path) -> Result<Store> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // read by the verbs that talk to registries only
+    let config = || -> Result<Config> {
+        Ok(match &cli.config {
+            Some(p) => Config::load(p, true)?,
+            None => Config::load(std::path::Path::new(DEFAULT_CONFIG), false)?,
+        })
+    };
     // the credential verbs need no store
     let verb = match cli.verb {
         Verb::Login {
@@ -247,7 +258,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             password_stdin,
             registry,
         } => {
-            login(username, password, password_stdin, registry)?;
+            login(&config()?, username, password, password_stdin, registry)?;
             return Ok(ExitCode::SUCCESS);
         }
         Verb::Logout { registry } => {
@@ -282,9 +293,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(p) => Platform::parse(&p)?,
                 None => Platform::host(),
             };
-            let auth = registry_auth(r.domain(), user.as_deref())?;
+            let user = user_pass(user.as_deref())?;
+            let config = config()?;
+            let endpoints = config
+                .endpoints(r.domain())
+                .into_iter()
+                .map(|domain| {
+                    // --user is for the image's registry, not its mirrors
+                    let u = if domain == r.domain() {
+                        user.clone()
+                    } else {
+                        None
+                    };
+                    Ok(Endpoint {
+                        plain_http: config.plain_http(&domain),
+                        auth: auth::registry_auth(&domain, u)?,
+                        domain,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mut out = std::io::stdout();
-            pull::pull(&store, &r, &PullOptions { platform, auth }, &mut out)?;
+            pull::pull(
+                &store,
+                &r,
+                &PullOptions {
+                    platform,
+                    endpoints,
+                },
+                &mut out,
+            )?;
             println!("{}", r.familiar());
         }
         Verb::Push {
@@ -293,9 +330,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             image,
         } => {
             let r = Reference::parse(&image)?;
-            let auth = registry_auth(r.domain(), user.as_deref())?;
-            let mut out = std::io::stdout();
-            push::push(&store, &r, &PushOptions { auth, chunk_size }, &mut out)?;
+            let auth = auth::registry_auth(r.domain(), user_pass(user.as_deref())?)?;
+            let opts = PushOptions {
+                auth,
+                plain_http: config()?.plain_http(r.domain()),
+                chunk_size,
+            };
+            push::push(&store, &r, &opts, &mut std::io::stdout())?;
         }
         Verb::Save {
             output,
@@ -414,16 +455,13 @@ fn save(
     res
 }
 
-/// `--user USER:PASSWORD`, else what `rbox login` (or Docker) stored.
-fn registry_auth(registry: &str, user: Option<&str>) -> Result<RegistryAuth> {
-    let user = match user {
-        None => None,
-        Some(u) => {
-            let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
-            Some((name.to_string(), pass.to_string()))
-        }
-    };
-    Ok(auth::registry_auth(registry, user)?)
+/// `--user USER:PASSWORD`.
+fn user_pass(user: Option<&str>) -> Result<Option<(String, String)>> {
+    user.map(|u| {
+        let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
+        Ok((name.to_string(), pass.to_string()))
+    })
+    .transpose()
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<()> {

@@ -114,7 +114,27 @@ impl std::fmt::Display for Platform {
 
 pub struct PullOptions {
     pub platform: Platform,
+    /// Where to pull from, in order: the registry's mirrors, then itself
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A registry to pull from: the image's own or one of its mirrors.
+pub struct Endpoint {
+    /// host[:port]
+    pub domain: String,
+    pub plain_http: bool,
     pub auth: RegistryAuth,
+}
+
+impl Endpoint {
+    /// The image's own registry, plain HTTP only when on loopback.
+    pub fn direct(domain: &str, auth: RegistryAuth) -> Endpoint {
+        Endpoint {
+            domain: domain.to_string(),
+            plain_http: plain_http(domain),
+            auth,
+        }
+    }
 }
 
 /// Registries spoken to over plain HTTP, like Docker's default insecure
@@ -127,9 +147,9 @@ pub(crate) fn plain_http(domain: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
-/// A distribution client for `domain`: plain HTTP for loopback registries.
-pub(crate) fn client_config(domain: &str) -> ClientConfig {
-    let protocol = if plain_http(domain) {
+/// A distribution client's settings.
+pub(crate) fn client_config(plain_http: bool) -> ClientConfig {
+    let protocol = if plain_http {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https
@@ -143,24 +163,25 @@ pub(crate) fn client_config(domain: &str) -> ClientConfig {
     }
 }
 
-fn client(domain: &str) -> Client {
-    Client::new(client_config(domain))
-}
-
 /// The oci-client form of a reference (tag `latest` when it has neither).
 pub(crate) fn oci_reference(r: &Reference) -> oci_client::Reference {
+    oci_reference_at(r, r.domain())
+}
+
+/// `r`'s repository at another registry (a mirror).
+fn oci_reference_at(r: &Reference, domain: &str) -> oci_client::Reference {
     match (r.tag(), r.digest()) {
         (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
-            r.domain().into(),
+            domain.into(),
             r.path().into(),
             t.into(),
             d.into(),
         ),
         (_, Some(d)) => {
-            oci_client::Reference::with_digest(r.domain().into(), r.path().into(), d.into())
+            oci_client::Reference::with_digest(domain.into(), r.path().into(), d.into())
         }
         (t, None) => oci_client::Reference::with_tag(
-            r.domain().into(),
+            domain.into(),
             r.path().into(),
             t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
         ),
@@ -217,8 +238,6 @@ async fn pull_async(
         reference: name.clone(),
         why,
     };
-    let client = client(r.domain());
-    let oref = oci_reference(r);
     let _ = writeln!(
         out,
         "{}: Pulling from {}",
@@ -226,10 +245,26 @@ async fn pull_async(
         crate::reference::familiar_repository(&format!("{}/{}", r.domain(), r.path()))
     );
 
-    let (top, top_digest) = client
-        .pull_manifest_raw(&oref, &opts.auth, &ACCEPT)
-        .await
-        .map_err(reg_err("manifest"))?;
+    // the first endpoint that has the manifest serves the whole pull
+    let mut found = None;
+    let mut last_err = None;
+    for ep in &opts.endpoints {
+        let client = Client::new(client_config(ep.plain_http));
+        let oref = oci_reference_at(r, &ep.domain);
+        match client.pull_manifest_raw(&oref, &ep.auth, &ACCEPT).await {
+            Ok(m) => {
+                found = Some((client, oref, &ep.auth, m));
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some((client, oref, auth, (top, top_digest))) = found else {
+        return Err(match last_err {
+            Some(e) => reg_err("manifest")(e),
+            None => bad("no registry to pull from".into()),
+        });
+    };
     check_digest(&top, &top_digest).map_err(bad)?;
     if let Some(d) = r.digest() {
         if d != top_digest {
@@ -251,7 +286,7 @@ async fn pull_async(
         })?;
         let mref = oref.clone_with_digest(digest.clone());
         let (bytes, got) = client
-            .pull_manifest_raw(&mref, &opts.auth, &ACCEPT)
+            .pull_manifest_raw(&mref, auth, &ACCEPT)
             .await
             .map_err(reg_err("manifest"))?;
         check_digest(&bytes, &digest).map_err(bad)?;

@@ -71,6 +71,8 @@ type Result<T> = std::result::Result<T, PushError>;
 
 pub struct PushOptions {
     pub auth: RegistryAuth,
+    /// Speak plain HTTP (loopback and insecure registries)
+    pub plain_http: bool,
     /// Blobs up to this size are sent in one request, bigger ones in chunks.
     pub chunk_size: usize,
 }
@@ -131,7 +133,7 @@ pub fn push(
     let config = ClientConfig {
         use_monolithic_push: true,
         max_concurrent_upload: MAX_CONCURRENT_UPLOADS,
-        ..client_config(r.domain())
+        ..client_config(opts.plain_http)
     };
     let client = Client::new(config);
     let oref = oci_reference(r);

@@ -819,6 +819,7 @@ fn failed_bundle_creation_leaves_nothing() {
 /// killed on drop.
 struct Registry {
     child: std::process::Child,
+    ip: String,
     port: u16,
     dir: tempfile::TempDir,
     /// what skopeo pushes with
@@ -840,18 +841,23 @@ impl Registry {
 
     /// With `token`, the registry wants tokens of that token server.
     fn start_configured(basic_auth: bool, token: Option<&TokenServer>) -> Registry {
+        Self::start_on("127.0.0.1", basic_auth, token)
+    }
+
+    /// A registry listening on `ip`.
+    fn start_on(ip: &str, basic_auth: bool, token: Option<&TokenServer>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("rbox-registry")
             .tempdir()
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let config = dir.path().join("config.yml");
         let mut yml = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n",
             dir.path().join("data").display()
         );
         if basic_auth {
@@ -882,6 +888,7 @@ impl Registry {
         let creds = (basic_auth || token.is_some()).then_some("tester:secret");
         let r = Registry {
             child,
+            ip: ip.to_string(),
             port,
             dir,
             creds,
@@ -889,13 +896,13 @@ impl Registry {
         rrun_tests::wait_for(
             "the registry to listen",
             std::time::Duration::from_secs(10),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            || std::net::TcpStream::connect((ip, port)).is_ok(),
         );
         r
     }
 
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
@@ -2182,5 +2189,122 @@ fn login_with_basic_auth() {
     let o = rbox_home(&rb, &home, &["pull", &format!("{host}/private:1")], None);
     assert_ok(&o, "pull after login");
     rb.ok(&["rmi", &format!("{host}/private:1")]);
+    rb.assert_empty();
+}
+
+// ---- /etc/rbox/rbox.toml: mirrors and insecure registries ----
+
+/// This machine's first non-loopback IPv4 address.
+fn host_ip() -> String {
+    let o = Command::new("hostname").arg("-I").output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("this test needs a non-loopback IPv4 address")
+        .to_string()
+}
+
+/// A one-layer image pushed to `reg` as each of `names`: its diff_id.
+fn serve_image(rb: &Rbox, reg: &Registry, text: &str, names: &[&str]) -> String {
+    let lay = rb.path(&format!("layout-{}", reg.port));
+    let t = app_tar(rb, &format!("serve-{}", reg.port), text);
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    for n in names {
+        reg.push(&lay, "1", n, false);
+    }
+    sha256_file(&t)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn config_mirrors_and_insecure_registries() {
+    let rb = Rbox::new();
+    let mirror = Registry::start();
+    let diff_id = serve_image(&rb, &mirror, "from the mirror\n", &["library/mirrored:1"]);
+    // the first mirror is down: the second serves docker.io's image
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = rb.path("rbox.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[registries.\"docker.io\"]\nmirrors = [\"127.0.0.1:{down}\", \"{}\"]\n",
+            mirror.host()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = rb.ok(&["--config", c, "pull", "mirrored:1"]);
+    assert!(
+        out.contains("Status: Downloaded newer image for mirrored:1"),
+        "{out}"
+    );
+    let v = rb.inspect("mirrored:1");
+    assert_eq!(v["RepoTags"], serde_json::json!(["mirrored:1"]));
+    assert!(
+        v["RepoDigests"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("mirrored@sha256:"),
+        "{v}"
+    );
+    assert_eq!(v["RootFS"]["Layers"], serde_json::json!([diff_id]));
+    assert!(
+        mirror.log().contains("/v2/library/mirrored/manifests/1"),
+        "{}",
+        mirror.log()
+    );
+    rb.ok(&["rmi", "mirrored:1"]);
+    rb.assert_empty();
+
+    // a registry on a non-loopback address speaks HTTPS unless listed insecure
+    let ip = host_ip();
+    let plain = Registry::start_on(&ip, false, None);
+    let diff_id = serve_image(&rb, &plain, "plain http\n", &["lan:1"]);
+    let r = format!("{}/lan:1", plain.host());
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "pull over HTTPS from an HTTP registry", &r);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+    std::fs::write(
+        &cfg,
+        format!("[registries.\"{}\"]\ninsecure = true\n", plain.host()),
+    )
+    .unwrap();
+    rb.ok(&["--config", c, "pull", &r]);
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([diff_id])
+    );
+    // and push speaks plain HTTP to it too
+    let pushed = format!("{}/lan2:1", plain.host());
+    rb.ok(&["tag", &r, &pushed]);
+    let o = rb.cmd(&["push", &pushed]);
+    assert_fails_naming(&o, "push over HTTPS to an HTTP registry", &pushed);
+    rb.ok(&["--config", c, "push", &pushed]);
+    rb.ok(&["rmi", &r, &pushed]);
+    rb.assert_empty();
+
+    // a bad config: one line naming the file (and the line), nothing done
+    std::fs::write(&cfg, "[registries.\"docker.io\"]\nmirrors = 5\n").unwrap();
+    let o = rb.cmd(&["--config", c, "pull", "mirrored:1"]);
+    assert_fails_naming(&o, "a bad config", &format!("{c}: line 2"));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let missing = rb.path("missing.toml");
+    let o = rb.cmd(&["--config", missing.to_str().unwrap(), "pull", "mirrored:1"]);
+    assert_fails_naming(&o, "a missing config", "missing.toml");
     rb.assert_empty();
 }
