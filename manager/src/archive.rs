@@ -24,7 +24,7 @@ use oci_spec::image::{ImageConfiguration, MediaType};
 use serde_json::{json, Value};
 
 use crate::image::{self, GzipThread, ImageError, NewLayer, Tee};
-use crate::pull::{check_digest, select, Platform};
+use crate::pull::{check_digest, select, Platform, FOREIGN_LAYERS};
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{hex, io_err, temp_name, ImageRow, Store, StoreError, TempPath};
 use crate::unpack::{self, UnpackError};
@@ -258,7 +258,13 @@ fn save_oci<W: Write>(store: &Store, saved: &[Saved], tar: &mut tar::Builder<W>)
                 source,
             })?;
         let mut blobs = vec![manifest.config.digest.clone()];
-        blobs.extend(manifest.layers.iter().map(|l| l.digest.clone()));
+        blobs.extend(
+            manifest
+                .layers
+                .iter()
+                .filter(|l| !FOREIGN_LAYERS.contains(&l.media_type.as_str()))
+                .map(|l| l.digest.clone()),
+        );
         blobs.push(s.img.manifest_digest.clone());
         for d in blobs {
             if !written.insert(d.clone()) {

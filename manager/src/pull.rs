@@ -32,6 +32,14 @@ const ACCEPT: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// Non-distributable layers: served from elsewhere (`urls`), never pulled.
+pub(crate) const FOREIGN_LAYERS: [&str; 5] = [
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -54,6 +62,12 @@ pub enum PullError {
         reference: String,
         layer: String,
         source: UnpackError,
+    },
+    #[error("pull {reference}: layer {layer}: {source}")]
+    LayerStore {
+        reference: String,
+        layer: String,
+        source: Box<StoreError>,
     },
     #[error("invalid platform {0:?}: use os/arch[/variant]")]
     BadPlatform(String),
@@ -347,6 +361,28 @@ async fn pull_async(
     let mut jobs = Vec::new();
     for (desc, diff_id) in manifest.layers.iter().zip(&diff_ids) {
         let short = short(&desc.digest);
+        if FOREIGN_LAYERS.contains(&desc.media_type.as_str()) {
+            // like containerd: not downloaded, not part of the rootfs
+            let line = format!(
+                "{short}: Skipping foreign layer {} ({}{})",
+                desc.digest,
+                desc.media_type,
+                desc.urls
+                    .as_ref()
+                    .and_then(|u| u.first())
+                    .map(|u| format!(", from {u}"))
+                    .unwrap_or_default()
+            );
+            match &bars {
+                Some(b) => {
+                    let _ = b.println(line);
+                }
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            continue;
+        }
         if let Some(size) = store.layer_size(diff_id)? {
             match (&bars, &done_style) {
                 (Some(b), Some(st)) => {
@@ -428,6 +464,15 @@ async fn pull_async(
     let _ = writeln!(out, "Digest: {top_digest}");
     let _ = writeln!(out, "Status: Downloaded newer image for {name}");
     Ok(id)
+}
+
+fn digest_mismatch(reference: &str, layer: &str, actual: &str) -> PullError {
+    PullError::BadImage {
+        reference: reference.to_string(),
+        why: format!(
+            "layer {layer}: digest mismatch: the registry sent content that hashes to {actual}"
+        ),
+    }
 }
 
 pub(crate) fn short(digest: &str) -> &str {
@@ -583,15 +628,42 @@ async fn fetch_layer(
         why: format!("layer {}: unpack task: {e}", desc.digest),
     })?;
     if let Some(e) = net_err {
+        // oci-client checks the digest at the end of the stream too
+        let verification = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<oci_client::errors::DigestError>());
+        if let Some(oci_client::errors::DigestError::VerificationError { actual, .. }) =
+            verification
+        {
+            return Err(digest_mismatch(name, &desc.digest, actual));
+        }
         return Err(PullError::Registry {
             reference: name.to_string(),
             what: "layer download",
             message: chain(&e),
         });
     }
-    let unpacked = res.map_err(layer_err)?;
+    // the digest first: content corrupted on the way also fails to unpack,
+    // and the digest says why
     let blob = blob.map_err(|e| layer_err(UnpackError::Tar(e)))?;
-    let blob = blob.finish(Some(&desc.digest))?;
+    let blob = match blob.finish(Some(&desc.digest)) {
+        Ok(b) => b,
+        Err(StoreError::DigestMismatch { actual, .. }) => {
+            return Err(digest_mismatch(name, &desc.digest, &actual))
+        }
+        // a full disk fails the unpack first: that error names the layer
+        Err(e) => {
+            return Err(match res {
+                Err(u) => layer_err(u),
+                Ok(_) => PullError::LayerStore {
+                    reference: name.to_string(),
+                    layer: desc.digest.clone(),
+                    source: Box::new(e),
+                },
+            })
+        }
+    };
+    let unpacked = res.map_err(layer_err)?;
     if let Some(pb) = &bar {
         pb.finish_with_message("Pull complete");
     }

@@ -20,7 +20,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
 use crate::image::{self, ImageError};
-use crate::pull::{chain, client_config, oci_reference, short};
+use crate::pull::{chain, client_config, oci_reference, short, FOREIGN_LAYERS};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -123,10 +123,12 @@ pub fn push(
     let _ = out.flush();
 
     // layers top first (as Docker prints them), then the config
+    // foreign layers are not pushed: they are served from elsewhere
     let mut blobs: Vec<(String, i64)> = manifest
         .layers
         .iter()
         .rev()
+        .filter(|l| !FOREIGN_LAYERS.contains(&l.media_type.as_str()))
         .map(|l| (l.digest.clone(), l.size))
         .collect();
     blobs.push((manifest.config.digest.clone(), manifest.config.size));

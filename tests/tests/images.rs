@@ -2308,3 +2308,337 @@ fn config_mirrors_and_insecure_registries() {
     assert_fails_naming(&o, "a missing config", "missing.toml");
     rb.assert_empty();
 }
+
+// ---- faults: a proxy that corrupts or slows a blob, a full disk, kill -9 ----
+
+/// What the proxy does to the response for one blob.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mischief {
+    /// flip a byte in the middle of the body
+    Corrupt,
+    /// send the body in 4 KiB pieces, 50 ms apart
+    Slow,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a registry, one request per
+/// connection, that does `Mischief` to the GET of one blob. Its threads
+/// are stopped and joined on drop.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// body bytes of the target blob sent so far
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    threads: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16, blob: &str, mischief: Mischief) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>> = Arc::default();
+        let (stop2, sent2, threads2) = (stop.clone(), sent.clone(), threads.clone());
+        let target = format!("/blobs/{blob}");
+        let accept = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (stop3, sent3, target) = (stop2.clone(), sent2.clone(), target.clone());
+                        let t = std::thread::spawn(move || {
+                            let _ = Self::serve(conn, upstream, &target, mischief, &stop3, &sent3);
+                        });
+                        threads2.lock().unwrap().push(t);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy {
+            port,
+            stop,
+            sent,
+            threads,
+            accept: Some(accept),
+        }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        upstream: u16,
+        target: &str,
+        mischief: Mischief,
+        stop: &std::sync::atomic::AtomicBool,
+        sent: &std::sync::atomic::AtomicUsize,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        conn.set_nonblocking(false)?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        // the request head (pulls send no bodies)
+        let mut req = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&req).into_owned();
+        let head = head.split("\r\n\r\n").next().unwrap_or_default();
+        let mut lines: Vec<&str> = head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
+        lines.push("Connection: close");
+        let first = lines[0].to_string();
+        let mut up = std::net::TcpStream::connect(("127.0.0.1", upstream))?;
+        up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())?;
+        let mut resp = Vec::new();
+        up.read_to_end(&mut resp)?;
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(resp.len(), |p| p + 4);
+        let (rhead, body) = resp.split_at_mut(split);
+        let hit = first.starts_with("GET ")
+            && first.contains(target)
+            && rhead.starts_with(b"HTTP/1.1 200");
+        if !hit {
+            conn.write_all(rhead)?;
+            return conn.write_all(body);
+        }
+        match mischief {
+            Mischief::Corrupt => {
+                let mid = body.len() / 2;
+                body[mid] ^= 0xff;
+                conn.write_all(rhead)?;
+                conn.write_all(body)?;
+                sent.fetch_add(body.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            Mischief::Slow => {
+                conn.write_all(rhead)?;
+                for piece in body.chunks(4096) {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    conn.write_all(piece)?;
+                    sent.fetch_add(piece.len(), std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for t in self.threads.lock().unwrap().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A base (busybox) + app image on `reg` as `name`: (layer blob digests).
+fn serve_two_layers(rb: &Rbox, reg: &Registry, name: &str) -> Vec<String> {
+    let base = busybox_tar(rb, &format!("{name}-bb"));
+    let app = app_tar(rb, &format!("{name}-app"), "two layers\n");
+    let lay = rb.path(&format!("layout-{name}"));
+    let (md, ms, blobs) = layout_manifest(&lay, "amd64", &[&base, &app]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", &format!("{name}:1"), false);
+    blobs
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_corrupted_blob_is_rejected_naming_its_digest_and_nothing_is_stored() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let blobs = serve_two_layers(&rb, &reg, "img");
+    let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Corrupt);
+    let r = format!("{}/img:1", proxy.host());
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "pull of a corrupted layer", &blobs[0]);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&r), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(proxy.sent.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    rb.assert_empty();
+    // the registry itself serves it intact
+    rb.ok(&["pull", &format!("{}/img:1", reg.host())]);
+}
+
+/// A tmpfs mounted on a test's dir, unmounted on drop (before the Rbox).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .unwrap();
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_full_disk_during_extraction_is_one_line_and_the_store_stays_usable() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    // small: fits; big: 8 MiB of text that gzips to a few KiB
+    let small = app_tar(&rb, "small", "small\n");
+    let big_dir = rb.path("big-dir");
+    std::fs::create_dir_all(big_dir.join("app")).unwrap();
+    std::fs::write(
+        big_dir.join("app/big"),
+        "rbox fills the disk\n".repeat(8 << 20 >> 4),
+    )
+    .unwrap();
+    let big = rb.path("big.tar");
+    tar_dir(&big_dir, &big);
+    for (name, tar) in [("small", &small), ("big", &big)] {
+        let lay = rb.path(&format!("layout-{name}"));
+        let (md, ms, _) = layout_manifest(&lay, "amd64", &[tar]);
+        layout_index(
+            &lay,
+            "1",
+            "application/vnd.oci.image.manifest.v1+json",
+            &md,
+            ms,
+        );
+        reg.push(&lay, "1", &format!("{name}:1"), false);
+    }
+    let disk = Tmpfs::mount(rb.path("disk"), "4m");
+    let root = disk.0.join("root");
+    let r = |args: &[&str]| {
+        output_via_files(
+            Command::new(rbox_bin())
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .stdin(Stdio::null()),
+        )
+    };
+    let small_ref = format!("{}/small:1", reg.host());
+    let big_ref = format!("{}/big:1", reg.host());
+    assert_ok(&r(&["pull", &small_ref]), "pull small");
+    let entries = |d: &str| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (blobs, snaps) = (entries("blobs/sha256"), entries("snapshots"));
+    let o = r(&["pull", &big_ref]);
+    assert_fails_naming(&o, "pull onto a full disk", "No space left on device");
+    assert!(stderr(&o).contains(&big_ref), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(entries("blobs/sha256"), blobs);
+    assert_eq!(entries("snapshots"), snaps);
+    // still usable: the small image is there, and can go and come back
+    let o = r(&["images", "--format", "json"]);
+    assert_ok(&o, "images");
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert_ok(&r(&["rmi", &small_ref]), "rmi small");
+    assert_ok(&r(&["pull", &small_ref]), "pull small again");
+    assert_ok(&r(&["rmi", &small_ref]), "rmi small again");
+    assert!(entries("blobs/sha256").is_empty());
+    assert!(entries("snapshots").is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pull_killed_midway_leaves_no_visible_blob_and_the_next_pull_succeeds() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let blobs = serve_two_layers(&rb, &reg, "slow");
+    let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Slow);
+    let r = format!("{}/slow:1", proxy.host());
+    let mut child = rb
+        .command()
+        .args(["pull", &r])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rrun_tests::wait_for(
+        "the slow layer to be half-way",
+        std::time::Duration::from_secs(30),
+        || proxy.sent.load(std::sync::atomic::Ordering::Relaxed) > 256 << 10,
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    drop(proxy);
+    // temp names only: nothing a reader could take for a blob or a layer
+    for d in ["blobs/sha256", "snapshots"] {
+        let visible: Vec<String> = rb
+            .entries(d)
+            .into_iter()
+            .filter(|e| !e.starts_with(".tmp-"))
+            .collect();
+        assert!(visible.is_empty(), "{d}: {visible:?}");
+    }
+    assert_eq!(rb.ok(&["images", "-q"]), "");
+    // once the dead pull's temp files are old, the next pull sweeps them
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    for d in ["blobs/sha256", "snapshots"] {
+        for e in rb.entries(d) {
+            nix::sys::stat::utimensat(
+                None,
+                &rb.root().join(d).join(&e),
+                &old,
+                &old,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .unwrap();
+        }
+    }
+    let direct = format!("{}/slow:1", reg.host());
+    rb.ok(&["pull", &direct]);
+    for d in ["blobs/sha256", "snapshots"] {
+        assert!(
+            !rb.entries(d).iter().any(|e| e.starts_with(".tmp-")),
+            "{d}: {:?}",
+            rb.entries(d)
+        );
+    }
+    assert_eq!(rb.entries("snapshots").len(), 2);
+    rb.ok(&["rmi", &direct]);
+    rb.assert_empty();
+}
