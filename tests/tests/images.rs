@@ -841,11 +841,11 @@ impl Registry {
 
     /// With `token`, the registry wants tokens of that token server.
     fn start_configured(basic_auth: bool, token: Option<&TokenServer>) -> Registry {
-        Self::start_on("127.0.0.1", basic_auth, token)
+        Self::start_on("127.0.0.1", basic_auth, token, "")
     }
 
-    /// A registry listening on `ip`.
-    fn start_on(ip: &str, basic_auth: bool, token: Option<&TokenServer>) -> Registry {
+    /// A registry listening on `ip`, `extra` appended to its config.
+    fn start_on(ip: &str, basic_auth: bool, token: Option<&TokenServer>, extra: &str) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("rbox-registry")
             .tempdir()
@@ -875,6 +875,7 @@ impl Registry {
                 t.dir.path().join("cert.pem").display()
             ));
         }
+        yml.push_str(extra);
         std::fs::write(&config, yml).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
@@ -2272,7 +2273,7 @@ fn config_mirrors_and_insecure_registries() {
 
     // a registry on a non-loopback address speaks HTTPS unless listed insecure
     let ip = host_ip();
-    let plain = Registry::start_on(&ip, false, None);
+    let plain = Registry::start_on(&ip, false, None, "");
     let diff_id = serve_image(&rb, &plain, "plain http\n", &["lan:1"]);
     let r = format!("{}/lan:1", plain.host());
     let o = rb.cmd(&["pull", &r]);
@@ -2640,5 +2641,58 @@ fn a_pull_killed_midway_leaves_no_visible_blob_and_the_next_pull_succeeds() {
     }
     assert_eq!(rb.entries("snapshots").len(), 2);
     rb.ok(&["rmi", &direct]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_foreign_layer_is_skipped_with_a_clear_message() {
+    let rb = Rbox::new();
+    // the registry accepts manifests whose foreign layers have URLs
+    let reg = Registry::start_on(
+        "127.0.0.1",
+        false,
+        None,
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+    );
+    let foreign = app_tar(&rb, "foreign", "not distributable\n");
+    let app = app_tar(&rb, "app", "distributable\n");
+    let lay = rb.path("layout");
+    let (md, _, _) = layout_manifest(&lay, "amd64", &[&foreign, &app]);
+    // make the first layer a foreign one served from elsewhere
+    let mpath = lay.join("blobs/sha256").join(&md[7..]);
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let foreign_digest = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    m["layers"][0]["mediaType"] =
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into();
+    m["layers"][0]["urls"] = serde_json::json!(["https://example.invalid/foreign.tar.gz"]);
+    let (md, ms) = layout_blob(&lay, m.to_string().as_bytes());
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "foreign:1", false);
+    let r = format!("{}/foreign:1", reg.host());
+    let log_before = reg.log().len();
+    let out = rb.ok(&["pull", &r]);
+    assert!(
+        out.contains(&format!(
+            "{}: Skipping foreign layer {foreign_digest} (application/vnd.oci.image.layer.nondistributable.v1.tar+gzip, from https://example.invalid/foreign.tar.gz)",
+            &foreign_digest[7..19]
+        )),
+        "{out}"
+    );
+    assert!(!reg.log()[log_before..].contains(&format!("blobs/{foreign_digest}")));
+    // the image has the distributable layer
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    let fs = snapshot_fs(&rb, &sha256_file(&app));
+    assert_eq!(
+        std::fs::read_to_string(fs.join("app/hello")).unwrap(),
+        "distributable\n"
+    );
+    rb.ok(&["rmi", &r]);
     rb.assert_empty();
 }
