@@ -1,5 +1,6 @@
 //! rbox: a Docker-like container manager. This part: the image store
-//! (import, tag, rmi, inspect, history) and OCI bundles made from images.
+//! (import, tag, rmi, inspect, history), registries (pull, push, login,
+//! mirrors), image archives (save, load) and OCI bundles made from images.
 //!
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
