@@ -587,6 +587,13 @@ fn load_oci(store: &Store, m: &Members) -> Result<Vec<String>> {
             .collect::<Vec<_>>();
         let mut layers = Vec::new();
         for (l, diff_id) in manifest.layers.iter().zip(diff_ids) {
+            if FOREIGN_LAYERS.contains(&l.media_type.as_str()) {
+                out.push(format!(
+                    "Skipping foreign layer {} ({})",
+                    l.digest, l.media_type
+                ));
+                continue;
+            }
             if let Some(size) = store.layer_size(diff_id)? {
                 layers.push(NewLayer {
                     diff_id: diff_id.clone(),

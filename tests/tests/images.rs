@@ -2695,4 +2695,20 @@ fn a_foreign_layer_is_skipped_with_a_clear_message() {
     );
     rb.ok(&["rmi", &r]);
     rb.assert_empty();
+    // an OCI archive with it: loaded without it, saying so
+    let archive = rb.path("foreign.tar");
+    tar_dir(&lay, &archive);
+    let out = rb.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        out.starts_with(&format!("Skipping foreign layer {foreign_digest} (")),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("Loaded image ID: ");
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    rb.ok(&["rmi", id]);
+    rb.assert_empty();
 }
