@@ -202,6 +202,16 @@ fn oci_reference_at(r: &Reference, domain: &str) -> oci_client::Reference {
     }
 }
 
+/// One line for a registry error; a 401 says what to do about it.
+pub(crate) fn registry_message(e: &oci_client::errors::OciDistributionError) -> String {
+    match e {
+        oci_client::errors::OciDistributionError::UnauthorizedError { url } => {
+            format!("Not authorized (401 from {url}): log in with `rbox login` or pass --user")
+        }
+        e => chain(e),
+    }
+}
+
 /// One line from an error and all its sources.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -245,7 +255,7 @@ async fn pull_async(
         move |e: oci_client::errors::OciDistributionError| PullError::Registry {
             reference,
             what,
-            message: chain(&e),
+            message: registry_message(&e),
         }
     };
     let bad = |why: String| PullError::BadImage {
@@ -599,7 +609,7 @@ async fn fetch_layer(
         .map_err(|e| PullError::Registry {
             reference: name.to_string(),
             what: "layer",
-            message: chain(&e),
+            message: registry_message(&e),
         })?
         .stream;
     let mut net_err = None;

@@ -20,7 +20,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
 use crate::image::{self, ImageError};
-use crate::pull::{chain, client_config, oci_reference, short, FOREIGN_LAYERS};
+use crate::pull::{client_config, oci_reference, registry_message, short, FOREIGN_LAYERS};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -144,7 +144,7 @@ pub fn push(
         move |e: oci_client::errors::OciDistributionError| PushError::Registry {
             reference,
             what,
-            message: chain(&e),
+            message: registry_message(&e),
         }
     };
     let sources: Vec<Vec<String>> = blobs
@@ -241,7 +241,7 @@ async fn push_blob(
         move |e: oci_client::errors::OciDistributionError| PushError::Registry {
             reference,
             what,
-            message: chain(&e),
+            message: registry_message(&e),
         }
     };
     let done = |o| Ok((digest.to_string(), o));

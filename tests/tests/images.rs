@@ -2047,7 +2047,12 @@ fn login_token_auth_pull_push_logout_and_docker_config() {
     let o = rbox_home(&rb, &home, &["pull", &r], None);
     assert_fails_naming(&o, "pull without credentials", &r);
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("Not authorized"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Not authorized (401 from "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("rbox login"), "{}", stderr(&o));
     rb.assert_empty();
 
     // a wrong password is refused by the token service and not stored
