@@ -647,3 +647,42 @@ fn load_oci(store: &Store, m: &Members) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_names_come_from_containerd_or_a_whole_ref_name() {
+        let a = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let full = a(&[
+            (NAME_ANNOTATION, "docker.io/library/busybox:1"),
+            (REF_ANNOTATION, "1"),
+        ]);
+        assert_eq!(
+            oci_name(Some(&full)).as_deref(),
+            Some("docker.io/library/busybox:1")
+        );
+        // skopeo's oci-archive:FILE:NAME
+        let skopeo = a(&[(REF_ANNOTATION, "localhost/two:1")]);
+        assert_eq!(oci_name(Some(&skopeo)).as_deref(), Some("localhost/two:1"));
+        // a bare tag names no repository
+        assert_eq!(oci_name(Some(&a(&[(REF_ANNOTATION, "latest")]))), None);
+        assert_eq!(oci_name(None), None);
+    }
+
+    #[test]
+    fn loaded_lines_like_docker() {
+        let r = Reference::parse("busybox:1").unwrap();
+        assert_eq!(loaded_lines("sha256:ab", &[r]), ["Loaded image: busybox:1"]);
+        assert_eq!(
+            loaded_lines("sha256:ab", &[]),
+            ["Loaded image ID: sha256:ab"]
+        );
+    }
+}
