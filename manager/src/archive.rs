@@ -503,9 +503,31 @@ fn load_docker(store: &Store, m: &Members) -> Result<Vec<String>> {
                 r: input,
                 w: GzipThread::new(blob),
             };
-            let snapshot = image::temp_snapshot(store)?;
-            let unpacked = unpack::unpack(&mut tee, &snapshot.path().join("fs"), Some(diff_id))
-                .map_err(layer_err)?;
+            // a layer the store has is only hashed (and its blob made)
+            let (unpacked, snapshot) = match store.layer_size(diff_id)? {
+                Some(size) => {
+                    let (actual, _) = unpack::HashReader::new(&mut tee)
+                        .finish()
+                        .map_err(|e| layer_err(UnpackError::Tar(e)))?;
+                    if &actual != diff_id {
+                        return Err(layer_err(UnpackError::DiffId {
+                            expected: diff_id.clone(),
+                            actual,
+                        }));
+                    }
+                    let u = unpack::Unpacked {
+                        diff_id: actual,
+                        size,
+                    };
+                    (u, None)
+                }
+                None => {
+                    let snapshot = image::temp_snapshot(store)?;
+                    let u = unpack::unpack(&mut tee, &snapshot.path().join("fs"), Some(diff_id))
+                        .map_err(layer_err)?;
+                    (u, Some(snapshot))
+                }
+            };
             io::copy(&mut tee, &mut io::sink()).map_err(|e| layer_err(UnpackError::Tar(e)))?;
             let blob = tee
                 .w
@@ -517,7 +539,7 @@ fn load_docker(store: &Store, m: &Members) -> Result<Vec<String>> {
                 size: unpacked.size,
                 blob_digest: blob.digest.clone(),
                 blob: Some(blob),
-                snapshot: Some(snapshot),
+                snapshot,
             });
         }
         let id = image::commit_image(

@@ -1781,6 +1781,28 @@ fn save_and_load_both_formats_with_skopeo_and_round_trips() {
         assert_eq!(rb.entries("blobs/sha256"), blobs);
         assert_eq!(rb.entries("snapshots"), snaps);
     }
+    // a layer the store has, but with other content in the archive
+    let x = rb.path("tampered");
+    std::fs::create_dir_all(&x).unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&x)
+        .arg("-xf")
+        .arg(&saved)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let other_dir = rb.path("other-dir");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    std::fs::write(other_dir.join("other"), "other\n").unwrap();
+    tar_dir(&other_dir, &x.join(&layers[1]));
+    let tampered = rb.path("tampered.tar");
+    tar_dir(&x, &tampered);
+    let o = rb.cmd(&["load", "-i", tampered.to_str().unwrap()]);
+    assert_fails_naming(&o, "load of a tampered layer", "does not match its diff_id");
+    assert!(stderr(&o).contains(&layers[1]), "{}", stderr(&o));
+    assert_eq!(rb.entries("blobs/sha256"), blobs);
+    assert_eq!(rb.entries("snapshots"), snaps);
     let out = rb.path("never.tar");
     let o = rb.cmd(&["save", "-o", out.to_str().unwrap(), "two:1", "nosuch:1"]);
     assert_fails_naming(&o, "save of an unknown image", "nosuch:1");
