@@ -122,9 +122,9 @@ pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
 }
 
 /// Copies everything read from `r` into `w` (the layer blob being written).
-struct Tee<R, W> {
-    r: R,
-    w: W,
+pub(crate) struct Tee<R, W> {
+    pub(crate) r: R,
+    pub(crate) w: W,
 }
 
 impl<R: Read, W: Write> Read for Tee<R, W> {
@@ -137,7 +137,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 
 /// The gzip of an import on its own thread, so unpacking and compressing
 /// use two cores. Bytes go over in 256 KiB chunks.
-struct GzipThread {
+pub(crate) struct GzipThread {
     buf: Vec<u8>,
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     thread: Option<std::thread::JoinHandle<io::Result<BlobWriter>>>,
@@ -146,7 +146,7 @@ struct GzipThread {
 const GZIP_CHUNK: usize = 256 << 10;
 
 impl GzipThread {
-    fn new(blob: BlobWriter) -> GzipThread {
+    pub(crate) fn new(blob: BlobWriter) -> GzipThread {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let thread = std::thread::spawn(move || {
             let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::default());
@@ -185,7 +185,7 @@ impl GzipThread {
     }
 
     /// The compressed blob, once everything is written.
-    fn finish(mut self) -> io::Result<BlobWriter> {
+    pub(crate) fn finish(mut self) -> io::Result<BlobWriter> {
         if !self.buf.is_empty() {
             self.send()?;
         }

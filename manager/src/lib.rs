@@ -1,16 +1,21 @@
 //! rbox: a Docker-like container manager. This part: the image store
-//! (import, tag, rmi, inspect, history) and OCI bundles made from images.
+//! (import, tag, rmi, inspect, history), registries (pull, push, login,
+//! mirrors), image archives (save, load) and OCI bundles made from images.
 //!
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
 
+pub mod archive;
+pub mod auth;
 pub mod bundle;
+pub mod config;
 pub mod etcfiles;
 pub mod format;
 pub mod image;
 pub mod mounts;
 pub mod network;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod store;
 pub mod template;

@@ -8,11 +8,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use oci_client::secrets::RegistryAuth;
+use rbox::archive::{self, ArchiveError};
+use rbox::auth;
 use rbox::bundle;
+use rbox::config::{Config, DEFAULT_CONFIG};
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
-use rbox::pull::{self, Platform, PullOptions};
+use rbox::pull::{self, Endpoint, Platform, PullOptions};
+use rbox::push::{self, PushOptions};
 use rbox::reference::Reference;
 use rbox::store::{Store, DEFAULT_ROOT};
 
@@ -22,6 +25,9 @@ struct Cli {
     /// Where images, layers and containers are stored
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
+    /// Registry mirrors and insecure registries (TOML)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -47,6 +53,53 @@ enum Verb {
         user: Option<String>,
         /// NAME[:TAG|@DIGEST]
         image: String,
+    },
+    /// Upload an image to a registry
+    Push {
+        /// USER:PASSWORD for the registry (basic auth, or the token service's)
+        #[arg(long, env = "RBOX_REGISTRY_AUTH", hide_env_values = true)]
+        user: Option<String>,
+        /// Blobs up to this many bytes go in one request, bigger ones in chunks of it
+        #[arg(long, hide = true, default_value_t = push::DEFAULT_CHUNK_SIZE)]
+        chunk_size: usize,
+        /// NAME[:TAG]
+        image: String,
+    },
+    /// Write images to a tar archive (stdout unless -o)
+    Save {
+        /// Write to this file instead of stdout
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ArchiveFormat::DockerArchive)]
+        format: ArchiveFormat,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from a docker-archive or OCI archive (stdin unless -i)
+    Load {
+        /// Read from this file instead of stdin
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print only the image names (or ids)
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Log in to a registry (checks the credentials, then stores them)
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// host[:port]; docker.io when left out
+        registry: Option<String>,
+    },
+    /// Forget the credentials of a registry
+    Logout {
+        /// host[:port]; docker.io when left out
+        registry: Option<String>,
     },
     /// List images
     Images(ImagesArgs),
@@ -97,6 +150,14 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchiveFormat {
+    /// docker save's format: manifest.json, repositories, layer tars
+    DockerArchive,
+    /// an OCI image layout: oci-layout, index.json, blobs
+    OciArchive,
+}
+
 #[derive(Subcommand)]
 enum BundleVerb {
     /// Mount IMAGE's layers at DIR/rootfs and write DIR/config.json
@@ -131,13 +192,88 @@ fn main() -> ExitCode {
     }
 }
 
+/// `http://host:port/` → `host:port`; none → docker.io.
+fn registry_name(r: Option<String>) -> String {
+    let r = r.unwrap_or_else(|| rbox::reference::DEFAULT_DOMAIN.into());
+    let r = r
+        .strip_prefix("https://")
+        .or_else(|| r.strip_prefix("http://"))
+        .unwrap_or(&r);
+    let r = r.split('/').next().unwrap_or(r);
+    match r {
+        "index.docker.io" | "registry-1.docker.io" => rbox::reference::DEFAULT_DOMAIN.into(),
+        r => r.to_string(),
+    }
+}
+
+fn login(
+    config: &Config,
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    registry: Option<String>,
+) -> Result<()> {
+    let registry = registry_name(registry);
+    let user = username.context("login: give the user name with -u")?;
+    let password = match (password, password_stdin) {
+        (Some(p), _) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p
+        }
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin()
+                .read_line(&mut p)
+                .context("login: read the password from stdin")?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => anyhow::bail!("login: give the password with --password-stdin (or -p)"),
+    };
+    if password.is_empty() {
+        anyhow::bail!("login: the password is empty");
+    }
+    auth::verify(&registry, config.plain_http(&registry), &user, &password)?;
+    auth::save(&registry, &user, &password)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
 fn open(root: &std::path::Path) -> Result<Store> {
     Store::open(root).with_context(|| format!("open the store in {}", root.display()))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // read by the verbs that talk to registries only
+    let config = || -> Result<Config> {
+        Ok(match &cli.config {
+            Some(p) => Config::load(p, true)?,
+            None => Config::load(std::path::Path::new(DEFAULT_CONFIG), false)?,
+        })
+    };
+    // the credential verbs need no store
+    let verb = match cli.verb {
+        Verb::Login {
+            username,
+            password,
+            password_stdin,
+            registry,
+        } => {
+            login(&config()?, username, password, password_stdin, registry)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Verb::Logout { registry } => {
+            let registry = registry_name(registry);
+            if auth::remove(&registry)? {
+                println!("Removing login credentials for {registry}");
+            } else {
+                println!("Not logged in to {registry}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        v => v,
+    };
     let store = open(&cli.root)?;
-    match cli.verb {
+    match verb {
         Verb::Import {
             changes,
             tarball,
@@ -157,16 +293,70 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(p) => Platform::parse(&p)?,
                 None => Platform::host(),
             };
-            let auth = match user {
-                None => RegistryAuth::Anonymous,
-                Some(u) => {
-                    let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
-                    RegistryAuth::Basic(name.to_string(), pass.to_string())
-                }
-            };
+            let user = user_pass(user.as_deref())?;
+            let config = config()?;
+            let endpoints = config
+                .endpoints(r.domain())
+                .into_iter()
+                .map(|domain| {
+                    // --user is for the image's registry, not its mirrors
+                    let u = if domain == r.domain() {
+                        user.clone()
+                    } else {
+                        None
+                    };
+                    Ok(Endpoint {
+                        plain_http: config.plain_http(&domain),
+                        auth: auth::registry_auth(&domain, u)?,
+                        domain,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mut out = std::io::stdout();
-            pull::pull(&store, &r, &PullOptions { platform, auth }, &mut out)?;
+            pull::pull(
+                &store,
+                &r,
+                &PullOptions {
+                    platform,
+                    endpoints,
+                },
+                &mut out,
+            )?;
             println!("{}", r.familiar());
+        }
+        Verb::Push {
+            user,
+            chunk_size,
+            image,
+        } => {
+            let r = Reference::parse(&image)?;
+            let auth = auth::registry_auth(r.domain(), user_pass(user.as_deref())?)?;
+            let opts = PushOptions {
+                auth,
+                plain_http: config()?.plain_http(r.domain()),
+                chunk_size,
+            };
+            push::push(&store, &r, &opts, &mut std::io::stdout())?;
+        }
+        Verb::Save {
+            output,
+            format,
+            images,
+        } => {
+            let format = match format {
+                ArchiveFormat::DockerArchive => archive::Format::DockerArchive,
+                ArchiveFormat::OciArchive => archive::Format::OciArchive,
+            };
+            save(&store, &images, format, output.as_deref())?;
+        }
+        Verb::Load { input, quiet } => {
+            for line in archive::load(&store, input.as_deref())? {
+                if quiet {
+                    println!("{}", line.rsplit(": ").next().unwrap_or_default());
+                } else {
+                    println!("{line}");
+                }
+            }
         }
         Verb::Images(a) => images(&store, &a)?,
         Verb::Tag { source, target } => image::tag(&store, &source, &target)?,
@@ -223,8 +413,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args,
         }) => bundle::create(&store, &image, &id, &dir, &args)?,
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
+        Verb::Login { .. } | Verb::Logout { .. } => unreachable!("handled before the store opens"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rbox save`: to a temp file renamed into place at the end (no partial
+/// archive is left), or to stdout unless it is a terminal.
+fn save(
+    store: &Store,
+    images: &[String],
+    format: archive::Format,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let Some(path) = output else {
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            return Err(ArchiveError::Terminal.into());
+        }
+        let w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        return Ok(archive::save(store, images, format, w)?);
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".rbox-tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let res = archive::save(
+        store,
+        images,
+        format,
+        std::io::BufWriter::with_capacity(1 << 16, file),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|()| {
+        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// `--user USER:PASSWORD`.
+fn user_pass(user: Option<&str>) -> Result<Option<(String, String)>> {
+    user.map(|u| {
+        let (name, pass) = u.split_once(':').context("--user must be USER:PASSWORD")?;
+        Ok((name.to_string(), pass.to_string()))
+    })
+    .transpose()
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<()> {

@@ -32,6 +32,14 @@ const ACCEPT: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// Non-distributable layers: served from elsewhere (`urls`), never pulled.
+pub(crate) const FOREIGN_LAYERS: [&str; 5] = [
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -54,6 +62,12 @@ pub enum PullError {
         reference: String,
         layer: String,
         source: UnpackError,
+    },
+    #[error("pull {reference}: layer {layer}: {source}")]
+    LayerStore {
+        reference: String,
+        layer: String,
+        source: Box<StoreError>,
     },
     #[error("invalid platform {0:?}: use os/arch[/variant]")]
     BadPlatform(String),
@@ -114,12 +128,32 @@ impl std::fmt::Display for Platform {
 
 pub struct PullOptions {
     pub platform: Platform,
+    /// Where to pull from, in order: the registry's mirrors, then itself
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A registry to pull from: the image's own or one of its mirrors.
+pub struct Endpoint {
+    /// host[:port]
+    pub domain: String,
+    pub plain_http: bool,
     pub auth: RegistryAuth,
+}
+
+impl Endpoint {
+    /// The image's own registry, plain HTTP only when on loopback.
+    pub fn direct(domain: &str, auth: RegistryAuth) -> Endpoint {
+        Endpoint {
+            domain: domain.to_string(),
+            plain_http: plain_http(domain),
+            auth,
+        }
+    }
 }
 
 /// Registries spoken to over plain HTTP, like Docker's default insecure
 /// range: loopback only.
-fn plain_http(domain: &str) -> bool {
+pub(crate) fn plain_http(domain: &str) -> bool {
     let host = domain
         .rsplit_once(':')
         .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
@@ -127,8 +161,59 @@ fn plain_http(domain: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
+/// A distribution client's settings.
+pub(crate) fn client_config(plain_http: bool) -> ClientConfig {
+    let protocol = if plain_http {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    ClientConfig {
+        protocol,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        max_concurrent_download: MAX_CONCURRENT_DOWNLOADS,
+        ..Default::default()
+    }
+}
+
+/// The oci-client form of a reference (tag `latest` when it has neither).
+pub(crate) fn oci_reference(r: &Reference) -> oci_client::Reference {
+    oci_reference_at(r, r.domain())
+}
+
+/// `r`'s repository at another registry (a mirror).
+fn oci_reference_at(r: &Reference, domain: &str) -> oci_client::Reference {
+    match (r.tag(), r.digest()) {
+        (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
+            domain.into(),
+            r.path().into(),
+            t.into(),
+            d.into(),
+        ),
+        (_, Some(d)) => {
+            oci_client::Reference::with_digest(domain.into(), r.path().into(), d.into())
+        }
+        (t, None) => oci_client::Reference::with_tag(
+            domain.into(),
+            r.path().into(),
+            t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
+        ),
+    }
+}
+
+/// One line for a registry error; a 401 says what to do about it.
+pub(crate) fn registry_message(e: &oci_client::errors::OciDistributionError) -> String {
+    match e {
+        oci_client::errors::OciDistributionError::UnauthorizedError { url } => {
+            format!("Not authorized (401 from {url}): log in with `rbox login` or pass --user")
+        }
+        e => chain(e),
+    }
+}
+
 /// One line from an error and all its sources.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -170,40 +255,12 @@ async fn pull_async(
         move |e: oci_client::errors::OciDistributionError| PullError::Registry {
             reference,
             what,
-            message: chain(&e),
+            message: registry_message(&e),
         }
     };
     let bad = |why: String| PullError::BadImage {
         reference: name.clone(),
         why,
-    };
-    let protocol = if plain_http(r.domain()) {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
-    };
-    let client = Client::new(ClientConfig {
-        protocol,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        max_concurrent_download: MAX_CONCURRENT_DOWNLOADS,
-        ..Default::default()
-    });
-    let oref = match (r.tag(), r.digest()) {
-        (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
-            r.domain().into(),
-            r.path().into(),
-            t.into(),
-            d.into(),
-        ),
-        (_, Some(d)) => {
-            oci_client::Reference::with_digest(r.domain().into(), r.path().into(), d.into())
-        }
-        (t, None) => oci_client::Reference::with_tag(
-            r.domain().into(),
-            r.path().into(),
-            t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
-        ),
     };
     let _ = writeln!(
         out,
@@ -212,10 +269,26 @@ async fn pull_async(
         crate::reference::familiar_repository(&format!("{}/{}", r.domain(), r.path()))
     );
 
-    let (top, top_digest) = client
-        .pull_manifest_raw(&oref, &opts.auth, &ACCEPT)
-        .await
-        .map_err(reg_err("manifest"))?;
+    // the first endpoint that has the manifest serves the whole pull
+    let mut found = None;
+    let mut last_err = None;
+    for ep in &opts.endpoints {
+        let client = Client::new(client_config(ep.plain_http));
+        let oref = oci_reference_at(r, &ep.domain);
+        match client.pull_manifest_raw(&oref, &ep.auth, &ACCEPT).await {
+            Ok(m) => {
+                found = Some((client, oref, &ep.auth, m));
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some((client, oref, auth, (top, top_digest))) = found else {
+        return Err(match last_err {
+            Some(e) => reg_err("manifest")(e),
+            None => bad("no registry to pull from".into()),
+        });
+    };
     check_digest(&top, &top_digest).map_err(bad)?;
     if let Some(d) = r.digest() {
         if d != top_digest {
@@ -237,7 +310,7 @@ async fn pull_async(
         })?;
         let mref = oref.clone_with_digest(digest.clone());
         let (bytes, got) = client
-            .pull_manifest_raw(&mref, &opts.auth, &ACCEPT)
+            .pull_manifest_raw(&mref, auth, &ACCEPT)
             .await
             .map_err(reg_err("manifest"))?;
         check_digest(&bytes, &digest).map_err(bad)?;
@@ -298,6 +371,28 @@ async fn pull_async(
     let mut jobs = Vec::new();
     for (desc, diff_id) in manifest.layers.iter().zip(&diff_ids) {
         let short = short(&desc.digest);
+        if FOREIGN_LAYERS.contains(&desc.media_type.as_str()) {
+            // like containerd: not downloaded, not part of the rootfs
+            let line = format!(
+                "{short}: Skipping foreign layer {} ({}{})",
+                desc.digest,
+                desc.media_type,
+                desc.urls
+                    .as_ref()
+                    .and_then(|u| u.first())
+                    .map(|u| format!(", from {u}"))
+                    .unwrap_or_default()
+            );
+            match &bars {
+                Some(b) => {
+                    let _ = b.println(line);
+                }
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            continue;
+        }
         if let Some(size) = store.layer_size(diff_id)? {
             match (&bars, &done_style) {
                 (Some(b), Some(st)) => {
@@ -381,12 +476,21 @@ async fn pull_async(
     Ok(id)
 }
 
-fn short(digest: &str) -> &str {
+fn digest_mismatch(reference: &str, layer: &str, actual: &str) -> PullError {
+    PullError::BadImage {
+        reference: reference.to_string(),
+        why: format!(
+            "layer {layer}: digest mismatch: the registry sent content that hashes to {actual}"
+        ),
+    }
+}
+
+pub(crate) fn short(digest: &str) -> &str {
     let h = hex(digest);
     &h[..h.len().min(12)]
 }
 
-fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
     let got = format!("sha256:{:x}", Sha256::digest(data));
     if digest.starts_with("sha256:") && got != digest {
         return Err(format!("content of {digest} hashes to {got}"));
@@ -394,7 +498,7 @@ fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn select(index: &OciImageIndex, want: &Platform) -> Option<String> {
+pub(crate) fn select(index: &OciImageIndex, want: &Platform) -> Option<String> {
     index
         .manifests
         .iter()
@@ -505,7 +609,7 @@ async fn fetch_layer(
         .map_err(|e| PullError::Registry {
             reference: name.to_string(),
             what: "layer",
-            message: chain(&e),
+            message: registry_message(&e),
         })?
         .stream;
     let mut net_err = None;
@@ -534,15 +638,42 @@ async fn fetch_layer(
         why: format!("layer {}: unpack task: {e}", desc.digest),
     })?;
     if let Some(e) = net_err {
+        // oci-client checks the digest at the end of the stream too
+        let verification = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<oci_client::errors::DigestError>());
+        if let Some(oci_client::errors::DigestError::VerificationError { actual, .. }) =
+            verification
+        {
+            return Err(digest_mismatch(name, &desc.digest, actual));
+        }
         return Err(PullError::Registry {
             reference: name.to_string(),
             what: "layer download",
             message: chain(&e),
         });
     }
-    let unpacked = res.map_err(layer_err)?;
+    // the digest first: content corrupted on the way also fails to unpack,
+    // and the digest says why
     let blob = blob.map_err(|e| layer_err(UnpackError::Tar(e)))?;
-    let blob = blob.finish(Some(&desc.digest))?;
+    let blob = match blob.finish(Some(&desc.digest)) {
+        Ok(b) => b,
+        Err(StoreError::DigestMismatch { actual, .. }) => {
+            return Err(digest_mismatch(name, &desc.digest, &actual))
+        }
+        // a full disk fails the unpack first: that error names the layer
+        Err(e) => {
+            return Err(match res {
+                Err(u) => layer_err(u),
+                Ok(_) => PullError::LayerStore {
+                    reference: name.to_string(),
+                    layer: desc.digest.clone(),
+                    source: Box::new(e),
+                },
+            })
+        }
+    };
+    let unpacked = res.map_err(layer_err)?;
     if let Some(pb) = &bar {
         pb.finish_with_message("Pull complete");
     }

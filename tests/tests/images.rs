@@ -819,8 +819,11 @@ fn failed_bundle_creation_leaves_nothing() {
 /// killed on drop.
 struct Registry {
     child: std::process::Child,
+    ip: String,
     port: u16,
     dir: tempfile::TempDir,
+    /// what skopeo pushes with
+    creds: Option<&'static str>,
 }
 
 /// htpasswd line for user `tester`, password `secret` (bcrypt).
@@ -833,18 +836,28 @@ impl Registry {
 
     /// With `basic_auth`, the registry wants `tester:secret` (htpasswd).
     fn start_with_auth(basic_auth: bool) -> Registry {
+        Self::start_configured(basic_auth, None)
+    }
+
+    /// With `token`, the registry wants tokens of that token server.
+    fn start_configured(basic_auth: bool, token: Option<&TokenServer>) -> Registry {
+        Self::start_on("127.0.0.1", basic_auth, token, "")
+    }
+
+    /// A registry listening on `ip`, `extra` appended to its config.
+    fn start_on(ip: &str, basic_auth: bool, token: Option<&TokenServer>, extra: &str) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("rbox-registry")
             .tempdir()
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let config = dir.path().join("config.yml");
         let mut yml = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n",
             dir.path().join("data").display()
         );
         if basic_auth {
@@ -855,6 +868,14 @@ impl Registry {
                 htpasswd.display()
             ));
         }
+        if let Some(t) = token {
+            yml.push_str(&format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                t.port,
+                t.dir.path().join("cert.pem").display()
+            ));
+        }
+        yml.push_str(extra);
         std::fs::write(&config, yml).unwrap();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
@@ -865,17 +886,24 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is missing: make deps");
-        let r = Registry { child, port, dir };
+        let creds = (basic_auth || token.is_some()).then_some("tester:secret");
+        let r = Registry {
+            child,
+            ip: ip.to_string(),
+            port,
+            dir,
+            creds,
+        };
         rrun_tests::wait_for(
             "the registry to listen",
             std::time::Duration::from_secs(10),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            || std::net::TcpStream::connect((ip, port)).is_ok(),
         );
         r
     }
 
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
@@ -887,8 +915,8 @@ impl Registry {
     fn push_as(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool, format: Option<&str>) {
         let mut c = Command::new("skopeo");
         c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
-        if self.dir.path().join("htpasswd").exists() {
-            c.arg("--dest-creds=tester:secret");
+        if let Some(creds) = self.creds {
+            c.arg(format!("--dest-creds={creds}"));
         }
         if all {
             c.arg("--all");
@@ -1387,5 +1415,1327 @@ fn pulled_layers_must_match_the_config_diff_ids() {
     let o = rb.cmd(&["pull", &format!("{}/liar:1", reg.host())]);
     assert_fails_naming(&o, "diff_id mismatch", "does not match its diff_id");
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+}
+
+// ---- push, save and load ----
+
+/// `skopeo copy SRC DST` (no signature policy, plain HTTP registries).
+#[track_caller]
+fn skopeo_copy(src: &str, dst: &str) {
+    let o = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([src, dst])
+        .output()
+        .expect("skopeo is missing: make deps");
+    assert!(
+        o.status.success(),
+        "skopeo copy {src} {dst}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The manifest an OCI layout's index.json names, and its digest.
+fn layout_top(dir: &Path) -> (String, Value) {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = std::fs::read(dir.join("blobs/sha256").join(&digest[7..])).unwrap();
+    (digest, serde_json::from_slice(&m).unwrap())
+}
+
+/// Registry log lines of one HTTP method after `from` bytes.
+fn requests(log: &str, method: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(&format!("\"{method} /v2/")))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn push_uploads_mounts_and_skips_and_skopeo_pulls_it_back() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let host = reg.host();
+    let tar = busybox_tar(&rb, "bb");
+    let one = format!("{host}/one:1");
+    let id = rb.ok(&["import", tar.to_str().unwrap(), &one]);
+    let id = id.trim();
+    let v = rb.inspect(&one);
+    let manifest_digest = v["Metadata"]["ManifestDigest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored_bytes =
+        std::fs::read(rb.root().join("blobs/sha256").join(&manifest_digest[7..])).unwrap();
+    let stored: Value = serde_json::from_slice(&stored_bytes).unwrap();
+    let layer = stored["layers"][0]["digest"].as_str().unwrap().to_string();
+    let layer_size = stored["layers"][0]["size"].as_u64().unwrap();
+    assert!(layer_size > 200_000, "{layer_size}");
+
+    // chunked: the layer goes in 64 KiB PATCHes, the small config in one PUT
+    let out = rb.ok(&["push", "--chunk-size", "65536", &one]);
+    assert!(
+        out.starts_with(&format!("The push refers to repository [{host}/one]\n")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{}: Pushed", &layer[7..19])), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "1: digest: {manifest_digest} size: {}\n",
+            stored_bytes.len()
+        )),
+        "{out}"
+    );
+    let log = reg.log();
+    let patches = requests(&log, "PATCH");
+    assert!(
+        patches.len() as u64 >= layer_size / 65536,
+        "{} PATCHes for {layer_size} bytes:\n{log}",
+        patches.len()
+    );
+    assert!(
+        patches.iter().all(|l| l.contains("/v2/one/blobs/uploads/")),
+        "{patches:?}"
+    );
+    // skopeo reads back the very same manifest, config and layer
+    let back = rb.path("back");
+    skopeo_copy(
+        &format!("docker://{one}"),
+        &format!("oci:{}:1", back.display()),
+    );
+    let (digest, m) = layout_top(&back);
+    assert_eq!(digest, manifest_digest);
+    assert_eq!(m["config"]["digest"], id);
+    assert_eq!(m["layers"][0]["digest"], layer.as_str());
+    assert_eq!(
+        sha256_file(&back.join("blobs/sha256").join(&layer[7..])),
+        layer
+    );
+    // Docker's RepoDigests after a push
+    assert_eq!(
+        rb.inspect(&one)["RepoDigests"],
+        serde_json::json!([format!("{host}/one@{manifest_digest}")])
+    );
+
+    // again: every blob is there already, nothing is uploaded
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &one]);
+    assert!(
+        out.contains(&format!("{}: Layer already exists", &layer[7..19])),
+        "{out}"
+    );
+    assert_eq!(out.matches("Layer already exists").count(), 2, "{out}");
+    let log = reg.log()[before..].to_string();
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    assert!(!log.contains("/blobs/uploads/"), "{log}");
+
+    // another repository of the same registry: blobs mounted across
+    let two = format!("{host}/two:1");
+    rb.ok(&["tag", &one, &two]);
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &two]);
+    assert!(
+        out.contains(&format!("{}: Mounted from one", &layer[7..19])),
+        "{out}"
+    );
+    let log = reg.log()[before..].to_string();
+    assert!(log.contains("mount=sha256"), "{log}");
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    let back2 = rb.path("back2");
+    skopeo_copy(
+        &format!("docker://{two}"),
+        &format!("oci:{}:1", back2.display()),
+    );
+    assert_eq!(layout_top(&back2).0, manifest_digest);
+
+    // monolithic (the default for blobs this small): one PUT per blob, no PATCH
+    let app = app_tar(&rb, "app", "pushed\n");
+    let three = format!("{host}/three:1");
+    rb.ok(&["import", app.to_str().unwrap(), &three]);
+    let before = reg.log().len();
+    let out = rb.ok(&["push", &three]);
+    assert_eq!(out.matches(": Pushed").count(), 2, "{out}");
+    let log = reg.log()[before..].to_string();
+    assert!(requests(&log, "PATCH").is_empty(), "{log}");
+    let puts: Vec<String> = requests(&log, "PUT")
+        .into_iter()
+        .filter(|l| l.contains("/blobs/uploads/") && l.contains("digest=sha256"))
+        .collect();
+    assert_eq!(puts.len(), 2, "{log}");
+    let back3 = rb.path("back3");
+    skopeo_copy(
+        &format!("docker://{three}"),
+        &format!("oci:{}:1", back3.display()),
+    );
+    assert_eq!(
+        layout_top(&back3).0,
+        rb.inspect(&three)["Metadata"]["ManifestDigest"]
+            .as_str()
+            .unwrap()
+    );
+
+    // bad input: one line, non-zero, the store unchanged
+    let blobs = rb.entries("blobs/sha256");
+    let o = rb.cmd(&["push", &format!("{host}/nothere:1")]);
+    assert_fails_naming(&o, "push of an unknown image", "no such image");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("127.0.0.1:{port}/one:1");
+    rb.ok(&["tag", &one, &down]);
+    let o = rb.cmd(&["push", &down]);
+    assert_fails_naming(&o, "push to a registry that is down", &down);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(rb.entries("blobs/sha256"), blobs);
+    rb.ok(&["rmi", "-f", id]);
+    rb.ok(&["rmi", &three]);
+    rb.assert_empty();
+}
+
+/// A two-layer OCI layout (busybox, then /app/hello) tagged `1`: (layout,
+/// manifest digest, diff_ids).
+fn two_layer_layout(rb: &Rbox) -> (PathBuf, String, Vec<String>) {
+    let base = busybox_tar(rb, "bb");
+    let app = app_tar(rb, "app", "saved and loaded\n");
+    let lay = rb.path("layout-two");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&base, &app]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    (lay, md, vec![sha256_file(&base), sha256_file(&app)])
+}
+
+/// One member of a tar file.
+fn tar_member(tar: &Path, name: &str) -> Vec<u8> {
+    let o = Command::new("tar")
+        .arg("-xOf")
+        .arg(tar)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{name} in {}", tar.display());
+    o.stdout
+}
+
+#[test]
+#[ignore = "needs root"]
+fn save_and_load_both_formats_with_skopeo_and_round_trips() {
+    let rb = Rbox::new();
+    let (lay, md, diff_ids) = two_layer_layout(&rb);
+
+    // skopeo writes, rbox loads: docker-archive
+    let from_skopeo = rb.path("skopeo-docker.tar");
+    skopeo_copy(
+        &format!("oci:{}:1", lay.display()),
+        &format!("docker-archive:{}:two:1", from_skopeo.display()),
+    );
+    let out = rb.ok(&["load", "-i", from_skopeo.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: two:1\n");
+    let v = rb.inspect("two:1");
+    assert_eq!(v["RootFS"]["Layers"], serde_json::json!(diff_ids));
+    let id = v["Id"].as_str().unwrap().to_string();
+    // the layers unpacked: the top one has the file
+    let top = snapshot_fs(&rb, &diff_ids[1]);
+    assert_eq!(
+        std::fs::read_to_string(top.join("app/hello")).unwrap(),
+        "saved and loaded\n"
+    );
+    rb.ok(&["rmi", "two:1"]);
+    rb.assert_empty();
+
+    // skopeo writes, rbox loads: OCI archive, digests kept
+    let from_skopeo_oci = rb.path("skopeo-oci.tar");
+    skopeo_copy(
+        &format!("oci:{}:1", lay.display()),
+        &format!("oci-archive:{}:localhost/two:1", from_skopeo_oci.display()),
+    );
+    let out = rb.ok(&["load", "-i", from_skopeo_oci.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: localhost/two:1\n");
+    let v = rb.inspect("localhost/two:1");
+    assert_eq!(v["Id"], id.as_str());
+    assert_eq!(v["Metadata"]["ManifestDigest"], md.as_str());
+    rb.ok(&["tag", "localhost/two:1", "two:1"]);
+
+    // rbox writes, skopeo reads: docker-archive
+    let saved = rb.path("saved-docker.tar");
+    rb.ok(&["save", "-o", saved.to_str().unwrap(), "two:1"]);
+    let manifest: Value = serde_json::from_slice(&tar_member(&saved, "manifest.json")).unwrap();
+    assert_eq!(manifest[0]["Config"], format!("{}.json", &id[7..]));
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["two:1"]));
+    let layers: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", &d[7..]))
+        .collect();
+    assert_eq!(manifest[0]["Layers"], serde_json::json!(layers));
+    let repos: Value = serde_json::from_slice(&tar_member(&saved, "repositories")).unwrap();
+    assert_eq!(repos["two"]["1"], &diff_ids[1][7..]);
+    // the layer tars are the plain layers: their digests are the diff_ids
+    for (l, d) in layers.iter().zip(&diff_ids) {
+        let p = rb.path("member");
+        std::fs::write(&p, tar_member(&saved, l)).unwrap();
+        assert_eq!(&sha256_file(&p), d);
+    }
+    // (dir: keeps the config as it is; oci: would convert it)
+    let back = rb.path("back-docker");
+    skopeo_copy(
+        &format!("docker-archive:{}", saved.display()),
+        &format!("dir:{}", back.display()),
+    );
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(back.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["config"]["digest"], id.as_str());
+    assert_eq!(sha256_file(&back.join(&id[7..])), id);
+
+    // rbox writes, skopeo reads: OCI archive, the very same manifest
+    let saved_oci = rb.path("saved-oci.tar");
+    rb.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        saved_oci.to_str().unwrap(),
+        "two:1",
+    ]);
+    let back = rb.path("back-oci");
+    skopeo_copy(
+        &format!("oci-archive:{}:1", saved_oci.display()),
+        &format!("oci:{}:1", back.display()),
+    );
+    assert_eq!(layout_top(&back).0, md);
+
+    // round trips into a fresh store, through stdout and stdin as well
+    for format in ["docker-archive", "oci-archive"] {
+        let file = rb.path(&format!("piped-{format}.tar"));
+        let o = Command::new(rbox_bin())
+            .arg("--root")
+            .arg(rb.root())
+            .args(["save", "--format", format, "two:1", &id[7..19]])
+            .stdout(std::fs::File::create(&file).unwrap())
+            .status()
+            .unwrap();
+        assert!(o.success(), "save {format} to stdout");
+        let rb2 = Rbox::new();
+        let o = output_via_files(
+            rb2.command()
+                .arg("load")
+                .stdin(std::fs::File::open(&file).unwrap()),
+        );
+        assert_ok(&o, &format!("load {format} from stdin"));
+        assert_eq!(stdout(&o), "Loaded image: two:1\n", "{format}");
+        let v = rb2.inspect("two:1");
+        assert_eq!(v["Id"], id.as_str(), "{format}");
+        assert_eq!(v["RootFS"]["Layers"], serde_json::json!(diff_ids));
+        if format == "oci-archive" {
+            assert_eq!(v["Metadata"]["ManifestDigest"], md.as_str());
+        }
+        // loading again changes nothing and says the same
+        assert_eq!(
+            rb2.ok(&["load", "-i", file.to_str().unwrap()]),
+            "Loaded image: two:1\n"
+        );
+        assert_eq!(rb2.entries("snapshots").len(), 2);
+        assert!(!rb2
+            .entries("blobs/sha256")
+            .iter()
+            .any(|b| b.starts_with('.')));
+        rb2.ok(&["rmi", "two:1"]);
+        rb2.assert_empty();
+    }
+
+    // bad input: one line naming the archive, non-zero, the store unchanged
+    let blobs = rb.entries("blobs/sha256");
+    let snaps = rb.entries("snapshots");
+    let garbage = rb.path("garbage.tar");
+    std::fs::write(&garbage, b"this is not a tar").unwrap();
+    let truncated = rb.path("truncated.tar");
+    let data = std::fs::read(&saved).unwrap();
+    std::fs::write(&truncated, &data[..data.len() * 2 / 3]).unwrap();
+    let other = rb.path("other.tar");
+    tar_dir(&rb.path("app-dir"), &other);
+    for (f, needle) in [
+        (&garbage, "garbage.tar"),
+        (&truncated, "truncated.tar"),
+        (&other, "neither a docker-archive"),
+    ] {
+        let o = rb.cmd(&["load", "-i", f.to_str().unwrap()]);
+        assert_fails_naming(&o, &format!("load {}", f.display()), needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(rb.entries("blobs/sha256"), blobs);
+        assert_eq!(rb.entries("snapshots"), snaps);
+    }
+    // a layer the store has, but with other content in the archive
+    let x = rb.path("tampered");
+    std::fs::create_dir_all(&x).unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&x)
+        .arg("-xf")
+        .arg(&saved)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let other_dir = rb.path("other-dir");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    std::fs::write(other_dir.join("other"), "other\n").unwrap();
+    tar_dir(&other_dir, &x.join(&layers[1]));
+    let tampered = rb.path("tampered.tar");
+    tar_dir(&x, &tampered);
+    let o = rb.cmd(&["load", "-i", tampered.to_str().unwrap()]);
+    assert_fails_naming(&o, "load of a tampered layer", "does not match its diff_id");
+    assert!(stderr(&o).contains(&layers[1]), "{}", stderr(&o));
+    assert_eq!(rb.entries("blobs/sha256"), blobs);
+    assert_eq!(rb.entries("snapshots"), snaps);
+    let out = rb.path("never.tar");
+    let o = rb.cmd(&["save", "-o", out.to_str().unwrap(), "two:1", "nosuch:1"]);
+    assert_fails_naming(&o, "save of an unknown image", "nosuch:1");
+    assert!(!out.exists());
+    assert!(!rb.path("never.tar.rbox-tmp").exists());
+    rb.ok(&["rmi", "-f", &id]);
+    rb.assert_empty();
+}
+
+// ---- login, logout, bearer tokens ----
+
+const TOKEN_SERVICE: &str = "rbox-test-registry";
+const TOKEN_ISSUER: &str = "rbox-test-issuer";
+
+/// A bearer-token service for the registry's `auth: token`: HTTP on
+/// 127.0.0.1, JWTs signed RS256 (by the openssl CLI) with a key whose
+/// self-signed certificate the registry trusts (it rides in the `x5c`
+/// header). `tester:secret` gets what it asks for; anything else is 401.
+/// Stopped and joined on drop.
+struct TokenServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// every scope asked for, with the user (or "-")
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail
+            .get(..2)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                rest = &tail[2..];
+            }
+            _ => {
+                out.push(if b == b'+' { b' ' } else { b });
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        let dir = tempfile::Builder::new()
+            .prefix("rbox-token")
+            .tempdir()
+            .unwrap();
+        let st = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=rbox-test-token", "-keyout"])
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is missing");
+        assert!(st.success(), "openssl req");
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(dir.path().join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(der.status.success(), "openssl x509");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let key = dir.path().join("key.pem");
+        let x5c = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&der.stdout)
+        };
+        let (stop2, asked2) = (stop.clone(), asked.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = Self::serve(conn, &key, &x5c, &asked2);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        TokenServer {
+            port,
+            dir,
+            stop,
+            asked,
+            thread: Some(thread),
+        }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        key: &Path,
+        x5c: &str,
+        asked: &std::sync::Mutex<Vec<String>>,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        conn.set_nonblocking(false)?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let req = String::from_utf8_lossy(&req).into_owned();
+        let target = req.split(' ').nth(1).unwrap_or("/");
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let mut scopes = Vec::new();
+        for kv in query.split('&') {
+            if let Some(("scope", v)) = kv.split_once('=') {
+                scopes.push(percent_decode(v));
+            }
+        }
+        let user = req
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("authorization").then(|| v.trim())
+            })
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(b).ok()
+            })
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        asked.lock().unwrap().push(format!(
+            "{} {}",
+            user.as_deref()
+                .and_then(|u| u.split(':').next())
+                .unwrap_or("-"),
+            scopes.join(" ")
+        ));
+        if user.as_deref() != Some("tester:secret") {
+            let body =
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+            return write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        let access: Vec<Value> = scopes
+            .iter()
+            .filter_map(|s| {
+                let mut p = s.splitn(3, ':');
+                let (typ, name, actions) = (p.next()?, p.next()?, p.next()?);
+                Some(serde_json::json!({"type": typ, "name": name,
+                    "actions": actions.split(',').collect::<Vec<_>>()}))
+            })
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": "tester", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now,
+            "jti": format!("{now}-{}", std::process::id()), "access": access,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let mut sign = Command::new("openssl")
+            .args(["dgst", "-sha256", "-binary", "-sign"])
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        sign.stdin
+            .take()
+            .unwrap()
+            .write_all(signing_input.as_bytes())?;
+        let sig = sign.wait_with_output()?;
+        let token = format!("{signing_input}.{}", b64url(&sig.stdout));
+        let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+            .to_string();
+        write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// rbox with HOME in the test dir and no other credential source.
+fn rbox_home(rb: &Rbox, home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = rb.command();
+    c.env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("RBOX_REGISTRY_AUTH")
+        .args(args);
+    if let Some(s) = stdin {
+        let f = rb.path("stdin");
+        std::fs::write(&f, s).unwrap();
+        c.stdin(std::fs::File::open(&f).unwrap());
+    }
+    output_via_files(&mut c)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn login_token_auth_pull_push_logout_and_docker_config() {
+    let rb = Rbox::new();
+    let ts = TokenServer::start();
+    let reg = Registry::start_configured(false, Some(&ts));
+    let host = reg.host();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "behind a token\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "tok:1", false);
+    let r = format!("{host}/tok:1");
+    let home = rb.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let auth_json = home.join(".config/rbox/auth.json");
+
+    // no credentials: one clear line, nothing stored
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_fails_naming(&o, "pull without credentials", &r);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Not authorized (401 from "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("rbox login"), "{}", stderr(&o));
+    rb.assert_empty();
+
+    // a wrong password is refused by the token service and not stored
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "--password-stdin", &host],
+        Some("wrong\n"),
+    );
+    assert_fails_naming(
+        &o,
+        "login with a wrong password",
+        "incorrect username or password",
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(!auth_json.exists());
+
+    let o = rbox_home(
+        &rb,
+        &home,
+        &[
+            "login",
+            "-u",
+            "tester",
+            "--password-stdin",
+            &format!("http://{host}/"),
+        ],
+        Some("secret\n"),
+    );
+    assert_ok(&o, "login");
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    let m = std::fs::metadata(&auth_json).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o600);
+    let v: Value = serde_json::from_slice(&std::fs::read(&auth_json).unwrap()).unwrap();
+    assert_eq!(v["auths"][&host]["auth"], "dGVzdGVyOnNlY3JldA=="); // tester:secret
+
+    // pull and push with the stored credentials, through tokens
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_ok(&o, "pull after login");
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([sha256_file(&t)])
+    );
+    assert!(
+        ts.asked().iter().any(|a| a == "tester repository:tok:pull"),
+        "{:?}",
+        ts.asked()
+    );
+    let pushed = format!("{host}/tok2:1");
+    rb.ok(&["tag", &r, &pushed]);
+    let o = rbox_home(&rb, &home, &["push", &pushed], None);
+    assert_ok(&o, "push after login");
+    assert!(
+        ts.asked()
+            .iter()
+            .any(|a| a.starts_with("tester repository:tok2:pull,push")),
+        "{:?}",
+        ts.asked()
+    );
+    let back = rb.path("back");
+    let o = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "-q", "--src-tls-verify=false"])
+        .arg("--src-creds=tester:secret")
+        .arg(format!("docker://{pushed}"))
+        .arg(format!("oci:{}:1", back.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(layout_top(&back).0, md);
+
+    // logout forgets them: pulling fails again
+    let o = rbox_home(&rb, &home, &["logout", &host], None);
+    assert_ok(&o, "logout");
+    assert_eq!(
+        stdout(&o),
+        format!("Removing login credentials for {host}\n")
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(&auth_json).unwrap()).unwrap();
+    assert!(v["auths"].get(&host).is_none(), "{v}");
+    rb.ok(&["rmi", &r, &pushed]);
+    rb.assert_empty();
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_fails_naming(&o, "pull after logout", &r);
+    rb.assert_empty();
+    let o = rbox_home(&rb, &home, &["logout", &host], None);
+    assert_eq!(stdout(&o), format!("Not logged in to {host}\n"));
+
+    // Docker's config.json is read too
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {host.clone(): {"auth": "dGVzdGVyOnNlY3JldA=="}}}).to_string(),
+    )
+    .unwrap();
+    let o = rbox_home(&rb, &home, &["pull", &r], None);
+    assert_ok(&o, "pull with Docker's config.json");
+    rb.ok(&["rmi", &r]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn login_with_basic_auth() {
+    let rb = Rbox::new();
+    let reg = Registry::start_with_auth(true);
+    let host = reg.host();
+    let lay = rb.path("layout");
+    let t = app_tar(&rb, "a", "basic\n");
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "private:1", false);
+    let home = rb.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "-p", "nope", &host],
+        None,
+    );
+    assert_fails_naming(
+        &o,
+        "login with a wrong password",
+        "incorrect username or password",
+    );
+    assert!(!home.join(".config/rbox/auth.json").exists());
+    let o = rbox_home(
+        &rb,
+        &home,
+        &["login", "-u", "tester", "-p", "secret", &host],
+        None,
+    );
+    assert_ok(&o, "login");
+    assert!(stderr(&o).contains("--password-stdin"), "{}", stderr(&o));
+    let o = rbox_home(&rb, &home, &["pull", &format!("{host}/private:1")], None);
+    assert_ok(&o, "pull after login");
+    rb.ok(&["rmi", &format!("{host}/private:1")]);
+    rb.assert_empty();
+}
+
+// ---- /etc/rbox/rbox.toml: mirrors and insecure registries ----
+
+/// This machine's first non-loopback IPv4 address.
+fn host_ip() -> String {
+    let o = Command::new("hostname").arg("-I").output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("this test needs a non-loopback IPv4 address")
+        .to_string()
+}
+
+/// A one-layer image pushed to `reg` as each of `names`: its diff_id.
+fn serve_image(rb: &Rbox, reg: &Registry, text: &str, names: &[&str]) -> String {
+    let lay = rb.path(&format!("layout-{}", reg.port));
+    let t = app_tar(rb, &format!("serve-{}", reg.port), text);
+    let (md, ms, _) = layout_manifest(&lay, "amd64", &[&t]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    for n in names {
+        reg.push(&lay, "1", n, false);
+    }
+    sha256_file(&t)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn config_mirrors_and_insecure_registries() {
+    let rb = Rbox::new();
+    let mirror = Registry::start();
+    let diff_id = serve_image(&rb, &mirror, "from the mirror\n", &["library/mirrored:1"]);
+    // the first mirror is down: the second serves docker.io's image
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = rb.path("rbox.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[registries.\"docker.io\"]\nmirrors = [\"127.0.0.1:{down}\", \"{}\"]\n",
+            mirror.host()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = rb.ok(&["--config", c, "pull", "mirrored:1"]);
+    assert!(
+        out.contains("Status: Downloaded newer image for mirrored:1"),
+        "{out}"
+    );
+    let v = rb.inspect("mirrored:1");
+    assert_eq!(v["RepoTags"], serde_json::json!(["mirrored:1"]));
+    assert!(
+        v["RepoDigests"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("mirrored@sha256:"),
+        "{v}"
+    );
+    assert_eq!(v["RootFS"]["Layers"], serde_json::json!([diff_id]));
+    assert!(
+        mirror.log().contains("/v2/library/mirrored/manifests/1"),
+        "{}",
+        mirror.log()
+    );
+    rb.ok(&["rmi", "mirrored:1"]);
+    rb.assert_empty();
+
+    // a registry on a non-loopback address speaks HTTPS unless listed insecure
+    let ip = host_ip();
+    let plain = Registry::start_on(&ip, false, None, "");
+    let diff_id = serve_image(&rb, &plain, "plain http\n", &["lan:1"]);
+    let r = format!("{}/lan:1", plain.host());
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "pull over HTTPS from an HTTP registry", &r);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    rb.assert_empty();
+    std::fs::write(
+        &cfg,
+        format!("[registries.\"{}\"]\ninsecure = true\n", plain.host()),
+    )
+    .unwrap();
+    rb.ok(&["--config", c, "pull", &r]);
+    assert_eq!(
+        rb.inspect(&r)["RootFS"]["Layers"],
+        serde_json::json!([diff_id])
+    );
+    // and push speaks plain HTTP to it too
+    let pushed = format!("{}/lan2:1", plain.host());
+    rb.ok(&["tag", &r, &pushed]);
+    let o = rb.cmd(&["push", &pushed]);
+    assert_fails_naming(&o, "push over HTTPS to an HTTP registry", &pushed);
+    rb.ok(&["--config", c, "push", &pushed]);
+    rb.ok(&["rmi", &r, &pushed]);
+    rb.assert_empty();
+
+    // a bad config: one line naming the file (and the line), nothing done
+    std::fs::write(&cfg, "[registries.\"docker.io\"]\nmirrors = 5\n").unwrap();
+    let o = rb.cmd(&["--config", c, "pull", "mirrored:1"]);
+    assert_fails_naming(&o, "a bad config", &format!("{c}: line 2"));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let missing = rb.path("missing.toml");
+    let o = rb.cmd(&["--config", missing.to_str().unwrap(), "pull", "mirrored:1"]);
+    assert_fails_naming(&o, "a missing config", "missing.toml");
+    rb.assert_empty();
+}
+
+// ---- faults: a proxy that corrupts or slows a blob, a full disk, kill -9 ----
+
+/// What the proxy does to the response for one blob.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mischief {
+    /// flip a byte in the middle of the body
+    Corrupt,
+    /// send the body in 4 KiB pieces, 50 ms apart
+    Slow,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a registry, one request per
+/// connection, that does `Mischief` to the GET of one blob. Its threads
+/// are stopped and joined on drop.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// body bytes of the target blob sent so far
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    threads: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16, blob: &str, mischief: Mischief) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>> = Arc::default();
+        let (stop2, sent2, threads2) = (stop.clone(), sent.clone(), threads.clone());
+        let target = format!("/blobs/{blob}");
+        let accept = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (stop3, sent3, target) = (stop2.clone(), sent2.clone(), target.clone());
+                        let t = std::thread::spawn(move || {
+                            let _ = Self::serve(conn, upstream, &target, mischief, &stop3, &sent3);
+                        });
+                        threads2.lock().unwrap().push(t);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy {
+            port,
+            stop,
+            sent,
+            threads,
+            accept: Some(accept),
+        }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        upstream: u16,
+        target: &str,
+        mischief: Mischief,
+        stop: &std::sync::atomic::AtomicBool,
+        sent: &std::sync::atomic::AtomicUsize,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        conn.set_nonblocking(false)?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        // the request head (pulls send no bodies)
+        let mut req = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&req).into_owned();
+        let head = head.split("\r\n\r\n").next().unwrap_or_default();
+        let mut lines: Vec<&str> = head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
+        lines.push("Connection: close");
+        let first = lines[0].to_string();
+        let mut up = std::net::TcpStream::connect(("127.0.0.1", upstream))?;
+        up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())?;
+        let mut resp = Vec::new();
+        up.read_to_end(&mut resp)?;
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(resp.len(), |p| p + 4);
+        let (rhead, body) = resp.split_at_mut(split);
+        let hit = first.starts_with("GET ")
+            && first.contains(target)
+            && rhead.starts_with(b"HTTP/1.1 200");
+        if !hit {
+            conn.write_all(rhead)?;
+            return conn.write_all(body);
+        }
+        match mischief {
+            Mischief::Corrupt => {
+                let mid = body.len() / 2;
+                body[mid] ^= 0xff;
+                conn.write_all(rhead)?;
+                conn.write_all(body)?;
+                sent.fetch_add(body.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            Mischief::Slow => {
+                conn.write_all(rhead)?;
+                for piece in body.chunks(4096) {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    conn.write_all(piece)?;
+                    sent.fetch_add(piece.len(), std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for t in self.threads.lock().unwrap().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A base (busybox) + app image on `reg` as `name`: (layer blob digests).
+fn serve_two_layers(rb: &Rbox, reg: &Registry, name: &str) -> Vec<String> {
+    let base = busybox_tar(rb, &format!("{name}-bb"));
+    let app = app_tar(rb, &format!("{name}-app"), "two layers\n");
+    let lay = rb.path(&format!("layout-{name}"));
+    let (md, ms, blobs) = layout_manifest(&lay, "amd64", &[&base, &app]);
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", &format!("{name}:1"), false);
+    blobs
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_corrupted_blob_is_rejected_naming_its_digest_and_nothing_is_stored() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let blobs = serve_two_layers(&rb, &reg, "img");
+    let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Corrupt);
+    let r = format!("{}/img:1", proxy.host());
+    let o = rb.cmd(&["pull", &r]);
+    assert_fails_naming(&o, "pull of a corrupted layer", &blobs[0]);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&r), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(proxy.sent.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    rb.assert_empty();
+    // the registry itself serves it intact
+    rb.ok(&["pull", &format!("{}/img:1", reg.host())]);
+}
+
+/// A tmpfs mounted on a test's dir, unmounted on drop (before the Rbox).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .unwrap();
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_full_disk_during_extraction_is_one_line_and_the_store_stays_usable() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    // small: fits; big: 8 MiB of text that gzips to a few KiB
+    let small = app_tar(&rb, "small", "small\n");
+    let big_dir = rb.path("big-dir");
+    std::fs::create_dir_all(big_dir.join("app")).unwrap();
+    std::fs::write(
+        big_dir.join("app/big"),
+        "rbox fills the disk\n".repeat(8 << 20 >> 4),
+    )
+    .unwrap();
+    let big = rb.path("big.tar");
+    tar_dir(&big_dir, &big);
+    for (name, tar) in [("small", &small), ("big", &big)] {
+        let lay = rb.path(&format!("layout-{name}"));
+        let (md, ms, _) = layout_manifest(&lay, "amd64", &[tar]);
+        layout_index(
+            &lay,
+            "1",
+            "application/vnd.oci.image.manifest.v1+json",
+            &md,
+            ms,
+        );
+        reg.push(&lay, "1", &format!("{name}:1"), false);
+    }
+    let disk = Tmpfs::mount(rb.path("disk"), "4m");
+    let root = disk.0.join("root");
+    let r = |args: &[&str]| {
+        output_via_files(
+            Command::new(rbox_bin())
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .stdin(Stdio::null()),
+        )
+    };
+    let small_ref = format!("{}/small:1", reg.host());
+    let big_ref = format!("{}/big:1", reg.host());
+    assert_ok(&r(&["pull", &small_ref]), "pull small");
+    let entries = |d: &str| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (blobs, snaps) = (entries("blobs/sha256"), entries("snapshots"));
+    let o = r(&["pull", &big_ref]);
+    assert_fails_naming(&o, "pull onto a full disk", "No space left on device");
+    assert!(stderr(&o).contains(&big_ref), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(entries("blobs/sha256"), blobs);
+    assert_eq!(entries("snapshots"), snaps);
+    // still usable: the small image is there, and can go and come back
+    let o = r(&["images", "--format", "json"]);
+    assert_ok(&o, "images");
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert_ok(&r(&["rmi", &small_ref]), "rmi small");
+    assert_ok(&r(&["pull", &small_ref]), "pull small again");
+    assert_ok(&r(&["rmi", &small_ref]), "rmi small again");
+    assert!(entries("blobs/sha256").is_empty());
+    assert!(entries("snapshots").is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pull_killed_midway_leaves_no_visible_blob_and_the_next_pull_succeeds() {
+    let rb = Rbox::new();
+    let reg = Registry::start();
+    let blobs = serve_two_layers(&rb, &reg, "slow");
+    let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Slow);
+    let r = format!("{}/slow:1", proxy.host());
+    let mut child = rb
+        .command()
+        .args(["pull", &r])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rrun_tests::wait_for(
+        "the slow layer to be half-way",
+        std::time::Duration::from_secs(30),
+        || proxy.sent.load(std::sync::atomic::Ordering::Relaxed) > 256 << 10,
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    drop(proxy);
+    // temp names only: nothing a reader could take for a blob or a layer
+    for d in ["blobs/sha256", "snapshots"] {
+        let visible: Vec<String> = rb
+            .entries(d)
+            .into_iter()
+            .filter(|e| !e.starts_with(".tmp-"))
+            .collect();
+        assert!(visible.is_empty(), "{d}: {visible:?}");
+    }
+    assert_eq!(rb.ok(&["images", "-q"]), "");
+    // once the dead pull's temp files are old, the next pull sweeps them
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    for d in ["blobs/sha256", "snapshots"] {
+        for e in rb.entries(d) {
+            nix::sys::stat::utimensat(
+                None,
+                &rb.root().join(d).join(&e),
+                &old,
+                &old,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .unwrap();
+        }
+    }
+    let direct = format!("{}/slow:1", reg.host());
+    rb.ok(&["pull", &direct]);
+    for d in ["blobs/sha256", "snapshots"] {
+        assert!(
+            !rb.entries(d).iter().any(|e| e.starts_with(".tmp-")),
+            "{d}: {:?}",
+            rb.entries(d)
+        );
+    }
+    assert_eq!(rb.entries("snapshots").len(), 2);
+    rb.ok(&["rmi", &direct]);
+    rb.assert_empty();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_foreign_layer_is_skipped_with_a_clear_message() {
+    let rb = Rbox::new();
+    // the registry accepts manifests whose foreign layers have URLs
+    let reg = Registry::start_on(
+        "127.0.0.1",
+        false,
+        None,
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+    );
+    let foreign = app_tar(&rb, "foreign", "not distributable\n");
+    let app = app_tar(&rb, "app", "distributable\n");
+    let lay = rb.path("layout");
+    let (md, _, _) = layout_manifest(&lay, "amd64", &[&foreign, &app]);
+    // make the first layer a foreign one served from elsewhere
+    let mpath = lay.join("blobs/sha256").join(&md[7..]);
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let foreign_digest = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    m["layers"][0]["mediaType"] =
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into();
+    m["layers"][0]["urls"] = serde_json::json!(["https://example.invalid/foreign.tar.gz"]);
+    let (md, ms) = layout_blob(&lay, m.to_string().as_bytes());
+    layout_index(
+        &lay,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        ms,
+    );
+    reg.push(&lay, "1", "foreign:1", false);
+    let r = format!("{}/foreign:1", reg.host());
+    let log_before = reg.log().len();
+    let out = rb.ok(&["pull", &r]);
+    assert!(
+        out.contains(&format!(
+            "{}: Skipping foreign layer {foreign_digest} (application/vnd.oci.image.layer.nondistributable.v1.tar+gzip, from https://example.invalid/foreign.tar.gz)",
+            &foreign_digest[7..19]
+        )),
+        "{out}"
+    );
+    assert!(!reg.log()[log_before..].contains(&format!("blobs/{foreign_digest}")));
+    // the image has the distributable layer
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    let fs = snapshot_fs(&rb, &sha256_file(&app));
+    assert_eq!(
+        std::fs::read_to_string(fs.join("app/hello")).unwrap(),
+        "distributable\n"
+    );
+    rb.ok(&["rmi", &r]);
+    rb.assert_empty();
+    // an OCI archive with it: loaded without it, saying so
+    let archive = rb.path("foreign.tar");
+    tar_dir(&lay, &archive);
+    let out = rb.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        out.starts_with(&format!("Skipping foreign layer {foreign_digest} (")),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("Loaded image ID: ");
+    assert_eq!(rb.entries("snapshots").len(), 1);
+    rb.ok(&["rmi", id]);
     rb.assert_empty();
 }
