@@ -5,6 +5,7 @@
 //! binary (`main.rs`) only parses arguments and prints.
 
 pub mod bundle;
+pub mod container;
 pub mod etcfiles;
 pub mod format;
 pub mod image;
@@ -12,6 +13,7 @@ pub mod mounts;
 pub mod network;
 pub mod pull;
 pub mod reference;
+pub mod signals;
 pub mod store;
 pub mod template;
 pub mod unpack;
