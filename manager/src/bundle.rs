@@ -68,7 +68,7 @@ fn valid_id(id: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
-fn container_dir(store: &Store, id: &str) -> PathBuf {
+pub(crate) fn container_dir(store: &Store, id: &str) -> PathBuf {
     store.root().join("containers").join(id)
 }
 
@@ -326,7 +326,7 @@ impl Drop for Guard<'_> {
 /// Read `rel` (e.g. "etc/passwd") inside `rootfs` without leaving it:
 /// `openat2(RESOLVE_IN_ROOT)` resolves `..` and absolute symlinks against
 /// the rootfs. None when the image has no such file.
-fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<String>> {
+pub(crate) fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<String>> {
     let err = |source| BundleError::ReadIdFile { path: rel, source };
     let root = File::open(rootfs).map_err(err)?;
     let how = OpenHow::new()

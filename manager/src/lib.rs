@@ -1,6 +1,7 @@
-//! rbox: a Docker-like container manager. This part: the image store
-//! (import, tag, rmi, inspect, history), registries (pull, push, login,
-//! mirrors), image archives (save, load) and OCI bundles made from images.
+//! rbox: a Docker-like container manager: the image store (import, tag,
+//! rmi, inspect, history), registries (pull, push, login, mirrors), image
+//! archives (save, load), OCI bundles made from images, and containers
+//! (create, run, stop, rm, ps, inspect) with CNI networking.
 //!
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
@@ -9,6 +10,7 @@ pub mod archive;
 pub mod auth;
 pub mod bundle;
 pub mod config;
+pub mod container;
 pub mod etcfiles;
 pub mod format;
 pub mod image;
@@ -17,6 +19,7 @@ pub mod network;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod signals;
 pub mod store;
 pub mod template;
 pub mod unpack;

@@ -1,6 +1,8 @@
 //! rbox: parse the command line, run one verb, print. Errors are one line
 //! on stderr (`rbox: …`) and exit status 1.
 
+mod ctr;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -113,10 +115,62 @@ enum Verb {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Details of images as a JSON array
+    /// Details of containers or images as a JSON array
     Inspect {
+        /// A Go-template subset, like '{{.NetworkSettings.IPAddress}}'
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
-        images: Vec<String>,
+        targets: Vec<String>,
+    },
+    /// Create a container from an image (not started)
+    Create(ctr::RunArgs),
+    /// Create and run a container (attached)
+    Run(ctr::RunArgs),
+    /// Run a created or stopped container
+    Start {
+        /// Attach to its output and wait
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop running containers (TERM, then KILL after the timeout)
+    Stop {
+        /// Seconds to wait before KILL
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to running containers
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers
+    Rm {
+        /// Also running ones (killed first)
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers
+    Ps {
+        /// Also stopped ones
+        #[arg(short, long)]
+        all: bool,
+        /// Only ids
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        no_trunc: bool,
+        /// A Go-template subset, like '{{.Names}} {{.Status}}'
+        #[arg(long)]
+        format: Option<String>,
     },
     /// The layers' history of an image
     History {
@@ -375,13 +429,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Verb::Inspect { images } => {
-            let all = images
-                .iter()
-                .map(|i| image::inspect(&store, i))
-                .collect::<Result<Vec<_>, _>>()?;
-            println!("{}", serde_json::to_string_pretty(&all)?);
+        Verb::Inspect { format, targets } => {
+            let template = format
+                .as_deref()
+                .map(rbox::template::Template::parse)
+                .transpose()?;
+            let mut all = Vec::new();
+            for t in &targets {
+                match rbox::container::find(&store, t) {
+                    Ok(c) => all.push(rbox::container::inspect(&store, &c)),
+                    Err(rbox::container::ContainerError::NoSuch(_)) => all.push(
+                        image::inspect(&store, t)
+                            .with_context(|| format!("no such container or image: {t}"))?,
+                    ),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match template {
+                Some(t) => all.iter().for_each(|v| println!("{}", t.render(v))),
+                None => println!("{}", serde_json::to_string_pretty(&all)?),
+            }
         }
+        Verb::Create(a) => return ctr::create(&store, &a),
+        Verb::Run(a) => return ctr::run(&store, &a),
+        Verb::Start { attach, containers } => return ctr::start(&store, attach, &containers),
+        Verb::Stop { time, containers } => {
+            let t = std::time::Duration::from_secs(time);
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::stop(&store, c, t)
+            }));
+        }
+        Verb::Kill { signal, containers } => {
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::kill(&store, c, &signal)
+            }))
+        }
+        Verb::Rm { force, containers } => {
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::remove(&store, c, force)
+            }))
+        }
+        Verb::Ps {
+            all,
+            quiet,
+            no_trunc,
+            format,
+        } => ctr::ps(&store, all, quiet, no_trunc, format.as_deref())?,
         Verb::History { no_trunc, image } => {
             let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
                 .map(String::from)

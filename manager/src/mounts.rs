@@ -11,7 +11,7 @@ pub struct MountError {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// A host path (absolute).
     Bind(PathBuf),
@@ -24,7 +24,7 @@ pub enum Source {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountSpec {
     pub source: Source,
     /// Absolute path in the container.

@@ -112,7 +112,8 @@ impl Network {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,
@@ -128,7 +129,7 @@ impl Proto {
 }
 
 /// One `-p [ip:]hostPort:containerPort[/proto]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortMap {
     pub host_ip: Option<IpAddr>,
     pub host_port: u16,
@@ -210,7 +211,7 @@ impl PortMap {
         )
     }
 
-    fn runtime_config(&self) -> Value {
+    pub fn runtime_config(&self) -> Value {
         let mut m = json!({"hostPort": self.host_port, "containerPort": self.container_port,
                            "protocol": self.proto.as_str()});
         if let Some(ip) = self.host_ip {
@@ -501,6 +502,13 @@ impl Cni {
             container: container.to_string(),
             msg: format!("the result has no IP address: {result}"),
         })
+    }
+
+    /// `--net none`: only `lo`, up.
+    pub fn loopback_only(&self, container: &str, netns: &NetNs) -> Result<()> {
+        let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
+        self.exec("ADD", &lo, container, &netns.path, "lo")
+            .map(|_| ())
     }
 
     /// DEL in reverse order; every plugin is asked even if one fails (the

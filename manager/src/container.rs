@@ -1,0 +1,1050 @@
+//! Containers: what `rbox create/run/start/stop/kill/rm/ps/inspect` do.
+//!
+//! A container is a bundle made from its image (bundle.rs: overlay rootfs
+//! and config.json), adjusted for the command line (command, env, user,
+//! mounts, network namespace, resources), a row in the store's database
+//! (`container_meta`: name, what was asked, what happened), and, while it
+//! runs, a network namespace with the CNI chain's attachment. The runtime
+//! is rrun, through its runc CLI, with its state under ROOT/runtime.
+//!
+//! Runs are attached for now: `rbox run` stays in the foreground until the
+//! container exits. Detached containers (`-d`) need a supervisor that
+//! outlives rbox (the containerd shim), and are refused until it is wired in.
+
+use std::collections::HashSet;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oci_spec::runtime::{
+    Capability, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Spec, UserBuilder,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::bundle::{self, BundleError};
+use crate::etcfiles;
+use crate::image::short_id;
+use crate::mounts::{MountSpec, Source};
+use crate::network::{self, Cni, NetNs, Network, PortMap};
+use crate::store::{Store, StoreError};
+use crate::user;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Net(#[from] network::NetError),
+    #[error("no such container: {0}")]
+    NoSuch(String),
+    #[error("{0} is ambiguous: several containers match")]
+    Ambiguous(String),
+    #[error("the container name {0:?} is already in use")]
+    NameInUse(String),
+    #[error("invalid container name {0:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+")]
+    BadName(String),
+    #[error("container {0} is running: stop it first, or use -f")]
+    Running(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("runtime {bin}: {what}")]
+    Runtime { bin: String, what: String },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, ContainerError>;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let path = path.to_path_buf();
+    move |source| ContainerError::Io { op, path, source }
+}
+
+/// `--net`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetMode {
+    Bridge,
+    Host,
+    None,
+}
+
+impl NetMode {
+    pub fn parse(s: &str) -> Result<NetMode> {
+        match s {
+            "bridge" | "default" | "rbox" => Ok(NetMode::Bridge),
+            "host" => Ok(NetMode::Host),
+            "none" => Ok(NetMode::None),
+            other if other.starts_with("container:") => Err(ContainerError::Invalid(format!(
+                "--net {other}: joining another container's network is not implemented yet"
+            ))),
+            other => Err(ContainerError::Invalid(format!(
+                "--net {other:?}: not bridge, host or none (user networks are not implemented yet)"
+            ))),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            NetMode::Bridge => "bridge",
+            NetMode::Host => "host",
+            NetMode::None => "none",
+        }
+    }
+}
+
+/// What the command line asked for (kept with the container).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub image: String,
+    pub name: Option<String>,
+    /// Replaces the image's Cmd when not empty.
+    pub cmd: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub ports: Vec<PortMap>,
+    pub mounts: Vec<MountSpec>,
+    pub net: Option<NetMode>,
+    pub rm: bool,
+    pub read_only: bool,
+    pub add_hosts: Vec<(String, IpAddr)>,
+    pub dns: Vec<IpAddr>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub memory: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub cpus: Option<f64>,
+}
+
+/// What happened to it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// created, running, exited
+    pub status: String,
+    pub pid: i64,
+    pub exit_code: i32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub netns: Option<PathBuf>,
+    pub ip: Option<String>,
+    pub prefix_len: Option<u8>,
+    pub gateway: Option<String>,
+    pub mac: Option<String>,
+    /// The CNI result, for DEL.
+    pub cni_result: Option<Value>,
+    /// Published ports with their host ports resolved.
+    pub ports: Vec<PortMap>,
+}
+
+/// A container as the store knows it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created: String,
+    pub bundle: PathBuf,
+    pub spec: RunSpec,
+    pub state: RunState,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS container_meta (
+    id TEXT PRIMARY KEY REFERENCES containers(id),
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,               -- RunSpec, JSON
+    state TEXT NOT NULL               -- RunState, JSON
+);
+";
+
+fn ensure_schema(store: &Store) -> Result<()> {
+    store
+        .db
+        .execute_batch(SCHEMA)
+        .map_err(|e| StoreError::from_db(store, e).into())
+}
+
+fn db_err(store: &Store) -> impl Fn(rusqlite::Error) -> ContainerError + '_ {
+    move |e| StoreError::from_db(store, e).into()
+}
+
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A Docker-like `adjective_scientist` name.
+fn random_name() -> String {
+    const A: [&str; 16] = [
+        "brave",
+        "calm",
+        "eager",
+        "fervent",
+        "gallant",
+        "happy",
+        "jolly",
+        "keen",
+        "lucid",
+        "modest",
+        "nifty",
+        "optimistic",
+        "quirky",
+        "serene",
+        "tender",
+        "vibrant",
+    ];
+    const B: [&str; 16] = [
+        "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace", "meitner",
+        "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
+    ];
+    let r = random_hex(2);
+    let n = u16::from_str_radix(&r, 16).unwrap_or(0) as usize;
+    format!("{}_{}", A[n % 16], B[(n / 16) % 16])
+}
+
+fn row_to_container(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, String, String, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+const SELECT: &str = "SELECT c.id, m.name, c.image_id, c.created, c.bundle, m.spec, m.state \
+                      FROM containers c JOIN container_meta m ON m.id = c.id";
+
+fn parse_row(
+    (id, name, image_id, created, bundle, spec, state): (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ),
+) -> Container {
+    Container {
+        id,
+        name,
+        image_id,
+        created,
+        bundle: PathBuf::from(bundle),
+        spec: serde_json::from_str(&spec).unwrap_or_default(),
+        state: serde_json::from_str(&state).unwrap_or_default(),
+    }
+}
+
+/// Every container, newest first.
+pub fn list(store: &Store) -> Result<Vec<Container>> {
+    ensure_schema(store)?;
+    let mut stmt = store
+        .db
+        .prepare(&format!("{SELECT} ORDER BY c.created DESC"))
+        .map_err(db_err(store))?;
+    let rows = stmt
+        .query_map([], row_to_container)
+        .map_err(db_err(store))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err(store))?;
+    Ok(rows.into_iter().map(parse_row).collect())
+}
+
+/// By name, full id or unique id prefix.
+pub fn find(store: &Store, what: &str) -> Result<Container> {
+    let all = list(store)?;
+    let what_name = what.trim_start_matches('/');
+    if let Some(c) = all.iter().find(|c| c.name == what_name || c.id == what) {
+        return Ok(c.clone());
+    }
+    let by_prefix: Vec<&Container> = all.iter().filter(|c| c.id.starts_with(what)).collect();
+    match by_prefix.as_slice() {
+        [c] if !what.is_empty() => Ok((*c).clone()),
+        [] | [_] => Err(ContainerError::NoSuch(what.to_string())),
+        _ => Err(ContainerError::Ambiguous(what.to_string())),
+    }
+}
+
+fn save_state(store: &Store, id: &str, state: &RunState) -> Result<()> {
+    let json = serde_json::to_string(state).expect("plain data");
+    store
+        .db
+        .execute(
+            "UPDATE container_meta SET state = ?1 WHERE id = ?2",
+            rusqlite::params![json, id],
+        )
+        .map_err(db_err(store))?;
+    Ok(())
+}
+
+/// The runtime binary: `$RBOX_RUNTIME`, else `rrun` next to rbox, else in PATH.
+pub fn runtime_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RBOX_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join("rrun");
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from("rrun")
+}
+
+fn runtime(store: &Store) -> Command {
+    let mut c = Command::new(runtime_bin());
+    c.arg("--root").arg(store.root().join("runtime"));
+    c
+}
+
+/// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
+fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
+    let out = runtime(store).args(["state", id]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some((
+        v["status"].as_str()?.to_string(),
+        v["pid"].as_i64().unwrap_or(0),
+    ))
+}
+
+/// The status shown to users: the stored one, corrected by the runtime
+/// (a container whose rbox was killed is not "running" forever).
+pub fn live_status(store: &Store, c: &Container) -> String {
+    if c.state.status == "running" {
+        match runtime_status(store, &c.id) {
+            Some((s, _)) if s == "running" || s == "paused" => return s,
+            _ => return "exited".into(),
+        }
+    }
+    c.state.status.clone()
+}
+
+fn cap(name: &str) -> Result<Capability> {
+    let n = name.to_ascii_uppercase();
+    let n = if n.starts_with("CAP_") {
+        n
+    } else {
+        format!("CAP_{n}")
+    };
+    serde_json::from_value(json!(n))
+        .map_err(|_| ContainerError::Invalid(format!("unknown capability {name:?}")))
+}
+
+/// The host's hard limit for open files: Docker's default of 1048576 is
+/// clamped to it (raising a hard limit needs CAP_SYS_RESOURCE).
+fn nofile_hard() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| hard)
+        .unwrap_or(1024)
+}
+
+/// Adjust the image's config.json for what the command line asked.
+fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Path) -> Result<()> {
+    let invalid = |e: oci_spec::OciSpecError| ContainerError::Invalid(format!("config.json: {e}"));
+    let mut process = spec.process().clone().unwrap_or_default();
+    if let Some(ep) = &rs.entrypoint {
+        let mut args = vec![ep.clone()];
+        args.extend(rs.cmd.iter().cloned());
+        process.set_args(Some(args));
+    }
+    let hostname = rs
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    let mut env = process.env().clone().unwrap_or_default();
+    env.retain(|e| !e.starts_with("HOSTNAME="));
+    env.insert(0, format!("HOSTNAME={hostname}"));
+    for e in &rs.env {
+        let (k, v) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            // `-e NAME` takes the value from rbox's environment, if any
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        env.retain(|x| x.split('=').next() != Some(k.as_str()));
+        env.push(format!("{k}={v}"));
+    }
+    if rs.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    process.set_env(Some(env));
+    if let Some(w) = &rs.workdir {
+        if !w.starts_with('/') {
+            return Err(ContainerError::Invalid(format!(
+                "-w {w:?}: not an absolute path"
+            )));
+        }
+        process.set_cwd(PathBuf::from(w));
+    }
+    if let Some(u) = &rs.user {
+        let passwd = bundle::read_in_root(rootfs, "etc/passwd")?;
+        let group = bundle::read_in_root(rootfs, "etc/group")?;
+        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
+            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
+        process.set_user(
+            UserBuilder::default()
+                .uid(eu.uid)
+                .gid(eu.gid)
+                .additional_gids(eu.additional_gids)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    process.set_terminal(Some(rs.tty));
+    // capabilities
+    if let Some(mut caps) = process.capabilities().clone() {
+        let mut set: HashSet<Capability> = caps.bounding().clone().unwrap_or_default();
+        if rs.privileged {
+            set = all_caps();
+        }
+        for a in &rs.cap_add {
+            if a.eq_ignore_ascii_case("ALL") {
+                set.extend(all_caps());
+            } else {
+                set.insert(cap(a)?);
+            }
+        }
+        for d in &rs.cap_drop {
+            if d.eq_ignore_ascii_case("ALL") {
+                set.clear();
+            } else {
+                set.remove(&cap(d)?);
+            }
+        }
+        caps.set_bounding(Some(set.clone()));
+        caps.set_effective(Some(set.clone()));
+        caps.set_permitted(Some(set));
+        process.set_capabilities(Some(caps));
+    }
+    let hard = nofile_hard();
+    process.set_rlimits(Some(vec![PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .soft(hard.min(1_048_576))
+        .hard(hard.min(1_048_576))
+        .build()
+        .map_err(invalid)?]));
+    spec.set_process(Some(process));
+
+    let host_net = rs.net == Some(NetMode::Host);
+    spec.set_hostname(if host_net {
+        None
+    } else {
+        Some(hostname.clone())
+    });
+    if let Some(root) = spec.root().clone() {
+        let mut root = root;
+        root.set_readonly(Some(rs.read_only));
+        spec.set_root(Some(root));
+    }
+
+    // mounts: the image's defaults, then the user's, then the /etc files
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for m in &rs.mounts {
+        let mut options = vec!["rbind".to_string()];
+        let (typ, source) = match &m.source {
+            Source::Bind(p) => {
+                // -v makes a missing host directory, like Docker
+                fs::create_dir_all(p).map_err(io_err("create host directory", p))?;
+                ("bind", p.clone())
+            }
+            Source::Volume(name) => {
+                let name = name.clone().unwrap_or_else(|| random_hex(32));
+                let dir = volume_dir(cdir, &name);
+                fs::create_dir_all(&dir).map_err(io_err("create volume", &dir))?;
+                ("bind", dir)
+            }
+            Source::Tmpfs { size, mode } => {
+                options = vec!["nosuid".into(), "nodev".into()];
+                if let Some(s) = size {
+                    options.push(format!("size={s}"));
+                }
+                if let Some(md) = mode {
+                    options.push(format!("mode={md:o}"));
+                }
+                ("tmpfs", PathBuf::from("tmpfs"))
+            }
+        };
+        if m.readonly {
+            options.push("ro".into());
+        }
+        if typ == "bind" {
+            options.push(m.propagation.clone().unwrap_or_else(|| "rprivate".into()));
+        }
+        mounts.retain(|x| x.destination() != &m.target);
+        mounts.push(
+            MountBuilder::default()
+                .destination(&m.target)
+                .typ(typ)
+                .source(source)
+                .options(options)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        let dest = PathBuf::from("/etc").join(f);
+        if rs.mounts.iter().any(|m| m.target == dest) {
+            continue;
+        }
+        mounts.push(
+            MountBuilder::default()
+                .destination(dest)
+                .typ("bind")
+                .source(cdir.join(f))
+                .options(vec!["rbind".into(), "rprivate".into()])
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+
+    if let Some(mut linux) = spec.linux().clone() {
+        let mut ns = linux.namespaces().clone().unwrap_or_default();
+        if host_net {
+            ns.retain(|n| {
+                n.typ() != LinuxNamespaceType::Network && n.typ() != LinuxNamespaceType::Uts
+            });
+        }
+        linux.set_namespaces(Some(ns));
+        if rs.privileged {
+            linux.set_masked_paths(None);
+            linux.set_readonly_paths(None);
+        }
+        let mut res = LinuxResourcesBuilder::default();
+        let mut any = false;
+        if let Some(m) = rs.memory {
+            res = res.memory(
+                LinuxMemoryBuilder::default()
+                    .limit(m)
+                    .build()
+                    .map_err(invalid)?,
+            );
+            any = true;
+        }
+        if let Some(p) = rs.pids_limit {
+            res = res.pids(
+                LinuxPidsBuilder::default()
+                    .limit(p)
+                    .build()
+                    .map_err(invalid)?,
+            );
+            any = true;
+        }
+        if let Some(c) = rs.cpus {
+            res = res.cpu(
+                LinuxCpuBuilder::default()
+                    .quota((c * 100_000.0) as i64)
+                    .period(100_000u64)
+                    .build()
+                    .map_err(invalid)?,
+            );
+            any = true;
+        }
+        if any {
+            linux.set_resources(Some(res.build().map_err(invalid)?));
+        }
+        spec.set_linux(Some(linux));
+    }
+    Ok(())
+}
+
+/// Named volumes live under ROOT/volumes/NAME/_data (like Docker's).
+fn volume_dir(cdir: &Path, name: &str) -> PathBuf {
+    // cdir is ROOT/containers/<id>
+    let root = cdir.parent().and_then(Path::parent).unwrap_or(cdir);
+    root.join("volumes").join(name).join("_data")
+}
+
+pub const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn all_caps() -> HashSet<Capability> {
+    ALL_CAPS
+        .iter()
+        .filter_map(|c| serde_json::from_value(json!(c)).ok())
+        .collect()
+}
+
+fn write_config(path: &Path, spec: &Spec) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(spec).expect("a spec serializes");
+    fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("rename", path))
+}
+
+/// `rbox create`: bundle, adjusted config.json and records; nothing runs
+/// yet. On error nothing is left.
+pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
+    ensure_schema(store)?;
+    if rs.net == Some(NetMode::Host) || rs.net == Some(NetMode::None) {
+        if let Some(p) = rs.ports.first() {
+            return Err(ContainerError::Invalid(format!(
+                "-p {}: published ports need the bridge network, not --net {}",
+                p.display(),
+                rs.net.as_ref().map_or("", NetMode::name)
+            )));
+        }
+    }
+    let name = match &rs.name {
+        Some(n) if !valid_name(n) => return Err(ContainerError::BadName(n.clone())),
+        Some(n) => n.clone(),
+        None => loop {
+            let n = random_name();
+            if find(store, &n).is_err() {
+                break n;
+            }
+        },
+    };
+    if list(store)?.iter().any(|c| c.name == name) {
+        return Err(ContainerError::NameInUse(name));
+    }
+    let id = random_hex(32);
+    let cdir = bundle::container_dir(store, &id);
+    let bdir = cdir.join("bundle");
+    let args = if rs.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        rs.cmd.clone()
+    };
+    bundle::create(store, &rs.image, &id, &bdir, &args)?;
+    let made = (|| -> Result<Container> {
+        let config = bdir.join("config.json");
+        let text = fs::read(&config).map_err(io_err("read", &config))?;
+        let mut spec: Spec = serde_json::from_slice(&text)
+            .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+        adjust_spec(&mut spec, rs, &id, &cdir, &bdir.join("rootfs"))?;
+        let hostname = spec.hostname().clone().unwrap_or_default();
+        fs::write(cdir.join("hostname"), format!("{hostname}\n"))
+            .map_err(io_err("write", &cdir.join("hostname")))?;
+        for f in ["hosts", "resolv.conf"] {
+            fs::write(cdir.join(f), "").map_err(io_err("write", &cdir.join(f)))?;
+        }
+        write_config(&config, &spec)?;
+        let state = RunState {
+            status: "created".into(),
+            ..Default::default()
+        };
+        let inserted = store.db.execute(
+            "INSERT INTO container_meta (id, name, spec, state) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                id,
+                name,
+                serde_json::to_string(rs).expect("plain data"),
+                serde_json::to_string(&state).expect("plain data")
+            ],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(ContainerError::NameInUse(name.clone()));
+            }
+            Err(e) => return Err(db_err(store)(e)),
+        }
+        find(store, &id)
+    })();
+    if made.is_err() {
+        let _ = bundle::remove(store, &id);
+    }
+    made
+}
+
+/// The network for a start: namespace, CNI attachment, /etc files.
+fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
+    let cdir = bundle::container_dir(store, &c.id);
+    let mode = c.spec.net.clone().unwrap_or(NetMode::Bridge);
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let hostname = fs::read_to_string(cdir.join("hostname"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mut own_ip = None;
+    if mode != NetMode::Host {
+        let mut ports = c.spec.ports.clone();
+        // taken host ports: by the host, or by another container of ours
+        for p in &ports {
+            for other in list(store)? {
+                if other.id != c.id
+                    && live_status(store, &other) == "running"
+                    && other.state.ports.iter().any(|q| {
+                        p.host_port != 0 && q.host_port == p.host_port && q.proto == p.proto
+                    })
+                {
+                    return Err(network::NetError::PortTaken(format!(
+                        "host port {}/{} is already published by container {}",
+                        p.host_port,
+                        p.proto.as_str(),
+                        other.name
+                    ))
+                    .into());
+                }
+            }
+        }
+        network::reserve_host_ports(&mut ports)?;
+        let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
+        state.netns = Some(ns.path.clone());
+        let cni = Cni::new(network::plugin_dirs());
+        let attached = if mode == NetMode::Bridge {
+            cni.check_installed()
+                .and_then(|()| cni.attach(&default_conflist(), &c.id, &ns, &ports))
+                .map(Some)
+        } else {
+            cni.loopback_only(&c.id, &ns).map(|()| None)
+        };
+        match attached {
+            Ok(Some(a)) => {
+                own_ip = Some(a.ip.addr());
+                state.ip = Some(a.ip.addr().to_string());
+                state.prefix_len = Some(a.ip.prefix_len());
+                state.gateway = a.gateway.map(|g| g.to_string());
+                state.mac = Some(a.mac.clone());
+                state.cni_result = Some(a.result);
+                state.ports = ports;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = ns.remove();
+                state.netns = None;
+                return Err(e.into());
+            }
+        }
+        // the namespace path goes into config.json
+        let config = c.bundle.join("config.json");
+        let text = fs::read(&config).map_err(io_err("read", &config))?;
+        let mut spec: Spec = serde_json::from_slice(&text)
+            .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+        if let Some(mut linux) = spec.linux().clone() {
+            let mut nss = linux.namespaces().clone().unwrap_or_default();
+            for n in nss.iter_mut() {
+                if n.typ() == LinuxNamespaceType::Network {
+                    n.set_path(Some(ns.path.clone()));
+                }
+            }
+            linux.set_namespaces(Some(nss));
+            spec.set_linux(Some(linux));
+        }
+        write_config(&config, &spec)?;
+    }
+    let hosts = etcfiles::hosts(&hostname, own_ip, &[c.name.as_str()], &c.spec.add_hosts);
+    fs::write(cdir.join("hosts"), hosts).map_err(io_err("write", &cdir.join("hosts")))?;
+    let resolv = etcfiles::resolv_conf(&host_resolv, &c.spec.dns, mode == NetMode::Host);
+    fs::write(cdir.join("resolv.conf"), resolv)
+        .map_err(io_err("write", &cdir.join("resolv.conf")))?;
+    Ok(())
+}
+
+/// The default bridge network's conflist. host-local keeps its leases in
+/// its default data dir, shared by every rbox root on the host: the
+/// bridge and its subnet are the host's, not the store's.
+pub fn default_conflist() -> Value {
+    Network::default_bridge().conflist(Path::new("/var/lib/cni/networks"))
+}
+
+/// Undo `setup_network` (idempotent): CNI DEL, namespace removed.
+fn teardown_network(c: &Container, state: &mut RunState) -> Result<()> {
+    let Some(path) = state.netns.clone() else {
+        return Ok(());
+    };
+    let ns = NetNs { path };
+    let cni = Cni::new(network::plugin_dirs());
+    let mut result = Ok(());
+    if c.spec.net.clone().unwrap_or(NetMode::Bridge) == NetMode::Bridge {
+        result = cni.detach(
+            &default_conflist(),
+            &c.id,
+            &ns,
+            &state.ports,
+            state.cni_result.as_ref(),
+        );
+    }
+    ns.remove()?;
+    state.netns = None;
+    result.map_err(Into::into)
+}
+
+/// Run a created (or exited) container in the foreground: stdio is rbox's,
+/// and rbox waits for it. Returns the exit code.
+pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
+    let c = find(store, what)?;
+    let status = live_status(store, &c);
+    if status == "running" || status == "paused" {
+        return Err(ContainerError::Invalid(format!(
+            "container {} is already running",
+            c.name
+        )));
+    }
+    let mut state = c.state.clone();
+    // whatever an earlier run left (rbox killed): runtime state, network
+    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    let _ = teardown_network(&c, &mut state);
+    let started = setup_network(store, &c, &mut state).and_then(|()| {
+        state.status = "running".into();
+        state.started_at = Some(chrono::Utc::now().to_rfc3339());
+        state.finished_at = None;
+        save_state(store, &c.id, &state)
+    });
+    if let Err(e) = started {
+        let _ = teardown_network(&c, &mut state);
+        state.status = "created".into();
+        let _ = save_state(store, &c.id, &state);
+        if c.spec.rm {
+            let _ = remove(store, &c.id, true);
+        }
+        return Err(e);
+    }
+    let bin = runtime_bin();
+    let code = crate::signals::run_forwarding(
+        runtime(store)
+            .args(["run", "--bundle"])
+            .arg(&c.bundle)
+            .arg(&c.id),
+    )
+    .map_err(|e| ContainerError::Runtime {
+        bin: bin.display().to_string(),
+        what: e.to_string(),
+    });
+    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    let net = teardown_network(&c, &mut state);
+    state.status = "exited".into();
+    state.exit_code = *code.as_ref().unwrap_or(&125);
+    state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    save_state(store, &c.id, &state)?;
+    if c.spec.rm {
+        remove(store, &c.id, true)?;
+    }
+    net?;
+    code
+}
+
+/// `rbox kill`: a signal to a running container.
+pub fn kill(store: &Store, what: &str, signal: &str) -> Result<()> {
+    let c = find(store, what)?;
+    if live_status(store, &c) != "running" {
+        return Err(ContainerError::NotRunning(c.name));
+    }
+    let out = runtime(store)
+        .args(["kill", &c.id, signal])
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `rbox stop [-t N]`: SIGTERM, then SIGKILL after `timeout`; waits until
+/// it has stopped (its attached `rbox run` then cleans up).
+pub fn stop(store: &Store, what: &str, timeout: std::time::Duration) -> Result<()> {
+    let c = find(store, what)?;
+    if live_status(store, &c) != "running" {
+        return Ok(());
+    }
+    let _ = kill(store, &c.id, "TERM");
+    let deadline = std::time::Instant::now() + timeout;
+    let mut killed = false;
+    loop {
+        match runtime_status(store, &c.id) {
+            Some((s, _)) if s == "running" || s == "paused" => {}
+            _ => return Ok(()),
+        }
+        if !killed && std::time::Instant::now() >= deadline {
+            let _ = kill(store, &c.id, "KILL");
+            killed = true;
+        }
+        if std::time::Instant::now() >= deadline + std::time::Duration::from_secs(10) {
+            return Err(ContainerError::Invalid(format!(
+                "container {} did not stop",
+                c.name
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `rbox rm [-f]`: everything of the container goes (bundle, network,
+/// records, anonymous volumes).
+pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
+    let c = find(store, what)?;
+    let status = live_status(store, &c);
+    if status == "running" || status == "paused" {
+        if !force {
+            return Err(ContainerError::Running(c.name));
+        }
+        let _ = runtime(store).args(["kill", &c.id, "KILL"]).output();
+    }
+    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    let mut state = c.state.clone();
+    let net = teardown_network(&c, &mut state);
+    // the row that references the bundle's first
+    store
+        .db
+        .execute("DELETE FROM container_meta WHERE id = ?1", [&c.id])
+        .map_err(db_err(store))?;
+    bundle::remove(store, &c.id)?;
+    net
+}
+
+/// `docker inspect`'s shape for a container.
+pub fn inspect(store: &Store, c: &Container) -> Value {
+    let status = live_status(store, c);
+    let ports: serde_json::Map<String, Value> = c
+        .state
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/{}", p.container_port, p.proto.as_str()),
+                json!([{"HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                        "HostPort": p.host_port.to_string()}]),
+            )
+        })
+        .collect();
+    let ip = c.state.ip.clone().unwrap_or_default();
+    let mode = c.spec.net.clone().unwrap_or(NetMode::Bridge);
+    let mut networks = serde_json::Map::new();
+    networks.insert(
+        mode.name().to_string(),
+        json!({"IPAddress": ip, "IPPrefixLen": c.state.prefix_len.unwrap_or(0),
+               "Gateway": c.state.gateway.clone().unwrap_or_default(),
+               "MacAddress": c.state.mac.clone().unwrap_or_default()}),
+    );
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Name": format!("/{}", c.name),
+        "Image": format!("sha256:{}", crate::store::hex(&c.image_id)),
+        "State": {
+            "Status": status,
+            "Running": status == "running",
+            "Paused": status == "paused",
+            "Pid": if status == "running" { runtime_status(store, &c.id).map_or(0, |s| s.1) } else { 0 },
+            "ExitCode": c.state.exit_code,
+            "StartedAt": c.state.started_at.clone().unwrap_or_default(),
+            "FinishedAt": c.state.finished_at.clone().unwrap_or_default(),
+        },
+        "Config": {
+            "Image": c.spec.image,
+            "Cmd": c.spec.cmd,
+            "Env": c.spec.env,
+            "Tty": c.spec.tty,
+            "OpenStdin": c.spec.interactive,
+            "WorkingDir": c.spec.workdir.clone().unwrap_or_default(),
+            "User": c.spec.user.clone().unwrap_or_default(),
+            "Hostname": c.spec.hostname.clone().unwrap_or_else(|| c.id.chars().take(12).collect()),
+        },
+        "HostConfig": {
+            "NetworkMode": mode.name(),
+            "AutoRemove": c.spec.rm,
+            "ReadonlyRootfs": c.spec.read_only,
+            "Privileged": c.spec.privileged,
+            "CapAdd": c.spec.cap_add,
+            "CapDrop": c.spec.cap_drop,
+            "Memory": c.spec.memory.unwrap_or(0),
+            "PidsLimit": c.spec.pids_limit.unwrap_or(0),
+        },
+        "Mounts": c.spec.mounts.iter().map(|m| {
+            let (typ, src, name) = match &m.source {
+                Source::Bind(p) => ("bind", p.display().to_string(), None),
+                Source::Volume(n) => ("volume", String::new(), n.clone()),
+                Source::Tmpfs { .. } => ("tmpfs", String::new(), None),
+            };
+            json!({"Type": typ, "Source": src, "Name": name, "Destination": m.target, "RW": !m.readonly})
+        }).collect::<Vec<_>>(),
+        "NetworkSettings": {
+            "IPAddress": ip,
+            "IPPrefixLen": c.state.prefix_len.unwrap_or(0),
+            "Gateway": c.state.gateway.clone().unwrap_or_default(),
+            "MacAddress": c.state.mac.clone().unwrap_or_default(),
+            "Ports": ports,
+            "Networks": networks,
+            "SandboxKey": c.state.netns.clone().map(|p| p.display().to_string()).unwrap_or_default(),
+        },
+    })
+}
