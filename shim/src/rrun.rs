@@ -272,7 +272,7 @@ impl Rrun {
     /// `events` running in the background: OOM events as JSON lines on its stdout.
     pub fn events_command(&self, id: &str) -> Command {
         let mut cmd = self.command(None);
-        cmd.args(["events", "--interval", "1h", id]);
+        cmd.args(["events", "--interval", "1s", id]);
         cmd
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -69,6 +70,12 @@ struct Container {
     init: Process,
     execs: HashMap<String, Process>,
     rootfs_mounted: bool,
+    /// `rrun events`, watching for OOM kills
+    oom_watch: Option<(i32, Receiver<Exit>)>,
+    /// TaskOOM events sent (by the watcher or at exit)
+    ooms: Arc<AtomicU64>,
+    /// `linux.cgroupsPath` of the bundle, when absolute
+    cgroup: Option<PathBuf>,
 }
 
 impl Container {
@@ -179,6 +186,19 @@ impl TaskService {
                     if p.pid != exit.pid || p.exit.is_some() {
                         continue;
                     }
+                    if exec_id.is_empty() {
+                        // an OOM kill that ended the container before the
+                        // watcher's first look
+                        let kills = c.cgroup.as_deref().map(oom_kills).unwrap_or(0);
+                        if kills
+                            > c.ooms
+                                .swap(kills.max(c.ooms.load(Ordering::SeqCst)), Ordering::SeqCst)
+                        {
+                            let mut e = ev::TaskOOM::new();
+                            e.container_id = id.clone();
+                            self.send("/tasks/oom", e);
+                        }
+                    }
                     p.exit = Some(exit);
                     p.status = Status::Stopped;
                     if let Some(io) = p.io.as_mut() {
@@ -268,6 +288,9 @@ impl TaskService {
                 init,
                 execs: HashMap::new(),
                 rootfs_mounted: !req.rootfs.is_empty(),
+                oom_watch: None,
+                ooms: Arc::new(AtomicU64::new(0)),
+                cgroup: cgroup_path(&bundle),
             },
         );
         self.watch(pid);
@@ -283,21 +306,29 @@ impl TaskService {
         e.io = MessageField::some(tio);
         e.pid = pid as u32;
         self.send("/tasks/create", e);
-        self.watch_oom(&req.id, &rrun);
+        if let Some(c) = all.get_mut(&req.id) {
+            c.oom_watch = self.watch_oom(&req.id, &rrun, c.ooms.clone());
+        }
         Ok(pid as u32)
     }
 
     /// `rrun events` in the background; its OOM lines become TaskOOM.
-    fn watch_oom(&self, id: &str, rrun: &Rrun) {
+    fn watch_oom(
+        &self,
+        id: &str,
+        rrun: &Rrun,
+        ooms: Arc<AtomicU64>,
+    ) -> Option<(i32, Receiver<Exit>)> {
         use std::io::BufRead;
         let mut cmd = rrun.events_command(id);
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null());
-        let Ok((mut child, _exit)) = Reaper::get().spawn(&mut cmd) else {
+        let Ok((mut child, exited)) = Reaper::get().spawn(&mut cmd) else {
             log::warn!("{id}: cannot watch for OOM kills");
-            return;
+            return None;
         };
+        let pid = child.id() as i32;
         let out = child.stdout.take().expect("piped stdout");
         let svc = self.clone();
         let id = id.to_string();
@@ -307,12 +338,14 @@ impl TaskService {
                 for line in std::io::BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
                     if line.contains("\"type\":\"oom\"") {
+                        ooms.fetch_add(1, Ordering::SeqCst);
                         let mut e = ev::TaskOOM::new();
                         e.container_id = id.clone();
                         svc.send("/tasks/oom", e);
                     }
                 }
             });
+        Some((pid, exited))
     }
 
     fn do_start(&self, req: &api::StartRequest) -> Result<u32> {
@@ -436,6 +469,15 @@ impl TaskService {
         let c = all
             .remove(&req.id)
             .ok_or_else(|| ShimError::ContainerNotFound(req.id.clone()))?;
+        if let Some((pid, exited)) = &c.oom_watch {
+            // still ours (not reaped), so the pid is not someone else's
+            if exited.try_recv().is_err() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         if c.rootfs_mounted {
             unmount_rootfs(&c.bundle.join("rootfs"));
         }
@@ -870,6 +912,34 @@ fn write_runtime_file(bundle: &Path, rrun: &Rrun) -> Result<()> {
     })
     .expect("plain struct");
     std::fs::write(&path, json).map_err(ShimError::io("write", path))
+}
+
+/// `linux.cgroupsPath` of the bundle's config.json, if absolute.
+fn cgroup_path(bundle: &Path) -> Option<PathBuf> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    let path = spec.get("linux")?.get("cgroupsPath")?.as_str()?;
+    path.starts_with('/').then(|| PathBuf::from(path))
+}
+
+/// How many times the OOM killer struck in the cgroup (v1 memory
+/// controller, else cgroup v2).
+fn oom_kills(cgroup: &Path) -> u64 {
+    let rel = cgroup.strip_prefix("/").unwrap_or(cgroup);
+    let base = Path::new("/sys/fs/cgroup");
+    [
+        base.join("memory").join(rel).join("memory.oom_control"),
+        base.join(rel).join("memory.events"),
+    ]
+    .iter()
+    .filter_map(|f| std::fs::read_to_string(f).ok())
+    .find_map(|text| {
+        text.lines().find_map(|l| {
+            l.strip_prefix("oom_kill ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+    })
+    .unwrap_or(0)
 }
 
 fn read_pid(path: &Path) -> Result<i32> {

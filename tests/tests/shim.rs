@@ -71,6 +71,23 @@ impl Rig {
             Vec::<String>::new(),
             "rootfs mounts left"
         );
+        // `rrun events` (the OOM watcher) ends within a second of its container
+        let rrun = std::fs::canonicalize(rrun_bin()).unwrap();
+        let rruns = || -> Vec<i32> {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == rrun)
+                })
+                .collect()
+        };
+        let waited = std::time::Instant::now();
+        while !rruns().is_empty() && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(rruns(), Vec::<i32>::new(), "rrun processes left");
         let left: Vec<_> = std::fs::read_dir(self.rrun_root())
             .into_iter()
             .flatten()
@@ -391,5 +408,47 @@ fn a_broken_runtime_binary_is_a_clear_error() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(rig.ctd.ok(&["container", "ls", "-q"]), "");
+    rig.assert_clean();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_oom_kill_is_reported() {
+    let rig = Rig::new(None);
+    let log = rig.ctd.dir.path().join("events.log");
+    let mut events = rig
+        .ctd
+        .ctr_command()
+        .arg("events")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `tail` keeps every line of an endless one-line file
+    let out = rig.ctd.ctr(&rig.run_args(&[
+        "--rm",
+        "--memory-limit",
+        "16777216",
+        IMAGE,
+        "t-oom",
+        "tail",
+        "/dev/zero",
+    ]));
+    let seen = || std::fs::read_to_string(&log).unwrap_or_default();
+    let waited = std::time::Instant::now();
+    while !seen().contains("/tasks/oom") && waited.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGTERM: `timeout` passes it on to ctr
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(events.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = events.wait();
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let text = seen();
+    assert!(text.contains("/tasks/oom"), "{text}");
+    assert!(text.contains("/tasks/exit"), "{text}");
     rig.assert_clean();
 }
