@@ -66,10 +66,13 @@ fn open_output(path: &str) -> Result<Option<File>> {
         return Ok(None);
     }
     let path = path.strip_prefix("file://").unwrap_or(path);
+    let fifo = is_fifo(path);
+    // a FIFO read-write; a log file appended to
     OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(!is_fifo(path))
+        .read(fifo)
+        .write(fifo)
+        .append(!fifo)
+        .create(!fifo)
         .open(path)
         .map(Some)
         .map_err(ShimError::io("open output", path))

@@ -4,6 +4,7 @@
 //! drives rrun through its runc-compatible command line (`rrun`). `reaper`
 //! owns `waitpid`; `io` copies the standard streams.
 
+pub mod client;
 pub mod error;
 pub mod io;
 pub mod mount;

@@ -178,6 +178,7 @@ impl TaskService {
     /// and send TaskStart/TaskExecStarted, so TaskExit always comes after.
     fn handle_exits(&self, exits: Receiver<Exit>) {
         for exit in exits {
+            let mut on_exit = None;
             let mut all = self.lock();
             for (id, c) in all.iter_mut() {
                 let procs = std::iter::once(("", &mut c.init))
@@ -216,9 +217,19 @@ impl TaskService {
                     e.exit_status = exit.code as u32;
                     e.exited_at = timestamp(exit.at);
                     self.send("/tasks/exit", e);
+                    if exec_id.is_empty() {
+                        on_exit = crate::client::on_exit_command(&c.bundle, id, exit.code);
+                    }
                 }
             }
             self.s.exited.notify_all();
+            drop(all);
+            // not waited for here: it may well call back (delete, shutdown)
+            if let Some(mut cmd) = on_exit {
+                if let Err(e) = Reaper::get().spawn(&mut cmd) {
+                    log::warn!("on-exit command: {e}");
+                }
+            }
         }
     }
 

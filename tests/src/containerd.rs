@@ -12,6 +12,32 @@ use crate::{assert_ok, stdout, wait_for};
 /// containerd shares /run/containerd between daemons: one daemon at a time.
 static ONE_DAEMON: Mutex<()> = Mutex::new(());
 
+/// For a test that starts shims without containerd: they too keep their
+/// sockets in /run/containerd/s. Serializes with the daemons, and removes
+/// /run/containerd on drop if it did not exist.
+pub struct RunContainerd {
+    had_run_containerd: bool,
+    _one: MutexGuard<'static, ()>,
+}
+
+impl RunContainerd {
+    pub fn take() -> RunContainerd {
+        let one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+        RunContainerd {
+            had_run_containerd: Path::new("/run/containerd").exists(),
+            _one: one,
+        }
+    }
+}
+
+impl Drop for RunContainerd {
+    fn drop(&mut self) {
+        if !self.had_run_containerd {
+            let _ = std::fs::remove_dir_all("/run/containerd");
+        }
+    }
+}
+
 pub struct Containerd {
     pub dir: tempfile::TempDir,
     pub namespace: String,

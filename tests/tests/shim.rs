@@ -452,3 +452,110 @@ fn an_oom_kill_is_reported() {
     assert!(text.contains("/tasks/exit"), "{text}");
     rig.assert_clean();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn the_shim_client_runs_a_container_without_containerd() {
+    use shim::client::{ProcessIo, ShimClient, ShimOptions};
+    require_root();
+    let _run = rrun_tests::containerd::RunContainerd::take();
+    let bin = tempfile::Builder::new()
+        .prefix("rrun-test-shimbin")
+        .tempdir()
+        .unwrap();
+    let shim = bin.path().join("containerd-shim-rrun-v2");
+    std::fs::copy(shim_bin(), &shim).unwrap();
+    std::os::unix::fs::symlink(rrun_bin(), bin.path().join("rrun")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    std::fs::write(bundle.path().join("log"), "").unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = |name: &str| Some(logs.path().join(name));
+    let marker = logs.path().join("on-exit");
+    let id = unique("c");
+    let client = ShimClient::start(ShimOptions {
+        shim: shim.clone(),
+        namespace: "rbox-test".into(),
+        id: id.clone(),
+        bundle: bundle.path().to_path_buf(),
+        runtime: None,
+        root: Some(root.path().to_path_buf()),
+        on_exit: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "echo $RRUN_SHIM_ID $RRUN_SHIM_EXIT_STATUS > {}",
+                marker.display()
+            ),
+        ]),
+    })
+    .unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(bundle.path().join("log")).unwrap_or_default();
+        panic!("{e}\nshim log: {log}")
+    });
+    let pid = client
+        .create(&ProcessIo {
+            stdout: log("init.out"),
+            stderr: log("init.err"),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(client.start_process("").unwrap(), pid);
+    let mut p = oci_spec::runtime::Process::default();
+    p.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "echo from exec; echo exec err >&2; exit 4".into(),
+    ]));
+    p.set_env(Some(vec!["PATH=/bin".into()]));
+    p.set_cwd("/".into());
+    let io = ProcessIo {
+        stdout: log("exec.out"),
+        stderr: log("exec.err"),
+        ..Default::default()
+    };
+    client.exec("e1", &p, &io).unwrap();
+    client.start_process("e1").unwrap();
+    assert_eq!(client.wait("e1").unwrap(), 4);
+    assert_eq!(client.delete("e1").unwrap(), 4);
+    wait_for("exec output", Duration::from_secs(5), || {
+        std::fs::read_to_string(logs.path().join("exec.err")).is_ok_and(|s| s == "exec err\n")
+    });
+    assert_eq!(
+        std::fs::read_to_string(logs.path().join("exec.out")).unwrap(),
+        "from exec\n"
+    );
+    // a bad request is a clear error naming the container
+    let err = client.start_process("nope").unwrap_err().to_string();
+    assert!(err.contains(&id) && err.contains("nope"), "{err}");
+    client.kill("", 9, false).unwrap();
+    assert_eq!(client.wait("").unwrap(), 137);
+    assert_eq!(client.delete("").unwrap(), 137);
+    wait_for("the on-exit command", Duration::from_secs(5), || {
+        std::fs::read_to_string(&marker).is_ok_and(|s| s == format!("{id} 137\n"))
+    });
+    let topics = client.events();
+    for t in [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/delete",
+    ] {
+        assert!(topics.iter().any(|x| x == t), "{t} not in {topics:?}");
+    }
+    let start = topics.iter().position(|t| t == "/tasks/start").unwrap();
+    let exit = topics.iter().rposition(|t| t == "/tasks/exit").unwrap();
+    assert!(start < exit, "{topics:?}");
+    client.shutdown().unwrap();
+    wait_for("the shim to exit", Duration::from_secs(10), || {
+        !std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|p| p == shim))
+    });
+    assert!(
+        std::fs::read_dir(root.path().join("rbox-test")).map_or(true, |mut d| d.next().is_none())
+    );
+}
