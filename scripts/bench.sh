@@ -206,6 +206,12 @@ fi
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
+# containerd: our shim vs the runc shim (ctr run --rm latency, idle RSS)
+shim=${SHIM:-$here/target/release/containerd-shim-rrun-v2}
+if [ -x "$shim" ] && command -v containerd >/dev/null; then
+  "$here/scripts/bench-shim.sh" "$work" "$rrun" "$shim" "${BENCH_SHIM_RUNS:-20}"
+fi
+
 python3 - "$work" "$here/docs/performance.md" "$runs" <<'PY'
 import json, sys, datetime, platform, subprocess
 work, out, runs = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -232,6 +238,20 @@ if os.path.exists(f"{work}/cni-ADD.json"):
     for r in cni_rows:
         print(r)
 print(f"rrun run on the hybrid layout: {hyb:.2f} ms")
+shim_rows, shim_rss = [], ""
+if os.path.exists(f"{work}/shim.json"):
+    m = med("shim")
+    base = m["runc-shim+runc"]
+    for name, label in (("rrun-shim", "containerd-shim-rrun-v2 + rrun"),
+                        ("runc-shim+runc", "containerd-shim-runc-v2 + runc"),
+                        ("runc-shim+crun", "containerd-shim-runc-v2 + crun")):
+        shim_rows.append(f"| {label} | {m[name]:.1f} | **{m[name]/base:.2f}** |")
+        print(f"ctr run --rm, {label}: {m[name]:.1f} ms")
+    r = json.load(open(f"{work}/shim-rss.json"))
+    shim_rss = (f"One idle shim (serving a container running `sleep`): ours VmRSS **{r['ours_rss']} kB** "
+                f"(Pss {r['ours_pss']} kB), containerd-shim-runc-v2 VmRSS **{r['runc_rss']} kB** (Pss {r['runc_pss']} kB).")
+    print(shim_rss)
+ctdver = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
 doc = f"""# Performance
 
 Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
@@ -269,6 +289,18 @@ rules as one nf_tables netlink batch where the reference runs iptables several t
 musl binaries like rrun. Not at the target yet: 50 concurrent ADDs, where every container's portmap
 batch is a separate nf_tables commit (the kernel serializes commits); one table per network with
 sets of mappings is the next step.
+
+## containerd shim
+
+`ctr run --rm IMAGE ID true` against one private containerd ({ctdver}), median wall time in milliseconds
+of the whole command (ctr, containerd, shim start, create, start, exit, delete, shim exit), in the same
+pure cgroup v1 view as above; ratio to containerd's own runc shim with runc.
+
+| runtime | ms | ratio |
+|---|---|---|
+""" + "\n".join(shim_rows) + f"""
+
+{shim_rss}
 
 ## Where rrun's time goes
 
