@@ -480,6 +480,8 @@ impl TaskService {
         let c = all
             .remove(&req.id)
             .ok_or_else(|| ShimError::ContainerNotFound(req.id.clone()))?;
+        // a Wait still blocked on this container answers "not found" now
+        self.s.exited.notify_all();
         if let Some((pid, exited)) = &c.oom_watch {
             // still ours (not reaped), so the pid is not someone else's
             if exited.try_recv().is_err() {
@@ -1091,6 +1093,15 @@ impl Task for TaskService {
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.lock().is_empty() {
             self.s.shutdown.signal();
+            // the framework then stops the ttrpc server, which joins every
+            // handler thread; should one be stuck, exit anyway
+            let _ = std::thread::Builder::new().name("exit".into()).spawn(|| {
+                std::thread::sleep(Duration::from_secs(3));
+                if let Ok(address) = std::fs::read_to_string("address") {
+                    let _ = std::fs::remove_file(address.trim().trim_start_matches("unix://"));
+                }
+                std::process::exit(0);
+            });
         }
         Ok(api::Empty::new())
     }

@@ -534,6 +534,10 @@ fn the_shim_client_runs_a_container_without_containerd() {
     wait_for("the on-exit command", Duration::from_secs(5), || {
         std::fs::read_to_string(&marker).is_ok_and(|s| s == format!("{id} 137\n"))
     });
+    // events arrive asynchronously, in order: the last one is the delete
+    wait_for("the delete event", Duration::from_secs(5), || {
+        client.events().iter().any(|t| t == "/tasks/delete")
+    });
     let topics = client.events();
     for t in [
         "/tasks/create",
