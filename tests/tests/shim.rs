@@ -149,6 +149,11 @@ fn run_rm_reports_output_and_exit_code() {
     );
     assert_eq!(stderr(&out), "to stderr\n");
     assert_eq!(out.status.code(), Some(7));
+    // no shim or containerd fd leaks into the container
+    let out =
+        rig.ctd
+            .ctr(&rig.run_args(&["--rm", IMAGE, "t-fd", "sh", "-c", "ls /proc/1/fd; true"]));
+    assert_eq!(stdout(&out), "0\n1\n2\n", "{}", stderr(&out));
     // stdin reaches the container, and its EOF too
     let mut child = rig
         .ctd
@@ -407,6 +412,39 @@ fn a_broken_runtime_binary_is_a_clear_error() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(rig.ctd.ok(&["container", "ls", "-q"]), "");
+    rig.assert_clean();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_runtime_config_file_names_the_binary() {
+    // what CRI sends for a runtime_type other than runc: a ConfigPath
+    let rig = Rig::new(None);
+    let conf = rig.ctd.dir.path().join("rrun.toml");
+    std::fs::write(&conf, "BinaryName = \"/nonexistent/rrun\"\n").unwrap();
+    let mut args = rig.run_args(&["--rm", "--runtime-config-path"]);
+    args.extend([conf.to_str().unwrap(), IMAGE, "t-conf", "true"]);
+    let out = rig.ctd.ctr(&args);
+    assert_fails_naming(
+        &out,
+        "ctr run with a missing BinaryName",
+        "/nonexistent/rrun",
+    );
+    std::fs::write(
+        &conf,
+        format!("BinaryName = \"{}\"\n", rrun_bin().display()),
+    )
+    .unwrap();
+    let mut args = rig.run_args(&["--rm", "--runtime-config-path"]);
+    args.extend([
+        conf.to_str().unwrap(),
+        IMAGE,
+        "t-conf",
+        "echo",
+        "configured",
+    ]);
+    assert_eq!(rig.ctd.ok(&args), "configured\n");
     assert_eq!(rig.ctd.ok(&["container", "ls", "-q"]), "");
     rig.assert_clean();
 }
