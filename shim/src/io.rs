@@ -243,12 +243,23 @@ impl ProcessIo {
         Ok(())
     }
 
-    /// Waits for stdout and stderr to be copied out (the process and any
-    /// process that inherited them have exited).
-    pub fn wait(&mut self) {
-        for t in self.copies.drain(..) {
-            let _ = t.join();
+    /// Waits up to `limit` for stdout and stderr to be copied out (done
+    /// once the process and whatever inherited its streams have exited).
+    pub fn wait(&mut self, limit: std::time::Duration) {
+        let copies = std::mem::take(&mut self.copies);
+        if copies.is_empty() {
+            return;
         }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = std::thread::Builder::new()
+            .name("io-wait".into())
+            .spawn(move || {
+                for t in copies {
+                    let _ = t.join();
+                }
+                let _ = tx.send(());
+            });
+        let _ = rx.recv_timeout(limit);
     }
 }
 

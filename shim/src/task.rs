@@ -32,6 +32,8 @@ type TtrpcResult<T> = ttrpc::Result<T>;
 pub const DEFAULT_ROOT: &str = "/run/containerd/rrun";
 /// Written in the bundle at create, read by `delete` after a shim died.
 pub const RUNTIME_FILE: &str = "rrun.json";
+/// How long Delete waits for a process's output to be copied out.
+const IO_DRAIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -450,8 +452,11 @@ impl TaskService {
                 &mut resp.exit_status,
                 &mut resp.exited_at,
             );
+            drop(all);
             if let Some(io) = p.io.as_mut() {
                 io.close_stdin();
+                // as runc's shim does: the output is all out once delete returns
+                io.wait(IO_DRAIN);
             }
             return Ok(resp);
         }
@@ -477,11 +482,12 @@ impl TaskService {
                 all = self.s.exited.wait_timeout(all, left).unwrap().0;
             }
         }
-        let c = all
+        let mut c = all
             .remove(&req.id)
             .ok_or_else(|| ShimError::ContainerNotFound(req.id.clone()))?;
         // a Wait still blocked on this container answers "not found" now
         self.s.exited.notify_all();
+        drop(all);
         if let Some((pid, exited)) = &c.oom_watch {
             // still ours (not reaped), so the pid is not someone else's
             if exited.try_recv().is_err() {
@@ -495,6 +501,9 @@ impl TaskService {
             unmount_rootfs(&c.bundle.join("rootfs"));
         }
         let _ = std::fs::remove_file(c.bundle.join(RUNTIME_FILE));
+        if let Some(io) = c.init.io.as_mut() {
+            io.wait(IO_DRAIN);
+        }
         fill_exit(
             &c.init,
             &mut resp.pid,

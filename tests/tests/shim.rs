@@ -491,6 +491,40 @@ fn an_oom_kill_is_reported() {
     rig.assert_clean();
 }
 
+/// On drop (also when a test fails): kills the shims started from `shim`
+/// and force-deletes the containers left in rrun's `root`.
+struct ShimsOf {
+    shim: PathBuf,
+    root: PathBuf,
+}
+
+impl Drop for ShimsOf {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            if std::fs::read_link(e.path().join("exe")).is_ok_and(|p| p == self.shim) {
+                if let Some(pid) = e.file_name().to_str().and_then(|p| p.parse().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = Command::new(rrun_bin())
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force"])
+                .arg(e.file_name())
+                .output();
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn the_shim_client_runs_a_container_without_containerd() {
@@ -505,6 +539,10 @@ fn the_shim_client_runs_a_container_without_containerd() {
     std::fs::copy(shim_bin(), &shim).unwrap();
     std::os::unix::fs::symlink(rrun_bin(), bin.path().join("rrun")).unwrap();
     let root = tempfile::tempdir().unwrap();
+    let _cleanup = ShimsOf {
+        shim: shim.clone(),
+        root: root.path().join("rbox-test"),
+    };
     let bundle = Bundle::busybox(&["sleep", "1000"]);
     std::fs::write(bundle.path().join("log"), "").unwrap();
     let logs = tempfile::tempdir().unwrap();
