@@ -285,6 +285,20 @@ impl ShimClient {
         Ok(())
     }
 
+    /// Changes the container's resource limits (OCI `linux.resources`).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let mut req = api::UpdateTaskRequest::new();
+        req.id = self.opts.id.clone();
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+        any.value = serde_json::to_vec(resources).expect("serializable");
+        req.resources = Some(any).into();
+        self.task
+            .update(ctx(), &req)
+            .map_err(self.rpc_err("update"))?;
+        Ok(())
+    }
+
     /// Waits for the process to exit; returns its exit status.
     pub fn wait(&self, exec_id: &str) -> Result<u32> {
         let mut req = api::WaitRequest::new();

@@ -337,10 +337,30 @@ fn containerd_restart_keeps_the_task() {
     let mut rig = Rig::new(None);
     rig.ctd
         .ok(&rig.run_args(&["-d", IMAGE, "t-r", "sleep", "1000"]));
+    rig.ctd
+        .ok(&rig.run_args(&["-d", IMAGE, "t-r2", "sleep", "1000"]));
+    let init2 = rig
+        .ctd
+        .tasks()
+        .into_iter()
+        .find(|t| t.0 == "t-r2")
+        .unwrap()
+        .1;
     rig.ctd.stop();
-    assert_eq!(rig.shims().len(), 1, "the shim outlives containerd");
+    assert_eq!(rig.shims().len(), 2, "the shims outlive containerd");
+    // a container that ends while containerd is away
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init2),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     rig.ctd.restart();
     assert_eq!(rig.ctd.task_status("t-r").as_deref(), Some("RUNNING"));
+    wait_for("t-r2 to be seen stopped", Duration::from_secs(10), || {
+        rig.ctd.task_status("t-r2").as_deref() == Some("STOPPED")
+    });
+    rig.ctd.ok(&["task", "delete", "t-r2"]);
+    rig.ctd.ok(&["container", "delete", "t-r2"]);
     assert_eq!(
         rig.ctd.ok(&[
             "task",
@@ -604,6 +624,19 @@ fn the_shim_client_runs_a_container_without_containerd() {
     // a bad request is a clear error naming the container
     let err = client.start_process("nope").unwrap_err().to_string();
     assert!(err.contains(&id) && err.contains("nope"), "{err}");
+    // new limits reach the cgroup
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(bundle.path().join("config.json")).unwrap()).unwrap();
+    let cgroup = spec["linux"]["cgroupsPath"].as_str().unwrap().to_string();
+    let mut pids = oci_spec::runtime::LinuxPids::default();
+    pids.set_limit(42);
+    let mut resources = oci_spec::runtime::LinuxResources::default();
+    resources.set_pids(Some(pids));
+    client.update(&resources).unwrap();
+    assert_eq!(
+        cgroup_file("pids", &cgroup, "pids.max").as_deref(),
+        Some("42")
+    );
     client.kill("", 9, false).unwrap();
     assert_eq!(client.wait("").unwrap(), 137);
     assert_eq!(client.delete("").unwrap(), 137);
