@@ -328,6 +328,28 @@ fn tty_through_a_real_pty() {
     assert!(text.contains("/dev/pts/0"), "{text}\n{}", stderr(&out));
     assert!(text.contains("size 33 101"), "{text}");
     assert_eq!(out.status.code(), Some(3), "{text}");
+    // exec with a terminal, into a container without one
+    rig.ctd
+        .ok(&rig.run_args(&["-d", IMAGE, "t-tty2", "sleep", "1000"]));
+    let script = format!(
+        "stty rows 20 cols 70; {ctr} task exec -t --exec-id x1 t-tty2 sh -c \
+         'tty; for i in 1 2 3 4 5 6 7 8 9 10; do s=$(stty size 2>/dev/null); case \"$s\" in \"\"|\"0 0\") sleep 0.2;; *) break;; esac; done; echo size $s; exit 2'"
+    );
+    let out = output_via_files(
+        Command::new("script")
+            .args(["-qec", &script, "/dev/null"])
+            .stdin(Stdio::null()),
+    );
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/"), "{text}\n{}", stderr(&out));
+    assert!(text.contains("size 20 70"), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    rig.ctd.ok(&["task", "kill", "-s", "KILL", "t-tty2"]);
+    wait_for("the task to stop", Duration::from_secs(10), || {
+        rig.ctd.task_status("t-tty2").as_deref() == Some("STOPPED")
+    });
+    rig.ctd.ok(&["task", "delete", "t-tty2"]);
+    rig.ctd.ok(&["container", "delete", "t-tty2"]);
     rig.assert_clean();
 }
 
