@@ -20,6 +20,9 @@ CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
 # rbox (the manager) is a glibc build: it starts once per user command and
 # links SQLite, so the static-binary start-up argument does not apply.
 RBOX := $(CURDIR)/target/release/rbox
+# the containerd shim is a long-lived, multithreaded daemon: the default
+# (glibc) target, where start-up cost does not matter
+SHIM := $(CURDIR)/target/release/containerd-shim-rrun-v2
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -43,10 +46,12 @@ deps:
 build:
 	$(CARGO) build --release --locked -p rrun -p cni-plugins --target $(RRUN_TARGET)
 	$(CARGO) build --release --locked -p rbox
+	$(CARGO) build --release --locked -p containerd-shim-rrun-v2
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun
 	install -D -m 0755 $(RBOX) $(DESTDIR)$(PREFIX)/bin/rbox
+	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-rrun-v2
 	for p in $(CNI_PLUGINS); do install -D -m 0755 $(CNI_BIN_DIR)/$$p $(DESTDIR)$(PREFIX)/lib/cni/$$p; done
 
 fmt:
@@ -63,13 +68,13 @@ test-unit:
 ## test: everything, root tests included (what CI runs)
 test: deps build lint
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
-	RRUN_BIN=$(RRUN) RBOX_BIN=$(RBOX) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
+	RRUN_BIN=$(RRUN) RBOX_BIN=$(RBOX) SHIM_BIN=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
 
 demo: deps build
 	RRUN=$(RRUN) scripts/demo.sh
 
 bench: deps build
-	RRUN=$(RRUN) RBOX=$(RBOX) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
+	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
 
 clean:
 	$(CARGO) clean

@@ -212,6 +212,12 @@ fi
 echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
+# containerd: our shim vs the runc shim (ctr run --rm latency, idle RSS)
+shim=${SHIM:-$here/target/release/containerd-shim-rrun-v2}
+if [ -x "$shim" ] && command -v containerd >/dev/null; then
+  "$here/scripts/bench-shim.sh" "$work" "$rrun" "$shim" "${BENCH_SHIM_RUNS:-20}"
+fi
+
 python3 - "$work" "$here/docs/performance.md" "$runs" <<'PY'
 import json, sys, datetime, platform, subprocess
 work, out, runs = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -250,6 +256,20 @@ if os.path.exists(f"{work}/pull.json"):
     if "docker" not in t:
         pull_note += " `docker pull` is left out: no Docker daemon was running."
 
+shim_rows, shim_rss = [], ""
+if os.path.exists(f"{work}/shim.json"):
+    m = med("shim")
+    base = m["runc-shim+runc"]
+    for name, label in (("rrun-shim", "containerd-shim-rrun-v2 + rrun"),
+                        ("runc-shim+runc", "containerd-shim-runc-v2 + runc"),
+                        ("runc-shim+crun", "containerd-shim-runc-v2 + crun")):
+        shim_rows.append(f"| {label} | {m[name]:.1f} | **{m[name]/base:.2f}** |")
+        print(f"ctr run --rm, {label}: {m[name]:.1f} ms")
+    r = json.load(open(f"{work}/shim-rss.json"))
+    shim_rss = (f"One idle shim (serving a container running `sleep`): ours VmRSS **{r['ours_rss']} kB** "
+                f"(Pss {r['ours_pss']} kB), containerd-shim-runc-v2 VmRSS **{r['runc_rss']} kB** (Pss {r['runc_pss']} kB).")
+    print(shim_rss)
+ctdver = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
 doc = f"""# Performance
 
 Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
@@ -299,6 +319,17 @@ A cold pull (empty store) of a Debian minbase image plus a layer that installs l
 """ + "\n".join(pull_rows) + f"""
 
 {pull_note}
+## containerd shim
+
+`ctr run --rm IMAGE ID true` against one private containerd ({ctdver}), median wall time in milliseconds
+of the whole command (ctr, containerd, shim start, create, start, exit, delete, shim exit), in the same
+pure cgroup v1 view as above; ratio to containerd's own runc shim with runc.
+
+| runtime | ms | ratio |
+|---|---|---|
+""" + "\n".join(shim_rows) + f"""
+
+{shim_rss}
 
 ## Where rrun's time goes
 

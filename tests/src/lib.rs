@@ -46,6 +46,8 @@ use oci_spec::runtime::{
     UserBuilder,
 };
 
+pub mod containerd;
+
 pub use oci_spec::runtime;
 pub use serde_json::{json, Value};
 
@@ -101,6 +103,26 @@ pub fn rbox_bin() -> PathBuf {
         }
     }
     panic!("no rbox binary: run `cargo build -p rbox` or set RBOX_BIN");
+}
+
+/// The containerd shim under test: `SHIM_BIN`, else the workspace's release
+/// or debug build of `containerd-shim-rrun-v2`.
+pub fn shim_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SHIM_BIN") {
+        return PathBuf::from(p);
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for p in [
+        "target/release/containerd-shim-rrun-v2",
+        "target/debug/containerd-shim-rrun-v2",
+    ] {
+        if ws.join(p).exists() {
+            return ws.join(p);
+        }
+    }
+    panic!(
+        "no shim binary: run `cargo build --release -p containerd-shim-rrun-v2` or set SHIM_BIN"
+    );
 }
 
 /// True when the binary under test is runc (used only to skip rrun-only

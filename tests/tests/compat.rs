@@ -3,9 +3,10 @@
 //! own Podman storage and its own containerd daemon in a temp directory.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use rrun_tests::containerd::Containerd;
 use rrun_tests::*;
 
 const IMAGE: &str = "localhost/rrun-busybox:latest";
@@ -195,98 +196,13 @@ fn podman_runs_containers_with_rrun() {
     assert!(pm.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
 
-struct Containerd {
-    dir: tempfile::TempDir,
-    daemon: Child,
-    /// containerd keeps shim sockets, fifos and the runc shim's state root
-    /// under /run/containerd whatever its config says.
-    had_run_containerd: bool,
-}
-
-impl Containerd {
-    fn start() -> Containerd {
-        let dir = tempfile::Builder::new()
-            .prefix("rrun-test-ctd")
-            .tempdir()
-            .unwrap();
-        let d = dir.path().display();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{d}/containerd.sock\"\n\
-                 [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-                 [debug]\n  address = \"{d}/debug.sock\"\n"
-            ),
-        )
-        .unwrap();
-        let had_run = Path::new("/run/containerd").exists();
-        let log = std::fs::File::create(dir.path().join("containerd.log")).unwrap();
-        let daemon = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("containerd is missing (make deps installs it)");
-        let c = Containerd {
-            dir,
-            daemon,
-            had_run_containerd: had_run,
-        };
-        wait_for("containerd to listen", Duration::from_secs(10), || {
-            c.ctr(&["version"]).status.success()
-        });
-        c
-    }
-
-    fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("-a")
-            .arg(self.dir.path().join("containerd.sock"))
-            .args(["-n", "rrun-test"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
-        assert_ok(&out, &format!("ctr {args:?}"));
-        stdout(&out)
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        for t in ["t-rm", "t-d"] {
-            let _ = self.ctr(&["task", "kill", "-s", "KILL", t]);
-            let _ = self.ctr(&["task", "delete", "-f", t]);
-            let _ = self.ctr(&["container", "delete", t]);
-        }
-        let _ = self.ctr(&["images", "rm", IMAGE]);
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        // the runc shim's state for our namespace, and all of it if the
-        // test made it
-        let _ = std::fs::remove_dir_all("/run/containerd/runc/rrun-test");
-        if !self.had_run_containerd {
-            let _ = std::fs::remove_dir_all("/run/containerd");
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs root"]
 fn containerd_runc_shim_drives_rrun() {
     require_root();
     // the image: Podman writes an OCI archive offline, ctr imports it
     let pm = Podman::new();
-    let ctd = Containerd::start();
+    let ctd = Containerd::start("rrun-test", None);
     let archive = ctd.dir.path().join("busybox-oci.tar");
     pm.ok(&[
         "save",

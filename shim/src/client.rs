@@ -1,0 +1,368 @@
+//! A client for containerd-shim-rrun-v2 without containerd (for rbox):
+//! start a shim for a bundle, then create/start/exec/kill/wait/delete over
+//! ttrpc. The client serves the shim's event endpoint itself (the shim needs
+//! one to start) and keeps the topics it receives.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::Message;
+use containerd_shim_protos::shim::oci::Options;
+use containerd_shim_protos::shim_sync::{create_events, Events, TaskClient};
+use containerd_shim_protos::ttrpc::{self, context::Context, Client, Server, TtrpcContext};
+
+/// Written in the bundle: the command the shim runs when the container's
+/// init exits (JSON array: program and arguments).
+pub const ON_EXIT_FILE: &str = "on-exit.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("shim {shim}: {source}")]
+    Spawn {
+        shim: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shim {shim} start for {id}: {msg}")]
+    Start {
+        shim: PathBuf,
+        id: String,
+        msg: String,
+    },
+    #[error("connect to shim {address}: {source}")]
+    Connect {
+        address: String,
+        #[source]
+        source: ttrpc::Error,
+    },
+    #[error("serve shim events on {path}: {source}")]
+    Events {
+        path: PathBuf,
+        #[source]
+        source: ttrpc::Error,
+    },
+    #[error("{call} {id}: {msg}")]
+    Rpc {
+        call: &'static str,
+        id: String,
+        msg: String,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// How to start a shim.
+#[derive(Debug, Clone)]
+pub struct ShimOptions {
+    /// the containerd-shim-rrun-v2 binary
+    pub shim: PathBuf,
+    /// groups containers like a containerd namespace (rrun's root is per namespace)
+    pub namespace: String,
+    pub id: String,
+    /// holds config.json and rootfs/ (already populated)
+    pub bundle: PathBuf,
+    /// rrun's binary (default: next to the shim, else in PATH)
+    pub runtime: Option<PathBuf>,
+    /// rrun's state root (default /run/containerd/rrun)
+    pub root: Option<PathBuf>,
+    /// run (by the shim, cwd the bundle) once the container's init exits, with
+    /// RRUN_SHIM_ID and RRUN_SHIM_EXIT_STATUS set: e.g. `rbox rm ID` for --rm
+    pub on_exit: Option<Vec<String>>,
+}
+
+/// A process's standard streams: paths of files (appended to) or FIFOs.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessIo {
+    pub stdin: Option<PathBuf>,
+    pub stdout: Option<PathBuf>,
+    pub stderr: Option<PathBuf>,
+    pub terminal: bool,
+}
+
+impl ProcessIo {
+    fn strings(&self) -> [String; 3] {
+        let s = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        [s(&self.stdin), s(&self.stdout), s(&self.stderr)]
+    }
+}
+
+/// Event topics received from the shim, in order.
+#[derive(Default, Clone)]
+struct Sink(Arc<Mutex<Vec<String>>>);
+
+impl Events for Sink {
+    fn forward(&self, _: &TtrpcContext, req: api::ForwardRequest) -> ttrpc::Result<api::Empty> {
+        if let Some(env) = req.envelope.as_ref() {
+            self.0.lock().unwrap().push(env.topic.clone());
+        }
+        Ok(api::Empty::new())
+    }
+}
+
+/// A running shim serving one container.
+pub struct ShimClient {
+    task: TaskClient,
+    opts: ShimOptions,
+    address: String,
+    events: Sink,
+    server: Option<Server>,
+    events_socket: PathBuf,
+}
+
+fn ctx() -> Context {
+    ttrpc::context::with_timeout(30_000_000_000)
+}
+
+impl ShimClient {
+    /// Starts a shim for `opts.bundle` (nothing is created yet).
+    pub fn start(opts: ShimOptions) -> Result<ShimClient> {
+        let events_socket = opts.bundle.join("shim-events.sock");
+        let _ = std::fs::remove_file(&events_socket);
+        let events = Sink::default();
+        let service = create_events(Arc::new(events.clone()));
+        let events_err = |source| ClientError::Events {
+            path: events_socket.clone(),
+            source,
+        };
+        let mut server = Server::new()
+            .bind(&format!("unix://{}", events_socket.display()))
+            .map_err(events_err)?
+            .register_service(service);
+        server.start().map_err(events_err)?;
+        if let Some(cmd) = &opts.on_exit {
+            let path = opts.bundle.join(ON_EXIT_FILE);
+            std::fs::write(&path, serde_json::to_vec(cmd).expect("strings")).map_err(|source| {
+                ClientError::Io {
+                    what: "write",
+                    path,
+                    source,
+                }
+            })?;
+        }
+        let out = Command::new(&opts.shim)
+            .args(["-namespace", &opts.namespace, "-id", &opts.id])
+            .args(["-address", &events_socket.display().to_string()])
+            .arg("start")
+            .current_dir(&opts.bundle)
+            // a plain path: what containerd passes
+            .env("TTRPC_ADDRESS", &events_socket)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| ClientError::Spawn {
+                shim: opts.shim.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            server.shutdown();
+            return Err(ClientError::Start {
+                shim: opts.shim.clone(),
+                id: opts.id.clone(),
+                msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        let address = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let client = Client::connect(&address).map_err(|source| ClientError::Connect {
+            address: address.clone(),
+            source,
+        })?;
+        Ok(ShimClient {
+            task: TaskClient::new(client),
+            opts,
+            address,
+            events,
+            server: Some(server),
+            events_socket,
+        })
+    }
+
+    /// The shim's ttrpc address (also in the bundle's `address` file).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Event topics received so far, e.g. `/tasks/exit`.
+    pub fn events(&self) -> Vec<String> {
+        self.events.0.lock().unwrap().clone()
+    }
+
+    fn rpc_err(&self, call: &'static str) -> impl Fn(ttrpc::Error) -> ClientError + '_ {
+        move |e| ClientError::Rpc {
+            call,
+            id: self.opts.id.clone(),
+            msg: match e {
+                ttrpc::Error::RpcStatus(s) => s.message,
+                e => e.to_string(),
+            },
+        }
+    }
+
+    /// Creates the container; returns its init's pid.
+    pub fn create(&self, io: &ProcessIo) -> Result<u32> {
+        let mut req = api::CreateTaskRequest::new();
+        req.id = self.opts.id.clone();
+        req.bundle = self.opts.bundle.display().to_string();
+        [req.stdin, req.stdout, req.stderr] = io.strings();
+        req.terminal = io.terminal;
+        if self.opts.runtime.is_some() || self.opts.root.is_some() {
+            let mut o = Options::new();
+            o.binary_name = self
+                .opts
+                .runtime
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            o.root = self
+                .opts
+                .root
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let mut any = Any::new();
+            any.type_url = "containerd.runc.v1.Options".into();
+            any.value = o.write_to_bytes().expect("plain message");
+            req.options = Some(any).into();
+        }
+        Ok(self
+            .task
+            .create(ctx(), &req)
+            .map_err(self.rpc_err("create"))?
+            .pid)
+    }
+
+    /// Starts the init (`exec_id` empty) or an exec process; returns its pid.
+    pub fn start_process(&self, exec_id: &str) -> Result<u32> {
+        let mut req = api::StartRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        Ok(self
+            .task
+            .start(ctx(), &req)
+            .map_err(self.rpc_err("start"))?
+            .pid)
+    }
+
+    /// Adds an exec process (started by [`ShimClient::start_process`]).
+    pub fn exec(
+        &self,
+        exec_id: &str,
+        process: &oci_spec::runtime::Process,
+        io: &ProcessIo,
+    ) -> Result<()> {
+        let mut req = api::ExecProcessRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        [req.stdin, req.stdout, req.stderr] = io.strings();
+        req.terminal = io.terminal;
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        any.value = serde_json::to_vec(process).expect("serializable");
+        req.spec = Some(any).into();
+        self.task.exec(ctx(), &req).map_err(self.rpc_err("exec"))?;
+        Ok(())
+    }
+
+    pub fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let mut req = api::KillRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        req.signal = signal;
+        req.all = all;
+        self.task.kill(ctx(), &req).map_err(self.rpc_err("kill"))?;
+        Ok(())
+    }
+
+    /// Changes the container's resource limits (OCI `linux.resources`).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let mut req = api::UpdateTaskRequest::new();
+        req.id = self.opts.id.clone();
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+        any.value = serde_json::to_vec(resources).expect("serializable");
+        req.resources = Some(any).into();
+        self.task
+            .update(ctx(), &req)
+            .map_err(self.rpc_err("update"))?;
+        Ok(())
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub fn wait(&self, exec_id: &str) -> Result<u32> {
+        let mut req = api::WaitRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        Ok(self
+            .task
+            .wait(Context::default(), &req)
+            .map_err(self.rpc_err("wait"))?
+            .exit_status)
+    }
+
+    /// Deletes the process (the container, for `exec_id` empty); returns its exit status.
+    pub fn delete(&self, exec_id: &str) -> Result<u32> {
+        let mut req = api::DeleteRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        Ok(self
+            .task
+            .delete(ctx(), &req)
+            .map_err(self.rpc_err("delete"))?
+            .exit_status)
+    }
+
+    /// Asks the shim to exit (it does once it serves no container).
+    pub fn shutdown(mut self) -> Result<()> {
+        let mut req = api::ShutdownRequest::new();
+        req.id = self.opts.id.clone();
+        // the shim may close the connection before it answers
+        let _ = self.task.shutdown(ctx(), &req);
+        self.stop_events();
+        Ok(())
+    }
+
+    fn stop_events(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+        }
+        let _ = std::fs::remove_file(&self.events_socket);
+    }
+}
+
+impl Drop for ShimClient {
+    fn drop(&mut self) {
+        self.stop_events();
+    }
+}
+
+/// The shim side: runs the bundle's on-exit command, if any, once the
+/// container's init has exited (called by the task service).
+pub(crate) fn on_exit_command(bundle: &Path, id: &str, status: i32) -> Option<Command> {
+    let argv: Vec<String> =
+        serde_json::from_slice(&std::fs::read(bundle.join(ON_EXIT_FILE)).ok()?).ok()?;
+    let (prog, args) = argv.split_first()?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .current_dir(bundle)
+        .env("RRUN_SHIM_ID", id)
+        .env("RRUN_SHIM_EXIT_STATUS", status.to_string())
+        .stdin(Stdio::null());
+    let log = std::fs::File::create(bundle.join("on-exit.log")).ok();
+    match log.and_then(|l| l.try_clone().ok().map(|c| (l, c))) {
+        Some((out, err)) => cmd.stdout(out).stderr(err),
+        None => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
+    };
+    Some(cmd)
+}

@@ -1,0 +1,14 @@
+//! containerd runtime v2 shim for rrun (task API v2, containerd 1.6/1.7).
+//!
+//! `service` answers containerd's `start`/`delete` and serves `task`, which
+//! drives rrun through its runc-compatible command line (`rrun`). `reaper`
+//! owns `waitpid`; `io` copies the standard streams.
+
+pub mod client;
+pub mod error;
+pub mod io;
+pub mod mount;
+pub mod reaper;
+pub mod rrun;
+pub mod service;
+pub mod task;
