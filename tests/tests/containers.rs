@@ -424,6 +424,7 @@ fn bridge_network_two_web_servers_on_port_80() {
 struct HostBridgeCleanup {
     had_bridge: bool,
     had_leases: bool,
+    had_cni_dir: bool,
 }
 
 const LEASES: &str = "/var/lib/cni/networks/rbox";
@@ -433,6 +434,7 @@ impl HostBridgeCleanup {
         HostBridgeCleanup {
             had_bridge: Path::new("/sys/class/net/rbox0").exists(),
             had_leases: Path::new(LEASES).exists(),
+            had_cni_dir: Path::new("/var/lib/cni").exists(),
         }
     }
 }
@@ -445,6 +447,9 @@ impl Drop for HostBridgeCleanup {
         if !self.had_leases {
             let _ = std::fs::remove_dir_all(LEASES);
             let _ = std::fs::remove_dir("/var/lib/cni/networks");
+        }
+        if !self.had_cni_dir {
+            let _ = std::fs::remove_dir("/var/lib/cni");
         }
     }
 }
