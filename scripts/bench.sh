@@ -304,9 +304,9 @@ Our bridge creates the container's end of the veth pair directly in the containe
 name (the peer of an RTM_NEWLINK carries the namespace fd); the reference creates it in one namespace and moves
 it, and moving a device between namespaces was 27 ms of the 56 ms our first version took. Our portmap sends its
 rules as one nf_tables netlink batch where the reference runs iptables several times. The plugins are static
-musl binaries like rrun. Not at the target yet: 50 concurrent ADDs, where every container's portmap
-batch is a separate nf_tables commit (the kernel serializes commits); one table per network with
-sets of mappings is the next step.
+musl binaries like rrun. With 50 concurrent ADDs both sets of plugins queue on the same kernel locks
+(rtnl for the veth pairs, the nf_tables commit mutex for the rules); ours hold them for less time and
+start no iptables processes.
 
 ## Image pull
 
@@ -319,6 +319,7 @@ A cold pull (empty store) of a Debian minbase image plus a layer that installs l
 """ + "\n".join(pull_rows) + f"""
 
 {pull_note}
+
 ## containerd shim
 
 `ctr run --rm IMAGE ID true` against one private containerd ({ctdver}), median wall time in milliseconds
@@ -339,7 +340,8 @@ is from a read-only, never-attached bind mount of the binary (`open_tree` + `mou
 a sealed memfd copy of the 3.4 MB binary (the previous design) cost about 1 ms more of kernel time per run.
 With glibc, each start-up spent about 0.5 ms (perf samples) in the dynamic loader and in glibc's cache-size probing, which
 runs `cpuid` dozens of times (each a VM exit here). rrun is therefore built for the musl target: a static
-binary with no loader and no probing. Together these took `rrun run` from 1.28x crun to parity; giving all
+binary with no loader and no probing. Together these took `rrun run` from 1.28x crun to parity (on 2026-11-24; later runs
+on a busier or slower VM have measured up to 1.3x again, not yet profiled); giving all
 three runtimes the same `cgroupsPath` (before, rrun made its default cgroup three levels deep below the
 caller's memory cgroup, like runc, while crun made it at the root) accounts for the rest. What is left
 is kernel work both runtimes do: the first write to `cgroup.procs` waits for an RCU grace period (cgroup v1),
