@@ -7,13 +7,16 @@
 //! runs, a network namespace with the CNI chain's attachment. The runtime
 //! is rrun, through its runc CLI, with its state under ROOT/runtime.
 //!
-//! Runs are attached for now: `rbox run` stays in the foreground until the
-//! container exits. Detached containers (`-d`) need a supervisor that
-//! outlives rbox (the containerd shim), and are refused until it is wired in.
+//! Every start goes through the container's own shim (supervisor.rs), so
+//! rbox may exit while it runs; the shim calls back `rbox __exited ID` when
+//! the init exits, which tears the network down, records the exit status
+//! and applies `--rm` or the restart policy. Attached runs follow the
+//! container's json-file log.
 
 use std::collections::HashSet;
 use std::fs;
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,6 +33,7 @@ use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
 use crate::network::{self, Cni, NetNs, Network, PortMap};
 use crate::store::{Store, StoreError};
+use crate::supervisor;
 use crate::user;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,8 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("exec failed: {0}")]
+    ExecStart(String),
     #[error("runtime {bin}: {what}")]
     Runtime { bin: String, what: String },
     #[error("{op} {path}: {source}")]
@@ -105,6 +111,7 @@ impl NetMode {
 
 /// What the command line asked for (kept with the container).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunSpec {
     pub image: String,
     pub name: Option<String>,
@@ -130,10 +137,15 @@ pub struct RunSpec {
     pub memory: Option<i64>,
     pub pids_limit: Option<i64>,
     pub cpus: Option<f64>,
+    /// no, always, unless-stopped, on-failure[:N] (empty: no)
+    pub restart: String,
+    /// `--log-opt`: max-size=…, max-file=…
+    pub log_opts: Vec<String>,
 }
 
 /// What happened to it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunState {
     /// created, running, exited
     pub status: String,
@@ -150,6 +162,13 @@ pub struct RunState {
     pub cni_result: Option<Value>,
     /// Published ports with their host ports resolved.
     pub ports: Vec<PortMap>,
+    /// Restarts by the restart policy so far.
+    pub restart_count: u32,
+    /// Stopped by the user (`stop`, `rm -f`): the restart policy does not apply.
+    pub stopping: bool,
+    /// The `rbox run` (or `start -a`) in the foreground, which removes a
+    /// `--rm` container itself once it has its exit code.
+    pub attached_pid: Option<i32>,
 }
 
 /// A container as the store knows it.
@@ -328,9 +347,12 @@ pub fn runtime_bin() -> PathBuf {
     PathBuf::from("rrun")
 }
 
+/// rrun's state root: ROOT/runtime/<namespace>, where the shim (given
+/// ROOT/runtime) puts it, like containerd's runc shim.
 fn runtime(store: &Store) -> Command {
     let mut c = Command::new(runtime_bin());
-    c.arg("--root").arg(store.root().join("runtime"));
+    c.arg("--root")
+        .arg(store.root().join("runtime").join(supervisor::NAMESPACE));
     c
 }
 
@@ -350,6 +372,9 @@ fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
 /// The status shown to users: the stored one, corrected by the runtime
 /// (a container whose rbox was killed is not "running" forever).
 pub fn live_status(store: &Store, c: &Container) -> String {
+    if c.state.status == "exiting" {
+        return "exited".into();
+    }
     if c.state.status == "running" {
         match runtime_status(store, &c.id) {
             Some((s, _)) if s == "running" || s == "paused" => return s,
@@ -591,7 +616,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
 }
 
 /// Named volumes live under ROOT/volumes/NAME/_data (like Docker's).
-fn volume_dir(cdir: &Path, name: &str) -> PathBuf {
+pub(crate) fn volume_dir(cdir: &Path, name: &str) -> PathBuf {
     // cdir is ROOT/containers/<id>
     let root = cdir.parent().and_then(Path::parent).unwrap_or(cdir);
     root.join("volumes").join(name).join("_data")
@@ -846,9 +871,47 @@ fn teardown_network(c: &Container, state: &mut RunState) -> Result<()> {
     result.map_err(Into::into)
 }
 
-/// Run a created (or exited) container in the foreground: stdio is rbox's,
-/// and rbox waits for it. Returns the exit code.
-pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
+/// Whether a container is to run again after its init exited with `code`.
+fn restarts(rs: &RunSpec, state: &RunState, code: i32) -> bool {
+    if state.stopping {
+        return false;
+    }
+    match rs
+        .restart
+        .split_once(':')
+        .unwrap_or((rs.restart.as_str(), ""))
+    {
+        ("always" | "unless-stopped", _) => true,
+        ("on-failure", max) => {
+            code != 0 && max.parse::<u32>().map_or(true, |m| state.restart_count < m)
+        }
+        _ => false,
+    }
+}
+
+/// Checks a `--restart` value: no, always, unless-stopped, on-failure[:N].
+pub fn parse_restart(s: &str) -> Result<String> {
+    let ok = match s.split_once(':') {
+        None => matches!(s, "no" | "always" | "unless-stopped" | "on-failure"),
+        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
+        _ => false,
+    };
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ContainerError::Invalid(format!(
+            "--restart {s:?}: not no, always, unless-stopped or on-failure[:N]"
+        )))
+    }
+}
+
+/// `rbox start` (and `run`): the network, then the container under its
+/// own shim; rbox can exit while it runs.
+pub fn start(store: &Store, what: &str) -> Result<Container> {
+    start_inner(store, what, false)
+}
+
+fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     let c = find(store, what)?;
     let status = live_status(store, &c);
     if status == "running" || status == "paused" {
@@ -858,16 +921,22 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
         )));
     }
     let mut state = c.state.clone();
-    // whatever an earlier run left (rbox killed): runtime state, network
-    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
-    let _ = teardown_network(&c, &mut state);
+    if state.netns.is_some() || state.status == "running" || state.status == "exiting" {
+        // what an earlier run left (its rbox or shim killed)
+        supervisor::release(store, &c);
+        let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+        let _ = teardown_network(&c, &mut state);
+    }
     let started = setup_network(store, &c, &mut state).and_then(|()| {
         state.status = "running".into();
         state.started_at = Some(chrono::Utc::now().to_rfc3339());
         state.finished_at = None;
+        state.stopping = false;
+        state.attached_pid = attached.then(|| std::process::id() as i32);
         save_state(store, &c.id, &state)
     });
-    if let Err(e) = started {
+    // From here on the shim's exit hook (`exited`) owns the state.
+    if let Err(e) = started.and_then(|()| supervisor::start(store, &c).map(drop)) {
         let _ = teardown_network(&c, &mut state);
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
@@ -876,28 +945,453 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
         }
         return Err(e);
     }
-    let bin = runtime_bin();
-    let code = crate::signals::run_forwarding(
-        runtime(store)
-            .args(["run", "--bundle"])
-            .arg(&c.bundle)
-            .arg(&c.id),
-    )
-    .map_err(|e| ContainerError::Runtime {
-        bin: bin.display().to_string(),
-        what: e.to_string(),
-    });
-    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    Ok(c)
+}
+
+/// The shim's exit hook (`rbox __exited ID`, run once the init exited):
+/// the task and the shim go, the network is torn down, the exit status
+/// recorded; then the restart policy or `--rm`.
+pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
+    let c = match find(store, id) {
+        Ok(c) => c,
+        Err(ContainerError::NoSuch(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut state = c.state.clone();
+    let was_running = state.status == "running" || state.status == "exiting";
+    if state.status == "running" {
+        // whoever waits for the exit (stop, rm -f) now waits for the hook
+        state.status = "exiting".into();
+        save_state(store, &c.id, &state)?;
+    }
+    supervisor::release(store, &c);
     let net = teardown_network(&c, &mut state);
-    state.status = "exited".into();
-    state.exit_code = *code.as_ref().unwrap_or(&125);
-    state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    // `rbox stop` may have marked it meanwhile
+    state.stopping |= find(store, id).is_ok_and(|now| now.state.stopping);
+    if was_running {
+        state.status = "exited".into();
+        state.exit_code = code;
+        state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    }
     save_state(store, &c.id, &state)?;
+    if restarts(&c.spec, &state, code) {
+        state.restart_count += 1;
+        save_state(store, &c.id, &state)?;
+        // Docker's back-off: 100 ms, doubling, at most a minute
+        let delay = 100u64 << state.restart_count.min(10);
+        std::thread::sleep(std::time::Duration::from_millis(delay.min(60_000)));
+        // `rbox stop` or `rm` may have come meanwhile
+        match find(store, id) {
+            Ok(now) if !now.state.stopping && now.state.status == "exited" => {
+                start(store, id)?;
+            }
+            _ => {}
+        }
+        return net;
+    }
+    // an attached `rbox run --rm` removes it after reading the exit code
+    let attached = state.attached_pid.is_some_and(|pid| {
+        pid != std::process::id() as i32
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    });
+    if c.spec.rm && !attached {
+        remove(store, &c.id, true)?;
+    }
+    net
+}
+
+/// Waits until the exit hook has recorded the exit (or `--rm` removed the
+/// container); if the shim is gone (killed), does the hook's work itself.
+fn wait_exited(store: &Store, id: &str, limit: std::time::Duration) -> Result<()> {
+    let begin = std::time::Instant::now();
+    loop {
+        let c = match find(store, id) {
+            Ok(c) => c,
+            Err(ContainerError::NoSuch(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match c.state.status.as_str() {
+            "running" => {
+                let stopped = !matches!(runtime_status(store, id),
+                    Some((s, _)) if s == "running" || s == "paused");
+                if stopped && supervisor::connect(store, &c).is_none() {
+                    // nobody will run the hook: the shim was killed
+                    return exited(store, id, 128 + libc::SIGKILL);
+                }
+            }
+            // the hook is at work; should it have been killed, finish its work
+            "exiting" if begin.elapsed() > std::time::Duration::from_secs(20) => {
+                return exited(store, id, c.state.exit_code);
+            }
+            "exiting" => {}
+            _ => return Ok(()),
+        }
+        if begin.elapsed() >= limit && c.state.status == "running" {
+            return Err(ContainerError::Invalid(format!(
+                "container {} did not stop",
+                c.name
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Puts the terminal in raw mode while it lives.
+struct RawTerminal(Option<nix::sys::termios::Termios>);
+
+impl RawTerminal {
+    fn new(on: bool) -> RawTerminal {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let stdin = std::io::stdin();
+        if !on || !nix::unistd::isatty(libc::STDIN_FILENO).unwrap_or(false) {
+            return RawTerminal(None);
+        }
+        let Ok(old) = tcgetattr(&stdin) else {
+            return RawTerminal(None);
+        };
+        let mut raw = old.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        RawTerminal(Some(old))
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &old,
+            );
+        }
+    }
+}
+
+/// The size of rbox's terminal, if stdin is one.
+fn terminal_size() -> Option<(u32, u32)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into the valid pointer.
+    let rc = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some((ws.ws_col.into(), ws.ws_row.into()))
+}
+
+/// Copies rbox's stdin into a process's stdin FIFO until EOF (then the
+/// process reads EOF too). Not joined: stdin may never end.
+fn copy_stdin_to(fifo: PathBuf) {
+    std::thread::spawn(move || {
+        if let Ok(mut w) = fs::OpenOptions::new().write(true).open(&fifo) {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut w);
+        }
+    });
+}
+
+/// A signal for a process: forwarded (INT, TERM, …) unless it has a
+/// terminal, where ^C is a byte on stdin; a terminal's resizes follow.
+fn forward_signals(
+    client: &shim::client::ShimClient,
+    exec_id: &str,
+    tty: bool,
+    s: nix::sys::signal::Signal,
+) {
+    if s == nix::sys::signal::Signal::SIGWINCH {
+        if let Some((w, h)) = terminal_size() {
+            let _ = client.resize_pty(exec_id, w, h);
+        }
+    } else if !tty {
+        let _ = client.kill(exec_id, s as u32, false);
+    }
+}
+
+fn handled_signals(tty: bool) -> Vec<nix::sys::signal::Signal> {
+    let mut v = crate::signals::FORWARDED.to_vec();
+    if tty {
+        v.push(nix::sys::signal::Signal::SIGWINCH);
+    }
+    v
+}
+
+/// Run a created (or exited) container in the foreground: its output (the
+/// log, as it grows) on rbox's stdout and stderr, rbox's stdin into its
+/// stdin with `-i`, signals forwarded. Returns the exit code once the
+/// container is cleaned up (and removed, with `--rm`).
+pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
+    let c = find(store, what)?;
+    let log = supervisor::log_path(store, &c.id);
+    let offset = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let raw = RawTerminal::new(c.spec.tty);
+    let c = start_inner(store, &c.id, true)?;
+    let waiter = supervisor::connect(store, &c);
+    if let Some(client) = &waiter {
+        if c.spec.tty {
+            if let Some((w, h)) = terminal_size() {
+                let _ = client.resize_pty("", w, h);
+            }
+        }
+        if c.spec.interactive {
+            copy_stdin_to(supervisor::stdin_fifo(store, &c.id));
+        }
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = done.clone();
+    let follower = std::thread::spawn(move || {
+        follow_to_end(&log, offset, || {
+            !running.load(std::sync::atomic::Ordering::SeqCst)
+        })
+    });
+    if let Some(client) = waiter {
+        let signaller = supervisor::connect(store, &c);
+        crate::signals::forwarding(
+            &handled_signals(c.spec.tty),
+            move |s| {
+                if let Some(cl) = &signaller {
+                    forward_signals(cl, "", c.spec.tty, s)
+                }
+            },
+            // ends when the init exits, or fails if the hook was quicker
+            || client.wait(""),
+        )
+        .ok();
+    }
+    // the hook has recorded the exit code (and torn the network down)
+    let waited = wait_exited(store, &c.id, std::time::Duration::from_secs(30));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = follower.join();
+    drop(raw);
+    waited?;
+    let code = find(store, &c.id).map_or(0, |c| c.state.exit_code);
     if c.spec.rm {
         remove(store, &c.id, true)?;
     }
-    net?;
-    code
+    Ok(code)
+}
+
+/// Prints log entries from `offset` as they come, raw, to stdout/stderr.
+fn follow_to_end(log: &Path, offset: u64, running: impl FnMut() -> bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    crate::logs::follow(log, offset, running, |e| {
+        let _ = if e.stream == "stderr" {
+            err.write_all(e.log.as_bytes())
+        } else {
+            out.write_all(e.log.as_bytes()).and_then(|()| out.flush())
+        };
+    });
+}
+
+/// What `rbox exec` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+    pub privileged: bool,
+}
+
+/// `rbox exec`: a process in a running container, with the container's
+/// environment, user, capabilities and limits unless overridden. Returns
+/// its exit code (0 at once with `-d`).
+pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
+    let c = find(store, what)?;
+    match live_status(store, &c).as_str() {
+        "running" => {}
+        "paused" => {
+            return Err(ContainerError::Invalid(format!(
+                "container {} is paused, unpause it first",
+                c.name
+            )))
+        }
+        _ => return Err(ContainerError::NotRunning(c.name)),
+    }
+    let config = c.bundle.join("config.json");
+    let text = fs::read(&config).map_err(io_err("read", &config))?;
+    let spec: Spec = serde_json::from_slice(&text)
+        .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(es.cmd.clone()));
+    process.set_terminal(Some(es.tty));
+    let mut env = process.env().clone().unwrap_or_default();
+    for e in &es.env {
+        let (k, v) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        env.retain(|x| x.split('=').next() != Some(k.as_str()));
+        env.push(format!("{k}={v}"));
+    }
+    if es.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    process.set_env(Some(env));
+    if let Some(w) = &es.workdir {
+        if !w.starts_with('/') {
+            return Err(ContainerError::Invalid(format!(
+                "-w {w:?}: not an absolute path"
+            )));
+        }
+        process.set_cwd(PathBuf::from(w));
+    }
+    if let Some(u) = &es.user {
+        let rootfs = c.bundle.join("rootfs");
+        let passwd = bundle::read_in_root(&rootfs, "etc/passwd")?;
+        let group = bundle::read_in_root(&rootfs, "etc/group")?;
+        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
+            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
+        process.set_user(
+            UserBuilder::default()
+                .uid(eu.uid)
+                .gid(eu.gid)
+                .additional_gids(eu.additional_gids)
+                .build()
+                .map_err(|e| ContainerError::Invalid(e.to_string()))?,
+        );
+    }
+    if es.privileged {
+        if let Some(mut caps) = process.capabilities().clone() {
+            caps.set_bounding(Some(all_caps()));
+            caps.set_effective(Some(all_caps()));
+            caps.set_permitted(Some(all_caps()));
+            process.set_capabilities(Some(caps));
+        }
+    }
+    let exec_id = format!("exec-{}", random_hex(8));
+    let cdir = bundle::container_dir(store, &c.id);
+    let fifo = |s: &str| cdir.join(format!("{exec_id}.{s}"));
+    let mut io = shim::client::ProcessIo {
+        terminal: es.tty,
+        ..Default::default()
+    };
+    let mut made = Vec::new();
+    if !es.detach {
+        io.stdout = Some(fifo("out"));
+        if !es.tty {
+            io.stderr = Some(fifo("err"));
+        }
+        if es.interactive {
+            io.stdin = Some(fifo("in"));
+        }
+        for p in [&io.stdin, &io.stdout, &io.stderr].into_iter().flatten() {
+            supervisor::mkfifo(p)?;
+            made.push(p.clone());
+        }
+    }
+    let cleanup = |made: &[PathBuf]| made.iter().for_each(|p| drop(fs::remove_file(p)));
+    // the readers first: open non-blocking, so without waiting for the shim
+    let open_reader = |p: &Path| {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(p)
+            .map_err(io_err("open", p))
+    };
+    let readers = (|| -> Result<Vec<(fs::File, bool)>> {
+        let mut v = Vec::new();
+        if let Some(p) = &io.stdout {
+            v.push((open_reader(p)?, false));
+        }
+        if let Some(p) = &io.stderr {
+            v.push((open_reader(p)?, true));
+        }
+        Ok(v)
+    })();
+    let readers = match readers {
+        Ok(r) => r,
+        Err(e) => {
+            cleanup(&made);
+            return Err(e);
+        }
+    };
+    let client = match supervisor::exec(store, &c, &exec_id, &process, &io) {
+        Ok(client) => client,
+        Err(e) => {
+            cleanup(&made);
+            return Err(e);
+        }
+    };
+    if let Err(e) = client.start_process(&exec_id) {
+        let _ = client.delete(&exec_id);
+        cleanup(&made);
+        let msg = match e {
+            shim::client::ClientError::Rpc { msg, .. } => msg,
+            e => e.to_string(),
+        };
+        return Err(ContainerError::ExecStart(msg));
+    }
+    if es.detach {
+        return Ok(0);
+    }
+    let raw = RawTerminal::new(es.tty);
+    if es.tty {
+        if let Some((w, h)) = terminal_size() {
+            let _ = client.resize_pty(&exec_id, w, h);
+        }
+    }
+    if let Some(p) = io.stdin.clone() {
+        copy_stdin_to(p);
+    }
+    // the shim has the FIFOs open now: blocking reads until it closes them
+    let copies: Vec<_> = readers
+        .into_iter()
+        .map(|(f, is_err)| {
+            let _ = nix::fcntl::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+            );
+            std::thread::spawn(move || {
+                let mut f = f;
+                if is_err {
+                    let _ = std::io::copy(&mut f, &mut std::io::stderr());
+                } else {
+                    let mut out = std::io::stdout();
+                    let mut buf = [0u8; 32 * 1024];
+                    loop {
+                        match std::io::Read::read(&mut f, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                use std::io::Write;
+                                if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let waiter = supervisor::connect(store, &c);
+    let (eid, tty) = (exec_id.clone(), es.tty);
+    let status = crate::signals::forwarding(
+        &handled_signals(es.tty),
+        move |s| forward_signals(&client, &eid, tty, s),
+        || waiter.as_ref().map(|w| w.wait(&exec_id)),
+    );
+    for t in copies {
+        let _ = t.join();
+    }
+    drop(raw);
+    if let Some(w) = &waiter {
+        let _ = w.delete(&exec_id);
+    }
+    cleanup(&made);
+    match status {
+        Some(Ok(code)) => Ok(code as i32),
+        Some(Err(e)) => Err(supervisor::map_err(e)),
+        None => Err(ContainerError::NotRunning(c.name)),
+    }
 }
 
 /// `rbox kill`: a signal to a running container.
@@ -919,30 +1413,58 @@ pub fn kill(store: &Store, what: &str, signal: &str) -> Result<()> {
     Ok(())
 }
 
-/// `rbox stop [-t N]`: SIGTERM, then SIGKILL after `timeout`; waits until
-/// it has stopped (its attached `rbox run` then cleans up).
+/// Marks a container as stopped by the user: no restart policy applies.
+fn mark_stopping(store: &Store, c: &Container) -> Result<()> {
+    let mut state = c.state.clone();
+    state.stopping = true;
+    save_state(store, &c.id, &state)
+}
+
+/// `rbox stop [-t N]`: SIGTERM, then SIGKILL after `timeout`; returns once
+/// it has stopped and its exit is recorded (network gone, `--rm` done).
 pub fn stop(store: &Store, what: &str, timeout: std::time::Duration) -> Result<()> {
     let c = find(store, what)?;
+    if !c.spec.restart.is_empty() && c.spec.restart != "no" {
+        // also between two runs of a restart policy
+        mark_stopping(store, &c)?;
+    }
     if live_status(store, &c) != "running" {
+        if c.state.status == "running" {
+            // the shim was killed: finish what its hook would have done
+            return wait_exited(store, &c.id, std::time::Duration::from_secs(10));
+        }
         return Ok(());
     }
+    mark_stopping(store, &c)?;
     let _ = kill(store, &c.id, "TERM");
-    let deadline = std::time::Instant::now() + timeout;
-    let mut killed = false;
-    loop {
-        match runtime_status(store, &c.id) {
-            Some((s, _)) if s == "running" || s == "paused" => {}
-            _ => return Ok(()),
-        }
-        if !killed && std::time::Instant::now() >= deadline {
+    match wait_exited(store, &c.id, timeout) {
+        Ok(()) => Ok(()),
+        Err(_) => {
             let _ = kill(store, &c.id, "KILL");
-            killed = true;
+            wait_exited(store, &c.id, std::time::Duration::from_secs(10))
         }
-        if std::time::Instant::now() >= deadline + std::time::Duration::from_secs(10) {
-            return Err(ContainerError::Invalid(format!(
-                "container {} did not stop",
-                c.name
-            )));
+    }
+}
+
+/// `rbox restart`: stop, then start again.
+pub fn restart(store: &Store, what: &str, timeout: std::time::Duration) -> Result<()> {
+    stop(store, what, timeout)?;
+    start(store, what).map(drop)
+}
+
+/// `rbox wait`: blocks until the container stops; its exit code.
+pub fn wait(store: &Store, what: &str) -> Result<i32> {
+    let c = find(store, what)?;
+    loop {
+        match find(store, &c.id) {
+            Ok(now) if now.state.status == "running" => {
+                if live_status(store, &now) != "running" && live_status(store, &now) != "paused" {
+                    wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
+                }
+            }
+            Ok(now) => return Ok(now.state.exit_code),
+            Err(ContainerError::NoSuch(_)) => return Ok(0),
+            Err(e) => return Err(e),
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -957,8 +1479,17 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         if !force {
             return Err(ContainerError::Running(c.name));
         }
+        mark_stopping(store, &c)?;
         let _ = runtime(store).args(["kill", &c.id, "KILL"]).output();
+        // the exit hook records the exit (and with --rm removes it)
+        wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
     }
+    let c = match find(store, &c.id) {
+        Ok(c) => c,
+        Err(ContainerError::NoSuch(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    supervisor::release(store, &c);
     let _ = runtime(store).args(["delete", "--force", &c.id]).output();
     let mut state = c.state.clone();
     let net = teardown_network(&c, &mut state);
@@ -999,6 +1530,8 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         "Id": c.id,
         "Created": c.created,
         "Name": format!("/{}", c.name),
+        "RestartCount": c.state.restart_count,
+        "LogPath": supervisor::log_path(store, &c.id),
         "Image": format!("sha256:{}", crate::store::hex(&c.image_id)),
         "State": {
             "Status": status,
@@ -1022,6 +1555,9 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         "HostConfig": {
             "NetworkMode": mode.name(),
             "AutoRemove": c.spec.rm,
+            "RestartPolicy": {"Name": if c.spec.restart.is_empty() { "no" } else { c.spec.restart.split(':').next().unwrap_or("no") },
+                              "MaximumRetryCount": c.spec.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0)},
+            "LogConfig": {"Type": "json-file", "Config": c.spec.log_opts.iter().filter_map(|o| o.split_once('=')).collect::<std::collections::BTreeMap<_, _>>()},
             "ReadonlyRootfs": c.spec.read_only,
             "Privileged": c.spec.privileged,
             "CapAdd": c.spec.cap_add,

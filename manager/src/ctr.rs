@@ -78,9 +78,12 @@ pub struct RunArgs {
     pub add_host: Vec<String>,
     #[arg(long)]
     pub dns: Vec<std::net::IpAddr>,
-    /// no (the others need a supervisor, not there yet)
+    /// no, always, unless-stopped, on-failure[:N]
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// json-file log options: max-size=SIZE, max-file=N
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     #[arg(long)]
     pub init: bool,
     #[arg(long)]
@@ -92,8 +95,11 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn spec(&self) -> Result<RunSpec> {
-        if self.restart != "no" {
-            bail!("--restart {}: restart policies need the shim supervisor, which rbox does not use yet", self.restart);
+        if self.restart != "no" && self.rm {
+            bail!(
+                "--restart {} and --rm: a removed container cannot restart",
+                self.restart
+            );
         }
         if self.init {
             bail!("--init is not implemented yet");
@@ -163,18 +169,13 @@ impl RunArgs {
             memory,
             pids_limit: self.pids_limit,
             cpus: self.cpus,
+            restart: container::parse_restart(&self.restart)?,
+            log_opts: {
+                rbox::supervisor::log_options(&self.log_opt)?;
+                self.log_opt.clone()
+            },
         })
     }
-}
-
-fn refuse_unsupported(a: &RunArgs) -> Result<()> {
-    if a.detach {
-        bail!("-d: detached containers need the shim supervisor, which rbox does not use yet; run attached");
-    }
-    if a.tty {
-        bail!("-t: terminals for attached runs are not implemented yet");
-    }
-    Ok(())
 }
 
 pub fn create(store: &Store, a: &RunArgs) -> Result<ExitCode> {
@@ -183,22 +184,185 @@ pub fn create(store: &Store, a: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
 pub fn run(store: &Store, a: &RunArgs) -> Result<ExitCode> {
-    refuse_unsupported(a)?;
     let c = container::create(store, &a.spec()?)?;
-    let code = container::run_attached(store, &c.id)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    if a.detach {
+        container::start(store, &c.id)?;
+        println!("{}", c.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(exit_code(container::run_attached(store, &c.id)?))
 }
 
 pub fn start(store: &Store, attach: bool, containers: &[String]) -> Result<ExitCode> {
     if !attach {
-        bail!("start without -a: detached containers need the shim supervisor, which rbox does not use yet");
+        return Ok(each(containers, |c| container::start(store, c).map(drop)));
     }
     let [one] = containers else {
         bail!("start -a takes one container");
     };
-    let code = container::run_attached(store, one)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    Ok(exit_code(container::run_attached(store, one)?))
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// KEY=VALUE (or KEY, taken from this environment)
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP], names or numbers
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
+}
+
+pub fn exec(store: &Store, a: &ExecArgs) -> Result<ExitCode> {
+    let es = container::ExecSpec {
+        cmd: a.cmd.clone(),
+        env: a.env.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    match container::exec(store, &a.container, &es) {
+        Ok(code) => Ok(exit_code(code)),
+        // Docker's codes: 127 for a command not found, 126 if it cannot run
+        Err(e @ container::ContainerError::ExecStart(_)) => {
+            eprintln!("rbox: {e}");
+            let not_found = e.to_string().contains("not found");
+            Ok(exit_code(if not_found { 127 } else { 126 }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing new output until the container stops
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Prefix each line with its time
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only lines since a time (RFC 3339, Unix seconds, or 10m/2h ago)
+    #[arg(long)]
+    pub since: Option<String>,
+    pub container: String,
+}
+
+pub fn logs(store: &Store, a: &LogsArgs) -> Result<ExitCode> {
+    use std::io::Write;
+    let c = container::find(store, &a.container)?;
+    let since = match &a.since {
+        Some(s) => Some(
+            rbox::logs::parse_since(s)
+                .with_context(|| format!("--since {s:?}: not a time nor a duration like 10m"))?,
+        ),
+        None => None,
+    };
+    let tail = match a.tail.as_str() {
+        "all" => None,
+        n => Some(
+            n.parse::<usize>()
+                .with_context(|| format!("--tail {n:?}: not a number"))?,
+        ),
+    };
+    let path = rbox::supervisor::log_path(store, &c.id);
+    let (mut entries, end) = rbox::logs::read_all(&path);
+    if let Some(t) = since {
+        entries.retain(|e| chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|et| et >= t));
+    }
+    if let Some(n) = tail {
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let stamps = a.timestamps;
+    let print = move |e: &rbox::logs::Entry| {
+        let line = if stamps {
+            format!("{} {}", e.time, e.log)
+        } else {
+            e.log.clone()
+        };
+        let _ = if e.stream == "stderr" {
+            std::io::stderr().write_all(line.as_bytes())
+        } else {
+            let mut out = std::io::stdout();
+            out.write_all(line.as_bytes()).and_then(|()| out.flush())
+        };
+    };
+    entries.iter().for_each(&print);
+    if a.follow {
+        let id = c.id.clone();
+        let mut last = std::time::Instant::now();
+        let mut alive = true;
+        rbox::logs::follow(
+            &path,
+            end,
+            || {
+                // the container's state, now and then
+                if last.elapsed() > std::time::Duration::from_millis(200) {
+                    last = std::time::Instant::now();
+                    alive = container::find(store, &id)
+                        .is_ok_and(|c| container::live_status(store, &c) == "running");
+                }
+                alive
+            },
+            print,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rbox cp SRC DEST`: one side is CONTAINER:PATH.
+pub fn cp(store: &Store, src: &str, dest: &str, archive: bool) -> Result<()> {
+    use rbox::cp::{copy_in, copy_out, Extract, Location};
+    match (Location::parse(src), Location::parse(dest)) {
+        (Location::Container { container, path }, to @ (Location::Host(_) | Location::Stdio)) => {
+            let c = container::find(store, &container)?;
+            copy_out(store, &c, &path, &to)?;
+        }
+        (from @ (Location::Host(_) | Location::Stdio), Location::Container { container, path }) => {
+            let c = container::find(store, &container)?;
+            copy_in(
+                store,
+                &from,
+                &c,
+                &path,
+                &Extract {
+                    keep_owner: archive,
+                },
+            )?;
+        }
+        (Location::Container { .. }, Location::Container { .. }) => {
+            bail!("copying between containers is not supported: copy to the host first")
+        }
+        _ => bail!("one of SRC and DEST must be CONTAINER:PATH"),
+    }
+    Ok(())
 }
 
 /// Apply `f` to each container, printing its name as given (Docker's

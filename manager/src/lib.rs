@@ -1,7 +1,8 @@
 //! rbox: a Docker-like container manager: the image store (import, tag,
 //! rmi, inspect, history), registries (pull, push, login, mirrors), image
 //! archives (save, load), OCI bundles made from images, and containers
-//! (create, run, stop, rm, ps, inspect) with CNI networking.
+//! (create, run, exec, logs, stop, rm, ps, inspect) under
+//! containerd-shim-rrun-v2, with CNI networking.
 //!
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
@@ -11,9 +12,11 @@ pub mod auth;
 pub mod bundle;
 pub mod config;
 pub mod container;
+pub mod cp;
 pub mod etcfiles;
 pub mod format;
 pub mod image;
+pub mod logs;
 pub mod mounts;
 pub mod network;
 pub mod pull;
@@ -21,6 +24,7 @@ pub mod push;
 pub mod reference;
 pub mod signals;
 pub mod store;
+pub mod supervisor;
 pub mod template;
 pub mod unpack;
 pub mod user;

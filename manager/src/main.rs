@@ -125,8 +125,36 @@ enum Verb {
     },
     /// Create a container from an image (not started)
     Create(ctr::RunArgs),
-    /// Create and run a container (attached)
+    /// Create and run a container
     Run(ctr::RunArgs),
+    /// Run a command in a running container
+    Exec(ctr::ExecArgs),
+    /// A container's output
+    Logs(ctr::LogsArgs),
+    /// Copy files between a container and the host (CONTAINER:PATH, or - for a tar stream)
+    Cp {
+        /// Keep the uid/gid of what is copied in
+        #[arg(short, long)]
+        archive: bool,
+        src: String,
+        dest: String,
+    },
+    /// Stop, then start containers
+    Restart {
+        /// Seconds to wait before KILL
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to stop; print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// The shim's exit hook: a container's init exited
+    #[command(name = "__exited", hide = true)]
+    Exited { id: String },
     /// Run a created or stopped container
     Start {
         /// Attach to its output and wait
@@ -453,6 +481,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Create(a) => return ctr::create(&store, &a),
         Verb::Run(a) => return ctr::run(&store, &a),
         Verb::Start { attach, containers } => return ctr::start(&store, attach, &containers),
+        Verb::Exec(a) => return ctr::exec(&store, &a),
+        Verb::Logs(a) => return ctr::logs(&store, &a),
+        Verb::Cp { archive, src, dest } => ctr::cp(&store, &src, &dest, archive)?,
+        Verb::Restart { time, containers } => {
+            let t = std::time::Duration::from_secs(time);
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::restart(&store, c, t)
+            }));
+        }
+        Verb::Wait { containers } => {
+            let mut failed = false;
+            for c in &containers {
+                match rbox::container::wait(&store, c) {
+                    Ok(code) => println!("{code}"),
+                    Err(e) => {
+                        eprintln!("rbox: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        Verb::Exited { id } => {
+            let code = std::env::var("RRUN_SHIM_EXIT_STATUS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            rbox::container::exited(&store, &id, code)?;
+        }
         Verb::Stop { time, containers } => {
             let t = std::time::Duration::from_secs(time);
             return Ok(ctr::each(&containers, |c| {

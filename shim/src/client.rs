@@ -130,7 +130,13 @@ fn ctx() -> Context {
 impl ShimClient {
     /// Starts a shim for `opts.bundle` (nothing is created yet).
     pub fn start(opts: ShimOptions) -> Result<ShimClient> {
-        let events_socket = opts.bundle.join("shim-events.sock");
+        // short, so it fits in sun_path whatever the bundle path is
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let events_socket = std::env::temp_dir().join(format!(
+            "rrun-shim-events-{}-{}.sock",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_file(&events_socket);
         let events = Sink::default();
         let service = create_events(Arc::new(events.clone()));
@@ -143,6 +149,15 @@ impl ShimClient {
             .map_err(events_err)?
             .register_service(service);
         server.start().map_err(events_err)?;
+        // the shim logs into the bundle's `log` (containerd makes it a FIFO)
+        let log = opts.bundle.join("log");
+        if !log.exists() {
+            std::fs::write(&log, "").map_err(|source| ClientError::Io {
+                what: "write",
+                path: log.clone(),
+                source,
+            })?;
+        }
         if let Some(cmd) = &opts.on_exit {
             let path = opts.bundle.join(ON_EXIT_FILE);
             std::fs::write(&path, serde_json::to_vec(cmd).expect("strings")).map_err(|source| {
@@ -186,6 +201,24 @@ impl ShimClient {
             events,
             server: Some(server),
             events_socket,
+        })
+    }
+
+    /// Connects to the shim already serving `opts.id` at `address` (the
+    /// bundle's `address` file): what a later rbox command does. Events
+    /// are not received.
+    pub fn connect(opts: ShimOptions, address: &str) -> Result<ShimClient> {
+        let client = Client::connect(address).map_err(|source| ClientError::Connect {
+            address: address.to_string(),
+            source,
+        })?;
+        Ok(ShimClient {
+            task: TaskClient::new(client),
+            events_socket: PathBuf::new(),
+            opts,
+            address: address.to_string(),
+            events: Sink::default(),
+            server: None,
         })
     }
 
@@ -299,6 +332,44 @@ impl ShimClient {
         Ok(())
     }
 
+    /// A terminal's new size.
+    pub fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let mut req = api::ResizePtyRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        req.width = width;
+        req.height = height;
+        self.task
+            .resize_pty(ctx(), &req)
+            .map_err(self.rpc_err("resize pty"))?;
+        Ok(())
+    }
+
+    /// Closes the process's stdin (it reads EOF).
+    pub fn close_stdin(&self, exec_id: &str) -> Result<()> {
+        let mut req = api::CloseIORequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        req.stdin = true;
+        self.task
+            .close_io(ctx(), &req)
+            .map_err(self.rpc_err("close io"))?;
+        Ok(())
+    }
+
+    /// The process's pid and status (`running`, `stopped`, …).
+    pub fn state(&self, exec_id: &str) -> Result<(u32, String)> {
+        let mut req = api::StateRequest::new();
+        req.id = self.opts.id.clone();
+        req.exec_id = exec_id.into();
+        let st = self
+            .task
+            .state(ctx(), &req)
+            .map_err(self.rpc_err("state"))?;
+        let status = format!("{:?}", st.status.enum_value_or_default()).to_ascii_lowercase();
+        Ok((st.pid, status))
+    }
+
     /// Waits for the process to exit; returns its exit status.
     pub fn wait(&self, exec_id: &str) -> Result<u32> {
         let mut req = api::WaitRequest::new();
@@ -336,8 +407,8 @@ impl ShimClient {
     fn stop_events(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown();
+            let _ = std::fs::remove_file(&self.events_socket);
         }
-        let _ = std::fs::remove_file(&self.events_socket);
     }
 }
 

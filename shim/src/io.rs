@@ -17,6 +17,7 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::error::{Result, ShimError};
+use crate::jsonlog::{self, JsonStream};
 use crate::rrun::ProcStdio;
 
 /// The stream paths containerd asks for (empty: none).
@@ -43,8 +44,8 @@ pub struct PendingIo {
     pub stdio: ProcStdio,
     pub console: Option<ConsoleSocket>,
     io: ProcessIo,
-    stdout_fifo: Option<File>,
-    stderr_fifo: Option<File>,
+    stdout_fifo: Option<Output>,
+    stderr_fifo: Option<Output>,
     stdout_pipe: Option<File>,
     stderr_pipe: Option<File>,
     stdin_fifo: String,
@@ -59,11 +60,37 @@ fn pipe() -> Result<(File, File)> {
     Ok((File::from(r), File::from(w)))
 }
 
-/// Opens a FIFO for writing without waiting for a reader: read-write, so
-/// it never blocks nor fails with EPIPE while containerd is away.
-fn open_output(path: &str) -> Result<Option<File>> {
+/// Where a stream's output goes: a FIFO or file, or a json-file log.
+enum Output {
+    File(File),
+    Json(JsonStream),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::File(f) => f.write(buf),
+            Output::Json(j) => j.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::File(f) => f.flush(),
+            Output::Json(j) => j.flush(),
+        }
+    }
+}
+
+/// Opens a stream's destination: a `jsonfile://` log, or a FIFO (for
+/// writing without waiting for a reader: read-write, so it never blocks
+/// nor fails with EPIPE while containerd is away), or a file appended to.
+fn open_output(path: &str, stream: &'static str) -> Result<Option<Output>> {
     if path.is_empty() {
         return Ok(None);
+    }
+    if path.starts_with(jsonlog::SCHEME) {
+        return JsonStream::open(path, stream).map(|j| Some(Output::Json(j)));
     }
     let path = path.strip_prefix("file://").unwrap_or(path);
     let fifo = is_fifo(path);
@@ -74,7 +101,7 @@ fn open_output(path: &str) -> Result<Option<File>> {
         .append(!fifo)
         .create(!fifo)
         .open(path)
-        .map(Some)
+        .map(|f| Some(Output::File(f)))
         .map_err(ShimError::io("open output", path))
 }
 
@@ -148,11 +175,11 @@ impl PendingIo {
             stdio: ProcStdio::default(),
             console: None,
             io: ProcessIo::default(),
-            stdout_fifo: open_output(&paths.stdout)?,
+            stdout_fifo: open_output(&paths.stdout, "stdout")?,
             stderr_fifo: if paths.terminal {
                 None
             } else {
-                open_output(&paths.stderr)?
+                open_output(&paths.stderr, "stderr")?
             },
             stdout_pipe: None,
             stderr_pipe: None,

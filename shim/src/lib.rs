@@ -7,6 +7,7 @@
 pub mod client;
 pub mod error;
 pub mod io;
+pub mod jsonlog;
 pub mod mount;
 pub mod reaper;
 pub mod rrun;

@@ -54,6 +54,7 @@ impl Rbox {
             .arg(self.root())
             .args(args)
             .env("RBOX_RUNTIME", rrun_bin())
+            .env("RBOX_SHIM", shim_bin())
             .env("RBOX_CNI_PATH", cni_dir())
             .stdin(Stdio::null());
         c
@@ -472,7 +473,14 @@ fn bad_input_is_refused_and_leaves_nothing() {
             "bogus",
         ),
         (vec!["run", "--rm", "--name=-bad", "bb", "true"], "-bad"),
-        (vec!["run", "--rm", "-d", "bb", "true"], "-d"),
+        (
+            vec!["run", "-d", "--restart", "sometimes", "bb", "true"],
+            "sometimes",
+        ),
+        (
+            vec!["run", "-d", "--log-opt", "color=red", "bb", "true"],
+            "color=red",
+        ),
         (
             vec![
                 "run",
@@ -507,4 +515,298 @@ fn bad_input_is_refused_and_leaves_nothing() {
     let o = rb.run(&["rm", "dup"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such container: dup"));
     assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+}
+
+/// The tutorial's detached container: `run -d --rm`, `ps`, `cp` both ways
+/// (symlinks resolved inside the container), `exec` (exit code, env, -w, -u,
+/// stdin, a real pty with -it), `stop` removing it.
+#[test]
+#[ignore = "needs root"]
+fn detached_container_cp_and_exec() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let id = rb.ok(&["run", "-d", "--rm", "--net", "none", "bb", "sleep", "300"]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert!(rb.ok(&["ps"]).contains(&id[..12]));
+    let a = rb.dir.path().join("a.txt");
+    std::fs::write(&a, "from the host\n").unwrap();
+    let a = a.to_str().unwrap();
+    rb.ok(&["cp", a, &format!("{id}:/tmp")]);
+    assert!(rb.ok(&["exec", &id, "ls", "/tmp"]).contains("a.txt"));
+    let b = rb.dir.path().join("b.txt");
+    rb.ok(&[
+        "cp",
+        &format!("{}:/tmp/a.txt", &id[..12]),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&b).unwrap(), "from the host\n");
+    // a symlink to / inside the container is the container's /
+    rb.ok(&["exec", &id, "ln", "-s", "/", "/tmp/up"]);
+    rb.ok(&["cp", a, &format!("{id}:/tmp/up/escaped.txt")]);
+    assert!(!Path::new("/escaped.txt").exists(), "cp wrote on the host");
+    assert_eq!(
+        rb.ok(&["exec", &id, "cat", "/escaped.txt"]),
+        "from the host\n"
+    );
+    rb.ok(&["exec", &id, "ln", "-s", "/etc", "/tmp/etc-link"]);
+    let pw = rb.dir.path().join("pw");
+    rb.ok(&[
+        "cp",
+        &format!("{id}:/tmp/etc-link/passwd"),
+        pw.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&pw)
+        .unwrap()
+        .contains("user:x:1000"));
+    // directories, and tar streams with `-`
+    let dir = rb.dir.path().join("tree");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/f"), "deep\n").unwrap();
+    rb.ok(&["cp", dir.to_str().unwrap(), &format!("{id}:/root")]);
+    assert_eq!(rb.ok(&["exec", &id, "cat", "/root/tree/sub/f"]), "deep\n");
+    let o = rb.run(&["cp", &format!("{id}:/root/tree"), "-"]);
+    assert_ok(&o, "cp to -");
+    let mut listing = Vec::new();
+    for e in tar::Archive::new(&o.stdout[..]).entries().unwrap() {
+        listing.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(listing.contains(&"tree/sub/f".to_string()), "{listing:?}");
+    let o = rb.run(&["cp", &format!("{id}:/no/such"), "."]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/no/such"), "{}", stderr(&o));
+    // exec: exit code, environment, working dir, user, stdin
+    let o = rb.run(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "user",
+        &id,
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u); exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1 /tmp 1000\n");
+    let mut child = rb
+        .cmd(&["exec", "-i", &id, "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through stdin\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "through stdin\n");
+    let o = rb.run(&["exec", &id, "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("no-such-command"), "{}", stderr(&o));
+    // -it through a real pty (script gives rbox a terminal)
+    let line = format!(
+        "{} --root {} exec -it {id} sh -c 'tty; exit 3'",
+        rbox_bin().display(),
+        rb.root().display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("RBOX_RUNTIME", rrun_bin())
+        .env("RBOX_SHIM", shim_bin())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("/dev/pts/"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(3));
+    // stop: a --rm container is gone once stop returns
+    rb.ok(&["stop", "-t", "1", &id]);
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
+    assert!(rb.run(&["exec", &id, "true"]).status.code() != Some(0));
+}
+
+/// Logs: the shim's json-file log, as `rbox logs` shows it (streams,
+/// --tail, -t, -f until the container stops) and rotated at max-size.
+#[test]
+#[ignore = "needs root"]
+fn logs_tail_timestamps_follow_and_rotation() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "--net",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "echo two >&2; sleep 0.3; echo one; echo three; sleep 300",
+    ]);
+    wait_for("the output", 10, || {
+        rb.ok(&["logs", "talker"]).contains("three")
+    });
+    let o = rb.run(&["logs", "talker"]);
+    assert_eq!(stdout(&o), "one\nthree\n");
+    assert_eq!(stderr(&o), "two\n");
+    assert_eq!(rb.ok(&["logs", "--tail", "1", "talker"]), "three\n");
+    let stamped = rb.ok(&["logs", "-t", "talker"]);
+    for l in stamped.lines() {
+        let (t, _) = l.split_once(' ').unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{l}");
+    }
+    assert_eq!(rb.ok(&["logs", "--since", "1m", "talker"]), "one\nthree\n");
+    assert_eq!(
+        rb.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "talker"]),
+        ""
+    );
+    // -f prints what comes later and ends when the container stops
+    let follow = rb
+        .cmd(&["logs", "-f", "talker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut follow = Background(follow);
+    std::thread::sleep(Duration::from_millis(300));
+    rb.ok(&["exec", "talker", "sh", "-c", "echo four > /proc/1/fd/1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    rb.ok(&["stop", "-t", "1", "talker"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while follow.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < end,
+            "logs -f did not end with the container"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(follow.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(out, "one\nthree\nfour\n");
+    // rotation: max-size 1k, two files kept
+    let o = rb.run(&[
+        "run",
+        "--name",
+        "chatty",
+        "--net",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "bb",
+        "sh",
+        "-c",
+        "for i in $(seq 1 200); do echo line $i; done",
+    ]);
+    assert_ok(&o, "run chatty");
+    assert!(stdout(&o).ends_with("line 199\nline 200\n"));
+    let log = rb.ok(&["inspect", "--format", "{{.LogPath}}", "chatty"]);
+    let log = PathBuf::from(log.trim());
+    let rotated = PathBuf::from(format!("{}.1", log.display()));
+    for p in [&log, &rotated] {
+        let len = std::fs::metadata(p).unwrap().len();
+        assert!(len > 0 && len <= 1024, "{}: {len}", p.display());
+    }
+    assert!(!Path::new(&format!("{}.2", log.display())).exists());
+    assert!(rb.ok(&["logs", "chatty"]).ends_with("line 200\n"));
+}
+
+/// Restart policies (on-failure:N, always, stop ends them) and a shim
+/// killed with -9: the container keeps running, `rm -f` cleans up all.
+#[test]
+#[ignore = "needs root"]
+fn restart_policies_and_a_killed_shim() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--net",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "bb",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let state = |name: &str| {
+        rb.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    wait_for("two restarts", 30, || state("flaky") == "exited 2");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(state("flaky"), "exited 2", "on-failure:2 restarts twice");
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--net",
+        "none",
+        "--restart",
+        "always",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    wait_for("restarts", 30, || {
+        state("phoenix")
+            .split(' ')
+            .nth(1)
+            .is_some_and(|n| n.parse::<u32>().unwrap() >= 2)
+    });
+    rb.ok(&["stop", "-t", "1", "phoenix"]);
+    let after = state("phoenix");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(after.starts_with("exited"), "{after}");
+    assert_eq!(state("phoenix"), after, "restarted after stop");
+
+    // kill -9 of the shim: the container runs on; rm -f cleans up
+    let id = rb.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "300"]);
+    let id = id.trim().to_string();
+    let pid = rb.ok(&["inspect", "--format", "{{.State.Pid}}", "orphan"]);
+    let pid: i32 = pid.trim().parse().unwrap();
+    assert!(pid > 0);
+    let pgrep = Command::new("pgrep")
+        .args(["-f", &format!("containerd-shim-rrun-v2 .*-id {id}")])
+        .output()
+        .unwrap();
+    let shim_pid: i32 = stdout(&pgrep).trim().parse().expect("one shim");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(rb.ok(&["ps"]).contains("orphan"), "still running");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(rbox_netns().len(), 1);
+    rb.ok(&["rm", "-f", "orphan"]);
+    assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+    let runtime = std::fs::read_dir(rb.root().join("runtime/rbox"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(runtime, 0, "rrun state left");
+    // gone, or a zombie for whoever reaps orphans here
+    wait_for("the container's process to go", 5, || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+        })
+    });
 }

@@ -1,0 +1,173 @@
+//! Every container runs under its own containerd-shim-rrun-v2: the shim
+//! starts it through rrun, is its subreaper, writes its output to the
+//! container's json-file log and, when its init exits, runs
+//! `rbox __exited ID` (network teardown, exit status, `--rm`, restart
+//! policy). rbox commands come and go; they find the shim again through the
+//! `address` file it writes in the bundle.
+
+use std::path::{Path, PathBuf};
+
+use shim::client::{ProcessIo, ShimClient, ShimOptions};
+
+use crate::bundle;
+use crate::container::{self, Container, ContainerError, Result};
+use crate::store::Store;
+
+/// containerd's notion of a namespace: the shim keeps rrun's state in
+/// ROOT/runtime/<namespace>.
+pub const NAMESPACE: &str = "rbox";
+
+/// The shim binary: `$RBOX_SHIM`, else next to rbox, else in PATH.
+pub fn shim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RBOX_SHIM") {
+        return PathBuf::from(p);
+    }
+    let name = "containerd-shim-rrun-v2";
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// The container's log: Docker's `<id>-json.log` in the container's dir.
+pub fn log_path(store: &Store, id: &str) -> PathBuf {
+    bundle::container_dir(store, id).join(format!("{id}-json.log"))
+}
+
+/// The FIFO an interactive (`-i`) container's stdin is written into.
+pub fn stdin_fifo(store: &Store, id: &str) -> PathBuf {
+    bundle::container_dir(store, id).join("init-stdin")
+}
+
+fn options(store: &Store, c: &Container) -> ShimOptions {
+    let rbox = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rbox"));
+    ShimOptions {
+        shim: shim_bin(),
+        namespace: NAMESPACE.into(),
+        id: c.id.clone(),
+        bundle: c.bundle.clone(),
+        runtime: Some(container::runtime_bin()),
+        root: Some(store.root().join("runtime")),
+        on_exit: Some(vec![
+            rbox.display().to_string(),
+            "--root".into(),
+            store.root().display().to_string(),
+            "__exited".into(),
+            c.id.clone(),
+        ]),
+    }
+}
+
+fn shim_err(e: shim::client::ClientError) -> ContainerError {
+    ContainerError::Runtime {
+        bin: shim_bin().display().to_string(),
+        what: e.to_string(),
+    }
+}
+
+pub fn mkfifo(path: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+        ContainerError::Io {
+            op: "mkfifo",
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    })
+}
+
+/// Starts the container's init under a new shim; returns its pid. On error
+/// the shim is gone again.
+pub fn start(store: &Store, c: &Container) -> Result<u32> {
+    let log = format!(
+        "{}{}{}",
+        shim::jsonlog::SCHEME,
+        log_path(store, &c.id).display(),
+        log_options(&c.spec.log_opts)?
+    );
+    let stdin = if c.spec.interactive {
+        let fifo = stdin_fifo(store, &c.id);
+        mkfifo(&fifo)?;
+        Some(fifo)
+    } else {
+        None
+    };
+    let io = ProcessIo {
+        stdin,
+        stdout: Some(PathBuf::from(&log)),
+        stderr: (!c.spec.tty).then(|| PathBuf::from(&log)),
+        terminal: c.spec.tty,
+    };
+    let client = ShimClient::start(options(store, c)).map_err(shim_err)?;
+    let started = client.create(&io).and_then(|_| client.start_process(""));
+    match started {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            let _ = client.delete("");
+            let _ = client.shutdown();
+            Err(shim_err(e))
+        }
+    }
+}
+
+/// `max-size=10m&max-file=3` from `--log-opt` values, as a URI query.
+pub fn log_options(opts: &[String]) -> Result<String> {
+    let mut q = Vec::new();
+    for o in opts {
+        match o.split_once('=') {
+            Some((k @ ("max-size" | "max-file"), v)) if !v.is_empty() => q.push(format!("{k}={v}")),
+            _ => {
+                return Err(ContainerError::Invalid(format!(
+                    "--log-opt {o:?}: only max-size=SIZE and max-file=N are known"
+                )))
+            }
+        }
+    }
+    Ok(if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    })
+}
+
+/// The shim serving a container, if it is still there.
+pub fn connect(store: &Store, c: &Container) -> Option<ShimClient> {
+    let address = std::fs::read_to_string(c.bundle.join("address")).ok()?;
+    let address = address.trim();
+    let socket = address.trim_start_matches("unix://");
+    if !Path::new(socket).exists() {
+        return None;
+    }
+    ShimClient::connect(options(store, c), address).ok()
+}
+
+/// Deletes the container's task and lets its shim go (idempotent).
+pub fn release(store: &Store, c: &Container) {
+    if let Some(client) = connect(store, c) {
+        let _ = client.delete("");
+        let _ = client.shutdown();
+    }
+}
+
+/// Runs a process in a running container.
+pub fn exec(
+    store: &Store,
+    c: &Container,
+    exec_id: &str,
+    process: &oci_spec::runtime::Process,
+    io: &ProcessIo,
+) -> Result<ShimClient> {
+    let client = connect(store, c).ok_or_else(|| ContainerError::NotRunning(c.name.clone()))?;
+    client.exec(exec_id, process, io).map_err(shim_err)?;
+    Ok(client)
+}
+
+pub fn map_err(e: shim::client::ClientError) -> ContainerError {
+    shim_err(e)
+}
