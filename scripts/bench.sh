@@ -213,7 +213,7 @@ echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
 # containerd: our shim vs the runc shim (ctr run --rm latency, idle RSS)
-shim=${SHIM:-$here/target/release/containerd-shim-rrun-v2}
+shim=${SHIM:-$here/target/$(uname -m)-unknown-linux-musl/release/containerd-shim-rrun-v2}
 if [ -x "$shim" ] && command -v containerd >/dev/null; then
   "$here/scripts/bench-shim.sh" "$work" "$rrun" "$shim" "${BENCH_SHIM_RUNS:-20}"
 fi
