@@ -533,6 +533,64 @@ fn an_oom_kill_is_reported() {
     rig.assert_clean();
 }
 
+#[test]
+#[ignore = "needs root"]
+fn an_oom_kill_the_container_survives_is_reported_while_it_runs() {
+    // the shim's own watcher (not the check at exit) must see this one
+    let rig = Rig::new(None);
+    let log = rig.ctd.dir.path().join("events.log");
+    let mut events = rig
+        .ctd
+        .ctr_command()
+        .arg("events")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.ctd.ok(&rig.run_args(&[
+        "-d",
+        "--memory-limit",
+        "16777216",
+        IMAGE,
+        "t-oom2",
+        "sh",
+        "-c",
+        "tail /dev/zero; sleep 1000",
+    ]));
+    let seen = || std::fs::read_to_string(&log).unwrap_or_default();
+    let waited = std::time::Instant::now();
+    while !seen()
+        .lines()
+        .any(|l| l.contains("/tasks/oom") && l.contains("t-oom2"))
+        && waited.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let running = rig.ctd.task_status("t-oom2");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(events.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = events.wait();
+    rig.ctd.ok(&["task", "kill", "-s", "KILL", "t-oom2"]);
+    wait_for("the task to stop", Duration::from_secs(10), || {
+        rig.ctd.task_status("t-oom2").as_deref() == Some("STOPPED")
+    });
+    rig.ctd.ok(&["task", "delete", "t-oom2"]);
+    rig.ctd.ok(&["container", "delete", "t-oom2"]);
+    let text = seen();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("/tasks/oom") && l.contains("t-oom2")),
+        "{text}"
+    );
+    assert_eq!(running.as_deref(), Some("RUNNING"), "{text}");
+    // one OOM kill, one event: the check at exit adds none
+    assert_eq!(text.matches("/tasks/oom").count(), 1, "{text}");
+    rig.assert_clean();
+}
+
 /// On drop (also when a test fails): kills the shims started from `shim`
 /// and force-deletes the containers left in rrun's `root`.
 struct ShimsOf {
