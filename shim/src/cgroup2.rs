@@ -237,6 +237,38 @@ mod tests {
     }
 
     #[test]
+    fn files_in_the_kernel_format() {
+        // this host's cgroup2 has no memory, pids or io controller: their
+        // files are written here as the kernel formats them
+        let dir = tempfile::tempdir().unwrap();
+        let w = |f: &str, t: &str| fs::write(dir.path().join(f), t).unwrap();
+        w("pids.current", "3\n");
+        w("pids.max", "max\n");
+        w("memory.current", "1048576\n");
+        w("memory.max", "max\n");
+        w(
+            "memory.stat",
+            "anon 4096\nfile 8192\nworkingset_refault_anon 1\nworkingset_refault_file 2\n",
+        );
+        w(
+            "memory.events",
+            "low 0\nhigh 0\nmax 5\noom 2\noom_kill 1\noom_group_kill 0\n",
+        );
+        w("cpu.stat", "usage_usec 10\nuser_usec 6\nsystem_usec 4\n");
+        let m = metrics(dir.path());
+        assert_eq!((m.pids.current, m.pids.limit), (3, 0));
+        assert_eq!((m.memory.usage, m.memory.usage_limit), (1048576, u64::MAX));
+        assert_eq!((m.memory.anon, m.memory.file), (4096, 8192));
+        assert_eq!(m.memory.workingset_refault, 3);
+        assert_eq!((m.memory_events.max, m.memory_events.oom_kill), (5, 1));
+        assert_eq!(
+            (m.cpu.usage_usec, m.cpu.user_usec, m.cpu.system_usec),
+            (10, 6, 4)
+        );
+        assert!(m.io.usage.is_empty());
+    }
+
+    #[test]
     fn io_stat_lines() {
         let e = io_entries("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n");
         assert_eq!(e.len(), 1);

@@ -3,8 +3,9 @@
 //! - cgroup v2: inotify on `memory.events`, which the kernel marks modified
 //!   whenever a counter changes; `oom_kill` is read from it;
 //! - cgroup v1: an eventfd registered through `cgroup.event_control` for
-//!   `memory.oom_control`, signalled on every OOM and when the cgroup is
-//!   removed; `oom_kill` is read from memory.oom_control.
+//!   `memory.oom_control`, signalled on every OOM (before the kernel picks
+//!   and counts its victim, so the signal is the event) and when the cgroup
+//!   is removed.
 
 use std::fs;
 use std::io;

@@ -349,6 +349,9 @@ impl TaskService {
                 return;
             }
         };
+        // counted now, before the container starts: the thread may first
+        // run after an OOM kill it must still report (v2)
+        let mut seen = memory.kills();
         let svc = self.clone();
         let id = id.to_string();
         let memory = memory.clone();
@@ -356,11 +359,17 @@ impl TaskService {
             .name("oom".into())
             .stack_size(IDLE_STACK)
             .spawn(move || {
-                let mut seen = memory.kills();
                 while watch.wait() {
                     let kills = memory.kills();
-                    if kills > seen {
-                        seen = kills;
+                    let oom = match memory {
+                        // v1 signals each OOM before the victim is killed
+                        // (and counted), so the signal itself is the event
+                        MemoryCgroup::V1(_) => true,
+                        // v2 signals every counter change, the kill's too
+                        MemoryCgroup::V2(_) => kills > seen,
+                    };
+                    seen = seen.max(kills);
+                    if oom {
                         ooms.fetch_add(1, Ordering::SeqCst);
                         let mut e = ev::TaskOOM::new();
                         e.container_id = id.clone();
