@@ -272,6 +272,14 @@ fn detached_task_exec_ps_pause_metrics_kill_delete() {
         metric("memory.usage_in_bytes").parse::<u64>().unwrap() > 0,
         "{m}"
     );
+    // checkpoint: a clear "not implemented", and the task runs on
+    let out = ctd.ctr(&["task", "checkpoint", "t-d"]);
+    assert_fails_naming(
+        &out,
+        "ctr task checkpoint",
+        "is not implemented by containerd-shim-rrun-v2",
+    );
+    assert_eq!(ctd.task_status("t-d").as_deref(), Some("RUNNING"));
     // kill: the task stops with 128 + 9
     ctd.ok(&["task", "kill", "-s", "KILL", "t-d"]);
     wait_for("the task to stop", Duration::from_secs(10), || {
