@@ -267,7 +267,8 @@ if os.path.exists(f"{work}/shim.json"):
         print(f"ctr run --rm, {label}: {m[name]:.1f} ms")
     r = json.load(open(f"{work}/shim-rss.json"))
     shim_rss = (f"One idle shim (serving a container running `sleep`): ours VmRSS **{r['ours_rss']} kB** "
-                f"(Pss {r['ours_pss']} kB), containerd-shim-runc-v2 VmRSS **{r['runc_rss']} kB** (Pss {r['runc_pss']} kB).")
+                f"(Pss {r['ours_pss']} kB, {r.get('ours_threads', '?')} threads), containerd-shim-runc-v2 VmRSS "
+                f"**{r['runc_rss']} kB** (Pss {r['runc_pss']} kB, {r.get('runc_threads', '?')} threads).")
     print(shim_rss)
 ctdver = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
 doc = f"""# Performance
