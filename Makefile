@@ -20,9 +20,10 @@ CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
 # rbox (the manager) is a glibc build: it starts once per user command and
 # links SQLite, so the static-binary start-up argument does not apply.
 RBOX := $(CURDIR)/target/release/rbox
-# the containerd shim is a long-lived, multithreaded daemon: the default
-# (glibc) target, where start-up cost does not matter
-SHIM := $(CURDIR)/target/release/containerd-shim-rrun-v2
+# the containerd shim runs as long as its container, one per container, so
+# its resident memory counts: a static musl build maps no shared libraries
+# and musl's malloc keeps no per-thread arenas (docs/performance.md)
+SHIM := $(CURDIR)/target/$(RRUN_TARGET)/release/containerd-shim-rrun-v2
 
 .PHONY: deps build install fmt lint test test-unit demo bench clean
 
@@ -46,7 +47,7 @@ deps:
 build:
 	$(CARGO) build --release --locked -p rrun -p cni-plugins --target $(RRUN_TARGET)
 	$(CARGO) build --release --locked -p rbox
-	$(CARGO) build --release --locked -p containerd-shim-rrun-v2
+	$(CARGO) build --release --locked -p containerd-shim-rrun-v2 --target $(RRUN_TARGET)
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun

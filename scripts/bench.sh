@@ -213,7 +213,7 @@ echo "== run on the hybrid host (rrun only; crun cannot run here)"
 hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
 
 # containerd: our shim vs the runc shim (ctr run --rm latency, idle RSS)
-shim=${SHIM:-$here/target/release/containerd-shim-rrun-v2}
+shim=${SHIM:-$here/target/$(uname -m)-unknown-linux-musl/release/containerd-shim-rrun-v2}
 if [ -x "$shim" ] && command -v containerd >/dev/null; then
   "$here/scripts/bench-shim.sh" "$work" "$rrun" "$shim" "${BENCH_SHIM_RUNS:-20}"
 fi
@@ -267,7 +267,8 @@ if os.path.exists(f"{work}/shim.json"):
         print(f"ctr run --rm, {label}: {m[name]:.1f} ms")
     r = json.load(open(f"{work}/shim-rss.json"))
     shim_rss = (f"One idle shim (serving a container running `sleep`): ours VmRSS **{r['ours_rss']} kB** "
-                f"(Pss {r['ours_pss']} kB), containerd-shim-runc-v2 VmRSS **{r['runc_rss']} kB** (Pss {r['runc_pss']} kB).")
+                f"(Pss {r['ours_pss']} kB, {r.get('ours_threads', '?')} threads), containerd-shim-runc-v2 VmRSS "
+                f"**{r['runc_rss']} kB** (Pss {r['runc_pss']} kB, {r.get('runc_threads', '?')} threads).")
     print(shim_rss)
 ctdver = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
 doc = f"""# Performance

@@ -3,6 +3,11 @@
 //!
 //! The process never holds a FIFO itself, so the shim can close its stdin
 //! (`CloseIO`) and containerd can come and go as a reader.
+//!
+//! containerd's log URIs: `file:///path` appends stdout and stderr to the
+//! file; `binary:///path?key=value` starts a logger that reads the
+//! process's output itself (fd 3 stdout, fd 4 stderr) and closes fd 5 once
+//! it is ready, as containerd's shims do.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -28,6 +33,16 @@ pub struct StdioPaths {
     pub stderr: String,
     pub terminal: bool,
 }
+
+/// Who the process belongs to, for a `binary://` logger's environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub namespace: &'a str,
+    pub id: &'a str,
+}
+
+/// How long a `binary://` logger may take to close its ready pipe.
+const LOGGER_READY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The shim's side of a running process's streams.
 #[derive(Default)]
@@ -94,6 +109,11 @@ fn open_output(path: &str, stream: &'static str) -> Result<Option<Output>> {
     }
     let path = path.strip_prefix("file://").unwrap_or(path);
     let fifo = is_fifo(path);
+    if !fifo {
+        if let Some(dir) = Path::new(path).parent() {
+            std::fs::create_dir_all(dir).map_err(ShimError::io("create log directory", dir))?;
+        }
+    }
     // a FIFO read-write; a log file appended to
     OpenOptions::new()
         .read(fifo)
@@ -170,13 +190,17 @@ fn copy_stdin(path: String, to: Arc<Mutex<Option<File>>>) -> JoinHandle<()> {
 impl PendingIo {
     /// Opens the FIFOs and makes the pipes (or the console socket) that the
     /// process will be given. Nothing is copied before [`PendingIo::start`].
-    pub fn new(paths: &StdioPaths) -> Result<PendingIo> {
+    pub fn new(paths: &StdioPaths, owner: Owner) -> Result<PendingIo> {
+        let logger = paths.stdout.strip_prefix("binary://");
         let mut p = PendingIo {
             stdio: ProcStdio::default(),
             console: None,
             io: ProcessIo::default(),
-            stdout_fifo: open_output(&paths.stdout, "stdout")?,
-            stderr_fifo: if paths.terminal {
+            stdout_fifo: match logger {
+                Some(_) => None,
+                None => open_output(&paths.stdout, "stdout")?,
+            },
+            stderr_fifo: if paths.terminal || logger.is_some() {
                 None
             } else {
                 open_output(&paths.stderr, "stderr")?
@@ -185,6 +209,19 @@ impl PendingIo {
             stderr_pipe: None,
             stdin_fifo: paths.stdin.clone(),
         };
+        if let Some(uri) = logger {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            start_logger(uri, owner, out_r, err_r)?;
+            if paths.terminal {
+                // the pty master is copied to the logger's stdout
+                p.stdout_fifo = Some(out_w);
+            } else {
+                // the process writes to the logger directly: no copy here
+                p.stdio.stdout = Some(out_w);
+                p.stdio.stderr = Some(err_w);
+            }
+        }
         if paths.terminal {
             p.console = Some(ConsoleSocket::new()?);
             return Ok(p);
@@ -242,6 +279,127 @@ impl PendingIo {
         }
         Ok(std::mem::take(&mut self.io))
     }
+}
+
+/// The logger's path and arguments from `binary:///path?k=v&k2=v2`
+/// (what follows `binary://`): each key, then its value if it has one.
+pub fn logger_command(uri: &str) -> (String, Vec<String>) {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((k, v)) => {
+                args.push(unescape(k));
+                args.push(unescape(v));
+            }
+            None => args.push(unescape(pair)),
+        }
+    }
+    (unescape(path), args)
+}
+
+/// URI percent-decoding (and `+` as a space in the query, as Go reads it).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Starts a `binary://` logger with the process's stdout and stderr read
+/// ends as its fds 3 and 4 and a pipe as fd 5, and waits until it closes
+/// that pipe (or exits): its output is not lost from the first byte on.
+fn start_logger(uri: &str, owner: Owner, stdout: File, stderr: File) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let (path, args) = logger_command(uri);
+    let (ready_r, ready_w) = pipe()?;
+    let fds = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_w.as_raw_fd()];
+    let mut cmd = std::process::Command::new(&path);
+    cmd.args(&args)
+        .env("CONTAINER_ID", owner.id)
+        .env("CONTAINER_NAMESPACE", owner.namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and
+    // exec, on fds that stay open in the parent until spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            // first out of the way of 3..=5, then into place (without CLOEXEC)
+            let mut high = [0; 3];
+            for (h, &fd) in high.iter_mut().zip(&fds) {
+                *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if *h < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (target, &h) in (3..).zip(&high) {
+                if libc::dup2(h, target) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let spawned = crate::reaper::Reaper::get().spawn(&mut cmd);
+    // the logger holds them now; closing ours lets the ready pipe reach EOF
+    drop(cmd);
+    drop((stdout, stderr, ready_w));
+    let (child, exited) = spawned.map_err(ShimError::io("start logger", &path))?;
+    drop(child);
+    let mut fd = [libc::pollfd {
+        fd: ready_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let deadline = std::time::Instant::now() + LOGGER_READY;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ShimError::Invalid {
+                what: "logger",
+                msg: format!("{path} did not close its ready pipe (fd 5) within {LOGGER_READY:?}"),
+            });
+        }
+        // SAFETY: one valid pollfd for the duration of the call
+        let n = unsafe { libc::poll(fd.as_mut_ptr(), 1, left.as_millis() as i32) };
+        if n > 0 {
+            break;
+        }
+        if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Err(ShimError::io("wait for logger", &path)(
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    if let Ok(exit) = exited.try_recv() {
+        if exit.code != 0 {
+            return Err(ShimError::Invalid {
+                what: "logger",
+                msg: format!(
+                    "{path} exited with status {} before it was ready",
+                    exit.code
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl ProcessIo {

@@ -2,13 +2,16 @@
 //!
 //! `service` answers containerd's `start`/`delete` and serves `task`, which
 //! drives rrun through its runc-compatible command line (`rrun`). `reaper`
-//! owns `waitpid`; `io` copies the standard streams.
+//! owns `waitpid`; `io` copies the standard streams; `cgroup2` reads the
+//! metrics of containers on a cgroup v2 host; `oom` watches for OOM kills.
 
+pub mod cgroup2;
 pub mod client;
 pub mod error;
 pub mod io;
 pub mod jsonlog;
 pub mod mount;
+pub mod oom;
 pub mod reaper;
 pub mod rrun;
 pub mod service;

@@ -268,13 +268,6 @@ impl Rrun {
                 source,
             })
     }
-
-    /// `events` running in the background: OOM events as JSON lines on its stdout.
-    pub fn events_command(&self, id: &str) -> Command {
-        let mut cmd = self.command(None);
-        cmd.args(["events", "--interval", "1s", id]);
-        cmd
-    }
 }
 
 /// The error rrun reported: the last error line of its JSON log, else its

@@ -21,7 +21,8 @@ use containerd_shim_protos::ttrpc::{self, TtrpcContext};
 use containerd_shim_protos::Task;
 
 use crate::error::{Result, ShimError};
-use crate::io::{PendingIo, ProcessIo, StdioPaths};
+use crate::io::{Owner, PendingIo, ProcessIo, StdioPaths};
+use crate::oom::{MemoryCgroup, OomWatch};
 use crate::reaper::{Exit, Reaper};
 use crate::rrun::{Launch, Rrun};
 
@@ -34,6 +35,8 @@ pub const DEFAULT_ROOT: &str = "/run/containerd/rrun";
 pub const RUNTIME_FILE: &str = "rrun.json";
 /// How long Delete waits for a process's output to be copied out.
 const IO_DRAIN: Duration = Duration::from_secs(2);
+/// Stack of the shim's own long-lived threads, which do little but wait.
+pub const IDLE_STACK: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -72,12 +75,13 @@ struct Container {
     init: Process,
     execs: HashMap<String, Process>,
     rootfs_mounted: bool,
-    /// `rrun events`, watching for OOM kills
-    oom_watch: Option<(i32, Receiver<Exit>)>,
     /// TaskOOM events sent (by the watcher or at exit)
     ooms: Arc<AtomicU64>,
-    /// `linux.cgroupsPath` of the bundle, when absolute
-    cgroup: Option<PathBuf>,
+    /// the container's memory cgroup (v1 or v2), where OOM kills are counted
+    memory: Option<MemoryCgroup>,
+    /// the container's cgroup2 directory when it is in a pure cgroup v2
+    /// hierarchy: v2 Metrics and OOM kills from memory.events
+    cgroup2: Option<PathBuf>,
 }
 
 impl Container {
@@ -192,7 +196,7 @@ impl TaskService {
                     if exec_id.is_empty() {
                         // an OOM kill that ended the container before the
                         // watcher's first look
-                        let kills = c.cgroup.as_deref().map(oom_kills).unwrap_or(0);
+                        let kills = c.memory.as_ref().map(MemoryCgroup::kills).unwrap_or(0);
                         if kills
                             > c.ooms
                                 .swap(kills.max(c.ooms.load(Ordering::SeqCst)), Ordering::SeqCst)
@@ -259,7 +263,13 @@ impl TaskService {
             terminal: req.terminal,
         };
         let created = (|| -> Result<(i32, ProcessIo)> {
-            let mut pending = PendingIo::new(&paths)?;
+            let mut pending = PendingIo::new(
+                &paths,
+                Owner {
+                    namespace: &self.s.namespace,
+                    id: &req.id,
+                },
+            )?;
             let pid_file = bundle.join("init.pid");
             rrun.create(
                 &req.id,
@@ -301,9 +311,9 @@ impl TaskService {
                 init,
                 execs: HashMap::new(),
                 rootfs_mounted: !req.rootfs.is_empty(),
-                oom_watch: None,
                 ooms: Arc::new(AtomicU64::new(0)),
-                cgroup: cgroup_path(&bundle),
+                memory: MemoryCgroup::of(pid),
+                cgroup2: crate::cgroup2::dir_of(pid),
             },
         );
         self.watch(pid);
@@ -319,38 +329,47 @@ impl TaskService {
         e.io = MessageField::some(tio);
         e.pid = pid as u32;
         self.send("/tasks/create", e);
-        if let Some(c) = all.get_mut(&req.id) {
-            c.oom_watch = self.watch_oom(&req.id, &rrun, c.ooms.clone());
+        if let Some(c) = all.get(&req.id) {
+            if let Some(memory) = &c.memory {
+                self.watch_oom(&req.id, memory, c.ooms.clone());
+            }
         }
         Ok(pid as u32)
     }
 
-    /// `rrun events` in the background; its OOM lines become TaskOOM.
-    fn watch_oom(
-        &self,
-        id: &str,
-        rrun: &Rrun,
-        ooms: Arc<AtomicU64>,
-    ) -> Option<(i32, Receiver<Exit>)> {
-        use std::io::BufRead;
-        let mut cmd = rrun.events_command(id);
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        let Ok((mut child, exited)) = Reaper::get().spawn(&mut cmd) else {
-            log::warn!("{id}: cannot watch for OOM kills");
-            return None;
+    /// A thread that sleeps until the kernel signals an OOM in the
+    /// container's memory cgroup and sends TaskOOM when its `oom_kill`
+    /// count went up; it ends with the cgroup.
+    fn watch_oom(&self, id: &str, memory: &MemoryCgroup, ooms: Arc<AtomicU64>) {
+        let watch = match OomWatch::new(memory) {
+            Ok(Some(w)) => w,
+            Ok(None) => return, // no memory controller: no OOM kills to see
+            Err(e) => {
+                log::warn!("{id}: cannot watch for OOM kills in {memory:?}: {e}");
+                return;
+            }
         };
-        let pid = child.id() as i32;
-        let out = child.stdout.take().expect("piped stdout");
+        // counted now, before the container starts: the thread may first
+        // run after an OOM kill it must still report (v2)
+        let mut seen = memory.kills();
         let svc = self.clone();
         let id = id.to_string();
+        let memory = memory.clone();
         let _ = std::thread::Builder::new()
             .name("oom".into())
+            .stack_size(IDLE_STACK)
             .spawn(move || {
-                for line in std::io::BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    if line.contains("\"type\":\"oom\"") {
+                while watch.wait() {
+                    let kills = memory.kills();
+                    let oom = match memory {
+                        // v1 signals each OOM before the victim is killed
+                        // (and counted), so the signal itself is the event
+                        MemoryCgroup::V1(_) => true,
+                        // v2 signals every counter change, the kill's too
+                        MemoryCgroup::V2(_) => kills > seen,
+                    };
+                    seen = seen.max(kills);
+                    if oom {
                         ooms.fetch_add(1, Ordering::SeqCst);
                         let mut e = ev::TaskOOM::new();
                         e.container_id = id.clone();
@@ -358,7 +377,6 @@ impl TaskService {
                     }
                 }
             });
-        Some((pid, exited))
     }
 
     fn do_start(&self, req: &api::StartRequest) -> Result<u32> {
@@ -401,7 +419,13 @@ impl TaskService {
         let log = bundle.join(format!("exec-{}.log.json", req.exec_id));
         let result = (|| -> Result<(i32, ProcessIo)> {
             std::fs::write(&spec_file, &p.spec).map_err(ShimError::io("write", &spec_file))?;
-            let mut pending = PendingIo::new(&p.paths)?;
+            let mut pending = PendingIo::new(
+                &p.paths,
+                Owner {
+                    namespace: &self.s.namespace,
+                    id: &req.id,
+                },
+            )?;
             rrun.exec(
                 &req.id,
                 Launch {
@@ -488,15 +512,6 @@ impl TaskService {
         // a Wait still blocked on this container answers "not found" now
         self.s.exited.notify_all();
         drop(all);
-        if let Some((pid, exited)) = &c.oom_watch {
-            // still ours (not reaped), so the pid is not someone else's
-            if exited.try_recv().is_err() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
         if c.rootfs_mounted {
             unmount_rootfs(&c.bundle.join("rootfs"));
         }
@@ -706,6 +721,11 @@ impl TaskService {
     }
 
     fn do_stats(&self, id: &str) -> Result<api::StatsResponse> {
+        let cgroup2 = self.lock().get(id).and_then(|c| c.cgroup2.clone());
+        if let Some(dir) = cgroup2 {
+            let m = crate::cgroup2::metrics(&dir);
+            return stats_response("io.containerd.cgroups.v2.Metrics", &m);
+        }
         let (rrun, _) = self.rrun_of(id)?;
         let s = rrun.stats(id)?;
         let mut m = metrics::Metrics::new();
@@ -735,15 +755,7 @@ impl TaskService {
         mem.usage = entry(&s.memory.usage);
         mem.swap = entry(&s.memory.swap);
         m.memory = MessageField::some(mem);
-        let mut any = Any::new();
-        any.type_url = "io.containerd.cgroups.v1.Metrics".into();
-        any.value = m.write_to_bytes().map_err(|e| ShimError::Invalid {
-            what: "metrics",
-            msg: e.to_string(),
-        })?;
-        let mut r = api::StatsResponse::new();
-        r.stats = MessageField::some(any);
-        Ok(r)
+        stats_response("io.containerd.cgroups.v1.Metrics", &m)
     }
 
     fn do_update(&self, req: &api::UpdateTaskRequest) -> Result<()> {
@@ -765,6 +777,18 @@ impl TaskService {
         let _ = std::fs::remove_file(&file);
         Ok(r?)
     }
+}
+
+fn stats_response(type_url: &str, m: &dyn MessageDyn) -> Result<api::StatsResponse> {
+    let mut any = Any::new();
+    any.type_url = type_url.into();
+    any.value = m.write_to_bytes_dyn().map_err(|e| ShimError::Invalid {
+        what: "metrics",
+        msg: e.to_string(),
+    })?;
+    let mut r = api::StatsResponse::new();
+    r.stats = MessageField::some(any);
+    Ok(r)
 }
 
 fn fill_exit(p: &Process, pid: &mut u32, status: &mut u32, at: &mut MessageField<Timestamp>) {
@@ -934,34 +958,6 @@ fn write_runtime_file(bundle: &Path, rrun: &Rrun) -> Result<()> {
     })
     .expect("plain struct");
     std::fs::write(&path, json).map_err(ShimError::io("write", path))
-}
-
-/// `linux.cgroupsPath` of the bundle's config.json, if absolute.
-fn cgroup_path(bundle: &Path) -> Option<PathBuf> {
-    let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
-    let path = spec.get("linux")?.get("cgroupsPath")?.as_str()?;
-    path.starts_with('/').then(|| PathBuf::from(path))
-}
-
-/// How many times the OOM killer struck in the cgroup (v1 memory
-/// controller, else cgroup v2).
-fn oom_kills(cgroup: &Path) -> u64 {
-    let rel = cgroup.strip_prefix("/").unwrap_or(cgroup);
-    let base = Path::new("/sys/fs/cgroup");
-    [
-        base.join("memory").join(rel).join("memory.oom_control"),
-        base.join(rel).join("memory.events"),
-    ]
-    .iter()
-    .filter_map(|f| std::fs::read_to_string(f).ok())
-    .find_map(|text| {
-        text.lines().find_map(|l| {
-            l.strip_prefix("oom_kill ")
-                .and_then(|v| v.trim().parse().ok())
-        })
-    })
-    .unwrap_or(0)
 }
 
 fn read_pid(path: &Path) -> Result<i32> {

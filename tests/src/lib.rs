@@ -112,7 +112,12 @@ pub fn shim_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let static_build = format!(
+        "target/{}-unknown-linux-musl/release/containerd-shim-rrun-v2",
+        std::env::consts::ARCH
+    );
     for p in [
+        static_build.as_str(),
         "target/release/containerd-shim-rrun-v2",
         "target/debug/containerd-shim-rrun-v2",
     ] {
@@ -121,7 +126,9 @@ pub fn shim_bin() -> PathBuf {
         }
     }
     panic!(
-        "no shim binary: run `cargo build --release -p containerd-shim-rrun-v2` or set SHIM_BIN"
+        "no shim binary: run `make build` (cargo build --release -p containerd-shim-rrun-v2 \
+         --target {}-unknown-linux-musl) or set SHIM_BIN",
+        std::env::consts::ARCH
     );
 }
 

@@ -272,6 +272,14 @@ fn detached_task_exec_ps_pause_metrics_kill_delete() {
         metric("memory.usage_in_bytes").parse::<u64>().unwrap() > 0,
         "{m}"
     );
+    // checkpoint: a clear "not implemented", and the task runs on
+    let out = ctd.ctr(&["task", "checkpoint", "t-d"]);
+    assert_fails_naming(
+        &out,
+        "ctr task checkpoint",
+        "is not implemented by containerd-shim-rrun-v2",
+    );
+    assert_eq!(ctd.task_status("t-d").as_deref(), Some("RUNNING"));
     // kill: the task stops with 128 + 9
     ctd.ok(&["task", "kill", "-s", "KILL", "t-d"]);
     wait_for("the task to stop", Duration::from_secs(10), || {
@@ -533,6 +541,64 @@ fn an_oom_kill_is_reported() {
     rig.assert_clean();
 }
 
+#[test]
+#[ignore = "needs root"]
+fn an_oom_kill_the_container_survives_is_reported_while_it_runs() {
+    // the shim's own watcher (not the check at exit) must see this one
+    let rig = Rig::new(None);
+    let log = rig.ctd.dir.path().join("events.log");
+    let mut events = rig
+        .ctd
+        .ctr_command()
+        .arg("events")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.ctd.ok(&rig.run_args(&[
+        "-d",
+        "--memory-limit",
+        "16777216",
+        IMAGE,
+        "t-oom2",
+        "sh",
+        "-c",
+        "tail /dev/zero; sleep 1000",
+    ]));
+    let seen = || std::fs::read_to_string(&log).unwrap_or_default();
+    let waited = std::time::Instant::now();
+    while !seen()
+        .lines()
+        .any(|l| l.contains("/tasks/oom") && l.contains("t-oom2"))
+        && waited.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let running = rig.ctd.task_status("t-oom2");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(events.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = events.wait();
+    rig.ctd.ok(&["task", "kill", "-s", "KILL", "t-oom2"]);
+    wait_for("the task to stop", Duration::from_secs(10), || {
+        rig.ctd.task_status("t-oom2").as_deref() == Some("STOPPED")
+    });
+    rig.ctd.ok(&["task", "delete", "t-oom2"]);
+    rig.ctd.ok(&["container", "delete", "t-oom2"]);
+    let text = seen();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("/tasks/oom") && l.contains("t-oom2")),
+        "{text}"
+    );
+    assert_eq!(running.as_deref(), Some("RUNNING"), "{text}");
+    // one OOM kill, one event: the check at exit adds none
+    assert_eq!(text.matches("/tasks/oom").count(), 1, "{text}");
+    rig.assert_clean();
+}
+
 /// On drop (also when a test fails): kills the shims started from `shim`
 /// and force-deletes the containers left in rrun's `root`.
 struct ShimsOf {
@@ -693,4 +759,175 @@ fn the_shim_client_runs_a_container_without_containerd() {
     assert!(
         std::fs::read_dir(root.path().join("rbox-test")).map_or(true, |mut d| d.next().is_none())
     );
+}
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn binary_and_file_log_uris() {
+    let rig = Rig::new(None);
+    let dir = rig.ctd.dir.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    // a logger as containerd describes them: fd 3 stdout, fd 4 stderr,
+    // fd 5 closed once ready; the id, namespace and URI query as it saw them
+    let logger = dir.join("logger.sh");
+    std::fs::write(
+        &logger,
+        format!(
+            "#!/bin/sh\nd={}\necho \"$CONTAINER_NAMESPACE $CONTAINER_ID $*\" > $d/args\n\
+             cat <&3 > $d/out 5>&- &\ncat <&4 > $d/err 5>&- &\nexec 5>&-\nwait\n\
+             echo done > $d/finished\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?level=debug&tag=a%20b", logger.display());
+    let out = rig.ctd.ctr(&rig.run_args(&[
+        "--rm",
+        "--log-uri",
+        &uri,
+        IMAGE,
+        "t-blog",
+        "sh",
+        "-c",
+        "echo to stdout; echo to stderr >&2; exit 3",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    wait_for("the logger to finish", Duration::from_secs(10), || {
+        dir.join("finished").exists()
+    });
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert_eq!(read("out"), "to stdout\n");
+    assert_eq!(read("err"), "to stderr\n");
+    assert_eq!(
+        read("args"),
+        format!("{} t-blog level debug tag a b\n", rig.ctd.namespace)
+    );
+    assert!(processes_with(&logger.display().to_string()).is_empty());
+    // a logger that cannot start is a clear error, and nothing is left
+    let out = rig.ctd.ctr(&rig.run_args(&[
+        "--rm",
+        "--log-uri",
+        "binary:///nonexistent/logger",
+        IMAGE,
+        "t-blog2",
+        "true",
+    ]));
+    assert_fails_naming(&out, "ctr run with a missing logger", "/nonexistent/logger");
+    let _ = rig.ctd.ctr(&["container", "delete", "t-blog2"]);
+    // file://: stdout and stderr appended to one file (its directory made)
+    let file = dir.join("sub").join("c.log");
+    let uri = format!("file://{}", file.display());
+    let out = rig.ctd.ctr(&rig.run_args(&[
+        "--rm",
+        "--log-uri",
+        &uri,
+        IMAGE,
+        "t-flog",
+        "sh",
+        "-c",
+        "echo one; sleep 0.1; echo two >&2",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "one\ntwo\n");
+    assert_eq!(rig.ctd.ok(&["container", "ls", "-q"]), "");
+    rig.assert_clean();
+}
+
+/// A cgroup made for a test in the cgroup2 hierarchy, removed on drop
+/// with the process it holds.
+struct Cgroup2Dir {
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Drop for Cgroup2Dir {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let waited = std::time::Instant::now();
+        while std::fs::remove_dir(&self.dir).is_err()
+            && self.dir.exists()
+            && waited.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cgroup2_metrics_from_a_real_cgroup2_directory() {
+    require_root();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(mount) = shim::cgroup2::mount_point(&mountinfo) else {
+        eprintln!("no cgroup2 mount on this host: skipped");
+        return;
+    };
+    let mut cg = Cgroup2Dir {
+        dir: mount.join(unique("rrun-test-cg2")),
+        child: None,
+    };
+    std::fs::create_dir(&cg.dir).unwrap();
+    // a busy process in it
+    let child = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    cg.child = Some(child);
+    std::fs::write(cg.dir.join("cgroup.procs"), pid.to_string()).unwrap();
+    let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let unified_only = proc_cgroup.lines().all(|l| {
+        l.starts_with("0::") || l.split(':').nth(1).is_some_and(|c| c.starts_with("name="))
+    });
+    // the shim picks v2 exactly when the process is in a pure cgroup2 hierarchy
+    assert_eq!(
+        shim::cgroup2::dir_of(pid),
+        unified_only.then(|| cg.dir.clone()),
+        "{proc_cgroup}"
+    );
+    if !unified_only {
+        eprintln!("hybrid host: v1 controllers are listed, so containers get v1 Metrics");
+    }
+    wait_for("cpu time to be counted", Duration::from_secs(5), || {
+        shim::cgroup2::metrics(&cg.dir).cpu.usage_usec > 20_000
+    });
+    let m = shim::cgroup2::metrics(&cg.dir);
+    let cpu = m.cpu.as_ref().unwrap();
+    assert!(cpu.user_usec + cpu.system_usec > 0, "{m:?}");
+    assert!(cpu.usage_usec >= cpu.user_usec, "{m:?}");
+    // the other files exist only where their controllers are enabled
+    let exists = |f: &str| cg.dir.join(f).exists();
+    if exists("pids.current") {
+        assert_eq!(m.pids.current, 1, "{m:?}");
+    }
+    if exists("memory.current") {
+        assert!(m.memory.usage > 0, "{m:?}");
+    } else {
+        eprintln!("no memory controller in the cgroup2 hierarchy here: memory reads as 0");
+        assert_eq!(m.memory.usage, 0);
+    }
+    // the watcher's view: no memory.events, nothing to watch
+    let memory = shim::oom::MemoryCgroup::V2(cg.dir.clone());
+    assert_eq!(
+        shim::oom::OomWatch::new(&memory).unwrap().is_some(),
+        exists("memory.events")
+    );
+    assert_eq!(memory.kills(), 0);
 }
