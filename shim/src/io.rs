@@ -215,7 +215,7 @@ impl PendingIo {
             start_logger(uri, owner, out_r, err_r)?;
             if paths.terminal {
                 // the pty master is copied to the logger's stdout
-                p.stdout_fifo = Some(out_w);
+                p.stdout_fifo = Some(Output::File(out_w));
             } else {
                 // the process writes to the logger directly: no copy here
                 p.stdio.stdout = Some(out_w);
