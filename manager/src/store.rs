@@ -141,6 +141,7 @@ impl Store {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
+        mark_topdir(&root.join("snapshots"));
         let db_path = root.join("rbox.db");
         let db_err = |source| StoreError::Db {
             path: db_path.clone(),
@@ -562,6 +563,32 @@ fn flock(f: &impl AsRawFd, try_only: bool) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `FS_TOPDIR_FL` (`chattr +T`): the top of unrelated directory trees.
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Mark `dir` as the top of unrelated directory trees (ext2/3/4's
+/// `chattr +T`): the Orlov allocator then puts each snapshot in a block
+/// group of its own instead of next to its siblings. Without it, on ext4
+/// without a journal, a new snapshot's inodes are allocated in the groups
+/// of the snapshots removed in the last minutes, and every inode
+/// allocation scans past each recently deleted inode there (1 to 2 ms a
+/// file after a `rmi` of a large image). Best effort: other filesystems
+/// have no such flag, and nothing depends on it.
+fn mark_topdir(dir: &Path) {
+    let Ok(f) = open_nofollow(dir) else { return };
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int to the live `flags`.
+    if unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
+        return;
+    }
+    if flags & FS_TOPDIR_FL != 0 {
+        return;
+    }
+    flags |= FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int from the live `flags`.
+    let _ = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
 }
 
 /// Temp paths younger than this are never swept: their owner may not have
