@@ -201,6 +201,21 @@ impl Store {
         })
     }
 
+    /// Flush everything written to the store's filesystem to disk (one
+    /// syncfs): what unpacks and blob writes left in the page cache.
+    pub fn sync(&self) -> Result<()> {
+        let f = open_nofollow(&self.root).map_err(io_err("open", &self.root))?;
+        // SAFETY: syncfs on a descriptor we own; no memory is passed.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(StoreError::Io {
+                op: "sync",
+                path: self.root.clone(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
     /// A new blob writer: a temp file in blobs/sha256, hashed as written.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         let path = self.root.join("blobs/sha256").join(temp_name());
@@ -218,6 +233,7 @@ impl Store {
             file: io::BufWriter::with_capacity(1 << 16, file),
             hasher: Sha256::new(),
             size: 0,
+            unflushed: 0,
         })
     }
 
@@ -635,7 +651,12 @@ pub struct BlobWriter {
     file: io::BufWriter<File>,
     hasher: Sha256,
     size: u64,
+    /// Bytes written since the disk was last asked to write the file out.
+    unflushed: u64,
 }
+
+/// A blob being written goes to disk by this much, as it comes in.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 impl BlobWriter {
     pub fn path(&self) -> PathBuf {
@@ -650,6 +671,7 @@ impl BlobWriter {
             path: path.clone(),
             source: e.into_error(),
         })?;
+        crate::unpack::start_writeback(&file);
         drop(file);
         let digest = format!("sha256:{:x}", self.hasher.finalize());
         if let Some(exp) = expected {
@@ -674,6 +696,11 @@ impl Write for BlobWriter {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        self.unflushed += n as u64;
+        if self.unflushed >= WRITEBACK_EVERY {
+            self.unflushed = 0;
+            crate::unpack::start_writeback(self.file.get_ref());
+        }
         Ok(n)
     }
 
