@@ -632,24 +632,17 @@ fn load_oci(store: &Store, m: &Members) -> Result<Vec<String>> {
                 source,
             };
             // the blob as it is, hashed on the way; its content unpacked
-            let mut tee = Tee {
-                r: m.open(&blob_path(&l.digest))?,
-                w: store.blob_writer()?,
-            };
+            let blob = store.blob_writer()?;
             let snapshot = image::temp_snapshot(store)?;
-            let unpacked = unpack::decompress(BufReader::with_capacity(1 << 16, &mut tee))
-                .map_err(UnpackError::Tar)
-                .and_then(|r| unpack::unpack(r, &snapshot.path().join("fs"), Some(diff_id)))
-                .map_err(layer_err)?;
-            io::copy(&mut tee, &mut io::sink()).map_err(|e| layer_err(UnpackError::Tar(e)))?;
-            let blob = tee.w.finish(Some(&l.digest))?;
-            layers.push(NewLayer {
-                diff_id: unpacked.diff_id,
-                size: unpacked.size,
-                blob_digest: blob.digest.clone(),
-                blob: Some(blob),
-                snapshot: Some(snapshot),
-            });
+            let (unpacked, blob) = image::unpack_blob(
+                m.open(&blob_path(&l.digest))?,
+                blob,
+                &snapshot.path().join("fs"),
+                &l.digest,
+                diff_id,
+            );
+            let unpacked = unpacked.map_err(layer_err)?;
+            layers.push(NewLayer::unpacked(unpacked, blob?, snapshot));
         }
         let media = manifest
             .layers

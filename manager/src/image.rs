@@ -224,6 +224,53 @@ pub struct NewLayer {
     pub snapshot: Option<TempPath>,
 }
 
+impl NewLayer {
+    /// A layer unpacked into the temp snapshot `snapshot`, with its blob.
+    pub(crate) fn unpacked(u: unpack::Unpacked, blob: PendingBlob, snapshot: TempPath) -> NewLayer {
+        NewLayer {
+            diff_id: u.diff_id,
+            size: u.size,
+            blob_digest: blob.digest.clone(),
+            blob: Some(blob),
+            snapshot: Some(snapshot),
+        }
+    }
+}
+
+/// One pass over a compressed layer blob as it arrives (a download or an
+/// archive member): its bytes are written to `blob` (hashed, checked
+/// against `blob_digest`) while they are decompressed and unpacked into
+/// `fs_dir` (the diff_id checked against `diff_id`). What follows the tar
+/// (padding) still goes to the blob, also after an unpack error. Both
+/// outcomes are returned: content corrupted on the way also fails to
+/// unpack, and the blob's digest says why. On error the caller drops the
+/// temp snapshot; the blob's temp file is gone already.
+pub(crate) fn unpack_blob(
+    r: impl Read,
+    blob: BlobWriter,
+    fs_dir: &Path,
+    blob_digest: &str,
+    diff_id: &str,
+) -> (
+    std::result::Result<unpack::Unpacked, UnpackError>,
+    std::result::Result<PendingBlob, StoreError>,
+) {
+    let blob_path = blob.path();
+    let mut tee = Tee { r, w: blob };
+    let unpacked = unpack::decompress(BufReader::with_capacity(1 << 16, &mut tee))
+        .map_err(UnpackError::Tar)
+        .and_then(|r| unpack::unpack(r, fs_dir, Some(diff_id)));
+    let blob = match io::copy(&mut tee, &mut io::sink()) {
+        Ok(_) => tee.w.finish(Some(blob_digest)),
+        Err(e) => Err(StoreError::Io {
+            op: "write",
+            path: blob_path,
+            source: e,
+        }),
+    };
+    (unpacked, blob)
+}
+
 /// A fresh temp snapshot dir `snapshots/.tmp-…/` with an empty `fs/`.
 pub fn temp_snapshot(store: &Store) -> Result<TempPath> {
     let path = store.root().join("snapshots").join(temp_name());
@@ -371,6 +418,9 @@ pub fn commit_image(
     let manifest_digest = manifest_blob.digest.clone();
     let size: u64 = layers.iter().map(|l| l.size).sum();
     let created = config.created().clone().unwrap_or_default();
+    // the snapshots and blobs on disk before any of them has a name: one
+    // sync for the whole image, none per file or layer
+    store.sync()?;
 
     let lock = store.lock()?;
     store.sweep_orphans();

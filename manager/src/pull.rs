@@ -8,7 +8,7 @@
 //! the manifest digest) and unpacks it in the same pass (diff_id verified
 //! against the config). The image is recorded only when every layer is in.
 
-use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::image::{self, ImageError, NewLayer};
 use crate::reference::Reference;
 use crate::store::{hex, Store, StoreError};
-use crate::unpack::{self, UnpackError};
+use crate::unpack::UnpackError;
 
 const ACCEPT: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",
@@ -555,20 +555,6 @@ impl Read for ChannelReader {
     }
 }
 
-/// Copies what it reads into the blob writer.
-struct Tee<R> {
-    r: R,
-    w: crate::store::BlobWriter,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.r.read(buf)?;
-        self.w.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
 async fn fetch_layer(
     client: &Client,
     store: &Store,
@@ -587,21 +573,14 @@ async fn fetch_layer(
     let blob = store.blob_writer()?;
     let fs_dir = snapshot.path().join("fs");
     let expected = diff_id.to_string();
+    let blob_digest = desc.digest.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let unpacker = tokio::task::spawn_blocking(move || {
-        let mut tee = Tee {
-            r: ChannelReader {
-                rx,
-                cur: bytes::Bytes::new(),
-            },
-            w: blob,
+        let download = ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
         };
-        let res = unpack::decompress(BufReader::with_capacity(1 << 16, &mut tee))
-            .map_err(UnpackError::Tar)
-            .and_then(|r| unpack::unpack(r, &fs_dir, Some(&expected)));
-        // whatever follows the tar (padding) still belongs to the blob
-        let drained = io::copy(&mut tee, &mut io::sink());
-        (res, drained.map(|_| tee.w))
+        image::unpack_blob(download, blob, &fs_dir, &blob_digest, &expected)
     });
     let mut stream = client
         .pull_blob_stream(oref, desc)
@@ -655,8 +634,7 @@ async fn fetch_layer(
     }
     // the digest first: content corrupted on the way also fails to unpack,
     // and the digest says why
-    let blob = blob.map_err(|e| layer_err(UnpackError::Tar(e)))?;
-    let blob = match blob.finish(Some(&desc.digest)) {
+    let blob = match blob {
         Ok(b) => b,
         Err(StoreError::DigestMismatch { actual, .. }) => {
             return Err(digest_mismatch(name, &desc.digest, &actual))
@@ -677,13 +655,7 @@ async fn fetch_layer(
     if let Some(pb) = &bar {
         pb.finish_with_message("Pull complete");
     }
-    Ok(NewLayer {
-        diff_id: unpacked.diff_id,
-        size: unpacked.size,
-        blob_digest: blob.digest.clone(),
-        blob: Some(blob),
-        snapshot: Some(snapshot),
-    })
+    Ok(NewLayer::unpacked(unpacked, blob, snapshot))
 }
 
 #[cfg(test)]

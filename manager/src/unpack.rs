@@ -16,7 +16,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -125,8 +125,10 @@ impl<R: Read> Read for HashReader<R> {
 }
 
 /// Unpack the tar stream `layer` (already decompressed) into the existing,
-/// empty directory `dest`, then syncfs once. With `expected`, the diff_id
-/// must match it. On error `dest` holds a partial tree: the caller removes it.
+/// empty directory `dest`. With `expected`, the diff_id must match it. On
+/// error `dest` holds a partial tree: the caller removes it. Nothing is
+/// synced here: the caller syncs the filesystem once, before the snapshot
+/// becomes visible (`Store::sync` in `image::commit_image`).
 pub fn unpack(layer: impl Read, dest: &Path, expected: Option<&str>) -> Result<Unpacked> {
     let snap_err = |source| UnpackError::Snapshot {
         path: dest.to_path_buf(),
@@ -144,6 +146,7 @@ pub fn unpack(layer: impl Read, dest: &Path, expected: Option<&str>) -> Result<U
         parent_cache: None,
         dir_times: Vec::new(),
         size: 0,
+        buf: vec![0; COPY_BUF],
     };
     {
         let mut archive = tar::Archive::new(&mut hashed);
@@ -162,23 +165,32 @@ pub fn unpack(layer: impl Read, dest: &Path, expected: Option<&str>) -> Result<U
             });
         }
     }
-    // SAFETY: syncfs on a descriptor we own; no memory is passed.
-    if unsafe { libc::syncfs(u.root.as_raw_fd()) } != 0 {
-        return Err(snap_err(io::Error::last_os_error()));
-    }
     Ok(Unpacked {
         diff_id,
         size: u.size,
     })
 }
 
+/// Files from this size on are sent to disk as soon as they are written
+/// (`start_writeback`): here 93% of a Debian rootfs's bytes in a fifth
+/// of its files, so a syscall per small file is saved.
+const WRITEBACK_MIN: u64 = 16 << 10;
+
+/// The buffer file contents are copied through (std's io::copy uses 8 KiB:
+/// a write per 8 KiB).
+const COPY_BUF: usize = 256 << 10;
+
 struct Unpacker {
     root: OwnedFd,
-    /// The last parent directory opened, by relative path.
+    /// The last parent directory opened, by relative path. An entry only
+    /// ever removes a child of its parent, so the cached descriptor stays
+    /// the directory at that path: entries that could remove it have a
+    /// parent higher up, which replaces the cache first.
     parent_cache: Option<(PathBuf, OwnedFd)>,
     /// Directories whose mtime is set at the end (their children change it).
     dir_times: Vec<(PathBuf, i64)>,
     size: u64,
+    buf: Vec<u8>,
 }
 
 struct Meta {
@@ -251,8 +263,7 @@ impl Unpacker {
             }
             return Ok(());
         };
-        let pdir = self.open_parent(parent, &name)?;
-        let p = pdir.as_raw_fd();
+        let p = self.open_parent(parent, &name)?;
         let base_s = base.to_string_lossy();
 
         if let Some(hidden) = base_s.strip_prefix(WHITEOUT_PREFIX) {
@@ -288,10 +299,15 @@ impl Unpacker {
 
         match kind {
             tar::EntryType::Directory => {
-                let existing_dir = self.remove_existing(p, base, true, &name)?;
-                if !existing_dir {
-                    mkdirat(Some(p), base.as_os_str(), Mode::from_bits_truncate(0o700))
-                        .map_err(|s| self.err(&name, "mkdir", s.into()))?;
+                let mkdir = || mkdirat(Some(p), base.as_os_str(), Mode::from_bits_truncate(0o700));
+                match mkdir() {
+                    Ok(()) => {}
+                    Err(Errno::EEXIST) => {
+                        if !self.remove_existing(p, base, true, &name)? {
+                            mkdir().map_err(|s| self.err(&name, "mkdir", s.into()))?;
+                        }
+                    }
+                    Err(s) => return Err(self.err(&name, "mkdir", s.into())),
                 }
                 let d = open_fd(
                     Some(p),
@@ -303,15 +319,20 @@ impl Unpacker {
                 self.dir_times.push((comps.iter().collect(), meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.remove_existing(p, base, false, &name)?;
-                let fd = open_fd(
-                    Some(p),
-                    base.as_os_str(),
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                )
-                .map_err(|s| self.err(&name, "create", s.into()))?;
+                let create = || {
+                    open_fd(
+                        Some(p),
+                        base.as_os_str(),
+                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+                    )
+                };
+                let fd = self.replacing(p, base, &name, "create", create)?;
                 let mut f = File::from(fd);
-                let n = io::copy(&mut e, &mut f).map_err(|s| self.err(&name, "write", s))?;
+                let n =
+                    copy(&mut e, &mut f, &mut self.buf).map_err(|s| self.err(&name, "write", s))?;
+                if n >= WRITEBACK_MIN {
+                    start_writeback(&f);
+                }
                 self.size += n;
                 let fd = OwnedFd::from(f);
                 self.apply_meta(&fd, &meta, &name)?;
@@ -326,9 +347,9 @@ impl Unpacker {
                         why: "is a symlink without a target".into(),
                     })?
                     .into_owned();
-                self.remove_existing(p, base, false, &name)?;
-                symlinkat(&target, Some(p), base.as_os_str())
-                    .map_err(|s| self.err(&name, "symlink", s.into()))?;
+                self.replacing(p, base, &name, "symlink", || {
+                    symlinkat(&target, Some(p), base.as_os_str())
+                })?;
                 self.chown_at(p, base, &meta, &name)?;
                 let t = TimeSpec::new(meta.mtime, 0);
                 utimensat(
@@ -361,16 +382,16 @@ impl Unpacker {
                     });
                 };
                 let tdir = self.open_existing(tparent, &name)?;
-                self.remove_existing(p, base, false, &name)?;
                 // no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
-                linkat(
-                    Some(tdir.as_raw_fd()),
-                    tbase.as_os_str(),
-                    Some(p),
-                    base.as_os_str(),
-                    nix::fcntl::AtFlags::empty(),
-                )
-                .map_err(|s| self.err(&name, "link", s.into()))?;
+                self.replacing(p, base, &name, "link", || {
+                    linkat(
+                        Some(tdir.as_raw_fd()),
+                        tbase.as_os_str(),
+                        Some(p),
+                        base.as_os_str(),
+                        nix::fcntl::AtFlags::empty(),
+                    )
+                })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let sflag = match kind {
@@ -378,15 +399,15 @@ impl Unpacker {
                     tar::EntryType::Block => SFlag::S_IFBLK,
                     _ => SFlag::S_IFIFO,
                 };
-                self.remove_existing(p, base, false, &name)?;
-                mknodat(
-                    Some(p),
-                    base.as_os_str(),
-                    sflag,
-                    Mode::empty(),
-                    libc::makedev(dev.0, dev.1),
-                )
-                .map_err(|s| self.err(&name, "mknod", s.into()))?;
+                self.replacing(p, base, &name, "mknod", || {
+                    mknodat(
+                        Some(p),
+                        base.as_os_str(),
+                        sflag,
+                        Mode::empty(),
+                        libc::makedev(dev.0, dev.1),
+                    )
+                })?;
                 self.chown_at(p, base, &meta, &name)?;
                 fchmodat(
                     Some(p),
@@ -460,11 +481,12 @@ impl Unpacker {
     }
 
     /// The parent directory of an entry, created (0755, root) when missing.
-    fn open_parent(&mut self, parent: &[OsString], name: &str) -> Result<OwnedFd> {
+    /// The descriptor stays in the cache (owned there) until the next entry.
+    fn open_parent(&mut self, parent: &[OsString], name: &str) -> Result<RawFd> {
         let rel: PathBuf = parent.iter().collect();
         if let Some((p, fd)) = &self.parent_cache {
             if *p == rel {
-                return fd.try_clone().map_err(|s| self.err(name, "dup", s));
+                return Ok(fd.as_raw_fd());
             }
         }
         let fd = match self.resolve(&rel) {
@@ -472,9 +494,9 @@ impl Unpacker {
             Err(Errno::ENOENT) => self.create_parents(parent, name)?,
             Err(e) => return Err(self.resolve_error(e, &rel, name)),
         };
-        let copy = fd.try_clone().map_err(|s| self.err(name, "dup", s))?;
-        self.parent_cache = Some((rel, copy));
-        Ok(fd)
+        let raw = fd.as_raw_fd();
+        self.parent_cache = Some((rel, fd));
+        Ok(raw)
     }
 
     /// A directory that must already exist (a hard link target's parent).
@@ -546,15 +568,30 @@ impl Unpacker {
         Ok(cur)
     }
 
+    /// `create` a new entry `base` in `p`; when something is already there
+    /// (a later entry of the layer replaces an earlier one), remove it and
+    /// try once more. The common case costs no extra stat.
+    fn replacing<T>(
+        &self,
+        p: RawFd,
+        base: &OsStr,
+        name: &str,
+        op: &'static str,
+        create: impl Fn() -> nix::Result<T>,
+    ) -> Result<T> {
+        let r = match create() {
+            Err(Errno::EEXIST) => {
+                self.remove_existing(p, base, false, name)?;
+                create()
+            }
+            r => r,
+        };
+        r.map_err(|s| self.err(name, op, s.into()))
+    }
+
     /// Make room for a new entry `base` in `p`. Returns true when an existing
     /// directory is kept (`keep_dir` and it is one).
-    fn remove_existing(
-        &mut self,
-        p: i32,
-        base: &OsStr,
-        keep_dir: bool,
-        name: &str,
-    ) -> Result<bool> {
+    fn remove_existing(&self, p: RawFd, base: &OsStr, keep_dir: bool, name: &str) -> Result<bool> {
         let st = match fstatat(Some(p), base, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Ok(false),
@@ -564,7 +601,6 @@ impl Unpacker {
             if keep_dir {
                 return Ok(true);
             }
-            self.parent_cache = None;
             let path = PathBuf::from(format!("/proc/self/fd/{p}")).join(base);
             std::fs::remove_dir_all(&path).map_err(|s| self.err(name, "remove directory", s))?;
         } else {
@@ -632,6 +668,32 @@ fn open_fd(
     )?;
     // SAFETY: openat returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Copy a file's content through `buf`.
+fn copy(r: &mut impl Read, w: &mut File, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let len = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(len) => len,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        io::Write::write_all(w, &buf[..len])?;
+        n += len as u64;
+    }
+}
+
+/// Start writing what is in `f` to disk, without waiting: the disk works
+/// while the rest of the layer unpacks, and the one sync before the
+/// snapshot is committed finds the data written or in flight. Best effort.
+pub(crate) fn start_writeback(f: &impl AsRawFd) {
+    // SAFETY: sync_file_range on a descriptor the caller holds; no memory
+    // is passed.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 fn set_times(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
