@@ -1,5 +1,5 @@
 # rrun workspace. On a fresh Debian 12 machine, as root:
-#   make demo   # install what is needed, build, run a busybox container
+#   make demo   # install what is needed, build, tour rbox with a busybox web server
 #   make test   # the same set-up, then lint and every test (root tests too)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -72,7 +72,7 @@ test: deps build lint
 	RRUN_BIN=$(RRUN) RBOX_BIN=$(RBOX) SHIM_BIN=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) $(CARGO) test --workspace --locked -- --include-ignored
 
 demo: deps build
-	RRUN=$(RRUN) scripts/demo.sh
+	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/demo.sh
 
 bench: deps build
 	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
