@@ -1097,14 +1097,16 @@ impl Task for TaskService {
 
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.lock().is_empty() {
+            // the socket goes now: the bundle (cwd, with the address file)
+            // may be removed as soon as this call returns
+            if let Ok(address) = std::fs::read_to_string("address") {
+                let _ = std::fs::remove_file(address.trim().trim_start_matches("unix://"));
+            }
             self.s.shutdown.signal();
             // the framework then stops the ttrpc server, which joins every
             // handler thread; should one be stuck, exit anyway
             let _ = std::thread::Builder::new().name("exit".into()).spawn(|| {
                 std::thread::sleep(Duration::from_secs(3));
-                if let Ok(address) = std::fs::read_to_string("address") {
-                    let _ = std::fs::remove_file(address.trim().trim_start_matches("unix://"));
-                }
                 std::process::exit(0);
             });
         }
