@@ -141,6 +141,10 @@ pub struct RunSpec {
     pub restart: String,
     /// `--log-opt`: max-size=…, max-file=…
     pub log_opts: Vec<String>,
+    /// `-P`: the image's exposed ports on random host ports
+    pub publish_all: bool,
+    /// `--ulimit NAME=SOFT[:HARD]`
+    pub ulimits: Vec<String>,
 }
 
 /// What happened to it.
@@ -403,6 +407,59 @@ fn nofile_hard() -> u64 {
         .unwrap_or(1024)
 }
 
+/// `--ulimit nofile=1024:2048` (Docker's names); a limit above the host's
+/// hard limit is refused (raising it needs CAP_SYS_RESOURCE).
+pub fn parse_ulimit(u: &str) -> Result<(PosixRlimitType, u64, u64)> {
+    use nix::sys::resource::Resource;
+    let bad = |why: &str| ContainerError::Invalid(format!("--ulimit {u:?}: {why}"));
+    let (name, vals) = u
+        .split_once('=')
+        .ok_or_else(|| bad("not NAME=SOFT[:HARD]"))?;
+    let (typ, res) = match name {
+        "core" => (PosixRlimitType::RlimitCore, Resource::RLIMIT_CORE),
+        "cpu" => (PosixRlimitType::RlimitCpu, Resource::RLIMIT_CPU),
+        "data" => (PosixRlimitType::RlimitData, Resource::RLIMIT_DATA),
+        "fsize" => (PosixRlimitType::RlimitFsize, Resource::RLIMIT_FSIZE),
+        "locks" => (PosixRlimitType::RlimitLocks, Resource::RLIMIT_LOCKS),
+        "memlock" => (PosixRlimitType::RlimitMemlock, Resource::RLIMIT_MEMLOCK),
+        "msgqueue" => (PosixRlimitType::RlimitMsgqueue, Resource::RLIMIT_MSGQUEUE),
+        "nice" => (PosixRlimitType::RlimitNice, Resource::RLIMIT_NICE),
+        "nofile" => (PosixRlimitType::RlimitNofile, Resource::RLIMIT_NOFILE),
+        "nproc" => (PosixRlimitType::RlimitNproc, Resource::RLIMIT_NPROC),
+        "rss" => (PosixRlimitType::RlimitRss, Resource::RLIMIT_RSS),
+        "rtprio" => (PosixRlimitType::RlimitRtprio, Resource::RLIMIT_RTPRIO),
+        "sigpending" => (
+            PosixRlimitType::RlimitSigpending,
+            Resource::RLIMIT_SIGPENDING,
+        ),
+        "stack" => (PosixRlimitType::RlimitStack, Resource::RLIMIT_STACK),
+        _ => return Err(bad("unknown limit name")),
+    };
+    let num = |v: &str| -> Result<u64> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad("not a number"))
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    if soft > hard {
+        return Err(bad("the soft limit is above the hard limit"));
+    }
+    let host_hard = nix::sys::resource::getrlimit(res)
+        .map(|(_, h)| h)
+        .unwrap_or(u64::MAX);
+    if hard > host_hard {
+        return Err(bad(&format!(
+            "the hard limit {hard} is above this host's {host_hard} (raising it needs CAP_SYS_RESOURCE)"
+        )));
+    }
+    Ok((typ, soft, hard))
+}
+
 /// Adjust the image's config.json for what the command line asked.
 fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Path) -> Result<()> {
     let invalid = |e: oci_spec::OciSpecError| ContainerError::Invalid(format!("config.json: {e}"));
@@ -484,12 +541,25 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         process.set_capabilities(Some(caps));
     }
     let hard = nofile_hard();
-    process.set_rlimits(Some(vec![PosixRlimitBuilder::default()
+    let mut rlimits = vec![PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
         .soft(hard.min(1_048_576))
         .hard(hard.min(1_048_576))
         .build()
-        .map_err(invalid)?]));
+        .map_err(invalid)?];
+    for u in &rs.ulimits {
+        let (typ, soft, hard) = parse_ulimit(u)?;
+        rlimits.retain(|r| r.typ() != typ);
+        rlimits.push(
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(soft)
+                .hard(hard)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    process.set_rlimits(Some(rlimits));
     spec.set_process(Some(process));
 
     let host_net = rs.net == Some(NetMode::Host);
@@ -706,6 +776,19 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     if list(store)?.iter().any(|c| c.name == name) {
         return Err(ContainerError::NameInUse(name));
     }
+    let mut rs = rs.clone();
+    if rs.publish_all {
+        for p in exposed_ports(store, &rs.image)? {
+            if !rs
+                .ports
+                .iter()
+                .any(|q| q.container_port == p.container_port && q.proto == p.proto)
+            {
+                rs.ports.push(p);
+            }
+        }
+    }
+    let rs = &rs;
     let id = random_hex(32);
     let cdir = bundle::container_dir(store, &id);
     let bdir = cdir.join("bundle");
@@ -756,6 +839,22 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         let _ = bundle::remove(store, &id);
     }
     made
+}
+
+/// `-P`: the image's `ExposedPorts` (`80/tcp`), each on a random host port.
+fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMap>> {
+    let cfg = crate::image::inspect(store, image)
+        .map_err(|e| ContainerError::Invalid(format!("image {image}: {e}")))?;
+    let mut out = Vec::new();
+    if let Some(ports) = cfg["Config"]["ExposedPorts"].as_object() {
+        for key in ports.keys() {
+            let p = PortMap::parse(key).map_err(|e| {
+                ContainerError::Invalid(format!("image {image}: ExposedPorts {key:?}: {e}"))
+            })?;
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The network for a start: namespace, CNI attachment, /etc files.
@@ -1583,4 +1682,195 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "SandboxKey": c.state.netns.clone().map(|p| p.display().to_string()).unwrap_or_default(),
         },
     })
+}
+
+/// `rbox pause` / `unpause`: the cgroup freezer, through rrun.
+pub fn pause(store: &Store, what: &str, pause: bool) -> Result<()> {
+    let c = find(store, what)?;
+    let status = live_status(store, &c);
+    match (pause, status.as_str()) {
+        (true, "running") | (false, "paused") => {}
+        (true, "paused") => {
+            return Err(ContainerError::Invalid(format!(
+                "container {} is already paused",
+                c.name
+            )))
+        }
+        (false, "running") => {
+            return Err(ContainerError::Invalid(format!(
+                "container {} is not paused",
+                c.name
+            )))
+        }
+        _ => return Err(ContainerError::NotRunning(c.name)),
+    }
+    let out = runtime(store)
+        .args([if pause { "pause" } else { "resume" }, &c.id])
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `rbox rename OLD NEW`.
+pub fn rename(store: &Store, what: &str, new: &str) -> Result<()> {
+    let c = find(store, what)?;
+    if !valid_name(new) {
+        return Err(ContainerError::BadName(new.to_string()));
+    }
+    match store.db.execute(
+        "UPDATE container_meta SET name = ?1 WHERE id = ?2",
+        rusqlite::params![new, c.id],
+    ) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(ContainerError::NameInUse(new.to_string()))
+        }
+        Err(e) => Err(db_err(store)(e)),
+    }
+}
+
+/// The processes of a running container: (pid, user id, command line).
+pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
+    let c = find(store, what)?;
+    if live_status(store, &c) != "running" && live_status(store, &c) != "paused" {
+        return Err(ContainerError::NotRunning(c.name));
+    }
+    let out = runtime(store)
+        .args(["ps", "--format", "json", &c.id])
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    Ok(pids
+        .into_iter()
+        .map(|pid| {
+            let cmd = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|&x| x == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .and_then(|l| l.split_whitespace().next().and_then(|u| u.parse().ok()))
+                })
+                .unwrap_or(0);
+            (pid, uid, cmd)
+        })
+        .collect())
+}
+
+/// `rbox container prune`: every stopped container; their names.
+pub fn prune(store: &Store) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for c in list(store)? {
+        let status = live_status(store, &c);
+        if status == "exited" || status == "created" {
+            remove(store, &c.id, false)?;
+            removed.push(c.id);
+        }
+    }
+    Ok(removed)
+}
+
+/// Named volumes (ROOT/volumes/NAME/_data): name and where the data is.
+pub fn volumes(store: &Store) -> Result<Vec<(String, PathBuf)>> {
+    let dir = store.root().join("volumes");
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            out.push((name, e.path().join("_data")));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn volume_path(store: &Store, name: &str) -> PathBuf {
+    store.root().join("volumes").join(name).join("_data")
+}
+
+/// `rbox volume create [NAME]`: the name (random if none).
+pub fn volume_create(store: &Store, name: Option<&str>) -> Result<String> {
+    let name = name.map(String::from).unwrap_or_else(|| random_hex(32));
+    if !valid_name(&name) {
+        return Err(ContainerError::Invalid(format!(
+            "invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+"
+        )));
+    }
+    let p = volume_path(store, &name);
+    fs::create_dir_all(&p).map_err(io_err("create volume", &p))?;
+    Ok(name)
+}
+
+/// The containers that use volume `name`.
+fn volume_users(store: &Store, name: &str) -> Result<Vec<String>> {
+    Ok(list(store)?
+        .into_iter()
+        .filter(|c| {
+            c.spec
+                .mounts
+                .iter()
+                .any(|m| matches!(&m.source, Source::Volume(Some(n)) if n == name))
+        })
+        .map(|c| c.name)
+        .collect())
+}
+
+/// `rbox volume rm NAME`: refused while a container uses it.
+pub fn volume_remove(store: &Store, name: &str, force: bool) -> Result<()> {
+    let p = volume_path(store, name);
+    let dir = p.parent().expect("ROOT/volumes/NAME").to_path_buf();
+    if !dir.is_dir() || !valid_name(name) {
+        return Err(ContainerError::Invalid(format!("no such volume: {name}")));
+    }
+    let users = volume_users(store, name)?;
+    if !users.is_empty() && !force {
+        return Err(ContainerError::Invalid(format!(
+            "volume {name} is in use by {}",
+            users.join(", ")
+        )));
+    }
+    fs::remove_dir_all(&dir).map_err(io_err("remove volume", &dir))
+}
+
+/// `rbox volume prune`: every volume no container uses; their names.
+pub fn volume_prune(store: &Store) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (name, _) in volumes(store)? {
+        if volume_users(store, &name)?.is_empty() {
+            volume_remove(store, &name, false)?;
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// `rbox volume inspect NAME`, Docker's shape.
+pub fn volume_inspect(store: &Store, name: &str) -> Result<Value> {
+    let p = volume_path(store, name);
+    if !p.is_dir() || !valid_name(name) {
+        return Err(ContainerError::Invalid(format!("no such volume: {name}")));
+    }
+    Ok(json!({"Name": name, "Driver": "local", "Mountpoint": p, "Scope": "local"}))
 }

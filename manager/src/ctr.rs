@@ -55,6 +55,12 @@ pub struct RunArgs {
     /// [IP:][HOSTPORT:]CONTAINERPORT[/udp]
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
+    /// Publish every port the image exposes on a random host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// NAME=SOFT[:HARD], like nofile=1024:2048
+    #[arg(long)]
+    pub ulimit: Vec<String>,
     /// bridge (default), host or none
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
@@ -170,6 +176,13 @@ impl RunArgs {
             pids_limit: self.pids_limit,
             cpus: self.cpus,
             restart: container::parse_restart(&self.restart)?,
+            publish_all: self.publish_all,
+            ulimits: {
+                for u in &self.ulimit {
+                    container::parse_ulimit(u)?;
+                }
+                self.ulimit.clone()
+            },
             log_opts: {
                 rbox::supervisor::log_options(&self.log_opt)?;
                 self.log_opt.clone()
@@ -483,5 +496,96 @@ pub fn ps(
     if !quiet && template.is_none() {
         print!("{}", table(&rows));
     }
+    Ok(())
+}
+
+/// `rbox port CONTAINER`: Docker's `80/tcp -> 0.0.0.0:8080` lines.
+pub fn port(store: &Store, what: &str) -> Result<()> {
+    let c = container::find(store, what)?;
+    for p in &c.state.ports {
+        let ip = p
+            .host_ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        println!(
+            "{}/{} -> {ip}:{}",
+            p.container_port,
+            p.proto.as_str(),
+            p.host_port
+        );
+    }
+    Ok(())
+}
+
+/// `rbox top CONTAINER`: its processes.
+pub fn top(store: &Store, what: &str) -> Result<()> {
+    let mut rows = vec![vec!["PID".to_string(), "UID".into(), "CMD".into()]];
+    for (pid, uid, cmd) in container::top(store, what)? {
+        rows.push(vec![pid.to_string(), uid.to_string(), cmd]);
+    }
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// `rbox info`: what this host has for containers.
+pub fn info(store: &Store) -> Result<()> {
+    let has_fs = |fs: &str| {
+        std::fs::read_to_string("/proc/filesystems")
+            .is_ok_and(|t| t.lines().any(|l| l.split_whitespace().last() == Some(fs)))
+    };
+    let cgroup = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "v2 (unified)"
+    } else if std::path::Path::new("/sys/fs/cgroup/unified").is_dir() {
+        "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
+    } else {
+        "v1"
+    };
+    let containers = container::list(store)?;
+    let running = containers
+        .iter()
+        .filter(|c| container::live_status(store, c) == "running")
+        .count();
+    let cni = rbox::network::plugin_dirs();
+    let plugin = |name: &str| {
+        cni.iter()
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map_or_else(|| "missing".to_string(), |p| p.display().to_string())
+    };
+    let (_, nofile) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap_or((0, 0));
+    let found = |p: std::path::PathBuf| {
+        let ok = p.is_file()
+            || std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(&p).is_file()));
+        format!("{}{}", p.display(), if ok { "" } else { " (missing)" })
+    };
+    println!("Containers: {} (running: {running})", containers.len());
+    println!(
+        "Images: {}",
+        rbox::image::list(store).map(|l| l.len()).unwrap_or(0)
+    );
+    println!("Root: {}", store.root().display());
+    println!("Runtime: {}", found(container::runtime_bin()));
+    println!("Shim: {}", found(rbox::supervisor::shim_bin()));
+    println!(
+        "Storage: overlay ({})",
+        if has_fs("overlay") {
+            "available"
+        } else {
+            "MISSING: modprobe overlay"
+        }
+    );
+    println!("Cgroups: {cgroup}");
+    println!("Open files hard limit: {nofile}");
+    for name in ["bridge", "host-local", "portmap", "loopback"] {
+        println!("CNI {name}: {}", plugin(name));
+    }
+    println!(
+        "Kernel: {}",
+        nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     Ok(())
 }

@@ -60,7 +60,7 @@ pub fn host_arch() -> Arch {
 }
 
 /// Apply Docker's `--change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR,
-/// USER) to a config.
+/// USER, EXPOSE) to a config.
 pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
     for change in changes {
         let bad = |why| ImageError::Change {
@@ -94,6 +94,20 @@ pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
             }
             "USER" => {
                 cfg.set_user(Some(rest.to_string()));
+            }
+            "EXPOSE" => {
+                let mut ports = cfg.exposed_ports().clone().unwrap_or_default();
+                for p in rest.split_whitespace() {
+                    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                    if num.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp") {
+                        return Err(bad("EXPOSE needs PORT[/tcp|udp]"));
+                    }
+                    let p = format!("{num}/{proto}");
+                    if !ports.contains(&p) {
+                        ports.push(p);
+                    }
+                }
+                cfg.set_exposed_ports(Some(ports));
             }
             "ENV" => {
                 let (k, v) = match rest.split_once('=') {

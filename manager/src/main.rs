@@ -152,6 +152,30 @@ enum Verb {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Freeze the processes of containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Give a container a new name
+    Rename { container: String, name: String },
+    /// A container's published ports
+    Port { container: String },
+    /// A container's processes
+    Top { container: String },
+    /// What this host has for containers
+    Info,
+    /// Container housekeeping
+    #[command(subcommand)]
+    Container(ContainerVerb),
+    /// Named volumes
+    #[command(subcommand)]
+    Volume(VolumeVerb),
     /// The shim's exit hook: a container's init exited
     #[command(name = "__exited", hide = true)]
     Exited { id: String },
@@ -209,6 +233,44 @@ enum Verb {
     /// OCI bundles from images (for the container verbs to come)
     #[command(hide = true, subcommand)]
     Bundle(BundleVerb),
+}
+
+#[derive(Subcommand)]
+enum ContainerVerb {
+    /// Remove every stopped container
+    Prune {
+        /// Do not ask (rbox never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VolumeVerb {
+    /// Make a named volume
+    Create { name: Option<String> },
+    /// List volumes
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show volumes as JSON
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes (not while a container uses them, unless -f)
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]
@@ -506,6 +568,62 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             });
+        }
+        Verb::Pause { containers } => {
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::pause(&store, c, true)
+            }))
+        }
+        Verb::Unpause { containers } => {
+            return Ok(ctr::each(&containers, |c| {
+                rbox::container::pause(&store, c, false)
+            }))
+        }
+        Verb::Rename { container, name } => rbox::container::rename(&store, &container, &name)?,
+        Verb::Port { container } => ctr::port(&store, &container)?,
+        Verb::Top { container } => ctr::top(&store, &container)?,
+        Verb::Info => ctr::info(&store)?,
+        Verb::Container(ContainerVerb::Prune { .. }) => {
+            let gone = rbox::container::prune(&store)?;
+            if !gone.is_empty() {
+                println!("Deleted Containers:");
+                gone.iter().for_each(|id| println!("{id}"));
+            }
+        }
+        Verb::Volume(VolumeVerb::Create { name }) => {
+            println!(
+                "{}",
+                rbox::container::volume_create(&store, name.as_deref())?
+            )
+        }
+        Verb::Volume(VolumeVerb::Ls { quiet }) => {
+            let vols = rbox::container::volumes(&store)?;
+            if quiet {
+                vols.iter().for_each(|(n, _)| println!("{n}"));
+            } else {
+                let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".into()]];
+                rows.extend(vols.into_iter().map(|(n, _)| vec!["local".to_string(), n]));
+                print!("{}", table(&rows));
+            }
+        }
+        Verb::Volume(VolumeVerb::Inspect { names }) => {
+            let all = names
+                .iter()
+                .map(|n| rbox::container::volume_inspect(&store, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        Verb::Volume(VolumeVerb::Rm { force, names }) => {
+            return Ok(ctr::each(&names, |n| {
+                rbox::container::volume_remove(&store, n, force)
+            }))
+        }
+        Verb::Volume(VolumeVerb::Prune { .. }) => {
+            let gone = rbox::container::volume_prune(&store)?;
+            if !gone.is_empty() {
+                println!("Deleted Volumes:");
+                gone.iter().for_each(|n| println!("{n}"));
+            }
         }
         Verb::Exited { id } => {
             let code = std::env::var("RRUN_SHIM_EXIT_STATUS")

@@ -810,3 +810,157 @@ fn restart_policies_and_a_killed_shim() {
         })
     });
 }
+
+/// pause/unpause, top, port (a random host port), rename, --ulimit (and
+/// the clamped default), volumes, container prune and info.
+#[test]
+#[ignore = "needs root"]
+fn pause_top_port_rename_ulimits_volumes_prune_and_info() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    rb.ok(&[
+        "run", "-d", "--name", "worker", "-p", "80", "bb", "sleep", "300",
+    ]);
+    let port = rb.ok(&["port", "worker"]);
+    let host_port: u16 = port
+        .trim()
+        .strip_prefix("80/tcp -> 0.0.0.0:")
+        .unwrap_or_else(|| panic!("{port}"))
+        .parse()
+        .unwrap();
+    assert!(host_port > 0);
+    assert!(rb.ok(&["top", "worker"]).contains("sleep 300"));
+    let status = |name: &str| {
+        rb.ok(&["inspect", "--format", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    };
+    rb.ok(&["pause", "worker"]);
+    assert_eq!(status("worker"), "paused");
+    let o = rb.run(&["exec", "worker", "true"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("paused"),
+        "{}",
+        stderr(&o)
+    );
+    rb.ok(&["unpause", "worker"]);
+    assert_eq!(status("worker"), "running");
+    rb.ok(&["rename", "worker", "worker2"]);
+    assert!(rb.ok(&["ps"]).contains("worker2"));
+    rb.ok(&["create", "--name", "idle", "--net", "none", "bb", "true"]);
+    let o = rb.run(&["rename", "worker2", "idle"]);
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+
+    // ulimits: asked for, clamped by default, refused above the hard limit
+    let out = rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--ulimit",
+        "nofile=1000:2000",
+        "bb",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out, "1000\n2000\n");
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let out = rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "ulimit -Hn",
+    ]);
+    assert_eq!(out.trim(), hard.min(1_048_576).to_string());
+    let too_many = format!("nofile={}", hard + 1);
+    let o = rb.run(&[
+        "run", "--rm", "--net", "none", "--ulimit", &too_many, "bb", "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("above this host"), "{}", stderr(&o));
+
+    // volumes
+    assert_eq!(rb.ok(&["volume", "create", "data1"]).trim(), "data1");
+    assert!(rb.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data1"));
+    rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-v",
+        "data1:/d",
+        "bb",
+        "sh",
+        "-c",
+        "echo v > /d/f",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&rb.ok(&["volume", "inspect", "data1"])).unwrap();
+    let mountpoint = PathBuf::from(v[0]["Mountpoint"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(mountpoint.join("f")).unwrap(),
+        "v\n"
+    );
+    rb.ok(&[
+        "run", "-d", "--name", "holder", "--net", "none", "-v", "data1:/d", "bb", "sleep", "300",
+    ]);
+    let o = rb.run(&["volume", "rm", "data1"]);
+    assert!(stderr(&o).contains("in use by holder"), "{}", stderr(&o));
+    rb.ok(&["rm", "-f", "holder"]);
+    rb.ok(&["volume", "rm", "data1"]);
+    assert!(!rb.ok(&["volume", "ls", "-q"]).contains("data1"));
+    assert!(!mountpoint.exists());
+
+    // prune: the stopped containers go, the running one stays
+    let pruned = rb.ok(&["container", "prune", "-f"]);
+    let ps = rb.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !ps.contains("idle") && ps.contains("worker2"),
+        "{pruned}\n{ps}"
+    );
+
+    // -P: the image's EXPOSEd ports on random host ports
+    let tar = rb.dir.path().join("bb.tar");
+    rb.ok(&[
+        "import",
+        "-c",
+        "EXPOSE 80 9090/udp",
+        tar.to_str().unwrap(),
+        "bb-exposed",
+    ]);
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "exposed",
+        "-P",
+        "bb-exposed",
+        "sleep",
+        "300",
+    ]);
+    let ports = rb.ok(&["port", "exposed"]);
+    assert!(
+        ports.contains("80/tcp -> 0.0.0.0:") && ports.contains("9090/udp -> 0.0.0.0:"),
+        "{ports}"
+    );
+    rb.ok(&["rm", "-f", "exposed"]);
+
+    let info = rb.ok(&["info"]);
+    for want in [
+        "Runtime: ",
+        "Shim: ",
+        "Storage: overlay (available)",
+        "CNI bridge: /",
+    ] {
+        assert!(info.contains(want), "{want}: {info}");
+    }
+    assert!(!info.contains("(missing)"), "{info}");
+    rb.ok(&["rm", "-f", "worker2"]);
+}
