@@ -147,11 +147,21 @@ pub fn connect(store: &Store, c: &Container) -> Option<ShimClient> {
     ShimClient::connect(options(store, c), address).ok()
 }
 
-/// Deletes the container's task and lets its shim go (idempotent).
+/// Deletes the container's task and lets its shim go (idempotent). The
+/// socket of a shim that was killed is removed.
 pub fn release(store: &Store, c: &Container) {
     if let Some(client) = connect(store, c) {
         let _ = client.delete("");
         let _ = client.shutdown();
+    } else if let Ok(address) = std::fs::read_to_string(c.bundle.join("address")) {
+        let socket = address.trim().trim_start_matches("unix://").to_string();
+        let stale = matches!(
+            std::os::unix::net::UnixStream::connect(&socket),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if stale {
+            let _ = std::fs::remove_file(&socket);
+        }
     }
 }
 

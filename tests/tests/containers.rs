@@ -12,6 +12,8 @@ use rrun_tests::*;
 /// mounts and namespaces of the store on drop.
 struct Rbox {
     dir: tempfile::TempDir,
+    /// the shims' socket dir is /run/containerd/s: removed if we made it
+    had_run_containerd: bool,
 }
 
 impl Rbox {
@@ -19,6 +21,7 @@ impl Rbox {
         require_root();
         let rb = Rbox {
             dir: tempfile::tempdir().unwrap(),
+            had_run_containerd: Path::new("/run/containerd").exists(),
         };
         let rootfs = rb.dir.path().join("bb-rootfs");
         busybox_rootfs(&rootfs);
@@ -86,6 +89,11 @@ impl Drop for Rbox {
         m.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in &m {
             let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !self.had_run_containerd {
+            // only when empty: a shim's socket left would be a bug to see
+            let _ = std::fs::remove_dir("/run/containerd/s");
+            let _ = std::fs::remove_dir("/run/containerd");
         }
         if !m.is_empty() && !std::thread::panicking() {
             panic!("mounts left behind: {m:?}");
@@ -797,7 +805,17 @@ fn restart_policies_and_a_killed_shim() {
     assert!(rb.ok(&["ps"]).contains("orphan"), "still running");
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert_eq!(rbox_netns().len(), 1);
+    let address = std::fs::read_to_string(
+        rb.root()
+            .join("containers")
+            .join(&id)
+            .join("bundle/address"),
+    )
+    .unwrap();
+    let socket = PathBuf::from(address.trim().trim_start_matches("unix://"));
+    assert!(socket.exists());
     rb.ok(&["rm", "-f", "orphan"]);
+    assert!(!socket.exists(), "the killed shim's socket is left");
     assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
     let runtime = std::fs::read_dir(rb.root().join("runtime/rbox"))
         .map(|d| d.count())
