@@ -407,6 +407,59 @@ fn nofile_hard() -> u64 {
         .unwrap_or(1024)
 }
 
+/// What `run` and `exec` may change of a process: `-e` (KEY=VALUE, or
+/// KEY taken from rbox's environment), `-t` (and TERM), `-w`, `-u`
+/// (names resolved in the container's /etc/passwd and /etc/group).
+fn override_process(
+    process: &mut oci_spec::runtime::Process,
+    vars: &[String],
+    tty: bool,
+    workdir: Option<&str>,
+    usr: Option<&str>,
+    rootfs: &Path,
+) -> Result<()> {
+    let mut env = process.env().clone().unwrap_or_default();
+    for e in vars {
+        let (k, v) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        env.retain(|x| x.split('=').next() != Some(k.as_str()));
+        env.push(format!("{k}={v}"));
+    }
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    process.set_env(Some(env));
+    process.set_terminal(Some(tty));
+    if let Some(w) = workdir {
+        if !w.starts_with('/') {
+            return Err(ContainerError::Invalid(format!(
+                "-w {w:?}: not an absolute path"
+            )));
+        }
+        process.set_cwd(PathBuf::from(w));
+    }
+    if let Some(u) = usr {
+        let passwd = bundle::read_in_root(rootfs, "etc/passwd")?;
+        let group = bundle::read_in_root(rootfs, "etc/group")?;
+        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
+            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
+        process.set_user(
+            UserBuilder::default()
+                .uid(eu.uid)
+                .gid(eu.gid)
+                .additional_gids(eu.additional_gids)
+                .build()
+                .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?,
+        );
+    }
+    Ok(())
+}
+
 /// `--ulimit nofile=1024:2048` (Docker's names); a limit above the host's
 /// hard limit is refused (raising it needs CAP_SYS_RESOURCE).
 pub fn parse_ulimit(u: &str) -> Result<(PosixRlimitType, u64, u64)> {
@@ -476,45 +529,15 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
     let mut env = process.env().clone().unwrap_or_default();
     env.retain(|e| !e.starts_with("HOSTNAME="));
     env.insert(0, format!("HOSTNAME={hostname}"));
-    for e in &rs.env {
-        let (k, v) = match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            // `-e NAME` takes the value from rbox's environment, if any
-            None => match std::env::var(e) {
-                Ok(v) => (e.clone(), v),
-                Err(_) => continue,
-            },
-        };
-        env.retain(|x| x.split('=').next() != Some(k.as_str()));
-        env.push(format!("{k}={v}"));
-    }
-    if rs.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
-    }
     process.set_env(Some(env));
-    if let Some(w) = &rs.workdir {
-        if !w.starts_with('/') {
-            return Err(ContainerError::Invalid(format!(
-                "-w {w:?}: not an absolute path"
-            )));
-        }
-        process.set_cwd(PathBuf::from(w));
-    }
-    if let Some(u) = &rs.user {
-        let passwd = bundle::read_in_root(rootfs, "etc/passwd")?;
-        let group = bundle::read_in_root(rootfs, "etc/group")?;
-        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
-            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
-        process.set_user(
-            UserBuilder::default()
-                .uid(eu.uid)
-                .gid(eu.gid)
-                .additional_gids(eu.additional_gids)
-                .build()
-                .map_err(invalid)?,
-        );
-    }
-    process.set_terminal(Some(rs.tty));
+    override_process(
+        &mut process,
+        &rs.env,
+        rs.tty,
+        rs.workdir.as_deref(),
+        rs.user.as_deref(),
+        rootfs,
+    )?;
     // capabilities
     if let Some(mut caps) = process.capabilities().clone() {
         let mut set: HashSet<Capability> = caps.bounding().clone().unwrap_or_default();
@@ -1318,46 +1341,14 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(es.cmd.clone()));
-    process.set_terminal(Some(es.tty));
-    let mut env = process.env().clone().unwrap_or_default();
-    for e in &es.env {
-        let (k, v) = match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(e) {
-                Ok(v) => (e.clone(), v),
-                Err(_) => continue,
-            },
-        };
-        env.retain(|x| x.split('=').next() != Some(k.as_str()));
-        env.push(format!("{k}={v}"));
-    }
-    if es.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
-    }
-    process.set_env(Some(env));
-    if let Some(w) = &es.workdir {
-        if !w.starts_with('/') {
-            return Err(ContainerError::Invalid(format!(
-                "-w {w:?}: not an absolute path"
-            )));
-        }
-        process.set_cwd(PathBuf::from(w));
-    }
-    if let Some(u) = &es.user {
-        let rootfs = c.bundle.join("rootfs");
-        let passwd = bundle::read_in_root(&rootfs, "etc/passwd")?;
-        let group = bundle::read_in_root(&rootfs, "etc/group")?;
-        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
-            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
-        process.set_user(
-            UserBuilder::default()
-                .uid(eu.uid)
-                .gid(eu.gid)
-                .additional_gids(eu.additional_gids)
-                .build()
-                .map_err(|e| ContainerError::Invalid(e.to_string()))?,
-        );
-    }
+    override_process(
+        &mut process,
+        &es.env,
+        es.tty,
+        es.workdir.as_deref(),
+        es.user.as_deref(),
+        &c.bundle.join("rootfs"),
+    )?;
     if es.privileged {
         if let Some(mut caps) = process.capabilities().clone() {
             caps.set_bounding(Some(all_caps()));

@@ -41,6 +41,8 @@ fn errno(op: &'static str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> Con
 /// host directory of a bind mount or volume.
 pub struct Root {
     fd: OwnedFd,
+    /// a `:ro` bind mount or volume: nothing is copied into it
+    readonly: bool,
     /// how users see it, for messages: `ctr:/path`
     label: String,
 }
@@ -48,7 +50,7 @@ pub struct Root {
 /// The root a container path lives in, and the path inside it.
 pub fn resolve(store: &Store, c: &Container, path: &str) -> Result<(Root, PathBuf)> {
     let abs = Path::new("/").join(path.trim_start_matches('/'));
-    let mut best: Option<(&Path, PathBuf)> = None;
+    let mut best: Option<(&Path, PathBuf, bool)> = None;
     for m in &c.spec.mounts {
         let host = match &m.source {
             Source::Bind(p) => p.clone(),
@@ -60,16 +62,21 @@ pub fn resolve(store: &Store, c: &Container, path: &str) -> Result<(Root, PathBu
         if abs.starts_with(&m.target)
             && best
                 .as_ref()
-                .is_none_or(|(t, _)| m.target.components().count() > t.components().count())
+                .is_none_or(|(t, _, _)| m.target.components().count() > t.components().count())
         {
-            best = Some((m.target.as_path(), host));
+            best = Some((m.target.as_path(), host, m.readonly));
         }
     }
-    let (root, rel) = match best {
-        Some((target, host)) => (host, abs.strip_prefix(target).unwrap_or(&abs).to_path_buf()),
+    let (root, rel, readonly) = match best {
+        Some((target, host, ro)) => (
+            host,
+            abs.strip_prefix(target).unwrap_or(&abs).to_path_buf(),
+            ro,
+        ),
         None => (
             c.bundle.join("rootfs"),
             abs.strip_prefix("/").unwrap_or(&abs).to_path_buf(),
+            false,
         ),
     };
     let fd = nix::fcntl::open(
@@ -82,6 +89,7 @@ pub fn resolve(store: &Store, c: &Container, path: &str) -> Result<(Root, PathBu
         Root {
             // SAFETY: open returned a new descriptor we own
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            readonly,
             label: format!("{}:{}", c.name, abs.display()),
         },
         rel,
@@ -510,6 +518,12 @@ pub fn copy_in(
     opts: &Extract,
 ) -> Result<()> {
     let (root, rel) = resolve(store, c, dest)?;
+    if root.readonly {
+        return Err(ContainerError::Invalid(format!(
+            "{}:{dest}: on a read-only mount",
+            c.name
+        )));
+    }
     let kind = kind_in_root(&root, &rel);
     match src {
         Location::Stdio => {

@@ -279,6 +279,15 @@ fn bind_mounts_both_ways_and_read_only() {
     ]);
     assert!(!o.status.success(), "a write to a :ro volume succeeded");
     assert!(!host.join("nope").exists());
+    // nor does cp write into a :ro mount
+    let id = rb.ok(&["run", "-d", "--net", "none", "-v", &ro, "bb", "sleep", "60"]);
+    let id = id.trim();
+    let src = rb.dir.path().join("src.txt");
+    std::fs::write(&src, "x").unwrap();
+    let o = rb.run(&["cp", src.to_str().unwrap(), &format!("{id}:/data/")]);
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+    assert!(!host.join("src.txt").exists());
+    rb.ok(&["rm", "-f", id]);
     // a missing host directory is created, like Docker
     let fresh = rb.dir.path().join("made/by/rbox");
     let v = format!("{}:/x", fresh.display());
