@@ -766,15 +766,24 @@ fn fetch(addr: &str, port: u16) -> String {
 
 /// The reference portmap leaves its shared iptables chains (and, through
 /// iptables-nft, the `ip nat` table) behind even after every DEL: remove
-/// them when the test created them.
+/// them when the test created them. The chains are shared by every test
+/// that runs the reference portmap, so such tests hold one lock: one test's
+/// cleanup must not delete a chain another is using.
 struct ReferenceIptablesCleanup {
     /// (iptables, iptables-save, nft family), and whether the nat table
     /// existed before the test
     families: Vec<(&'static str, &'static str, &'static str, bool)>,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static REFERENCE_IPTABLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl ReferenceIptablesCleanup {
     fn new() -> Self {
+        // a failed test poisons the lock; the next one still cleans up
+        let serial = REFERENCE_IPTABLES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let had = |family: &str| {
             Command::new("nft")
                 .args(["list", "table", family, "nat"])
@@ -786,6 +795,7 @@ impl ReferenceIptablesCleanup {
                 ("iptables", "iptables-save", "ip", had("ip")),
                 ("ip6tables", "ip6tables-save", "ip6", had("ip6")),
             ],
+            _serial: serial,
         }
     }
 }
