@@ -435,6 +435,7 @@ async fn pull_async(
         }
     }
     let _ = out.flush();
+    let flusher = (!jobs.is_empty()).then(|| store.flush_in_background());
     let mut layers = Vec::new();
     let mut results = futures::stream::iter(jobs).buffered(MAX_CONCURRENT_DOWNLOADS);
     let mut first_err = None;
@@ -451,6 +452,7 @@ async fn pull_async(
             }
         }
     }
+    drop(flusher);
     if let Some(e) = first_err {
         return Err(e);
     }

@@ -216,6 +216,26 @@ impl Store {
         Ok(())
     }
 
+    /// While the returned guard lives, a thread flushes the store's
+    /// filesystem again and again (syncfs, then a short pause), so that
+    /// the one `sync` that makes an image durable finds the data and the
+    /// inode tables of its layers mostly written. Best effort.
+    pub fn flush_in_background(&self) -> Flusher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dir = open_nofollow(&self.root).ok();
+        let thread = dir.map(|dir| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: syncfs on a descriptor the thread owns.
+                    unsafe { libc::syncfs(dir.as_raw_fd()) };
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        });
+        Flusher { stop, thread }
+    }
+
     /// A new blob writer: a temp file in blobs/sha256, hashed as written.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         let path = self.root.join("blobs/sha256").join(temp_name());
@@ -749,6 +769,21 @@ impl Drop for Undo {
     fn drop(&mut self) {
         for p in self.0.drain(..) {
             drop(TempPath::new(p));
+        }
+    }
+}
+
+/// The background flush of `Store::flush_in_background`; stops on drop.
+pub struct Flusher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
