@@ -7,14 +7,10 @@
 //! (Rules made through iptables-legacy are outside nf_tables and not seen.)
 
 use crate::error::Result;
-use crate::nft::{parse_attrs, Attrs, NlError, Socket};
+use crate::nft::{dump_rules, parse_attrs, Attrs, Socket};
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_DELRULE: u16 = 8;
 const NFT_MSG_DELCHAIN: u16 = 5;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 
 /// One rule of table `nat`: chain, handle, xt comment, jump/goto target.
 #[derive(Debug, Default)]
@@ -97,24 +93,8 @@ pub fn remove_reference_rules(network: &str, container: &str) -> Result<()> {
     let needle = reference_comment(network, container);
     for family in [libc::NFPROTO_IPV4 as u8, libc::NFPROTO_IPV6 as u8] {
         let mut sock = Socket::open()?;
-        let mut attrs = Attrs::default();
-        attrs.str(1, "nat");
-        let mut buf = Vec::new();
-        sock.msg(
-            &mut buf,
-            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
-            NLM_F_REQUEST | NLM_F_DUMP,
-            family,
-            0,
-            &attrs,
-        );
-        sock.send(&buf)?;
-        let dumped = match sock.recv(0, true) {
-            Ok(m) => m,
-            Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let rules: Vec<NatRule> = dumped.iter().map(|(_, b)| parse_rule(b)).collect();
+        let dumped = dump_rules(&mut sock, family, "nat", None)?;
+        let rules: Vec<NatRule> = dumped.iter().map(|b| parse_rule(b)).collect();
         let ours: Vec<&NatRule> = rules
             .iter()
             .filter(|r| r.comment.as_deref().is_some_and(|c| c.contains(&needle)))

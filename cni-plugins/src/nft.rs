@@ -426,10 +426,19 @@ pub(crate) fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-/// Handles of the rules in `chain` whose comment is `tag`.
-fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result<Vec<u64>> {
+/// The rules of `table` in `family` (of one chain when `chain` is given),
+/// as netlink message bodies; none when the table or chain is missing.
+pub(crate) fn dump_rules(
+    sock: &mut Socket,
+    family: u8,
+    table: &str,
+    chain: Option<&str>,
+) -> Result<Vec<Vec<u8>>> {
     let mut attrs = Attrs::default();
-    attrs.str(1, TABLE).str(2, chain);
+    attrs.str(1, table);
+    if let Some(chain) = chain {
+        attrs.str(2, chain);
+    }
     let mut buf = Vec::new();
     sock.msg(
         &mut buf,
@@ -440,14 +449,17 @@ fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result
         &attrs,
     );
     sock.send(&buf)?;
-    let msgs = match sock.recv(0, true) {
-        Ok(m) => m,
-        // no table or chain: nothing of ours
-        Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
+    match sock.recv(0, true) {
+        Ok(m) => Ok(m.into_iter().map(|(_, body)| body).collect()),
+        Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Handles of the rules in `chain` whose comment is `tag`.
+fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result<Vec<u64>> {
     let mut out = Vec::new();
-    for (_, body) in msgs {
+    for body in dump_rules(sock, family, TABLE, Some(chain))? {
         let attrs = parse_attrs(&body);
         let handle = attrs
             .iter()
