@@ -840,14 +840,10 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
                     target.name
                 )));
             }
-            // the target's hostname, like Docker
+            // the target's hostname, like Docker (none for --net host)
             let h = bundle::container_dir(store, &target.id).join("hostname");
-            rs.hostname = Some(
-                fs::read_to_string(&h)
-                    .map_err(io_err("read", &h))?
-                    .trim()
-                    .to_string(),
-            );
+            let hostname = fs::read_to_string(&h).map_err(io_err("read", &h))?;
+            rs.hostname = Some(hostname.trim().to_string()).filter(|h| !h.is_empty());
             rs.net = Some(NetMode::Container(target.id));
         }
         _ => {}
