@@ -35,6 +35,7 @@ use crate::network::{self, Cni, NetNs, Network, PortMap};
 use crate::store::{Store, StoreError};
 use crate::supervisor;
 use crate::user;
+use crate::usernet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -44,6 +45,8 @@ pub enum ContainerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Net(#[from] network::NetError),
+    #[error(transparent)]
+    UserNet(#[from] usernet::UserNetError),
     #[error("no such container: {0}")]
     NoSuch(String),
     #[error("{0} is ambiguous: several containers match")]
@@ -83,6 +86,10 @@ pub enum NetMode {
     Bridge,
     Host,
     None,
+    /// A user-defined network (usernet.rs), by name.
+    User(String),
+    /// Another container's network namespace, by id (`container:NAME|ID`).
+    Container(String),
 }
 
 impl NetMode {
@@ -91,20 +98,27 @@ impl NetMode {
             "bridge" | "default" | "rbox" => Ok(NetMode::Bridge),
             "host" => Ok(NetMode::Host),
             "none" => Ok(NetMode::None),
-            other if other.starts_with("container:") => Err(ContainerError::Invalid(format!(
-                "--net {other}: joining another container's network is not implemented yet"
-            ))),
+            other if other.starts_with("container:") => match &other["container:".len()..] {
+                "" => Err(ContainerError::Invalid(format!(
+                    "--net {other}: name the container, container:NAME|ID"
+                ))),
+                c => Ok(NetMode::Container(c.to_string())),
+            },
+            other if valid_name(other) || other.len() == 1 => Ok(NetMode::User(other.into())),
             other => Err(ContainerError::Invalid(format!(
-                "--net {other:?}: not bridge, host or none (user networks are not implemented yet)"
+                "--net {other:?}: not bridge, host, none, container:NAME or a network name"
             ))),
         }
     }
 
-    fn name(&self) -> &'static str {
+    /// Docker's `HostConfig.NetworkMode`.
+    pub fn name(&self) -> String {
         match self {
-            NetMode::Bridge => "bridge",
-            NetMode::Host => "host",
-            NetMode::None => "none",
+            NetMode::Bridge => "bridge".into(),
+            NetMode::Host => "host".into(),
+            NetMode::None => "none".into(),
+            NetMode::User(n) => n.clone(),
+            NetMode::Container(id) => format!("container:{id}"),
         }
     }
 }
@@ -216,7 +230,7 @@ fn valid_name(n: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     if let Ok(mut f) = fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
@@ -641,6 +655,11 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
                 .map_err(invalid)?,
         );
     }
+    // --net container:ID shares that container's files
+    let etc_dir = match &rs.net {
+        Some(NetMode::Container(target)) => cdir.with_file_name(target),
+        _ => cdir.to_path_buf(),
+    };
     for f in ["hosts", "hostname", "resolv.conf"] {
         let dest = PathBuf::from("/etc").join(f);
         if rs.mounts.iter().any(|m| m.target == dest) {
@@ -650,7 +669,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
             MountBuilder::default()
                 .destination(dest)
                 .typ("bind")
-                .source(cdir.join(f))
+                .source(etc_dir.join(f))
                 .options(vec!["rbind".into(), "rprivate".into()])
                 .build()
                 .map_err(invalid)?,
@@ -782,9 +801,52 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             return Err(ContainerError::Invalid(format!(
                 "-p {}: published ports need the bridge network, not --net {}",
                 p.display(),
-                rs.net.as_ref().map_or("", NetMode::name)
+                rs.net.as_ref().map_or(String::new(), NetMode::name)
             )));
         }
+    }
+    let mut rs = rs.clone();
+    match rs.net.clone() {
+        Some(NetMode::User(n)) => {
+            rs.net = Some(NetMode::User(usernet::find(store, &n)?.name));
+        }
+        Some(NetMode::Container(t)) => {
+            let conflict = |what: &str| {
+                Err(ContainerError::Invalid(format!(
+                    "conflicting options: {what} and the container type network mode (--net container:{t})"
+                )))
+            };
+            if !rs.ports.is_empty() || rs.publish_all {
+                return conflict("port publishing");
+            }
+            if rs.hostname.is_some() {
+                return conflict("hostname");
+            }
+            if !rs.dns.is_empty() {
+                return conflict("dns");
+            }
+            if !rs.add_hosts.is_empty() {
+                return conflict("custom host-to-IP mapping (--add-host)");
+            }
+            let target = find(store, &t).map_err(|e| match e {
+                ContainerError::NoSuch(_) => {
+                    ContainerError::Invalid(format!("--net container:{t}: no such container"))
+                }
+                e => e,
+            })?;
+            if let Some(NetMode::Container(_)) = target.spec.net {
+                return Err(ContainerError::Invalid(format!(
+                    "--net container:{t}: {} shares another container's network itself",
+                    target.name
+                )));
+            }
+            // the target's hostname, like Docker (none for --net host)
+            let h = bundle::container_dir(store, &target.id).join("hostname");
+            let hostname = fs::read_to_string(&h).map_err(io_err("read", &h))?;
+            rs.hostname = Some(hostname.trim().to_string()).filter(|h| !h.is_empty());
+            rs.net = Some(NetMode::Container(target.id));
+        }
+        _ => {}
     }
     let name = match &rs.name {
         Some(n) if !valid_name(n) => return Err(ContainerError::BadName(n.clone())),
@@ -799,7 +861,6 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     if list(store)?.iter().any(|c| c.name == name) {
         return Err(ContainerError::NameInUse(name));
     }
-    let mut rs = rs.clone();
     if rs.publish_all {
         for p in exposed_ports(store, &rs.image)? {
             if !rs
@@ -889,8 +950,15 @@ fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<(
         .unwrap_or_default()
         .trim()
         .to_string();
+    if let NetMode::Container(target) = &mode {
+        return join_network_of(store, c, target);
+    }
     let mut own_ip = None;
     if mode != NetMode::Host {
+        let user_conflist = match &mode {
+            NetMode::User(n) => Some(usernet::find(store, n)?.conflist(store)),
+            _ => None,
+        };
         let mut ports = c.spec.ports.clone();
         // taken host ports: by the host, or by another container of ours
         for p in &ports {
@@ -915,12 +983,16 @@ fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<(
         let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
         state.netns = Some(ns.path.clone());
         let cni = Cni::new(network::plugin_dirs());
-        let attached = if mode == NetMode::Bridge {
-            cni.check_installed()
+        let attached = match (&mode, &user_conflist) {
+            (NetMode::Bridge, _) => cni
+                .check_installed()
                 .and_then(|()| cni.attach(&default_conflist(), &c.id, &ns, &ports))
-                .map(Some)
-        } else {
-            cni.loopback_only(&c.id, &ns).map(|()| None)
+                .map(Some),
+            (_, Some(conflist)) => cni
+                .check_installed()
+                .and_then(|()| cni.attach(conflist, &c.id, &ns, &ports))
+                .map(Some),
+            _ => cni.loopback_only(&c.id, &ns).map(|()| None),
         };
         match attached {
             Ok(Some(a)) => {
@@ -939,22 +1011,7 @@ fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<(
                 return Err(e.into());
             }
         }
-        // the namespace path goes into config.json
-        let config = c.bundle.join("config.json");
-        let text = fs::read(&config).map_err(io_err("read", &config))?;
-        let mut spec: Spec = serde_json::from_slice(&text)
-            .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
-        if let Some(mut linux) = spec.linux().clone() {
-            let mut nss = linux.namespaces().clone().unwrap_or_default();
-            for n in nss.iter_mut() {
-                if n.typ() == LinuxNamespaceType::Network {
-                    n.set_path(Some(ns.path.clone()));
-                }
-            }
-            linux.set_namespaces(Some(nss));
-            spec.set_linux(Some(linux));
-        }
-        write_config(&config, &spec)?;
+        set_netns_path(c, &ns.path)?;
     }
     let hosts = etcfiles::hosts(&hostname, own_ip, &[c.name.as_str()], &c.spec.add_hosts);
     fs::write(cdir.join("hosts"), hosts).map_err(io_err("write", &cdir.join("hosts")))?;
@@ -962,6 +1019,97 @@ fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<(
     fs::write(cdir.join("resolv.conf"), resolv)
         .map_err(io_err("write", &cdir.join("resolv.conf")))?;
     Ok(())
+}
+
+/// The network namespace path goes into config.json.
+fn set_netns_path(c: &Container, path: &Path) -> Result<()> {
+    let config = c.bundle.join("config.json");
+    let text = fs::read(&config).map_err(io_err("read", &config))?;
+    let mut spec: Spec = serde_json::from_slice(&text)
+        .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+    if let Some(mut linux) = spec.linux().clone() {
+        let mut nss = linux.namespaces().clone().unwrap_or_default();
+        for n in nss.iter_mut() {
+            if n.typ() == LinuxNamespaceType::Network {
+                n.set_path(Some(path.to_path_buf()));
+            }
+        }
+        linux.set_namespaces(Some(nss));
+        spec.set_linux(Some(linux));
+    }
+    write_config(&config, &spec)
+}
+
+/// `--net container:ID`: the running target's network namespace (its
+/// /run/netns file, or its init's for `--net host`); the container keeps
+/// no namespace of its own to tear down, and shares the target's /etc
+/// files (bind-mounted from the target's directory).
+fn join_network_of(store: &Store, c: &Container, target: &str) -> Result<()> {
+    let t = find(store, target).map_err(|e| match e {
+        ContainerError::NoSuch(_) => ContainerError::Invalid(format!(
+            "cannot join the network of container {target}: it was removed"
+        )),
+        e => e,
+    })?;
+    let pid = match runtime_status(store, &t.id) {
+        Some((s, pid)) if s == "running" && t.state.status == "running" => pid,
+        _ => {
+            return Err(ContainerError::Invalid(format!(
+                "cannot join the network of container {}: it is not running",
+                t.name
+            )))
+        }
+    };
+    let path = t
+        .state
+        .netns
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
+    set_netns_path(c, &path)
+}
+
+/// Rewrites (in place: they are bind-mounted) the /etc/hosts of every
+/// running container of user network `name`: each names the others by
+/// container name and short id. One rewrite at a time (the network's
+/// lock), from the records as they are once the lock is held, so the last
+/// one sees every container that joined or left before it.
+fn refresh_network_hosts(store: &Store, name: &str) -> Result<()> {
+    let net = match usernet::find(store, name) {
+        Ok(n) => n,
+        Err(usernet::UserNetError::NoSuch(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let _lock = usernet::hosts_lock(store, &net)?;
+    let members: Vec<(Container, IpAddr)> = list(store)?
+        .into_iter()
+        .filter(|c| c.state.status == "running" && usernet::uses(c, &net.name))
+        .filter_map(|c| {
+            let ip = c.state.ip.as_deref()?.parse().ok()?;
+            Some((c, ip))
+        })
+        .collect();
+    for (c, ip) in &members {
+        let cdir = bundle::container_dir(store, &c.id);
+        let hostname = fs::read_to_string(cdir.join("hostname")).unwrap_or_default();
+        let mut hosts = etcfiles::hosts(hostname.trim(), Some(*ip), &[&c.name], &c.spec.add_hosts);
+        let peers: Vec<(IpAddr, &str, &str)> = members
+            .iter()
+            .filter(|(o, _)| o.id != c.id)
+            .map(|(o, oip)| (*oip, o.name.as_str(), short_id(&o.id)))
+            .collect();
+        hosts.push_str(&etcfiles::peers(&peers));
+        let path = cdir.join("hosts");
+        fs::write(&path, hosts).map_err(io_err("write", &path))?;
+    }
+    Ok(())
+}
+
+/// After a container of a user network started or stopped.
+fn refresh_hosts_of(store: &Store, c: &Container) -> Result<()> {
+    match &c.spec.net {
+        Some(NetMode::User(n)) => refresh_network_hosts(store, n),
+        _ => Ok(()),
+    }
 }
 
 /// The default bridge network's conflist. host-local keeps its leases in
@@ -972,16 +1120,21 @@ pub fn default_conflist() -> Value {
 }
 
 /// Undo `setup_network` (idempotent): CNI DEL, namespace removed.
-fn teardown_network(c: &Container, state: &mut RunState) -> Result<()> {
+fn teardown_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
     let Some(path) = state.netns.clone() else {
         return Ok(());
     };
     let ns = NetNs { path };
     let cni = Cni::new(network::plugin_dirs());
+    let conflist = match c.spec.net.clone().unwrap_or(NetMode::Bridge) {
+        NetMode::Bridge => Some(default_conflist()),
+        NetMode::User(n) => usernet::find(store, &n).ok().map(|n| n.conflist(store)),
+        _ => None,
+    };
     let mut result = Ok(());
-    if c.spec.net.clone().unwrap_or(NetMode::Bridge) == NetMode::Bridge {
+    if let Some(conflist) = conflist {
         result = cni.detach(
-            &default_conflist(),
+            &conflist,
             &c.id,
             &ns,
             &state.ports,
@@ -1047,21 +1200,24 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
         // what an earlier run left (its rbox or shim killed)
         supervisor::release(store, &c);
         let _ = runtime(store).args(["delete", "--force", &c.id]).output();
-        let _ = teardown_network(&c, &mut state);
+        let _ = teardown_network(store, &c, &mut state);
     }
-    let started = setup_network(store, &c, &mut state).and_then(|()| {
-        state.status = "running".into();
-        state.started_at = Some(chrono::Utc::now().to_rfc3339());
-        state.finished_at = None;
-        state.stopping = false;
-        state.attached_pid = attached.then(|| std::process::id() as i32);
-        save_state(store, &c.id, &state)
-    });
+    let started = setup_network(store, &c, &mut state)
+        .and_then(|()| {
+            state.status = "running".into();
+            state.started_at = Some(chrono::Utc::now().to_rfc3339());
+            state.finished_at = None;
+            state.stopping = false;
+            state.attached_pid = attached.then(|| std::process::id() as i32);
+            save_state(store, &c.id, &state)
+        })
+        .and_then(|()| refresh_hosts_of(store, &c));
     // From here on the shim's exit hook (`exited`) owns the state.
     if let Err(e) = started.and_then(|()| supervisor::start(store, &c).map(drop)) {
-        let _ = teardown_network(&c, &mut state);
+        let _ = teardown_network(store, &c, &mut state);
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
+        let _ = refresh_hosts_of(store, &c);
         if c.spec.rm {
             let _ = remove(store, &c.id, true);
         }
@@ -1087,7 +1243,7 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         save_state(store, &c.id, &state)?;
     }
     supervisor::release(store, &c);
-    let net = teardown_network(&c, &mut state);
+    let net = teardown_network(store, &c, &mut state);
     // `rbox stop` may have marked it meanwhile
     state.stopping |= find(store, id).is_ok_and(|now| now.state.stopping);
     if was_running {
@@ -1096,6 +1252,8 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         state.finished_at = Some(chrono::Utc::now().to_rfc3339());
     }
     save_state(store, &c.id, &state)?;
+    // the others of its network forget it (best effort: the exit is recorded)
+    let _ = refresh_hosts_of(store, &c);
     if restarts(&c.spec, &state, code) {
         state.restart_count += 1;
         save_state(store, &c.id, &state)?;
@@ -1582,7 +1740,7 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
     supervisor::release(store, &c);
     let _ = runtime(store).args(["delete", "--force", &c.id]).output();
     let mut state = c.state.clone();
-    let net = teardown_network(&c, &mut state);
+    let net = teardown_network(store, &c, &mut state);
     // the row that references the bundle's first
     store
         .db
@@ -1610,12 +1768,30 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
     let ip = c.state.ip.clone().unwrap_or_default();
     let mode = c.spec.net.clone().unwrap_or(NetMode::Bridge);
     let mut networks = serde_json::Map::new();
-    networks.insert(
-        mode.name().to_string(),
-        json!({"IPAddress": ip, "IPPrefixLen": c.state.prefix_len.unwrap_or(0),
-               "Gateway": c.state.gateway.clone().unwrap_or_default(),
-               "MacAddress": c.state.mac.clone().unwrap_or_default()}),
-    );
+    let network_id = match &mode {
+        NetMode::User(n) => usernet::find(store, n).map(|n| n.id).unwrap_or_default(),
+        m => usernet::predefined_id(&m.name()),
+    };
+    if !matches!(mode, NetMode::Container(_)) {
+        networks.insert(
+            mode.name(),
+            json!({"NetworkID": network_id, "IPAddress": ip,
+                   "IPPrefixLen": c.state.prefix_len.unwrap_or(0),
+                   "Gateway": c.state.gateway.clone().unwrap_or_default(),
+                   "MacAddress": c.state.mac.clone().unwrap_or_default()}),
+        );
+    }
+    // like Docker, the top-level address is the default network's only
+    let (ip, prefix_len, gateway, mac) = if mode == NetMode::Bridge {
+        (
+            ip,
+            c.state.prefix_len.unwrap_or(0),
+            c.state.gateway.clone().unwrap_or_default(),
+            c.state.mac.clone().unwrap_or_default(),
+        )
+    } else {
+        (String::new(), 0, String::new(), String::new())
+    };
     json!({
         "Id": c.id,
         "Created": c.created,
@@ -1665,9 +1841,9 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         }).collect::<Vec<_>>(),
         "NetworkSettings": {
             "IPAddress": ip,
-            "IPPrefixLen": c.state.prefix_len.unwrap_or(0),
-            "Gateway": c.state.gateway.clone().unwrap_or_default(),
-            "MacAddress": c.state.mac.clone().unwrap_or_default(),
+            "IPPrefixLen": prefix_len,
+            "Gateway": gateway,
+            "MacAddress": mac,
             "Ports": ports,
             "Networks": networks,
             "SandboxKey": c.state.netns.clone().map(|p| p.display().to_string()).unwrap_or_default(),

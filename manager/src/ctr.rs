@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// NAME=SOFT[:HARD], like nofile=1024:2048
     #[arg(long)]
     pub ulimit: Vec<String>,
-    /// bridge (default), host or none
+    /// bridge (default), host, none, a network's name, or container:NAME|ID
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
     #[arg(long)]

@@ -48,6 +48,17 @@ pub fn hosts(
     s
 }
 
+/// The lines naming the other containers of a user network, sorted by
+/// name: `IP\tNAME SHORTID`.
+pub fn peers(peers: &[(IpAddr, &str, &str)]) -> String {
+    let mut sorted = peers.to_vec();
+    sorted.sort_by(|a, b| a.1.cmp(b.1));
+    sorted
+        .iter()
+        .map(|(ip, name, id)| format!("{ip}\t{name} {id}\n"))
+        .collect()
+}
+
 /// /etc/resolv.conf from the host's: `dns` replaces the nameservers;
 /// loopback nameservers (a local stub resolver such as systemd-resolved's
 /// 127.0.0.53) cannot be reached from another network namespace and are
@@ -102,6 +113,17 @@ mod tests {
         assert!(h.contains("10.88.0.2\tabc123 web\n"), "{h}");
         assert!(h.contains("10.88.0.9\tdb\n"), "{h}");
         assert!(!hosts("x", None, &[], &[]).contains("\tx"));
+    }
+
+    #[test]
+    fn peers_by_name_and_short_id() {
+        let a = "10.89.128.3".parse().unwrap();
+        let b = "10.89.128.2".parse().unwrap();
+        assert_eq!(
+            peers(&[(a, "web", "0123456789ab"), (b, "db", "ba9876543210")]),
+            "10.89.128.2\tdb ba9876543210\n10.89.128.3\tweb 0123456789ab\n"
+        );
+        assert_eq!(peers(&[]), "");
     }
 
     #[test]

@@ -28,3 +28,4 @@ pub mod supervisor;
 pub mod template;
 pub mod unpack;
 pub mod user;
+pub mod usernet;

@@ -176,6 +176,9 @@ enum Verb {
     /// Named volumes
     #[command(subcommand)]
     Volume(VolumeVerb),
+    /// User-defined bridge networks
+    #[command(subcommand)]
+    Network(NetworkVerb),
     /// The shim's exit hook: a container's init exited
     #[command(name = "__exited", hide = true)]
     Exited { id: String },
@@ -268,6 +271,52 @@ enum VolumeVerb {
     },
     /// Remove every volume no container uses
     Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetworkVerb {
+    /// Make a bridge network (a free /24 of 10.89.128.0/17 unless --subnet)
+    Create {
+        /// Only bridge
+        #[arg(short, long)]
+        driver: Option<String>,
+        /// IPv4 CIDR, like 10.89.130.0/24
+        #[arg(long)]
+        subnet: Option<String>,
+        /// The bridge's address (the subnet's first by default)
+        #[arg(long)]
+        gateway: Option<String>,
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        /// Only ids
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Show networks as JSON
+    Inspect {
+        /// A Go-template subset, like '{{.IPAM.Config}}'
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (not while a container uses them)
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every user network no container uses
+    Prune {
+        /// Do not ask (rbox never asks)
         #[arg(short, long)]
         force: bool,
     },
@@ -625,6 +674,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 gone.iter().for_each(|n| println!("{n}"));
             }
         }
+        Verb::Network(v) => return network(&store, v),
         Verb::Exited { id } => {
             let code = std::env::var("RRUN_SHIM_EXIT_STATUS")
                 .ok()
@@ -725,6 +775,81 @@ fn save(
         let _ = std::fs::remove_file(&tmp);
     }
     res
+}
+
+/// `rbox network …`.
+fn network(store: &Store, verb: NetworkVerb) -> Result<ExitCode> {
+    use rbox::usernet;
+    match verb {
+        NetworkVerb::Create {
+            driver,
+            subnet,
+            gateway,
+            name,
+        } => {
+            let n = usernet::create(
+                store,
+                &name,
+                driver.as_deref(),
+                subnet.as_deref(),
+                gateway.as_deref(),
+            )?;
+            println!("{}", n.id);
+        }
+        NetworkVerb::Ls { quiet, no_trunc } => {
+            let id = |full: String| {
+                if no_trunc {
+                    full
+                } else {
+                    short_id(&full).to_string()
+                }
+            };
+            let all = usernet::summaries(store)?;
+            if quiet {
+                all.into_iter().for_each(|(i, _, _)| println!("{}", id(i)));
+            } else {
+                let mut rows = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
+                    .map(String::from)
+                    .to_vec()];
+                rows.extend(
+                    all.into_iter()
+                        .map(|(i, n, d)| vec![id(i), n, d, "local".into()]),
+                );
+                print!("{}", table(&rows));
+            }
+        }
+        NetworkVerb::Inspect { format, names } => {
+            let template = format
+                .as_deref()
+                .map(rbox::template::Template::parse)
+                .transpose()?;
+            let containers = rbox::container::list(store)?;
+            let all = names
+                .iter()
+                .map(|n| usernet::inspect(store, n, &containers))
+                .collect::<Result<Vec<_>, _>>()?;
+            match template {
+                Some(t) => all.iter().for_each(|v| println!("{}", t.render(v))),
+                None => println!("{}", serde_json::to_string_pretty(&all)?),
+            }
+        }
+        NetworkVerb::Rm { names } => {
+            let containers = rbox::container::list(store)?;
+            return Ok(ctr::each(&names, |n| {
+                usernet::remove(store, n, &containers)
+                    .map(drop)
+                    .map_err(Into::into)
+            }));
+        }
+        NetworkVerb::Prune { .. } => {
+            let gone = usernet::prune(store, &rbox::container::list(store)?)?;
+            if !gone.is_empty() {
+                println!("Deleted Networks:");
+                gone.iter().for_each(|n| println!("{n}"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--user USER:PASSWORD`.

@@ -67,6 +67,8 @@ pub struct Network {
     pub name: String,
     pub bridge: String,
     pub subnet: ipnet::Ipv4Net,
+    /// The bridge's address; the subnet's first address when None.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 impl Network {
@@ -76,12 +78,15 @@ impl Network {
             name: "rbox".into(),
             bridge: "rbox0".into(),
             subnet: "10.88.0.0/16".parse().expect("literal"),
+            gateway: None,
         }
     }
 
-    /// The gateway: the subnet's first address, on the bridge.
+    /// The gateway, on the bridge: the subnet's first address unless
+    /// given.
     pub fn gateway(&self) -> Ipv4Addr {
-        self.subnet.hosts().next().expect("a subnet with hosts")
+        self.gateway
+            .unwrap_or_else(|| self.subnet.hosts().next().expect("a subnet with hosts"))
     }
 
     /// The conflist (as a CNI runtime would read it from a file): bridge

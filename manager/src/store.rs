@@ -588,7 +588,7 @@ fn open_nofollow(p: &Path) -> io::Result<File> {
 }
 
 /// flock(LOCK_EX), or LOCK_EX|LOCK_NB with `try_only`.
-fn flock(f: &impl AsRawFd, try_only: bool) -> io::Result<()> {
+pub(crate) fn flock(f: &impl AsRawFd, try_only: bool) -> io::Result<()> {
     let op = if try_only {
         libc::LOCK_EX | libc::LOCK_NB
     } else {

@@ -58,6 +58,7 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
         name: format!("rbox-test-{pid}"),
         bridge: format!("rboxt{}", pid % 100000),
         subnet: "10.89.201.0/24".parse().unwrap(),
+        gateway: None,
     };
     let data = tempfile::tempdir().unwrap();
     let conflist = net.conflist(data.path());
@@ -157,6 +158,7 @@ fn a_failing_plugin_is_named_and_undone() {
         name: format!("rbox-fail-{pid}"),
         bridge: bridge.clone(),
         subnet: "10.89.202.0/24".parse().unwrap(),
+        gateway: None,
     };
     let data = tempfile::tempdir().unwrap();
     let name = format!("rbox-fail-{pid}");

@@ -991,3 +991,384 @@ fn pause_top_port_rename_ulimits_volumes_prune_and_info() {
     assert!(!info.contains("(missing)"), "{info}");
     rb.ok(&["rm", "-f", "worker2"]);
 }
+
+/// Deletes on drop the Linux bridges of the user networks a test made,
+/// should `rbox network rm` not have (declare it before the `Rbox`, so
+/// the containers go first).
+#[derive(Default)]
+struct UserBridges(std::cell::RefCell<Vec<String>>);
+
+impl UserBridges {
+    /// `rbox network create ARGS…`; the new network's bridge name.
+    #[track_caller]
+    fn create(&self, rb: &Rbox, args: &[&str]) -> String {
+        let mut a = vec!["network", "create"];
+        a.extend_from_slice(args);
+        let id = rb.ok(&a);
+        let bridge = rb.ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{index .Options \"com.docker.network.bridge.name\"}}",
+            id.trim(),
+        ]);
+        let bridge = bridge.trim().to_string();
+        assert!(
+            bridge.starts_with("rbox-") && bridge.len() <= 15,
+            "{bridge:?}"
+        );
+        self.0.borrow_mut().push(bridge.clone());
+        bridge
+    }
+}
+
+impl Drop for UserBridges {
+    fn drop(&mut self) {
+        for b in self.0.borrow().iter() {
+            if Path::new("/sys/class/net").join(b).exists() {
+                let _ = Command::new("ip").args(["link", "del", b]).output();
+            }
+        }
+    }
+}
+
+fn exists_link(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// A user network end to end: ls/inspect, two containers reaching each
+/// other by name and short id (ping, wget), /etc/hosts following joins
+/// and exits, a second network with a fixed subnet and gateway, rm
+/// refused while in use, then the bridges and leases gone.
+#[test]
+#[ignore = "needs root"]
+fn user_networks_resolve_names_and_rm_cleans_up() {
+    let _serial = serial();
+    let bridges = UserBridges::default();
+    let rb = Rbox::new();
+    let br1 = bridges.create(&rb, &["appnet"]);
+    let br2 = bridges.create(
+        &rb,
+        &[
+            "--driver",
+            "bridge",
+            "--subnet",
+            "10.89.140.0/24",
+            "--gateway",
+            "10.89.140.254",
+            "fixednet",
+        ],
+    );
+    let ls = rb.ok(&["network", "ls"]);
+    let head: Vec<&str> = ls.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"], "{ls}");
+    for (name, driver) in [
+        ("appnet", "bridge"),
+        ("bridge", "bridge"),
+        ("fixednet", "bridge"),
+        ("host", "host"),
+        ("none", "null"),
+    ] {
+        assert!(
+            ls.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() == 4
+                    && w[0].len() == 12
+                    && w[1] == name
+                    && w[2] == driver
+                    && w[3] == "local"
+            }),
+            "{name}: {ls}"
+        );
+    }
+    assert_eq!(rb.ok(&["network", "ls", "-q"]).lines().count(), 5);
+    let v: serde_json::Value =
+        serde_json::from_str(&rb.ok(&["network", "inspect", "appnet", "fixednet"])).unwrap();
+    assert_eq!(v[0]["Name"], "appnet");
+    assert_eq!(v[0]["Driver"], "bridge");
+    assert_eq!(v[0]["Id"].as_str().unwrap().len(), 64);
+    let subnet = v[0]["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let third: u8 = subnet.split('.').nth(2).unwrap().parse().unwrap();
+    assert!(
+        subnet.starts_with("10.89.") && subnet.ends_with(".0/24") && third >= 128,
+        "an automatic subnet from 10.89.128.0/17: {subnet}"
+    );
+    let prefix = subnet.trim_end_matches("0/24").to_string();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], format!("{prefix}1"));
+    assert_eq!(v[1]["IPAM"]["Config"][0]["Subnet"], "10.89.140.0/24");
+    assert_eq!(v[1]["IPAM"]["Config"][0]["Gateway"], "10.89.140.254");
+    assert_eq!(v[0]["Containers"], serde_json::json!({}));
+
+    let web = rb.ok(&[
+        "run", "-d", "--name", "web", "--net", "appnet", "bb", "httpd", "-f", "-p", "80", "-h",
+        "/www",
+    ]);
+    let web = web.trim().to_string();
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "appnet",
+        "bb",
+        "sleep",
+        "120",
+    ]);
+    assert!(
+        exists_link(&br1),
+        "the bridge comes with the first container"
+    );
+    let web_ip = rb.ok(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.appnet.IPAddress}}",
+        "web",
+    ]);
+    assert!(web_ip.trim().starts_with(&prefix), "{web_ip:?} in {subnet}");
+    assert_eq!(
+        rb.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}|{{.HostConfig.NetworkMode}}",
+            "web"
+        ])
+        .trim(),
+        "|appnet",
+        "like Docker, the top-level address is the default network's"
+    );
+    // by name, both ways, and by short id
+    let mut got = String::new();
+    wait_for("web to answer by name", 10, || {
+        let o = rb.run(&["exec", "client", "wget", "-q", "-O", "-", "http://web/"]);
+        got = stdout(&o);
+        o.status.success()
+    });
+    assert_eq!(got, "hello from httpd\n");
+    assert_ok(
+        &rb.run(&["exec", "web", "ping", "-c", "1", "-W", "2", "client"]),
+        "ping client by name",
+    );
+    assert_ok(
+        &rb.run(&["exec", "client", "ping", "-c", "1", "-W", "2", &web[..12]]),
+        "ping web by short id",
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&rb.ok(&["network", "inspect", "appnet"])).unwrap();
+    let members = v[0]["Containers"].as_object().unwrap();
+    assert_eq!(members.len(), 2, "{v}");
+    assert_eq!(members[&web]["Name"], "web");
+    assert_eq!(
+        members[&web]["IPv4Address"],
+        format!("{}/24", web_ip.trim())
+    );
+    assert!(members[&web]["MacAddress"].as_str().unwrap().len() == 17);
+
+    // another network: its own subnet and gateway, and no names of appnet
+    let o = rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "fixednet",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route; cat /etc/hosts",
+    ]);
+    assert!(o.contains("inet 10.89.140."), "{o}");
+    assert!(o.contains("default via 10.89.140.254"), "{o}");
+    assert!(!o.contains("web") && !o.contains("client"), "{o}");
+
+    // in use: refused, nothing removed
+    let o = rb.run(&["network", "rm", "appnet"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("appnet") && err.contains("in use") && err.contains("web"),
+        "{err}"
+    );
+    assert!(exists_link(&br1));
+    // a container that leaves is forgotten by the others
+    assert_ok(&rb.run(&["stop", "-t", "1", "client"]), "stop client");
+    let hosts = rb.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("client"), "{hosts}");
+    assert_ok(&rb.run(&["start", "client"]), "start client");
+    let hosts = rb.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("\tclient "), "back: {hosts}");
+
+    assert_ok(&rb.run(&["rm", "-f", "web", "client"]), "rm");
+    let o = rb.ok(&["network", "rm", "appnet", "fixednet"]);
+    assert_eq!(o, "appnet\nfixednet\n");
+    assert!(!exists_link(&br1) && !exists_link(&br2), "bridges left");
+    assert_eq!(rb.ok(&["network", "ls", "-q"]).lines().count(), 3);
+    let left: Vec<_> = std::fs::read_dir(rb.root().join("networks"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "leases left: {left:?}");
+    assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+}
+
+/// `--net container:NAME`: the target's addresses, hostname and /etc/hosts;
+/// refused with -p, for a stopped or unknown target; bad network input.
+#[test]
+#[ignore = "needs root"]
+fn net_container_and_bad_network_input() {
+    let _serial = serial();
+    let bridges = UserBridges::default();
+    let rb = Rbox::new();
+    let br = bridges.create(&rb, &["--subnet", "10.89.141.0/24", "sharednet"]);
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tgt",
+        "--net",
+        "sharednet",
+        "bb",
+        "sleep",
+        "120",
+    ]);
+    let want = rb.ok(&[
+        "exec",
+        "tgt",
+        "sh",
+        "-c",
+        "ip -o addr; hostname; cat /etc/hosts",
+    ]);
+    assert!(want.contains("inet 10.89.141."), "{want}");
+    let got = rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "container:tgt",
+        "bb",
+        "sh",
+        "-c",
+        "ip -o addr; hostname; cat /etc/hosts",
+    ]);
+    assert_eq!(got, want);
+    let mode = rb.ok(&[
+        "create",
+        "--name",
+        "joiner",
+        "--net",
+        "container:tgt",
+        "bb",
+        "true",
+    ]);
+    let tgt_id = rb.ok(&["inspect", "--format", "{{.Id}}", "tgt"]);
+    assert_eq!(
+        rb.ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.NetworkMode}}",
+            mode.trim()
+        ])
+        .trim(),
+        format!("container:{}", tgt_id.trim())
+    );
+    assert_ok(&rb.run(&["rm", "joiner"]), "rm joiner");
+
+    for (args, says) in [
+        (
+            vec![
+                "run",
+                "--rm",
+                "--net",
+                "container:tgt",
+                "-p",
+                "8080:80",
+                "bb",
+                "true",
+            ],
+            "conflicting options: port publishing and the container type network mode",
+        ),
+        (
+            vec!["run", "--rm", "--net", "container:nosuch", "bb", "true"],
+            "no such container",
+        ),
+        (
+            vec!["run", "--rm", "--net", "nosuchnet", "bb", "true"],
+            "network nosuchnet not found",
+        ),
+    ] {
+        let o = rb.run(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_ok(&rb.run(&["stop", "-t", "1", "tgt"]), "stop tgt");
+    let o = rb.run(&["run", "--rm", "--net", "container:tgt", "bb", "true"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("tgt") && err.contains("not running"), "{err}");
+    assert_eq!(
+        rb.ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "tgt\n",
+        "a refused run left a container"
+    );
+
+    for (args, says) in [
+        (vec!["sharednet"], "already exists"),
+        (
+            vec!["--subnet", "10.88.7.0/24", "n1"],
+            "overlaps the default network",
+        ),
+        (
+            vec!["--subnet", "10.89.141.128/25", "n1"],
+            "overlaps network sharednet",
+        ),
+        (vec!["--subnet", "10.89.142.5/24", "n1"], "10.89.142.0/24"),
+        (
+            vec![
+                "--subnet",
+                "10.89.142.0/24",
+                "--gateway",
+                "10.89.143.1",
+                "n1",
+            ],
+            "10.89.143.1",
+        ),
+        (
+            vec!["--gateway", "10.89.142.1", "n1"],
+            "--gateway needs --subnet",
+        ),
+        (vec!["--driver", "overlay", "n1"], "overlay"),
+        (vec!["host"], "pre-defined"),
+        (vec!["bad/name"], "bad/name"),
+    ] {
+        let mut a = vec!["network", "create"];
+        a.extend_from_slice(&args);
+        let o = rb.run(&a);
+        assert!(!o.status.success(), "{a:?} succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{a:?}: {err}");
+    }
+    for (args, says) in [
+        (vec!["network", "rm", "bridge"], "pre-defined"),
+        (
+            vec!["network", "rm", "nosuchnet"],
+            "network nosuchnet not found",
+        ),
+        (
+            vec!["network", "inspect", "nosuchnet"],
+            "network nosuchnet not found",
+        ),
+    ] {
+        let o = rb.run(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_ok(&rb.run(&["rm", "tgt"]), "rm tgt");
+    assert_eq!(
+        rb.ok(&["network", "prune"]),
+        "Deleted Networks:\nsharednet\n"
+    );
+    assert!(!exists_link(&br), "bridge left");
+    assert_eq!(rb.ok(&["network", "ls", "-q"]).lines().count(), 3);
+    assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+}
