@@ -38,6 +38,10 @@ pub enum BundleError {
     NoSuchContainer(String),
     #[error("bundle {path}: {why}")]
     BadBundle { path: PathBuf, why: &'static str },
+    #[error(
+        "overlayfs is not available on this host (mount at {target}: ENODEV; modprobe overlay)"
+    )]
+    NoOverlay { target: PathBuf },
     #[error("mount overlay at {target}: {source}")]
     Mount { target: PathBuf, source: Errno },
     #[error("umount {target}: {source}")]
@@ -170,9 +174,14 @@ pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String])
         MsFlags::empty(),
         Some(data.as_str()),
     )
-    .map_err(|source| BundleError::Mount {
-        target: rootfs.clone(),
-        source,
+    .map_err(|source| match source {
+        Errno::ENODEV => BundleError::NoOverlay {
+            target: rootfs.clone(),
+        },
+        source => BundleError::Mount {
+            target: rootfs.clone(),
+            source,
+        },
     })?;
     g.mounted = true;
 

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::bundle::{self, BundleError};
+use crate::claim;
 use crate::etcfiles;
 use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
@@ -796,6 +797,8 @@ fn write_config(path: &Path, spec: &Spec) -> Result<()> {
 /// yet. On error nothing is left.
 pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     ensure_schema(store)?;
+    // what a killed rbox left (it may hold the name asked for)
+    reconcile(store)?;
     if rs.net == Some(NetMode::Host) || rs.net == Some(NetMode::None) {
         if let Some(p) = rs.ports.first() {
             return Err(ContainerError::Invalid(format!(
@@ -848,6 +851,23 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         }
         _ => {}
     }
+    let missing = crate::host::missing_controllers(
+        Path::new(crate::host::CGROUP_ROOT),
+        rs.memory.is_some(),
+        rs.cpus.is_some(),
+        rs.pids_limit.is_some(),
+    );
+    if let Some((controller, flag)) = missing.first() {
+        return Err(ContainerError::Invalid(format!(
+            "{flag} needs the cgroup {controller} controller, which this host does not have (see rbox info)"
+        )));
+    }
+    if matches!(
+        rs.net,
+        None | Some(NetMode::Bridge) | Some(NetMode::User(_))
+    ) {
+        Cni::new(network::plugin_dirs()).check_installed()?;
+    }
     let name = match &rs.name {
         Some(n) if !valid_name(n) => return Err(ContainerError::BadName(n.clone())),
         Some(n) => n.clone(),
@@ -876,12 +896,18 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     let id = random_hex(32);
     let cdir = bundle::container_dir(store, &id);
     let bdir = cdir.join("bundle");
+    // held until the container is started (or `settle`d by `rbox create`)
+    let held = claim::take(store, &id).map_err(io_err("claim", &claim_dir(store)))?;
+    claim::hold(&id, held);
     let args = if rs.entrypoint.is_some() {
         Vec::new()
     } else {
         rs.cmd.clone()
     };
-    bundle::create(store, &rs.image, &id, &bdir, &args)?;
+    if let Err(e) = bundle::create(store, &rs.image, &id, &bdir, &args) {
+        claim::release(&id);
+        return Err(e.into());
+    }
     let made = (|| -> Result<Container> {
         let config = bdir.join("config.json");
         let text = fs::read(&config).map_err(io_err("read", &config))?;
@@ -921,8 +947,47 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     })();
     if made.is_err() {
         let _ = bundle::remove(store, &id);
+        claim::release(&id);
     }
     made
+}
+
+fn claim_dir(store: &Store) -> PathBuf {
+    store.root().join("containers")
+}
+
+/// A created container is complete: `rbox create` is done with it.
+pub fn settle(id: &str) {
+    claim::release(id);
+}
+
+/// Finishes what killed rbox processes left half-done: a container being
+/// made (bundle, network, shim) or removed goes, with whatever of it
+/// exists. Images, volumes and the other containers are not touched.
+pub fn reconcile(store: &Store) -> Result<()> {
+    for (id, held) in claim::abandoned(store) {
+        let Some(id) = id else {
+            drop(held);
+            continue;
+        };
+        let done = match find(store, &id) {
+            Ok(c) if c.id == id => remove(store, &id, true),
+            Ok(_) | Err(ContainerError::NoSuch(_)) => {
+                // the bundle without its record: no network, shim or task yet
+                match bundle::remove(store, &id) {
+                    Ok(()) | Err(BundleError::NoSuchContainer(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        // what is left of it stays listed for `rm -f`
+        if let Err(e) = done {
+            eprintln!("rbox: warning: cleaning up container {id}: {e}");
+        }
+        drop(held);
+    }
+    Ok(())
 }
 
 /// `-P`: the image's `ExposedPorts` (`80/tcp`), each on a random host port.
@@ -1121,7 +1186,13 @@ pub fn default_conflist() -> Value {
 
 /// Undo `setup_network` (idempotent): CNI DEL, namespace removed.
 fn teardown_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
-    let Some(path) = state.netns.clone() else {
+    // a namespace not recorded: the rbox that made it was killed
+    let made = NetNs::path_for(&format!("rbox-{}", short_id(&c.id)));
+    let Some(path) = state
+        .netns
+        .clone()
+        .or_else(|| made.exists().then_some(made))
+    else {
         return Ok(());
     };
     let ns = NetNs { path };
@@ -1132,7 +1203,10 @@ fn teardown_network(store: &Store, c: &Container, state: &mut RunState) -> Resul
         _ => None,
     };
     let mut result = Ok(());
-    if let Some(conflist) = conflist {
+    // killed before the namespace was mounted on it: no ADD was run
+    let is_ns = nix::sys::statfs::statfs(&ns.path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+    if let Some(conflist) = conflist.filter(|_| is_ns) {
         result = cni.detach(
             &conflist,
             &c.id,
@@ -1214,6 +1288,7 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
         .and_then(|()| refresh_hosts_of(store, &c));
     // From here on the shim's exit hook (`exited`) owns the state.
     if let Err(e) = started.and_then(|()| supervisor::start(store, &c).map(drop)) {
+        supervisor::release(store, &c);
         let _ = teardown_network(store, &c, &mut state);
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
@@ -1221,8 +1296,10 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
         if c.spec.rm {
             let _ = remove(store, &c.id, true);
         }
+        claim::release(&c.id);
         return Err(e);
     }
+    claim::release(&c.id);
     Ok(c)
 }
 
@@ -1722,6 +1799,21 @@ pub fn wait(store: &Store, what: &str) -> Result<i32> {
 /// records, anonymous volumes).
 pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
     let c = find(store, what)?;
+    // should this rbox be killed half-way, the next one finishes
+    let _claim = if claim::held(&c.id) {
+        None
+    } else {
+        Some(claim::take(store, &c.id).map_err(io_err("claim", &claim_dir(store)))?)
+    };
+    if c.state.status == "exiting" {
+        // the exit hook is tearing it down: not twice at once
+        wait_exited(store, &c.id, std::time::Duration::from_secs(30))?;
+    }
+    let c = match find(store, &c.id) {
+        Ok(c) => c,
+        Err(ContainerError::NoSuch(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let status = live_status(store, &c);
     if status == "running" || status == "paused" {
         if !force {
@@ -1948,6 +2040,7 @@ pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
 
 /// `rbox container prune`: every stopped container; their names.
 pub fn prune(store: &Store) -> Result<Vec<String>> {
+    reconcile(store)?;
     let mut removed = Vec::new();
     for c in list(store)? {
         let status = live_status(store, &c);

@@ -193,6 +193,7 @@ impl RunArgs {
 
 pub fn create(store: &Store, a: &RunArgs) -> Result<ExitCode> {
     let c = container::create(store, &a.spec()?)?;
+    container::settle(&c.id);
     println!("{}", c.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -420,6 +421,7 @@ pub fn ps(
     ]
     .map(String::from)
     .to_vec()];
+    container::reconcile(store)?;
     for c in container::list(store)? {
         let status = container::live_status(store, &c);
         if !all && status != "running" && status != "paused" {
@@ -529,16 +531,11 @@ pub fn top(store: &Store, what: &str) -> Result<()> {
 
 /// `rbox info`: what this host has for containers.
 pub fn info(store: &Store) -> Result<()> {
-    let has_fs = |fs: &str| {
-        std::fs::read_to_string("/proc/filesystems")
-            .is_ok_and(|t| t.lines().any(|l| l.split_whitespace().last() == Some(fs)))
-    };
-    let cgroup = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "v2 (unified)"
-    } else if std::path::Path::new("/sys/fs/cgroup/unified").is_dir() {
-        "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
-    } else {
-        "v1"
+    let cgroot = std::path::Path::new(rbox::host::CGROUP_ROOT);
+    let cgroup = match rbox::host::cgroup_version(cgroot) {
+        "v2" => "v2 (unified)",
+        "hybrid" => "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)",
+        _ => "v1",
     };
     let containers = container::list(store)?;
     let running = containers
@@ -570,14 +567,33 @@ pub fn info(store: &Store) -> Result<()> {
     println!("Shim: {}", found(rbox::supervisor::shim_bin()));
     println!(
         "Storage: overlay ({})",
-        if has_fs("overlay") {
+        if rbox::host::has_filesystem("overlay") {
             "available"
         } else {
             "MISSING: modprobe overlay"
         }
     );
     println!("Cgroups: {cgroup}");
+    println!(
+        "Cgroup controllers: {}",
+        rbox::host::cgroup_controllers(cgroot).join(" ")
+    );
+    println!(
+        "Seccomp: {}",
+        if rbox::host::has_seccomp() {
+            "available"
+        } else {
+            "MISSING (kernel without CONFIG_SECCOMP)"
+        }
+    );
     println!("Open files hard limit: {nofile}");
+    println!(
+        "CNI plugin dirs: {}",
+        cni.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    );
     for name in ["bridge", "host-local", "portmap", "loopback"] {
         println!("CNI {name}: {}", plugin(name));
     }

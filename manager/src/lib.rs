@@ -10,11 +10,13 @@
 pub mod archive;
 pub mod auth;
 pub mod bundle;
+pub mod claim;
 pub mod config;
 pub mod container;
 pub mod cp;
 pub mod etcfiles;
 pub mod format;
+pub mod host;
 pub mod image;
 pub mod logs;
 pub mod mounts;

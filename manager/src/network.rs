@@ -50,15 +50,15 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NetEr
 }
 
 /// Where CNI plugin binaries are looked for: `$RBOX_CNI_PATH` (colon
-/// separated), then the install locations of ours and of the reference.
+/// separated) when set, else the install locations of ours and of the
+/// reference.
 pub fn plugin_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("RBOX_CNI_PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for d in ["/usr/local/lib/cni", "/usr/lib/cni", "/opt/cni/bin"] {
-        dirs.push(PathBuf::from(d));
+    match std::env::var_os("RBOX_CNI_PATH") {
+        Some(p) if !p.is_empty() => std::env::split_paths(&p).collect(),
+        _ => ["/usr/local/lib/cni", "/usr/lib/cni", "/opt/cni/bin"]
+            .map(PathBuf::from)
+            .to_vec(),
     }
-    dirs
 }
 
 /// A bridge network: one Linux bridge, one subnet, host-local addresses.
@@ -422,7 +422,19 @@ impl Cni {
             container: container.to_string(),
             msg,
         };
-        let mut child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        // a plugin dies with rbox: a killed rbox's next one runs DEL, and
+        // an orphaned ADD must not go on making things after it
+        // SAFETY: prctl only, async-signal-safe, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container)
             .env("CNI_NETNS", netns)

@@ -1372,3 +1372,351 @@ fn net_container_and_bad_network_input() {
     assert_eq!(rb.ok(&["network", "ls", "-q"]).lines().count(), 3);
     assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
 }
+
+/// What the containers `ids` may have left on the host: network
+/// namespaces, host-side veths (not in `veths_before`), host-local leases,
+/// nftables rules tagged with their ids, mounts of the store, shims.
+fn leftovers(rb: &Rbox, ids: &[String], veths_before: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    for ns in rbox_netns() {
+        if ids.iter().any(|id| id.starts_with(&ns["rbox-".len()..])) {
+            left.push(format!("netns {ns}"));
+        }
+    }
+    for v in host_veths() {
+        if !veths_before.contains(&v) {
+            left.push(format!("veth {v}"));
+        }
+    }
+    if let Ok(d) = std::fs::read_dir(LEASES) {
+        for e in d.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if ids.iter().any(|id| text.contains(id.as_str())) {
+                left.push(format!("lease {}", e.path().display()));
+            }
+        }
+    }
+    let ruleset = Command::new("nft").args(["list", "ruleset"]).output();
+    if let Ok(o) = ruleset {
+        for l in stdout(&o).lines() {
+            if ids.iter().any(|id| l.contains(&id[..12])) {
+                left.push(format!("nft rule {}", l.trim()));
+            }
+        }
+    }
+    for m in mounts_mentioning(&rb.root()) {
+        left.push(format!("mount {m}"));
+    }
+    for id in ids {
+        let pgrep = Command::new("pgrep")
+            .args(["-f", &format!("containerd-shim-rrun-v2 .*-id {id}")])
+            .output()
+            .unwrap();
+        if !stdout(&pgrep).trim().is_empty() {
+            left.push(format!("shim of {id}: pid {}", stdout(&pgrep).trim()));
+        }
+    }
+    left
+}
+
+/// The host's veth interfaces.
+fn host_veths() -> Vec<String> {
+    let o = Command::new("ip")
+        .args(["-o", "link", "show", "type", "veth"])
+        .output()
+        .unwrap();
+    stdout(&o)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// 20 `run -d` at once on the default bridge, each publishing a port,
+/// then 20 `rm -f` at once: every run succeeds with an address of its
+/// own and a port that answers, and nothing is left afterwards.
+#[test]
+#[ignore = "needs root"]
+fn twenty_concurrent_runs_and_removals_leave_nothing() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    let veths_before = host_veths();
+    const N: u16 = 20;
+    let base = 31000 + (std::process::id() % 1000) as u16 * 2;
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let rb = &rb;
+                s.spawn(move || {
+                    let name = format!("par{i}");
+                    let p = format!("{}:80", base + i);
+                    rb.run(&[
+                        "run", "-d", "--name", &name, "-p", &p, "bb", "httpd", "-f", "-p", "80",
+                        "-h", "/www",
+                    ])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, o) in outs.iter().enumerate() {
+        assert_ok(o, &format!("run par{i}"));
+    }
+    let ids: Vec<String> = outs.iter().map(|o| stdout(o).trim().to_string()).collect();
+    let ps = rb.ok(&["ps", "-q"]);
+    assert_eq!(ps.lines().count(), N as usize, "{ps}");
+    let mut ips = std::collections::HashSet::new();
+    for i in 0..N {
+        let name = format!("par{i}");
+        let ip = rb.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            &name,
+        ]);
+        assert!(ip.trim().starts_with("10.88."), "{name}: {ip:?}");
+        ips.insert(ip.trim().to_string());
+        let mut got = String::new();
+        wait_for(&format!("{name} to answer"), 10, || {
+            got = fetch("127.0.0.1", base + i);
+            !got.is_empty()
+        });
+        assert_eq!(got, "hello from httpd\n", "{name}");
+    }
+    assert_eq!(ips.len(), N as usize, "{ips:?}");
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let rb = &rb;
+                s.spawn(move || rb.run(&["rm", "-f", &format!("par{i}")]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, o) in outs.iter().enumerate() {
+        assert_ok(o, &format!("rm -f par{i}"));
+    }
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
+    let left = leftovers(&rb, &ids, &veths_before);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    for i in 0..N {
+        assert_eq!(fetch("127.0.0.1", base + i), "", "still forwarded");
+    }
+}
+
+/// Pids of the host's shims.
+fn shim_pids() -> Vec<String> {
+    let o = Command::new("pgrep")
+        .args(["-f", "containerd-shim-rrun-v2"])
+        .output()
+        .unwrap();
+    stdout(&o).lines().map(String::from).collect()
+}
+
+/// Lease files of the default network and the nftables lines of our
+/// plugins (`rcni` comments): what a container on it may leave.
+fn net_records() -> (Vec<String>, Vec<String>) {
+    let mut leases: Vec<String> = std::fs::read_dir(LEASES)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    leases.sort();
+    let o = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    let rules = stdout(&o)
+        .lines()
+        .filter(|l| l.contains("rcni rbox"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    (leases, rules)
+}
+
+/// `kill -9` of `rbox run -d` and of `rbox rm -f` at several points: the
+/// next rbox (`ps`) finishes or undoes the work, nothing is left, the name
+/// can be used again, and the user's image, volume and other container
+/// are still there.
+#[test]
+#[ignore = "needs root"]
+fn killed_run_and_rm_are_reconciled() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    rb.ok(&["volume", "create", "keepvol"]);
+    rb.ok(&[
+        "run",
+        "--net",
+        "none",
+        "-v",
+        "keepvol:/d",
+        "bb",
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ]);
+    rb.ok(&["create", "--name", "keeper", "--net", "none", "bb", "true"]);
+    // the host as it was (a first bridge run makes rbox0)
+    rb.ok(&["run", "--rm", "bb", "true"]);
+    let veths = host_veths();
+    let shims = shim_pids();
+    let records = net_records();
+    let port = 33000 + (std::process::id() % 1000) as u16;
+    let p = format!("{port}:80");
+    let run_k = [
+        "run", "-d", "--name", "kk", "-p", &p, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+    ];
+    let check_clean = |when: &str| {
+        let names = rb.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert!(
+            !names.lines().any(|n| n == "kk"),
+            "{when}: kk is still there"
+        );
+        assert!(rbox_netns().is_empty(), "{when}: {:?}", rbox_netns());
+        assert_eq!(host_veths(), veths, "{when}: veths");
+        wait_for(&format!("{when}: the shims to go"), 5, || {
+            shim_pids() == shims
+        });
+        assert_eq!(net_records(), records, "{when}: leases or nft rules");
+        // keeper's rootfs and the exited container's are mounted
+        let m = mounts_mentioning(&rb.root().join("containers"));
+        assert_eq!(m.len(), 2, "{when}: mounts {m:#?}");
+    };
+    for ms in [5, 20, 50, 80, 100, 150, 200, 300] {
+        let when = format!("run killed after {ms} ms");
+        let mut child = rb
+            .cmd(&run_k)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // the next rbox reconciles: k is complete and running, or gone
+        let names = rb.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+        if names.lines().any(|l| l.starts_with("kk ")) {
+            assert!(names.contains("kk running"), "{when}: {names}");
+            wait_for(&format!("{when}: kk to answer"), 10, || {
+                fetch("127.0.0.1", port) == "hello from httpd\n"
+            });
+            rb.ok(&["rm", "-f", "kk"]);
+        }
+        check_clean(&when);
+        // the name is free again
+        rb.ok(&run_k);
+        wait_for(&format!("{when}: the new kk to answer"), 10, || {
+            fetch("127.0.0.1", port) == "hello from httpd\n"
+        });
+        let when = format!("rm -f killed after {ms} ms");
+        let mut child = rb
+            .cmd(&["rm", "-f", "kk"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms / 2));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let names = rb.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        if names.lines().any(|l| l == "kk") {
+            // killed before it began: kk is whole, and rm -f works
+            rb.ok(&["rm", "-f", "kk"]);
+        }
+        check_clean(&when);
+    }
+    // what the user stored is intact
+    assert!(rb.ok(&["images"]).contains("bb"));
+    assert!(rb
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .any(|n| n == "keeper"));
+    assert_eq!(
+        rb.ok(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            "keepvol:/d",
+            "bb",
+            "cat",
+            "/d/f"
+        ]),
+        "kept\n"
+    );
+    rb.ok(&["rm", "keeper"]);
+    rb.ok(&["container", "prune", "-f"]);
+    rb.ok(&["volume", "rm", "keepvol"]);
+}
+
+/// A host without the CNI plugins: a bridge run is refused before
+/// anything is made, naming the plugin and the directories searched (only
+/// `$RBOX_CNI_PATH` when set); `info` says what the host has.
+#[test]
+#[ignore = "needs root"]
+fn missing_cni_plugins_are_named_and_info_shows_the_host() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let empty = tempfile::tempdir().unwrap();
+    let veths = host_veths();
+    for args in [
+        &["run", "--rm", "--name", "nocni", "bb", "true"][..],
+        &[
+            "run", "-d", "--name", "nocni", "-p", "80", "bb", "sleep", "9",
+        ][..],
+        &["create", "--name", "nocni", "bb", "true"][..],
+    ] {
+        let o = rb
+            .cmd(args)
+            .env("RBOX_CNI_PATH", empty.path())
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("CNI plugin \"loopback\" not found in")
+                && err.contains(empty.path().to_str().unwrap())
+                && !err.contains("/opt/cni/bin"),
+            "{err}"
+        );
+        assert_eq!(rb.ok(&["ps", "-a", "-q"]), "", "{args:?}");
+        assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+        assert_eq!(host_veths(), veths);
+        let left: Vec<_> = std::fs::read_dir(rb.root().join("containers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(mounts_mentioning(&rb.root()).is_empty());
+    }
+    let info = rb.ok(&["info"]);
+    let controllers = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Cgroup controllers: "))
+        .unwrap_or_else(|| panic!("{info}"));
+    for c in ["memory", "pids"] {
+        assert!(controllers.split(' ').any(|x| x == c), "{info}");
+    }
+    for want in [
+        "Cgroups: ",
+        "Seccomp: ",
+        "Storage: overlay (",
+        "CNI plugin dirs: ",
+    ] {
+        assert!(info.contains(want), "{want}: {info}");
+    }
+    let o = rb
+        .cmd(&["info"])
+        .env("RBOX_CNI_PATH", empty.path())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("CNI bridge: missing"), "{}", stdout(&o));
+}

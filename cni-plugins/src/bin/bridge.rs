@@ -575,11 +575,11 @@ impl Plugin for Bridge {
         netns::run_in(ns, || {
             nl::with_handle(|h| async move {
                 if let Some(l) = nl::get_link(&h, &ifname).await? {
-                    h.link()
-                        .del(l.index)
-                        .execute()
-                        .await
-                        .map_err(nl_err(format!("delete {ifname}")))?;
+                    let deleted = h.link().del(l.index).execute().await;
+                    // gone meanwhile (another DEL, or an interrupted ADD's undo)
+                    if deleted.is_err() && nl::get_link(&h, &ifname).await?.is_some() {
+                        deleted.map_err(nl_err(format!("delete {ifname}")))?;
+                    }
                 }
                 Ok(())
             })
