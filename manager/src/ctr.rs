@@ -107,12 +107,7 @@ impl RunArgs {
                 self.restart
             );
         }
-        if self.init {
-            bail!("--init is not implemented yet");
-        }
-        if let Some(o) = self.security_opt.first() {
-            bail!("--security-opt {o}: not implemented yet");
-        }
+        rbox::seccomp::parse_opts(&self.security_opt)?;
         let mut env = Vec::new();
         for f in &self.env_file {
             let text = std::fs::read_to_string(f)
@@ -187,6 +182,8 @@ impl RunArgs {
                 rbox::supervisor::log_options(&self.log_opt)?;
                 self.log_opt.clone()
             },
+            security_opt: self.security_opt.clone(),
+            init: self.init,
         })
     }
 }

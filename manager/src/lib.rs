@@ -22,6 +22,7 @@ pub mod network;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod seccomp;
 pub mod signals;
 pub mod store;
 pub mod supervisor;
