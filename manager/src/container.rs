@@ -409,7 +409,7 @@ fn runtime(store: &Store) -> Command {
 }
 
 /// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
-fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
+pub(crate) fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
     let out = runtime(store).args(["state", id]).output().ok()?;
     if !out.status.success() {
         return None;

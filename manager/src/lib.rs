@@ -24,6 +24,7 @@ pub mod push;
 pub mod reference;
 pub mod seccomp;
 pub mod signals;
+pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod template;

@@ -1150,3 +1150,42 @@ fn init_is_pid_1_forwards_signals_and_passes_the_exit_code() {
     );
     rb.ok(&["rm", "sleeper"]);
 }
+
+#[test]
+#[ignore = "needs root"]
+fn stats_shows_the_memory_limit_and_pids() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    rb.ok(&[
+        "run", "-d", "--name", "limited", "--memory", "64m", "--net", "none", "bb", "sleep", "300",
+    ]);
+    let out = rb.ok(&["stats", "--no-stream", "limited"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ] {
+        assert!(header.contains(col), "{out}");
+    }
+    let row = lines.next().unwrap_or_default();
+    assert!(row.contains("limited") && row.contains("/ 64MiB"), "{out}");
+    let pids: u32 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(pids >= 1, "{out}");
+    let json = rb.ok(&["stats", "--no-stream", "--format", "json", "limited"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "limited");
+    assert!(
+        v["MemUsage"].as_str().unwrap().ends_with("/ 64MiB"),
+        "{json}"
+    );
+    rb.ok(&["rm", "-f", "limited"]);
+    let o = rb.run(&["stats", "--no-stream", "limited"]);
+    assert_fails_naming(&o, "stats of a removed container", "limited");
+}
