@@ -15,6 +15,8 @@ APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps gcc 
 ARCH := $(shell uname -m)
 RRUN_TARGET ?= $(ARCH)-unknown-linux-musl
 RRUN := $(CURDIR)/target/$(RRUN_TARGET)/release/rrun
+# rbox run --init's PID 1, a static binary of the rrun package
+RRUN_INIT := $(CURDIR)/target/$(RRUN_TARGET)/release/rbox-init
 CNI_PLUGINS := loopback host-local bridge portmap
 CNI_BIN_DIR := $(CURDIR)/target/$(RRUN_TARGET)/release
 # rbox (the manager) is a glibc build: it starts once per user command and
@@ -51,6 +53,7 @@ build:
 
 install: build
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun
+	install -D -m 0755 $(RRUN_INIT) $(DESTDIR)$(PREFIX)/bin/rbox-init
 	install -D -m 0755 $(RBOX) $(DESTDIR)$(PREFIX)/bin/rbox
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-rrun-v2
 	for p in $(CNI_PLUGINS); do install -D -m 0755 $(CNI_BIN_DIR)/$$p $(DESTDIR)$(PREFIX)/lib/cni/$$p; done

@@ -33,6 +33,7 @@ use crate::etcfiles;
 use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
 use crate::network::{self, Cni, NetNs, Network, PortMap};
+use crate::seccomp;
 use crate::store::{Store, StoreError};
 use crate::supervisor;
 use crate::user;
@@ -75,6 +76,10 @@ pub enum ContainerError {
 }
 
 pub type Result<T> = std::result::Result<T, ContainerError>;
+
+fn invalid_opt(e: seccomp::SeccompError) -> ContainerError {
+    ContainerError::Invalid(e.to_string())
+}
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError {
     let path = path.to_path_buf();
@@ -160,6 +165,10 @@ pub struct RunSpec {
     pub publish_all: bool,
     /// `--ulimit NAME=SOFT[:HARD]`
     pub ulimits: Vec<String>,
+    /// `--security-opt`: seccomp=unconfined|PROFILE, no-new-privileges
+    pub security_opt: Vec<String>,
+    /// `--init`: rbox-init as PID 1
+    pub init: bool,
 }
 
 /// What happened to it.
@@ -366,6 +375,45 @@ pub fn runtime_bin() -> PathBuf {
     PathBuf::from("rrun")
 }
 
+/// Where `--init` puts rbox-init in the container.
+const INIT_PATH: &str = "/sbin/rbox-init";
+
+/// `--init`'s binary: `$RBOX_INIT`, else `rbox-init` next to rbox, next to
+/// the runtime, or in PATH (an absolute path: it is bind-mounted).
+pub fn init_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("RBOX_INIT") {
+        return Ok(PathBuf::from(p));
+    }
+    let name = "rbox-init";
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let runtime_dir = fs::canonicalize(runtime_bin())
+        .ok()
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(runtime_bin()))
+                    .find(|p| p.is_file())
+            })
+        })
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    exe_dir
+        .into_iter()
+        .chain(runtime_dir)
+        .chain(path_dirs)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            ContainerError::Invalid(format!(
+                "--init: {name} not found next to rbox, next to the runtime, nor in PATH (or set RBOX_INIT)"
+            ))
+        })
+}
+
 /// rrun's state root: ROOT/runtime/<namespace>, where the shim (given
 /// ROOT/runtime) puts it, like containerd's runc shim.
 fn runtime(store: &Store) -> Command {
@@ -376,7 +424,7 @@ fn runtime(store: &Store) -> Command {
 }
 
 /// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
-fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
+pub(crate) fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
     let out = runtime(store).args(["state", id]).output().ok()?;
     if !out.status.success() {
         return None;
@@ -578,6 +626,25 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         caps.set_permitted(Some(set));
         process.set_capabilities(Some(caps));
     }
+    let security = seccomp::parse_opts(&rs.security_opt).map_err(invalid_opt)?;
+    // Docker's default: setuid programs work unless asked otherwise
+    process.set_no_new_privileges(Some(security.no_new_privileges));
+    let cap_names: HashSet<String> = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+        .collect();
+    let seccomp_profile = match &security.seccomp {
+        _ if rs.privileged => None,
+        seccomp::Seccomp::Unconfined => None,
+        seccomp::Seccomp::Default => Some(seccomp::default_profile(&cap_names)),
+        seccomp::Seccomp::Profile(p) => {
+            Some(seccomp::load_profile(p, &cap_names).map_err(invalid_opt)?)
+        }
+    };
     let hard = nofile_hard();
     let mut rlimits = vec![PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
@@ -598,6 +665,28 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         );
     }
     process.set_rlimits(Some(rlimits));
+    let init_mount = if rs.init {
+        let bin = init_bin()?;
+        let mut args = vec![INIT_PATH.to_string(), "--".to_string()];
+        args.extend(process.args().clone().unwrap_or_default());
+        process.set_args(Some(args));
+        Some(
+            MountBuilder::default()
+                .destination(INIT_PATH)
+                .typ("bind")
+                .source(bin)
+                .options(vec![
+                    "bind".into(),
+                    "ro".into(),
+                    "nosuid".into(),
+                    "nodev".into(),
+                ])
+                .build()
+                .map_err(invalid)?,
+        )
+    } else {
+        None
+    };
     spec.set_process(Some(process));
 
     let host_net = rs.net == Some(NetMode::Host);
@@ -656,6 +745,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
                 .map_err(invalid)?,
         );
     }
+    mounts.extend(init_mount);
     // --net container:ID shares that container's files
     let etc_dir = match &rs.net {
         Some(NetMode::Container(target)) => cdir.with_file_name(target),
@@ -690,6 +780,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
             linux.set_masked_paths(None);
             linux.set_readonly_paths(None);
         }
+        linux.set_seccomp(seccomp_profile);
         let mut res = LinuxResourcesBuilder::default();
         let mut any = false;
         if let Some(m) = rs.memory {
@@ -779,10 +870,22 @@ pub const ALL_CAPS: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// Every capability rbox itself may pass on (ALL_CAPS is in the kernel's
+/// numbering; one outside rbox's bounding set would make capset fail).
 fn all_caps() -> HashSet<Capability> {
+    let bounding = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     ALL_CAPS
         .iter()
-        .filter_map(|c| serde_json::from_value(json!(c)).ok())
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .filter_map(|(_, c)| serde_json::from_value(json!(c)).ok())
         .collect()
 }
 
@@ -1922,6 +2025,8 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "CapDrop": c.spec.cap_drop,
             "Memory": c.spec.memory.unwrap_or(0),
             "PidsLimit": c.spec.pids_limit.unwrap_or(0),
+            "Init": c.spec.init,
+            "SecurityOpt": if c.spec.security_opt.is_empty() { Value::Null } else { json!(c.spec.security_opt) },
         },
         "Mounts": c.spec.mounts.iter().map(|m| {
             let (typ, src, name) = match &m.source {

@@ -107,12 +107,7 @@ impl RunArgs {
                 self.restart
             );
         }
-        if self.init {
-            bail!("--init is not implemented yet");
-        }
-        if let Some(o) = self.security_opt.first() {
-            bail!("--security-opt {o}: not implemented yet");
-        }
+        rbox::seccomp::parse_opts(&self.security_opt)?;
         let mut env = Vec::new();
         for f in &self.env_file {
             let text = std::fs::read_to_string(f)
@@ -187,6 +182,8 @@ impl RunArgs {
                 rbox::supervisor::log_options(&self.log_opt)?;
                 self.log_opt.clone()
             },
+            security_opt: self.security_opt.clone(),
+            init: self.init,
         })
     }
 }
@@ -527,6 +524,104 @@ pub fn top(store: &Store, what: &str) -> Result<()> {
     }
     print!("{}", table(&rows));
     Ok(())
+}
+
+/// `rbox stats`: Docker's table (or one JSON object a line), once with
+/// `--no-stream`, else every second until interrupted.
+pub fn stats(
+    store: &Store,
+    no_stream: bool,
+    format: Option<&str>,
+    containers: &[String],
+) -> Result<()> {
+    use rbox::format::human_size;
+    use rbox::stats::{cgroup_of, sample, targets};
+    let json = match format {
+        None | Some("table") => false,
+        Some("json") => true,
+        Some(f) => bail!("--format {f:?}: stats prints table or json"),
+    };
+    let interval = std::time::Duration::from_millis(if no_stream { 500 } else { 1000 });
+    loop {
+        let list = targets(store, containers)?;
+        let before: Vec<_> = list
+            .iter()
+            .map(|(c, pid)| sample(&cgroup_of(c), *pid))
+            .collect();
+        std::thread::sleep(interval);
+        let mut rows = vec![[
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let mut lines = Vec::new();
+        for ((c, pid), b) in list.iter().zip(before) {
+            let s = sample(&cgroup_of(c), *pid);
+            let cpu = s.cpu_ns.saturating_sub(b.cpu_ns) as f64 / interval.as_nanos() as f64 * 100.0;
+            let mem_pct = if s.mem_limit > 0 {
+                s.mem_usage as f64 / s.mem_limit as f64 * 100.0
+            } else {
+                0.0
+            };
+            // Docker prints memory in binary units, I/O in decimal ones
+            let mib = |b: u64| {
+                let (v, u) = if b >= 1 << 30 {
+                    (b as f64 / (1u64 << 30) as f64, "GiB")
+                } else if b >= 1 << 20 {
+                    (b as f64 / (1u64 << 20) as f64, "MiB")
+                } else {
+                    (b as f64 / 1024.0, "KiB")
+                };
+                format!("{v:.4}")
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_string()
+                    + u
+            };
+            let row = vec![
+                short_id(&c.id).to_string(),
+                c.name.clone(),
+                format!("{cpu:.2}%"),
+                format!("{} / {}", mib(s.mem_usage), mib(s.mem_limit)),
+                format!("{mem_pct:.2}%"),
+                format!("{} / {}", human_size(s.net_rx), human_size(s.net_tx)),
+                format!("{} / {}", human_size(s.blk_read), human_size(s.blk_write)),
+                s.pids.to_string(),
+            ];
+            if json {
+                lines.push(
+                    serde_json::json!({
+                        "ID": row[0], "Container": row[0], "Name": row[1], "CPUPerc": row[2],
+                        "MemUsage": row[3], "MemPerc": row[4], "NetIO": row[5], "BlockIO": row[6],
+                        "PIDs": row[7],
+                    })
+                    .to_string(),
+                );
+            }
+            rows.push(row);
+        }
+        if !no_stream {
+            // Docker's refresh: clear the screen, cursor home
+            print!("\x1b[2J\x1b[H");
+        }
+        if json {
+            for l in &lines {
+                println!("{l}");
+            }
+        } else {
+            print!("{}", table(&rows));
+        }
+        if no_stream {
+            return Ok(());
+        }
+    }
 }
 
 /// `rbox info`: what this host has for containers.

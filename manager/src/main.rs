@@ -168,6 +168,16 @@ enum Verb {
     Port { container: String },
     /// A container's processes
     Top { container: String },
+    /// Running containers' CPU, memory, network, block I/O and pids
+    Stats {
+        /// One reading, then exit
+        #[arg(long)]
+        no_stream: bool,
+        /// table (default) or json
+        #[arg(long)]
+        format: Option<String>,
+        containers: Vec<String>,
+    },
     /// What this host has for containers
     Info,
     /// Container housekeeping
@@ -631,6 +641,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Rename { container, name } => rbox::container::rename(&store, &container, &name)?,
         Verb::Port { container } => ctr::port(&store, &container)?,
         Verb::Top { container } => ctr::top(&store, &container)?,
+        Verb::Stats {
+            no_stream,
+            format,
+            containers,
+        } => ctr::stats(&store, no_stream, format.as_deref(), &containers)?,
         Verb::Info => ctr::info(&store)?,
         Verb::Container(ContainerVerb::Prune { .. }) => {
             let gone = rbox::container::prune(&store)?;

@@ -1720,3 +1720,201 @@ fn missing_cni_plugins_are_named_and_info_shows_the_host() {
         .unwrap();
     assert!(stdout(&o).contains("CNI bridge: missing"), "{}", stdout(&o));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn seccomp_default_profile_options_and_custom_profiles() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let run = |flags: &[&str], script: &str| {
+        let mut args = vec!["run", "--rm", "--net", "none"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["bb", "sh", "-c", script]);
+        rb.run(&args)
+    };
+    // ordinary programs keep working; a new namespace or a mount does not
+    let o = run(
+        &[],
+        "ls / >/dev/null && echo a > /tmp/f && cat /tmp/f && grep Seccomp: /proc/self/status",
+    );
+    assert_ok(&o, "default profile");
+    assert!(stdout(&o).starts_with("a\nSeccomp:\t2"), "{}", stdout(&o));
+    let o = run(&[], "unshare -U true");
+    assert!(
+        !o.status.success() && stderr(&o).contains("Operation not permitted"),
+        "unshare: {}",
+        stderr(&o)
+    );
+    let o = run(&["--cap-add", "SYS_ADMIN"], "unshare -U true");
+    assert_ok(&o, "unshare with CAP_SYS_ADMIN");
+    let o = run(&[], "swapoff -a");
+    assert!(!o.status.success(), "swapoff: {}", stderr(&o));
+    // a capability brings its calls back
+    let o = run(
+        &["--cap-add", "SYS_ADMIN"],
+        "mount -t tmpfs t /tmp && echo mounted",
+    );
+    assert_eq!(stdout(&o), "mounted\n", "{}", stderr(&o));
+    // unconfined and privileged: no filter
+    for flags in [
+        &["--security-opt", "seccomp=unconfined"][..],
+        &["--privileged"],
+    ] {
+        let o = run(flags, "unshare -U true && grep Seccomp: /proc/self/status");
+        assert_eq!(stdout(&o), "Seccomp:\t0\n", "{flags:?}: {}", stderr(&o));
+    }
+    // no-new-privileges
+    let o = run(
+        &["--security-opt", "no-new-privileges"],
+        "grep NoNewPrivs: /proc/self/status",
+    );
+    assert_eq!(stdout(&o), "NoNewPrivs:\t1\n", "{}", stderr(&o));
+    let o = run(&[], "grep NoNewPrivs: /proc/self/status");
+    assert_eq!(stdout(&o), "NoNewPrivs:\t0\n", "{}", stderr(&o));
+    // a custom profile in Docker's format
+    let profile = rb.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let o = run(&["--security-opt", &opt], "mkdir /tmp/d");
+    assert!(
+        !o.status.success() && stderr(&o).contains("Operation not permitted"),
+        "mkdir: {}",
+        stderr(&o)
+    );
+    assert_ok(&run(&["--security-opt", &opt], "touch /tmp/f"), "touch");
+    // inspect shows what was asked
+    rb.ok(&[
+        "create",
+        "--name",
+        "opts",
+        "--net",
+        "none",
+        "--security-opt",
+        &opt,
+        "bb",
+        "true",
+    ]);
+    let shown = rb.ok(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.SecurityOpt}}",
+        "opts",
+    ]);
+    assert_eq!(shown.trim(), format!("[\"{opt}\"]"));
+    rb.ok(&["rm", "opts"]);
+    // bad profiles and options: a clear error naming the file, nothing left
+    let bad_json = rb.dir.path().join("bad.json");
+    std::fs::write(&bad_json, "{ not json").unwrap();
+    let bad_action = rb.dir.path().join("bad-action.json");
+    std::fs::write(
+        &bad_action,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_MAYBE"}]}"#,
+    )
+    .unwrap();
+    for (file, needle) in [(&bad_json, "not JSON"), (&bad_action, "SCMP_ACT_MAYBE")] {
+        let opt = format!("seccomp={}", file.display());
+        let o = run(&["--security-opt", &opt], "true");
+        assert_fails_naming(&o, "bad profile", &file.display().to_string());
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+    let o = run(&["--security-opt", "apparmor=x"], "true");
+    assert_fails_naming(&o, "apparmor", "apparmor=x");
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn init_is_pid_1_forwards_signals_and_passes_the_exit_code() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let ps = rb.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "--net",
+        "none",
+        "bb",
+        "ps",
+        "-o",
+        "pid,ppid,args",
+    ]);
+    let rows: Vec<Vec<&str>> = ps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r[..2] == ["1", "0"] && r[2..].starts_with(&["/sbin/rbox-init", "--", "ps"])),
+        "{ps}"
+    );
+    assert!(rows.iter().any(|r| r[1] == "1" && r[2] == "ps"), "{ps}");
+    let o = rb.run(&[
+        "run", "--rm", "--init", "--net", "none", "bb", "sh", "-c", "exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    // sleep as PID 1 ignores SIGTERM; under the init it gets it at once
+    rb.ok(&[
+        "run", "-d", "--init", "--name", "sleeper", "--net", "none", "bb", "sleep", "1000",
+    ]);
+    let t = Instant::now();
+    rb.ok(&["stop", "-t", "20", "sleeper"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    let code = rb.ok(&["inspect", "--format", "{{.State.ExitCode}}", "sleeper"]);
+    assert_eq!(code.trim(), "143");
+    assert_eq!(
+        rb.ok(&["inspect", "--format", "{{.HostConfig.Init}}", "sleeper"])
+            .trim(),
+        "true"
+    );
+    rb.ok(&["rm", "sleeper"]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn stats_shows_the_memory_limit_and_pids() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    rb.ok(&[
+        "run", "-d", "--name", "limited", "--memory", "64m", "--net", "none", "bb", "sleep", "300",
+    ]);
+    let out = rb.ok(&["stats", "--no-stream", "limited"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ] {
+        assert!(header.contains(col), "{out}");
+    }
+    let row = lines.next().unwrap_or_default();
+    assert!(row.contains("limited") && row.contains("/ 64MiB"), "{out}");
+    let pids: u32 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(pids >= 1, "{out}");
+    let json = rb.ok(&["stats", "--no-stream", "--format", "json", "limited"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "limited");
+    assert!(
+        v["MemUsage"].as_str().unwrap().ends_with("/ 64MiB"),
+        "{json}"
+    );
+    rb.ok(&["rm", "-f", "limited"]);
+    let o = rb.run(&["stats", "--no-stream", "limited"]);
+    assert_fails_naming(&o, "stats of a removed container", "limited");
+}
