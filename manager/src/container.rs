@@ -715,6 +715,15 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
                 let name = name.clone().unwrap_or_else(|| random_hex(32));
                 let dir = volume_dir(cdir, &name);
                 fs::create_dir_all(&dir).map_err(io_err("create volume", &dir))?;
+                // Docker's copy-up: an empty volume gets what the image
+                // has at the mount path
+                let empty = fs::read_dir(&dir)
+                    .map_err(io_err("read volume", &dir))?
+                    .next()
+                    .is_none();
+                if empty {
+                    crate::cp::copy_up(rootfs, &m.target, &dir)?;
+                }
                 ("bind", dir)
             }
             Source::Tmpfs { size, mode } => {
@@ -995,6 +1004,13 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             }
         }
     }
+    // anonymous volumes are named now and kept with the container
+    for m in &mut rs.mounts {
+        if m.source == Source::Volume(None) {
+            m.source = Source::Volume(Some(random_hex(32)));
+            m.anonymous = true;
+        }
+    }
     let rs = &rs;
     let id = random_hex(32);
     let cdir = bundle::container_dir(store, &id);
@@ -1050,9 +1066,19 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     })();
     if made.is_err() {
         let _ = bundle::remove(store, &id);
+        remove_anonymous_volumes(store, rs);
         claim::release(&id);
     }
     made
+}
+
+/// The container's anonymous volumes (`rm -v`, `--rm`, a failed create).
+pub fn remove_anonymous_volumes(store: &Store, rs: &RunSpec) {
+    for m in rs.mounts.iter().filter(|m| m.anonymous) {
+        if let Source::Volume(Some(name)) = &m.source {
+            let _ = volume_remove(store, name, true);
+        }
+    }
 }
 
 fn claim_dir(store: &Store) -> PathBuf {
@@ -1582,11 +1608,48 @@ fn handled_signals(tty: bool) -> Vec<nix::sys::signal::Signal> {
 /// container is cleaned up (and removed, with `--rm`).
 pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
     let c = find(store, what)?;
-    let log = supervisor::log_path(store, &c.id);
-    let offset = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let waiter = supervisor::connect(store, &c);
+    let code = follow_until_exit(store, &c, offset);
+    drop(raw);
+    let code = code?;
+    if c.spec.rm {
+        remove(store, &c.id, true)?;
+    }
+    Ok(code)
+}
+
+/// `rbox attach`: the running container's output from now on (and its
+/// stdin with `-i`), signals forwarded, until it exits; its exit code.
+pub fn attach(store: &Store, what: &str) -> Result<i32> {
+    let c = find(store, what)?;
+    let status = live_status(store, &c);
+    if status != "running" && status != "paused" {
+        return Err(ContainerError::Invalid(format!(
+            "cannot attach to container {}: it is {status}, start it first",
+            c.name
+        )));
+    }
+    let offset = log_end(store, &c);
+    let raw = RawTerminal::new(c.spec.tty);
+    let code = follow_until_exit(store, &c, offset);
+    drop(raw);
+    code
+}
+
+/// Where the container's log ends now: output after it is new.
+fn log_end(store: &Store, c: &Container) -> u64 {
+    let log = supervisor::log_path(store, &c.id);
+    fs::metadata(&log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Prints the log from `offset` (stdin copied in with `-i`, the terminal
+/// size passed on with `-t`, signals to rbox forwarded) until the
+/// container's init exits and its exit hook has run; the exit code.
+fn follow_until_exit(store: &Store, c: &Container, offset: u64) -> Result<i32> {
+    let log = supervisor::log_path(store, &c.id);
+    let waiter = supervisor::connect(store, c);
     if let Some(client) = &waiter {
         if c.spec.tty {
             if let Some((w, h)) = terminal_size() {
@@ -1604,13 +1667,15 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
             !running.load(std::sync::atomic::Ordering::SeqCst)
         })
     });
+    let mut waited_code = None;
     if let Some(client) = waiter {
-        let signaller = supervisor::connect(store, &c);
-        crate::signals::forwarding(
-            &handled_signals(c.spec.tty),
+        let signaller = supervisor::connect(store, c);
+        let tty = c.spec.tty;
+        waited_code = crate::signals::forwarding(
+            &handled_signals(tty),
             move |s| {
                 if let Some(cl) = &signaller {
-                    forward_signals(cl, "", c.spec.tty, s)
+                    forward_signals(cl, "", tty, s)
                 }
             },
             // ends when the init exits, or fails if the hook was quicker
@@ -1622,13 +1687,9 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
     let waited = wait_exited(store, &c.id, std::time::Duration::from_secs(30));
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = follower.join();
-    drop(raw);
     waited?;
-    let code = find(store, &c.id).map_or(0, |c| c.state.exit_code);
-    if c.spec.rm {
-        remove(store, &c.id, true)?;
-    }
-    Ok(code)
+    // the record, unless the hook removed the container (--rm)
+    Ok(find(store, &c.id).map_or(waited_code.map_or(0, |c| c as i32), |c| c.state.exit_code))
 }
 
 /// Prints log entries from `offset` as they come, raw, to stdout/stderr.
@@ -1942,6 +2003,10 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         .execute("DELETE FROM container_meta WHERE id = ?1", [&c.id])
         .map_err(db_err(store))?;
     bundle::remove(store, &c.id)?;
+    if c.spec.rm {
+        // like Docker's --rm: the anonymous volumes go with the container
+        remove_anonymous_volumes(store, &c.spec);
+    }
     net
 }
 

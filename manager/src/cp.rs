@@ -582,6 +582,61 @@ pub fn copy_in(
     }
 }
 
+/// Docker's copy-up for a new, empty volume `dir`: what the image has at
+/// `target` (a directory) is copied into it, with owners, modes and times,
+/// and the volume's top directory takes the image directory's owner and
+/// mode. Paths are resolved inside `rootfs`: a symlink in the image never
+/// leads the copy to the host.
+pub fn copy_up(rootfs: &Path, target: &Path, dir: &Path) -> Result<()> {
+    let open_root = |p: &Path, label: String| -> Result<Root> {
+        let fd = nix::fcntl::open(
+            p,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno("open", p))?;
+        Ok(Root {
+            // SAFETY: open returned a new descriptor we own
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            readonly: false,
+            label,
+        })
+    };
+    let image = open_root(rootfs, "image".into())?;
+    let rel = target.strip_prefix("/").unwrap_or(target);
+    if kind_in_root(&image, rel) != Some(SFlag::S_IFDIR) {
+        return Ok(()); // nothing there to copy
+    }
+    let volume = open_root(dir, format!("volume {}", dir.display()))?;
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(errno("pipe", dir))?;
+    let (r, w) = (File::from(r), File::from(w));
+    let copied = std::thread::scope(|s| {
+        let image = &image;
+        let writer = s.spawn(move || tar_from_root(image, rel, Path::new("."), w));
+        let read = untar_into_root(&volume, Path::new(""), r, &Extract { keep_owner: true });
+        let written = writer.join().unwrap_or_else(|_| {
+            Err(ContainerError::Invalid(
+                "copy-up: tar thread panicked".into(),
+            ))
+        });
+        read.and(written)
+    });
+    copied?;
+    let top = image.open(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+    let st = nix::sys::stat::fstat(top.as_raw_fd()).map_err(errno("stat", target))?;
+    fchown(
+        volume.fd.as_raw_fd(),
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )
+    .map_err(errno("chown", dir))?;
+    fchmod(
+        volume.fd.as_raw_fd(),
+        Mode::from_bits_truncate(st.st_mode & 0o7777),
+    )
+    .map_err(errno("chmod", dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

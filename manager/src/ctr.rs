@@ -195,6 +195,11 @@ pub fn create(store: &Store, a: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rbox attach`: exits with the container's code.
+pub fn attach(store: &Store, container: &str) -> Result<ExitCode> {
+    Ok(exit_code(container::attach(store, container)?))
+}
+
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -29,6 +29,7 @@ pub mod signals;
 pub mod stats;
 pub mod store;
 pub mod supervisor;
+pub mod system;
 pub mod template;
 pub mod unpack;
 pub mod user;

@@ -147,6 +147,8 @@ enum Verb {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Attach to a running container's output (and input with -i)
+    Attach { container: String },
     /// Wait for containers to stop; print their exit codes
     Wait {
         #[arg(required = true)]
@@ -189,6 +191,9 @@ enum Verb {
     /// User-defined bridge networks
     #[command(subcommand)]
     Network(NetworkVerb),
+    /// Disk use and clean-up of the whole store
+    #[command(subcommand)]
+    System(SystemVerb),
     /// The shim's exit hook: a container's init exited
     #[command(name = "__exited", hide = true)]
     Exited { id: String },
@@ -220,6 +225,9 @@ enum Verb {
         /// Also running ones (killed first)
         #[arg(short, long)]
         force: bool,
+        /// Also the container's anonymous volumes
+        #[arg(short, long)]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -246,6 +254,24 @@ enum Verb {
     /// OCI bundles from images (for the container verbs to come)
     #[command(hide = true, subcommand)]
     Bundle(BundleVerb),
+}
+
+#[derive(Subcommand)]
+enum SystemVerb {
+    /// Disk space used by images, containers, volumes and the build cache
+    Df,
+    /// Remove stopped containers, unused networks and dangling images
+    Prune {
+        /// Every image no container uses, not only untagged ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
+        /// Also volumes no container uses
+        #[arg(long)]
+        volumes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -611,6 +637,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rbox::container::restart(&store, c, t)
             }));
         }
+        Verb::Attach { container } => return ctr::attach(&store, &container),
         Verb::Wait { containers } => {
             let mut failed = false;
             for c in &containers {
@@ -647,6 +674,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             containers,
         } => ctr::stats(&store, no_stream, format.as_deref(), &containers)?,
         Verb::Info => ctr::info(&store)?,
+        Verb::System(SystemVerb::Df) => system_df(&store)?,
+        Verb::System(SystemVerb::Prune {
+            all,
+            force,
+            volumes,
+        }) => return system_prune(&store, all, force, volumes),
         Verb::Container(ContainerVerb::Prune { .. }) => {
             let gone = rbox::container::prune(&store)?;
             if !gone.is_empty() {
@@ -708,9 +741,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rbox::container::kill(&store, c, &signal)
             }))
         }
-        Verb::Rm { force, containers } => {
+        Verb::Rm {
+            force,
+            volumes,
+            containers,
+        } => {
             return Ok(ctr::each(&containers, |c| {
-                rbox::container::remove(&store, c, force)
+                let spec = rbox::container::find(&store, c)?.spec;
+                rbox::container::remove(&store, c, force)?;
+                if volumes {
+                    rbox::container::remove_anonymous_volumes(&store, &spec);
+                }
+                Ok(())
             }))
         }
         Verb::Ps {
@@ -752,6 +794,75 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
         Verb::Login { .. } | Verb::Logout { .. } => unreachable!("handled before the store opens"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rbox system df`: Docker's table.
+fn system_df(store: &Store) -> Result<()> {
+    use rbox::format::human_size;
+    println!(
+        "{:<16}{:<10}{:<10}{:<10}RECLAIMABLE",
+        "TYPE", "TOTAL", "ACTIVE", "SIZE"
+    );
+    for r in rbox::system::df(store)? {
+        let share = (r.reclaimable * 100)
+            .checked_div(r.size)
+            .map(|p| format!(" ({p}%)"))
+            .unwrap_or_default();
+        println!(
+            "{:<16}{:<10}{:<10}{:<10}{}{share}",
+            r.kind,
+            r.total,
+            r.active,
+            human_size(r.size),
+            human_size(r.reclaimable)
+        );
+    }
+    Ok(())
+}
+
+/// `rbox system prune`: asks first (a `y` on stdin) unless `-f`.
+fn system_prune(store: &Store, all: bool, force: bool, volumes: bool) -> Result<ExitCode> {
+    if !force {
+        eprintln!("WARNING! This will remove:");
+        eprintln!("  - all stopped containers");
+        eprintln!("  - all networks not used by at least one container");
+        if volumes {
+            eprintln!("  - all volumes not used by at least one container");
+        }
+        eprintln!(
+            "  - all {}",
+            if all {
+                "images without at least one container associated to them"
+            } else {
+                "dangling images"
+            }
+        );
+        eprint!("Are you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("rbox: system prune: not confirmed, nothing removed (-f skips the question)");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let p = rbox::system::prune(store, all, volumes)?;
+    for (title, items) in [
+        ("Deleted Containers:", &p.containers),
+        ("Deleted Networks:", &p.networks),
+        ("Deleted Volumes:", &p.volumes),
+        ("Deleted Images:", &p.images),
+    ] {
+        if !items.is_empty() {
+            println!("{title}");
+            items.iter().for_each(|i| println!("{i}"));
+            println!();
+        }
+    }
+    println!(
+        "Total reclaimed space: {}",
+        rbox::format::human_size(p.reclaimed)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

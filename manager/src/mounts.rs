@@ -32,6 +32,10 @@ pub struct MountSpec {
     pub readonly: bool,
     /// bind propagation (`rprivate` unless given).
     pub propagation: Option<String>,
+    /// A volume `create` named for this container alone (`-v /path`):
+    /// removed with `rm -v` or `--rm`.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 const PROPAGATIONS: [&str; 6] = [
@@ -97,6 +101,7 @@ impl MountSpec {
             target: target("-v", spec, dst)?,
             readonly: false,
             propagation: None,
+            anonymous: false,
         };
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
@@ -185,6 +190,7 @@ impl MountSpec {
             target: target("--mount", spec, &dst)?,
             readonly,
             propagation,
+            anonymous: false,
         })
     }
 }

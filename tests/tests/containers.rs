@@ -1918,3 +1918,143 @@ fn stats_shows_the_memory_limit_and_pids() {
     let o = rb.run(&["stats", "--no-stream", "limited"]);
     assert_fails_naming(&o, "stats of a removed container", "limited");
 }
+
+/// The `system df` row for `kind`: (TOTAL, ACTIVE).
+fn df_counts(rb: &Rbox, kind: &str) -> (u32, u32) {
+    let out = rb.ok(&["system", "df"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(kind))
+        .unwrap_or_else(|| panic!("no {kind} row: {out}"));
+    let n: Vec<u32> = line[kind.len()..]
+        .split_whitespace()
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (n[0], n[1])
+}
+
+#[test]
+#[ignore = "needs root"]
+fn volume_copy_up_rm_v_attach_and_system_df_prune() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    // copy-up: an empty named volume gets what the image has there
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--net", "none"];
+        a.extend_from_slice(args);
+        rb.ok(&a)
+    };
+    assert_eq!(
+        run(&["-v", "webdata:/www", "bb", "cat", "/www/index.html"]),
+        "hello from httpd\n"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&rb.ok(&["volume", "inspect", "webdata"])).unwrap();
+    let mountpoint = PathBuf::from(
+        v[0]["Mountpoint"]
+            .as_str()
+            .or(v["Mountpoint"].as_str())
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(mountpoint.join("index.html")).unwrap(),
+        "hello from httpd\n"
+    );
+    // not again once it has content: the container's change stays
+    run(&[
+        "-v",
+        "webdata:/www",
+        "bb",
+        "sh",
+        "-c",
+        "echo changed > /www/index.html",
+    ]);
+    assert_eq!(
+        run(&["-v", "webdata:/www", "bb", "cat", "/www/index.html"]),
+        "changed\n"
+    );
+    // a path the image does not have: an empty volume
+    assert_eq!(
+        run(&["-v", "empty:/nothere", "bb", "ls", "-A", "/nothere"]),
+        ""
+    );
+
+    // anonymous volumes: named at create, kept by rm, removed by rm -v
+    // and by --rm
+    let volumes = || -> Vec<String> {
+        rb.ok(&["volume", "ls", "-q"])
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let before = volumes();
+    rb.ok(&[
+        "create", "--name", "anon1", "--net", "none", "-v", "/cache", "bb", "true",
+    ]);
+    rb.ok(&[
+        "create", "--name", "anon2", "--net", "none", "-v", "/cache", "bb", "true",
+    ]);
+    let made: Vec<String> = volumes()
+        .into_iter()
+        .filter(|v| !before.contains(v))
+        .collect();
+    assert_eq!(made.len(), 2, "{made:?}");
+    let inspect = rb.ok(&["inspect", "anon1"]);
+    let anon1 = made
+        .iter()
+        .find(|v| inspect.contains(v.as_str()))
+        .unwrap()
+        .clone();
+    rb.ok(&["rm", "-v", "anon1"]);
+    assert!(!volumes().contains(&anon1), "rm -v kept {anon1}");
+    rb.ok(&["rm", "anon2"]);
+    let anon2 = made.iter().find(|v| **v != anon1).unwrap();
+    assert!(volumes().contains(anon2), "rm without -v removed {anon2}");
+    run(&["-v", "/scratch", "bb", "true"]);
+    assert_eq!(volumes().len(), before.len() + 1, "--rm kept its volume");
+
+    // attach: the output from now on, and the exit code
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "att",
+        "--net",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 1; echo one; sleep 1; echo two; exit 3",
+    ]);
+    let o = rb.run(&["attach", "att"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("two\n"), "{}", stdout(&o));
+    let o = rb.run(&["attach", "att"]);
+    assert_fails_naming(&o, "attach to a stopped container", "start it first");
+
+    // system df: one image in use by the stopped container
+    assert_eq!(df_counts(&rb, "Images"), (1, 1));
+    assert_eq!(df_counts(&rb, "Containers"), (1, 0));
+    let (vols, _) = df_counts(&rb, "Local Volumes");
+    assert_eq!(vols as usize, volumes().len());
+    // without -f and without a yes on stdin: nothing goes
+    let o = rb.run(&["system", "prune"]);
+    assert_fails_naming(&o, "unconfirmed system prune", "not confirmed");
+    assert_eq!(df_counts(&rb, "Containers"), (1, 0));
+    // -f: the stopped container; the tagged image stays without -a
+    let out = rb.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert_eq!(df_counts(&rb, "Containers"), (0, 0));
+    assert_eq!(df_counts(&rb, "Images"), (1, 0));
+    assert!(!volumes().is_empty());
+    // -a --volumes: every unused image and volume
+    let out = rb.ok(&["system", "prune", "-a", "-f", "--volumes"]);
+    assert!(
+        out.contains("Deleted Images:") && out.contains("Deleted Volumes:"),
+        "{out}"
+    );
+    assert_eq!(df_counts(&rb, "Images"), (0, 0));
+    assert!(volumes().is_empty(), "{:?}", volumes());
+    assert!(rb.ok(&["images", "-q"]).trim().is_empty());
+}

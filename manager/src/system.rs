@@ -1,0 +1,183 @@
+//! `rbox system df` and `rbox system prune`: what the store holds and
+//! what no container needs, like Docker's.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use crate::container::{self, ContainerError};
+use crate::image::{self, ImageError};
+use crate::mounts::Source;
+use crate::store::{Store, StoreError};
+use crate::usernet::{self, UserNetError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SystemError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    UserNet(#[from] UserNetError),
+}
+
+pub type Result<T> = std::result::Result<T, SystemError>;
+
+/// One line of `system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DfRow {
+    pub kind: &'static str,
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+/// Bytes of the files under `dir` (apparent sizes; symlinks not
+/// followed; what cannot be read counts nothing).
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => todo.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// Images (layers shared between images counted once; reclaimable: the
+/// layers no container's image uses), containers (their writable layers;
+/// reclaimable: those not running), local volumes (reclaimable: unused)
+/// and the build cache (rbox has none yet).
+pub fn df(store: &Store) -> Result<Vec<DfRow>> {
+    let containers = container::list(store)?;
+    let images = store.images()?;
+    let mut layer_sizes = std::collections::BTreeMap::new();
+    let mut used_layers = BTreeSet::new();
+    let mut active_images = 0;
+    for img in &images {
+        let in_use = !store.containers_of(&img.id)?.is_empty();
+        active_images += usize::from(in_use);
+        for l in store.layers(&img.id)? {
+            if in_use {
+                used_layers.insert(l.diff_id.clone());
+            }
+            layer_sizes.insert(l.diff_id, l.size);
+        }
+    }
+    let image_size: u64 = layer_sizes.values().sum();
+    let image_free: u64 = layer_sizes
+        .iter()
+        .filter(|(d, _)| !used_layers.contains(*d))
+        .map(|(_, s)| s)
+        .sum();
+
+    let (mut ctr_size, mut ctr_free, mut running) = (0, 0, 0);
+    for c in &containers {
+        let upper = crate::bundle::container_dir(store, &c.id).join("upper");
+        let size = dir_size(&upper);
+        ctr_size += size;
+        let status = container::live_status(store, c);
+        if status == "running" || status == "paused" {
+            running += 1;
+        } else {
+            ctr_free += size;
+        }
+    }
+
+    let used_volumes: HashSet<&str> = containers
+        .iter()
+        .flat_map(|c| c.spec.mounts.iter())
+        .filter_map(|m| match &m.source {
+            Source::Volume(Some(n)) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    let volumes = container::volumes(store)?;
+    let (mut vol_size, mut vol_free, mut vol_active) = (0, 0, 0);
+    for (name, path) in &volumes {
+        let size = dir_size(path);
+        vol_size += size;
+        if used_volumes.contains(name.as_str()) {
+            vol_active += 1;
+        } else {
+            vol_free += size;
+        }
+    }
+    Ok(vec![
+        DfRow {
+            kind: "Images",
+            total: images.len(),
+            active: active_images,
+            size: image_size,
+            reclaimable: image_free,
+        },
+        DfRow {
+            kind: "Containers",
+            total: containers.len(),
+            active: running,
+            size: ctr_size,
+            reclaimable: ctr_free,
+        },
+        DfRow {
+            kind: "Local Volumes",
+            total: volumes.len(),
+            active: vol_active,
+            size: vol_size,
+            reclaimable: vol_free,
+        },
+        DfRow {
+            kind: "Build Cache",
+            total: 0,
+            active: 0,
+            size: 0,
+            reclaimable: 0,
+        },
+    ])
+}
+
+/// What `system prune` removed, in Docker's sections.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+    /// `rmi`'s "Untagged: …" / "Deleted: …" lines
+    pub images: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// `rbox system prune`: stopped containers, user networks no container
+/// uses, dangling images (untagged; with `all`, every image no container
+/// uses) and, with `volumes`, volumes no container uses.
+pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned> {
+    let before: u64 = df(store)?.iter().map(|r| r.size).sum();
+    let mut out = Pruned {
+        containers: container::prune(store)?,
+        ..Default::default()
+    };
+    out.networks = usernet::prune(store, &container::list(store)?)?;
+    if volumes {
+        out.volumes = container::volume_prune(store)?;
+    }
+    for img in store.images()? {
+        let unused = store.containers_of(&img.id)?.is_empty();
+        let dangling = store.refs(&img.id)?.iter().all(|r| r.tag.is_none());
+        if unused && (all || dangling) {
+            // by id, all its names at once (no container uses it)
+            out.images.extend(image::rmi(store, &img.id, true)?);
+        }
+    }
+    let after: u64 = df(store)?.iter().map(|r| r.size).sum();
+    out.reclaimed = before.saturating_sub(after);
+    Ok(out)
+}
