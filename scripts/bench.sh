@@ -321,6 +321,14 @@ A cold pull (empty store) of a Debian minbase image plus a layer that installs l
 
 {pull_note}
 
+Where the time went, and what changed: / here is ext4 without a journal, where new inodes are found by scanning
+past inodes freed minutes ago (every bench run deletes the previous store): `snapshots/` gets ext4's
+top-directory flag (`chattr +T`) so each snapshot starts its own block group. One thread used to do 87% of
+the work of the big layer (perf: inflate 30%, sha256 11%, crc32 6%, the rest tar and file writes): now the
+blob is stored, hashed and inflated on one thread while another unpacks it (tar, diff_id, files). Durability
+is one syncfs before the image gets its name; while layers download a background thread flushes the
+filesystem again and again, so that final sync finds 2-10 ms of work instead of 200-400 ms.
+
 ## containerd shim
 
 `ctr run --rm IMAGE ID true` against one private containerd ({ctdver}), median wall time in milliseconds
