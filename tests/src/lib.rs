@@ -869,9 +869,15 @@ impl Drop for HostMount {
 /// A named network namespace (`ip netns add`), removed on drop.
 pub struct NetNs(pub String);
 
+/// `ip netns add` makes /run/netns a mount of itself; the last NetNs of a
+/// test binary takes it away again. One lock so that no `ip netns add`
+/// runs while that happens.
+static NETNS_DIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl NetNs {
     pub fn new() -> NetNs {
         let name = unique("rrun-test-ns");
+        let _dir = NETNS_DIR.lock().unwrap_or_else(|p| p.into_inner());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
@@ -899,9 +905,16 @@ impl Default for NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        let _dir = NETNS_DIR.lock().unwrap_or_else(|p| p.into_inner());
         let _ = Command::new("ip")
             .args(["netns", "delete", &self.0])
             .status();
+        let dir = Path::new("/run/netns");
+        if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
+            // not lazily: busy (another namespace mounted) means in use
+            let _ = nix::mount::umount2(dir, nix::mount::MntFlags::empty());
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
