@@ -79,7 +79,17 @@ pub(crate) fn container_dir(store: &Store, id: &str) -> PathBuf {
 /// Make a bundle for container `id` from `image` in `dir` (created if
 /// missing, must not have a rootfs yet). `args` replaces the image's Cmd
 /// when not empty. On error nothing is left: no row, mount or directory.
-pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String]) -> Result<()> {
+/// `volatile`: the container's writable layer is thrown away with it
+/// (`run --rm`), so the overlay skips the syncs that make it durable (its
+/// unmount would otherwise flush the whole host filesystem).
+pub fn create(
+    store: &Store,
+    image: &str,
+    id: &str,
+    dir: &Path,
+    args: &[String],
+    volatile: bool,
+) -> Result<()> {
     if !valid_id(id) {
         return Err(BundleError::BadId(id.to_string()));
     }
@@ -167,13 +177,24 @@ pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String])
             why: "the image has too many layers for one overlay mount",
         });
     }
-    mount(
-        Some("overlay"),
-        &rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
+    let overlay = |data: &str| {
+        mount(
+            Some("overlay"),
+            &rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+    };
+    let with_volatile = format!("{data},volatile");
+    match volatile && with_volatile.len() < 4096 {
+        // kernels before 5.10 do not know the option
+        true => overlay(&with_volatile).or_else(|e| match e {
+            Errno::EINVAL => overlay(&data),
+            e => Err(e),
+        }),
+        false => overlay(&data),
+    }
     .map_err(|source| match source {
         Errno::ENODEV => BundleError::NoOverlay {
             target: rootfs.clone(),
@@ -202,6 +223,16 @@ pub fn create(store: &Store, image: &str, id: &str, dir: &Path, args: &[String])
 /// Unmount and remove what `create` made for container `id`. Keeps going
 /// after an error and reports all of them.
 pub fn remove(store: &Store, id: &str) -> Result<()> {
+    remove_inner(store, id, true)
+}
+
+/// What `remove` does but forgetting the container: its record stays
+/// (for a `remove` later, which finds nothing else left to do).
+pub fn remove_files(store: &Store, id: &str) -> Result<()> {
+    remove_inner(store, id, false)
+}
+
+fn remove_inner(store: &Store, id: &str, forget: bool) -> Result<()> {
     let bundle: Option<String> = store
         .db
         .query_row("SELECT bundle FROM containers WHERE id = ?1", [id], |r| {
@@ -219,7 +250,11 @@ pub fn remove(store: &Store, id: &str) -> Result<()> {
     let dir = PathBuf::from(bundle);
     let g = Guard {
         store,
-        id: id.to_string(),
+        id: if forget {
+            id.to_string()
+        } else {
+            String::new()
+        },
         cdir: Some(container_dir(store, id)),
         bundle_made: Some(dir.clone()),
         rootfs: Some(dir.join("rootfs")),

@@ -1023,7 +1023,7 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     } else {
         rs.cmd.clone()
     };
-    if let Err(e) = bundle::create(store, &rs.image, &id, &bdir, &args) {
+    if let Err(e) = bundle::create(store, &rs.image, &id, &bdir, &args, rs.rm) {
         claim::release(&id);
         return Err(e.into());
     }
@@ -1135,81 +1135,114 @@ fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMap>> {
     Ok(out)
 }
 
-/// The network for a start: namespace, CNI attachment, /etc files.
-fn setup_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
-    let cdir = bundle::container_dir(store, &c.id);
+/// A start's network, prepared (namespace made with `lo` up, host ports
+/// reserved, config.json pointing at the namespace); the CNI ADD, which
+/// needs no store, can then run while the shim creates the container.
+struct NetPlan {
+    mode: NetMode,
+    /// the CNI chain to ADD, if any (bridge and user networks)
+    add: Option<(Cni, Value, NetNs)>,
+    ports: Vec<PortMap>,
+}
+
+impl NetPlan {
+    /// The CNI ADD (none for --net none/host/container:).
+    fn attach(&self, id: &str) -> Option<network::Result<network::Attachment>> {
+        self.add
+            .as_ref()
+            .map(|(cni, conflist, ns)| cni.attach(conflist, id, ns, &self.ports))
+    }
+}
+
+/// The network for a start, before the CNI ADD: the namespace (recorded
+/// in `state`, so a failure tears it down), the host ports taken.
+fn plan_network(store: &Store, c: &Container, state: &mut RunState) -> Result<NetPlan> {
     let mode = c.spec.net.clone().unwrap_or(NetMode::Bridge);
-    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let hostname = fs::read_to_string(cdir.join("hostname"))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if let NetMode::Container(target) = &mode {
-        return join_network_of(store, c, target);
+    let mut plan = NetPlan {
+        mode: mode.clone(),
+        add: None,
+        ports: Vec::new(),
+    };
+    match &mode {
+        NetMode::Host => return Ok(plan),
+        NetMode::Container(target) => {
+            join_network_of(store, c, target)?;
+            return Ok(plan);
+        }
+        _ => {}
     }
-    let mut own_ip = None;
-    if mode != NetMode::Host {
-        let user_conflist = match &mode {
-            NetMode::User(n) => Some(usernet::find(store, n)?.conflist(store)),
-            _ => None,
-        };
-        let mut ports = c.spec.ports.clone();
-        // taken host ports: by the host, or by another container of ours
-        for p in &ports {
-            for other in list(store)? {
-                if other.id != c.id
-                    && live_status(store, &other) == "running"
-                    && other.state.ports.iter().any(|q| {
-                        p.host_port != 0 && q.host_port == p.host_port && q.proto == p.proto
-                    })
-                {
-                    return Err(network::NetError::PortTaken(format!(
-                        "host port {}/{} is already published by container {}",
-                        p.host_port,
-                        p.proto.as_str(),
-                        other.name
-                    ))
-                    .into());
-                }
+    let conflist = match &mode {
+        NetMode::User(n) => Some(usernet::find(store, n)?.conflist(store)),
+        NetMode::Bridge => Some(default_conflist()),
+        _ => None,
+    };
+    let mut ports = c.spec.ports.clone();
+    // taken host ports: by the host, or by another container of ours
+    if ports.iter().any(|p| p.host_port != 0) {
+        for other in list(store)? {
+            let Some(q) = other.state.ports.iter().find(|q| {
+                ports
+                    .iter()
+                    .any(|p| p.host_port != 0 && q.host_port == p.host_port && q.proto == p.proto)
+            }) else {
+                continue;
+            };
+            if other.id != c.id && live_status(store, &other) == "running" {
+                return Err(network::NetError::PortTaken(format!(
+                    "host port {}/{} is already published by container {}",
+                    q.host_port,
+                    q.proto.as_str(),
+                    other.name
+                ))
+                .into());
             }
         }
-        network::reserve_host_ports(&mut ports)?;
-        let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
-        state.netns = Some(ns.path.clone());
-        let cni = Cni::new(network::plugin_dirs());
-        let attached = match (&mode, &user_conflist) {
-            (NetMode::Bridge, _) => cni
-                .check_installed()
-                .and_then(|()| cni.attach(&default_conflist(), &c.id, &ns, &ports))
-                .map(Some),
-            (_, Some(conflist)) => cni
-                .check_installed()
-                .and_then(|()| cni.attach(conflist, &c.id, &ns, &ports))
-                .map(Some),
-            _ => cni.loopback_only(&c.id, &ns).map(|()| None),
-        };
-        match attached {
-            Ok(Some(a)) => {
-                own_ip = Some(a.ip.addr());
-                state.ip = Some(a.ip.addr().to_string());
-                state.prefix_len = Some(a.ip.prefix_len());
-                state.gateway = a.gateway.map(|g| g.to_string());
-                state.mac = Some(a.mac.clone());
-                state.cni_result = Some(a.result);
-                state.ports = ports;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let _ = ns.remove();
-                state.netns = None;
-                return Err(e.into());
-            }
-        }
-        set_netns_path(c, &ns.path)?;
     }
-    let hosts = etcfiles::hosts(&hostname, own_ip, &[c.name.as_str()], &c.spec.add_hosts);
+    network::reserve_host_ports(&mut ports)?;
+    let cni = Cni::new(network::plugin_dirs());
+    if conflist.is_some() {
+        cni.check_installed()?;
+    }
+    let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
+    state.netns = Some(ns.path.clone());
+    set_netns_path(c, &ns.path)?;
+    plan.ports = ports;
+    plan.add = conflist.map(|conflist| (cni, conflist, ns));
+    Ok(plan)
+}
+
+/// After the ADD: the attachment recorded, the container's /etc files.
+fn finish_network(
+    store: &Store,
+    c: &Container,
+    state: &mut RunState,
+    plan: NetPlan,
+    attached: Option<network::Attachment>,
+) -> Result<()> {
+    let cdir = bundle::container_dir(store, &c.id);
+    if let NetMode::Container(_) = &plan.mode {
+        // its /etc files are the target's
+        return Ok(());
+    }
+    let own_ip = attached.as_ref().map(|a| a.ip.addr());
+    if let Some(a) = attached {
+        state.ip = Some(a.ip.addr().to_string());
+        state.prefix_len = Some(a.ip.prefix_len());
+        state.gateway = a.gateway.map(|g| g.to_string());
+        state.mac = Some(a.mac.clone());
+        state.cni_result = Some(a.result);
+        state.ports = plan.ports;
+    }
+    let hostname = fs::read_to_string(cdir.join("hostname")).unwrap_or_default();
+    let hosts = etcfiles::hosts(
+        hostname.trim(),
+        own_ip,
+        &[c.name.as_str()],
+        &c.spec.add_hosts,
+    );
     fs::write(cdir.join("hosts"), hosts).map_err(io_err("write", &cdir.join("hosts")))?;
-    let resolv = etcfiles::resolv_conf(&host_resolv, &c.spec.dns, mode == NetMode::Host);
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = etcfiles::resolv_conf(&host_resolv, &c.spec.dns, plan.mode == NetMode::Host);
     fs::write(cdir.join("resolv.conf"), resolv)
         .map_err(io_err("write", &cdir.join("resolv.conf")))?;
     Ok(())
@@ -1313,40 +1346,64 @@ pub fn default_conflist() -> Value {
     Network::default_bridge().conflist(Path::new("/var/lib/cni/networks"))
 }
 
-/// Undo `setup_network` (idempotent): CNI DEL, namespace removed.
-fn teardown_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
+/// The part of a network teardown that needs no store (CNI DEL, the
+/// namespace removed), so it can run on a thread of its own.
+struct NetTeardown {
+    ns: NetNs,
+    /// the chain to DEL: none for --net none, or when no ADD ran
+    del: Option<Value>,
+    id: String,
+    ports: Vec<PortMap>,
+    prev: Option<Value>,
+}
+
+impl NetTeardown {
+    fn run(self) -> Result<()> {
+        let mut result = Ok(());
+        if let Some(conflist) = &self.del {
+            let cni = Cni::new(network::plugin_dirs());
+            result = cni.detach(
+                conflist,
+                &self.id,
+                &self.ns,
+                &self.ports,
+                self.prev.as_ref(),
+            );
+        }
+        self.ns.remove()?;
+        result.map_err(Into::into)
+    }
+}
+
+/// What undoing a start's network takes (None: nothing to undo); the
+/// namespace is forgotten in `state`.
+fn net_teardown(store: &Store, c: &Container, state: &mut RunState) -> Option<NetTeardown> {
     // a namespace not recorded: the rbox that made it was killed
     let made = NetNs::path_for(&format!("rbox-{}", short_id(&c.id)));
-    let Some(path) = state
+    let path = state
         .netns
-        .clone()
-        .or_else(|| made.exists().then_some(made))
-    else {
-        return Ok(());
-    };
-    let ns = NetNs { path };
-    let cni = Cni::new(network::plugin_dirs());
+        .take()
+        .or_else(|| made.exists().then_some(made))?;
     let conflist = match c.spec.net.clone().unwrap_or(NetMode::Bridge) {
         NetMode::Bridge => Some(default_conflist()),
         NetMode::User(n) => usernet::find(store, &n).ok().map(|n| n.conflist(store)),
         _ => None,
     };
-    let mut result = Ok(());
     // killed before the namespace was mounted on it: no ADD was run
-    let is_ns = nix::sys::statfs::statfs(&ns.path)
+    let is_ns = nix::sys::statfs::statfs(&path)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
-    if let Some(conflist) = conflist.filter(|_| is_ns) {
-        result = cni.detach(
-            &conflist,
-            &c.id,
-            &ns,
-            &state.ports,
-            state.cni_result.as_ref(),
-        );
-    }
-    ns.remove()?;
-    state.netns = None;
-    result.map_err(Into::into)
+    Some(NetTeardown {
+        ns: NetNs { path },
+        del: conflist.filter(|_| is_ns),
+        id: c.id.clone(),
+        ports: state.ports.clone(),
+        prev: state.cni_result.clone(),
+    })
+}
+
+/// Undo a start's network (idempotent): CNI DEL, namespace removed.
+fn teardown_network(store: &Store, c: &Container, state: &mut RunState) -> Result<()> {
+    net_teardown(store, c, state).map_or(Ok(()), NetTeardown::run)
 }
 
 /// Whether a container is to run again after its init exited with `code`.
@@ -1405,19 +1462,8 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
         let _ = runtime(store).args(["delete", "--force", &c.id]).output();
         let _ = teardown_network(store, &c, &mut state);
     }
-    let started = setup_network(store, &c, &mut state)
-        .and_then(|()| {
-            state.status = "running".into();
-            state.started_at = Some(chrono::Utc::now().to_rfc3339());
-            state.finished_at = None;
-            state.stopping = false;
-            state.attached_pid = attached.then(|| std::process::id() as i32);
-            save_state(store, &c.id, &state)
-        })
-        .and_then(|()| refresh_hosts_of(store, &c));
-    // From here on the shim's exit hook (`exited`) owns the state.
-    if let Err(e) = started.and_then(|()| supervisor::start(store, &c).map(drop)) {
-        supervisor::release(store, &c);
+    let started = start_task(store, &c, &mut state, attached);
+    if let Err(e) = started {
         let _ = teardown_network(store, &c, &mut state);
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
@@ -1432,6 +1478,38 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     Ok(c)
 }
 
+/// The network and the task: the CNI ADD runs while the shim creates the
+/// container (the network is there before its process starts). On error
+/// the shim is gone; the network is the caller's to tear down.
+fn start_task(store: &Store, c: &Container, state: &mut RunState, attached: bool) -> Result<()> {
+    let plan = plan_network(store, c, state)?;
+    let (attachment, shim) = std::thread::scope(|s| {
+        let add = s.spawn(|| plan.attach(&c.id));
+        let shim = supervisor::create(store, c);
+        (add.join().expect("the CNI thread does not panic"), shim)
+    });
+    let shim = shim?;
+    let started = attachment
+        .transpose()
+        .map_err(ContainerError::from)
+        .and_then(|a| finish_network(store, c, state, plan, a))
+        .and_then(|()| {
+            state.status = "running".into();
+            state.started_at = Some(chrono::Utc::now().to_rfc3339());
+            state.finished_at = None;
+            state.stopping = false;
+            state.attached_pid = attached.then(|| std::process::id() as i32);
+            save_state(store, &c.id, state)
+        })
+        .and_then(|()| refresh_hosts_of(store, c))
+        // from here on the shim's exit hook (`exited`) owns the state
+        .and_then(|()| supervisor::start(&shim).map(drop));
+    if started.is_err() {
+        supervisor::abandon(shim);
+    }
+    started
+}
+
 /// The shim's exit hook (`rbox __exited ID`, run once the init exited):
 /// the task and the shim go, the network is torn down, the exit status
 /// recorded; then the restart policy or `--rm`.
@@ -1442,6 +1520,10 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         Err(e) => return Err(e),
     };
     let mut state = c.state.clone();
+    // an attached `run --rm` tears it down and removes it itself
+    if c.spec.rm && attached_elsewhere(&state) {
+        return Ok(());
+    }
     let was_running = state.status == "running" || state.status == "exiting";
     if state.status == "running" {
         // whoever waits for the exit (stop, rm -f) now waits for the hook
@@ -1476,14 +1558,18 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         return net;
     }
     // an attached `rbox run --rm` removes it after reading the exit code
-    let attached = state.attached_pid.is_some_and(|pid| {
-        pid != std::process::id() as i32
-            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-    });
-    if c.spec.rm && !attached {
+    if c.spec.rm && !attached_elsewhere(&state) {
         remove(store, &c.id, true)?;
     }
     net
+}
+
+/// Whether another rbox process runs the container in the foreground.
+fn attached_elsewhere(state: &RunState) -> bool {
+    state.attached_pid.is_some_and(|pid| {
+        pid != std::process::id() as i32
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    })
 }
 
 /// Waits until the exit hook has recorded the exit (or `--rm` removed the
@@ -1611,13 +1697,9 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let code = follow_until_exit(store, &c, offset);
+    let code = follow_until_exit(store, &c, offset, c.spec.rm);
     drop(raw);
-    let code = code?;
-    if c.spec.rm {
-        remove(store, &c.id, true)?;
-    }
-    Ok(code)
+    code
 }
 
 /// `rbox attach`: the running container's output from now on (and its
@@ -1633,7 +1715,7 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
-    let code = follow_until_exit(store, &c, offset);
+    let code = follow_until_exit(store, &c, offset, false);
     drop(raw);
     code
 }
@@ -1647,7 +1729,7 @@ fn log_end(store: &Store, c: &Container) -> u64 {
 /// Prints the log from `offset` (stdin copied in with `-i`, the terminal
 /// size passed on with `-t`, signals to rbox forwarded) until the
 /// container's init exits and its exit hook has run; the exit code.
-fn follow_until_exit(store: &Store, c: &Container, offset: u64) -> Result<i32> {
+fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bool) -> Result<i32> {
     let log = supervisor::log_path(store, &c.id);
     let waiter = supervisor::connect(store, c);
     if let Some(client) = &waiter {
@@ -1683,13 +1765,67 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64) -> Result<i32> {
         )
         .ok();
     }
-    // the hook has recorded the exit code (and torn the network down)
-    let waited = wait_exited(store, &c.id, std::time::Duration::from_secs(30));
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = follower.join();
-    waited?;
+    let drain = || {
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = follower.join();
+    };
+    let claim = match waited_code {
+        // the exit hook leaves an attached `run --rm` to us
+        Some(code) if remove_after => finish_attached_rm(store, &c.id, code as i32, drain)?,
+        // the hook has recorded the exit code (and torn the network down)
+        _ => {
+            let waited = wait_exited(store, &c.id, std::time::Duration::from_secs(30));
+            drain();
+            waited?;
+            None
+        }
+    };
     // the record, unless the hook removed the container (--rm)
-    Ok(find(store, &c.id).map_or(waited_code.map_or(0, |c| c as i32), |c| c.state.exit_code))
+    let code =
+        find(store, &c.id).map_or(waited_code.map_or(0, |c| c as i32), |c| c.state.exit_code);
+    if remove_after {
+        match claim {
+            Some((_claim, net)) => discard(store, &c.id).and(net)?,
+            None => match remove(store, &c.id, true) {
+                Ok(()) | Err(ContainerError::NoSuch(_)) => {}
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(code)
+}
+
+/// The exit of an attached `run --rm` container, handled by its own rbox
+/// instead of the exit hook: claimed (a killed rbox leaves the rest to the
+/// next one), marked exiting (others wait), then at once the network torn
+/// down, the task deleted with its shim (whose Delete returns once the
+/// output is copied out), the output `drain`ed and the bundle's files
+/// removed. The records stay for [`discard`]; returns the claim and how the
+/// network teardown went.
+fn finish_attached_rm(
+    store: &Store,
+    id: &str,
+    code: i32,
+    drain: impl FnOnce(),
+) -> Result<Option<(claim::Claim, Result<()>)>> {
+    let held = claim::take(store, id).map_err(io_err("claim", &claim_dir(store)))?;
+    let c = find(store, id)?;
+    let mut state = c.state.clone();
+    state.status = "exiting".into();
+    state.exit_code = code;
+    state.finished_at = Some(chrono::Utc::now().to_rfc3339());
+    save_state(store, id, &state)?;
+    let teardown = net_teardown(store, &c, &mut state);
+    let net = std::thread::scope(|s| {
+        let t = s.spawn(|| teardown.map_or(Ok(()), NetTeardown::run));
+        supervisor::release(store, &c);
+        drain();
+        // an error is found again (and reported) by `discard`
+        let _ = bundle::remove_files(store, id);
+        t.join().expect("the teardown thread does not panic")
+    });
+    save_state(store, id, &state)?;
+    Ok(Some((held, net)))
 }
 
 /// Prints log entries from `offset` as they come, raw, to stdout/stderr.
@@ -1995,6 +2131,13 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
     };
     supervisor::release(store, &c);
     let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    discard(store, &c.id)
+}
+
+/// Removes a container whose task and shim are gone: its network, record,
+/// bundle and (with `--rm`) anonymous volumes.
+fn discard(store: &Store, id: &str) -> Result<()> {
+    let c = find(store, id)?;
     let mut state = c.state.clone();
     let net = teardown_network(store, &c, &mut state);
     // the row that references the bundle's first

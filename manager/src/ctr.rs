@@ -694,7 +694,7 @@ pub fn info(store: &Store) -> Result<()> {
             .collect::<Vec<_>>()
             .join(":")
     );
-    for name in ["bridge", "host-local", "portmap", "loopback"] {
+    for name in ["bridge", "host-local", "portmap"] {
         println!("CNI {name}: {}", plugin(name));
     }
     println!(

@@ -1,8 +1,8 @@
 //! Container networking through CNI plugins, the way a CNI runtime drives
 //! them: a network namespace per container (bind-mounted under
-//! /run/netns, so `ip netns` sees it), then the chain `loopback`,
-//! `bridge`+`host-local`, `portmap` with ADD (DEL in reverse order, also
-//! for what a failed ADD made). The plugins are ours (cni-plugins/) or the
+//! /run/netns, so `ip netns` sees it) with `lo` up (set by rbox, like
+//! Docker), then the chain `bridge`+`host-local`, `portmap` with ADD (DEL
+//! in reverse order, also for what a failed ADD made). The plugins are ours (cni-plugins/) or the
 //! reference ones: rbox only speaks the CNI contract.
 //!
 //! The result of ADD is kept next to the container's state so DEL gets its
@@ -297,6 +297,7 @@ impl NetNs {
         // bind mount
         let made = std::thread::spawn(move || -> std::io::Result<()> {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+            loopback_up()?;
             let me = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
             nix::mount::mount(
                 Some(me.as_str()),
@@ -320,7 +321,9 @@ impl NetNs {
         Ok(NetNs { path })
     }
 
-    /// Unmount and remove (idempotent).
+    /// Unmount and remove (idempotent). The kernel destroys the namespace
+    /// and its devices (the container's end of a veth pair, and so the
+    /// pair) once nothing else holds it.
     pub fn remove(&self) -> Result<()> {
         match nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
@@ -338,6 +341,36 @@ impl NetNs {
             Err(e) => Err(io_err("remove", &self.path)(e)),
         }
     }
+}
+
+/// Sets `lo` up in the calling thread's network namespace, as Docker
+/// does for every container (no plugin needed: one ioctl).
+fn loopback_up() -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: socket(2) with constant arguments; the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass,
+    // whose name is NUL-terminated; the flags are the union's active field.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// What ADD gave the container.
@@ -398,7 +431,7 @@ impl Cni {
 
     /// Check that every plugin of the chain is installed.
     pub fn check_installed(&self) -> Result<()> {
-        for p in ["loopback", "bridge", "host-local", "portmap"] {
+        for p in ["bridge", "host-local", "portmap"] {
             self.find(p)?;
         }
         Ok(())
@@ -498,8 +531,6 @@ impl Cni {
         netns: &NetNs,
         ports: &[PortMap],
     ) -> Result<Attachment> {
-        let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
-        self.exec("ADD", &lo, container, &netns.path, "lo")?;
         let mut prev: Option<Value> = None;
         let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
         for i in 0..n {
@@ -521,13 +552,6 @@ impl Cni {
         })
     }
 
-    /// `--net none`: only `lo`, up.
-    pub fn loopback_only(&self, container: &str, netns: &NetNs) -> Result<()> {
-        let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
-        self.exec("ADD", &lo, container, &netns.path, "lo")
-            .map(|_| ())
-    }
-
     /// DEL in reverse order; every plugin is asked even if one fails (the
     /// first error is returned). Idempotent.
     pub fn detach(
@@ -543,12 +567,6 @@ impl Cni {
         for i in (0..n).rev() {
             let conf = Self::plugin_conf(conflist, i, ports, prev);
             if let Err(e) = self.exec("DEL", &conf, container, &netns.path, "eth0") {
-                first.get_or_insert(e);
-            }
-        }
-        if netns.path.exists() {
-            let lo = json!({"cniVersion": CNI_VERSION, "name": "rbox-lo", "type": "loopback"});
-            if let Err(e) = self.exec("DEL", &lo, container, &netns.path, "lo") {
                 first.get_or_insert(e);
             }
         }

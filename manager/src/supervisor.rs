@@ -82,9 +82,9 @@ pub fn mkfifo(path: &Path) -> Result<()> {
     })
 }
 
-/// Starts the container's init under a new shim; returns its pid. On error
-/// the shim is gone again.
-pub fn start(store: &Store, c: &Container) -> Result<u32> {
+/// Creates the container under a new shim (its init not started yet). On
+/// error the shim is gone again.
+pub fn create(store: &Store, c: &Container) -> Result<ShimClient> {
     let log = format!(
         "{}{}{}",
         shim::jsonlog::SCHEME,
@@ -105,15 +105,22 @@ pub fn start(store: &Store, c: &Container) -> Result<u32> {
         terminal: c.spec.tty,
     };
     let client = ShimClient::start(options(store, c)).map_err(shim_err)?;
-    let started = client.create(&io).and_then(|_| client.start_process(""));
-    match started {
-        Ok(pid) => Ok(pid),
-        Err(e) => {
-            let _ = client.delete("");
-            let _ = client.shutdown();
-            Err(shim_err(e))
-        }
+    if let Err(e) = client.create(&io) {
+        abandon(client);
+        return Err(shim_err(e));
     }
+    Ok(client)
+}
+
+/// Starts the created container's init; returns its pid.
+pub fn start(client: &ShimClient) -> Result<u32> {
+    client.start_process("").map_err(shim_err)
+}
+
+/// The task deleted and the shim gone (a start that failed).
+pub fn abandon(client: ShimClient) {
+    let _ = client.delete("");
+    let _ = client.shutdown();
 }
 
 /// `max-size=10m&max-file=3` from `--log-opt` values, as a URI query.

@@ -1419,6 +1419,79 @@ fn leftovers(rb: &Rbox, ids: &[String], veths_before: &[String]) -> Vec<String> 
     left
 }
 
+/// An attached `run --rm` finishes the container itself (the exit hook
+/// leaves it alone): all output printed, its exit code, a bridge network
+/// torn down, nothing left; also when `rbox stop` ends it from outside.
+/// Its overlay is volatile (thrown away, so never synced); a kept
+/// container's is not.
+#[test]
+#[ignore = "needs root"]
+fn attached_rm_runs_drain_output_and_leave_nothing() {
+    let _serial = serial();
+    let _bridge = HostBridgeCleanup::new();
+    let rb = Rbox::new();
+    let veths = host_veths();
+    let o = rb.run(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "seq 1 3000; grep -c volatile /proc/self/mountinfo; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3001, "output lost: {} lines", lines.len());
+    assert_eq!(lines[2999], "3000");
+    assert_eq!(lines[3000], "1", "the --rm overlay is not volatile");
+    let o = rb.run(&[
+        "run",
+        "--name",
+        "kept",
+        "--net",
+        "none",
+        "bb",
+        "grep",
+        "-c",
+        "volatile",
+        "/proc/self/mountinfo",
+    ]);
+    assert_eq!(
+        stdout(&o).trim(),
+        "0",
+        "a kept container's overlay is volatile"
+    );
+    rb.ok(&["rm", "kept"]);
+    // stopped from outside while attached
+    let mut run = rb
+        .cmd(&["run", "--rm", "--name", "stopme", "bb", "sleep", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let begin = std::time::Instant::now();
+    while !rb.ok(&["ps", "-q"]).contains(char::is_alphanumeric) {
+        assert!(
+            begin.elapsed().as_secs() < 10,
+            "the container did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rb.ok(&["stop", "-t", "1", "stopme"]);
+    let status = run.wait().unwrap();
+    assert!(matches!(status.code(), Some(137) | Some(143)), "{status:?}");
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
+    assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+    assert_eq!(host_veths(), veths);
+    let left: Vec<_> = std::fs::read_dir(rb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(mounts_mentioning(&rb.root()).is_empty());
+}
+
 /// The host's veth interfaces.
 fn host_veths() -> Vec<String> {
     let o = Command::new("ip")
@@ -1681,7 +1754,7 @@ fn missing_cni_plugins_are_named_and_info_shows_the_host() {
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
-            err.contains("CNI plugin \"loopback\" not found in")
+            err.contains("CNI plugin \"bridge\" not found in")
                 && err.contains(empty.path().to_str().unwrap())
                 && !err.contains("/opt/cni/bin"),
             "{err}"
