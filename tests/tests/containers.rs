@@ -2058,3 +2058,146 @@ fn volume_copy_up_rm_v_attach_and_system_df_prune() {
     assert!(volumes().is_empty(), "{:?}", volumes());
     assert!(rb.ok(&["images", "-q"]).trim().is_empty());
 }
+
+#[test]
+#[ignore = "needs root"]
+fn image_volumes_become_anonymous_volumes() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    // the busybox image plus /data/hello, with VOLUME /data in its config
+    let tar = rb.dir.path().join("vol.tar");
+    std::fs::copy(rb.dir.path().join("bb.tar"), &tar).unwrap();
+    let extra = rb.dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("data")).unwrap();
+    std::fs::write(extra.join("data/hello"), "from the image\n").unwrap();
+    let st = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(&extra)
+        .arg("-rf")
+        .arg(&tar)
+        .arg("./data")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tar = tar.to_str().unwrap();
+    rb.ok(&["import", "--change", "VOLUME /data", tar, "vol"]);
+    let img: serde_json::Value = serde_json::from_str(&rb.ok(&["inspect", "vol"])).unwrap();
+    let img = if img.is_array() { &img[0] } else { &img };
+    assert!(
+        img["Config"]["Volumes"].get("/data").is_some(),
+        "{}",
+        img["Config"]
+    );
+    let o = rb.run(&["import", "--change", "VOLUME data", tar, "bad"]);
+    assert_fails_naming(&o, "import with a relative VOLUME", "VOLUME");
+
+    let volumes = || -> Vec<String> {
+        rb.ok(&["volume", "ls", "-q"])
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let before = volumes();
+    // run: the image's file is in the new volume (copy-up), which is in
+    // volume ls and inspect's Mounts
+    rb.ok(&[
+        "run", "-d", "--name", "v1", "--net", "none", "vol", "sleep", "300",
+    ]);
+    assert_eq!(
+        rb.ok(&["exec", "v1", "cat", "/data/hello"]),
+        "from the image\n"
+    );
+    let made: Vec<String> = volumes()
+        .into_iter()
+        .filter(|v| !before.contains(v))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let c: serde_json::Value = serde_json::from_str(&rb.ok(&["inspect", "v1"])).unwrap();
+    let c = if c.is_array() { &c[0] } else { &c };
+    let mounts = c["Mounts"].as_array().unwrap();
+    assert!(
+        mounts.iter().any(|m| m["Type"] == "volume"
+            && m["Destination"] == "/data"
+            && m["Name"] == made[0].as_str()),
+        "{mounts:?}"
+    );
+    // what the container writes there survives a stop and start
+    rb.ok(&["exec", "v1", "sh", "-c", "echo kept > /data/new"]);
+    rb.ok(&["stop", "-t", "1", "v1"]);
+    rb.ok(&["start", "v1"]);
+    assert_eq!(rb.ok(&["exec", "v1", "cat", "/data/new"]), "kept\n");
+    assert_eq!(
+        volumes().len(),
+        before.len() + 1,
+        "start made another volume"
+    );
+    // rm -v takes it away
+    rb.ok(&["rm", "-f", "-v", "v1"]);
+    assert_eq!(volumes(), before, "rm -v kept the image volume");
+
+    // a mount of the user's at /data: no anonymous volume (the named one
+    // is filled from the image instead)
+    assert_eq!(
+        rb.ok(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            "named:/data",
+            "vol",
+            "cat",
+            "/data/hello"
+        ]),
+        "from the image\n"
+    );
+    let mut want = before.clone();
+    want.push("named".into());
+    want.sort();
+    let mut have = volumes();
+    have.sort();
+    assert_eq!(have, want, "-v named:/data made an anonymous volume");
+    rb.ok(&["volume", "rm", "named"]);
+    // a mount below /data is mounted inside the image volume
+    std::fs::create_dir_all(extra.join("host")).unwrap();
+    std::fs::write(extra.join("host/f"), "host file\n").unwrap();
+    let bind = format!("{}:/data/sub", extra.join("host").display());
+    assert_eq!(
+        rb.ok(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            &bind,
+            "vol",
+            "cat",
+            "/data/hello",
+            "/data/sub/f"
+        ]),
+        "from the image\nhost file\n"
+    );
+    // run --rm leaves no volume
+    assert_eq!(
+        rb.ok(&["run", "--rm", "--net", "none", "vol", "cat", "/data/hello"]),
+        "from the image\n"
+    );
+    assert_eq!(volumes(), before, "run --rm kept the image volume");
+    // a create that fails after the image volume was made and filled
+    // (the bind below it cannot be made) leaves no volume either
+    let o = rb.run(&[
+        "create",
+        "--net",
+        "none",
+        "-v",
+        "/proc/rbox-no-such-dir:/data/x",
+        "vol",
+        "true",
+    ]);
+    assert_fails_naming(
+        &o,
+        "a bind source that cannot be made",
+        "/proc/rbox-no-such-dir",
+    );
+    assert_eq!(volumes(), before);
+}
