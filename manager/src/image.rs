@@ -476,6 +476,16 @@ pub fn import(
     )
 }
 
+/// The media type a manifest's layers are recorded with: the first
+/// layer's (gzip when there is none).
+pub fn layer_media_type(manifest: &oci_client::manifest::OciImageManifest) -> MediaType {
+    manifest
+        .layers
+        .first()
+        .map(|l| MediaType::from(l.media_type.as_str()))
+        .unwrap_or(MediaType::ImageLayerGzip)
+}
+
 /// Write the config and manifest blobs and record an image whose layers
 /// are unpacked (or already in the store), all under one write lock.
 /// `config_bytes` is `config` as stored (the image id is its digest);
