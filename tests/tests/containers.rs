@@ -135,21 +135,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn host_ipv4() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.split_whitespace()
-                .nth(3)
-                .map(|a| a.split('/').next().unwrap().to_string())
-        })
-        .expect("a global IPv4 address")
-}
-
 #[test]
 #[ignore = "needs root"]
 fn run_gives_output_and_exit_code_and_rm_leaves_nothing() {
@@ -318,15 +303,6 @@ fn bind_mounts_both_ways_and_read_only() {
     );
 }
 
-/// Wait until `f` holds (or panic after `secs`).
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The body of `GET /` from addr:port, or "" when nothing answers.
 fn fetch(addr: &str, port: u16) -> String {
     use std::io::{Read, Write};
@@ -377,7 +353,7 @@ fn bridge_network_two_web_servers_on_port_80() {
             .spawn()
             .unwrap();
         servers.push(Background(child));
-        wait_for(&format!("{name} to run"), 20, || {
+        wait_for(&format!("{name} to run"), Duration::from_secs(20), || {
             rb.ok(&["ps", "--format", "{{.Names}} {{.State}}"])
                 .contains(&format!("{name} running"))
         });
@@ -395,10 +371,14 @@ fn bridge_network_two_web_servers_on_port_80() {
         let ip = ip.trim().to_string();
         assert!(ip.starts_with("10.88."), "{name}: {ip:?}");
         let mut got = String::new();
-        wait_for(&format!("{name} to answer"), 10, || {
-            got = fetch("127.0.0.1", port);
-            !got.is_empty()
-        });
+        wait_for(
+            &format!("{name} to answer"),
+            Duration::from_secs(10),
+            || {
+                got = fetch("127.0.0.1", port);
+                !got.is_empty()
+            },
+        );
         assert_eq!(got, "hello from httpd\n");
         assert_eq!(fetch(&ip, 80), "hello from httpd\n", "{name} by its IP");
         ips.push(ip);
@@ -664,7 +644,7 @@ fn logs_tail_timestamps_follow_and_rotation() {
         "-c",
         "echo two >&2; sleep 0.3; echo one; echo three; sleep 300",
     ]);
-    wait_for("the output", 10, || {
+    wait_for("the output", Duration::from_secs(10), || {
         rb.ok(&["logs", "talker"]).contains("three")
     });
     let o = rb.run(&["logs", "talker"]);
@@ -765,7 +745,9 @@ fn restart_policies_and_a_killed_shim() {
         .trim()
         .to_string()
     };
-    wait_for("two restarts", 30, || state("flaky") == "exited 2");
+    wait_for("two restarts", Duration::from_secs(30), || {
+        state("flaky") == "exited 2"
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(state("flaky"), "exited 2", "on-failure:2 restarts twice");
     rb.ok(&[
@@ -782,7 +764,7 @@ fn restart_policies_and_a_killed_shim() {
         "-c",
         "sleep 0.2",
     ]);
-    wait_for("restarts", 30, || {
+    wait_for("restarts", Duration::from_secs(30), || {
         state("phoenix")
             .split(' ')
             .nth(1)
@@ -831,11 +813,15 @@ fn restart_policies_and_a_killed_shim() {
         .unwrap_or(0);
     assert_eq!(runtime, 0, "rrun state left");
     // gone, or a zombie for whoever reaps orphans here
-    wait_for("the container's process to go", 5, || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
-        })
-    });
+    wait_for(
+        "the container's process to go",
+        Duration::from_secs(5),
+        || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        },
+    );
 }
 
 /// pause/unpause, top, port (a random host port), rename, --ulimit (and
@@ -1142,7 +1128,7 @@ fn user_networks_resolve_names_and_rm_cleans_up() {
     );
     // by name, both ways, and by short id
     let mut got = String::new();
-    wait_for("web to answer by name", 10, || {
+    wait_for("web to answer by name", Duration::from_secs(10), || {
         let o = rb.run(&["exec", "client", "wget", "-q", "-O", "-", "http://web/"]);
         got = stdout(&o);
         o.status.success()
@@ -1478,10 +1464,14 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
         assert!(ip.trim().starts_with("10.88."), "{name}: {ip:?}");
         ips.insert(ip.trim().to_string());
         let mut got = String::new();
-        wait_for(&format!("{name} to answer"), 10, || {
-            got = fetch("127.0.0.1", base + i);
-            !got.is_empty()
-        });
+        wait_for(
+            &format!("{name} to answer"),
+            Duration::from_secs(10),
+            || {
+                got = fetch("127.0.0.1", base + i);
+                !got.is_empty()
+            },
+        );
         assert_eq!(got, "hello from httpd\n", "{name}");
     }
     assert_eq!(ips.len(), N as usize, "{ips:?}");
@@ -1579,9 +1569,11 @@ fn killed_run_and_rm_are_reconciled() {
         );
         assert!(rbox_netns().is_empty(), "{when}: {:?}", rbox_netns());
         assert_eq!(host_veths(), veths, "{when}: veths");
-        wait_for(&format!("{when}: the shims to go"), 5, || {
-            shim_pids() == shims
-        });
+        wait_for(
+            &format!("{when}: the shims to go"),
+            Duration::from_secs(5),
+            || shim_pids() == shims,
+        );
         assert_eq!(net_records(), records, "{when}: leases or nft rules");
         // keeper's rootfs and the exited container's are mounted
         let m = mounts_mentioning(&rb.root().join("containers"));
@@ -1602,17 +1594,21 @@ fn killed_run_and_rm_are_reconciled() {
         let names = rb.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
         if names.lines().any(|l| l.starts_with("kk ")) {
             assert!(names.contains("kk running"), "{when}: {names}");
-            wait_for(&format!("{when}: kk to answer"), 10, || {
-                fetch("127.0.0.1", port) == "hello from httpd\n"
-            });
+            wait_for(
+                &format!("{when}: kk to answer"),
+                Duration::from_secs(10),
+                || fetch("127.0.0.1", port) == "hello from httpd\n",
+            );
             rb.ok(&["rm", "-f", "kk"]);
         }
         check_clean(&when);
         // the name is free again
         rb.ok(&run_k);
-        wait_for(&format!("{when}: the new kk to answer"), 10, || {
-            fetch("127.0.0.1", port) == "hello from httpd\n"
-        });
+        wait_for(
+            &format!("{when}: the new kk to answer"),
+            Duration::from_secs(10),
+            || fetch("127.0.0.1", port) == "hello from httpd\n",
+        );
         let when = format!("rm -f killed after {ms} ms");
         let mut child = rb
             .cmd(&["rm", "-f", "kk"])
