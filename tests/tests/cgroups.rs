@@ -469,3 +469,64 @@ fn cgroups_path_is_honoured_and_removed() {
     assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete --force");
     assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
 }
+
+/// A cgroup2 hierarchy without the memory controller (this hybrid host's
+/// cgroup2 seen alone from a private mount namespace): a memory limit is
+/// refused naming the controller, and no cgroup directory is left.
+#[test]
+#[ignore = "needs root"]
+fn a_limit_without_its_controller_is_refused_and_leaves_nothing() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: runc 1.1 refuses this cgroup2-only view of a hybrid host");
+        return;
+    }
+    let Some(unified) = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| {
+            nix::sys::statfs::statfs(*p)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
+    else {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    };
+    let controllers = std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap();
+    if controllers.split_whitespace().any(|c| c == "memory") {
+        eprintln!("skipped: this host's cgroup2 has the memory controller");
+        return;
+    }
+    let subtree = unified.join("cgroup.subtree_control");
+    let before = std::fs::read_to_string(&subtree).unwrap_or_default();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|v| v["linux"]["resources"] = json!({"memory": {"limit": 67108864}}));
+    let id = rt.id("nomem");
+    let view = "for m in $(awk '$2 ~ \"^/sys/fs/cgroup/\" {print $2}' /proc/self/mounts | sort -r); do umount -l \"$m\"; done; \
+                umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"";
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", view, "sh"])
+        .arg(rrun_bin())
+        .arg("--root")
+        .arg(rt.root.path())
+        .args(["run", "-b", b.path_str(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let left = unified.join(&id);
+    let was_left = left.exists();
+    let _ = std::fs::remove_dir(&left);
+    // what cgroups-rs enabled in the root's subtree_control goes back
+    let now = std::fs::read_to_string(&subtree).unwrap_or_default();
+    for c in now
+        .split_whitespace()
+        .filter(|c| !before.split_whitespace().any(|b| b == *c))
+    {
+        let _ = std::fs::write(&subtree, format!("-{c}"));
+    }
+    assert_fails_naming(&out, "a memory limit without a memory controller", "memory");
+    let err = stderr(&out);
+    assert!(!err.contains("subsystems is empty"), "{err}");
+    assert!(!was_left, "{} left behind", left.display());
+}
