@@ -1915,6 +1915,14 @@ fn stats_shows_the_memory_limit_and_pids() {
     assert_fails_naming(&o, "stats of a removed container", "limited");
 }
 
+/// `rbox volume ls -q`.
+fn volume_names(rb: &Rbox) -> Vec<String> {
+    rb.ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// The `system df` row for `kind`: (TOTAL, ACTIVE).
 fn df_counts(rb: &Rbox, kind: &str) -> (u32, u32) {
     let out = rb.ok(&["system", "df"]);
@@ -1978,12 +1986,7 @@ fn volume_copy_up_rm_v_attach_and_system_df_prune() {
 
     // anonymous volumes: named at create, kept by rm, removed by rm -v
     // and by --rm
-    let volumes = || -> Vec<String> {
-        rb.ok(&["volume", "ls", "-q"])
-            .lines()
-            .map(String::from)
-            .collect()
-    };
+    let volumes = || volume_names(&rb);
     let before = volumes();
     rb.ok(&[
         "create", "--name", "anon1", "--net", "none", "-v", "/cache", "bb", "true",
@@ -2087,12 +2090,7 @@ fn image_volumes_become_anonymous_volumes() {
     let o = rb.run(&["import", "--change", "VOLUME data", tar, "bad"]);
     assert_fails_naming(&o, "import with a relative VOLUME", "VOLUME");
 
-    let volumes = || -> Vec<String> {
-        rb.ok(&["volume", "ls", "-q"])
-            .lines()
-            .map(String::from)
-            .collect()
-    };
+    let volumes = || volume_names(&rb);
     let before = volumes();
     // run: the image's file is in the new volume (copy-up), which is in
     // volume ls and inspect's Mounts
