@@ -644,11 +644,7 @@ fn load_oci(store: &Store, m: &Members) -> Result<Vec<String>> {
             let unpacked = unpacked.map_err(layer_err)?;
             layers.push(NewLayer::unpacked(unpacked, blob?, snapshot));
         }
-        let media = manifest
-            .layers
-            .first()
-            .map(|l| MediaType::from(l.media_type.as_str()))
-            .unwrap_or(MediaType::ImageLayerGzip);
+        let media = image::layer_media_type(&manifest);
         let id = image::commit_image(
             store,
             config_bytes,

@@ -55,6 +55,12 @@ pub enum BundleError {
     },
     #[error("image {0}: no command specified")]
     NoCommand(String),
+    #[error("image {image}: VOLUME {path:?}: {why}")]
+    BadVolume {
+        image: String,
+        path: String,
+        why: &'static str,
+    },
     #[error("config.json: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
     #[error("{0}")]
@@ -82,6 +88,8 @@ pub(crate) fn container_dir(store: &Store, id: &str) -> PathBuf {
 /// `volatile`: the container's writable layer is thrown away with it
 /// (`run --rm`), so the overlay skips the syncs that make it durable (its
 /// unmount would otherwise flush the whole host filesystem).
+/// Returns the image's VOLUME paths (cleaned, absolute; usually none): the
+/// caller gives each one a volume.
 pub fn create(
     store: &Store,
     image: &str,
@@ -89,7 +97,7 @@ pub fn create(
     dir: &Path,
     args: &[String],
     volatile: bool,
-) -> Result<()> {
+) -> Result<Vec<PathBuf>> {
     if !valid_id(id) {
         return Err(BundleError::BadId(id.to_string()));
     }
@@ -97,6 +105,7 @@ pub fn create(
     let lock = store.lock()?;
     let img = store.resolve(image).map_err(ImageError::from)?;
     let cfg = image::config(store, &img)?;
+    let volumes = image_volumes(&cfg, &img.id)?;
     let layers = store.layers(&img.id)?;
     let inserted = store.db.execute(
         "INSERT INTO containers (id, image_id, bundle, created) VALUES (?1, ?2, ?3, ?4)",
@@ -217,7 +226,41 @@ pub fn create(
     fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
     fs::rename(&tmp, &config_path).map_err(io_err("rename", &config_path))?;
     g.disarm();
-    Ok(())
+    Ok(volumes)
+}
+
+/// The image config's `Volumes`, as Docker's daemon reads them: cleaned,
+/// and a relative path is taken from `/`. `/` itself and `..` are refused.
+fn image_volumes(
+    image: &oci_spec::image::ImageConfiguration,
+    image_id: &str,
+) -> Result<Vec<PathBuf>> {
+    let Some(vols) = image.config().as_ref().and_then(|c| c.volumes().as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for v in vols {
+        let bad = |why| BundleError::BadVolume {
+            image: short_id(image_id).to_string(),
+            path: v.clone(),
+            why,
+        };
+        let mut p = PathBuf::from("/");
+        for c in Path::new(v).components() {
+            match c {
+                std::path::Component::Normal(n) => p.push(n),
+                std::path::Component::ParentDir => return Err(bad("\"..\" is not allowed")),
+                _ => {}
+            }
+        }
+        if p == Path::new("/") {
+            return Err(bad("a volume cannot be mounted at /"));
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// Unmount and remove what `create` made for container `id`. Keeps going
@@ -549,4 +592,32 @@ fn spec_for(
         .mounts(mounts)
         .linux(linux)
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_volumes(v: &[&str]) -> oci_spec::image::ImageConfiguration {
+        let mut cfg = oci_spec::image::ImageConfiguration::default();
+        let mut c = oci_spec::image::Config::default();
+        c.set_volumes(Some(v.iter().map(|s| s.to_string()).collect()));
+        cfg.set_config(Some(c));
+        cfg
+    }
+
+    #[test]
+    fn image_volumes_are_cleaned_like_dockers() {
+        let v = image_volumes(&with_volumes(&["/data/", "var//lib/x", "/data"]), "abc").unwrap();
+        assert_eq!(v, [PathBuf::from("/data"), PathBuf::from("/var/lib/x")]);
+        assert!(
+            image_volumes(&oci_spec::image::ImageConfiguration::default(), "abc")
+                .unwrap()
+                .is_empty()
+        );
+        for bad in ["/", "/a/../b"] {
+            let e = image_volumes(&with_volumes(&[bad]), "abc").unwrap_err();
+            assert!(e.to_string().contains(&format!("VOLUME {bad:?}")), "{e}");
+        }
+    }
 }

@@ -1011,7 +1011,6 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             m.anonymous = true;
         }
     }
-    let rs = &rs;
     let id = random_hex(32);
     let cdir = bundle::container_dir(store, &id);
     let bdir = cdir.join("bundle");
@@ -1023,10 +1022,14 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     } else {
         rs.cmd.clone()
     };
-    if let Err(e) = bundle::create(store, &rs.image, &id, &bdir, &args, rs.rm) {
-        claim::release(&id);
-        return Err(e.into());
+    match bundle::create(store, &rs.image, &id, &bdir, &args, rs.rm) {
+        Ok(image_volumes) => add_image_volumes(&mut rs, image_volumes),
+        Err(e) => {
+            claim::release(&id);
+            return Err(e.into());
+        }
     }
+    let rs = &rs;
     let made = (|| -> Result<Container> {
         let config = bdir.join("config.json");
         let text = fs::read(&config).map_err(io_err("read", &config))?;
@@ -1070,6 +1073,26 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         claim::release(&id);
     }
     made
+}
+
+/// Docker's image volumes: each VOLUME path no mount of the user's has as
+/// its destination gets an anonymous volume, mounted before the mounts
+/// below it.
+fn add_image_volumes(rs: &mut RunSpec, paths: Vec<PathBuf>) {
+    for target in paths {
+        if rs.mounts.iter().any(|m| m.target == target) {
+            continue;
+        }
+        let below = rs.mounts.iter().position(|m| m.target.starts_with(&target));
+        let m = MountSpec {
+            source: Source::Volume(Some(random_hex(32))),
+            target,
+            readonly: false,
+            propagation: None,
+            anonymous: true,
+        };
+        rs.mounts.insert(below.unwrap_or(rs.mounts.len()), m);
+    }
 }
 
 /// The container's anonymous volumes (`rm -v`, `--rm`, a failed create).

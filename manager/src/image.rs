@@ -60,7 +60,7 @@ pub fn host_arch() -> Arch {
 }
 
 /// Apply Docker's `--change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR,
-/// USER, EXPOSE) to a config.
+/// USER, EXPOSE, VOLUME) to a config.
 pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
     for change in changes {
         let bad = |why| ImageError::Change {
@@ -109,6 +109,23 @@ pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
                 }
                 cfg.set_exposed_ports(Some(ports));
             }
+            "VOLUME" => {
+                let paths: Vec<String> = if rest.starts_with('[') {
+                    serde_json::from_str(rest).map_err(|_| bad("not a JSON array of strings"))?
+                } else {
+                    rest.split_whitespace().map(String::from).collect()
+                };
+                if paths.is_empty() || paths.iter().any(|p| !p.starts_with('/') || p == "/") {
+                    return Err(bad("VOLUME needs absolute paths other than /"));
+                }
+                let mut vols = cfg.volumes().clone().unwrap_or_default();
+                for p in paths {
+                    if !vols.contains(&p) {
+                        vols.push(p);
+                    }
+                }
+                cfg.set_volumes(Some(vols));
+            }
             "ENV" => {
                 let (k, v) = match rest.split_once('=') {
                     Some((k, v)) if !k.contains(char::is_whitespace) => (k, v),
@@ -127,7 +144,7 @@ pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
             }
             _ => {
                 return Err(bad(
-                    "supported instructions: CMD, ENTRYPOINT, ENV, WORKDIR, USER",
+                    "supported instructions: CMD, ENTRYPOINT, ENV, EXPOSE, VOLUME, WORKDIR, USER",
                 ))
             }
         }
@@ -457,6 +474,16 @@ pub fn import(
         &refs,
         None,
     )
+}
+
+/// The media type a manifest's layers are recorded with: the first
+/// layer's (gzip when there is none).
+pub fn layer_media_type(manifest: &oci_client::manifest::OciImageManifest) -> MediaType {
+    manifest
+        .layers
+        .first()
+        .map(|l| MediaType::from(l.media_type.as_str()))
+        .unwrap_or(MediaType::ImageLayerGzip)
 }
 
 /// Write the config and manifest blobs and record an image whose layers

@@ -790,7 +790,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             id,
             dir,
             args,
-        }) => bundle::create(&store, &image, &id, &dir, &args, false)?,
+        }) => {
+            bundle::create(&store, &image, &id, &dir, &args, false)?;
+        }
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
         Verb::Login { .. } | Verb::Logout { .. } => unreachable!("handled before the store opens"),
     }

@@ -17,7 +17,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
-use oci_spec::image::{ImageConfiguration, MediaType};
+use oci_spec::image::ImageConfiguration;
 use sha2::{Digest, Sha256};
 
 use crate::image::{self, ImageError, NewLayer};
@@ -456,11 +456,7 @@ async fn pull_async(
     if let Some(e) = first_err {
         return Err(e);
     }
-    let media = manifest
-        .layers
-        .first()
-        .map(|l| MediaType::from(l.media_type.as_str()))
-        .unwrap_or(MediaType::ImageLayerGzip);
+    let media = image::layer_media_type(&manifest);
     let id = image::commit_image(
         store,
         config_bytes,

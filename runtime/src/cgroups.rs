@@ -208,8 +208,14 @@ impl Cgroup {
             }
         }
         let mut mgr = self.manager()?;
-        mgr.set(&r)
-            .map_err(|e| self.err(format!("apply linux.resources: {e}")))?;
+        mgr.set(&r).map_err(|e| match missing_controller(&r) {
+            // cgroups-rs only says "subsystems is empty"
+            Some((field, controller)) => CgroupError::Unsupported {
+                field: field.into(),
+                msg: format!("this host's cgroups have no {controller} controller"),
+            },
+            None => self.err(format!("apply linux.resources: {e}")),
+        })?;
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
         }
@@ -561,6 +567,60 @@ fn write_file(path: &Path, value: &str) -> Result<()> {
             value: value.into(),
             err,
         })
+}
+
+/// The first resource of `r` whose controller the host's hierarchy lacks:
+/// (the `linux.resources` field, the controller). Only asked after
+/// cgroups-rs failed, so the common path reads nothing more.
+fn missing_controller(r: &LinuxResources) -> Option<(&'static str, &'static str)> {
+    let have: Vec<String> = hierarchies::auto()
+        .subsystems()
+        .iter()
+        .map(|s| s.controller_name())
+        .collect();
+    let cpu = r.cpu().as_ref();
+    let wanted = [
+        ("memory", "memory", r.memory().is_some()),
+        (
+            "cpu",
+            "cpu",
+            cpu.is_some_and(|c| {
+                c.shares().is_some()
+                    || c.quota().is_some()
+                    || c.period().is_some()
+                    || c.realtime_runtime().is_some()
+                    || c.realtime_period().is_some()
+            }),
+        ),
+        (
+            "cpu",
+            "cpuset",
+            cpu.is_some_and(|c| c.cpus().is_some() || c.mems().is_some()),
+        ),
+        ("pids", "pids", r.pids().is_some()),
+        ("blockIO", "blkio", r.block_io().is_some()),
+        (
+            "devices",
+            "devices",
+            r.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "network",
+            "net_cls",
+            r.network().as_ref().is_some_and(|n| n.class_id().is_some()),
+        ),
+        (
+            "network",
+            "net_prio",
+            r.network()
+                .as_ref()
+                .is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+    ];
+    wanted
+        .into_iter()
+        .find(|(_, c, want)| *want && !have.iter().any(|h| h == c))
+        .map(|(field, c, _)| (field, c))
 }
 
 /// Enable a cgroup2 controller in every ancestor's subtree_control down to `dir`.

@@ -708,6 +708,23 @@ pub fn output_via_files(cmd: &mut Command) -> Output {
     }
 }
 
+/// A non-loopback IPv4 address of this host (traffic to it stays local):
+/// the first global one of `ip -4 addr`.
+pub fn host_ipv4() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .map(|a| a.split('/').next().unwrap().to_string())
+        })
+        .expect("the host has a global IPv4 address")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -5,6 +5,62 @@
 
 use rrun_tests::*;
 
+/// The host's cgroup2 mount (hybrid: /sys/fs/cgroup/unified), if any.
+fn cgroup2_mount() -> Option<&'static std::path::Path> {
+    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| {
+            nix::sys::statfs::statfs(*p)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
+}
+
+/// `rrun run` of bundle `b` as `id` on a pure cgroup v2 host, seen from a
+/// private mount namespace: every cgroup mount replaced by one cgroup2
+/// mount at /sys/fs/cgroup.
+fn run_in_cgroup2_only_view(rt: &Runtime, b: &Bundle, id: &str) -> std::process::Output {
+    let view = "for m in $(awk '$2 ~ \"^/sys/fs/cgroup/\" {print $2}' /proc/self/mounts | sort -r); do umount -l \"$m\"; done; \
+                umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"";
+    std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", view, "sh"])
+        .arg(rrun_bin())
+        .arg("--root")
+        .arg(rt.root.path())
+        .args(["run", "-b", b.path_str(), id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// In the cgroup2-only view cgroups-rs enables the hierarchy's controllers
+/// in the root's cgroup.subtree_control: this puts that back on drop.
+struct RestoreSubtree(Option<(std::path::PathBuf, String)>);
+
+impl RestoreSubtree {
+    fn new() -> Self {
+        RestoreSubtree(cgroup2_mount().map(|m| {
+            let p = m.join("cgroup.subtree_control");
+            let before = std::fs::read_to_string(&p).unwrap_or_default();
+            (p, before)
+        }))
+    }
+}
+
+impl Drop for RestoreSubtree {
+    fn drop(&mut self) {
+        if let Some((file, before)) = &self.0 {
+            let now = std::fs::read_to_string(file).unwrap_or_default();
+            for c in now
+                .split_whitespace()
+                .filter(|c| !before.split_whitespace().any(|b| b == *c))
+            {
+                let _ = std::fs::write(file, format!("-{c}"));
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn resources_reach_the_cgroup_files() {
@@ -184,57 +240,13 @@ fn devices_allowlist_on_cgroup2_is_an_ebpf_filter() {
     // A pure cgroup v2 host seen from a private mount namespace: every
     // cgroup mount replaced by one cgroup2 mount at /sys/fs/cgroup. The
     // runtime finds no devices controller there and must load an eBPF
-    // device program instead.
-    // In the cgroup2-only view cgroups-rs enables the hierarchy's
-    // controllers (here hugetlb) in the root's cgroup.subtree_control: put
-    // that back afterwards (declared first, so it drops last).
-    struct RestoreSubtree(Option<(std::path::PathBuf, String)>);
-    impl Drop for RestoreSubtree {
-        fn drop(&mut self) {
-            if let Some((file, before)) = &self.0 {
-                let now = std::fs::read_to_string(file).unwrap_or_default();
-                for c in now
-                    .split_whitespace()
-                    .filter(|c| !before.split_whitespace().any(|b| b == *c))
-                {
-                    let _ = std::fs::write(file, format!("-{c}"));
-                }
-            }
-        }
-    }
-    let _restore = RestoreSubtree(
-        [
-            "/sys/fs/cgroup/unified/cgroup.subtree_control",
-            "/sys/fs/cgroup/cgroup.subtree_control",
-        ]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
-        .map(|p| {
-            let before = std::fs::read_to_string(&p).unwrap_or_default();
-            (p, before)
-        }),
-    );
+    // device program instead. (Declared first, so it drops last.)
+    let _restore = RestoreSubtree::new();
     let rt = Runtime::new();
-    let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| {
-            nix::sys::statfs::statfs(*p)
-                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-        });
+    let unified = cgroup2_mount();
     check_device_rules(|b| {
         let id = rt.id("v2dev");
-        let view = "for m in $(awk '$2 ~ \"^/sys/fs/cgroup/\" {print $2}' /proc/self/mounts | sort -r); do umount -l \"$m\"; done; \
-                    umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"";
-        let mut c = std::process::Command::new("unshare");
-        c.args(["-m", "--propagation", "private", "sh", "-c", view, "sh"])
-            .arg(rrun_bin())
-            .arg("--root")
-            .arg(rt.root.path())
-            .args(["run", "-b", b.path_str(), &id])
-            .stdin(std::process::Stdio::null());
-        let out = c.output().unwrap();
+        let out = run_in_cgroup2_only_view(&rt, b, &id);
         // the container's cgroup2 directory went away with it
         if let Some(u) = unified {
             assert!(!u.join(&id).exists(), "{}/{id} left behind", u.display());
@@ -468,4 +480,39 @@ fn cgroups_path_is_honoured_and_removed() {
     assert!(tasks.lines().any(|l| l == pid.to_string()), "{tasks}");
     assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete --force");
     assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
+}
+
+/// A cgroup2 hierarchy without the memory controller (this hybrid host's
+/// cgroup2 seen alone from a private mount namespace): a memory limit is
+/// refused naming the controller, and no cgroup directory is left.
+#[test]
+#[ignore = "needs root"]
+fn a_limit_without_its_controller_is_refused_and_leaves_nothing() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: runc 1.1 refuses this cgroup2-only view of a hybrid host");
+        return;
+    }
+    let Some(unified) = cgroup2_mount() else {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    };
+    let controllers = std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap();
+    if controllers.split_whitespace().any(|c| c == "memory") {
+        eprintln!("skipped: this host's cgroup2 has the memory controller");
+        return;
+    }
+    let _restore = RestoreSubtree::new();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|v| v["linux"]["resources"] = json!({"memory": {"limit": 67108864}}));
+    let id = rt.id("nomem");
+    let out = run_in_cgroup2_only_view(&rt, &b, &id);
+    let left = unified.join(&id);
+    let was_left = left.exists();
+    let _ = std::fs::remove_dir(&left);
+    assert_fails_naming(&out, "a memory limit without a memory controller", "memory");
+    let err = stderr(&out);
+    assert!(!err.contains("subsystems is empty"), "{err}");
+    assert!(!was_left, "{} left behind", left.display());
 }

@@ -697,22 +697,6 @@ fn bridge_ip_masq_translates_outbound_traffic_and_del_removes_the_rule() {
     );
 }
 
-/// A non-loopback IPv4 address of this host (traffic to it stays local).
-fn host_ipv4() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.split_whitespace()
-                .nth(3)
-                .map(|a| a.split('/').next().unwrap().to_string())
-        })
-        .expect("the host has a global IPv4 address")
-}
-
 /// A TCP server in `ns` answering every connection with `reply`.
 struct Server(std::process::Child);
 

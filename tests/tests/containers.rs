@@ -135,21 +135,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn host_ipv4() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.split_whitespace()
-                .nth(3)
-                .map(|a| a.split('/').next().unwrap().to_string())
-        })
-        .expect("a global IPv4 address")
-}
-
 #[test]
 #[ignore = "needs root"]
 fn run_gives_output_and_exit_code_and_rm_leaves_nothing() {
@@ -318,15 +303,6 @@ fn bind_mounts_both_ways_and_read_only() {
     );
 }
 
-/// Wait until `f` holds (or panic after `secs`).
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The body of `GET /` from addr:port, or "" when nothing answers.
 fn fetch(addr: &str, port: u16) -> String {
     use std::io::{Read, Write};
@@ -377,7 +353,7 @@ fn bridge_network_two_web_servers_on_port_80() {
             .spawn()
             .unwrap();
         servers.push(Background(child));
-        wait_for(&format!("{name} to run"), 20, || {
+        wait_for(&format!("{name} to run"), Duration::from_secs(20), || {
             rb.ok(&["ps", "--format", "{{.Names}} {{.State}}"])
                 .contains(&format!("{name} running"))
         });
@@ -395,10 +371,14 @@ fn bridge_network_two_web_servers_on_port_80() {
         let ip = ip.trim().to_string();
         assert!(ip.starts_with("10.88."), "{name}: {ip:?}");
         let mut got = String::new();
-        wait_for(&format!("{name} to answer"), 10, || {
-            got = fetch("127.0.0.1", port);
-            !got.is_empty()
-        });
+        wait_for(
+            &format!("{name} to answer"),
+            Duration::from_secs(10),
+            || {
+                got = fetch("127.0.0.1", port);
+                !got.is_empty()
+            },
+        );
         assert_eq!(got, "hello from httpd\n");
         assert_eq!(fetch(&ip, 80), "hello from httpd\n", "{name} by its IP");
         ips.push(ip);
@@ -664,7 +644,7 @@ fn logs_tail_timestamps_follow_and_rotation() {
         "-c",
         "echo two >&2; sleep 0.3; echo one; echo three; sleep 300",
     ]);
-    wait_for("the output", 10, || {
+    wait_for("the output", Duration::from_secs(10), || {
         rb.ok(&["logs", "talker"]).contains("three")
     });
     let o = rb.run(&["logs", "talker"]);
@@ -765,7 +745,9 @@ fn restart_policies_and_a_killed_shim() {
         .trim()
         .to_string()
     };
-    wait_for("two restarts", 30, || state("flaky") == "exited 2");
+    wait_for("two restarts", Duration::from_secs(30), || {
+        state("flaky") == "exited 2"
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(state("flaky"), "exited 2", "on-failure:2 restarts twice");
     rb.ok(&[
@@ -782,7 +764,7 @@ fn restart_policies_and_a_killed_shim() {
         "-c",
         "sleep 0.2",
     ]);
-    wait_for("restarts", 30, || {
+    wait_for("restarts", Duration::from_secs(30), || {
         state("phoenix")
             .split(' ')
             .nth(1)
@@ -831,11 +813,15 @@ fn restart_policies_and_a_killed_shim() {
         .unwrap_or(0);
     assert_eq!(runtime, 0, "rrun state left");
     // gone, or a zombie for whoever reaps orphans here
-    wait_for("the container's process to go", 5, || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
-        })
-    });
+    wait_for(
+        "the container's process to go",
+        Duration::from_secs(5),
+        || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        },
+    );
 }
 
 /// pause/unpause, top, port (a random host port), rename, --ulimit (and
@@ -1142,7 +1128,7 @@ fn user_networks_resolve_names_and_rm_cleans_up() {
     );
     // by name, both ways, and by short id
     let mut got = String::new();
-    wait_for("web to answer by name", 10, || {
+    wait_for("web to answer by name", Duration::from_secs(10), || {
         let o = rb.run(&["exec", "client", "wget", "-q", "-O", "-", "http://web/"]);
         got = stdout(&o);
         o.status.success()
@@ -1551,10 +1537,14 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
         assert!(ip.trim().starts_with("10.88."), "{name}: {ip:?}");
         ips.insert(ip.trim().to_string());
         let mut got = String::new();
-        wait_for(&format!("{name} to answer"), 10, || {
-            got = fetch("127.0.0.1", base + i);
-            !got.is_empty()
-        });
+        wait_for(
+            &format!("{name} to answer"),
+            Duration::from_secs(10),
+            || {
+                got = fetch("127.0.0.1", base + i);
+                !got.is_empty()
+            },
+        );
         assert_eq!(got, "hello from httpd\n", "{name}");
     }
     assert_eq!(ips.len(), N as usize, "{ips:?}");
@@ -1652,9 +1642,11 @@ fn killed_run_and_rm_are_reconciled() {
         );
         assert!(rbox_netns().is_empty(), "{when}: {:?}", rbox_netns());
         assert_eq!(host_veths(), veths, "{when}: veths");
-        wait_for(&format!("{when}: the shims to go"), 5, || {
-            shim_pids() == shims
-        });
+        wait_for(
+            &format!("{when}: the shims to go"),
+            Duration::from_secs(5),
+            || shim_pids() == shims,
+        );
         assert_eq!(net_records(), records, "{when}: leases or nft rules");
         // keeper's rootfs and the exited container's are mounted
         let m = mounts_mentioning(&rb.root().join("containers"));
@@ -1675,17 +1667,21 @@ fn killed_run_and_rm_are_reconciled() {
         let names = rb.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
         if names.lines().any(|l| l.starts_with("kk ")) {
             assert!(names.contains("kk running"), "{when}: {names}");
-            wait_for(&format!("{when}: kk to answer"), 10, || {
-                fetch("127.0.0.1", port) == "hello from httpd\n"
-            });
+            wait_for(
+                &format!("{when}: kk to answer"),
+                Duration::from_secs(10),
+                || fetch("127.0.0.1", port) == "hello from httpd\n",
+            );
             rb.ok(&["rm", "-f", "kk"]);
         }
         check_clean(&when);
         // the name is free again
         rb.ok(&run_k);
-        wait_for(&format!("{when}: the new kk to answer"), 10, || {
-            fetch("127.0.0.1", port) == "hello from httpd\n"
-        });
+        wait_for(
+            &format!("{when}: the new kk to answer"),
+            Duration::from_secs(10),
+            || fetch("127.0.0.1", port) == "hello from httpd\n",
+        );
         let when = format!("rm -f killed after {ms} ms");
         let mut child = rb
             .cmd(&["rm", "-f", "kk"])
@@ -1992,6 +1988,14 @@ fn stats_shows_the_memory_limit_and_pids() {
     assert_fails_naming(&o, "stats of a removed container", "limited");
 }
 
+/// `rbox volume ls -q`.
+fn volume_names(rb: &Rbox) -> Vec<String> {
+    rb.ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// The `system df` row for `kind`: (TOTAL, ACTIVE).
 fn df_counts(rb: &Rbox, kind: &str) -> (u32, u32) {
     let out = rb.ok(&["system", "df"]);
@@ -2055,12 +2059,7 @@ fn volume_copy_up_rm_v_attach_and_system_df_prune() {
 
     // anonymous volumes: named at create, kept by rm, removed by rm -v
     // and by --rm
-    let volumes = || -> Vec<String> {
-        rb.ok(&["volume", "ls", "-q"])
-            .lines()
-            .map(String::from)
-            .collect()
-    };
+    let volumes = || volume_names(&rb);
     let before = volumes();
     rb.ok(&[
         "create", "--name", "anon1", "--net", "none", "-v", "/cache", "bb", "true",
@@ -2130,4 +2129,142 @@ fn volume_copy_up_rm_v_attach_and_system_df_prune() {
     assert_eq!(df_counts(&rb, "Images"), (0, 0));
     assert!(volumes().is_empty(), "{:?}", volumes());
     assert!(rb.ok(&["images", "-q"]).trim().is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn image_volumes_become_anonymous_volumes() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    // the busybox image plus /data/hello, with VOLUME /data in its config
+    let tar = rb.dir.path().join("vol.tar");
+    std::fs::copy(rb.dir.path().join("bb.tar"), &tar).unwrap();
+    let extra = rb.dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("data")).unwrap();
+    std::fs::write(extra.join("data/hello"), "from the image\n").unwrap();
+    let st = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(&extra)
+        .arg("-rf")
+        .arg(&tar)
+        .arg("./data")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tar = tar.to_str().unwrap();
+    rb.ok(&["import", "--change", "VOLUME /data", tar, "vol"]);
+    let img: serde_json::Value = serde_json::from_str(&rb.ok(&["inspect", "vol"])).unwrap();
+    let img = if img.is_array() { &img[0] } else { &img };
+    assert!(
+        img["Config"]["Volumes"].get("/data").is_some(),
+        "{}",
+        img["Config"]
+    );
+    let o = rb.run(&["import", "--change", "VOLUME data", tar, "bad"]);
+    assert_fails_naming(&o, "import with a relative VOLUME", "VOLUME");
+
+    let volumes = || volume_names(&rb);
+    let before = volumes();
+    // run: the image's file is in the new volume (copy-up), which is in
+    // volume ls and inspect's Mounts
+    rb.ok(&[
+        "run", "-d", "--name", "v1", "--net", "none", "vol", "sleep", "300",
+    ]);
+    assert_eq!(
+        rb.ok(&["exec", "v1", "cat", "/data/hello"]),
+        "from the image\n"
+    );
+    let made: Vec<String> = volumes()
+        .into_iter()
+        .filter(|v| !before.contains(v))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let c: serde_json::Value = serde_json::from_str(&rb.ok(&["inspect", "v1"])).unwrap();
+    let c = if c.is_array() { &c[0] } else { &c };
+    let mounts = c["Mounts"].as_array().unwrap();
+    assert!(
+        mounts.iter().any(|m| m["Type"] == "volume"
+            && m["Destination"] == "/data"
+            && m["Name"] == made[0].as_str()),
+        "{mounts:?}"
+    );
+    // what the container writes there survives a stop and start
+    rb.ok(&["exec", "v1", "sh", "-c", "echo kept > /data/new"]);
+    rb.ok(&["stop", "-t", "1", "v1"]);
+    rb.ok(&["start", "v1"]);
+    assert_eq!(rb.ok(&["exec", "v1", "cat", "/data/new"]), "kept\n");
+    assert_eq!(
+        volumes().len(),
+        before.len() + 1,
+        "start made another volume"
+    );
+    // rm -v takes it away
+    rb.ok(&["rm", "-f", "-v", "v1"]);
+    assert_eq!(volumes(), before, "rm -v kept the image volume");
+
+    // a mount of the user's at /data: no anonymous volume (the named one
+    // is filled from the image instead)
+    assert_eq!(
+        rb.ok(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            "named:/data",
+            "vol",
+            "cat",
+            "/data/hello"
+        ]),
+        "from the image\n"
+    );
+    let mut want = before.clone();
+    want.push("named".into());
+    want.sort();
+    let mut have = volumes();
+    have.sort();
+    assert_eq!(have, want, "-v named:/data made an anonymous volume");
+    rb.ok(&["volume", "rm", "named"]);
+    // a mount below /data is mounted inside the image volume
+    std::fs::create_dir_all(extra.join("host")).unwrap();
+    std::fs::write(extra.join("host/f"), "host file\n").unwrap();
+    let bind = format!("{}:/data/sub", extra.join("host").display());
+    assert_eq!(
+        rb.ok(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            &bind,
+            "vol",
+            "cat",
+            "/data/hello",
+            "/data/sub/f"
+        ]),
+        "from the image\nhost file\n"
+    );
+    // run --rm leaves no volume
+    assert_eq!(
+        rb.ok(&["run", "--rm", "--net", "none", "vol", "cat", "/data/hello"]),
+        "from the image\n"
+    );
+    assert_eq!(volumes(), before, "run --rm kept the image volume");
+    // a create that fails after the image volume was made and filled
+    // (the bind below it cannot be made) leaves no volume either
+    let o = rb.run(&[
+        "create",
+        "--net",
+        "none",
+        "-v",
+        "/proc/rbox-no-such-dir:/data/x",
+        "vol",
+        "true",
+    ]);
+    assert_fails_naming(
+        &o,
+        "a bind source that cannot be made",
+        "/proc/rbox-no-such-dir",
+    );
+    assert_eq!(volumes(), before);
 }
