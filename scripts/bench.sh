@@ -43,6 +43,8 @@ runc=$(command -v runc)
 crun=$(command -v crun)
 runs=${BENCH_RUNS:-50}
 work=$(mktemp -d /tmp/rrun-bench.XXXXXX)
+# other work on the machine skews every number: the doc states the load
+cut -d' ' -f1 /proc/loadavg >"$work/load-start"
 cleanup() {
   for rt in rrun runc crun; do
     bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
@@ -334,7 +336,8 @@ Versions: {vers}.
 """
 doc = f"""# Performance
 
-Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
+Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()},
+load average {open(f"{work}/load-start").read().strip()} at the start and {os.getloadavg()[0]:.2f} at the end: compare ratios, not times, between runs),
 hyperfine, {runs} runs after 5 warm-ups per command, all three runtimes in the same run on the same busybox bundle
 (`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths;
 `linux.cgroupsPath` set to `/rrun-bench` so that all three create the same cgroups).
