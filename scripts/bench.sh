@@ -43,6 +43,8 @@ runc=$(command -v runc)
 crun=$(command -v crun)
 runs=${BENCH_RUNS:-50}
 work=$(mktemp -d /tmp/rrun-bench.XXXXXX)
+# other work on the machine skews every number: the doc states the load
+cut -d' ' -f1 /proc/loadavg >"$work/load-start"
 cleanup() {
   for rt in rrun runc crun; do
     bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
@@ -218,6 +220,11 @@ if [ -x "$shim" ] && command -v containerd >/dev/null; then
   "$here/scripts/bench-shim.sh" "$work" "$rrun" "$shim" "${BENCH_SHIM_RUNS:-20}"
 fi
 
+# rbox vs podman vs docker: run --rm, exec, idle supervisor memory
+if [ -x "$rbox" ] && [ -x "$shim" ]; then
+  "$here/scripts/bench-rbox.sh" "$work" "$rbox" "${BENCH_RBOX_RUNS:-20}"
+fi
+
 python3 - "$work" "$here/docs/performance.md" "$runs" <<'PY'
 import json, sys, datetime, platform, subprocess
 work, out, runs = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -271,9 +278,66 @@ if os.path.exists(f"{work}/shim.json"):
                 f"**{r['runc_rss']} kB** (Pss {r['runc_pss']} kB, {r.get('runc_threads', '?')} threads).")
     print(shim_rss)
 ctdver = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.strip()
+
+rbox_section = ""
+if os.path.exists(f"{work}/rbox-run.json"):
+    run, ex = med("rbox-run"), med("rbox-exec")
+    mem = json.load(open(f"{work}/rbox-mem.json"))
+    engines = [e for e in ("podman", "docker") if e in run]
+    line = lambda cells: "| " + " | ".join(cells) + " |"
+    head = line(["command", "rbox"] + engines + [f"rbox/{e}" for e in engines])
+    def row(label, m, suffix=""):
+        r = m["rbox" + suffix]
+        return line([label, f"{r:.1f}"] + [f"{m[e + suffix]:.1f}" for e in engines] +
+                    [f"**{r / m[e + suffix]:.2f}**" for e in engines])
+    rrows = [head, "|" + "---|" * (2 + 2 * len(engines)),
+             row("`run --rm IMAGE true` (default bridge network)", run),
+             row("`run --rm --network none IMAGE true`", run, " --network none"),
+             row("`exec CTR true`", ex)]
+    for r in rrows[2:]:
+        print(r)
+    tgt = lambda v, t: f"**{v:.1f} ms**, " + ("met" if v < t else "not met yet")
+    targets = (f"Targets (issue 7): `rbox run --rm` on the bridge network under 100 ms: {tgt(run['rbox'], 100)}; "
+               f"`rbox exec` under 30 ms: {tgt(ex['rbox'], 30)}.")
+    names = {"rbox": "rbox's containerd-shim-rrun-v2", "podman": "Podman's conmon",
+             "docker": "Docker's containerd-shim-runc-v2"}
+    m = mem["memory"]
+    memline = ("Memory of the process that supervises one idle detached container (running `sleep`): " +
+               "; ".join(f"{names[k]} VmRSS **{v['rss']} kB** (Pss {v['pss']} kB, {v['threads']} thread{'s' if v['threads'] != 1 else ''})"
+                         for k, v in m.items()) +
+               (". Docker also keeps dockerd and containerd running (not counted); rbox and Podman have no daemon."
+                if "docker" in m else "."))
+    print(targets)
+    print(memline)
+    notes = "".join(f"\n\n{n[0].upper()}{n[1:]}." for n in mem["notes"])
+    vers = "; ".join(["rbox built from this tree"] + [v for k, v in mem["versions"].items() if k != "rbox"])
+    rbox_section = f"""## rbox run and exec
+
+rbox against Podman and Docker on the same busybox image (`/bin/busybox` of busybox-static, `rbox import`ed,
+then `rbox save`d as a docker-archive that `podman load` and `docker load` read), each engine with a private
+store; hyperfine, {mem['runs']} runs after 3 warm-ups, one hyperfine call per operation (the rows of an
+operation side by side). Median wall time in milliseconds of the whole command; ratios of rbox to the others
+(lower is faster).
+
+""" + "\n".join(rrows) + f"""
+
+{targets}
+
+{memline}
+
+The set-up (scripts/bench-rbox.sh): rbox uses this tree's shim, rrun and CNI plugins and its default bridge
+rbox0 (10.88.0.0/16, nf_tables rules). Podman uses runc (crun refuses this hybrid cgroup host), cgroupfs and
+CNI with a private containers.conf whose default network is on 10.89.246.0/24 (bridge, portmap, firewall and
+tuning plugins, iptables rules; Podman's own default subnet is rbox0's). Docker is a private dockerd with its
+own containerd and runc, on a bridge of 10.89.247.0/24, with its default iptables rules (without
+touching ip_forward or the FORWARD policy).{notes}
+
+Versions: {vers}.
+"""
 doc = f"""# Performance
 
-Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()}),
+Measured by `make bench` (scripts/bench.sh) on {datetime.date.today()}: {platform.node()} ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, kernel {platform.release()},
+load average {open(f"{work}/load-start").read().strip()} at the start and {os.getloadavg()[0]:.2f} at the end: compare ratios, not times, between runs),
 hyperfine, {runs} runs after 5 warm-ups per command, all three runtimes in the same run on the same busybox bundle
 (`/bin/true`, runc's default config: pid, mount, ipc, uts, network and cgroup namespaces, masked and read-only paths;
 `linux.cgroupsPath` set to `/rrun-bench` so that all three create the same cgroups).
@@ -341,6 +405,7 @@ pure cgroup v1 view as above; ratio to containerd's own runc shim with runc.
 
 {shim_rss}
 
+""" + rbox_section + f"""
 ## Where rrun's time goes
 
 Profiled with `perf record -a` over 200 `rrun run` of `/bin/true` (2026-11-24). Each container costs two
