@@ -1383,6 +1383,13 @@ struct NetTeardown {
 impl NetTeardown {
     fn run(self) -> Result<()> {
         let mut result = Ok(());
+        // the namespace takes the container's veth end, and so the pair,
+        // with it (our bridge plugin leaves it): gone when we return
+        let veths = self
+            .prev
+            .as_ref()
+            .map(network::host_veths)
+            .unwrap_or_default();
         if let Some(conflist) = &self.del {
             let cni = Cni::new(network::plugin_dirs());
             result = cni.detach(
@@ -1391,9 +1398,11 @@ impl NetTeardown {
                 &self.ns,
                 &self.ports,
                 self.prev.as_ref(),
+                true,
             );
         }
         self.ns.remove()?;
+        network::wait_gone(&veths, std::time::Duration::from_secs(2));
         result.map_err(Into::into)
     }
 }
@@ -1508,7 +1517,7 @@ fn start_task(store: &Store, c: &Container, state: &mut RunState, attached: bool
     let plan = plan_network(store, c, state)?;
     let (attachment, shim) = std::thread::scope(|s| {
         let add = s.spawn(|| plan.attach(&c.id));
-        let shim = supervisor::create(store, c);
+        let shim = supervisor::create(store, c, attached);
         (add.join().expect("the CNI thread does not panic"), shim)
     });
     let shim = shim?;

@@ -196,7 +196,12 @@ enum Verb {
     System(SystemVerb),
     /// The shim's exit hook: a container's init exited
     #[command(name = "__exited", hide = true)]
-    Exited { id: String },
+    Exited {
+        id: String,
+        /// Nothing to do while this (attached `run --rm`) rbox lives
+        #[arg(long)]
+        unless_attached: Option<i32>,
+    },
     /// Run a created or stopped container
     Start {
         /// Attach to its output and wait
@@ -501,6 +506,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         v => v,
     };
+    // the attached run finishes its container: no store opened for nothing
+    if let Verb::Exited {
+        unless_attached: Some(pid),
+        ..
+    } = verb
+    {
+        if pid != std::process::id() as i32
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let store = open(&cli.root)?;
     match verb {
         Verb::Import {
@@ -723,7 +740,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Verb::Network(v) => return network(&store, v),
-        Verb::Exited { id } => {
+        Verb::Exited { id, .. } => {
             let code = std::env::var("RRUN_SHIM_EXIT_STATUS")
                 .ok()
                 .and_then(|s| s.parse().ok())

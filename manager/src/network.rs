@@ -343,6 +343,41 @@ impl NetNs {
     }
 }
 
+/// CNI_ARGS key of a DEL after which the runtime removes the network
+/// namespace: our bridge plugin then leaves the container's veth to the
+/// kernel, which destroys the pair with the namespace, in the background
+/// (deleting it in the plugin waits 20-40 ms for RCU grace periods). Other
+/// plugins ignore it (`IgnoreUnknown=1`) and delete the veth themselves.
+pub const NETNS_GOES: &str = "RBOX_NETNS_REMOVED_AFTER_DEL";
+
+/// The host ends of the result's veth pairs (bridge ports, no sandbox).
+pub fn host_veths(result: &Value) -> Vec<String> {
+    result["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["sandbox"].as_str().is_none_or(str::is_empty))
+        .filter_map(|i| i["name"].as_str())
+        .filter(|n| {
+            !n.is_empty()
+                && !n.contains('/')
+                && Path::new("/sys/class/net").join(n).join("brport").exists()
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// Waits (at most `limit`) until these network devices are gone.
+pub fn wait_gone(devices: &[String], limit: std::time::Duration) {
+    let begin = std::time::Instant::now();
+    for d in devices {
+        let p = Path::new("/sys/class/net").join(d);
+        while p.exists() && begin.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
 /// Sets `lo` up in the calling thread's network namespace, as Docker
 /// does for every container (no plugin needed: one ioctl).
 fn loopback_up() -> std::io::Result<()> {
@@ -445,6 +480,7 @@ impl Cni {
         container: &str,
         netns: &Path,
         ifname: &str,
+        cni_args: Option<&str>,
     ) -> Result<Value> {
         let plugin = conf["type"].as_str().unwrap_or_default().to_string();
         let bin = self.find(&plugin)?;
@@ -473,6 +509,7 @@ impl Cni {
             .env("CNI_NETNS", netns)
             .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", &cni_path)
+            .env("CNI_ARGS", cni_args.unwrap_or_default())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -535,10 +572,10 @@ impl Cni {
         let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
         for i in 0..n {
             let conf = Self::plugin_conf(conflist, i, ports, prev.as_ref());
-            match self.exec("ADD", &conf, container, &netns.path, "eth0") {
+            match self.exec("ADD", &conf, container, &netns.path, "eth0", None) {
                 Ok(r) => prev = Some(r),
                 Err(e) => {
-                    let _ = self.detach(conflist, container, netns, ports, prev.as_ref());
+                    let _ = self.detach(conflist, container, netns, ports, prev.as_ref(), false);
                     return Err(e);
                 }
             }
@@ -553,7 +590,8 @@ impl Cni {
     }
 
     /// DEL in reverse order; every plugin is asked even if one fails (the
-    /// first error is returned). Idempotent.
+    /// first error is returned). Idempotent. `netns_goes`: the caller
+    /// removes the namespace right after (CNI_ARGS [`NETNS_GOES`]).
     pub fn detach(
         &self,
         conflist: &Value,
@@ -561,12 +599,15 @@ impl Cni {
         netns: &NetNs,
         ports: &[PortMap],
         prev: Option<&Value>,
+        netns_goes: bool,
     ) -> Result<()> {
         let mut first = None;
         let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
+        let args = format!("IgnoreUnknown=1;{NETNS_GOES}=1");
+        let args = netns_goes.then_some(args.as_str());
         for i in (0..n).rev() {
             let conf = Self::plugin_conf(conflist, i, ports, prev);
-            if let Err(e) = self.exec("DEL", &conf, container, &netns.path, "eth0") {
+            if let Err(e) = self.exec("DEL", &conf, container, &netns.path, "eth0", args) {
                 first.get_or_insert(e);
             }
         }

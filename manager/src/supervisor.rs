@@ -45,8 +45,20 @@ pub fn stdin_fifo(store: &Store, id: &str) -> PathBuf {
     bundle::container_dir(store, id).join("init-stdin")
 }
 
-fn options(store: &Store, c: &Container) -> ShimOptions {
+/// `attached`: an attached `run --rm` (this process) finishes the
+/// container itself; its exit hook only checks that it still lives.
+fn options(store: &Store, c: &Container, attached: bool) -> ShimOptions {
     let rbox = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rbox"));
+    let mut on_exit = vec![
+        rbox.display().to_string(),
+        "--root".into(),
+        store.root().display().to_string(),
+        "__exited".into(),
+        c.id.clone(),
+    ];
+    if attached && c.spec.rm {
+        on_exit.extend(["--unless-attached".into(), std::process::id().to_string()]);
+    }
     ShimOptions {
         shim: shim_bin(),
         namespace: NAMESPACE.into(),
@@ -54,13 +66,7 @@ fn options(store: &Store, c: &Container) -> ShimOptions {
         bundle: c.bundle.clone(),
         runtime: Some(container::runtime_bin()),
         root: Some(store.root().join("runtime")),
-        on_exit: Some(vec![
-            rbox.display().to_string(),
-            "--root".into(),
-            store.root().display().to_string(),
-            "__exited".into(),
-            c.id.clone(),
-        ]),
+        on_exit: Some(on_exit),
     }
 }
 
@@ -84,7 +90,7 @@ pub fn mkfifo(path: &Path) -> Result<()> {
 
 /// Creates the container under a new shim (its init not started yet). On
 /// error the shim is gone again.
-pub fn create(store: &Store, c: &Container) -> Result<ShimClient> {
+pub fn create(store: &Store, c: &Container, attached: bool) -> Result<ShimClient> {
     let log = format!(
         "{}{}{}",
         shim::jsonlog::SCHEME,
@@ -104,7 +110,7 @@ pub fn create(store: &Store, c: &Container) -> Result<ShimClient> {
         stderr: (!c.spec.tty).then(|| PathBuf::from(&log)),
         terminal: c.spec.tty,
     };
-    let client = ShimClient::start(options(store, c)).map_err(shim_err)?;
+    let client = ShimClient::start(options(store, c, attached)).map_err(shim_err)?;
     if let Err(e) = client.create(&io) {
         abandon(client);
         return Err(shim_err(e));
@@ -151,7 +157,7 @@ pub fn connect(store: &Store, c: &Container) -> Option<ShimClient> {
     if !Path::new(socket).exists() {
         return None;
     }
-    ShimClient::connect(options(store, c), address).ok()
+    ShimClient::connect(options(store, c, false), address).ok()
 }
 
 /// Deletes the container's task and lets its shim go (idempotent). The

@@ -107,12 +107,23 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
     let by_port = fetch("127.0.0.1", ports[0].host_port);
     let _ = server.kill();
     let _ = server.wait();
-    cni.detach(&conflist, &id, &ns, &ports, Some(&att.result))
+    let veths = rbox::network::host_veths(&att.result);
+    assert_eq!(veths.len(), 1, "{}", att.result);
+    // the namespace goes after: the veth pair goes with it
+    cni.detach(&conflist, &id, &ns, &ports, Some(&att.result), true)
         .unwrap();
     // idempotent, also without the result
-    cni.detach(&conflist, &id, &ns, &ports, None).unwrap();
+    cni.detach(&conflist, &id, &ns, &ports, None, true).unwrap();
     ns.remove().unwrap();
     ns.remove().unwrap();
+    rbox::network::wait_gone(&veths, std::time::Duration::from_secs(5));
+    assert!(
+        !std::path::Path::new("/sys/class/net")
+            .join(&veths[0])
+            .exists(),
+        "{} outlived its namespace",
+        veths[0]
+    );
     assert_eq!(by_ip, "hello");
     assert_eq!(by_port, "hello");
     assert!(!ns.path.exists());
@@ -186,7 +197,7 @@ fn a_failing_plugin_is_named_and_undone() {
     let none = Cni::new(vec![PathBuf::from("/nonexistent")]);
     let err = none.check_installed().unwrap_err().to_string();
     assert!(
-        err.contains("\"loopback\"") && err.contains("/nonexistent"),
+        err.contains("\"bridge\"") && err.contains("/nonexistent"),
         "{err}"
     );
 }

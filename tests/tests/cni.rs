@@ -610,6 +610,64 @@ fn gc_through_bridge_releases_leases_of_gone_attachments() {
     }
 }
 
+/// rbox's CNI_ARGS `RBOX_NETNS_REMOVED_AFTER_DEL=1` (with `IgnoreUnknown=1`,
+/// as the reference plugins need): our bridge's DEL releases the lease but
+/// leaves the veth to the namespace, whose removal takes the pair away.
+#[test]
+#[ignore = "needs root"]
+fn bridge_del_before_the_namespace_goes_leaves_the_veth_to_the_kernel() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnik{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let conf = bridge_conf("1.0.0", &bridge, data.path(), "10.89.72.0/24");
+    let ns = NetNs::new();
+    let add = cni(ours, "bridge", "ADD", "gone", &ns.path(), "eth0", &conf);
+    assert_ok(&add, "ADD");
+    let veth = host_veth(&json_out(&add), &bridge);
+    let mut del = Command::new(ours.join("bridge"));
+    del.env_clear()
+        .env("CNI_COMMAND", "DEL")
+        .env("CNI_CONTAINERID", "gone")
+        .env("CNI_NETNS", ns.path())
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", ours)
+        .env("CNI_ARGS", "IgnoreUnknown=1;RBOX_NETNS_REMOVED_AFTER_DEL=1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = del.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(conf.to_string().as_bytes())
+        .unwrap();
+    assert_ok(&child.wait_with_output().unwrap(), "DEL");
+    let leases: Vec<_> = std::fs::read_dir(data.path().join("br-net"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .collect();
+    assert!(leases.is_empty(), "the lease is kept: {leases:?}");
+    assert!(
+        link_exists_in(&ns, "eth0"),
+        "the veth went before the namespace"
+    );
+    let host_end = Path::new("/sys/class/net").join(&veth);
+    assert!(host_end.exists());
+    drop(ns);
+    let begin = std::time::Instant::now();
+    while host_end.exists() {
+        assert!(
+            begin.elapsed() < std::time::Duration::from_secs(5),
+            "{veth} outlived its namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// `nft list table FAMILY rcni`, or None when it does not exist.
 fn rcni_table(family: &str) -> Option<String> {
     let out = Command::new("nft")

@@ -21,6 +21,10 @@ use serde_json::Value;
 
 struct Bridge;
 
+/// CNI_ARGS key (rbox's): the runtime removes the network namespace right
+/// after this DEL, so the container's veth is left to go with it.
+const NETNS_REMOVED_AFTER_DEL: &str = "RBOX_NETNS_REMOVED_AFTER_DEL";
+
 /// The fields of the reference bridge plugin that rrun honours.
 struct Conf {
     bridge: String,
@@ -571,6 +575,16 @@ impl Plugin for Bridge {
         let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
             return Ok(());
         };
+        // the runtime removes the namespace right after: the kernel
+        // destroys the veth pair with it, without keeping the runtime
+        // waiting for the RCU grace periods a deletion here takes
+        if args
+            .args
+            .get(NETNS_REMOVED_AFTER_DEL)
+            .is_some_and(|v| v == "1" || v == "true")
+        {
+            return Ok(());
+        }
         let ifname = args.ifname.clone();
         netns::run_in(ns, || {
             nl::with_handle(|h| async move {
