@@ -2,7 +2,7 @@
 //! `rbox::container` calls, and Docker's output shapes.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -630,6 +630,62 @@ pub fn stats(
 }
 
 /// `rbox info`: what this host has for containers.
+/// `rbox version`: rbox's own version and what it runs containers with
+/// (no daemon: Docker's Server section has no counterpart).
+pub fn version(format: Option<&str>) -> Result<()> {
+    let runtime = container::runtime_bin();
+    let runtime_version = Command::new(&runtime)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(String::from)
+        });
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let v = serde_json::json!({
+        "Client": {
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Os": std::env::consts::OS,
+            "Arch": arch,
+        },
+        "Runtime": {
+            "Path": runtime.display().to_string(),
+            "Version": runtime_version,
+        },
+        "Shim": rbox::supervisor::shim_bin().display().to_string(),
+        "CniPath": rbox::network::plugin_dirs(),
+    });
+    match format {
+        Some("json") => println!("{v}"),
+        Some(t) => println!("{}", Template::parse(t)?.render(&v)),
+        None => {
+            println!("Client: rbox");
+            println!(" Version:      {}", env!("CARGO_PKG_VERSION"));
+            println!(" OS/Arch:      {}/{arch}", std::env::consts::OS);
+            println!(
+                " Runtime:      {} ({})",
+                runtime.display(),
+                v["Runtime"]["Version"].as_str().unwrap_or("missing")
+            );
+            println!(" Shim:         {}", v["Shim"].as_str().unwrap_or_default());
+            let dirs: Vec<String> = rbox::network::plugin_dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            println!(" CNI plugins:  {}", dirs.join(":"));
+        }
+    }
+    Ok(())
+}
+
 pub fn info(store: &Store) -> Result<()> {
     let cgroot = std::path::Path::new(rbox::host::CGROUP_ROOT);
     let cgroup = match rbox::host::cgroup_version(cgroot) {

@@ -182,6 +182,12 @@ enum Verb {
     },
     /// What this host has for containers
     Info,
+    /// The versions of rbox and of the runtime, shim and CNI plugins it uses
+    Version {
+        /// `json`, or a template over the JSON (`{{.Client.Version}}`)
+        #[arg(short, long)]
+        format: Option<String>,
+    },
     /// Container housekeeping
     #[command(subcommand)]
     Container(ContainerVerb),
@@ -493,6 +499,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             registry,
         } => {
             login(&config()?, username, password, password_stdin, registry)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Verb::Version { format } => {
+            ctr::version(format.as_deref())?;
             return Ok(ExitCode::SUCCESS);
         }
         Verb::Logout { registry } => {
@@ -811,7 +821,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bundle::create(&store, &image, &id, &dir, &args, false)?;
         }
         Verb::Bundle(BundleVerb::Rm { id }) => bundle::remove(&store, &id)?,
-        Verb::Login { .. } | Verb::Logout { .. } => unreachable!("handled before the store opens"),
+        Verb::Login { .. } | Verb::Logout { .. } | Verb::Version { .. } => {
+            unreachable!("handled before the store opens")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

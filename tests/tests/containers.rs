@@ -965,6 +965,21 @@ fn pause_top_port_rename_ulimits_volumes_prune_and_info() {
     );
     rb.ok(&["rm", "-f", "exposed"]);
 
+    // version: rbox's and the runtime it uses, Docker's --format
+    let v = rb.ok(&["version"]);
+    assert!(
+        v.contains("Client: rbox") && v.contains(rrun_bin().to_str().unwrap()),
+        "{v}"
+    );
+    let dash_v = rb.ok(&["--version"]);
+    assert_eq!(
+        rb.ok(&["version", "--format", "{{.Client.Version}}"])
+            .trim(),
+        dash_v.split_whitespace().last().unwrap()
+    );
+    let rt = rb.ok(&["version", "--format", "{{.Runtime.Version}}"]);
+    assert!(rt.starts_with("rrun "), "{rt}");
+
     let info = rb.ok(&["info"]);
     for want in [
         "Runtime: ",
