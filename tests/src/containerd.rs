@@ -47,7 +47,20 @@ pub struct Containerd {
     /// containerd keeps shim sockets, fifos and the runc shim's state root
     /// under /run/containerd whatever its config says.
     had_run_containerd: bool,
+    /// What /run/containerd/{fifo,s} held before: what this daemon's ctr
+    /// and shims leave there (fifos of killed tasks, a killed shim's
+    /// socket) goes on drop.
+    run_entries: Vec<PathBuf>,
     _one: MutexGuard<'static, ()>,
+}
+
+/// The fifo dirs and sockets containerd and ctr keep under /run/containerd.
+fn run_entries() -> Vec<PathBuf> {
+    ["fifo", "s"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(Path::new("/run/containerd").join(d)).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()))
+        .collect()
 }
 
 impl Containerd {
@@ -76,6 +89,7 @@ impl Containerd {
             path_prefix: path_prefix.map(Path::to_path_buf),
             daemon: None,
             had_run_containerd: Path::new("/run/containerd").exists(),
+            run_entries: run_entries(),
             _one: one,
         };
         c.restart();
@@ -222,6 +236,20 @@ impl Drop for Containerd {
         }
         if !self.had_run_containerd {
             let _ = std::fs::remove_dir_all("/run/containerd");
+            return;
+        }
+        for e in run_entries() {
+            if self.run_entries.contains(&e) {
+                continue;
+            }
+            if e.is_dir() {
+                let _ = std::fs::remove_dir_all(&e);
+            } else if matches!(std::os::unix::net::UnixStream::connect(&e),
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                // nobody serves it: a killed shim's
+                let _ = std::fs::remove_file(&e);
+            }
         }
     }
 }
