@@ -45,7 +45,18 @@ runs=${BENCH_RUNS:-50}
 work=$(mktemp -d /tmp/rrun-bench.XXXXXX)
 # other work on the machine skews every number: the doc states the load
 cut -d' ' -f1 /proc/loadavg >"$work/load-start"
+# `ip netns add` (the CNI bench) makes /run/netns a mount; the engines make
+# /var/lib/cni: gone again afterwards if they were not there before
+had_netns_dir=$([ -e /run/netns ] && echo 1 || echo 0)
+had_cni_dir=$([ -e /var/lib/cni ] && echo 1 || echo 0)
 cleanup() {
+  if [ "$had_netns_dir" = 0 ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    umount /run/netns 2>/dev/null || true
+    rmdir /run/netns 2>/dev/null || true
+  fi
+  if [ "$had_cni_dir" = 0 ]; then
+    rmdir /var/lib/cni/networks /var/lib/cni 2>/dev/null || true
+  fi
   for rt in rrun runc crun; do
     bin=$rrun; [ $rt = runc ] && bin=$runc; [ $rt = crun ] && bin=$crun
     for id in b-$rt b-hyb e-$rt; do "$bin" --root "$work/root-$rt" delete --force $id >/dev/null 2>&1 || true; done
