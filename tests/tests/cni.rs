@@ -61,6 +61,18 @@ fn cni_raw(
     ifname: &str,
     stdin: &str,
 ) -> Output {
+    feed(cni_command(dir, plugin, cmd, id, netns, ifname), stdin)
+}
+
+/// A plugin call's command: the CNI environment only.
+fn cni_command(
+    dir: &Path,
+    plugin: &str,
+    cmd: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+) -> Command {
     let mut c = Command::new(dir.join(plugin));
     c.env_clear()
         .env("CNI_COMMAND", cmd)
@@ -81,6 +93,11 @@ fn cni_raw(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    c
+}
+
+/// Runs `c` with `stdin` written to it.
+fn feed(mut c: Command, stdin: &str) -> Output {
     let mut child = c.spawn().unwrap();
     child
         .stdin
@@ -626,25 +643,9 @@ fn bridge_del_before_the_namespace_goes_leaves_the_veth_to_the_kernel() {
     let add = cni(ours, "bridge", "ADD", "gone", &ns.path(), "eth0", &conf);
     assert_ok(&add, "ADD");
     let veth = host_veth(&json_out(&add), &bridge);
-    let mut del = Command::new(ours.join("bridge"));
-    del.env_clear()
-        .env("CNI_COMMAND", "DEL")
-        .env("CNI_CONTAINERID", "gone")
-        .env("CNI_NETNS", ns.path())
-        .env("CNI_IFNAME", "eth0")
-        .env("CNI_PATH", ours)
-        .env("CNI_ARGS", "IgnoreUnknown=1;RBOX_NETNS_REMOVED_AFTER_DEL=1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = del.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(conf.to_string().as_bytes())
-        .unwrap();
-    assert_ok(&child.wait_with_output().unwrap(), "DEL");
+    let mut del = cni_command(ours, "bridge", "DEL", "gone", &ns.path(), "eth0");
+    del.env("CNI_ARGS", "IgnoreUnknown=1;RBOX_NETNS_REMOVED_AFTER_DEL=1");
+    assert_ok(&feed(del, &conf.to_string()), "DEL");
     let leases: Vec<_> = std::fs::read_dir(data.path().join("br-net"))
         .unwrap()
         .flatten()

@@ -73,6 +73,22 @@ impl Rbox {
         assert_ok(&o, &args.join(" "));
         stdout(&o)
     }
+
+    /// No container, namespace, veth (beyond `veths`, the host's before),
+    /// container dir or mount of this store is left. `what`: for messages.
+    #[track_caller]
+    fn assert_nothing_left(&self, veths: &[String], what: &str) {
+        assert_eq!(self.ok(&["ps", "-a", "-q"]), "", "{what}");
+        assert!(rbox_netns().is_empty(), "{what}: {:?}", rbox_netns());
+        assert_eq!(host_veths(), veths, "{what}");
+        let left: Vec<_> = std::fs::read_dir(self.root().join("containers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{what}: {left:?}");
+        assert!(mounts_mentioning(&self.root()).is_empty(), "{what}");
+    }
 }
 
 impl Drop for Rbox {
@@ -1470,27 +1486,13 @@ fn attached_rm_runs_drain_output_and_leave_nothing() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let begin = std::time::Instant::now();
-    while !rb.ok(&["ps", "-q"]).contains(char::is_alphanumeric) {
-        assert!(
-            begin.elapsed().as_secs() < 10,
-            "the container did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("the container to start", Duration::from_secs(10), || {
+        rb.ok(&["ps", "-q"]).contains(char::is_alphanumeric)
+    });
     rb.ok(&["stop", "-t", "1", "stopme"]);
     let status = run.wait().unwrap();
     assert!(matches!(status.code(), Some(137) | Some(143)), "{status:?}");
-    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
-    assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
-    assert_eq!(host_veths(), veths);
-    let left: Vec<_> = std::fs::read_dir(rb.root().join("containers"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    assert!(mounts_mentioning(&rb.root()).is_empty());
+    rb.assert_nothing_left(&veths, "after stop of an attached run --rm");
 }
 
 /// The host's veth interfaces.
@@ -1770,16 +1772,7 @@ fn missing_cni_plugins_are_named_and_info_shows_the_host() {
                 && !err.contains("/opt/cni/bin"),
             "{err}"
         );
-        assert_eq!(rb.ok(&["ps", "-a", "-q"]), "", "{args:?}");
-        assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
-        assert_eq!(host_veths(), veths);
-        let left: Vec<_> = std::fs::read_dir(rb.root().join("containers"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-        assert!(mounts_mentioning(&rb.root()).is_empty());
+        rb.assert_nothing_left(&veths, &format!("{args:?}"));
     }
     let info = rb.ok(&["info"]);
     let controllers = info
