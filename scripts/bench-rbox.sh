@@ -30,6 +30,7 @@
 set -euo pipefail
 work=$1 rbox=$2 runs=${3:-20}
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/proc-mem.sh"
 musl=$here/target/$(uname -m)-unknown-linux-musl/release
 export RBOX_RUNTIME=${RRUN:-$musl/rrun}
 export RBOX_SHIM=${SHIM:-$musl/containerd-shim-rrun-v2}
@@ -226,19 +227,9 @@ rid=$(rb run -d --name bench-idle "$image" sleep 100000)
 [ $have_podman = 1 ] && pid_=$(pm run -d --name bench-idle "$image" sleep 100000)
 [ $have_docker = 1 ] && did=$(dk run -d --name bench-idle "$image" sleep 100000)
 sleep 2
-mem() { # the process whose command line matches $1 (an ERE): VmRSS and Pss in kB, threads
-  local p
-  for p in /proc/[0-9]*; do
-    if { tr "\0" " " <"$p/cmdline"; } 2>/dev/null | grep -qE -- "$1"; then
-      echo "$(awk '/^VmRSS/ {print $2}' "$p/status") $(awk '/^Pss:/ {print $2}' "$p/smaps_rollup") $(awk '/^Threads/ {print $2}' "$p/status")"
-      return
-    fi
-  done
-  echo "0 0 0"
-}
 mem_json() { # name regex
   local rss pss thr
-  read -r rss pss thr < <(mem "$2")
+  read -r rss pss thr < <(proc_mem "$2")
   echo "$1: VmRSS $rss kB, Pss $pss kB, $thr threads" >&2
   printf '"%s":{"rss":%s,"pss":%s,"threads":%s}' "$1" "$rss" "$pss" "$thr"
 }

@@ -17,6 +17,7 @@ fi
 
 work=$1 rrun=$2 shim=$3 runs=$4
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/proc-mem.sh"
 d=$work/ctd
 bin=$work/shim-bin
 ns=rrun-bench
@@ -85,15 +86,7 @@ echo "== RSS of one idle shim (a container running sleep)"
 ctr run -d --runtime io.containerd.rrun.v2 $image c-idle-rrun sleep 1000 >/dev/null
 ctr run -d --runtime io.containerd.runc.v2 $image c-idle-runc sleep 1000 >/dev/null
 sleep 1
-rss() { # the shim serving container $1: VmRSS and Pss in kB, threads
-  for p in /proc/[0-9]*; do
-    if { tr "\0" " " < "$p/cmdline"; } 2>/dev/null | grep -q -- "containerd-shim-.*-id $1 "; then
-      echo "$(awk '/^VmRSS/ {print $2}' "$p/status") $(awk '/^Pss:/ {print $2}' "$p/smaps_rollup") $(awk '/^Threads/ {print $2}' "$p/status")"
-      return
-    fi
-  done
-  echo "0 0 0"
-}
+rss() { proc_mem "containerd-shim-.*-id $1 "; } # the shim serving container $1
 read -r ours_rss ours_pss ours_threads < <(rss c-idle-rrun)
 read -r runc_rss runc_pss runc_threads < <(rss c-idle-runc)
 echo "rrun shim: VmRSS ${ours_rss} kB, Pss ${ours_pss} kB, ${ours_threads} threads; runc shim (Go): VmRSS ${runc_rss} kB, Pss ${runc_pss} kB, ${runc_threads} threads"
