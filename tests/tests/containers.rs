@@ -14,6 +14,9 @@ struct Rbox {
     dir: tempfile::TempDir,
     /// the shims' socket dir is /run/containerd/s: removed if we made it
     had_run_containerd: bool,
+    /// rbox makes /run/netns for its namespaces (and leaves it, as `ip
+    /// netns` does)
+    had_netns_dir: bool,
 }
 
 impl Rbox {
@@ -22,6 +25,7 @@ impl Rbox {
         let rb = Rbox {
             dir: tempfile::tempdir().unwrap(),
             had_run_containerd: Path::new("/run/containerd").exists(),
+            had_netns_dir: Path::new("/run/netns").exists(),
         };
         let rootfs = rb.dir.path().join("bb-rootfs");
         busybox_rootfs(&rootfs);
@@ -105,6 +109,10 @@ impl Drop for Rbox {
         m.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in &m {
             let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !self.had_netns_dir {
+            // only when empty: a namespace left would be a bug to see
+            let _ = std::fs::remove_dir("/run/netns");
         }
         if !self.had_run_containerd {
             // only when empty: a shim's socket left would be a bug to see
