@@ -169,6 +169,17 @@ pub struct RunSpec {
     pub security_opt: Vec<String>,
     /// `--init`: rbox-init as PID 1
     pub init: bool,
+    /// `--cgroup-parent` (or `RBOX_CGROUP_PARENT`), checked; `None`:
+    /// bundle::DEFAULT_CGROUP_PARENT
+    pub cgroup_parent: Option<String>,
+}
+
+impl RunSpec {
+    /// The container's `linux.cgroupsPath` (absolute).
+    pub fn cgroups_path(&self, id: &str) -> String {
+        let parent = self.cgroup_parent.as_deref();
+        bundle::cgroups_path(parent.unwrap_or(bundle::DEFAULT_CGROUP_PARENT), id)
+    }
 }
 
 /// What happened to it.
@@ -790,6 +801,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
             linux.set_readonly_paths(None);
         }
         linux.set_seccomp(seccomp_profile);
+        linux.set_cgroups_path(Some(rs.cgroups_path(id).into()));
         let mut res = LinuxResourcesBuilder::default();
         let mut any = false;
         if let Some(m) = rs.memory {
@@ -2266,6 +2278,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "Memory": c.spec.memory.unwrap_or(0),
             "PidsLimit": c.spec.pids_limit.unwrap_or(0),
             "Init": c.spec.init,
+            "CgroupParent": c.spec.cgroup_parent.clone().unwrap_or_default(),
             "SecurityOpt": if c.spec.security_opt.is_empty() { Value::Null } else { json!(c.spec.security_opt) },
         },
         "Mounts": c.spec.mounts.iter().map(|m| {

@@ -94,6 +94,10 @@ pub struct RunArgs {
     pub init: bool,
     #[arg(long)]
     pub security_opt: Vec<String>,
+    /// Absolute cgroup path to put the container's cgroup under
+    /// [default: $RBOX_CGROUP_PARENT, else /rbox]
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cmd: Vec<String>,
@@ -146,6 +150,10 @@ impl RunArgs {
                     .with_context(|| format!("--memory {m:?} is not a size (like 64m)"))
             })
             .transpose()?;
+        let cgroup_parent = match self.cgroup_parent.as_deref() {
+            Some(p) if !p.is_empty() => Some(rbox::bundle::cgroup_parent("--cgroup-parent", p)?),
+            _ => rbox::bundle::env_cgroup_parent()?,
+        };
         Ok(RunSpec {
             image: self.image.clone(),
             name: self.name.clone(),
@@ -184,6 +192,7 @@ impl RunArgs {
             },
             security_opt: self.security_opt.clone(),
             init: self.init,
+            cgroup_parent,
         })
     }
 }
