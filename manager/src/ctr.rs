@@ -659,6 +659,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
         "aarch64" => "arm64",
         a => a,
     };
+    let cni_dirs = rbox::network::plugin_dirs();
     let v = serde_json::json!({
         "Client": {
             "Version": env!("CARGO_PKG_VERSION"),
@@ -670,7 +671,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
             "Version": runtime_version,
         },
         "Shim": rbox::supervisor::shim_bin().display().to_string(),
-        "CniPath": rbox::network::plugin_dirs(),
+        "CniPath": cni_dirs,
     });
     match format {
         Some("json") => println!("{v}"),
@@ -685,10 +686,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
                 v["Runtime"]["Version"].as_str().unwrap_or("missing")
             );
             println!(" Shim:         {}", v["Shim"].as_str().unwrap_or_default());
-            let dirs: Vec<String> = rbox::network::plugin_dirs()
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
+            let dirs: Vec<String> = cni_dirs.iter().map(|d| d.display().to_string()).collect();
             println!(" CNI plugins:  {}", dirs.join(":"));
         }
     }
