@@ -434,6 +434,22 @@ fn runtime(store: &Store) -> Command {
     c
 }
 
+/// Runs the runtime with `args`: its stdout, or its stderr as the error when
+/// it fails.
+fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
+    let out = runtime(store)
+        .args(args)
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out.stdout)
+}
+
 /// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
 pub(crate) fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
     let out = runtime(store).args(["state", id]).output().ok()?;
@@ -2069,16 +2085,7 @@ pub fn kill(store: &Store, what: &str, signal: &str) -> Result<()> {
     if live_status(store, &c) != "running" {
         return Err(ContainerError::NotRunning(c.name));
     }
-    let out = runtime(store)
-        .args(["kill", &c.id, signal])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    runtime_output(store, &["kill", &c.id, signal])?;
     Ok(())
 }
 
@@ -2321,16 +2328,7 @@ pub fn pause(store: &Store, what: &str, pause: bool) -> Result<()> {
         }
         _ => return Err(ContainerError::NotRunning(c.name)),
     }
-    let out = runtime(store)
-        .args([if pause { "pause" } else { "resume" }, &c.id])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    runtime_output(store, &[if pause { "pause" } else { "resume" }, &c.id])?;
     Ok(())
 }
 
@@ -2360,17 +2358,8 @@ pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
     if live_status(store, &c) != "running" && live_status(store, &c) != "paused" {
         return Err(ContainerError::NotRunning(c.name));
     }
-    let out = runtime(store)
-        .args(["ps", "--format", "json", &c.id])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let out = runtime_output(store, &["ps", "--format", "json", &c.id])?;
+    let pids: Vec<i32> = serde_json::from_slice(&out).unwrap_or_default();
     Ok(pids
         .into_iter()
         .map(|pid| {
