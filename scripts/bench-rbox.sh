@@ -13,7 +13,8 @@
 # Every engine is private to this run:
 # - rbox: --root under WORK, the shim, rrun and CNI plugins of this tree
 #   (RBOX_SHIM, RBOX_RUNTIME, RBOX_CNI_PATH; SHIM, RRUN, CNI_BIN_DIR override);
-#   its default bridge rbox0 (10.88.0.0/16).
+#   its default bridge rbox0 (10.88.0.0/16); its containers' cgroups under
+#   /rbox-bench-PID (RBOX_CGROUP_PARENT).
 # - podman: --root/--runroot under WORK, a private containers.conf
 #   (CONTAINERS_CONF) whose default network is rbox-bench-podman on
 #   10.89.246.0/24 (Podman's own default, 10.88.0.0/16, is rbox0's), runc.
@@ -35,6 +36,9 @@ musl=$here/target/$(uname -m)-unknown-linux-musl/release
 export RBOX_RUNTIME=${RRUN:-$musl/rrun}
 export RBOX_SHIM=${SHIM:-$musl/containerd-shim-rrun-v2}
 export RBOX_CNI_PATH=${CNI_BIN_DIR:-$musl}
+# the containers' cgroups go under a parent of this run's own, removed on exit
+export RBOX_CGROUP_PARENT=/rbox-bench-$$
+. "$here/scripts/cgroup-parent.sh"
 d=$work/rbox-bench
 mkdir -p "$d"
 image=rbox-bench/busybox:latest
@@ -127,6 +131,7 @@ cleanup() {
   done
   echo "$ip_forward" >/proc/sys/net/ipv4/ip_forward
   for f in $bridge_nf; do echo "${f#*=}" >"${f%=*}"; done
+  rmdir_cgroup "$RBOX_CGROUP_PARENT"
   # cgroups Docker and Podman (cgroupfs) made
   for c in /sys/fs/cgroup/*/docker /sys/fs/cgroup/*/libpod_parent; do
     [ -d "$c" ] || continue

@@ -4,8 +4,9 @@
 # busybox-static, imported into a throw-away store, and served by httpd with
 # a published port and a bind mount. Every command is printed before it runs.
 # Everything the demo makes is removed on exit, even when it fails or is
-# interrupted: containers, mounts, the store, and the default bridge rbox0,
-# its address leases and the nft table rcni when they did not exist before.
+# interrupted: containers, mounts, the store, the containers' cgroup parent
+# (/rbox-demo-PID), and the default bridge rbox0, its address leases and the
+# nft table rcni when they did not exist before.
 # Needs root. RRUN, RBOX, SHIM and CNI_BIN_DIR name the binaries (make demo
 # passes the freshly built ones); DEMO_PORT the host port (default 18080).
 set -euo pipefail
@@ -14,6 +15,9 @@ rbox_bin=${RBOX:-rbox}
 export RBOX_RUNTIME=${RRUN:-$(command -v rrun || echo rrun)}
 export RBOX_SHIM=${SHIM:-$(command -v containerd-shim-rrun-v2 || echo containerd-shim-rrun-v2)}
 export RBOX_CNI_PATH=${CNI_BIN_DIR:-/usr/local/lib/cni:/usr/lib/cni}
+# the containers' cgroups go under a parent of the demo's own, removed on exit
+export RBOX_CGROUP_PARENT=/rbox-demo-$$
+. "$(dirname "$0")/cgroup-parent.sh"
 port=${DEMO_PORT:-18080}
 names=(demo-web demo-hello)
 
@@ -49,6 +53,7 @@ cleanup() {
   if [ "$had_bridge" = 0 ] && ip link show rbox0 >/dev/null 2>&1; then ip link del rbox0; fi
   if [ "$had_leases" = 0 ]; then rm -rf /var/lib/cni/networks/rbox; fi
   if [ "$had_rcni" = 0 ] && nft list table ip rcni >/dev/null 2>&1; then nft delete table ip rcni; fi
+  rmdir_cgroup "$RBOX_CGROUP_PARENT" || rc=1
   if [ "$rc" = 0 ]; then echo "== done: nothing left behind"; else echo "== demo FAILED (exit $rc)" >&2; fi
   exit "$rc"
 }

@@ -63,11 +63,66 @@ pub enum BundleError {
     },
     #[error("config.json: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
+    #[error("{what} {value:?}: {why}")]
+    BadCgroupParent {
+        what: &'static str,
+        value: String,
+        why: &'static str,
+    },
     #[error("{0}")]
     Teardown(String),
 }
 
 pub type Result<T> = std::result::Result<T, BundleError>;
+
+/// The cgroup containers go under unless `--cgroup-parent` or
+/// `RBOX_CGROUP_PARENT` names another (cgroupfs, like Docker's `/docker`).
+pub const DEFAULT_CGROUP_PARENT: &str = "/rbox";
+
+/// A cgroup parent (`what`: where it came from, for the error) checked and
+/// cleaned: an absolute path below each hierarchy's root, `//a/b/` is
+/// `/a/b`. Relative parents (Docker's "below the daemon's cgroup") and
+/// systemd slices are refused: rbox has no daemon and drives cgroupfs.
+pub fn cgroup_parent(what: &'static str, value: &str) -> Result<String> {
+    let bad = |why| BundleError::BadCgroupParent {
+        what,
+        value: value.to_string(),
+        why,
+    };
+    if !value.starts_with('/') {
+        return Err(bad(
+            "not an absolute cgroup path (like /rbox); relative parents and systemd slices are not supported",
+        ));
+    }
+    let mut clean = String::new();
+    for c in value.split('/').filter(|c| !c.is_empty()) {
+        if c == "." || c == ".." {
+            return Err(bad("'.' and '..' are not allowed in a cgroup path"));
+        }
+        if c.len() > 255 {
+            return Err(bad("a path component is longer than 255 bytes"));
+        }
+        if c.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed in a cgroup path"));
+        }
+        clean.push('/');
+        clean.push_str(c);
+    }
+    Ok(if clean.is_empty() { "/".into() } else { clean })
+}
+
+/// `RBOX_CGROUP_PARENT`, checked; `None` when unset or empty.
+pub fn env_cgroup_parent() -> Result<Option<String>> {
+    match std::env::var("RBOX_CGROUP_PARENT") {
+        Ok(v) if !v.is_empty() => cgroup_parent("RBOX_CGROUP_PARENT", &v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// `linux.cgroupsPath` of container `id` under the (clean) `parent`.
+pub fn cgroups_path(parent: &str, id: &str) -> String {
+    format!("{}/{id}", parent.trim_end_matches('/'))
+}
 
 fn valid_id(id: &str) -> bool {
     let b = id.as_bytes();
@@ -575,7 +630,10 @@ fn spec_for(
     );
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .cgroups_path(PathBuf::from(format!("/rbox/{id}")))
+        .cgroups_path(PathBuf::from(cgroups_path(
+            &env_cgroup_parent()?.unwrap_or_else(|| DEFAULT_CGROUP_PARENT.into()),
+            id,
+        )))
         .masked_paths(MASKED_PATHS.map(String::from).to_vec())
         .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
         .build()?;
@@ -604,6 +662,34 @@ mod tests {
         c.set_volumes(Some(v.iter().map(|s| s.to_string()).collect()));
         cfg.set_config(Some(c));
         cfg
+    }
+
+    #[test]
+    fn cgroup_parents_are_absolute_and_clean() {
+        let ok = |v: &str| cgroup_parent("--cgroup-parent", v).unwrap();
+        assert_eq!(ok("/rbox"), "/rbox");
+        assert_eq!(ok("//a///b/"), "/a/b");
+        assert_eq!(ok("/"), "/");
+        assert_eq!(ok("/a:b/c.slice"), "/a:b/c.slice");
+        assert_eq!(cgroups_path("/", "abc"), "/abc");
+        assert_eq!(cgroups_path("/a/b", "abc"), "/a/b/abc");
+        let long = format!("/{}", "x".repeat(256));
+        for bad in [
+            "rbox",
+            "",
+            "user.slice",
+            "/a/../b",
+            "/a/./b",
+            "/a\nb",
+            &long,
+        ] {
+            let e = cgroup_parent("--cgroup-parent", bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("--cgroup-parent {bad:?}: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

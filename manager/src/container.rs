@@ -169,6 +169,17 @@ pub struct RunSpec {
     pub security_opt: Vec<String>,
     /// `--init`: rbox-init as PID 1
     pub init: bool,
+    /// `--cgroup-parent` (or `RBOX_CGROUP_PARENT`), checked; `None`:
+    /// bundle::DEFAULT_CGROUP_PARENT
+    pub cgroup_parent: Option<String>,
+}
+
+impl RunSpec {
+    /// The container's `linux.cgroupsPath` (absolute).
+    pub fn cgroups_path(&self, id: &str) -> String {
+        let parent = self.cgroup_parent.as_deref();
+        bundle::cgroups_path(parent.unwrap_or(bundle::DEFAULT_CGROUP_PARENT), id)
+    }
 }
 
 /// What happened to it.
@@ -421,6 +432,22 @@ fn runtime(store: &Store) -> Command {
     c.arg("--root")
         .arg(store.root().join("runtime").join(supervisor::NAMESPACE));
     c
+}
+
+/// Runs the runtime with `args`: its stdout, or its stderr as the error when
+/// it fails.
+fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
+    let out = runtime(store)
+        .args(args)
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out.stdout)
 }
 
 /// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
@@ -790,6 +817,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
             linux.set_readonly_paths(None);
         }
         linux.set_seccomp(seccomp_profile);
+        linux.set_cgroups_path(Some(rs.cgroups_path(id).into()));
         let mut res = LinuxResourcesBuilder::default();
         let mut any = false;
         if let Some(m) = rs.memory {
@@ -2057,16 +2085,7 @@ pub fn kill(store: &Store, what: &str, signal: &str) -> Result<()> {
     if live_status(store, &c) != "running" {
         return Err(ContainerError::NotRunning(c.name));
     }
-    let out = runtime(store)
-        .args(["kill", &c.id, signal])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    runtime_output(store, &["kill", &c.id, signal])?;
     Ok(())
 }
 
@@ -2266,6 +2285,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "Memory": c.spec.memory.unwrap_or(0),
             "PidsLimit": c.spec.pids_limit.unwrap_or(0),
             "Init": c.spec.init,
+            "CgroupParent": c.spec.cgroup_parent.clone().unwrap_or_default(),
             "SecurityOpt": if c.spec.security_opt.is_empty() { Value::Null } else { json!(c.spec.security_opt) },
         },
         "Mounts": c.spec.mounts.iter().map(|m| {
@@ -2308,16 +2328,7 @@ pub fn pause(store: &Store, what: &str, pause: bool) -> Result<()> {
         }
         _ => return Err(ContainerError::NotRunning(c.name)),
     }
-    let out = runtime(store)
-        .args([if pause { "pause" } else { "resume" }, &c.id])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    runtime_output(store, &[if pause { "pause" } else { "resume" }, &c.id])?;
     Ok(())
 }
 
@@ -2347,17 +2358,8 @@ pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
     if live_status(store, &c) != "running" && live_status(store, &c) != "paused" {
         return Err(ContainerError::NotRunning(c.name));
     }
-    let out = runtime(store)
-        .args(["ps", "--format", "json", &c.id])
-        .output()
-        .map_err(io_err("run", &runtime_bin()))?;
-    if !out.status.success() {
-        return Err(ContainerError::Runtime {
-            bin: runtime_bin().display().to_string(),
-            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let out = runtime_output(store, &["ps", "--format", "json", &c.id])?;
+    let pids: Vec<i32> = serde_json::from_slice(&out).unwrap_or_default();
     Ok(pids
         .into_iter()
         .map(|pid| {

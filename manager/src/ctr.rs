@@ -94,6 +94,10 @@ pub struct RunArgs {
     pub init: bool,
     #[arg(long)]
     pub security_opt: Vec<String>,
+    /// Absolute cgroup path to put the container's cgroup under
+    /// [default: $RBOX_CGROUP_PARENT, else /rbox]
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cmd: Vec<String>,
@@ -146,6 +150,10 @@ impl RunArgs {
                     .with_context(|| format!("--memory {m:?} is not a size (like 64m)"))
             })
             .transpose()?;
+        let cgroup_parent = match self.cgroup_parent.as_deref() {
+            Some(p) if !p.is_empty() => Some(rbox::bundle::cgroup_parent("--cgroup-parent", p)?),
+            _ => rbox::bundle::env_cgroup_parent()?,
+        };
         Ok(RunSpec {
             image: self.image.clone(),
             name: self.name.clone(),
@@ -184,6 +192,7 @@ impl RunArgs {
             },
             security_opt: self.security_opt.clone(),
             init: self.init,
+            cgroup_parent,
         })
     }
 }
@@ -650,6 +659,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
         "aarch64" => "arm64",
         a => a,
     };
+    let cni_dirs = rbox::network::plugin_dirs();
     let v = serde_json::json!({
         "Client": {
             "Version": env!("CARGO_PKG_VERSION"),
@@ -661,7 +671,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
             "Version": runtime_version,
         },
         "Shim": rbox::supervisor::shim_bin().display().to_string(),
-        "CniPath": rbox::network::plugin_dirs(),
+        "CniPath": cni_dirs,
     });
     match format {
         Some("json") => println!("{v}"),
@@ -676,10 +686,7 @@ pub fn version(format: Option<&str>) -> Result<()> {
                 v["Runtime"]["Version"].as_str().unwrap_or("missing")
             );
             println!(" Shim:         {}", v["Shim"].as_str().unwrap_or_default());
-            let dirs: Vec<String> = rbox::network::plugin_dirs()
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
+            let dirs: Vec<String> = cni_dirs.iter().map(|d| d.display().to_string()).collect();
             println!(" CNI plugins:  {}", dirs.join(":"));
         }
     }

@@ -149,5 +149,5 @@ pub fn targets(store: &Store, what: &[String]) -> container::Result<Vec<(Contain
 
 /// The cgroup of a container, relative to a hierarchy's root.
 pub fn cgroup_of(c: &Container) -> String {
-    format!("rbox/{}", c.id)
+    c.spec.cgroups_path(&c.id).trim_start_matches('/').into()
 }

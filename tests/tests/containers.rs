@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use rrun_tests::*;
 
 /// A store in a temp dir with a busybox image `bb`; cleans up containers,
-/// mounts and namespaces of the store on drop.
+/// mounts and namespaces of the store on drop, then the containers' cgroup
+/// parent (RBOX_CGROUP_PARENT, one per Rbox).
 struct Rbox {
     dir: tempfile::TempDir,
+    cgroup: CgroupParent,
     /// the shims' socket dir is /run/containerd/s: removed if we made it
     had_run_containerd: bool,
     /// rbox makes /run/netns for its namespaces (and leaves it, as `ip
@@ -24,6 +26,7 @@ impl Rbox {
         require_root();
         let rb = Rbox {
             dir: tempfile::tempdir().unwrap(),
+            cgroup: CgroupParent::default(),
             had_run_containerd: Path::new("/run/containerd").exists(),
             had_netns_dir: Path::new("/run/netns").exists(),
         };
@@ -63,6 +66,7 @@ impl Rbox {
             .env("RBOX_RUNTIME", rrun_bin())
             .env("RBOX_SHIM", shim_bin())
             .env("RBOX_CNI_PATH", cni_dir())
+            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
             .stdin(Stdio::null());
         c
     }
@@ -638,6 +642,7 @@ fn detached_container_cp_and_exec() {
         .args(["-qec", &line, "/dev/null"])
         .env("RBOX_RUNTIME", rrun_bin())
         .env("RBOX_SHIM", shim_bin())
+        .env("RBOX_CGROUP_PARENT", &rb.cgroup.0)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -2002,6 +2007,86 @@ fn stats_shows_the_memory_limit_and_pids() {
     rb.ok(&["rm", "-f", "limited"]);
     let o = rb.run(&["stats", "--no-stream", "limited"]);
     assert_fails_naming(&o, "stats of a removed container", "limited");
+}
+
+/// `--cgroup-parent PATH`: the container's cgroup is PATH/<id> in every
+/// hierarchy (its init's /proc/PID/cgroup), inspect shows PATH, stats reads
+/// it there; without the flag RBOX_CGROUP_PARENT is the parent; rm leaves
+/// no cgroup; relative or `..` parents are refused and nothing is made.
+#[test]
+#[ignore = "needs root"]
+fn cgroup_parent_places_the_container_and_rm_leaves_no_cgroup() {
+    let _serial = serial();
+    // dropped after rb: its rmdir checks nothing is left in it
+    let parent = CgroupParent::default();
+    let rb = Rbox::new();
+    let inspect = |what: &str, c: &str| rb.ok(&["inspect", "--format", what, c]).trim().to_string();
+    let cgroups_of = |pid: &str| -> Vec<String> {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap()
+            .lines()
+            .map(|l| l.splitn(3, ':').nth(2).unwrap().to_string())
+            .collect()
+    };
+    // a trailing slash and doubled slashes are cleaned, like a path
+    let flag = format!("{}//", parent.0);
+    rb.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "placed",
+        "--cgroup-parent",
+        &flag,
+        "--memory",
+        "64m",
+        "--net",
+        "none",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    rb.ok(&[
+        "run", "-d", "--name", "default", "--net", "none", "bb", "sleep", "300",
+    ]);
+    for (c, p) in [("placed", &parent.0), ("default", &rb.cgroup.0)] {
+        let id = inspect("{{.Id}}", c);
+        assert_eq!(inspect("{{.HostConfig.CgroupParent}}", c), *p);
+        let want = format!("{p}/{id}");
+        let pid = inspect("{{.State.Pid}}", c);
+        let got = cgroups_of(&pid);
+        assert!(!got.is_empty());
+        assert!(got.iter().all(|g| *g == want), "{c}: {got:?}, want {want}");
+        assert!(!cgroup_dirs(&want).is_empty(), "{c}: {want}");
+    }
+    let stats = rb.ok(&["stats", "--no-stream", "placed"]);
+    assert!(stats.contains("/ 64MiB"), "{stats}");
+    rb.ok(&["rm", "-f", "placed", "default"]);
+    // rrun made the parents, so it removes them with the last container
+    for p in [&parent.0, &rb.cgroup.0] {
+        assert!(cgroup_dirs(p).is_empty(), "{p}: {:?}", cgroup_dirs(p));
+    }
+
+    for (bad, needle) in [
+        ("rbox-rel", "not an absolute cgroup path"),
+        ("user.slice", "not an absolute cgroup path"),
+        ("/a/../b", "'.' and '..' are not allowed"),
+    ] {
+        let o = rb.run(&["create", "--cgroup-parent", bad, "bb", "true"]);
+        assert_fails_naming(&o, bad, &format!("--cgroup-parent {bad:?}: {needle}"));
+        let o = rb
+            .cmd(&["create", "bb", "true"])
+            .env("RBOX_CGROUP_PARENT", bad)
+            .output()
+            .unwrap();
+        assert_fails_naming(&o, bad, &format!("RBOX_CGROUP_PARENT {bad:?}: {needle}"));
+    }
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
+    let left: Vec<_> = std::fs::read_dir(rb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "after bad cgroup parents: {left:?}");
 }
 
 /// `rbox volume ls -q`.

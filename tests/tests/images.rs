@@ -11,13 +11,15 @@ use std::process::{Command, Output, Stdio};
 
 use rrun_tests::{
     assert_fails_naming, assert_ok, busybox_rootfs, mounts_mentioning, output_via_files, rbox_bin,
-    require_root, stderr, stdout, Runtime, Value,
+    require_root, stderr, stdout, CgroupParent, Runtime, Value,
 };
 
 /// A temp dir holding a store (`root/`) and anything else a test makes
-/// (tarballs, bundles).
+/// (tarballs, bundles), and a cgroup parent of its own for the bundles'
+/// containers.
 struct Rbox {
     dir: tempfile::TempDir,
+    cgroup: CgroupParent,
 }
 
 impl Rbox {
@@ -28,6 +30,7 @@ impl Rbox {
                 .prefix("rbox-test")
                 .tempdir()
                 .unwrap(),
+            cgroup: CgroupParent::default(),
         }
     }
 
@@ -41,7 +44,10 @@ impl Rbox {
 
     fn command(&self) -> Command {
         let mut c = Command::new(rbox_bin());
-        c.arg("--root").arg(self.root()).stdin(Stdio::null());
+        c.arg("--root")
+            .arg(self.root())
+            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
+            .stdin(Stdio::null());
         c
     }
 
@@ -697,6 +703,11 @@ fn bundle_from_an_image_runs_with_rrun_and_teardown_leaves_nothing() {
         .as_array()
         .unwrap();
     assert_eq!(caps.len(), 14, "Docker's default capabilities");
+    assert_eq!(
+        spec["linux"]["cgroupsPath"],
+        format!("{}/{id}", rb.cgroup.0),
+        "under RBOX_CGROUP_PARENT"
+    );
 
     // the image is in use: rmi refuses, and the container id is taken
     assert_fails_naming(&rb.cmd(&["rmi", "app:1"]), "rmi in use", &id);
