@@ -633,24 +633,46 @@ impl Drop for ShimsOf {
     }
 }
 
+/// A copy of the shim with rrun next to it, and rrun's state root; on drop
+/// its shims are killed and their containers deleted (`ShimsOf`) before the
+/// directories go.
+struct PrivateShim {
+    _cleanup: ShimsOf,
+    shim: PathBuf,
+    root: tempfile::TempDir,
+    _bin: tempfile::TempDir,
+}
+
+impl PrivateShim {
+    fn new() -> PrivateShim {
+        let bin = tempfile::Builder::new()
+            .prefix("rrun-test-shimbin")
+            .tempdir()
+            .unwrap();
+        let shim = bin.path().join("containerd-shim-rrun-v2");
+        std::fs::copy(shim_bin(), &shim).unwrap();
+        std::os::unix::fs::symlink(rrun_bin(), bin.path().join("rrun")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        PrivateShim {
+            _cleanup: ShimsOf {
+                shim: shim.clone(),
+                root: root.path().join("rbox-test"),
+            },
+            shim,
+            root,
+            _bin: bin,
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn the_shim_client_runs_a_container_without_containerd() {
     use shim::client::{ProcessIo, ShimClient, ShimOptions};
     require_root();
     let _run = rrun_tests::containerd::RunContainerd::take();
-    let bin = tempfile::Builder::new()
-        .prefix("rrun-test-shimbin")
-        .tempdir()
-        .unwrap();
-    let shim = bin.path().join("containerd-shim-rrun-v2");
-    std::fs::copy(shim_bin(), &shim).unwrap();
-    std::os::unix::fs::symlink(rrun_bin(), bin.path().join("rrun")).unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let _cleanup = ShimsOf {
-        shim: shim.clone(),
-        root: root.path().join("rbox-test"),
-    };
+    let private = PrivateShim::new();
+    let (shim, root) = (private.shim.clone(), &private.root);
     let bundle = Bundle::busybox(&["sleep", "1000"]);
     std::fs::write(bundle.path().join("log"), "").unwrap();
     let logs = tempfile::tempdir().unwrap();
@@ -773,18 +795,8 @@ fn a_wait_after_the_event_listener_went_away_is_answered() {
     use shim::client::{ProcessIo, ShimClient, ShimOptions};
     require_root();
     let _run = rrun_tests::containerd::RunContainerd::take();
-    let bin = tempfile::Builder::new()
-        .prefix("rrun-test-shimbin")
-        .tempdir()
-        .unwrap();
-    let shim = bin.path().join("containerd-shim-rrun-v2");
-    std::fs::copy(shim_bin(), &shim).unwrap();
-    std::os::unix::fs::symlink(rrun_bin(), bin.path().join("rrun")).unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let _cleanup = ShimsOf {
-        shim: shim.clone(),
-        root: root.path().join("rbox-test"),
-    };
+    let private = PrivateShim::new();
+    let (shim, root) = (private.shim.clone(), &private.root);
     // a bundle each: a shim that exits removes the socket its bundle's
     // address file names
     let opts = |id: &str, bundle: &Bundle| ShimOptions {
