@@ -616,18 +616,24 @@ fn spec_for(
         );
     }
     let mut mounts: Vec<Mount> = oci_spec::runtime::get_default_mounts();
-    mounts.push(
-        MountBuilder::default()
-            .destination("/sys/fs/cgroup")
-            .typ("cgroup")
-            .source("cgroup")
-            .options(
-                ["ro", "nosuid", "noexec", "nodev"]
-                    .map(String::from)
-                    .to_vec(),
-            )
-            .build()?,
-    );
+    // read-only, as Docker has it (unless oci-spec's defaults have one)
+    if !mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/sys/fs/cgroup"))
+    {
+        mounts.push(
+            MountBuilder::default()
+                .destination("/sys/fs/cgroup")
+                .typ("cgroup")
+                .source("cgroup")
+                .options(
+                    ["ro", "nosuid", "noexec", "nodev"]
+                        .map(String::from)
+                        .to_vec(),
+                )
+                .build()?,
+        );
+    }
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(cgroups_path(

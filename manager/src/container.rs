@@ -1811,15 +1811,12 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
     });
     let mut waited_code = None;
     if let Some(client) = waiter {
-        let signaller = supervisor::connect(store, c);
+        // the same connection: the wait blocks this thread only
+        let signaller = client.share();
         let tty = c.spec.tty;
         waited_code = crate::signals::forwarding(
             &handled_signals(tty),
-            move |s| {
-                if let Some(cl) = &signaller {
-                    forward_signals(cl, "", tty, s)
-                }
-            },
+            move |s| forward_signals(&signaller, "", tty, s),
             // ends when the init exits, or fails if the hook was quicker
             || client.wait(""),
         )
@@ -1874,16 +1871,23 @@ fn finish_attached_rm(
     state.status = "exiting".into();
     state.exit_code = code;
     state.finished_at = Some(chrono::Utc::now().to_rfc3339());
-    save_state(store, id, &state)?;
+    // saved with the network still in it (a killed rbox leaves the next one
+    // something to tear down), while the teardown already runs: the claim
+    // keeps every other rbox away meanwhile
+    let exiting = state.clone();
     let teardown = net_teardown(store, &c, &mut state);
     let net = std::thread::scope(|s| {
         let t = s.spawn(|| teardown.map_or(Ok(()), NetTeardown::run));
+        if let Err(e) = save_state(store, id, &exiting) {
+            let _ = t.join();
+            return Err(e);
+        }
         supervisor::release(store, &c);
         drain();
         // an error is found again (and reported) by `discard`
         let _ = bundle::remove_files(store, id);
-        t.join().expect("the teardown thread does not panic")
-    });
+        Ok(t.join().expect("the teardown thread does not panic"))
+    })?;
     save_state(store, id, &state)?;
     Ok(Some((held, net)))
 }
@@ -1920,15 +1924,10 @@ pub struct ExecSpec {
 /// its exit code (0 at once with `-d`).
 pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
     let c = find(store, what)?;
-    match live_status(store, &c).as_str() {
-        "running" => {}
-        "paused" => {
-            return Err(ContainerError::Invalid(format!(
-                "container {} is paused, unpause it first",
-                c.name
-            )))
-        }
-        _ => return Err(ContainerError::NotRunning(c.name)),
+    // a record that says running is trusted here (asking the runtime costs
+    // a process per exec): if the exec fails, the runtime is asked why
+    if c.state.status != "running" {
+        return Err(exec_refused(store, &c).unwrap_or(ContainerError::NotRunning(c.name)));
     }
     let config = c.bundle.join("config.json");
     let text = fs::read(&config).map_err(io_err("read", &config))?;
@@ -2003,7 +2002,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         Ok(client) => client,
         Err(e) => {
             cleanup(&made);
-            return Err(e);
+            return Err(exec_refused(store, &c).unwrap_or(e));
         }
     };
     if let Err(e) = client.start_process(&exec_id) {
@@ -2013,7 +2012,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
             shim::client::ClientError::Rpc { msg, .. } => msg,
             e => e.to_string(),
         };
-        return Err(ContainerError::ExecStart(msg));
+        return Err(exec_refused(store, &c).unwrap_or(ContainerError::ExecStart(msg)));
     }
     if es.detach {
         return Ok(0);
@@ -2057,25 +2056,36 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
             })
         })
         .collect();
-    let waiter = supervisor::connect(store, &c);
+    // one connection: the wait blocks this thread, signals go from another
+    let waiter = client.share();
     let (eid, tty) = (exec_id.clone(), es.tty);
     let status = crate::signals::forwarding(
         &handled_signals(es.tty),
         move |s| forward_signals(&client, &eid, tty, s),
-        || waiter.as_ref().map(|w| w.wait(&exec_id)),
+        || waiter.wait(&exec_id),
     );
     for t in copies {
         let _ = t.join();
     }
     drop(raw);
-    if let Some(w) = &waiter {
-        let _ = w.delete(&exec_id);
-    }
+    let _ = waiter.delete(&exec_id);
     cleanup(&made);
     match status {
-        Some(Ok(code)) => Ok(code as i32),
-        Some(Err(e)) => Err(supervisor::map_err(e)),
-        None => Err(ContainerError::NotRunning(c.name)),
+        Ok(code) => Ok(code as i32),
+        Err(e) => Err(supervisor::map_err(e)),
+    }
+}
+
+/// Why an exec into `c` cannot run, asked of the runtime: paused, or not
+/// running at all; `None` if it is running (the failure was the exec's own).
+fn exec_refused(store: &Store, c: &Container) -> Option<ContainerError> {
+    match live_status(store, c).as_str() {
+        "running" => None,
+        "paused" => Some(ContainerError::Invalid(format!(
+            "container {} is paused, unpause it first",
+            c.name
+        ))),
+        _ => Some(ContainerError::NotRunning(c.name.clone())),
     }
 }
 

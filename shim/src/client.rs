@@ -222,6 +222,20 @@ impl ShimClient {
         })
     }
 
+    /// A second handle on the same connection (requests are multiplexed, so
+    /// one thread can wait while another sends signals). It receives no
+    /// events; dropping it leaves the connection to the other handles.
+    pub fn share(&self) -> ShimClient {
+        ShimClient {
+            task: self.task.clone(),
+            events_socket: PathBuf::new(),
+            opts: self.opts.clone(),
+            address: self.address.clone(),
+            events: Sink::default(),
+            server: None,
+        }
+    }
+
     /// The shim's ttrpc address (also in the bundle's `address` file).
     pub fn address(&self) -> &str {
         &self.address
