@@ -429,6 +429,9 @@ impl ShimClient {
 impl Drop for ShimClient {
     fn drop(&mut self) {
         self.stop_events();
+        // the connection stays open a while: its reader thread may still
+        // read the fd (see crate::retire)
+        crate::retire::retire(self.task.clone());
     }
 }
 

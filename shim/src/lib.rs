@@ -3,7 +3,8 @@
 //! `service` answers containerd's `start`/`delete` and serves `task`, which
 //! drives rrun through its runc-compatible command line (`rrun`). `reaper`
 //! owns `waitpid`; `io` copies the standard streams; `cgroup2` reads the
-//! metrics of containers on a cgroup v2 host; `oom` watches for OOM kills.
+//! metrics of containers on a cgroup v2 host; `oom` watches for OOM kills;
+//! `retire` keeps used ttrpc clients open (their reader threads outlive them).
 
 pub mod cgroup2;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod jsonlog;
 pub mod mount;
 pub mod oom;
 pub mod reaper;
+pub mod retire;
 pub mod rrun;
 pub mod service;
 pub mod task;

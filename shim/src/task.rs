@@ -799,25 +799,13 @@ fn fill_exit(p: &Process, pid: &mut u32, status: &mut u32, at: &mut MessageField
     }
 }
 
-/// Sends events in order; while containerd is away (restarting), retries
-/// with a new connection for a while, then drops the event.
-/// Failed publishers kept alive (see `forward_events`); beyond this many the
-/// oldest goes, its reader thread long gone.
-const RETIRED_PUBLISHERS: usize = 8;
-
-/// Publishes events in order, reconnecting when the connection fails.
-///
-/// A publisher whose connection failed is kept, not dropped: ttrpc's sync
-/// client closes its socket on drop while its reader thread, woken by the
-/// peer's close, may be about to read that fd number once more. The number
-/// is the lowest free one, so the next accepted connection takes it (an
-/// `rbox` that connects to wait for the container once its event listener
-/// is gone) and the dead reader swallowed that client's request: the Wait
-/// never arrived and rbox hung. Kept, the socket stays open until the reader
-/// has seen its end; the cost is a few fds per failed connection.
+/// Publishes events in order; while containerd is away (restarting),
+/// retries with a new connection for a while, then drops the event. A
+/// publisher whose connection failed is retired ([`crate::retire`]), not
+/// dropped: its reader thread could otherwise swallow the request of the
+/// next client the shim accepts.
 fn forward_events(publisher: RemotePublisher, namespace: &str, events: Receiver<Event>) {
     let mut publisher = Some(publisher);
-    let mut retired = std::collections::VecDeque::new();
     for (topic, event) in events {
         let bytes = event.write_to_bytes_dyn().unwrap_or_default();
         let descriptor = event.descriptor_dyn();
@@ -835,9 +823,8 @@ fn forward_events(publisher: RemotePublisher, namespace: &str, events: Receiver<
                     Ok(()) => break,
                     Err(e) => {
                         log::warn!("publish {topic} (attempt {attempt}): {e}");
-                        retired.extend(publisher.take());
-                        if retired.len() > RETIRED_PUBLISHERS {
-                            retired.pop_front();
+                        if let Some(p) = publisher.take() {
+                            crate::retire::retire(p);
                         }
                     }
                 }
