@@ -194,6 +194,79 @@ impl From<NlError> for CniError {
 
 pub(crate) struct Socket(std::os::fd::OwnedFd, u32);
 
+/// Netfilter sockets kept open until the plugin exits (see [`close_after_exit`]).
+static KEPT_OPEN: std::sync::Mutex<Vec<std::os::fd::OwnedFd>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // a second reference keeps the socket from being released now
+        if let Ok(fd) = self.0.try_clone() {
+            KEPT_OPEN.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
+        }
+    }
+}
+
+/// Hands the netfilter sockets this process used to a child that releases
+/// them once this process has exited; called by [`crate::skel::run`] just
+/// before exit.
+///
+/// Releasing a NETLINK_NETFILTER socket while deleted rules await their
+/// destruction (an RCU grace period after the commit) waits for that
+/// destruction (nf_tables flushes its destroy work on NETLINK_URELEASE):
+/// 10-30 ms that a DEL would otherwise spend in `close` or in its exit,
+/// with every deletion already committed. The child holds only the
+/// sockets and the read end of a pipe whose write end this process keeps
+/// until it exits; on end of file it exits and releases them, waited for
+/// by nobody.
+pub fn close_after_exit() {
+    let fds = std::mem::take(&mut *KEPT_OPEN.lock().unwrap_or_else(|e| e.into_inner()));
+    if fds.is_empty() {
+        return;
+    }
+    let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+        return;
+    };
+    let mut keep: Vec<i32> = fds
+        .iter()
+        .chain(std::iter::once(&r))
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    keep.sort_unstable();
+    let r_fd = std::os::fd::AsRawFd::as_raw_fd(&r);
+    // SAFETY: the plugins are single-threaded; the child makes only raw
+    // system calls (no allocation) and leaves with _exit.
+    match unsafe { nix::unistd::fork() } {
+        // SAFETY: raw system calls on descriptors of this process, the
+        // buffer a local; _exit leaves without running destructors.
+        Ok(nix::unistd::ForkResult::Child) => unsafe {
+            // every other descriptor goes: the plugin's stdout is the
+            // runtime's result pipe, which must see its end now
+            let mut from = 0u32;
+            for &k in &keep {
+                if k as u32 > from {
+                    libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0);
+                }
+                from = k as u32 + 1;
+            }
+            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
+            let mut b = 0u8;
+            while libc::read(r_fd, (&mut b as *mut u8).cast(), 1) < 0
+                && nix::errno::Errno::last() == nix::errno::Errno::EINTR
+            {}
+            libc::_exit(0)
+        },
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop(r);
+            // closed by this process's exit, which ends the child's wait
+            std::mem::forget(w);
+            // the child holds them now: closing ours releases nothing
+            drop(fds);
+        }
+        // kept open: released by this process's exit instead
+        Err(_) => std::mem::forget(fds),
+    }
+}
+
 impl Socket {
     pub(crate) fn open() -> Result<Socket> {
         // SAFETY: socket(2) with constant arguments.
