@@ -1418,6 +1418,10 @@ impl NetTeardown {
             .as_ref()
             .map(network::host_veths)
             .unwrap_or_default();
+        // the namespace first: the kernel starts destroying it (and the
+        // veth pair in it) at once, while the plugins run; they find it
+        // gone and leave the veth to the kernel
+        let removed = self.ns.remove();
         if let Some(conflist) = &self.del {
             let cni = Cni::new(network::plugin_dirs());
             result = cni.detach(
@@ -1426,10 +1430,10 @@ impl NetTeardown {
                 &self.ns,
                 &self.ports,
                 self.prev.as_ref(),
-                true,
+                removed.is_ok(),
             );
         }
-        self.ns.remove()?;
+        removed?;
         network::wait_gone(&veths, std::time::Duration::from_secs(2));
         result.map_err(Into::into)
     }
@@ -1449,12 +1453,15 @@ fn net_teardown(store: &Store, c: &Container, state: &mut RunState) -> Option<Ne
         NetMode::User(n) => usernet::find(store, &n).ok().map(|n| n.conflist(store)),
         _ => None,
     };
-    // killed before the namespace was mounted on it: no ADD was run
-    let is_ns = nix::sys::statfs::statfs(&path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+    // an ADD was run if it was recorded, or if the namespace is mounted
+    // (rbox killed during the ADD); not if it was killed before the mount
+    // (a teardown removes the namespace before its DEL)
+    let added = state.cni_result.is_some()
+        || nix::sys::statfs::statfs(&path)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
     Some(NetTeardown {
         ns: NetNs { path },
-        del: conflist.filter(|_| is_ns),
+        del: conflist.filter(|_| added),
         id: c.id.clone(),
         ports: state.ports.clone(),
         prev: state.cni_result.clone(),
@@ -1802,11 +1809,14 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
             copy_stdin_to(supervisor::stdin_fifo(store, &c.id));
         }
     }
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let running = done.clone();
+    // dropped when the init has exited: the follower reads the rest at once
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let follower = std::thread::spawn(move || {
-        follow_to_end(&log, offset, || {
-            !running.load(std::sync::atomic::Ordering::SeqCst)
+        follow_to_end(&log, offset, |poll| {
+            matches!(
+                stopped.recv_timeout(poll),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            )
         })
     });
     let mut waited_code = None;
@@ -1822,8 +1832,8 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
         )
         .ok();
     }
-    let drain = || {
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let drain = move || {
+        drop(stop);
         let _ = follower.join();
     };
     let claim = match waited_code {
@@ -1893,11 +1903,11 @@ fn finish_attached_rm(
 }
 
 /// Prints log entries from `offset` as they come, raw, to stdout/stderr.
-fn follow_to_end(log: &Path, offset: u64, running: impl FnMut() -> bool) {
+fn follow_to_end(log: &Path, offset: u64, wait: impl FnMut(std::time::Duration) -> bool) {
     use std::io::Write;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    crate::logs::follow(log, offset, running, |e| {
+    crate::logs::follow(log, offset, wait, |e| {
         let _ = if e.stream == "stderr" {
             err.write_all(e.log.as_bytes())
         } else {

@@ -347,7 +347,8 @@ pub fn logs(store: &Store, a: &LogsArgs) -> Result<ExitCode> {
         rbox::logs::follow(
             &path,
             end,
-            || {
+            |poll| {
+                std::thread::sleep(poll);
                 // the container's state, now and then
                 if last.elapsed() > std::time::Duration::from_millis(200) {
                     last = std::time::Instant::now();

@@ -54,18 +54,20 @@ pub fn read_all(path: &Path) -> (Vec<Entry>, u64) {
 }
 
 /// Follows the log from byte `offset` of the current file, handing each
-/// new entry to `sink`, until `running` says false (then what is left is
-/// read too). A rotation (a new file) is followed from its start.
+/// new entry to `sink`. Between reads `wait(POLL)` waits (for up to that
+/// long) and says whether the container may still write; once it says no,
+/// what is left is read and the follow ends. A rotation (a new file) is
+/// followed from its start.
 pub fn follow(
     path: &Path,
     mut offset: u64,
-    mut running: impl FnMut() -> bool,
+    mut wait: impl FnMut(Duration) -> bool,
     mut sink: impl FnMut(&Entry),
 ) {
     let mut ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
     let mut line = String::new();
+    let mut alive = true;
     loop {
-        let alive = running();
         if let Ok(mut f) = File::open(path) {
             let meta = f.metadata().ok();
             let (new_ino, len) = meta.map(|m| (m.ino(), m.len())).unwrap_or((0, 0));
@@ -92,9 +94,12 @@ pub fn follow(
         if !alive {
             return;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        alive = wait(POLL);
     }
 }
+
+/// How often a followed log is read again.
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// `--since`: an RFC 3339 time, a Unix time, or a duration ago (`10m`).
 pub fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -343,12 +343,14 @@ impl NetNs {
     }
 }
 
-/// CNI_ARGS key of a DEL after which the runtime removes the network
-/// namespace: our bridge plugin then leaves the container's veth to the
-/// kernel, which destroys the pair with the namespace, in the background
-/// (deleting it in the plugin waits 20-40 ms for RCU grace periods). Other
-/// plugins ignore it (`IgnoreUnknown=1`) and delete the veth themselves.
-pub const NETNS_GOES: &str = "RBOX_NETNS_REMOVED_AFTER_DEL";
+/// CNI_ARGS key of a DEL whose network namespace the runtime has removed
+/// (before the DEL, so that the kernel destroys it while the plugins run):
+/// our bridge plugin then leaves the container's veth to the kernel, which
+/// destroys the pair with the namespace, in the background (deleting it in
+/// the plugin waits 20-40 ms for RCU grace periods), also should the
+/// namespace still be there. Other plugins ignore it (`IgnoreUnknown=1`)
+/// and find the namespace gone.
+pub const NETNS_GOES: &str = "RBOX_NETNS_REMOVED";
 
 /// The host ends of the result's veth pairs (bridge ports, no sandbox).
 pub fn host_veths(result: &Value) -> Vec<String> {

@@ -627,7 +627,7 @@ fn gc_through_bridge_releases_leases_of_gone_attachments() {
     }
 }
 
-/// rbox's CNI_ARGS `RBOX_NETNS_REMOVED_AFTER_DEL=1` (with `IgnoreUnknown=1`,
+/// rbox's CNI_ARGS `RBOX_NETNS_REMOVED=1` (with `IgnoreUnknown=1`,
 /// as the reference plugins need): our bridge's DEL releases the lease but
 /// leaves the veth to the namespace, whose removal takes the pair away.
 #[test]
@@ -644,7 +644,7 @@ fn bridge_del_before_the_namespace_goes_leaves_the_veth_to_the_kernel() {
     assert_ok(&add, "ADD");
     let veth = host_veth(&json_out(&add), &bridge);
     let mut del = cni_command(ours, "bridge", "DEL", "gone", &ns.path(), "eth0");
-    del.env("CNI_ARGS", "IgnoreUnknown=1;RBOX_NETNS_REMOVED_AFTER_DEL=1");
+    del.env("CNI_ARGS", "IgnoreUnknown=1;RBOX_NETNS_REMOVED=1");
     assert_ok(&feed(del, &conf.to_string()), "DEL");
     let leases: Vec<_> = std::fs::read_dir(data.path().join("br-net"))
         .unwrap()

@@ -21,9 +21,9 @@ use serde_json::Value;
 
 struct Bridge;
 
-/// CNI_ARGS key (rbox's): the runtime removes the network namespace right
-/// after this DEL, so the container's veth is left to go with it.
-const NETNS_REMOVED_AFTER_DEL: &str = "RBOX_NETNS_REMOVED_AFTER_DEL";
+/// CNI_ARGS key (rbox's): the runtime removes the network namespace (before
+/// or right after this DEL), so the container's veth is left to go with it.
+const NETNS_REMOVED: &str = "RBOX_NETNS_REMOVED";
 
 /// The fields of the reference bridge plugin that rrun honours.
 struct Conf {
@@ -575,12 +575,12 @@ impl Plugin for Bridge {
         let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
             return Ok(());
         };
-        // the runtime removes the namespace right after: the kernel
-        // destroys the veth pair with it, without keeping the runtime
-        // waiting for the RCU grace periods a deletion here takes
+        // the runtime is removing the namespace: the kernel destroys the
+        // veth pair with it, without keeping the runtime waiting for the
+        // RCU grace periods a deletion here takes
         if args
             .args
-            .get(NETNS_REMOVED_AFTER_DEL)
+            .get(NETNS_REMOVED)
             .is_some_and(|v| v == "1" || v == "true")
         {
             return Ok(());
