@@ -115,12 +115,53 @@ impl Events for Sink {
 
 /// A running shim serving one container.
 pub struct ShimClient {
+    /// before `task`: dropped (shut down) while the connection is open
+    conn: Arc<Conn>,
     task: TaskClient,
     opts: ShimOptions,
     address: String,
     events: Sink,
     server: Option<Server>,
     events_socket: PathBuf,
+}
+
+/// The socket of a connection to the shim, shut down when the last handle
+/// on it goes: its ttrpc reader thread then ends instead of polling on
+/// while the client is retired (the socket stays open, see crate::retire).
+struct Conn(std::os::fd::RawFd);
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // open: the client owning it is retired, not dropped
+        let _ = nix::sys::socket::shutdown(self.0, nix::sys::socket::Shutdown::Both);
+    }
+}
+
+/// Connects to the shim's ttrpc `address` (`unix:///path`, or
+/// `unix://@name` for an abstract socket).
+fn dial(address: &str) -> Result<(TaskClient, Arc<Conn>)> {
+    use std::os::fd::IntoRawFd;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    let err = |e: std::io::Error| ClientError::Connect {
+        address: address.to_string(),
+        source: ttrpc::Error::Socket(e.to_string()),
+    };
+    let path = address.strip_prefix("unix://").unwrap_or(address);
+    let stream = match path.strip_prefix('@') {
+        Some(name) => {
+            SocketAddr::from_abstract_name(name).and_then(|a| UnixStream::connect_addr(&a))
+        }
+        None => UnixStream::connect(path),
+    }
+    .map_err(err)?;
+    // ttrpc's from here (and left open should Client::new fail)
+    let fd = stream.into_raw_fd();
+    let client = Client::new(fd).map_err(|source| ClientError::Connect {
+        address: address.to_string(),
+        source,
+    })?;
+    Ok((TaskClient::new(client), Arc::new(Conn(fd))))
 }
 
 fn ctx() -> Context {
@@ -190,12 +231,10 @@ impl ShimClient {
             });
         }
         let address = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let client = Client::connect(&address).map_err(|source| ClientError::Connect {
-            address: address.clone(),
-            source,
-        })?;
+        let (task, conn) = dial(&address)?;
         Ok(ShimClient {
-            task: TaskClient::new(client),
+            conn,
+            task,
             opts,
             address,
             events,
@@ -208,12 +247,10 @@ impl ShimClient {
     /// bundle's `address` file): what a later rbox command does. Events
     /// are not received.
     pub fn connect(opts: ShimOptions, address: &str) -> Result<ShimClient> {
-        let client = Client::connect(address).map_err(|source| ClientError::Connect {
-            address: address.to_string(),
-            source,
-        })?;
+        let (task, conn) = dial(address)?;
         Ok(ShimClient {
-            task: TaskClient::new(client),
+            conn,
+            task,
             events_socket: PathBuf::new(),
             opts,
             address: address.to_string(),
@@ -227,6 +264,7 @@ impl ShimClient {
     /// events; dropping it leaves the connection to the other handles.
     pub fn share(&self) -> ShimClient {
         ShimClient {
+            conn: self.conn.clone(),
             task: self.task.clone(),
             events_socket: PathBuf::new(),
             opts: self.opts.clone(),
@@ -453,4 +491,51 @@ pub(crate) fn on_exit_command(bundle: &Path, id: &str, status: i32) -> Option<Co
         None => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
     };
     Some(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn the_last_handle_shuts_the_connection_down_and_the_socket_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shim.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let (task, conn) = dial(&format!("unix://{}", path.display())).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let fd = conn.0;
+        let second = conn.clone();
+        drop(conn);
+        // another handle is left: nothing arrives, the connection is up
+        peer.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(
+            peer.read(&mut b).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+        drop(second);
+        peer.set_nonblocking(false).unwrap();
+        assert_eq!(
+            peer.read(&mut b).unwrap(),
+            0,
+            "no end of file after the last handle"
+        );
+        // still this connection's descriptor: the client is not dropped
+        let st = nix::sys::stat::fstat(fd).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFSOCK);
+        drop(task);
+    }
+
+    #[test]
+    fn abstract_addresses_are_dialled() {
+        let name = format!("rrun-shim-client-test-{}", std::process::id());
+        let addr = <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(&name).unwrap();
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        let (task, _conn) = dial(&format!("unix://@{name}")).unwrap();
+        assert!(listener.accept().is_ok());
+        drop(task);
+    }
 }
