@@ -28,6 +28,12 @@ names=(demo-web demo-hello)
 had_bridge=0; ip link show rbox0 >/dev/null 2>&1 && had_bridge=1
 had_leases=0; [ -e /var/lib/cni/networks/rbox ] && had_leases=1
 had_rcni=0; nft list table ip rcni >/dev/null 2>&1 && had_rcni=1
+# directories rbox makes on first use: removed again if the demo made them
+# and nothing else is in them
+made_dirs=()
+for d in /run/netns /var/lib/cni /var/lib/cni/networks /run/containerd /run/containerd/s; do
+  [ -e "$d" ] || made_dirs+=("$d")
+done
 
 work=$(mktemp -d /tmp/rbox-demo.XXXXXX)
 store=$work/store
@@ -53,6 +59,11 @@ cleanup() {
   if [ "$had_bridge" = 0 ] && ip link show rbox0 >/dev/null 2>&1; then ip link del rbox0; fi
   if [ "$had_leases" = 0 ]; then rm -rf /var/lib/cni/networks/rbox; fi
   if [ "$had_rcni" = 0 ] && nft list table ip rcni >/dev/null 2>&1; then nft delete table ip rcni; fi
+  # innermost first; a directory something else uses now stays
+  for ((i = ${#made_dirs[@]} - 1; i >= 0; i--)); do
+    d=${made_dirs[$i]}
+    if [ -d "$d" ] && ! mountpoint -q "$d"; then rmdir "$d" 2>/dev/null; fi
+  done
   rmdir_cgroup "$RBOX_CGROUP_PARENT" || rc=1
   if [ "$rc" = 0 ]; then echo "== done: nothing left behind"; else echo "== demo FAILED (exit $rc)" >&2; fi
   exit "$rc"
