@@ -68,6 +68,9 @@ impl Reaper {
 
     fn reap_all(&self) {
         loop {
+            // reaped and recorded under the lock: `subscribe` never sees a
+            // child that is gone but whose exit is not in the table yet
+            let mut t = self.table.lock().unwrap();
             let exit = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => Exit {
                     pid: pid.as_raw(),
@@ -86,12 +89,11 @@ impl Reaper {
                     return;
                 }
             };
-            self.dispatch(exit);
+            Self::dispatch(&mut t, exit);
         }
     }
 
-    fn dispatch(&self, exit: Exit) {
-        let mut t = self.table.lock().unwrap();
+    fn dispatch(t: &mut Table, exit: Exit) {
         match t.waiters.remove(&exit.pid) {
             Some(tx) => {
                 let _ = tx.send(exit);
@@ -111,11 +113,19 @@ impl Reaper {
     /// Sends the exit of `pid` to `tx` once it happens (at once if it has).
     pub fn subscribe(&self, pid: i32, tx: Sender<Exit>) {
         let mut t = self.table.lock().unwrap();
+        Self::subscribe_in(&mut t, pid, tx, is_live_child(pid));
+    }
+
+    /// An unclaimed exit of `pid` is this process's unless `pid` is a live
+    /// child now: then it was an earlier holder's (an orphan reparented to
+    /// the shim, e.g. a CNI plugin's helper under the exit hook, its exit
+    /// kept until the pid numbers wrapped round) and is dropped.
+    fn subscribe_in(t: &mut Table, pid: i32, tx: Sender<Exit>, live_child: bool) {
         match t.unclaimed.remove(&pid) {
-            Some(exit) => {
+            Some(exit) if !live_child => {
                 let _ = tx.send(exit);
             }
-            None => {
+            _ => {
                 t.waiters.insert(pid, tx);
             }
         }
@@ -131,5 +141,59 @@ impl Reaper {
         t.unclaimed.remove(&pid);
         t.waiters.insert(pid, tx);
         Ok((child, rx))
+    }
+}
+
+/// Whether `pid` is a child of this process that has not been reaped.
+fn is_live_child(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // after the command, which is in parentheses and may hold anything
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    ppid == Some(std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(pid: i32, code: i32) -> Exit {
+        Exit {
+            pid,
+            code,
+            at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn an_unclaimed_exit_goes_to_its_process_and_not_to_a_later_holder_of_the_pid() {
+        let mut t = Table::default();
+        Reaper::dispatch(&mut t, exit(4242, 3));
+        // the process that exited subscribes late: it gets its exit
+        let (tx, rx) = mpsc::channel();
+        Reaper::subscribe_in(&mut t, 4242, tx, false);
+        assert_eq!(rx.try_recv().unwrap().code, 3);
+        assert!(t.unclaimed.is_empty() && t.waiters.is_empty());
+
+        // an orphan's exit kept until the pid came round again: the live
+        // child now holding the pid waits for its own
+        Reaper::dispatch(&mut t, exit(4243, 1));
+        let (tx, rx) = mpsc::channel();
+        Reaper::subscribe_in(&mut t, 4243, tx, true);
+        assert!(rx.try_recv().is_err());
+        assert!(t.unclaimed.is_empty());
+        Reaper::dispatch(&mut t, exit(4243, 0));
+        assert_eq!(rx.try_recv().unwrap().code, 0);
+    }
+
+    #[test]
+    fn only_unreaped_children_are_live_children() {
+        assert!(!is_live_child(std::process::id() as i32));
+        assert!(!is_live_child(std::os::unix::process::parent_id() as i32));
+        assert!(!is_live_child(i32::MAX));
     }
 }
