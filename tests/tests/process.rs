@@ -186,19 +186,32 @@ fn no_new_privileges_and_oom_score_adj() {
     assert_eq!(out, "NoNewPrivs:\t0\n100\n");
 }
 
-/// The runtime command with `file` dup'ed onto fd 3 in the child.
-fn with_fd3(rt: &Runtime, file: &std::fs::File) -> std::process::Command {
-    let fd = file.as_raw_fd();
-    let mut cmd = rt.command();
-    // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe.
+/// `fd` becomes fd 3, inherited, in `cmd`'s child. When it is 3 already
+/// (the lowest free number when the file was opened), dup2 would leave it
+/// close-on-exec: the flag is cleared instead.
+fn onto_fd3(cmd: &mut std::process::Command, fd: i32) {
+    // SAFETY: pre_exec runs in the forked child before exec; dup2 and
+    // fcntl are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            let done = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if done < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
+}
+
+/// The runtime command with `file` dup'ed onto fd 3 in the child.
+fn with_fd3(rt: &Runtime, file: &std::fs::File) -> std::process::Command {
+    let fd = file.as_raw_fd();
+    let mut cmd = rt.command();
+    onto_fd3(&mut cmd, fd);
     cmd
 }
 
@@ -264,15 +277,7 @@ fn socket_activated(
         .arg("--root")
         .arg(rt.root.path())
         .stdin(std::process::Stdio::null());
-    // SAFETY: pre_exec runs in the forked child before exec; dup2 is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    onto_fd3(&mut cmd, fd);
     cmd
 }
 
