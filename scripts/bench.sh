@@ -352,12 +352,12 @@ time. Compare the ratios.
 
 Where one `rbox run --rm IMAGE true` on the bridge spends its time (phase timestamps in a local build,
 2026-12-01, about 40 ms in all): the record and the bundle (overlay mount, config.json) 1.5 ms; the network
-namespace 2 ms; then side by side the CNI ADD (about 6 ms) and the shim's Create (about 20 ms, most of it
+namespace 2 ms; then side by side the CNI ADD (about 7 ms) and the shim's Create (about 20 ms, most of it
 `rrun create`, whose first write to a `cgroup.procs` waits 8-12 ms for an RCU grace period); Start 3-4 ms;
 after the exit, the shim's Delete and shutdown (about 5 ms) and the bundle's removal (2 ms), side by side with
-the network teardown (namespace removed, then the CNI DEL, about 5 ms). Two kernel waits were taken off that
+the network teardown (namespace removed, then the CNI DEL, 3-8 ms). Two kernel waits were taken off that
 path on 2026-12-01: releasing the netfilter sockets after the DEL's rule deletion waited for an RCU grace
-period (10-25 ms; the plugins now leave that to a child after they exit), and the namespace's destruction
+period (about 20 ms in strace and perf here; the plugins now leave that to a child after they exit), and the namespace's destruction
 came after the DEL (it now starts before). The `cgroup.procs` wait is still there; writing `0` to a v1
 hierarchy's `tasks` file moves the writing thread without the global lock whose write side waits for the
 grace period, and `clone3(CLONE_INTO_CGROUP)` does as much on cgroup2: not done yet.

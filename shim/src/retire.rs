@@ -34,7 +34,8 @@ pub fn retire(client: impl Send + 'static) {
 }
 
 /// How many retired clients are kept now.
-pub fn kept() -> usize {
+#[cfg(test)]
+fn kept() -> usize {
     RETIRED.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
