@@ -27,7 +27,7 @@ RBOX := $(CURDIR)/target/release/rbox
 # and musl's malloc keeps no per-thread arenas (docs/performance.md)
 SHIM := $(CURDIR)/target/$(RRUN_TARGET)/release/containerd-shim-rrun-v2
 
-.PHONY: deps bench-deps build install fmt lint test test-unit demo bench clean
+.PHONY: deps bench-deps build install fmt lint test test-unit demo bench soak clean
 
 ## deps: install the Debian packages the build, tests, demo and bench need (idempotent)
 deps:
@@ -94,6 +94,11 @@ demo: deps build
 
 bench: bench-deps build
 	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
+
+## soak: kill -9 of rbox, a shim or rrun at random points of run/exec/stop/rm, then count
+## what rm -f of everything leaves (SOAK_CYCLES, default 300; all counts must be 0)
+soak: deps build
+	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/soak.sh
 
 clean:
 	$(CARGO) clean
