@@ -25,6 +25,9 @@ const NFT_MSG_DELRULE: u16 = 8;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+/// With DELCHAIN/DELTABLE: fail with EBUSY when the chain has rules (the
+/// table has chains) instead of deleting them with it.
+const NLM_F_NONREC: u16 = 0x100;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
@@ -578,22 +581,24 @@ pub fn remove_tagged(tag: &str) -> Result<()> {
             continue;
         }
         sock.batch(family, &msgs)?;
-        // Leave nothing behind once the last container is gone: deleting a
-        // chain that still has rules fails (EBUSY), and all deletions are
-        // one atomic batch, so a concurrent ADD either keeps its rules (the
-        // batch fails) or recreates table and chains after us. Its own
-        // socket: a refused batch can leave replies behind.
+        // Leave nothing behind once the last container is gone. Without
+        // NLM_F_NONREC the kernel deletes a chain *with* its rules (and a
+        // table with its chains): every other container's rules would go.
+        // With it, deleting a chain that still has rules fails (EBUSY), and
+        // all deletions are one atomic batch, so a concurrent ADD either
+        // keeps its rules (the batch fails) or recreates table and chains
+        // after us. Its own socket: a refused batch can leave replies behind.
         let mut cleanup: Vec<(u16, u16, Attrs)> = chains
             .iter()
             .map(|c| {
                 let mut a = Attrs::default();
                 a.str(1, TABLE).str(3, c);
-                (NFT_MSG_DELCHAIN, 0, a)
+                (NFT_MSG_DELCHAIN, NLM_F_NONREC, a)
             })
             .collect();
         let mut table = Attrs::default();
         table.str(1, TABLE);
-        cleanup.push((NFT_MSG_DELTABLE, 0, table));
+        cleanup.push((NFT_MSG_DELTABLE, NLM_F_NONREC, table));
         if let Ok(mut once) = Socket::open() {
             let _ = once.batch(family, &cleanup);
         }

@@ -1030,6 +1030,94 @@ fn conflist_chain_with_portmap_two_servers_on_port_80() {
     }
 }
 
+/// One container's DEL leaves every other container's port mappings and
+/// masquerade rules in place: removing the last rule of a tagged set once
+/// deleted the whole `ip rcni` table (a chain deleted with its rules).
+#[test]
+#[ignore = "needs root"]
+fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let host = host_ipv4();
+    let bridge = format!("rcnikp{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let mut br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.160.0/24");
+    br["name"] = json!("keep-net");
+    br["ipMasq"] = json!(true);
+    let lo = json!({"cniVersion": "1.0.0", "name": "keep-net", "type": "loopback"});
+    let (a, b) = (NetNs::new(), NetNs::new());
+    let base = 18600 + 2 * (std::process::id() % 50) as u16;
+    let mut added = Vec::new();
+    for (ns, id, port, reply) in [
+        (&a, "keepa", base, "from-a"),
+        (&b, "keepb", base + 1, "from-b"),
+    ] {
+        assert_ok(
+            &cni(ours, "loopback", "ADD", id, &ns.path(), "lo", &lo),
+            "loopback ADD",
+        );
+        let prev = bridge_add(ours, ns, id, &br);
+        let pm = json!({"cniVersion": "1.0.0", "name": "keep-net", "type": "portmap",
+                        "runtimeConfig": {"portMappings": [
+                            {"hostPort": port, "containerPort": 80, "protocol": "tcp"}]},
+                        "prevResult": prev});
+        assert_ok(
+            &cni(ours, "portmap", "ADD", id, &ns.path(), "eth0", &pm),
+            "portmap ADD",
+        );
+        added.push((ns, id, port, reply, pm, Server::start(ns, 80, reply)));
+    }
+    for (_, _, port, reply, _, _) in &added {
+        assert_eq!(fetch(&host, *port), *reply, "{host}:{port}");
+    }
+    let rules_of = |id: &str| -> Vec<String> {
+        rcni_table("ip")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("keep-net {id}\"")))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let b_rules = rules_of("keepb");
+    assert!(
+        b_rules.iter().any(|l| l.contains("dnat"))
+            && b_rules
+                .iter()
+                .any(|l| l.contains("masquerade") && l.contains("rcni keep-net keepb")),
+        "{b_rules:#?}"
+    );
+    // a's DEL, the way a runtime tears it down
+    let (ns, id, port, _, pm, _) = &added[0];
+    for (plugin, conf, ifname) in [
+        ("portmap", pm, "eth0"),
+        ("bridge", &br, "eth0"),
+        ("loopback", &lo, "lo"),
+    ] {
+        assert_ok(
+            &cni(ours, plugin, "DEL", id, &ns.path(), ifname, conf),
+            &format!("{plugin} DEL"),
+        );
+    }
+    assert_eq!(fetch("127.0.0.1", *port), "", "a's port still forwarded");
+    assert!(rules_of("keepa").is_empty(), "{:#?}", rules_of("keepa"));
+    assert_eq!(rules_of("keepb"), b_rules, "b's rules after a's DEL");
+    assert_eq!(fetch(&host, base + 1), "from-b", "b's port after a's DEL");
+    assert_eq!(fetch("127.0.0.1", base + 1), "from-b");
+    let (ns, id, _, _, pm, _) = &added[1];
+    for (plugin, conf, ifname) in [
+        ("portmap", pm, "eth0"),
+        ("bridge", &br, "eth0"),
+        ("loopback", &lo, "lo"),
+    ] {
+        assert_ok(
+            &cni(ours, plugin, "DEL", id, &ns.path(), ifname, conf),
+            &format!("{plugin} DEL"),
+        );
+    }
+    assert!(rules_of("keepb").is_empty(), "{:#?}", rules_of("keepb"));
+}
+
 #[test]
 #[ignore = "needs root"]
 fn portmap_without_mappings_passes_the_result_through() {

@@ -1523,16 +1523,28 @@ fn host_veths() -> Vec<String> {
 
 /// 20 `run -d` at once on the default bridge, each publishing a port,
 /// then 20 `rm -f` at once: every run succeeds with an address of its
-/// own and a port that answers, and nothing is left afterwards.
+/// own and a port that answers, and nothing is left afterwards; a
+/// container published before keeps its port and rules throughout.
 #[test]
 #[ignore = "needs root"]
 fn twenty_concurrent_runs_and_removals_leave_nothing() {
     let _serial = serial();
     let rb = Rbox::new();
     let _bridge = HostBridgeCleanup::new();
-    let veths_before = host_veths();
     const N: u16 = 20;
     let base = 31000 + (std::process::id() % 1000) as u16 * 2;
+    let sentinel_port = base + N;
+    let p = format!("{sentinel_port}:80");
+    let sentinel = rb.ok(&[
+        "run", "-d", "--name", "sentinel", "-p", &p, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    let sentinel = sentinel.trim().to_string();
+    wait_for("sentinel to answer", Duration::from_secs(10), || {
+        !fetch("127.0.0.1", sentinel_port).is_empty()
+    });
+    let sentinel_rules = rules_naming(&sentinel);
+    assert!(!sentinel_rules.is_empty(), "the sentinel has no rules");
+    let veths_before = host_veths();
     let outs: Vec<Output> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..N)
             .map(|i| {
@@ -1554,7 +1566,7 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
     }
     let ids: Vec<String> = outs.iter().map(|o| stdout(o).trim().to_string()).collect();
     let ps = rb.ok(&["ps", "-q"]);
-    assert_eq!(ps.lines().count(), N as usize, "{ps}");
+    assert_eq!(ps.lines().count(), N as usize + 1, "{ps}");
     let mut ips = std::collections::HashSet::new();
     for i in 0..N {
         let name = format!("par{i}");
@@ -1590,12 +1602,114 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
     for (i, o) in outs.iter().enumerate() {
         assert_ok(o, &format!("rm -f par{i}"));
     }
-    assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
-    let left = leftovers(&rb, &ids, &veths_before);
-    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]).trim(), &sentinel[..12]);
     for i in 0..N {
         assert_eq!(fetch("127.0.0.1", base + i), "", "still forwarded");
     }
+    assert_eq!(
+        rules_naming(&sentinel),
+        sentinel_rules,
+        "the sentinel's rules after 20 runs and removals"
+    );
+    assert_eq!(
+        fetch("127.0.0.1", sentinel_port),
+        "hello from httpd\n",
+        "the sentinel's port after 20 runs and removals"
+    );
+    rb.ok(&["rm", "-f", "sentinel"]);
+    let mut all = ids.clone();
+    all.push(sentinel);
+    let left = leftovers(&rb, &all, &veths_before);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// The nftables rules that name container `id` (its masquerade and port
+/// mappings), as `nft list ruleset` prints them.
+fn rules_naming(id: &str) -> Vec<String> {
+    let o = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    stdout(&o)
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// One container's teardown leaves the other containers' published ports
+/// and masquerade alone: a `run --rm` ending or an `rm -f` once removed
+/// the whole `ip rcni` table (every container's rules) while `ps` still
+/// showed the ports.
+#[test]
+#[ignore = "needs root"]
+fn one_containers_teardown_keeps_the_others_published_ports() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    let veths = host_veths();
+    let base = 29000 + 2 * (std::process::id() % 400) as u16;
+    let mut ids = Vec::new();
+    for (name, port) in [("keeper", base), ("other", base + 1)] {
+        let p = format!("{port}:80");
+        let id = rb.ok(&[
+            "run", "-d", "--name", name, "-p", &p, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+        ]);
+        let mut got = String::new();
+        wait_for(
+            &format!("{name} to answer"),
+            Duration::from_secs(10),
+            || {
+                got = fetch("127.0.0.1", port);
+                !got.is_empty()
+            },
+        );
+        assert_eq!(got, "hello from httpd\n", "{name}");
+        ids.push(id.trim().to_string());
+    }
+    let keeper_rules = rules_naming(&ids[0]);
+    assert!(
+        keeper_rules.iter().any(|l| l.contains("dnat"))
+            && keeper_rules.iter().any(|l| l.contains("masquerade")),
+        "{keeper_rules:#?}"
+    );
+    // a plain run --rm ending
+    rb.ok(&["run", "--rm", "bb", "true"]);
+    assert_eq!(
+        rules_naming(&ids[0]),
+        keeper_rules,
+        "after a run --rm ended"
+    );
+    assert_eq!(
+        fetch("127.0.0.1", base),
+        "hello from httpd\n",
+        "keeper's port after a run --rm ended"
+    );
+    // the other published container removed
+    rb.ok(&["rm", "-f", "other"]);
+    assert_eq!(fetch("127.0.0.1", base + 1), "", "other's port after rm");
+    assert!(
+        rules_naming(&ids[1]).is_empty(),
+        "{:#?}",
+        rules_naming(&ids[1])
+    );
+    assert_eq!(rules_naming(&ids[0]), keeper_rules, "after rm -f other");
+    assert_eq!(
+        fetch("127.0.0.1", base),
+        "hello from httpd\n",
+        "keeper's port after rm -f other"
+    );
+    assert!(
+        rb.ok(&["ps"]).contains(&format!("0.0.0.0:{base}->80/tcp")),
+        "keeper's ports in ps"
+    );
+    rb.ok(&["rm", "-f", "keeper"]);
+    rb.assert_nothing_left(&veths, "after rm -f keeper");
+    assert!(
+        rules_naming(&ids[0]).is_empty(),
+        "{:#?}",
+        rules_naming(&ids[0])
+    );
 }
 
 /// Pids of the host's shims.
