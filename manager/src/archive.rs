@@ -24,7 +24,8 @@ use oci_spec::image::{ImageConfiguration, MediaType};
 use serde_json::{json, Value};
 
 use crate::image::{self, GzipThread, ImageError, NewLayer, Tee};
-use crate::pull::{check_digest, select, Platform, FOREIGN_LAYERS};
+use crate::media::{self, LayerKind};
+use crate::pull::{check_digest, select, Platform};
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{hex, io_err, temp_name, ImageRow, Store, StoreError, TempPath};
 use crate::unpack::{self, UnpackError};
@@ -262,7 +263,7 @@ fn save_oci<W: Write>(store: &Store, saved: &[Saved], tar: &mut tar::Builder<W>)
             manifest
                 .layers
                 .iter()
-                .filter(|l| !FOREIGN_LAYERS.contains(&l.media_type.as_str()))
+                .filter(|l| !media::is_foreign(&l.media_type))
                 .map(|l| l.digest.clone()),
         );
         blobs.push(s.img.manifest_digest.clone());
@@ -607,9 +608,17 @@ fn load_oci(store: &Store, m: &Members) -> Result<Vec<String>> {
             .transpose()?
             .into_iter()
             .collect::<Vec<_>>();
+        // the media types pull takes, checked before any layer is unpacked
+        let mut kinds = Vec::new();
+        for l in &manifest.layers {
+            kinds.push(
+                media::layer_kind(&l.media_type, &l.digest)
+                    .map_err(|e| m.bad(format!("manifest {digest}: {e}")))?,
+            );
+        }
         let mut layers = Vec::new();
-        for (l, diff_id) in manifest.layers.iter().zip(diff_ids) {
-            if FOREIGN_LAYERS.contains(&l.media_type.as_str()) {
+        for ((l, diff_id), kind) in manifest.layers.iter().zip(diff_ids).zip(kinds) {
+            if kind == LayerKind::Foreign {
                 out.push(format!(
                     "Skipping foreign layer {} ({})",
                     l.digest, l.media_type

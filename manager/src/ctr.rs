@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
+use rbox::config::Config;
 use rbox::container::{self, NetMode, RunSpec};
 use rbox::format::{human_since, seconds_since, table};
 use rbox::image::short_id;
@@ -98,6 +99,9 @@ pub struct RunArgs {
     /// [default: $RBOX_CGROUP_PARENT, else /rbox]
     #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// Pull the image before creating the container
+    #[arg(long, value_enum, default_value_t = PullWhen::Missing)]
+    pub pull: PullWhen,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cmd: Vec<String>,
@@ -197,8 +201,47 @@ impl RunArgs {
     }
 }
 
-pub fn create(store: &Store, a: &RunArgs) -> Result<ExitCode> {
-    let c = container::create(store, &a.spec()?)?;
+/// Docker's `--pull` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullWhen {
+    /// when the image is not in the store
+    Missing,
+    /// every time
+    Always,
+    /// never: a missing image is an error
+    Never,
+}
+
+/// `run`/`create` pull their image first as Docker does: when it is
+/// missing ("Unable to find image 'X' locally"), or always; the progress
+/// goes to stderr. `config` reads rbox.toml (mirrors), only when pulling.
+fn pull_image(store: &Store, a: &RunArgs, config: &dyn Fn() -> Result<Config>) -> Result<()> {
+    use rbox::pull::{self, Need, Policy};
+    let policy = match a.pull {
+        PullWhen::Missing => Policy::Missing,
+        PullWhen::Always => Policy::Always,
+        PullWhen::Never => Policy::Never,
+    };
+    let r = match pull::need(store, &a.image, policy)? {
+        Need::Nothing => return Ok(()),
+        Need::Missing(r) => {
+            eprintln!("Unable to find image '{}' locally", r.familiar());
+            r
+        }
+        Need::Always(r) => r,
+    };
+    let opts = pull::PullOptions {
+        platform: pull::Platform::host(),
+        endpoints: pull::endpoints(&config()?, &r, None)?,
+    };
+    pull::pull(store, &r, &opts, pull::Out::Stderr)?;
+    Ok(())
+}
+
+pub fn create(store: &Store, a: &RunArgs, config: &dyn Fn() -> Result<Config>) -> Result<ExitCode> {
+    let spec = a.spec()?;
+    pull_image(store, a, config)?;
+    let c = container::create(store, &spec)?;
     container::settle(&c.id);
     println!("{}", c.id);
     Ok(ExitCode::SUCCESS)
@@ -213,8 +256,10 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-pub fn run(store: &Store, a: &RunArgs) -> Result<ExitCode> {
-    let c = container::create(store, &a.spec()?)?;
+pub fn run(store: &Store, a: &RunArgs, config: &dyn Fn() -> Result<Config>) -> Result<ExitCode> {
+    let spec = a.spec()?;
+    pull_image(store, a, config)?;
+    let c = container::create(store, &spec)?;
     if a.detach {
         container::start(store, &c.id)?;
         println!("{}", c.id);

@@ -19,6 +19,7 @@ pub mod format;
 pub mod host;
 pub mod image;
 pub mod logs;
+pub mod media;
 pub mod mounts;
 pub mod network;
 pub mod pull;

@@ -16,7 +16,7 @@ use rbox::bundle;
 use rbox::config::{Config, DEFAULT_CONFIG};
 use rbox::format::{human_since, human_size, seconds_since, table};
 use rbox::image::{self, short_id};
-use rbox::pull::{self, Endpoint, Platform, PullOptions};
+use rbox::pull::{self, Platform, PullOptions};
 use rbox::push::{self, PushOptions};
 use rbox::reference::Reference;
 use rbox::store::{Store, DEFAULT_ROOT};
@@ -550,25 +550,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => Platform::host(),
             };
             let user = user_pass(user.as_deref())?;
-            let config = config()?;
-            let endpoints = config
-                .endpoints(r.domain())
-                .into_iter()
-                .map(|domain| {
-                    // --user is for the image's registry, not its mirrors
-                    let u = if domain == r.domain() {
-                        user.clone()
-                    } else {
-                        None
-                    };
-                    Ok(Endpoint {
-                        plain_http: config.plain_http(&domain),
-                        auth: auth::registry_auth(&domain, u)?,
-                        domain,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let mut out = std::io::stdout();
+            let endpoints = pull::endpoints(&config()?, &r, user)?;
             pull::pull(
                 &store,
                 &r,
@@ -576,7 +558,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     platform,
                     endpoints,
                 },
-                &mut out,
+                pull::Out::Stdout,
             )?;
             println!("{}", r.familiar());
         }
@@ -652,8 +634,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => println!("{}", serde_json::to_string_pretty(&all)?),
             }
         }
-        Verb::Create(a) => return ctr::create(&store, &a),
-        Verb::Run(a) => return ctr::run(&store, &a),
+        Verb::Create(a) => return ctr::create(&store, &a, &config),
+        Verb::Run(a) => return ctr::run(&store, &a, &config),
         Verb::Start { attach, containers } => return ctr::start(&store, attach, &containers),
         Verb::Exec(a) => return ctr::exec(&store, &a),
         Verb::Logs(a) => return ctr::logs(&store, &a),

@@ -7,20 +7,38 @@
 //! blocking task that writes the compressed blob (hashed, verified against
 //! the manifest digest) and unpacks it in the same pass (diff_id verified
 //! against the config). The image is recorded only when every layer is in.
+//!
+//! Nothing the registry says about sizes is trusted: manifests are read by
+//! rbox itself (oci-client reads whole bodies) and refused past 4 MiB, the
+//! config past 4 MiB; a descriptor size that is negative, or more than the
+//! store's free space, is refused before anything is downloaded; a blob is
+//! counted as it streams and the download stops at its descriptor's size
+//! plus one byte. Layer media types are checked against `media`'s list.
+//! Each pull first sweeps the temp files of dead rbox processes
+//! (`Store::sweep_orphans`).
+//!
+//! With mirrors (`config`), the first source that serves the manifest
+//! serves the whole pull; when none does, the error says what each one
+//! answered.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_client::Client;
+use oci_client::{Client, RegistryOperation};
 use oci_spec::image::ImageConfiguration;
 use sha2::{Digest, Sha256};
 
+use crate::auth::AuthError;
+use crate::config::Config;
 use crate::image::{self, ImageError, NewLayer};
+use crate::media::{self, LayerKind, UnsupportedLayer};
 use crate::reference::Reference;
 use crate::store::{hex, Store, StoreError};
 use crate::unpack::UnpackError;
@@ -32,14 +50,15 @@ const ACCEPT: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 const MAX_CONCURRENT_DOWNLOADS: usize = 3;
-/// Non-distributable layers: served from elsewhere (`urls`), never pulled.
-pub(crate) const FOREIGN_LAYERS: [&str; 5] = [
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar",
-];
+/// The largest manifest or index read: Docker's registry refuses to store
+/// bigger ones, and Docker and containerd to read them (4 MiB).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The largest image config read: containers/image's limit (Podman, CRI-O
+/// and skopeo read configs under it), 4 MiB. Configs are a few KiB; even
+/// images of hundreds of layers stay far below.
+pub const MAX_CONFIG: u64 = 4 << 20;
+/// At most this much of an error response is read (its message).
+const MAX_ERROR_BODY: u64 = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -57,6 +76,37 @@ pub enum PullError {
     },
     #[error("pull {reference}: {why}")]
     BadImage { reference: String, why: String },
+    /// No source served the manifest: what each one answered
+    #[error("pull {reference}: {}", answers(.tried))]
+    Manifest {
+        reference: String,
+        tried: Vec<Answer>,
+    },
+    /// A descriptor's size, or a blob that does not keep to it
+    #[error("pull {reference}: {what} {digest}: {problem}")]
+    Size {
+        reference: String,
+        what: &'static str,
+        digest: String,
+        problem: SizeProblem,
+    },
+    #[error(
+        "pull {reference}: the manifest gives the layers to download {total} bytes in all, more than the {free} bytes free in {}",
+        root.display()
+    )]
+    NoSpace {
+        reference: String,
+        total: u64,
+        free: u64,
+        root: PathBuf,
+    },
+    #[error("pull {reference}: {source}")]
+    MediaType {
+        reference: String,
+        source: UnsupportedLayer,
+    },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("pull {reference}: layer {layer}: {source}")]
     Layer {
         reference: String,
@@ -80,6 +130,78 @@ pub enum PullError {
 }
 
 type Result<T> = std::result::Result<T, PullError>;
+
+/// How a descriptor's size, or the blob sent for it, is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SizeProblem {
+    #[error("the manifest gives it a negative size ({0})")]
+    Negative(i64),
+    #[error("the manifest gives it {size} bytes, more than the {limit}-byte limit for {kind}")]
+    OverLimit {
+        size: i64,
+        limit: u64,
+        kind: &'static str,
+    },
+    #[error("the manifest gives it {size} bytes, more than the {free} bytes free in {}", root.display())]
+    NoSpace { size: u64, free: u64, root: PathBuf },
+    #[error(
+        "the registry announces {announced} bytes (Content-Length), the manifest gives it {size}"
+    )]
+    Announced { announced: u64, size: u64 },
+    #[error("the registry sent more than the {0} bytes the manifest gives it (the download stopped there)")]
+    Longer(u64),
+    #[error("the registry sent {got} bytes, the manifest gives it {size}")]
+    Shorter { got: u64, size: u64 },
+}
+
+/// What one source answered when asked for the manifest.
+#[derive(Debug)]
+pub struct Answer {
+    /// `http://host:port` or `https://host`
+    pub source: String,
+    pub mirror: bool,
+    pub error: ManifestError,
+}
+
+/// Why a manifest could not be had from one source.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{0}")]
+    Request(String),
+    #[error("Not authorized (401 from {url}): log in with `rbox login` or pass --user")]
+    Unauthorized { url: String },
+    #[error("GET {url}: {status}{}", .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        /// the registry's own words (its `errors` array)
+        message: Option<String>,
+    },
+    #[error("GET {url}: the registry sent more than {limit} bytes, the limit for a manifest (Docker's and containerd's, 4 MiB)")]
+    TooBig { url: String, limit: u64 },
+}
+
+/// One source's answer alone keeps the old form (`manifest: …`); with
+/// mirrors, each is named: `mirror http://m answered: …; then docker.io: …`.
+fn answers(tried: &[Answer]) -> String {
+    match tried {
+        [] => "no registry to pull from".into(),
+        [one] if !one.mirror => format!("manifest: {}", one.error),
+        _ => tried
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let then = if i == 0 { "" } else { "then " };
+                if a.mirror {
+                    format!("{then}mirror {} answered: {}", a.source, a.error)
+                } else {
+                    format!("{then}{} answered: {}", a.source, a.error)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
 
 /// `os/arch[/variant]`, `linux/amd64` by default on x86_64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +260,7 @@ pub struct Endpoint {
     pub domain: String,
     pub plain_http: bool,
     pub auth: RegistryAuth,
+    pub mirror: bool,
 }
 
 impl Endpoint {
@@ -147,6 +270,98 @@ impl Endpoint {
             domain: domain.to_string(),
             plain_http: plain_http(domain),
             auth,
+            mirror: false,
+        }
+    }
+
+    /// `http://host:port` or `https://host`, for messages.
+    fn url(&self) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}", self.domain)
+    }
+}
+
+/// Where `r` is pulled from under `config`: the mirrors of its registry
+/// (with the credentials stored for each), then the registry itself (with
+/// `user`, else its stored credentials).
+pub fn endpoints(
+    config: &Config,
+    r: &Reference,
+    user: Option<(String, String)>,
+) -> Result<Vec<Endpoint>> {
+    config
+        .sources(r.domain())
+        .into_iter()
+        .map(|s| {
+            // --user is for the image's registry, not its mirrors
+            let u = if s.mirror { None } else { user.clone() };
+            Ok(Endpoint {
+                auth: crate::auth::registry_auth(&s.host, u)?,
+                domain: s.host,
+                plain_http: s.plain_http,
+                mirror: s.mirror,
+            })
+        })
+        .collect()
+}
+
+/// Where the pull's progress goes: `rbox pull` writes it to stdout, `run`
+/// and `create` to stderr (their stdout is the container's id or output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    Stdout,
+    Stderr,
+}
+
+/// Docker's `--pull` of `run` and `create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Pull when the store does not have the image (the default)
+    Missing,
+    /// Pull every time (the layers the store has are not downloaded)
+    Always,
+    /// Never pull: a missing image is an error
+    Never,
+}
+
+/// Whether `run`/`create` must pull `image` first under `policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// The store has it (or `never`)
+    Nothing,
+    /// Not in the store: Docker says "Unable to find image 'X' locally"
+    Missing(Reference),
+    /// `--pull always`
+    Always(Reference),
+}
+
+/// What `run`/`create` do about `image` before creating the container.
+/// `--pull never` with a missing image is Docker's "No such image: X".
+pub fn need(store: &Store, image: &str, policy: Policy) -> Result<Need> {
+    let present = match store.resolve(image) {
+        Ok(_) => true,
+        Err(StoreError::NoSuchImage(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    match (policy, present) {
+        (Policy::Always, _) => Ok(Need::Always(
+            Reference::parse(image).map_err(ImageError::from)?,
+        )),
+        (_, true) => Ok(Need::Nothing),
+        (Policy::Never, false) => {
+            let name = Reference::parse(image)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| image.to_string());
+            Err(StoreError::NoSuchImage(name).into())
+        }
+        (Policy::Missing, false) => {
+            // an image id is not pulled: Docker has no registry to ask either
+            if image.starts_with("sha256:") {
+                return Err(StoreError::NoSuchImage(image.to_string()).into());
+            }
+            Ok(Need::Missing(
+                Reference::parse(image).map_err(ImageError::from)?,
+            ))
         }
     }
 }
@@ -228,19 +443,294 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 
 /// Pull `r` into the store, printing Docker-like progress lines to `out`.
 /// Returns the image id.
-pub fn pull(
-    store: &Store,
-    r: &Reference,
-    opts: &PullOptions,
-    out: &mut dyn Write,
-) -> Result<String> {
+pub fn pull(store: &Store, r: &Reference, opts: &PullOptions, out: Out) -> Result<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(PullError::Runtime)?;
     // rustls needs one crypto provider for the process; ring it is
     let _ = rustls::crypto::ring::default_provider().install_default();
-    rt.block_on(pull_async(store, r, opts, out))
+    // what killed pulls left (a pull that fails again never reaches the
+    // sweep at commit)
+    store.sweep()?;
+    let (mut w, bars): (Box<dyn Write>, _) = match out {
+        Out::Stdout => (
+            Box::new(io::stdout()),
+            io::stdout()
+                .is_terminal()
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
+        ),
+        Out::Stderr => (
+            Box::new(io::stderr()),
+            io::stderr()
+                .is_terminal()
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        ),
+    };
+    rt.block_on(pull_async(store, r, opts, &mut w, bars))
+}
+
+/// One source's side of a pull: oci-client for blobs (it keeps the token),
+/// a plain HTTP client for the capped manifest reads.
+struct Remote<'a> {
+    client: Client,
+    http: reqwest::Client,
+    ep: &'a Endpoint,
+    /// a bearer token for `ep`, when its registry wants one
+    token: Option<String>,
+}
+
+impl<'a> Remote<'a> {
+    /// Authenticate with `ep` for pulling `oref` (oci-client's token dance;
+    /// it keeps the token for the blob requests).
+    async fn connect(
+        ep: &'a Endpoint,
+        oref: &oci_client::Reference,
+    ) -> std::result::Result<Remote<'a>, ManifestError> {
+        let client = Client::new(client_config(ep.plain_http));
+        let token = match client.auth(oref, &ep.auth, RegistryOperation::Pull).await {
+            Ok(t) => t,
+            // a token service that turns the credentials down: go on
+            // anonymously, the registry's 401 says what to do
+            Err(OciDistributionError::AuthenticationFailure(_)) => None,
+            Err(e) => return Err(ManifestError::Request(registry_message(&e))),
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ManifestError::Request(chain(&e)))?;
+        Ok(Remote {
+            client,
+            http,
+            ep,
+            token,
+        })
+    }
+
+    /// The manifest `oref` names, at most `limit` bytes (the read stops at
+    /// `limit` + 1), and the sha256 digest of what came.
+    async fn manifest(
+        &self,
+        oref: &oci_client::Reference,
+        limit: u64,
+    ) -> std::result::Result<(Vec<u8>, String), ManifestError> {
+        let scheme = if self.ep.plain_http { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{}",
+            oref.resolve_registry(),
+            oref.repository(),
+            oref.digest()
+                .or(oref.tag())
+                .unwrap_or(crate::reference::DEFAULT_TAG)
+        );
+        let mut req = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, ACCEPT.join(", "));
+        match (&self.token, &self.ep.auth) {
+            (Some(t), _) => req = req.bearer_auth(t),
+            (None, RegistryAuth::Basic(u, p)) => req = req.basic_auth(u, Some(p)),
+            _ => {}
+        }
+        let request_err = |e: reqwest::Error| ManifestError::Request(chain(&e));
+        let mut res = req.send().await.map_err(request_err)?;
+        let status = res.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(ManifestError::Unauthorized { url });
+        }
+        if !status.is_success() {
+            let body = read_capped(&mut res, MAX_ERROR_BODY).await.ok().flatten();
+            return Err(ManifestError::Status {
+                url,
+                status,
+                message: body.as_deref().and_then(registry_errors),
+            });
+        }
+        match read_capped(&mut res, limit).await.map_err(request_err)? {
+            Some(body) => {
+                let digest = format!("sha256:{:x}", Sha256::digest(&body));
+                Ok((body, digest))
+            }
+            None => Err(ManifestError::TooBig { url, limit }),
+        }
+    }
+}
+
+/// A response body of at most `limit` bytes; None when it is longer (the
+/// read stops at `limit` + 1 bytes, or at once when Content-Length says so).
+async fn read_capped(
+    res: &mut reqwest::Response,
+    limit: u64,
+) -> std::result::Result<Option<Vec<u8>>, reqwest::Error> {
+    if res.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The messages of a distribution-spec error body
+/// (`{"errors": [{"code", "message"}]}`).
+fn registry_errors(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let msgs: Vec<String> = v
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| {
+            let m = e.get("message").and_then(|m| m.as_str());
+            let c = e.get("code").and_then(|c| c.as_str());
+            m.or(c).map(|m| m.replace('\n', " "))
+        })
+        .collect();
+    (!msgs.is_empty()).then(|| msgs.join(", "))
+}
+
+/// A descriptor's size as a byte count: refused when negative or over
+/// `limit` (None: no limit but the disk's).
+fn checked_size(
+    name: &str,
+    what: &'static str,
+    digest: &str,
+    size: i64,
+    limit: Option<(u64, &'static str)>,
+) -> Result<u64> {
+    let problem = |problem| PullError::Size {
+        reference: name.to_string(),
+        what,
+        digest: digest.to_string(),
+        problem,
+    };
+    let n = u64::try_from(size).map_err(|_| problem(SizeProblem::Negative(size)))?;
+    if let Some((limit, kind)) = limit {
+        if n > limit {
+            return Err(problem(SizeProblem::OverLimit { size, limit, kind }));
+        }
+    }
+    Ok(n)
+}
+
+/// Counts a blob's bytes as they stream against its descriptor's size.
+struct Counted {
+    size: u64,
+    got: u64,
+}
+
+impl Counted {
+    /// Whether `n` more bytes keep to the size (they are counted if so).
+    fn take(&mut self, n: usize) -> std::result::Result<(), SizeProblem> {
+        if self.got + n as u64 > self.size {
+            return Err(SizeProblem::Longer(self.size));
+        }
+        self.got += n as u64;
+        Ok(())
+    }
+
+    /// A Content-Length that is not the size is refused before any read.
+    fn announced(&self, content_length: Option<u64>) -> std::result::Result<(), SizeProblem> {
+        match content_length {
+            Some(n) if n != self.size => Err(SizeProblem::Announced {
+                announced: n,
+                size: self.size,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The digest mismatch oci-client reports at the end of a blob stream.
+fn verification_error(e: &io::Error) -> Option<&str> {
+    match e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<oci_client::errors::DigestError>())
+    {
+        Some(oci_client::errors::DigestError::VerificationError { actual, .. }) => Some(actual),
+        _ => None,
+    }
+}
+
+/// The config blob, read under its descriptor's size (checked against
+/// `MAX_CONFIG` first) and its digest.
+async fn fetch_config(
+    client: &Client,
+    oref: &oci_client::Reference,
+    desc: &OciDescriptor,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let size = checked_size(
+        name,
+        "config",
+        &desc.digest,
+        desc.size,
+        Some((MAX_CONFIG, "an image config")),
+    )?;
+    let size_err = |problem| PullError::Size {
+        reference: name.to_string(),
+        what: "config",
+        digest: desc.digest.clone(),
+        problem,
+    };
+    let reg_err = |message| PullError::Registry {
+        reference: name.to_string(),
+        what: "config",
+        message,
+    };
+    let sized = client
+        .pull_blob_stream(oref, desc)
+        .await
+        .map_err(|e| reg_err(registry_message(&e)))?;
+    let mut count = Counted { size, got: 0 };
+    count.announced(sized.content_length).map_err(size_err)?;
+    let mut stream = sized.stream;
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(b) => {
+                count.take(b.len()).map_err(size_err)?;
+                data.extend_from_slice(&b);
+            }
+            Err(e) if verification_error(&e).is_some() && count.got != size => {
+                return Err(size_err(SizeProblem::Shorter {
+                    got: count.got,
+                    size,
+                }))
+            }
+            Err(e) => {
+                return Err(match verification_error(&e) {
+                    Some(actual) => PullError::BadImage {
+                        reference: name.to_string(),
+                        why: format!("content of {} hashes to {actual}", desc.digest),
+                    },
+                    None => reg_err(chain(&e)),
+                })
+            }
+        }
+    }
+    if count.got != size {
+        return Err(size_err(SizeProblem::Shorter {
+            got: count.got,
+            size,
+        }));
+    }
+    check_digest(&data, &desc.digest).map_err(|why| PullError::BadImage {
+        reference: name.to_string(),
+        why,
+    })?;
+    Ok(data)
+}
+
+/// Bytes free (for root's use) in the store's filesystem; None when it
+/// cannot be told.
+fn free_space(store: &Store) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(store.root()).ok()?;
+    Some((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
 }
 
 async fn pull_async(
@@ -248,14 +738,15 @@ async fn pull_async(
     r: &Reference,
     opts: &PullOptions,
     out: &mut dyn Write,
+    bars: Option<MultiProgress>,
 ) -> Result<String> {
     let name = r.familiar();
     let reg_err = |what: &'static str| {
         let reference = name.clone();
-        move |e: oci_client::errors::OciDistributionError| PullError::Registry {
+        move |e: ManifestError| PullError::Registry {
             reference,
             what,
-            message: registry_message(&e),
+            message: e.to_string(),
         }
     };
     let bad = |why: String| PullError::BadImage {
@@ -271,25 +762,35 @@ async fn pull_async(
 
     // the first endpoint that has the manifest serves the whole pull
     let mut found = None;
-    let mut last_err = None;
+    let mut tried = Vec::new();
     for ep in &opts.endpoints {
-        let client = Client::new(client_config(ep.plain_http));
         let oref = oci_reference_at(r, &ep.domain);
-        match client.pull_manifest_raw(&oref, &ep.auth, &ACCEPT).await {
-            Ok(m) => {
-                found = Some((client, oref, &ep.auth, m));
+        let got = match Remote::connect(ep, &oref).await {
+            Ok(remote) => remote
+                .manifest(&oref, MAX_MANIFEST)
+                .await
+                .map(|m| (remote, m)),
+            Err(e) => Err(e),
+        };
+        match got {
+            Ok((remote, m)) => {
+                found = Some((remote, oref, m));
                 break;
             }
-            Err(e) => last_err = Some(e),
+            Err(error) => tried.push(Answer {
+                source: ep.url(),
+                mirror: ep.mirror,
+                error,
+            }),
         }
     }
-    let Some((client, oref, auth, (top, top_digest))) = found else {
-        return Err(match last_err {
-            Some(e) => reg_err("manifest")(e),
-            None => bad("no registry to pull from".into()),
+    let Some((remote, oref, (top, top_digest))) = found else {
+        return Err(PullError::Manifest {
+            reference: name.clone(),
+            tried,
         });
     };
-    check_digest(&top, &top_digest).map_err(bad)?;
+    let client = &remote.client;
     if let Some(d) = r.digest() {
         if d != top_digest {
             return Err(bad(format!(
@@ -303,35 +804,48 @@ async fn pull_async(
     let manifest_bytes = if is_index {
         let index: OciImageIndex =
             serde_json::from_slice(&top).map_err(|e| bad(format!("index: {e}")))?;
-        let digest = select(&index, &opts.platform).ok_or_else(|| PullError::Platform {
+        let desc = select_entry(&index, &opts.platform).ok_or_else(|| PullError::Platform {
             reference: name.clone(),
             platform: opts.platform.to_string(),
             available: available(&index),
         })?;
+        let size = checked_size(
+            &name,
+            "manifest",
+            &desc.digest,
+            desc.size,
+            Some((MAX_MANIFEST, "a manifest")),
+        )?;
+        let digest = desc.digest.clone();
         let mref = oref.clone_with_digest(digest.clone());
-        let (bytes, got) = client
-            .pull_manifest_raw(&mref, auth, &ACCEPT)
+        let (bytes, got) = remote
+            .manifest(&mref, size)
             .await
             .map_err(reg_err("manifest"))?;
-        check_digest(&bytes, &digest).map_err(bad)?;
         if got != digest {
             return Err(bad(format!(
                 "the registry sent manifest {got}, not {digest}"
             )));
         }
-        bytes.to_vec()
+        bytes
     } else {
-        top.to_vec()
+        top
     };
     let manifest: OciImageManifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| bad(format!("manifest: {e}")))?;
+    // every layer's media type and size before anything is downloaded
+    let mut kinds = Vec::new();
+    for l in &manifest.layers {
+        kinds.push(
+            media::layer_kind(&l.media_type, &l.digest).map_err(|source| PullError::MediaType {
+                reference: name.clone(),
+                source,
+            })?,
+        );
+        checked_size(&name, "layer", &l.digest, l.size, None)?;
+    }
 
-    let mut config_bytes = Vec::new();
-    client
-        .pull_blob(&oref, &manifest.config, &mut config_bytes)
-        .await
-        .map_err(reg_err("config"))?;
-    check_digest(&config_bytes, &manifest.config.digest).map_err(bad)?;
+    let config_bytes = fetch_config(client, &oref, &manifest.config, &name).await?;
     let config: ImageConfiguration =
         serde_json::from_slice(&config_bytes).map_err(|e| bad(format!("config: {e}")))?;
     let diff_ids = config.rootfs().diff_ids().clone();
@@ -358,20 +872,49 @@ async fn pull_async(
         return Ok(image_id);
     }
 
+    // the compressed layers to download must fit in the store's filesystem
+    if let Some(free) = free_space(store) {
+        let mut total: u64 = 0;
+        for ((desc, diff_id), kind) in manifest.layers.iter().zip(&diff_ids).zip(&kinds) {
+            if *kind != LayerKind::Tar || store.has_layer(diff_id)? {
+                continue;
+            }
+            let size = desc.size as u64; // not negative: checked above
+            if size > free {
+                return Err(PullError::Size {
+                    reference: name.clone(),
+                    what: "layer",
+                    digest: desc.digest.clone(),
+                    problem: SizeProblem::NoSpace {
+                        size,
+                        free,
+                        root: store.root().to_path_buf(),
+                    },
+                });
+            }
+            total = total.saturating_add(size);
+        }
+        if total > free {
+            return Err(PullError::NoSpace {
+                reference: name.clone(),
+                total,
+                free,
+                root: store.root().to_path_buf(),
+            });
+        }
+    }
+
     // "Already exists" or a download per layer, concurrently; progress
     // bars on a terminal, one line per step otherwise
-    let bars = std::io::stdout()
-        .is_terminal()
-        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
     let done_style = ProgressStyle::with_template("{prefix}: {msg}").ok();
     let bar_style =
         ProgressStyle::with_template("{prefix}: {msg:<14} [{bar:30}] {bytes}/{total_bytes}")
             .ok()
             .map(|s| s.progress_chars("=> "));
     let mut jobs = Vec::new();
-    for (desc, diff_id) in manifest.layers.iter().zip(&diff_ids) {
+    for ((desc, diff_id), kind) in manifest.layers.iter().zip(&diff_ids).zip(&kinds) {
         let short = short(&desc.digest);
-        if FOREIGN_LAYERS.contains(&desc.media_type.as_str()) {
+        if *kind == LayerKind::Foreign {
             // like containerd: not downloaded, not part of the rootfs
             let line = format!(
                 "{short}: Skipping foreign layer {} ({}{})",
@@ -416,10 +959,7 @@ async fn pull_async(
         } else {
             let pb = match (&bars, &bar_style) {
                 (Some(b), Some(st)) => {
-                    let pb = b.add(
-                        ProgressBar::new(u64::try_from(desc.size).unwrap_or(0))
-                            .with_style(st.clone()),
-                    );
+                    let pb = b.add(ProgressBar::new(desc.size as u64).with_style(st.clone()));
                     pb.set_prefix(short.to_string());
                     pb.set_message("Waiting");
                     Some(pb)
@@ -430,7 +970,7 @@ async fn pull_async(
                 }
             };
             jobs.push(futures::future::Either::Right(fetch_layer(
-                &client, store, &oref, desc, diff_id, &name, pb,
+                client, store, &oref, desc, diff_id, &name, pb,
             )));
         }
     }
@@ -497,20 +1037,24 @@ pub(crate) fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(),
 }
 
 pub(crate) fn select(index: &OciImageIndex, want: &Platform) -> Option<String> {
-    index
-        .manifests
-        .iter()
-        .find(|m| {
-            m.platform.as_ref().is_some_and(|p| {
-                p.os.to_string() == want.os
-                    && p.architecture.to_string() == want.arch
-                    && want
-                        .variant
-                        .as_ref()
-                        .is_none_or(|v| p.variant.as_deref() == Some(v.as_str()))
-            })
+    select_entry(index, want).map(|m| m.digest.clone())
+}
+
+/// The index entry for `want`.
+fn select_entry<'a>(
+    index: &'a OciImageIndex,
+    want: &Platform,
+) -> Option<&'a oci_client::manifest::ImageIndexEntry> {
+    index.manifests.iter().find(|m| {
+        m.platform.as_ref().is_some_and(|p| {
+            p.os.to_string() == want.os
+                && p.architecture.to_string() == want.arch
+                && want
+                    .variant
+                    .as_ref()
+                    .is_none_or(|v| p.variant.as_deref() == Some(v.as_str()))
         })
-        .map(|m| m.digest.clone())
+    })
 }
 
 fn available(index: &OciImageIndex) -> String {
@@ -580,22 +1124,55 @@ async fn fetch_layer(
         };
         image::unpack_blob(download, blob, &fs_dir, &blob_digest, &expected)
     });
-    let mut stream = client
-        .pull_blob_stream(oref, desc)
-        .await
-        .map_err(|e| PullError::Registry {
-            reference: name.to_string(),
-            what: "layer",
-            message: registry_message(&e),
-        })?
-        .stream;
+    let size_err = |problem| PullError::Size {
+        reference: name.to_string(),
+        what: "layer",
+        digest: desc.digest.clone(),
+        problem,
+    };
+    // counted against the descriptor's size (not negative: checked)
+    let mut count = Counted {
+        size: desc.size as u64,
+        got: 0,
+    };
+    let sized = client.pull_blob_stream(oref, desc).await;
+    let sized = match sized {
+        Ok(s) => s,
+        Err(e) => {
+            drop(tx);
+            let _ = unpacker.await;
+            return Err(PullError::Registry {
+                reference: name.to_string(),
+                what: "layer",
+                message: registry_message(&e),
+            });
+        }
+    };
+    let mut size_problem = count.announced(sized.content_length).err();
+    let mut stream = sized.stream;
     let mut net_err = None;
     if let Some(pb) = &bar {
         pb.set_message("Downloading");
     }
-    while let Some(chunk) = stream.next().await {
+    while size_problem.is_none() {
+        let Some(chunk) = stream.next().await else {
+            // the whole blob came (its digest checked): it must be as long
+            // as the descriptor says, too
+            if count.got != count.size {
+                size_problem = Some(SizeProblem::Shorter {
+                    got: count.got,
+                    size: count.size,
+                });
+            }
+            break;
+        };
         match chunk {
             Ok(b) => {
+                // more than the descriptor says: stop at size + 1 bytes
+                if let Err(p) = count.take(b.len()) {
+                    size_problem = Some(p);
+                    break;
+                }
                 if let Some(pb) = &bar {
                     pb.inc(b.len() as u64);
                 }
@@ -609,19 +1186,27 @@ async fn fetch_layer(
             }
         }
     }
+    // the connection goes now, not when the unpacker is done
+    drop(stream);
     drop(tx);
     let (res, blob) = unpacker.await.map_err(|e| PullError::BadImage {
         reference: name.to_string(),
         why: format!("layer {}: unpack task: {e}", desc.digest),
     })?;
+    // on any error below, the blob's and the snapshot's temp files go
+    // with `blob`, `res` and `snapshot`
+    if let Some(p) = size_problem {
+        return Err(size_err(p));
+    }
     if let Some(e) = net_err {
         // oci-client checks the digest at the end of the stream too
-        let verification = e
-            .get_ref()
-            .and_then(|i| i.downcast_ref::<oci_client::errors::DigestError>());
-        if let Some(oci_client::errors::DigestError::VerificationError { actual, .. }) =
-            verification
-        {
+        if let Some(actual) = verification_error(&e) {
+            if count.got < count.size {
+                return Err(size_err(SizeProblem::Shorter {
+                    got: count.got,
+                    size: count.size,
+                }));
+            }
             return Err(digest_mismatch(name, &desc.digest, actual));
         }
         return Err(PullError::Registry {

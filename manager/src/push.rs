@@ -20,7 +20,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
 use crate::image::{self, ImageError};
-use crate::pull::{client_config, oci_reference, registry_message, short, FOREIGN_LAYERS};
+use crate::pull::{client_config, oci_reference, registry_message, short};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -128,7 +128,7 @@ pub fn push(
         .layers
         .iter()
         .rev()
-        .filter(|l| !FOREIGN_LAYERS.contains(&l.media_type.as_str()))
+        .filter(|l| !crate::media::is_foreign(&l.media_type))
         .map(|l| (l.digest.clone(), l.size))
         .collect();
     blobs.push((manifest.config.digest.clone(), manifest.config.size));

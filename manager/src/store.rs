@@ -632,9 +632,25 @@ fn mark_topdir(dir: &Path) {
 const ORPHAN_AGE: Duration = Duration::from_secs(10);
 
 impl Store {
-    /// Remove the temp blobs and snapshots of rbox processes that died
-    /// (their `.tmp-*` is old and nobody holds its lock). Call under the
-    /// write lock; failures only warn.
+    /// `sweep_orphans` under the write lock of its own: what `pull` does
+    /// first (a pull that fails never reaches the sweep of a commit) and
+    /// `system prune`.
+    pub fn sweep(&self) -> Result<()> {
+        let lock = self.lock()?;
+        self.sweep_orphans();
+        lock.commit()
+    }
+
+    /// Remove the temp blobs and snapshots of rbox processes that died.
+    ///
+    /// Every `.tmp-*` is flock'ed by the process that made it for as long
+    /// as it lives (`TempPath`); the kernel drops the lock when that process
+    /// dies, however it dies (kill -9 too). So a temp path is an orphan
+    /// when nobody holds its lock and it is older than `ORPHAN_AGE` (its
+    /// maker may not have locked it yet: create, then lock). A concurrent
+    /// pull's files are locked and stay. Call under the write lock (`rmi`
+    /// renames the files it removes to temp names and locks them under
+    /// it); failures only warn.
     pub fn sweep_orphans(&self) {
         for dir in ["blobs/sha256", "snapshots"] {
             let Ok(rd) = fs::read_dir(self.root.join(dir)) else {

@@ -158,8 +158,13 @@ pub struct Pruned {
 
 /// `rbox system prune`: stopped containers, user networks no container
 /// uses, dangling images (untagged; with `all`, every image no container
-/// uses) and, with `volumes`, volumes no container uses.
+/// uses), with `volumes` volumes no container uses, and the temp files of
+/// dead rbox processes (a killed pull's partial blob; counted in the
+/// space reclaimed).
 pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned> {
+    let temp_before = temp_size(store);
+    store.sweep()?;
+    let temp_freed = temp_before.saturating_sub(temp_size(store));
     let before: u64 = df(store)?.iter().map(|r| r.size).sum();
     let mut out = Pruned {
         containers: container::prune(store)?,
@@ -178,6 +183,27 @@ pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned> {
         }
     }
     let after: u64 = df(store)?.iter().map(|r| r.size).sum();
-    out.reclaimed = before.saturating_sub(after);
+    out.reclaimed = before.saturating_sub(after) + temp_freed;
     Ok(out)
+}
+
+/// Bytes under the store's temp names (`.tmp-*` in blobs and snapshots).
+fn temp_size(store: &Store) -> u64 {
+    let mut total = 0;
+    for d in ["blobs/sha256", "snapshots"] {
+        let Ok(rd) = std::fs::read_dir(store.root().join(d)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
