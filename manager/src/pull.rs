@@ -1265,6 +1265,117 @@ mod tests {
     }
 
     #[test]
+    fn blobs_are_held_to_their_descriptor_size() {
+        let mut c = Counted { size: 1000, got: 0 };
+        assert!(c.announced(Some(1000)).is_ok());
+        assert!(c.announced(None).is_ok());
+        assert_eq!(
+            c.announced(Some(1001)).unwrap_err().to_string(),
+            "the registry announces 1001 bytes (Content-Length), the manifest gives it 1000"
+        );
+        assert!(c.take(600).is_ok());
+        assert!(c.take(400).is_ok());
+        // one byte more is one too many, and is not counted
+        assert_eq!(
+            c.take(1).unwrap_err().to_string(),
+            "the registry sent more than the 1000 bytes the manifest gives it (the download stopped there)"
+        );
+        assert_eq!(c.got, 1000);
+        let e = checked_size("x:1", "layer", "sha256:ab", -1, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pull x:1: layer sha256:ab: the manifest gives it a negative size (-1)"
+        );
+        let e = checked_size(
+            "x:1",
+            "config",
+            "sha256:ab",
+            5 << 20,
+            Some((MAX_CONFIG, "an image config")),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pull x:1: config sha256:ab: the manifest gives it 5242880 bytes, more than the 4194304-byte limit for an image config"
+        );
+        assert_eq!(
+            checked_size("x:1", "layer", "d", 1 << 62, None).unwrap(),
+            1 << 62
+        );
+    }
+
+    #[test]
+    fn manifest_errors_name_every_source_tried() {
+        let err = |m: &str| ManifestError::Status {
+            url: format!("http://{m}/v2/app/manifests/1"),
+            status: reqwest::StatusCode::NOT_FOUND,
+            message: Some("manifest unknown".into()),
+        };
+        let alone = PullError::Manifest {
+            reference: "h:1/app:1".into(),
+            tried: vec![Answer {
+                source: "http://h:1".into(),
+                mirror: false,
+                error: err("h:1"),
+            }],
+        };
+        assert_eq!(
+            alone.to_string(),
+            "pull h:1/app:1: manifest: GET http://h:1/v2/app/manifests/1: 404 Not Found: manifest unknown"
+        );
+        let both = PullError::Manifest {
+            reference: "app:1".into(),
+            tried: vec![
+                Answer {
+                    source: "http://m:5000".into(),
+                    mirror: true,
+                    error: err("m:5000"),
+                },
+                Answer {
+                    source: "https://docker.io".into(),
+                    mirror: false,
+                    error: ManifestError::Request("dns error".into()),
+                },
+            ],
+        };
+        assert_eq!(
+            both.to_string(),
+            "pull app:1: mirror http://m:5000 answered: GET http://m:5000/v2/app/manifests/1: 404 Not Found: manifest unknown; then https://docker.io answered: dns error"
+        );
+        assert_eq!(
+            registry_errors(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"},{"code":"X"}]}"#)
+                .as_deref(),
+            Some("manifest unknown, X")
+        );
+        assert_eq!(registry_errors(b"<html>"), None);
+    }
+
+    #[test]
+    fn run_pulls_what_is_missing_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let r = Reference::parse("redis").unwrap();
+        assert_eq!(
+            need(&store, "redis", Policy::Missing).unwrap(),
+            Need::Missing(r.clone())
+        );
+        assert_eq!(
+            need(&store, "redis", Policy::Always).unwrap(),
+            Need::Always(r)
+        );
+        assert_eq!(
+            need(&store, "redis", Policy::Never)
+                .unwrap_err()
+                .to_string(),
+            "no such image: redis:latest"
+        );
+        // an id is not a name to pull
+        let id = format!("sha256:{}", "a".repeat(64));
+        assert!(need(&store, &id, Policy::Missing).is_err());
+        assert!(need(&store, "Upper", Policy::Missing).is_err());
+    }
+
+    #[test]
     fn loopback_registries_speak_http() {
         assert!(plain_http("127.0.0.1:5000"));
         assert!(plain_http("localhost"));
