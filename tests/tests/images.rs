@@ -3438,13 +3438,13 @@ fn a_killed_pulls_temp_files_go_at_the_next_pull_and_in_prune_a_live_ones_stay()
     // SAFETY: flock on a descriptor this test holds; no memory is passed.
     let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) };
     assert_eq!(r, 0);
-    let live_name = "blobs/sha256/.tmp-1-2-3".to_string();
+    let live_name = "blobs/sha256/.tmp-1-2-3";
 
     kill_a_pull_midway(&rb, &liar, &slow, 256 << 10);
     let left = temp_names(&rb);
     assert!(
         left.iter()
-            .any(|t| t.starts_with("blobs/sha256/") && t != &live_name),
+            .any(|t| t.starts_with("blobs/sha256/") && t != live_name),
         "the killed pull left no partial blob: {left:?}"
     );
     // once the dead pull's files are older than a live rbox may leave a
@@ -3452,14 +3452,14 @@ fn a_killed_pulls_temp_files_go_at_the_next_pull_and_in_prune_a_live_ones_stay()
     age_temp_files(&rb);
     let o = rb.cmd(&["pull", &bad]);
     assert_fails_naming(&o, "the next pull", "not here");
-    assert_eq!(temp_names(&rb), [live_name.clone()], "after the next pull");
+    assert_eq!(temp_names(&rb), [live_name], "after the next pull");
 
     // and `system prune` with no image in the store
     kill_a_pull_midway(&rb, &liar, &slow, 256 << 10);
     assert!(temp_names(&rb).len() > 1, "{:?}", temp_names(&rb));
     age_temp_files(&rb);
     let out = rb.ok(&["system", "prune", "-a", "-f"]);
-    assert_eq!(temp_names(&rb), [live_name.clone()], "after prune: {out}");
+    assert_eq!(temp_names(&rb), [live_name], "after prune: {out}");
     assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
 
     // once its owner is gone, the held one goes too; a young temp file
