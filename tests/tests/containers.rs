@@ -486,7 +486,11 @@ fn bad_input_is_refused_and_leaves_nothing() {
     let _serial = serial();
     let rb = Rbox::new();
     for (args, says) in [
-        (vec!["run", "--rm", "nosuchimage", "true"], "nosuchimage"),
+        // --pull never: a missing image is pulled otherwise (from docker.io)
+        (
+            vec!["run", "--rm", "--pull", "never", "nosuchimage", "true"],
+            "no such image: nosuchimage:latest",
+        ),
         (vec!["run", "--rm", "-p", "http", "bb", "true"], "http"),
         (
             vec!["run", "--rm", "--net", "host", "-p", "80:80", "bb", "true"],
