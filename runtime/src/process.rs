@@ -190,11 +190,15 @@ pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
     let executable =
         |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
     if program.contains('/') {
+        // like runc (Go's exec.LookPath): a directory is refused here, at
+        // create, with EISDIR, not left to fail in execve after start
         let p = PathBuf::from(program);
-        return match nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK) {
-            Ok(()) => Ok(p),
-            Err(e) => Err(Error::path("exec", p, e)),
-        };
+        nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK)
+            .map_err(|e| Error::path("exec", &p, e))?;
+        if p.is_dir() {
+            return Err(Error::path("exec", p, Errno::EISDIR));
+        }
+        return Ok(p);
     }
     let path = env
         .iter()
@@ -301,6 +305,15 @@ mod tests {
         assert_eq!(lookup("sh", &env).unwrap(), PathBuf::from("/bin/sh"));
         let err = lookup("no-such-program-xyz", &env).unwrap_err().to_string();
         assert!(err.contains("executable file not found"), "{err}");
+    }
+
+    #[test]
+    fn lookup_refuses_directories_and_missing_paths() {
+        let env = vec!["PATH=/bin".to_string()];
+        let err = lookup("/", &env).unwrap_err().to_string();
+        assert!(err.contains("Is a directory"), "{err}");
+        let err = lookup("/no/such/program", &env).unwrap_err().to_string();
+        assert!(err.contains("No such file or directory"), "{err}");
     }
 
     #[test]
