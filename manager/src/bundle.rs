@@ -569,9 +569,9 @@ fn spec_for(
     }
     env.push(format!("HOSTNAME={hostname}"));
     env.extend(image_env.iter().cloned());
-    if !has("HOME") {
-        env.push(format!("HOME={}", u.home));
-    }
+    // no HOME unless the image sets one: the runtime takes it from the
+    // container's /etc/passwd for the process's uid (runc's rule, as with
+    // Docker), so `-u` and `exec -u` get their own user's
     let cwd = c
         .working_dir()
         .clone()

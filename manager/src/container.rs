@@ -172,6 +172,14 @@ pub struct RunSpec {
     /// `--cgroup-parent` (or `RBOX_CGROUP_PARENT`), checked; `None`:
     /// bundle::DEFAULT_CGROUP_PARENT
     pub cgroup_parent: Option<String>,
+    /// `--label KEY=VALUE`
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--group-add`: supplementary groups (names or numbers) of every
+    /// process of the container
+    pub group_add: Vec<String>,
+    /// The image's command and labels with this spec's applied, set by
+    /// `create` (none for containers made before it was kept)
+    pub config: Option<crate::runconfig::RunConfig>,
 }
 
 impl RunSpec {
@@ -500,12 +508,15 @@ fn nofile_hard() -> u64 {
 /// What `run` and `exec` may change of a process: `-e` (KEY=VALUE, or
 /// KEY taken from rbox's environment), `-t` (and TERM), `-w`, `-u`
 /// (names resolved in the container's /etc/passwd and /etc/group).
+/// `group_add`: `--group-add`, applied to `-u`'s user, else to the
+/// process's own.
 fn override_process(
     process: &mut oci_spec::runtime::Process,
     vars: &[String],
     tty: bool,
     workdir: Option<&str>,
     usr: Option<&str>,
+    group_add: &[String],
     rootfs: &Path,
 ) -> Result<()> {
     let mut env = process.env().clone().unwrap_or_default();
@@ -533,20 +544,35 @@ fn override_process(
         }
         process.set_cwd(PathBuf::from(w));
     }
-    if let Some(u) = usr {
-        let passwd = bundle::read_in_root(rootfs, "etc/passwd")?;
-        let group = bundle::read_in_root(rootfs, "etc/group")?;
-        let eu = user::resolve(u, passwd.as_deref(), group.as_deref())
-            .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?;
-        process.set_user(
-            UserBuilder::default()
-                .uid(eu.uid)
-                .gid(eu.gid)
-                .additional_gids(eu.additional_gids)
-                .build()
-                .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?,
-        );
+    if usr.is_none() && group_add.is_empty() {
+        return Ok(());
     }
+    // HOME is left to the runtime, which takes it from the container's
+    // /etc/passwd for the process's uid (runc's rule, which Docker relies on)
+    let group = bundle::read_in_root(rootfs, "etc/group")?;
+    let mut eu = match usr {
+        Some(u) => {
+            let passwd = bundle::read_in_root(rootfs, "etc/passwd")?;
+            user::resolve(u, passwd.as_deref(), group.as_deref())
+                .map_err(|e| ContainerError::Invalid(format!("-u {u:?}: {e}")))?
+        }
+        None => user::ExecUser {
+            uid: process.user().uid(),
+            gid: process.user().gid(),
+            additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
+            home: String::new(),
+        },
+    };
+    eu.add_groups(group_add, group.as_deref())
+        .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+    process.set_user(
+        UserBuilder::default()
+            .uid(eu.uid)
+            .gid(eu.gid)
+            .additional_gids(eu.additional_gids)
+            .build()
+            .map_err(|e| ContainerError::Invalid(format!("process.user: {e}")))?,
+    );
     Ok(())
 }
 
@@ -626,6 +652,7 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         rs.tty,
         rs.workdir.as_deref(),
         rs.user.as_deref(),
+        &rs.group_add,
         rootfs,
     )?;
     // capabilities
@@ -1032,6 +1059,14 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             }
         }
     }
+    // Docker's Config.Entrypoint/Cmd/Labels (inspect, ps), from the image
+    let image_config = crate::image::inspect(store, &rs.image).map_err(BundleError::from)?;
+    rs.config = Some(crate::runconfig::RunConfig::new(
+        &image_config["Config"],
+        rs.entrypoint.as_deref(),
+        &rs.cmd,
+        &rs.labels,
+    ));
     // anonymous volumes are named now and kept with the container
     for m in &mut rs.mounts {
         if m.source == Source::Volume(None) {
@@ -1951,6 +1986,12 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         es.tty,
         es.workdir.as_deref(),
         es.user.as_deref(),
+        // the container's --group-add, for -u's user (config.json's process has them)
+        if es.user.is_some() {
+            &c.spec.group_add
+        } else {
+            &[]
+        },
         &c.bundle.join("rootfs"),
     )?;
     if es.privileged {
@@ -2266,9 +2307,20 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
     } else {
         (String::new(), 0, String::new(), String::new())
     };
+    let config = c
+        .spec
+        .config
+        .clone()
+        .unwrap_or_else(|| crate::runconfig::RunConfig {
+            entrypoint: c.spec.entrypoint.iter().cloned().collect(),
+            cmd: c.spec.cmd.clone(),
+            labels: c.spec.labels.clone(),
+        });
     json!({
         "Id": c.id,
         "Created": c.created,
+        "Path": config.path(),
+        "Args": config.args(),
         "Name": format!("/{}", c.name),
         "RestartCount": c.state.restart_count,
         "LogPath": supervisor::log_path(store, &c.id),
@@ -2284,7 +2336,9 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         },
         "Config": {
             "Image": c.spec.image,
-            "Cmd": c.spec.cmd,
+            "Cmd": if config.cmd.is_empty() { Value::Null } else { json!(config.cmd) },
+            "Entrypoint": if config.entrypoint.is_empty() { Value::Null } else { json!(config.entrypoint) },
+            "Labels": config.labels,
             "Env": c.spec.env,
             "Tty": c.spec.tty,
             "OpenStdin": c.spec.interactive,
@@ -2306,6 +2360,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "PidsLimit": c.spec.pids_limit.unwrap_or(0),
             "Init": c.spec.init,
             "CgroupParent": c.spec.cgroup_parent.clone().unwrap_or_default(),
+            "GroupAdd": if c.spec.group_add.is_empty() { Value::Null } else { json!(c.spec.group_add) },
             "SecurityOpt": if c.spec.security_opt.is_empty() { Value::Null } else { json!(c.spec.security_opt) },
         },
         "Mounts": c.spec.mounts.iter().map(|m| {

@@ -43,6 +43,12 @@ pub struct RunArgs {
     /// USER[:GROUP], names or numbers
     #[arg(short, long)]
     pub user: Option<String>,
+    /// A supplementary group (name or number) for the container's processes
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// KEY=VALUE (or KEY) metadata, shown by inspect, matched by ps --filter label=
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
     #[arg(long)]
@@ -197,6 +203,9 @@ impl RunArgs {
             security_opt: self.security_opt.clone(),
             init: self.init,
             cgroup_parent,
+            labels: rbox::runconfig::parse_labels(&self.label)?,
+            group_add: self.group_add.clone(),
+            config: None,
         })
     }
 }

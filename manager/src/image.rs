@@ -60,7 +60,7 @@ pub fn host_arch() -> Arch {
 }
 
 /// Apply Docker's `--change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR,
-/// USER, EXPOSE, VOLUME) to a config.
+/// USER, EXPOSE, LABEL, VOLUME) to a config.
 pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
     for change in changes {
         let bad = |why| ImageError::Change {
@@ -142,9 +142,24 @@ pub fn apply_changes(cfg: &mut Config, changes: &[String]) -> Result<()> {
                 env.push(format!("{k}={v}"));
                 cfg.set_env(Some(env));
             }
+            "LABEL" => {
+                let mut labels = cfg.labels().clone().unwrap_or_default();
+                for pair in rest.split_whitespace() {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| bad("LABEL needs KEY=VALUE pairs"))?;
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or(v);
+                    labels.insert(k.to_string(), v.to_string());
+                }
+                cfg.set_labels(Some(labels));
+            }
             _ => {
                 return Err(bad(
-                    "supported instructions: CMD, ENTRYPOINT, ENV, EXPOSE, VOLUME, WORKDIR, USER",
+                    "supported instructions: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, VOLUME, WORKDIR, USER",
                 ))
             }
         }

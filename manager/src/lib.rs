@@ -25,6 +25,7 @@ pub mod network;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod runconfig;
 pub mod seccomp;
 pub mod signals;
 pub mod stats;

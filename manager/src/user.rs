@@ -1,7 +1,9 @@
 //! An image's `User` (`name`, `uid`, `name:group`, `uid:gid`…) resolved
-//! against the image's /etc/passwd and /etc/group, as Docker does: a name
-//! must exist; a numeric uid need not (gid 0, home `/`); supplementary
-//! groups are the /etc/group entries listing the user by name.
+//! against the image's /etc/passwd and /etc/group, as Docker does (runc's
+//! `GetExecUser` and the daemon's `getUser`): a name must exist; a numeric
+//! uid need not (gid 0, home `/`); without an explicit group, the
+//! supplementary groups are the /etc/group entries listing the user by
+//! name; the primary gid is always one of them, then `--group-add`'s.
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserError {
@@ -11,6 +13,8 @@ pub enum UserError {
     NoGroup(String),
     #[error("user {0:?}: ids are 0 to 4294967294")]
     BadId(String),
+    #[error("--group-add {0}: no such group in the image's /etc/group (a name must exist; a number need not)")]
+    NoAddGroup(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +105,12 @@ pub fn resolve(
                 .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
         };
     }
-    let mut additional_gids = Vec::new();
-    if let Some(name) = name {
+    // Docker: the primary gid, then (implicit group only) the groups that
+    // list the user
+    let mut additional_gids = vec![gid];
+    if let (Some(name), None | Some("")) = (name, g) {
         for (_, id, members) in group_entries(group_file) {
-            if members.contains(&name) && id != gid && !additional_gids.contains(&id) {
+            if members.contains(&name) && !additional_gids.contains(&id) {
                 additional_gids.push(id);
             }
         }
@@ -115,6 +121,26 @@ pub fn resolve(
         additional_gids,
         home,
     })
+}
+
+impl ExecUser {
+    /// Add `--group-add` groups (names or numbers) resolved with the image's
+    /// /etc/group: a name must exist there, a number need not.
+    pub fn add_groups(&mut self, groups: &[String], group: Option<&str>) -> Result<(), UserError> {
+        for g in groups {
+            let id = match numeric(g)? {
+                Some(n) => n,
+                None => group_entries(group.unwrap_or(""))
+                    .find(|(name, _, _)| name == g)
+                    .map(|(_, id, _)| id)
+                    .ok_or_else(|| UserError::NoAddGroup(g.clone()))?,
+            };
+            if !self.additional_gids.contains(&id) {
+                self.additional_gids.push(id);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -142,10 +168,11 @@ mod tests {
             ExecUser {
                 uid: 1000,
                 gid: 1000,
-                additional_gids: vec![10, 29],
+                additional_gids: vec![1000, 10, 29],
                 home: "/home/user".into()
             }
         );
+        assert_eq!(r("1000").unwrap(), u, "by uid: the same user");
     }
 
     #[test]
@@ -153,13 +180,30 @@ mod tests {
         assert_eq!(r("user:wheel").unwrap().gid, 10);
         assert_eq!(r("user:5").unwrap().gid, 5);
         assert_eq!(r("1000:audio").unwrap().gid, 29);
+        // an explicit group: no supplementary groups from /etc/group
+        assert_eq!(r("1000:audio").unwrap().additional_gids, [29]);
+    }
+
+    #[test]
+    fn group_add_by_name_or_number() {
+        let mut u = r("4242").unwrap();
+        u.add_groups(
+            &["audio".into(), "10".into(), "777".into(), "29".into()],
+            Some(GROUP),
+        )
+        .unwrap();
+        assert_eq!(u.additional_gids, [0, 29, 10, 777]);
+        assert_eq!(
+            u.add_groups(&["staff".into()], Some(GROUP)),
+            Err(UserError::NoAddGroup("staff".into()))
+        );
     }
 
     #[test]
     fn unknown_numeric_uid_gets_gid_0_and_slash() {
         let u = r("4242").unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 0, "/"));
-        assert!(u.additional_gids.is_empty());
+        assert_eq!(u.additional_gids, [0]);
         let u = resolve("7:8", None, None).unwrap();
         assert_eq!((u.uid, u.gid), (7, 8));
     }
