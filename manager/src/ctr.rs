@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use rbox::config::Config;
 use rbox::container::{self, NetMode, RunSpec};
-use rbox::format::{human_since, seconds_since, table};
+use rbox::format::table;
 use rbox::image::short_id;
 use rbox::mounts::{parse_size, MountSpec};
 use rbox::network::PortMap;
@@ -324,16 +324,8 @@ pub fn exec(store: &Store, a: &ExecArgs) -> Result<ExitCode> {
         detach: a.detach,
         privileged: a.privileged,
     };
-    match container::exec(store, &a.container, &es) {
-        Ok(code) => Ok(exit_code(code)),
-        // Docker's codes: 127 for a command not found, 126 if it cannot run
-        Err(e @ container::ContainerError::ExecStart(_)) => {
-            eprintln!("rbox: {e}");
-            let not_found = e.to_string().contains("not found");
-            Ok(exit_code(if not_found { 127 } else { 126 }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    // a command that cannot start: 126/127 (status.rs)
+    Ok(exit_code(container::exec(store, &a.container, &es)?))
 }
 
 #[derive(Args, Debug)]
@@ -468,103 +460,64 @@ pub fn each(
     }
 }
 
-pub fn ps(
-    store: &Store,
-    all: bool,
-    quiet: bool,
-    no_trunc: bool,
-    format: Option<&str>,
-) -> Result<()> {
-    let template = format.map(Template::parse).transpose()?;
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    container::reconcile(store)?;
-    for c in container::list(store)? {
-        let status = container::live_status(store, &c);
-        if !all && status != "running" && status != "paused" {
-            continue;
-        }
-        let id = if no_trunc {
-            c.id.clone()
-        } else {
-            short_id(&c.id).to_string()
-        };
-        if quiet {
-            println!("{id}");
-            continue;
-        }
-        let shown = match status.as_str() {
-            "running" => format!(
-                "Up {}",
-                c.state
-                    .started_at
-                    .as_deref()
-                    .map(|s| human_since(seconds_since(s)).replace(" ago", ""))
-                    .unwrap_or_default()
-            ),
-            "paused" => "Up (Paused)".into(),
-            "exited" => format!(
-                "Exited ({}) {}",
-                c.state.exit_code,
-                c.state
-                    .finished_at
-                    .as_deref()
-                    .map(|s| human_since(seconds_since(s)))
-                    .unwrap_or_default()
-            ),
-            _ => "Created".into(),
-        };
-        let ports = if status == "running" {
-            c.state
-                .ports
-                .iter()
-                .map(PortMap::display)
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            String::new()
-        };
-        let mut command = if c.spec.cmd.is_empty() {
-            String::new()
-        } else {
-            c.spec.cmd.join(" ")
-        };
-        if let Some(ep) = &c.spec.entrypoint {
-            command = format!("{ep} {command}").trim().to_string();
-        }
-        if !no_trunc && command.chars().count() > 20 {
-            command = command.chars().take(19).collect::<String>() + "…";
-        }
-        let command = format!("\"{command}\"");
-        if let Some(t) = &template {
-            let v = serde_json::json!({"ID": id, "Image": c.spec.image, "Command": command,
-                "CreatedAt": c.created, "Status": shown, "Ports": ports, "Names": c.name, "State": status});
-            println!("{}", t.render(&v));
-            continue;
-        }
-        rows.push(vec![
-            id,
-            c.spec.image.clone(),
-            command,
-            human_since(seconds_since(&c.created)),
-            shown,
-            ports,
-            c.name.clone(),
-        ]);
+/// `rbox ps`: Docker's table, or `--format`, of the containers `--filter`
+/// picks.
+pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
+    use rbox::listing::{self, ListFormat, PsOptions, PS_FIELDS, PS_TABLE, PS_TABLE_SIZE};
+    let filters = rbox::filter::Filters::parse(&a.filter, rbox::filter::CONTAINER_KEYS)?;
+    // the format is checked before any container is looked at
+    let default = if a.size { PS_TABLE_SIZE } else { PS_TABLE };
+    let format = ListFormat::parse(a.format.as_deref(), default, "ps", PS_FIELDS)?;
+    let opts = PsOptions {
+        all: a.all || a.last.is_some() || a.latest,
+        no_trunc: a.no_trunc,
+        size: a.size,
+        filters,
+    };
+    let mut rows = listing::containers(store, &opts)?;
+    if let Some(n) = a.last.filter(|&n| n >= 0) {
+        rows.truncate(n as usize);
+    } else if a.latest {
+        rows.truncate(1);
     }
-    if !quiet && template.is_none() {
-        print!("{}", table(&rows));
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r.fields["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(());
     }
+    print!("{}", format.render(PS_FIELDS, &rows));
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Also stopped ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Full ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The writable layer's size (and the image's, "virtual")
+    #[arg(short, long)]
+    pub size: bool,
+    /// The last N created containers (all states)
+    #[arg(short = 'n', long)]
+    pub last: Option<i64>,
+    /// The last created container (all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// KEY=VALUE: id, name, status, label, ancestor, exited, network,
+    /// publish, volume, before, since
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// `table`, `table TEMPLATE`, `json`, or a Go template such as
+    /// '{{.Names}}\t{{.Status}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `rbox port CONTAINER`: Docker's `80/tcp -> 0.0.0.0:8080` lines.

@@ -1,4 +1,4 @@
-//! Docker's human-readable sizes and durations.
+//! Docker's human-readable sizes, durations, tables and strings.
 
 /// `4.26MB`, `977kB`, `0B`: decimal units, three significant digits
 /// (Docker's `units.HumanSizeWithPrecision(size, 3)`).
@@ -60,32 +60,83 @@ pub fn seconds_since(rfc3339: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Columns padded to their widest cell, three spaces apart.
+/// Columns padded to their widest cell plus three spaces, at least ten
+/// wide: Docker's tables (`tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`).
 pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < r.len() {
-                let pad = widths[c] - cell.chars().count() + 3;
-                line.extend(std::iter::repeat_n(' ', pad));
+    let text: String = rows.iter().map(|r| r.join("\t") + "\n").collect();
+    tabwrite(&text)
+}
+
+/// Align tab-separated cells as Go's tabwriter does for Docker: every
+/// tab-terminated cell is padded to its column's widest cell plus three
+/// spaces (at least ten); a line's last cell is not padded.
+pub fn tabwrite(text: &str) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let mut widths: Vec<usize> = Vec::new();
+    for cells in &lines {
+        // the last cell ends the line, not a column
+        for (c, cell) in cells.iter().enumerate().take(cells.len() - 1) {
+            let w = (cell.chars().count() + PADDING).max(MIN_WIDTH);
+            match widths.get_mut(c) {
+                Some(old) => *old = (*old).max(w),
+                None => widths.push(w),
             }
         }
-        out.push_str(line.trim_end());
+    }
+    let mut out = String::new();
+    for cells in &lines {
+        for (c, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if c + 1 < cells.len() {
+                let pad = widths[c] - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
         out.push('\n');
     }
     out
+}
+
+/// Docker's `Ellipsis`: at most `max` characters, the last one `…` when
+/// cut.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    s.chars().take(max.saturating_sub(1)).collect::<String>() + "…"
+}
+
+/// Go's `strconv.Quote`: double quotes, with `"`, `\` and control
+/// characters escaped.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `time.Time.String()` of an RFC 3339 time, in UTC:
+/// `2024-05-01 10:00:00 +0000 UTC` (Docker's CreatedAt).
+pub fn go_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S %z UTC")
+                .to_string()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -116,11 +167,39 @@ mod tests {
     }
 
     #[test]
-    fn table_pads_columns() {
+    fn table_pads_columns_like_dockers_tabwriter() {
         let t = table(&[
             vec!["A".into(), "BB".into(), "C".into()],
-            vec!["aaaa".into(), "b".into(), "c".into()],
+            vec!["aaaaaaaaaa".into(), "b".into(), "c".into()],
         ]);
-        assert_eq!(t, "A      BB   C\naaaa   b    c\n");
+        assert_eq!(
+            t,
+            format!(
+                "A{}BB{}C\naaaaaaaaaa   b{}c\n",
+                " ".repeat(12),
+                " ".repeat(8),
+                " ".repeat(9)
+            )
+        );
+        assert_eq!(
+            tabwrite("CONTAINER ID\tNAMES\nabc\tweb\n"),
+            "CONTAINER ID   NAMES\nabc            web\n"
+        );
+        // no tab: nothing to align
+        assert_eq!(tabwrite("a b\n"), "a b\n");
+    }
+
+    #[test]
+    fn docker_strings() {
+        assert_eq!(ellipsis("sleep 300", 20), "sleep 300");
+        assert_eq!(
+            ellipsis("sh -c 'sleep 300 # a long comment'", 20),
+            "sh -c 'sleep 300 # …"
+        );
+        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(
+            go_time("2024-05-01T12:00:00+02:00"),
+            "2024-05-01 10:00:00 +0000 UTC"
+        );
     }
 }

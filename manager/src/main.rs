@@ -1,14 +1,15 @@
 //! rbox: parse the command line, run one verb, print. Errors are one line
-//! on stderr (`rbox: …`) and exit status 1.
+//! on stderr (`rbox: …`) with Docker's exit status (status.rs).
 
+mod alias;
 mod ctr;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
 use rbox::archive::{self, ArchiveError};
 use rbox::auth;
@@ -188,9 +189,15 @@ enum Verb {
         #[arg(short, long)]
         format: Option<String>,
     },
-    /// Container housekeeping
+    /// Container housekeeping; `container ls|rm|run|exec|…` are the verbs
+    /// of the same names (`container ls` is `ps`)
     #[command(subcommand)]
     Container(ContainerVerb),
+    /// Image housekeeping; `image ls|rm|inspect|pull|push|tag|history|
+    /// save|load|import` are the verbs of the same names (`image ls` is
+    /// `images`, `image rm` is `rmi`)
+    #[command(subcommand)]
+    Image(ImageVerb),
     /// Named volumes
     #[command(subcommand)]
     Volume(VolumeVerb),
@@ -243,19 +250,7 @@ enum Verb {
         containers: Vec<String>,
     },
     /// List containers
-    Ps {
-        /// Also stopped ones
-        #[arg(short, long)]
-        all: bool,
-        /// Only ids
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long)]
-        no_trunc: bool,
-        /// A Go-template subset, like '{{.Names}} {{.Status}}'
-        #[arg(long)]
-        format: Option<String>,
-    },
+    Ps(ctr::PsArgs),
     /// The layers' history of an image
     History {
         #[arg(long)]
@@ -290,6 +285,19 @@ enum ContainerVerb {
     /// Remove every stopped container
     Prune {
         /// Do not ask (rbox never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageVerb {
+    /// Remove dangling images (untagged, unused); -a: every unused image
+    Prune {
+        /// Every image no container uses, not only untagged ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation
         #[arg(short, long)]
         force: bool,
     },
@@ -380,14 +388,15 @@ struct ImagesArgs {
     /// Full image ids
     #[arg(long)]
     no_trunc: bool,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Json,
+    /// KEY=VALUE: reference (a glob), dangling, label, before, since
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// `table`, `table TEMPLATE`, `json`, or a Go template such as
+    /// '{{.Repository}}:{{.Tag}}'
+    #[arg(long)]
+    format: Option<String>,
+    /// An image's REPOSITORY[:TAG] (a glob, like --filter reference=)
+    reference: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -414,7 +423,12 @@ enum BundleVerb {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = status::parse(alias::rewrite(std::env::args_os().collect()));
+    let verb = match &cli.verb {
+        Verb::Run(_) | Verb::Create(_) => status::Verb::Run,
+        Verb::Exec(_) => status::Verb::Exec,
+        _ => status::Verb::Other,
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -427,7 +441,7 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("rbox: {msg}");
-            ExitCode::FAILURE
+            verb.status(&e)
         }
     }
 }
@@ -689,6 +703,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             force,
             volumes,
         }) => return system_prune(&store, all, force, volumes),
+        Verb::Image(ImageVerb::Prune { all, force }) => return image_prune(&store, all, force),
         Verb::Container(ContainerVerb::Prune { .. }) => {
             let gone = rbox::container::prune(&store)?;
             if !gone.is_empty() {
@@ -764,12 +779,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(())
             }))
         }
-        Verb::Ps {
-            all,
-            quiet,
-            no_trunc,
-            format,
-        } => ctr::ps(&store, all, quiet, no_trunc, format.as_deref())?,
+        Verb::Ps(a) => ctr::ps(&store, &a)?,
         Verb::History { no_trunc, image } => {
             let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
                 .map(String::from)
@@ -875,6 +885,39 @@ fn system_prune(store: &Store, all: bool, force: bool, volumes: bool) -> Result<
     println!(
         "Total reclaimed space: {}",
         rbox::format::human_size(p.reclaimed)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rbox image prune`: asks first (a `y` on stdin) unless `-f`, like
+/// Docker.
+fn image_prune(store: &Store, all: bool, force: bool) -> Result<ExitCode> {
+    if !force {
+        eprintln!(
+            "WARNING! This will remove all {}.",
+            if all {
+                "images without at least one container associated to them"
+            } else {
+                "dangling images"
+            }
+        );
+        eprint!("Are you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("rbox: image prune: not confirmed, nothing removed (-f skips the question)");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let (lines, reclaimed) = rbox::system::prune_images(store, all)?;
+    if !lines.is_empty() {
+        println!("Deleted Images:");
+        lines.iter().for_each(|l| println!("{l}"));
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        rbox::format::human_size(reclaimed)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -1000,71 +1043,39 @@ fn user_pass(user: Option<&str>) -> Result<Option<(String, String)>> {
     .transpose()
 }
 
+/// `rbox images`: Docker's table, or `--format`, of the images `--filter`
+/// (and a REPOSITORY[:TAG] argument) pick.
 fn images(store: &Store, a: &ImagesArgs) -> Result<()> {
-    let lines = image::list(store)?;
-    let id = |full: &str| {
-        if a.no_trunc {
-            full.to_string()
-        } else {
-            short_id(full).to_string()
-        }
+    use rbox::filter::{Filters, IMAGE_KEYS};
+    use rbox::listing::{
+        self, ImagesOptions, ListFormat, IMAGES_TABLE, IMAGES_TABLE_DIGESTS, IMAGE_FIELDS,
     };
+    let mut filter = a.filter.clone();
+    filter.extend(a.reference.iter().map(|r| format!("reference={r}")));
+    let filters = Filters::parse(&filter, IMAGE_KEYS)?;
+    let default = if a.digests {
+        IMAGES_TABLE_DIGESTS
+    } else {
+        IMAGES_TABLE
+    };
+    let format = ListFormat::parse(a.format.as_deref(), default, "images", IMAGE_FIELDS)?;
+    let rows = listing::images(
+        store,
+        &ImagesOptions {
+            no_trunc: a.no_trunc,
+            filters,
+        },
+    )?;
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
-        for l in &lines {
-            if seen.insert(&l.id) {
-                println!("{}", id(&l.id));
+        for r in &rows {
+            let id = r.fields["ID"].as_str().unwrap_or_default();
+            if seen.insert(id.to_string()) {
+                println!("{id}");
             }
         }
         return Ok(());
     }
-    match a.format {
-        Format::Json => {
-            for l in &lines {
-                let created = chrono::DateTime::parse_from_rfc3339(&l.created)
-                    .map(|t| {
-                        t.with_timezone(&chrono::Utc)
-                            .format("%Y-%m-%d %H:%M:%S %z UTC")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                let v = json!({
-                    "Containers": "N/A",
-                    "CreatedAt": created,
-                    "CreatedSince": human_since(seconds_since(&l.created)),
-                    "Digest": l.digest,
-                    "ID": id(&l.id),
-                    "Repository": l.repository,
-                    "SharedSize": "N/A",
-                    "Size": human_size(l.size),
-                    "Tag": l.tag,
-                    "UniqueSize": "N/A",
-                    "VirtualSize": human_size(l.size),
-                });
-                println!("{v}");
-            }
-        }
-        Format::Table => {
-            let mut head = vec!["REPOSITORY", "TAG"];
-            if a.digests {
-                head.push("DIGEST");
-            }
-            head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
-            for l in &lines {
-                let mut r = vec![l.repository.clone(), l.tag.clone()];
-                if a.digests {
-                    r.push(l.digest.clone());
-                }
-                r.extend([
-                    id(&l.id),
-                    human_since(seconds_since(&l.created)),
-                    human_size(l.size),
-                ]);
-                rows.push(r);
-            }
-            print!("{}", table(&rows));
-        }
-    }
+    print!("{}", format.render(IMAGE_FIELDS, &rows));
     Ok(())
 }

@@ -174,17 +174,33 @@ pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned> {
     if volumes {
         out.volumes = container::volume_prune(store)?;
     }
+    out.images = remove_unused_images(store, all)?;
+    let after: u64 = df(store)?.iter().map(|r| r.size).sum();
+    out.reclaimed = before.saturating_sub(after) + temp_freed;
+    Ok(out)
+}
+
+/// Dangling images (untagged; with `all`, every image) that no container
+/// uses, removed; `rmi`'s lines.
+fn remove_unused_images(store: &Store, all: bool) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
     for img in store.images()? {
         let unused = store.containers_of(&img.id)?.is_empty();
         let dangling = store.refs(&img.id)?.iter().all(|r| r.tag.is_none());
         if unused && (all || dangling) {
             // by id, all its names at once (no container uses it)
-            out.images.extend(image::rmi(store, &img.id, true)?);
+            lines.extend(image::rmi(store, &img.id, true)?);
         }
     }
+    Ok(lines)
+}
+
+/// `rbox image prune`: [`remove_unused_images`], and the bytes it freed.
+pub fn prune_images(store: &Store, all: bool) -> Result<(Vec<String>, u64)> {
+    let before: u64 = df(store)?.iter().map(|r| r.size).sum();
+    let lines = remove_unused_images(store, all)?;
     let after: u64 = df(store)?.iter().map(|r| r.size).sum();
-    out.reclaimed = before.saturating_sub(after) + temp_freed;
-    Ok(out)
+    Ok((lines, before.saturating_sub(after)))
 }
 
 /// Bytes under the store's temp names (`.tmp-*` in blobs and snapshots).

@@ -1,8 +1,10 @@
 //! The part of Go's text/template that `docker inspect --format` users
 //! write: `{{.A.B}}`, `{{json .A}}`, `{{range .A}}…{{end}}` (over arrays
 //! and over map values, in key order like Go), `{{index .A "key"}}`,
-//! `{{upper …}}`/`{{lower …}}`, and `{{.}}`. Anything else is an error
-//! naming the action, not a silently empty output.
+//! `{{upper …}}`/`{{lower …}}`/`{{title …}}`, Docker's `{{join .A ","}}`
+//! and `{{truncate .A 12}}`, a listing's methods (`{{.Label "k"}}`), and
+//! `{{.}}`. Anything else is an error naming the action, not a silently
+//! empty output.
 
 use serde_json::Value;
 
@@ -11,7 +13,7 @@ pub enum TemplateError {
     #[error("template: unclosed action at byte {0}")]
     Unclosed(usize),
     #[error(
-        "template: {{{{{0}}}}} is not supported (fields .A.B, json, range, index, upper, lower)"
+        "template: {{{{{0}}}}} is not supported (fields .A.B, json, range, index, upper, lower, title, join, truncate)"
     )]
     Unsupported(String),
     #[error("template: {{{{end}}}} without {{{{range}}}}")]
@@ -26,12 +28,29 @@ enum Pipe {
     Field(Vec<String>),
     /// `index .A "k" "l"`
     Index(Vec<String>, Vec<String>),
+    /// `.Label "k"`: Docker's methods of a listing's row, looked up in the
+    /// `methods` value given to [`Template::render_with`] (else in `.`)
+    Method(String, Vec<String>),
+}
+
+/// What a print action applies to its value.
+#[derive(Debug, Clone, PartialEq)]
+enum Func {
+    Plain,
+    Json,
+    Upper,
+    Lower,
+    Title,
+    /// `join .A ","`: an array's items, joined
+    Join(String),
+    /// `truncate .A 12`: at most that many characters
+    Truncate(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Text(String),
-    Print(Option<&'static str>, Pipe),
+    Print(Func, Pipe),
     Range(Pipe, Vec<Node>),
 }
 
@@ -51,23 +70,92 @@ fn parse_field(s: &str) -> Option<Vec<String>> {
         .then_some(parts)
 }
 
-fn parse_pipe(action: &str) -> Option<Pipe> {
-    let words: Vec<&str> = action.split_whitespace().collect();
-    match words.as_slice() {
-        [f] => parse_field(f).map(Pipe::Field),
-        ["index", f, keys @ ..] if !keys.is_empty() => {
-            let keys: Option<Vec<String>> = keys
-                .iter()
-                .map(|k| {
-                    k.strip_prefix('"')
-                        .and_then(|k| k.strip_suffix('"'))
-                        .map(str::to_string)
-                })
-                .collect();
-            Some(Pipe::Index(parse_field(f)?, keys?))
+/// A word of an action: bare, or a Go string literal (`"a b"`, with `\"`
+/// and `\\` escapes).
+#[derive(Debug, PartialEq)]
+enum Word {
+    Bare(String),
+    Quoted(String),
+}
+
+fn words(action: &str) -> Option<Vec<Word>> {
+    let mut out = Vec::new();
+    let mut chars = action.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&c) = chars.peek() else {
+            return Some(out);
+        };
+        if c == '"' {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => match chars.next()? {
+                        'n' => s.push('\n'),
+                        't' => s.push('\t'),
+                        e => s.push(e),
+                    },
+                    c => s.push(c),
+                }
+            }
+            out.push(Word::Quoted(s));
+        } else {
+            let mut s = String::new();
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace() && *c != '"') {
+                s.push(c);
+            }
+            out.push(Word::Bare(s));
         }
+    }
+}
+
+fn quoted(words: &[Word]) -> Option<Vec<String>> {
+    words
+        .iter()
+        .map(|w| match w {
+            Word::Quoted(s) => Some(s.clone()),
+            Word::Bare(_) => None,
+        })
+        .collect()
+}
+
+fn parse_pipe(words: &[Word]) -> Option<Pipe> {
+    match words {
+        [Word::Bare(f)] => parse_field(f).map(Pipe::Field),
+        [Word::Bare(i), Word::Bare(f), keys @ ..] if i == "index" && !keys.is_empty() => {
+            Some(Pipe::Index(parse_field(f)?, quoted(keys)?))
+        }
+        [Word::Bare(f), args @ ..] if !args.is_empty() => match parse_field(f)?.as_slice() {
+            [name] => Some(Pipe::Method(name.clone(), quoted(args)?)),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+fn parse_print(action: &str) -> Option<Node> {
+    let w = words(action)?;
+    let (func, rest) = match w.as_slice() {
+        [Word::Bare(f), rest @ ..] if !rest.is_empty() => match f.as_str() {
+            "json" => (Func::Json, rest),
+            "upper" => (Func::Upper, rest),
+            "lower" => (Func::Lower, rest),
+            "title" => (Func::Title, rest),
+            "join" => match rest {
+                [pipe @ .., Word::Quoted(sep)] => (Func::Join(sep.clone()), pipe),
+                _ => return None,
+            },
+            "truncate" => match rest {
+                [pipe @ .., Word::Bare(n)] => (Func::Truncate(n.parse().ok()?), pipe),
+                _ => return None,
+            },
+            _ => (Func::Plain, w.as_slice()),
+        },
+        _ => (Func::Plain, w.as_slice()),
+    };
+    Some(Node::Print(func, parse_pipe(rest)?))
 }
 
 impl Template {
@@ -91,21 +179,12 @@ impl Template {
                 let body = std::mem::replace(&mut nodes, outer);
                 nodes.push(Node::Range(pipe, body));
             } else if let Some(arg) = action.strip_prefix("range ") {
-                let pipe = parse_pipe(arg.trim()).ok_or_else(unsupported)?;
+                let pipe = words(arg)
+                    .and_then(|w| parse_pipe(&w))
+                    .ok_or_else(unsupported)?;
                 stack.push((pipe, std::mem::take(&mut nodes)));
             } else {
-                let (func, arg) = match action.split_once(' ') {
-                    Some((f @ ("json" | "upper" | "lower"), a)) => {
-                        let f: &'static str = match f {
-                            "json" => "json",
-                            "upper" => "upper",
-                            _ => "lower",
-                        };
-                        (Some(f), a.trim())
-                    }
-                    _ => (None, action),
-                };
-                nodes.push(Node::Print(func, parse_pipe(arg).ok_or_else(unsupported)?));
+                nodes.push(parse_print(action).ok_or_else(unsupported)?);
             }
             offset += start + end + 2;
             rest = &rest[start + end + 2..];
@@ -121,24 +200,75 @@ impl Template {
 
     /// Render with `dot` as `.`.
     pub fn render(&self, dot: &Value) -> String {
+        self.render_with(dot, dot)
+    }
+
+    /// Render with `dot` as `.`; methods (`.Label "k"`) are looked up in
+    /// `methods` (`methods.Label.k`).
+    pub fn render_with(&self, dot: &Value, methods: &Value) -> String {
         let mut out = String::new();
-        render(&self.0, dot, &mut out);
+        render(&self.0, dot, methods, &mut out);
+        out
+    }
+
+    /// The header row of a `table` format: each field and method prints its
+    /// column title from `titles` (empty if it has none), functions change
+    /// nothing, ranges print nothing (Docker's header functions).
+    pub fn render_header(&self, titles: &Value) -> String {
+        let mut out = String::new();
+        for n in &self.0 {
+            match n {
+                Node::Text(t) => out.push_str(t),
+                Node::Print(_, pipe) => {
+                    let name = match pipe {
+                        Pipe::Field(p) | Pipe::Index(p, _) => p.first(),
+                        Pipe::Method(m, _) => Some(m),
+                    };
+                    if let Some(t) = name.and_then(|n| titles.get(n)).and_then(Value::as_str) {
+                        out.push_str(t);
+                    }
+                }
+                Node::Range(..) => {}
+            }
+        }
+        out
+    }
+
+    /// The names of `.`'s fields and methods the template uses outside
+    /// ranges (to check them against a listing's).
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for n in &self.0 {
+            let pipe = match n {
+                Node::Print(_, p) | Node::Range(p, _) => p,
+                Node::Text(_) => continue,
+            };
+            let name = match pipe {
+                Pipe::Field(p) | Pipe::Index(p, _) => p.first(),
+                Pipe::Method(m, _) => Some(m),
+            };
+            out.extend(name.map(String::as_str));
+        }
         out
     }
 }
 
-fn eval<'a>(pipe: &Pipe, dot: &'a Value) -> Option<&'a Value> {
+fn eval<'a>(pipe: &Pipe, dot: &'a Value, methods: &'a Value) -> Option<&'a Value> {
     let field = |path: &[String]| {
         path.iter()
             .try_fold(dot, |v, k| v.as_object().and_then(|o| o.get(k)))
     };
-    match pipe {
-        Pipe::Field(path) => field(path),
-        Pipe::Index(path, keys) => keys.iter().try_fold(field(path)?, |v, k| match v {
+    let index = |v: &'a Value, keys: &[String]| {
+        keys.iter().try_fold(v, |v, k| match v {
             Value::Object(o) => o.get(k),
             Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
             _ => None,
-        }),
+        })
+    };
+    match pipe {
+        Pipe::Field(path) => field(path),
+        Pipe::Index(path, keys) => index(field(path)?, keys),
+        Pipe::Method(name, args) => index(methods.get(name)?, args),
     }
 }
 
@@ -159,26 +289,50 @@ fn plain(v: &Value) -> String {
     }
 }
 
-fn render(nodes: &[Node], dot: &Value, out: &mut String) {
+/// Go's strings.Title: the first letter of each word upper-cased.
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_alphanumeric();
+    }
+    out
+}
+
+fn render(nodes: &[Node], dot: &Value, methods: &Value, out: &mut String) {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
             Node::Print(func, pipe) => {
-                let v = eval(pipe, dot);
-                match (*func, v) {
-                    (Some("json"), v) => out.push_str(&v.unwrap_or(&Value::Null).to_string()),
-                    (Some("upper"), Some(v)) => out.push_str(&plain(v).to_uppercase()),
-                    (Some("lower"), Some(v)) => out.push_str(&plain(v).to_lowercase()),
-                    (_, Some(v)) => out.push_str(&plain(v)),
+                let v = eval(pipe, dot, methods);
+                match (func, v) {
+                    (Func::Json, v) => out.push_str(&v.unwrap_or(&Value::Null).to_string()),
+                    // a method (Docker's `.Label "k"`) returns "" for nothing
+                    (_, None) if matches!(pipe, Pipe::Method(..)) => {}
                     (_, None) => out.push_str("<no value>"),
+                    (Func::Plain, Some(v)) => out.push_str(&plain(v)),
+                    (Func::Upper, Some(v)) => out.push_str(&plain(v).to_uppercase()),
+                    (Func::Lower, Some(v)) => out.push_str(&plain(v).to_lowercase()),
+                    (Func::Title, Some(v)) => out.push_str(&title(&plain(v))),
+                    (Func::Join(sep), Some(Value::Array(a))) => {
+                        out.push_str(&a.iter().map(plain).collect::<Vec<_>>().join(sep))
+                    }
+                    (Func::Join(_), Some(v)) => out.push_str(&plain(v)),
+                    (Func::Truncate(n), Some(v)) => out.extend(plain(v).chars().take(*n)),
                 }
             }
-            Node::Range(pipe, body) => match eval(pipe, dot) {
-                Some(Value::Array(a)) => a.iter().for_each(|v| render(body, v, out)),
+            Node::Range(pipe, body) => match eval(pipe, dot, methods) {
+                Some(Value::Array(a)) => a.iter().for_each(|v| render(body, v, methods, out)),
                 Some(Value::Object(o)) => {
                     let mut keys: Vec<&String> = o.keys().collect();
                     keys.sort();
-                    keys.into_iter().for_each(|k| render(body, &o[k], out));
+                    keys.into_iter()
+                        .for_each(|k| render(body, &o[k], methods, out));
                 }
                 _ => {}
             },
@@ -237,5 +391,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("printf"), "{msg}");
+        assert!(Template::parse("{{.A.B \"k\"}}").is_err());
+        assert!(Template::parse("{{truncate .A x}}").is_err());
+    }
+
+    #[test]
+    fn listing_formats() {
+        let row = json!({"ID": "abcdef", "Names": "web", "Mounts": ["a", "b"], "S": "up and away"});
+        let methods = json!({"Label": {"tier": "front", "a b": "c"}});
+        let t = |src: &str| Template::parse(src).unwrap().render_with(&row, &methods);
+        assert_eq!(t(r#"{{.Names}} {{.Label "tier"}}"#), "web front");
+        assert_eq!(t(r#"{{.Label "a b"}}|{{.Label "none"}}"#), "c|");
+        assert_eq!(t(r#"{{join .Mounts ", "}}"#), "a, b");
+        assert_eq!(t("{{truncate .ID 3}}"), "abc");
+        assert_eq!(t("{{title .S}}"), "Up And Away");
+        let tpl = Template::parse(
+            r#"{{.ID}}\t{{.Label "tier"}}\t{{json .Names}}{{range .Mounts}}{{.}}{{end}}"#,
+        )
+        .unwrap();
+        assert_eq!(tpl.fields(), ["ID", "Label", "Names", "Mounts"]);
+        let titles = json!({"ID": "CONTAINER ID", "Names": "NAMES"});
+        assert_eq!(tpl.render_header(&titles), "CONTAINER ID\\t\\tNAMES");
     }
 }
