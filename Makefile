@@ -66,7 +66,19 @@ build:
 	$(CARGO) build --release --locked -p rbox
 	$(CARGO) build --release --locked -p containerd-shim-rrun-v2 --target $(RRUN_TARGET)
 
-install: build
+## install: copy what `make build` made (it builds nothing: `make build` as your user,
+## then `make install` as root, so that no cargo runs as root and no root-owned file lands
+## in target/): rrun, rbox, rbox-init and containerd-shim-rrun-v2 to $(PREFIX)/bin (rbox
+## finds the others next to itself), the CNI plugins to $(PREFIX)/lib/cni (where rbox looks
+## first for PREFIX=/usr/local; else set RBOX_CNI_PATH)
+INSTALL_BINS := $(RRUN) $(RRUN_INIT) $(RBOX) $(SHIM) $(addprefix $(CNI_BIN_DIR)/,$(CNI_PLUGINS))
+install:
+	@missing=""; for f in $(INSTALL_BINS); do [ -x "$$f" ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make install: not built:$$missing" >&2; \
+	  echo "make install copies what make build made: run 'make build' (as your user) first" >&2; \
+	  exit 1; \
+	fi
 	install -D -m 0755 $(RRUN) $(DESTDIR)$(PREFIX)/bin/rrun
 	install -D -m 0755 $(RRUN_INIT) $(DESTDIR)$(PREFIX)/bin/rbox-init
 	install -D -m 0755 $(RBOX) $(DESTDIR)$(PREFIX)/bin/rbox

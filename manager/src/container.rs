@@ -65,6 +65,8 @@ pub enum ContainerError {
     Invalid(String),
     #[error("exec failed: {0}")]
     ExecStart(String),
+    #[error(transparent)]
+    NotInstalled(#[from] crate::locate::NotInstalled),
     #[error("runtime {bin}: {what}")]
     Runtime { bin: String, what: String },
     #[error("{op} {path}: {source}")]

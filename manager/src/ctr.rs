@@ -267,6 +267,9 @@ fn exit_code(code: i32) -> ExitCode {
 
 pub fn run(store: &Store, a: &RunArgs, config: &dyn Fn() -> Result<Config>) -> Result<ExitCode> {
     let spec = a.spec()?;
+    // nothing is made (or pulled) when the shim or the runtime is missing
+    rbox::locate::find(rbox::supervisor::SHIM_NAME, "RBOX_SHIM")?;
+    rbox::locate::find("rrun", "RBOX_RUNTIME")?;
     pull_image(store, a, config)?;
     let c = container::create(store, &spec)?;
     if a.detach {

@@ -21,6 +21,7 @@ pub mod format;
 pub mod host;
 pub mod image;
 pub mod listing;
+pub mod locate;
 pub mod logs;
 pub mod media;
 pub mod mounts;

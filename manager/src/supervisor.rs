@@ -17,12 +17,15 @@ use crate::store::Store;
 /// ROOT/runtime/<namespace>.
 pub const NAMESPACE: &str = "rbox";
 
+/// The shim's file name.
+pub const SHIM_NAME: &str = "containerd-shim-rrun-v2";
+
 /// The shim binary: `$RBOX_SHIM`, else next to rbox, else in PATH.
 pub fn shim_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("RBOX_SHIM") {
         return PathBuf::from(p);
     }
-    let name = "containerd-shim-rrun-v2";
+    let name = SHIM_NAME;
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -110,6 +113,8 @@ pub fn create(store: &Store, c: &Container, attached: bool) -> Result<ShimClient
         stderr: (!c.spec.tty).then(|| PathBuf::from(&log)),
         terminal: c.spec.tty,
     };
+    // a missing shim: say where it was looked for
+    crate::locate::find(SHIM_NAME, "RBOX_SHIM")?;
     let client = ShimClient::start(options(store, c, attached)).map_err(shim_err)?;
     if let Err(e) = client.create(&io) {
         abandon(client);

@@ -1,0 +1,127 @@
+//! The programs rbox runs containers with (the shim, the runtime), found
+//! as `supervisor::shim_bin` and `container::runtime_bin` look for them:
+//! the path in an environment variable, else next to rbox, else in PATH.
+//! A missing one is an error that names every place looked at and how to
+//! point rbox at it.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name} not found: looked for {places}; install it next to rbox (make install) or set {env} to its path")]
+pub struct NotInstalled {
+    pub name: &'static str,
+    pub env: &'static str,
+    /// what was tried, in order
+    pub places: String,
+}
+
+/// `name`, from `$env` (which must then name a file), next to the running
+/// rbox, or in `PATH`.
+pub fn find(name: &'static str, env: &'static str) -> Result<PathBuf, NotInstalled> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    find_in(
+        name,
+        env,
+        std::env::var_os(env).map(PathBuf::from),
+        exe_dir,
+        std::env::var_os("PATH"),
+    )
+}
+
+fn find_in(
+    name: &'static str,
+    env: &'static str,
+    env_value: Option<PathBuf>,
+    exe_dir: Option<PathBuf>,
+    path: Option<std::ffi::OsString>,
+) -> Result<PathBuf, NotInstalled> {
+    let in_path = |file: &Path| {
+        path.as_ref().and_then(|p| {
+            std::env::split_paths(p)
+                .map(|d| d.join(file))
+                .find(|p| p.is_file())
+        })
+    };
+    if let Some(p) = env_value {
+        // a bare name (RBOX_RUNTIME=runc) is looked up in PATH
+        let found = if p.components().count() == 1 && !p.is_absolute() {
+            in_path(&p)
+        } else {
+            p.is_file().then(|| p.clone())
+        };
+        return found.ok_or_else(|| NotInstalled {
+            name,
+            env,
+            places: format!("${env}={} (no such file)", p.display()),
+        });
+    }
+    let mut places = vec![format!("${env} (not set)")];
+    if let Some(dir) = exe_dir {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+        places.push(format!("{} (next to rbox)", p.display()));
+    }
+    if let Some(p) = in_path(Path::new(name)) {
+        return Ok(p);
+    }
+    places.push(format!(
+        "PATH ({})",
+        path.map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "not set".into())
+    ));
+    Err(NotInstalled {
+        name,
+        env,
+        places: places.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_names_every_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = find_in(
+            "shim-x",
+            "RBOX_SHIM",
+            None,
+            Some(dir.path().into()),
+            Some("/nonexistent:/nope".into()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("shim-x not found"), "{e}");
+        for want in [
+            "$RBOX_SHIM (not set)",
+            &format!("{}/shim-x (next to rbox)", dir.path().display()),
+            "PATH (/nonexistent:/nope)",
+            "set RBOX_SHIM",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let e = find_in("x", "RBOX_SHIM", Some("/no/x".into()), None, None).unwrap_err();
+        assert_eq!(e.places, "$RBOX_SHIM=/no/x (no such file)");
+    }
+
+    #[test]
+    fn found_next_to_rbox_then_in_path() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("prog"), "").unwrap();
+        let path = std::env::join_paths([a.path(), b.path()]).unwrap();
+        let found = find_in("prog", "E", None, Some(a.path().into()), Some(path.clone()));
+        assert_eq!(found, Ok(b.path().join("prog")));
+        std::fs::write(a.path().join("prog"), "").unwrap();
+        let found = find_in("prog", "E", None, Some(a.path().into()), Some(path.clone()));
+        assert_eq!(found, Ok(a.path().join("prog")));
+        // a bare name in the variable: from PATH
+        let found = find_in("x", "E", Some("prog".into()), None, Some(path));
+        assert_eq!(found, Ok(a.path().join("prog")));
+    }
+}
