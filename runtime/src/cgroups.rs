@@ -3,9 +3,12 @@
 //! cgroups-rs does the heavy lifting: `fs::Cgroup` creates the directories
 //! in every hierarchy (copying cpuset.cpus/mems from the parent on v1) and
 //! `manager::FsManager` turns OCI `LinuxResources` into cgroup files (memory,
-//! cpu, cpuset, pids, blkio, hugetlb, devices) and freezes. What it does not
-//! know is filled in here:
+//! cpu, cpuset, pids, blkio, hugetlb) and freezes. What it does not know is
+//! filled in here:
 //!
+//! - **device rules**: always enforced, as runc does (devices.rs): through
+//!   the v1 devices controller on v1 and hybrid hosts, as an eBPF program
+//!   (devfilter.rs) on cgroup2.
 //! - **hybrid hosts** (v1 controllers plus a cgroup2 mount at
 //!   /sys/fs/cgroup/unified): cgroups-rs sees only the v1 side. Like runc we
 //!   also make the container's directory in the unified tree and join it, and
@@ -186,13 +189,11 @@ impl Cgroup {
         }
         let unified_keys = r.unified().clone().filter(|u| !u.is_empty());
         r.set_unified(None);
-        // cgroup2 has no devices controller: the rules become an eBPF
-        // program attached below (devfilter.rs).
-        let mut device_filter = None;
-        if self.kind == HostKind::V2 {
-            device_filter = r.devices().clone().filter(|d| !d.is_empty());
-            r.set_devices(None);
-        }
+        // Device rules are written below: to the v1 devices controller,
+        // or on cgroup2 as an eBPF program (devfilter.rs). cgroups-rs would
+        // write a missing major or minor as 0 instead of '*'.
+        let device_rules = r.devices().clone().filter(|d| !d.is_empty());
+        r.set_devices(None);
         // With the BFQ scheduler v1 has only blkio.bfq.weight (runc falls
         // back to it too); cgroups-rs knows only blkio.weight.
         let mut bfq_weight = None;
@@ -219,8 +220,8 @@ impl Cgroup {
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
         }
-        if let Some(rules) = device_filter {
-            crate::devfilter::attach(&self.dirs[0], &rules).map_err(|e| self.err(e))?;
+        if let Some(rules) = device_rules {
+            self.apply_devices(&rules)?;
         }
 
         if let (Some(limits), false) = (hugepages, v1_hugetlb || self.kind == HostKind::V2) {
@@ -275,6 +276,35 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Enforce device rules (already `devices::effective`): through the v1
+    /// devices controller where there is one (v1 and hybrid hosts), else
+    /// with an eBPF program on the cgroup2 directory.
+    fn apply_devices(&self, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
+        if self.kind != HostKind::V2 {
+            if let Some(dir) = self.v1_dir("devices") {
+                return crate::devices::apply_v1(dir, rules).map_err(|e| CgroupError::Write {
+                    path: e.file,
+                    value: e.line,
+                    err: e.err,
+                });
+            }
+        }
+        let dir = match self.kind {
+            HostKind::V2 => &self.dirs[0],
+            HostKind::Hybrid => self.unified_dir().ok_or_else(|| CgroupError::Unsupported {
+                field: "devices".into(),
+                msg: "this host has neither a devices controller nor a cgroup2 hierarchy".into(),
+            })?,
+            HostKind::V1 => {
+                return Err(CgroupError::Unsupported {
+                    field: "devices".into(),
+                    msg: "this host's cgroups have no devices controller: device access cannot be restricted".into(),
+                })
+            }
+        };
+        crate::devfilter::attach(dir, rules).map_err(|e| self.err(e))
     }
 
     /// Move `pid` (0: the caller) into the cgroup in every hierarchy. One
@@ -415,48 +445,13 @@ impl Cgroup {
     }
 }
 
-/// Device rules as runc applies them: the spec's rules, then an allow rule
-/// for every `linux.devices` node and for the devices every container gets
-/// (null, zero, full, tty, random, urandom, console, ptmx, pts, tun, and
-/// mknod of any node). Without rules in the spec nothing is restricted.
-pub fn effective_resources(
-    resources: Option<&LinuxResources>,
-    devices: Option<&Vec<oci_spec::runtime::LinuxDevice>>,
-) -> Option<LinuxResources> {
-    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let mut r = resources?.clone();
-    let Some(mut rules) = r.devices().clone().filter(|d| !d.is_empty()) else {
-        return Some(r);
-    };
-    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut d = LinuxDeviceCgroup::default();
-        d.set_allow(true);
-        d.set_typ(Some(typ));
-        d.set_major(major);
-        d.set_minor(minor);
-        d.set_access(Some(access.to_string()));
-        d
-    };
-    for d in devices.into_iter().flatten() {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-    }
-    use LinuxDeviceType::{B, C};
-    rules.extend([
-        rule(C, None, None, "m"),
-        rule(B, None, None, "m"),
-        rule(C, Some(1), Some(3), "rwm"),
-        rule(C, Some(1), Some(8), "rwm"),
-        rule(C, Some(1), Some(7), "rwm"),
-        rule(C, Some(5), Some(0), "rwm"),
-        rule(C, Some(1), Some(5), "rwm"),
-        rule(C, Some(1), Some(9), "rwm"),
-        rule(C, Some(5), Some(1), "rwm"),
-        rule(C, Some(136), None, "rwm"),
-        rule(C, Some(5), Some(2), "rwm"),
-        rule(C, Some(10), Some(200), "rwm"),
-    ]);
-    r.set_devices(Some(rules));
-    Some(r)
+/// The resources a root container's cgroup gets: the spec's, with the
+/// device rules runc enforces whatever the spec says (devices.rs).
+pub fn effective_resources(resources: Option<&LinuxResources>) -> LinuxResources {
+    let mut r = resources.cloned().unwrap_or_default();
+    let spec_rules = r.devices().clone().unwrap_or_default();
+    r.set_devices(Some(crate::devices::effective(&spec_rules)));
+    r
 }
 
 /// Resolve `linux.cgroupsPath` to a path below each hierarchy root.
@@ -599,11 +594,6 @@ fn missing_controller(r: &LinuxResources) -> Option<(&'static str, &'static str)
         ),
         ("pids", "pids", r.pids().is_some()),
         ("blockIO", "blkio", r.block_io().is_some()),
-        (
-            "devices",
-            "devices",
-            r.devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
         (
             "network",
             "net_cls",

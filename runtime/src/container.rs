@@ -172,10 +172,22 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
-    let resources = crate::cgroups::effective_resources(
-        linux.and_then(|l| l.resources().as_ref()),
-        linux.and_then(|l| l.devices().as_ref()),
-    );
+    let spec_resources = linux.and_then(|l| l.resources().as_ref());
+    // Rootless, device rules are left out as runc does: the container is in
+    // a user namespace, where mknod is refused and host nodes are bound
+    // with their host permissions; an unprivileged user cannot attach the
+    // cgroup2 device program anyway.
+    let resources = if rootless() {
+        spec_resources
+            .map(|r| {
+                let mut r = r.clone();
+                r.set_devices(None);
+                r
+            })
+            .filter(|r| *r != oci_spec::runtime::LinuxResources::default())
+    } else {
+        Some(crate::cgroups::effective_resources(spec_resources))
+    };
     let cgroup = match cgroup.create(resources.as_ref()) {
         Ok(()) => Some(cgroup),
         // Rootless without limits: a cgroup is not needed, and without a

@@ -37,6 +37,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("config.json: {0}")]
+    DeviceRule(#[from] crate::devices::RuleError),
     #[error("{0}")]
     Init(String),
     #[error("{0} is not implemented in rrun yet")]

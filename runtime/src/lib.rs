@@ -9,6 +9,7 @@ pub mod channel;
 pub mod console;
 pub mod container;
 pub mod devfilter;
+pub mod devices;
 pub mod error;
 pub mod exec;
 pub mod features;

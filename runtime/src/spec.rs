@@ -194,6 +194,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 }
             }
         }
+        if let Some(rules) = linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().as_ref())
+        {
+            crate::devices::validate(rules)?;
+        }
         for (field, paths) in [
             ("linux.maskedPaths", linux.masked_paths()),
             ("linux.readonlyPaths", linux.readonly_paths()),

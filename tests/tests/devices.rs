@@ -113,3 +113,95 @@ fn dev_pts_and_shm() {
     // a fresh devpts instance: only ptmx, no host ptys
     assert_eq!(lines[2..], ["ptmx", "shared"], "{out}");
 }
+
+/// The default spec's capabilities plus CAP_MKNOD (which Docker gives).
+fn with_mknod(b: &mut Bundle) {
+    let set = [
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_MKNOD",
+    ];
+    b.set_capabilities(&set, &set, &set, &[], &[]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn host_devices_are_out_of_reach_whatever_the_spec_says_about_rules() {
+    require_root();
+    let rt = Runtime::new();
+    let lo = LoopDevice::new("TOP-SECRET");
+    let script = device_attack_script(lo.major, lo.minor, None);
+    // like runc: no rules, an empty list and runc's deny-all all leave the
+    // container only its default devices, and mknod of any node
+    for resources in [
+        None,
+        Some(json!({"devices": []})),
+        Some(json!({"devices": [{"allow": false, "access": "rwm"}]})),
+    ] {
+        let mut b = Bundle::busybox(&["sh", "-c", &script]);
+        with_mknod(&mut b);
+        b.edit(|v| match &resources {
+            Some(r) => v["linux"]["resources"] = r.clone(),
+            None => {
+                v["linux"].as_object_mut().unwrap().remove("resources");
+            }
+        });
+        assert_eq!(
+            rt.run_ok(&b),
+            "mknod-ok\nread-refused\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n",
+            "linux.resources {resources:?}"
+        );
+    }
+    assert_eq!(lo.head(10), "TOP-SECRET");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn device_rules_allow_what_they_name_with_wildcards() {
+    require_root();
+    let rt = Runtime::new();
+    let lo = LoopDevice::new("TOP-SECRET");
+    let script = device_attack_script(lo.major, lo.minor, None);
+    // read-only, any minor of the loop major (an absent minor is '*')
+    let mut b = Bundle::busybox(&["sh", "-c", &script]);
+    with_mknod(&mut b);
+    b.set_resources(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "b", "major": lo.major, "access": "r"}
+    ]}));
+    assert_eq!(
+        rt.run_ok(&b),
+        "mknod-ok\nread:TOP-SECRET\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    // everything, as Docker's --privileged asks (-1 is a wildcard too)
+    let mut b = Bundle::busybox(&["sh", "-c", &script]);
+    with_mknod(&mut b);
+    b.set_resources(json!({"devices": [
+        {"allow": true, "type": "a", "major": -1, "minor": -1, "access": "rwm"}
+    ]}));
+    assert_eq!(
+        rt.run_ok(&b),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-ok\n"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bad_device_rules_are_refused_naming_the_rule() {
+    require_root();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.set_resources(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwx"}
+    ]}));
+    let id = rt.id("badrule");
+    let out = rt.run(&b, &id);
+    assert_fails_naming(
+        &out,
+        "a rule with access rwx",
+        "linux.resources.devices[1].access",
+    );
+    assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+}
