@@ -233,6 +233,7 @@ impl RootfsPlan<'_> {
             fsutil::create_file_in_root(root, dest)
         }
         .at("create mount point", dest)?;
+        check_proc_target(root, dest, &target, false)?;
         crate::idmap::attach(tree, target.as_raw_fd(), dest)
     }
 
@@ -270,6 +271,12 @@ impl RootfsPlan<'_> {
             fsutil::mkdir_all_in_root(root, dest, dir_mode)
         }
         .at("create mount point", dest)?;
+        let proc_source = match (&source, is_bind) {
+            (Some(src), true) => nix::sys::statfs::statfs(src.as_path())
+                .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC),
+            _ => typ == "proc",
+        };
+        check_proc_target(root, dest, &target, proc_source)?;
 
         if typ == "cgroup" {
             return self.mount_cgroup(root, dest, &target, &opts);
@@ -528,6 +535,71 @@ impl RootfsPlan<'_> {
         )
         .at("chown", path)
     }
+}
+
+/// The files under /proc a mount may cover: the ones lxcfs emulates
+/// (runc's list).
+const PROC_MOUNTABLE: [&str; 9] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+];
+
+/// Refuse a mount whose target, resolved inside the rootfs, is in /proc
+/// (or on any procfs), as runc does since CVE-2019-16884 and
+/// CVE-2019-19921: covering /proc/self/attr, /proc/sys/kernel/... would
+/// redirect what the runtime or the kernel writes there. Allowed: /proc
+/// itself for a proc filesystem (`proc_source`: a fresh proc or a bind of
+/// one), and the files lxcfs emulates.
+fn check_proc_target(
+    root: BorrowedFd,
+    dest: &Path,
+    target: &OwnedFd,
+    proc_source: bool,
+) -> Result<()> {
+    let resolved = std::fs::read_link(fd_path(target.as_raw_fd())).map_err(|e| {
+        Error::config(
+            format!("mounts {}", dest.display()),
+            format!("cannot tell where the destination is: {e}"),
+        )
+    })?;
+    let root_path =
+        std::fs::read_link(fd_path(root.as_raw_fd())).map_err(|e| Error::io("rootfs", e))?;
+    let inside = Path::new("/").join(resolved.strip_prefix(&root_path).unwrap_or(&resolved));
+    let on_procfs = nix::sys::statfs::fstatfs(target)
+        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    if !inside.starts_with("/proc") && !on_procfs {
+        return Ok(());
+    }
+    let refuse = |why: String| Err(Error::config(format!("mounts {}", dest.display()), why));
+    if inside == Path::new("/proc") {
+        if proc_source {
+            return Ok(());
+        }
+        return refuse("only a proc filesystem may be mounted on /proc".into());
+    }
+    let id =
+        |fd: BorrowedFd| nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| (st.st_dev, st.st_ino));
+    let target_id = id(target.as_fd()).at("stat", dest)?;
+    for allowed in PROC_MOUNTABLE {
+        let Ok(fd) = fsutil::open_in_root(root, Path::new(allowed), OFlag::empty()) else {
+            continue;
+        };
+        if id(fd.as_fd()).is_ok_and(|i| i == target_id) {
+            return Ok(());
+        }
+    }
+    refuse(format!(
+        "the destination is {}, inside /proc: nothing may be mounted there but proc on /proc and the files lxcfs emulates ({})",
+        inside.display(),
+        PROC_MOUNTABLE.join(", ")
+    ))
 }
 
 /// A cgroup filesystem mounted on the host.

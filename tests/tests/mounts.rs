@@ -298,3 +298,67 @@ fn masked_and_readonly_paths() {
         "masked: read empty; readonly: readable, not writable"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn mounts_onto_proc_are_refused_like_runc() {
+    require_root();
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("evil");
+    std::fs::write(&file, "|/tmp/evil\n").unwrap();
+    let file = file.to_str().unwrap();
+    let dir = host.path().to_str().unwrap();
+    let rt = Runtime::new();
+    // CVE-2019-16884 and CVE-2019-19921: straight at the target, and
+    // through symlinks in the image (resolved inside the rootfs)
+    for (dest, source, link) in [
+        ("/proc/self/attr/current", file, None),
+        ("/proc/sys/kernel/core_pattern", file, None),
+        ("/proc/sys/kernel", dir, None),
+        ("/vol", dir, Some(("vol", "/proc/self/attr"))),
+        ("/core", dir, Some(("core", "/proc/sys/kernel"))),
+        ("/proc", dir, None),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        if let Some((name, target)) = link {
+            std::os::unix::fs::symlink(target, b.rootfs().join(name)).unwrap();
+        }
+        b.add_mount(mount(dest, "bind", source, &["rbind"]));
+        let id = rt.id("procmnt");
+        let out = rt.run(&b, &id);
+        assert_fails_naming(
+            &out,
+            &format!("a bind mount onto {dest}"),
+            &format!("mounts {dest}"),
+        );
+        assert!(stderr(&out).contains("/proc"), "{}", stderr(&out));
+        assert!(!rt.root.path().join(&id).exists());
+        assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+    }
+    assert!(mounts_under(host.path()).is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_files_lxcfs_emulates_may_be_covered() {
+    require_root();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("meminfo"), "MemTotal: 42 kB\n").unwrap();
+    std::fs::write(host.path().join("uptime"), "1.00 2.00\n").unwrap();
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "cat /proc/meminfo /proc/uptime"]);
+    let src = |n: &str| host.path().join(n).to_str().unwrap().to_string();
+    b.add_mount(mount(
+        "/proc/meminfo",
+        "bind",
+        &src("meminfo"),
+        &["bind", "ro"],
+    ));
+    b.add_mount(mount(
+        "/proc/uptime",
+        "bind",
+        &src("uptime"),
+        &["bind", "ro"],
+    ));
+    assert_eq!(rt.run_ok(&b), "MemTotal: 42 kB\n1.00 2.00\n");
+}
