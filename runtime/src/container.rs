@@ -235,45 +235,33 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     drop(idmapped);
     guard.pids.push(stage1);
 
-    let mut init_pid = None;
-    // the init may ask for the create hooks before stage 1's pid message
-    // has been read
-    let mut hooks_pending = false;
     let run_create_hooks = |pid: Pid| -> Result<()> {
         let state = hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), "creating", &bundle.dir);
         hooks::run(&bundle.spec, hooks::Kind::Prestart, &state)?;
         hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &state)?;
         parent_end.send(&Msg::CreateHooksDone(state))
     };
-    loop {
-        match parent_end.recv()? {
-            Msg::CreateHooks => match init_pid {
-                Some(pid) => run_create_hooks(pid)?,
-                None => hooks_pending = true,
-            },
-            Msg::UserNsCreated => {
-                init::write_id_mappings(&bundle.spec, stage1)?;
-                parent_end.send(&Msg::MappingsWritten)?;
-            }
-            Msg::Pid(pid) => {
-                let pid = Pid::from_raw(pid);
-                guard.pids.push(pid);
-                init_pid = Some(pid);
-                match waitpid(stage1, None) {
-                    Ok(WaitStatus::Exited(_, 0)) => {}
-                    other => return Err(Error::Init(format!("stage 1 failed: {other:?}"))),
+    let mut setup = Setup::default();
+    let pid = 'recv: loop {
+        for step in setup.on(parent_end.recv()?)? {
+            match step {
+                Step::WriteMappings => {
+                    init::write_id_mappings(&bundle.spec, stage1)?;
+                    parent_end.send(&Msg::MappingsWritten)?;
                 }
-                guard.pids.retain(|p| *p != stage1);
-                if std::mem::take(&mut hooks_pending) {
-                    run_create_hooks(pid)?;
+                Step::InitPid(pid) => {
+                    guard.pids.push(pid);
+                    match waitpid(stage1, None) {
+                        Ok(WaitStatus::Exited(_, 0)) => {}
+                        other => return Err(Error::Init(format!("stage 1 failed: {other:?}"))),
+                    }
+                    guard.pids.retain(|p| *p != stage1);
                 }
+                Step::RunCreateHooks(pid) => run_create_hooks(pid)?,
+                Step::Created(pid) => break 'recv pid,
             }
-            Msg::Ready => break,
-            Msg::Error(e) => return Err(Error::Init(e)),
-            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
         }
-    }
-    let pid = init_pid.ok_or_else(|| Error::Init("no init pid received".into()))?;
+    };
     let console_master = match &console_local {
         Some(sock) => Some(crate::console::recv_master(sock.as_raw_fd())?),
         None => None,
@@ -304,6 +292,60 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         channel: parent_end,
         console_master,
     })
+}
+
+/// What `create` has heard on the sync channel. Two processes write to it
+/// at once: stage 1 sends the init's pid right after forking it, while the
+/// init goes on building the container and may ask for the create hooks,
+/// or say Ready, before that pid has been read. So the pid, the hooks
+/// request and Ready are taken in any order: hooks wait for the pid, and
+/// the container is created once both the pid and Ready are in.
+#[derive(Debug, Default)]
+struct Setup {
+    init_pid: Option<Pid>,
+    hooks_pending: bool,
+    ready: bool,
+}
+
+/// What `create` does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Stage 1 made a user namespace: write its id mappings.
+    WriteMappings,
+    /// The init's pid came: stage 1 has exited (reap it).
+    InitPid(Pid),
+    /// Run the prestart and createRuntime hooks, then answer the init.
+    RunCreateHooks(Pid),
+    /// Set-up is done: the container is created, its init is this pid.
+    Created(Pid),
+}
+
+impl Setup {
+    fn on(&mut self, msg: Msg) -> Result<Vec<Step>> {
+        let mut steps = Vec::new();
+        match msg {
+            Msg::UserNsCreated => steps.push(Step::WriteMappings),
+            Msg::CreateHooks => match self.init_pid {
+                Some(pid) => steps.push(Step::RunCreateHooks(pid)),
+                None => self.hooks_pending = true,
+            },
+            Msg::Pid(raw) if self.init_pid.is_none() => {
+                let pid = Pid::from_raw(raw);
+                self.init_pid = Some(pid);
+                steps.push(Step::InitPid(pid));
+                if std::mem::take(&mut self.hooks_pending) {
+                    steps.push(Step::RunCreateHooks(pid));
+                }
+            }
+            Msg::Ready if !self.ready && !self.hooks_pending => self.ready = true,
+            Msg::Error(e) => return Err(Error::Init(e)),
+            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        }
+        if let (true, Some(pid)) = (self.ready, self.init_pid) {
+            steps.push(Step::Created(pid));
+        }
+        Ok(steps)
+    }
 }
 
 /// Running as a user other than root (rootless containers).
@@ -627,4 +669,73 @@ pub fn list(root: &Path) -> Result<Vec<State>> {
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed `msgs` in order; the steps taken.
+    fn steps(msgs: Vec<Msg>) -> Vec<Step> {
+        let mut setup = Setup::default();
+        msgs.into_iter()
+            .flat_map(|m| setup.on(m).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ready_before_the_pid_waits_for_the_pid() {
+        assert_eq!(
+            steps(vec![Msg::Ready, Msg::Pid(42)]),
+            [
+                Step::InitPid(Pid::from_raw(42)),
+                Step::Created(Pid::from_raw(42))
+            ]
+        );
+        assert_eq!(
+            steps(vec![Msg::Pid(42), Msg::Ready]),
+            [
+                Step::InitPid(Pid::from_raw(42)),
+                Step::Created(Pid::from_raw(42))
+            ]
+        );
+    }
+
+    #[test]
+    fn hooks_run_once_the_pid_is_known_whatever_the_order() {
+        let pid = Pid::from_raw(7);
+        let want = [
+            Step::InitPid(pid),
+            Step::RunCreateHooks(pid),
+            Step::Created(pid),
+        ];
+        assert_eq!(steps(vec![Msg::CreateHooks, Msg::Pid(7), Msg::Ready]), want);
+        assert_eq!(steps(vec![Msg::Pid(7), Msg::CreateHooks, Msg::Ready]), want);
+        assert_eq!(
+            steps(vec![
+                Msg::UserNsCreated,
+                Msg::CreateHooks,
+                Msg::Pid(7),
+                Msg::Ready
+            ])[0],
+            Step::WriteMappings
+        );
+    }
+
+    #[test]
+    fn out_of_place_messages_are_errors() {
+        let mut s = Setup::default();
+        s.on(Msg::Pid(1)).unwrap();
+        assert!(s.on(Msg::Pid(2)).is_err(), "a second pid");
+        let mut s = Setup::default();
+        s.on(Msg::CreateHooks).unwrap();
+        assert!(
+            s.on(Msg::Ready).is_err(),
+            "ready while the hooks are pending"
+        );
+        let mut s = Setup::default();
+        let e = s.on(Msg::Error("mount failed".into())).unwrap_err();
+        assert_eq!(e.to_string(), "mount failed");
+        assert!(Setup::default().on(Msg::Start).is_err());
+    }
 }
