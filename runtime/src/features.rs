@@ -4,10 +4,17 @@ use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceTyp
 use serde_json::{json, Value};
 
 /// runc's default config.json (oci-spec's default, plus runc's deny-all
-/// device rule), made rootless like `runc spec --rootless` when asked.
+/// device rule and without inheritable capabilities, as runc has it since
+/// CVE-2022-29162), made rootless like `runc spec --rootless` when asked.
 pub fn default_spec(rootless: bool) -> Spec {
     let mut spec = Spec::default();
     spec.set_hostname(Some("rrun".into()));
+    if let Some(process) = spec.process_mut() {
+        if let Some(mut caps) = process.capabilities().clone() {
+            caps.set_inheritable(None);
+            process.set_capabilities(Some(caps));
+        }
+    }
     if let Some(linux) = spec.linux_mut() {
         let mut deny_all = oci_spec::runtime::LinuxDeviceCgroup::default();
         deny_all.set_allow(false);

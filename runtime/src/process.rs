@@ -137,8 +137,12 @@ pub fn apply_user_and_caps(process: &Process) -> Result<()> {
         )?;
         let _ = caps::clear(None, caps::CapSet::Ambient);
         for cap in to_caps(c.ambient(), &known) {
-            caps::raise(None, caps::CapSet::Ambient, cap)
-                .map_err(|e| Error::Init(format!("raise ambient {cap}: {e}")))?;
+            // the kernel raises an ambient capability only if it is both
+            // permitted and inheritable; like runc, one that is not is
+            // left out (`runc spec` lists ambient but no inheritable)
+            if let Err(e) = caps::raise(None, caps::CapSet::Ambient, cap) {
+                tracing::debug!("ambient {cap} not raised: {e}");
+            }
         }
     }
     Ok(())
