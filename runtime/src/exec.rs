@@ -140,6 +140,9 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
     };
     drop(child_end);
     drop(console);
+    // Stage 1 sends the process's pid after its fork while the process
+    // runs on; the process itself sends nothing unless it fails (then an
+    // Error, which may come before the pid: reported as it is).
     let pid = match parent_end.recv() {
         Ok(Msg::Pid(p)) => Pid::from_raw(p),
         Ok(Msg::Error(e)) => {
