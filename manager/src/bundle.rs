@@ -12,8 +12,9 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::image::{self, short_id, ImageError};
@@ -60,6 +61,18 @@ pub enum BundleError {
         image: String,
         path: String,
         why: &'static str,
+    },
+    #[error("image {image}: VOLUME {path:?} is {resolved} in the image, inside /proc: nothing may be mounted there (CVE-2019-16884)")]
+    VolumeInProc {
+        image: String,
+        path: PathBuf,
+        resolved: PathBuf,
+    },
+    #[error("image {image}: VOLUME {path:?}: {source}")]
+    ResolveVolume {
+        image: String,
+        path: PathBuf,
+        source: io::Error,
     },
     #[error("config.json: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
@@ -269,6 +282,9 @@ pub fn create(
         },
     })?;
     g.mounted = true;
+    for v in &volumes {
+        check_volume(&rootfs, v, &img.id)?;
+    }
 
     let spec = spec_for(&rootfs, &cfg, id, &img.id, args)?;
     let config_path = dir.join("config.json");
@@ -316,6 +332,80 @@ fn image_volumes(
         }
     }
     Ok(out)
+}
+
+/// Where `path` leads inside `rootfs`, symlinks followed as if `rootfs`
+/// were `/` (`..` stops at it); the part that does not exist is taken as
+/// written. Each prefix looked at has no symlink in it, so no lookup
+/// leaves the rootfs.
+pub(crate) fn resolve_in_root(rootfs: &Path, path: &Path) -> io::Result<PathBuf> {
+    let mut todo: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    let mut exists = true;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&c);
+        if exists {
+            let host = rootfs.join(next.strip_prefix("/").expect("absolute"));
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = fs::read_link(&host)?;
+                    if target.is_absolute() {
+                        out = PathBuf::from("/");
+                    }
+                    for t in target.components().rev() {
+                        match t {
+                            std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                            std::path::Component::ParentDir => todo.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => exists = false,
+                Err(e) => return Err(e),
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+/// Refuse an image VOLUME that leads into /proc (through symlinks of the
+/// image, like `vol -> /proc/self/attr`): the runtime would refuse the
+/// mount; this says which VOLUME of which image.
+fn check_volume(rootfs: &Path, volume: &Path, image_id: &str) -> Result<()> {
+    let resolved =
+        resolve_in_root(rootfs, volume).map_err(|source| BundleError::ResolveVolume {
+            image: short_id(image_id).to_string(),
+            path: volume.to_path_buf(),
+            source,
+        })?;
+    if resolved.starts_with("/proc") {
+        return Err(BundleError::VolumeInProc {
+            image: short_id(image_id).to_string(),
+            path: volume.to_path_buf(),
+            resolved,
+        });
+    }
+    Ok(())
 }
 
 /// Unmount and remove what `create` made for container `id`. Keeps going
@@ -489,6 +579,35 @@ pub(crate) fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<St
     Ok(Some(s))
 }
 
+/// The capability sets of a process whose bounding set is `bounding`, as
+/// Docker and containerd have them since CVE-2022-24769: nothing
+/// inheritable or ambient for root, whose effective and permitted sets are
+/// the bounding set; a non-root user (who would lose them at execve
+/// anyway) starts with none, but for what `--cap-add` asked (`added`),
+/// which it gets in all four sets, so that they survive execve (Podman's
+/// way). `added` is taken within `bounding`.
+pub fn process_caps(
+    bounding: HashSet<Capability>,
+    uid: u32,
+    added: &HashSet<Capability>,
+) -> std::result::Result<LinuxCapabilities, oci_spec::OciSpecError> {
+    let mut b = LinuxCapabilitiesBuilder::default()
+        .bounding(bounding.clone())
+        .inheritable(HashSet::new())
+        .ambient(HashSet::new());
+    if uid == 0 {
+        b = b.effective(bounding.clone()).permitted(bounding);
+    } else {
+        let kept: HashSet<Capability> = added.intersection(&bounding).copied().collect();
+        b = b
+            .effective(kept.clone())
+            .permitted(kept.clone())
+            .inheritable(kept.clone())
+            .ambient(kept);
+    }
+    b.build()
+}
+
 /// Docker's default capabilities.
 pub const DEFAULT_CAPS: [Capability; 14] = [
     Capability::Chown,
@@ -577,7 +696,7 @@ fn spec_for(
         .clone()
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
-    let caps: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    let caps = process_caps(DEFAULT_CAPS.into_iter().collect(), u.uid, &HashSet::new())?;
     let process = ProcessBuilder::default()
         .terminal(false)
         .args(argv)
@@ -590,13 +709,7 @@ fn spec_for(
                 .additional_gids(u.additional_gids)
                 .build()?,
         )
-        .capabilities(
-            LinuxCapabilitiesBuilder::default()
-                .bounding(caps.clone())
-                .effective(caps.clone())
-                .permitted(caps)
-                .build()?,
-        )
+        .capabilities(caps)
         .build()?;
     let mut namespaces = Vec::new();
     for t in [
@@ -636,6 +749,11 @@ fn spec_for(
     }
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
+        .resources(
+            LinuxResourcesBuilder::default()
+                .devices(crate::devices::default_rules())
+                .build()?,
+        )
         .cgroups_path(PathBuf::from(cgroups_path(
             &env_cgroup_parent()?.unwrap_or_else(|| DEFAULT_CGROUP_PARENT.into()),
             id,
@@ -695,6 +813,63 @@ mod tests {
                     .starts_with(&format!("--cgroup-parent {bad:?}: ")),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("data/sub")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/attr", r.join("vol")).unwrap();
+        std::os::unix::fs::symlink("../../proc/sys/kernel", r.join("data/core")).unwrap();
+        std::os::unix::fs::symlink("/data", r.join("d")).unwrap();
+        std::os::unix::fs::symlink("/../../../etc", r.join("up")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
+        let res = |p: &str| resolve_in_root(r, Path::new(p)).unwrap();
+        assert_eq!(res("/vol"), Path::new("/proc/self/attr"));
+        assert_eq!(res("/vol/x"), Path::new("/proc/self/attr/x"));
+        assert_eq!(res("/data/core"), Path::new("/proc/sys/kernel"));
+        assert_eq!(res("/d/sub/new/dir"), Path::new("/data/sub/new/dir"));
+        assert_eq!(res("/up/passwd"), Path::new("/etc/passwd"));
+        assert_eq!(res("/a/../../b"), Path::new("/b"));
+        assert!(resolve_in_root(r, Path::new("/loop")).is_err());
+        let e = check_volume(r, Path::new("/vol"), "abc").unwrap_err();
+        assert!(
+            e.to_string().contains("VOLUME \"/vol\" is /proc/self/attr"),
+            "{e}"
+        );
+        assert!(check_volume(r, Path::new("/d/sub"), "abc").is_ok());
+    }
+
+    #[test]
+    fn non_root_users_get_no_capabilities_unless_added() {
+        let bounding: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+        let root = process_caps(bounding.clone(), 0, &HashSet::new()).unwrap();
+        assert_eq!(root.effective().as_ref(), Some(&bounding));
+        assert_eq!(root.permitted().as_ref(), Some(&bounding));
+        assert_eq!(root.inheritable().as_ref(), Some(&HashSet::new()));
+        assert_eq!(root.ambient().as_ref(), Some(&HashSet::new()));
+        let user = process_caps(bounding.clone(), 1000, &HashSet::new()).unwrap();
+        assert_eq!(user.bounding().as_ref(), Some(&bounding));
+        for set in [
+            user.effective(),
+            user.permitted(),
+            user.inheritable(),
+            user.ambient(),
+        ] {
+            assert_eq!(set.as_ref(), Some(&HashSet::new()));
+        }
+        let added = HashSet::from([Capability::NetBindService, Capability::SysAdmin]);
+        let user = process_caps(bounding, 1000, &added).unwrap();
+        let want = HashSet::from([Capability::NetBindService]);
+        for set in [
+            user.effective(),
+            user.permitted(),
+            user.inheritable(),
+            user.ambient(),
+        ] {
+            assert_eq!(set.as_ref(), Some(&want));
         }
     }
 

@@ -22,13 +22,14 @@ use std::process::Command;
 
 use oci_spec::runtime::{
     Capability, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Spec, UserBuilder,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, Spec, UserBuilder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::bundle::{self, BundleError};
 use crate::claim;
+use crate::devices;
 use crate::etcfiles;
 use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
@@ -49,6 +50,8 @@ pub enum ContainerError {
     Net(#[from] network::NetError),
     #[error(transparent)]
     UserNet(#[from] usernet::UserNetError),
+    #[error(transparent)]
+    Device(#[from] devices::DeviceError),
     #[error("no such container: {0}")]
     NoSuch(String),
     #[error("{0} is ambiguous: several containers match")]
@@ -156,6 +159,10 @@ pub struct RunSpec {
     pub privileged: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// `--device HOST[:CTR[:PERMS]]`
+    pub devices: Vec<devices::DeviceMapping>,
+    /// `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMS'`
+    pub device_cgroup_rules: Vec<devices::CgroupRule>,
     pub memory: Option<i64>,
     pub pids_limit: Option<i64>,
     pub cpus: Option<f64>,
@@ -488,6 +495,19 @@ pub fn live_status(store: &Store, c: &Container) -> String {
     c.state.status.clone()
 }
 
+/// What `--cap-add` names (`ALL`: every capability rbox may pass on).
+fn added_caps(names: &[String]) -> Result<HashSet<Capability>> {
+    let mut out = HashSet::new();
+    for a in names {
+        if a.eq_ignore_ascii_case("ALL") {
+            out.extend(all_caps());
+        } else {
+            out.insert(cap(a)?);
+        }
+    }
+    Ok(out)
+}
+
 fn cap(name: &str) -> Result<Capability> {
     let n = name.to_ascii_uppercase();
     let n = if n.starts_with("CAP_") {
@@ -657,19 +677,15 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         &rs.group_add,
         rootfs,
     )?;
-    // capabilities
-    if let Some(mut caps) = process.capabilities().clone() {
+    // capabilities: the bounding set from the image's defaults and the
+    // flags, the others by user (bundle::process_caps)
+    if let Some(caps) = process.capabilities().clone() {
         let mut set: HashSet<Capability> = caps.bounding().clone().unwrap_or_default();
         if rs.privileged {
             set = all_caps();
         }
-        for a in &rs.cap_add {
-            if a.eq_ignore_ascii_case("ALL") {
-                set.extend(all_caps());
-            } else {
-                set.insert(cap(a)?);
-            }
-        }
+        let added = added_caps(&rs.cap_add)?;
+        set.extend(added.iter().copied());
         for d in &rs.cap_drop {
             if d.eq_ignore_ascii_case("ALL") {
                 set.clear();
@@ -677,10 +693,10 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
                 set.remove(&cap(d)?);
             }
         }
-        caps.set_bounding(Some(set.clone()));
-        caps.set_effective(Some(set.clone()));
-        caps.set_permitted(Some(set));
-        process.set_capabilities(Some(caps));
+        let uid = process.user().uid();
+        process.set_capabilities(Some(
+            bundle::process_caps(set, uid, &added).map_err(invalid)?,
+        ));
     }
     let security = seccomp::parse_opts(&rs.security_opt).map_err(invalid_opt)?;
     // Docker's default: setuid programs work unless asked otherwise
@@ -847,39 +863,57 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         }
         linux.set_seccomp(seccomp_profile);
         linux.set_cgroups_path(Some(rs.cgroups_path(id).into()));
-        let mut res = LinuxResourcesBuilder::default();
-        let mut any = false;
+        let mut res = linux.resources().clone().unwrap_or_default();
         if let Some(m) = rs.memory {
-            res = res.memory(
+            res.set_memory(Some(
                 LinuxMemoryBuilder::default()
                     .limit(m)
                     .build()
                     .map_err(invalid)?,
-            );
-            any = true;
+            ));
         }
         if let Some(p) = rs.pids_limit {
-            res = res.pids(
+            res.set_pids(Some(
                 LinuxPidsBuilder::default()
                     .limit(p)
                     .build()
                     .map_err(invalid)?,
-            );
-            any = true;
+            ));
         }
         if let Some(c) = rs.cpus {
-            res = res.cpu(
+            res.set_cpu(Some(
                 LinuxCpuBuilder::default()
                     .quota((c * 100_000.0) as i64)
                     .period(100_000u64)
                     .build()
                     .map_err(invalid)?,
-            );
-            any = true;
+            ));
         }
-        if any {
-            linux.set_resources(Some(res.build().map_err(invalid)?));
+        // devices: Docker's rules (bundle.rs), then what the flags add
+        let mut rules = res.devices().clone().unwrap_or_else(devices::default_rules);
+        let mut nodes = linux.devices().clone().unwrap_or_default();
+        if rs.privileged {
+            nodes.extend(devices::host_devices()?);
+            rules.push(devices::allow_all());
         }
+        for m in &rs.devices {
+            let (d, r) = m.resolve()?;
+            nodes.extend(d);
+            rules.extend(r);
+        }
+        rules.extend(
+            rs.device_cgroup_rules
+                .iter()
+                .map(devices::CgroupRule::to_oci),
+        );
+        // one node per path: the last one asked for
+        let mut seen = HashSet::new();
+        nodes.reverse();
+        nodes.retain(|d| seen.insert(d.path().clone()));
+        nodes.reverse();
+        res.set_devices(Some(rules));
+        linux.set_resources(Some(res));
+        linux.set_devices((!nodes.is_empty()).then_some(nodes));
         spec.set_linux(Some(linux));
     }
     Ok(())
@@ -1996,13 +2030,19 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         },
         &c.bundle.join("rootfs"),
     )?;
-    if es.privileged {
-        if let Some(mut caps) = process.capabilities().clone() {
-            caps.set_bounding(Some(all_caps()));
-            caps.set_effective(Some(all_caps()));
-            caps.set_permitted(Some(all_caps()));
-            process.set_capabilities(Some(caps));
-        }
+    // the sets follow the exec's user (root gets the bounding set, another
+    // user only what --cap-add asked), --privileged widens the bounding set
+    if let Some(caps) = process.capabilities().clone() {
+        let bounding = match es.privileged {
+            true => all_caps(),
+            false => caps.bounding().clone().unwrap_or_default(),
+        };
+        let added = added_caps(&c.spec.cap_add)?;
+        let uid = process.user().uid();
+        process.set_capabilities(Some(
+            bundle::process_caps(bounding, uid, &added)
+                .map_err(|e| ContainerError::Invalid(format!("config.json: {e}")))?,
+        ));
     }
     let exec_id = format!("exec-{}", random_hex(8));
     let cdir = bundle::container_dir(store, &c.id);
@@ -2358,6 +2398,12 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "Privileged": c.spec.privileged,
             "CapAdd": c.spec.cap_add,
             "CapDrop": c.spec.cap_drop,
+            "Devices": c.spec.devices.iter().map(|d| json!({
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.cgroup_permissions,
+            })).collect::<Vec<_>>(),
+            "DeviceCgroupRules": if c.spec.device_cgroup_rules.is_empty() { Value::Null } else { json!(c.spec.device_cgroup_rules.iter().map(ToString::to_string).collect::<Vec<_>>()) },
             "Memory": c.spec.memory.unwrap_or(0),
             "PidsLimit": c.spec.pids_limit.unwrap_or(0),
             "Init": c.spec.init,

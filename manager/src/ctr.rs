@@ -79,6 +79,14 @@ pub struct RunArgs {
     pub cap_drop: Vec<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// HOST[:CONTAINER][:PERMISSIONS]: a host device in the container
+    /// (permissions: some of r, w, m; default rwm)
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// 'TYPE MAJOR:MINOR PERMISSIONS' (like 'c 1:3 mr' or 'a *:* m'): a rule
+    /// of the container's device cgroup
+    #[arg(long)]
+    pub device_cgroup_rule: Vec<String>,
     /// Memory limit (like 64m)
     #[arg(short, long)]
     pub memory: Option<String>,
@@ -185,6 +193,16 @@ impl RunArgs {
             privileged: self.privileged,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
+            devices: self
+                .device
+                .iter()
+                .map(|d| rbox::devices::DeviceMapping::parse(d))
+                .collect::<Result<_, _>>()?,
+            device_cgroup_rules: self
+                .device_cgroup_rule
+                .iter()
+                .map(|r| rbox::devices::CgroupRule::parse(r))
+                .collect::<Result<_, _>>()?,
             memory,
             pids_limit: self.pids_limit,
             cpus: self.cpus,

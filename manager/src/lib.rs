@@ -14,6 +14,7 @@ pub mod claim;
 pub mod config;
 pub mod container;
 pub mod cp;
+pub mod devices;
 pub mod etcfiles;
 pub mod exitcode;
 pub mod filter;
