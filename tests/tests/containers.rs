@@ -2487,3 +2487,247 @@ fn image_volumes_become_anonymous_volumes() {
     );
     assert_eq!(volumes(), before);
 }
+
+/// The Docker default capabilities as a /proc/PID/status mask.
+fn docker_default_caps() -> String {
+    cap_mask(&[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ])
+}
+
+#[test]
+#[ignore = "needs root"]
+fn containers_cannot_open_host_devices_unless_given() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let lo = LoopDevice::new("TOP-SECRET");
+    let dev = lo.path.to_str().unwrap();
+    let run = |flags: &[&str], node: Option<&str>| {
+        let script = device_attack_script(lo.major, lo.minor, node);
+        let mut args = vec!["run", "--rm", "--net", "none"];
+        args.extend(flags);
+        args.extend(["bb", "sh", "-c", &script]);
+        rb.ok(&args)
+    };
+    // Docker's defaults: mknod of any node, but no reading or writing a
+    // host disk, nor the kernel log
+    assert_eq!(
+        run(&[], None),
+        "mknod-ok\nread-refused\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    // and not from an exec either
+    rb.ok(&[
+        "run", "-d", "--name", "devs", "--net", "none", "bb", "sleep", "300",
+    ]);
+    let script = device_attack_script(lo.major, lo.minor, None);
+    assert_eq!(
+        rb.ok(&["exec", "devs", "sh", "-c", &script]),
+        "mknod-ok\nread-refused\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    rb.ok(&["rm", "-f", "devs"]);
+    // --device passes the device in (rwm), at its host path or another,
+    // with fewer permissions if asked
+    assert_eq!(
+        run(&["--device", dev], Some(dev)),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    let mapped = format!("{dev}:/dev/xvdc:r");
+    assert_eq!(
+        run(&["--device", &mapped], Some("/dev/xvdc")),
+        "mknod-ok\nread:TOP-SECRET\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    // --device-cgroup-rule allows a node the container makes itself
+    let rule = format!("b {}:* rw", lo.major);
+    assert_eq!(
+        run(&["--device-cgroup-rule", &rule], None),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    // --privileged: every device, and the host's are in /dev
+    assert_eq!(
+        run(&["--privileged"], Some(dev)),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-ok\n"
+    );
+    let c = rb.ok(&[
+        "create",
+        "--name",
+        "ins",
+        "--device",
+        &mapped,
+        "--device-cgroup-rule",
+        &rule,
+        "bb",
+        "true",
+    ]);
+    let c: serde_json::Value = serde_json::from_str(&rb.ok(&["inspect", c.trim()])).unwrap();
+    let hc = if c.is_array() { &c[0] } else { &c }["HostConfig"].clone();
+    assert_eq!(
+        hc["Devices"],
+        json!([{"PathOnHost": dev, "PathInContainer": "/dev/xvdc", "CgroupPermissions": "r"}])
+    );
+    assert_eq!(hc["DeviceCgroupRules"], json!([rule]));
+    rb.ok(&["rm", "ins"]);
+    // bad input: a clear error naming the flag, nothing made
+    for (flags, needle) in [
+        (vec!["--device", "/etc/hostname"], "not a device node"),
+        (vec!["--device", "/no/such/device"], "/no/such/device"),
+        (vec!["--device", "/dev/null:null"], "not an absolute path"),
+        (vec!["--device", "/dev/null:/dev/x:rwx"], "bad permissions"),
+        (
+            vec!["--device-cgroup-rule", "x 1:3 r"],
+            "--device-cgroup-rule",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--net", "none"];
+        args.extend(&flags);
+        args.extend(["bb", "true"]);
+        let o = rb.run(&args);
+        assert_fails_naming(&o, &flags.join(" "), needle);
+        assert!(stderr(&o).contains(flags[0]), "{}", stderr(&o));
+    }
+    rb.assert_nothing_left(&host_veths(), "after the refused flags");
+    assert_eq!(lo.head(10), "TOP-SECRET");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn non_root_users_get_no_capabilities_unless_added() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let none = cap_mask(&[]);
+    let caps = |out: &str, key: &str| {
+        status_field(out, key).unwrap_or_else(|| panic!("no {key} in {out}"))
+    };
+    // binding port 81 needs CAP_NET_BIND_SERVICE: `bound` when nc is still
+    // listening a second later
+    let bind81 = "grep ^Cap /proc/self/status; timeout 1 nc -l -p 81 2>/dev/null; [ $? = 143 ] && echo bound || echo not-bound";
+    let out = rb.ok(&[
+        "run", "--rm", "--net", "none", "-u", "1000", "bb", "sh", "-c", bind81,
+    ]);
+    for key in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(caps(&out, key), none, "{key}: {out}");
+    }
+    assert_eq!(caps(&out, "CapBnd"), docker_default_caps(), "{out}");
+    assert!(out.ends_with("not-bound\n"), "{out}");
+    // root keeps Docker's defaults, but nothing inheritable or ambient
+    let out = rb.ok(&["run", "--rm", "--net", "none", "bb", "sh", "-c", bind81]);
+    for key in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(caps(&out, key), docker_default_caps(), "{key}: {out}");
+    }
+    for key in ["CapInh", "CapAmb"] {
+        assert_eq!(caps(&out, key), none, "{key}: {out}");
+    }
+    assert!(out.ends_with("\nbound\n"), "{out}");
+    // --cap-add gives a non-root user that capability, and only that one
+    let out = rb.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-u",
+        "1000",
+        "--cap-add",
+        "NET_BIND_SERVICE",
+        "bb",
+        "sh",
+        "-c",
+        bind81,
+    ]);
+    for key in ["CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(
+            caps(&out, key),
+            cap_mask(&["CAP_NET_BIND_SERVICE"]),
+            "{key}: {out}"
+        );
+    }
+    assert!(out.ends_with("\nbound\n"), "{out}");
+    // exec -u 1000 into a container whose PID 1 is root: no CAP_KILL to
+    // signal it with, no capability at all; exec as root keeps them
+    rb.ok(&[
+        "run", "-d", "--name", "capx", "--net", "none", "bb", "sleep", "300",
+    ]);
+    assert_eq!(
+        rb.ok(&[
+            "exec",
+            "-u",
+            "1000",
+            "capx",
+            "sh",
+            "-c",
+            "kill -0 1 2>/dev/null && echo signalled || echo refused"
+        ]),
+        "refused\n"
+    );
+    let out = rb.ok(&[
+        "exec",
+        "-u",
+        "1000",
+        "capx",
+        "grep",
+        "^Cap",
+        "/proc/self/status",
+    ]);
+    for key in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(caps(&out, key), none, "{key}: {out}");
+    }
+    let out = rb.ok(&["exec", "capx", "grep", "^Cap", "/proc/self/status"]);
+    assert_eq!(caps(&out, "CapEff"), docker_default_caps(), "{out}");
+    assert_eq!(caps(&out, "CapAmb"), none, "{out}");
+    rb.ok(&["rm", "-f", "capx"]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn image_volumes_that_lead_into_proc_are_refused() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let veths = host_veths();
+    // CVE-2019-16884 / CVE-2019-19921 through an image: symlinks into /proc
+    // and VOLUMEs on them
+    let extra = rb.dir.path().join("links");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::os::unix::fs::symlink("/proc/self/attr", extra.join("vol")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel", extra.join("core")).unwrap();
+    let tar = rb.dir.path().join("links.tar");
+    std::fs::copy(rb.dir.path().join("bb.tar"), &tar).unwrap();
+    let st = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(&extra)
+        .arg("-rf")
+        .arg(&tar)
+        .args(["./vol", "./core"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tar = tar.to_str().unwrap();
+    let before = volume_names(&rb);
+    for (vol, resolved) in [("/vol", "/proc/self/attr"), ("/core", "/proc/sys/kernel")] {
+        let name = format!("links{}", &vol[1..]);
+        rb.ok(&["import", "--change", &format!("VOLUME {vol}"), tar, &name]);
+        let o = rb.run(&["run", "--rm", "--net", "none", &name, "true"]);
+        assert_fails_naming(
+            &o,
+            &format!("VOLUME {vol} -> {resolved}"),
+            &format!("VOLUME {vol:?}"),
+        );
+        assert!(
+            stderr(&o).contains(&format!("is {resolved} in the image, inside /proc")),
+            "{}",
+            stderr(&o)
+        );
+        rb.assert_nothing_left(&veths, vol);
+    }
+    assert_eq!(volume_names(&rb), before, "a volume was left");
+}

@@ -1006,3 +1006,41 @@ fn cgroup2_metrics_from_a_real_cgroup2_directory() {
     );
     assert_eq!(memory.kills(), 0);
 }
+
+/// Through containerd, which writes its own device rules (deny all, plus a
+/// rule per `--device`; everything for `--privileged`): they are kept, and
+/// the defaults rrun adds make no host disk readable.
+#[test]
+#[ignore = "needs root"]
+fn device_rules_under_containerd_keep_host_devices_out() {
+    let rig = Rig::new(None);
+    let lo = LoopDevice::new("TOP-SECRET");
+    let dev = lo.path.to_str().unwrap();
+    let run = |extra: &[&str], id: &str, node: Option<&str>| {
+        let script = device_attack_script(lo.major, lo.minor, node);
+        let mut a = vec!["--rm"];
+        a.extend(extra);
+        a.extend([IMAGE, id, "sh", "-c", &script]);
+        let out = rig.ctd.ctr(&rig.run_args(&a));
+        assert!(
+            out.status.success(),
+            "ctr run {extra:?}: {}\n{}",
+            stderr(&out),
+            rig.ctd.log()
+        );
+        stdout(&out)
+    };
+    assert_eq!(
+        run(&[], "t-dev", None),
+        "mknod-ok\nread-refused\nwrite-refused\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    assert_eq!(
+        run(&["--device", dev], "t-dev-given", Some(dev)),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-refused\n"
+    );
+    assert_eq!(
+        run(&["--privileged"], "t-dev-priv", Some(dev)),
+        "mknod-ok\nread:TOP-SECRET\nwrite-ok\nkmsg-mknod-ok\nkmsg-write-ok\n"
+    );
+    rig.assert_clean();
+}
