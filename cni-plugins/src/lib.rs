@@ -9,6 +9,7 @@ pub mod hostlocal;
 pub mod ipam;
 pub mod iptcompat;
 pub mod netns;
+pub mod nfnl;
 pub mod nft;
 pub mod nl;
 pub mod skel;

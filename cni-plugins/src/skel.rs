@@ -178,7 +178,7 @@ pub fn run(p: &dyn Plugin) -> ! {
         .and_then(|c| c["cniVersion"].as_str().map(String::from))
         .unwrap_or_else(|| "1.1.0".into());
     let result = parse_env().and_then(|args| dispatch(p, &args, &stdin));
-    crate::nft::close_after_exit();
+    crate::nfnl::close_after_exit();
     match result {
         Ok(Some(v)) => {
             println!("{v}");

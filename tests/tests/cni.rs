@@ -1118,6 +1118,115 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
     assert!(rules_of("keepb").is_empty(), "{:#?}", rules_of("keepb"));
 }
 
+/// The chain a runtime runs for one container (loopback, bridge with
+/// host-local, portmap with one host port), ADD or DEL (in reverse);
+/// the first failure's output, if any.
+fn chain(
+    dir: &Path,
+    cmd: &str,
+    id: &str,
+    ns: &str,
+    br: &Value,
+    host_port: u16,
+) -> Result<(), String> {
+    let name = br["name"].as_str().unwrap();
+    let lo = json!({"cniVersion": "1.0.0", "name": name, "type": "loopback"});
+    let mut pm = json!({"cniVersion": "1.0.0", "name": name, "type": "portmap",
+                        "runtimeConfig": {"portMappings": [
+                            {"hostPort": host_port, "containerPort": 80, "protocol": "tcp"}]},
+                        "prevResult": {"cniVersion": "1.0.0"}});
+    let step = |plugin: &str, ifname: &str, conf: &Value| -> Result<Output, String> {
+        let out = cni(dir, plugin, cmd, id, ns, ifname, conf);
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(format!(
+                "{plugin} {cmd} {id}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            ))
+        }
+    };
+    if cmd == "ADD" {
+        step("loopback", "lo", &lo)?;
+        pm["prevResult"] = json_out(&step("bridge", "eth0", br)?);
+        step("portmap", "eth0", &pm)?;
+    } else {
+        step("portmap", "eth0", &pm)?;
+        step("bridge", "eth0", br)?;
+        step("loopback", "lo", &lo)?;
+    }
+    Ok(())
+}
+
+/// 20 chain ADDs at once, then 20 chain DELs at once, five times: every
+/// call succeeds and nothing is left (a DEL once failed when another
+/// container's DEL removed the table its rules were in, leaving its veth
+/// and lease).
+#[test]
+#[ignore = "needs root"]
+fn twenty_concurrent_chain_adds_and_dels_succeed_and_leave_nothing() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnicc{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let data = tempfile::tempdir().unwrap();
+    let mut br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.165.0/24");
+    br["name"] = json!("conc-net");
+    const N: usize = 20;
+    let base = 21400 + 20 * (std::process::id() % 100) as u16;
+    let nss: Vec<NetNs> = (0..N).map(|_| NetNs::new()).collect();
+    for round in 0..5 {
+        for cmd in ["ADD", "DEL"] {
+            let failed: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = nss
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ns)| {
+                        let br = &br;
+                        s.spawn(move || {
+                            chain(
+                                ours,
+                                cmd,
+                                &format!("cc{i}"),
+                                &ns.path(),
+                                br,
+                                base + i as u16,
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .filter_map(|h| h.join().unwrap().err())
+                    .collect()
+            });
+            assert!(failed.is_empty(), "round {round}, {cmd}: {failed:#?}");
+        }
+        let leases: Vec<_> = std::fs::read_dir(data.path().join("conc-net"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(leases.is_empty(), "round {round}: leases left {leases:?}");
+        let ports = Command::new("ip")
+            .args(["-o", "link", "show", "master", &bridge])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&ports),
+            "",
+            "round {round}: veths left on the bridge"
+        );
+        let rules = rcni_table("ip").unwrap_or_default();
+        assert!(
+            !rules.contains("conc-net"),
+            "round {round}: rules left\n{rules}"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn portmap_without_mappings_passes_the_result_through() {
