@@ -1118,6 +1118,114 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
     assert!(rules_of("keepb").is_empty(), "{:#?}", rules_of("keepb"));
 }
 
+/// Host interfaces enslaved to `bridge`.
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// Lease files in `dir`: (address, contents).
+fn leases(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .parse::<std::net::IpAddr>()
+                        .is_ok()
+                })
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read_to_string(e.path()).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A second ADD of the same container and interface fails (the interface
+/// exists) and leaves the first attachment its lease: the next container
+/// gets another address, as with the reference. An invalid CNI_IFNAME is
+/// refused with code 4 (invalid environment) before anything is made.
+#[test]
+#[ignore = "needs root"]
+fn duplicate_add_keeps_the_lease_and_bad_ifnames_make_nothing() {
+    require_root();
+    for (n, dir) in plugin_dirs().iter().enumerate() {
+        let bridge = format!("rcnidu{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let conf = bridge_conf(
+            "1.0.0",
+            &bridge,
+            data.path(),
+            &format!("10.89.{}.0/24", 166 + n),
+        );
+        let lease_dir = data.path().join("br-net");
+        let (ns, other) = (NetNs::new(), NetNs::new());
+        let first = bridge_add(dir, &ns, "dup1", &conf);
+        let addr = first["ips"][0]["address"].as_str().unwrap().to_string();
+        let held = leases(&lease_dir);
+        assert_eq!(held.len(), 1, "{dir:?}: {held:?}");
+        let ports = bridge_ports(&bridge);
+        let out = cni(dir, "bridge", "ADD", "dup1", &ns.path(), "eth0", &conf);
+        assert!(!out.status.success(), "{dir:?}: a duplicate ADD succeeded");
+        assert_eq!(
+            leases(&lease_dir),
+            held,
+            "{dir:?}: the duplicate ADD changed the leases"
+        );
+        assert_eq!(bridge_ports(&bridge), ports, "{dir:?}");
+        let shown = in_ns(&ns, &["ip", "-o", "addr", "show", "eth0"]);
+        assert!(
+            stdout(&shown).contains(&addr),
+            "{dir:?}: {}",
+            stdout(&shown)
+        );
+        // the address is still reserved for dup1
+        let second = bridge_add(dir, &other, "dup2", &conf);
+        assert_ne!(second["ips"][0]["address"], addr.as_str(), "{dir:?}");
+        // bad interface names: code 4, no lease, no veth
+        let held = leases(&lease_dir);
+        let ports = bridge_ports(&bridge);
+        let fresh = NetNs::new();
+        for ifname in ["et/h0", "sixteen-chars-xx", "..", ".", "eth 0"] {
+            let out = cni(dir, "bridge", "ADD", "badif", &fresh.path(), ifname, &conf);
+            assert!(!out.status.success(), "{dir:?}: {ifname:?} accepted");
+            let e = json_out(&out);
+            assert_eq!(e["code"], 4, "{dir:?}: {ifname:?}: {e}");
+            assert_eq!(leases(&lease_dir), held, "{dir:?}: {ifname:?}");
+            assert_eq!(bridge_ports(&bridge), ports, "{dir:?}: {ifname:?}");
+            let links = in_ns(&fresh, &["ip", "-o", "link", "show"]);
+            assert_eq!(
+                stdout(&links).lines().count(),
+                1,
+                "{dir:?}: {ifname:?}: {}",
+                stdout(&links)
+            );
+        }
+        for (id, ns) in [("dup2", &other), ("dup1", &ns)] {
+            assert_ok(
+                &cni(dir, "bridge", "DEL", id, &ns.path(), "eth0", &conf),
+                "bridge DEL",
+            );
+        }
+        assert_eq!(leases(&lease_dir), vec![], "{dir:?}");
+    }
+}
+
 /// The chain a runtime runs for one container (loopback, bridge with
 /// host-local, portmap with one host port), ADD or DEL (in reverse);
 /// the first failure's output, if any.
