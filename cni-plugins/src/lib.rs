@@ -5,6 +5,7 @@
 
 pub mod conntrack;
 pub mod error;
+pub mod fields;
 pub mod hostlocal;
 pub mod ipam;
 pub mod iptcompat;

@@ -139,9 +139,10 @@ pub fn parse_env() -> Result<Args> {
     })
 }
 
-/// Parse and check the network configuration on stdin.
+/// Parse and check the network configuration on stdin; field names
+/// matched as the reference plugins match them (see [`crate::fields`]).
 pub fn parse_conf(data: &[u8]) -> Result<Value> {
-    let conf: Value = serde_json::from_slice(data).map_err(|e| {
+    let mut conf: Value = serde_json::from_slice(data).map_err(|e| {
         CniError::new(
             code::DECODE_FAILURE,
             "cannot decode the network configuration",
@@ -154,6 +155,7 @@ pub fn parse_conf(data: &[u8]) -> Result<Value> {
             "the network configuration is not a JSON object",
         ));
     }
+    crate::fields::normalize(&mut conf, &crate::fields::NET_CONF);
     Ok(conf)
 }
 

@@ -807,114 +807,6 @@ fn fetch(addr: &str, port: u16) -> String {
     String::new()
 }
 
-/// The reference portmap leaves its shared iptables chains (and, through
-/// iptables-nft, the `ip nat` table) behind even after every DEL: remove
-/// them when the test created them. The chains are shared by every test
-/// that runs the reference portmap, so such tests hold one lock: one test's
-/// cleanup must not delete a chain another is using.
-struct ReferenceIptablesCleanup {
-    /// (iptables, iptables-save, nft family), and whether the nat table
-    /// existed before the test
-    families: Vec<(&'static str, &'static str, &'static str, bool)>,
-    _serial: std::sync::MutexGuard<'static, ()>,
-}
-
-static REFERENCE_IPTABLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl ReferenceIptablesCleanup {
-    fn new() -> Self {
-        // a failed test poisons the lock; the next one still cleans up
-        let serial = REFERENCE_IPTABLES
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let had = |family: &str| {
-            Command::new("nft")
-                .args(["list", "table", family, "nat"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        ReferenceIptablesCleanup {
-            families: vec![
-                ("iptables", "iptables-save", "ip", had("ip")),
-                ("ip6tables", "ip6tables-save", "ip6", had("ip6")),
-            ],
-            _serial: serial,
-        }
-    }
-}
-
-impl Drop for ReferenceIptablesCleanup {
-    fn drop(&mut self) {
-        for (tool, save, family, had_table) in &self.families {
-            let ipt = |args: &[String]| {
-                let _ = Command::new(tool)
-                    .args(["-w", "-t", "nat"])
-                    .args(args)
-                    .output();
-            };
-            if let Ok(out) = Command::new(save).args(["-t", "nat"]).output() {
-                let text = String::from_utf8_lossy(&out.stdout).to_string();
-                // jumps into CNI chains from the built-in chains
-                for line in text.lines().filter(|l| l.contains("-j CNI-")) {
-                    let Some(rest) = line.strip_prefix("-A ") else {
-                        continue;
-                    };
-                    if ["PREROUTING ", "OUTPUT ", "POSTROUTING "]
-                        .iter()
-                        .any(|c| rest.starts_with(c))
-                    {
-                        let mut args = vec!["-D".to_string()];
-                        args.extend(shell_words(rest));
-                        ipt(&args);
-                    }
-                }
-                let chains: Vec<String> = text
-                    .lines()
-                    .filter_map(|l| l.strip_prefix(':'))
-                    .filter(|l| l.starts_with("CNI-"))
-                    .map(|l| l.split_whitespace().next().unwrap().to_string())
-                    .collect();
-                for c in &chains {
-                    ipt(&["-F".to_string(), c.clone()]);
-                }
-                for c in &chains {
-                    ipt(&["-X".to_string(), c.clone()]);
-                }
-            }
-            if !had_table {
-                let _ = Command::new("nft")
-                    .args(["delete", "table", family, "nat"])
-                    .output();
-            }
-        }
-    }
-}
-
-/// Split an iptables-save rule into arguments (double-quoted comments kept
-/// together).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if quoted => cur.extend(chars.next()),
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[test]
 #[ignore = "needs root"]
 fn conflist_chain_with_portmap_two_servers_on_port_80() {
@@ -1223,6 +1115,134 @@ fn duplicate_add_keeps_the_lease_and_bad_ifnames_make_nothing() {
             );
         }
         assert_eq!(leases(&lease_dir), vec![], "{dir:?}");
+    }
+}
+
+/// The chain as containerd's CRI runs it (go-cni): its runtimeConfig
+/// structs have no JSON tags, so the keys come capitalised
+/// (`HostPort`, ...; `Subnet`, ... with "" for what it does not set).
+/// The reference plugins decode them case-insensitively (Go's
+/// encoding/json); ours must too, in ADD, CHECK and DEL. A DEL whose
+/// mappings or IPAM section cannot be read still removes everything the
+/// container id identifies, as the CNI spec asks (ours only: the
+/// reference fails such a DEL).
+#[test]
+#[ignore = "needs root"]
+fn containerds_capitalised_runtime_config_add_check_del() {
+    require_root();
+    let mut dirs = plugin_dirs();
+    if !Command::new("sh")
+        .args(["-c", "command -v iptables"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        dirs.truncate(1);
+    }
+    let host = host_ipv4();
+    let _iptables = ReferenceIptablesCleanup::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        let bridge = format!("rcnicd{}{n}", std::process::id() % 10000);
+        let _guard = HostLink(bridge.clone());
+        let data = tempfile::tempdir().unwrap();
+        let subnet = format!("10.89.{}.0", 170 + n);
+        let br = json!({"cniVersion": "1.0.0", "name": "cd-net", "type": "bridge",
+            "bridge": bridge, "isGateway": true, "isDefaultGateway": true, "ipMasq": true,
+            "capabilities": {"ipRanges": true},
+            "ipam": {"type": "host-local", "dataDir": data.path()},
+            "runtimeConfig": {"ipRanges": [[{"Subnet": format!("{subnet}/24"),
+                "RangeStart": format!("{}.50", &subnet[..subnet.len() - 2]),
+                "RangeEnd": "", "Gateway": ""}]]}});
+        let lo = json!({"cniVersion": "1.0.0", "name": "cd-net", "type": "loopback"});
+        let port = 18800 + 2 * (std::process::id() % 50) as u16 + 100 * n as u16;
+        let ns = NetNs::new();
+        assert_ok(
+            &cni(dir, "loopback", "ADD", "cd1", &ns.path(), "lo", &lo),
+            "loopback ADD",
+        );
+        let prev = bridge_add(dir, &ns, "cd1", &br);
+        assert_eq!(
+            prev["ips"][0]["address"],
+            format!("{}.50/24", &subnet[..subnet.len() - 2]).as_str(),
+            "{dir:?}: runtimeConfig.ipRanges (RangeStart) not honoured: {prev}"
+        );
+        let pm = json!({"cniVersion": "1.0.0", "name": "cd-net", "type": "portmap",
+            "capabilities": {"portMappings": true}, "snat": true,
+            "runtimeConfig": {"portMappings": [
+                {"HostPort": port, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}]},
+            "prevResult": prev});
+        let out = cni(dir, "portmap", "ADD", "cd1", &ns.path(), "eth0", &pm);
+        assert_ok(&out, "portmap ADD with containerd's keys");
+        let _server = Server::start(&ns, 80, "from-cd1");
+        assert_eq!(fetch(&host, port), "from-cd1", "{dir:?}: {host}:{port}");
+        assert_eq!(
+            fetch("127.0.0.1", port),
+            "from-cd1",
+            "{dir:?}: 127.0.0.1:{port}"
+        );
+        if n == 0 {
+            let mut check = pm.clone();
+            check["prevResult"] = json_out(&out);
+            assert_ok(
+                &cni(dir, "portmap", "CHECK", "cd1", &ns.path(), "eth0", &check),
+                "portmap CHECK with containerd's keys",
+            );
+        }
+        for (plugin, conf, ifname) in [
+            ("portmap", &pm, "eth0"),
+            ("bridge", &br, "eth0"),
+            ("loopback", &lo, "lo"),
+        ] {
+            assert_ok(
+                &cni(dir, plugin, "DEL", "cd1", &ns.path(), ifname, conf),
+                &format!("{plugin} DEL with containerd's keys"),
+            );
+        }
+        assert_eq!(
+            fetch("127.0.0.1", port),
+            "",
+            "{dir:?}: still forwarded after DEL"
+        );
+        assert_eq!(leases(&data.path().join("cd-net")), vec![], "{dir:?}");
+        assert_eq!(bridge_ports(&bridge), Vec::<String>::new(), "{dir:?}");
+        if n > 0 {
+            continue;
+        }
+        assert!(
+            rcni_table("ip").is_none_or(|t| !t.contains("cd-net")),
+            "rules left: {:?}",
+            rcni_table("ip")
+        );
+        // a DEL it cannot fully read still removes what the id identifies
+        let ns2 = NetNs::new();
+        let prev = bridge_add(dir, &ns2, "cd2", &br);
+        let mut pm2 = pm.clone();
+        pm2["prevResult"] = prev;
+        assert_ok(
+            &cni(dir, "portmap", "ADD", "cd2", &ns2.path(), "eth0", &pm2),
+            "portmap ADD",
+        );
+        let mut bad_pm = pm2.clone();
+        bad_pm["runtimeConfig"]["portMappings"][0]["HostPort"] = json!("not a port");
+        let mut bad_br = br.clone();
+        bad_br["vlan"] = json!(9999);
+        bad_br["ipam"]["ranges"] = json!("not ranges");
+        bad_br["runtimeConfig"]["ipRanges"] = json!(7);
+        for (plugin, conf) in [("portmap", &bad_pm), ("bridge", &bad_br)] {
+            assert_ok(
+                &cni(dir, plugin, "DEL", "cd2", &ns2.path(), "eth0", conf),
+                &format!("{plugin} DEL of an unreadable configuration"),
+            );
+        }
+        assert_eq!(fetch("127.0.0.1", port), "", "still forwarded after DEL");
+        assert_eq!(leases(&data.path().join("cd-net")), vec![], "lease left");
+        assert_eq!(bridge_ports(&bridge), Vec::<String>::new(), "veth left");
+        assert!(
+            rcni_table("ip").is_none_or(|t| !t.contains("cd-net")),
+            "rules left: {:?}",
+            rcni_table("ip")
+        );
     }
 }
 

@@ -438,6 +438,37 @@ fn host_side(
     })
 }
 
+/// DEL's CNI_IFNAME in the container's namespace, unless the namespace is
+/// gone or going.
+fn delete_container_veth(args: &Args) -> Result<()> {
+    let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    // the runtime is removing the namespace: the kernel destroys the
+    // veth pair with it, without keeping the runtime waiting for the
+    // RCU grace periods a deletion here takes
+    if args
+        .args
+        .get(NETNS_REMOVED)
+        .is_some_and(|v| v == "1" || v == "true")
+    {
+        return Ok(());
+    }
+    let ifname = args.ifname.clone();
+    netns::run_in(ns, || {
+        nl::with_handle(|h| async move {
+            if let Some(l) = nl::get_link(&h, &ifname).await? {
+                let deleted = h.link().del(l.index).execute().await;
+                // gone meanwhile (another DEL, or an interrupted ADD's undo)
+                if deleted.is_err() && nl::get_link(&h, &ifname).await?.is_some() {
+                    deleted.map_err(nl_err(format!("delete {ifname}")))?;
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
 /// Whether CNI_IFNAME in the namespace carries every address of `result`:
 /// the live attachment a duplicate ADD was refused for, whose lease stays.
 fn attached_with(args: &Args, result: &CniResult) -> bool {
@@ -613,43 +644,38 @@ impl Plugin for Bridge {
         result.to_version(&version)
     }
 
+    /// Everything the container id and network name identify goes, also
+    /// when the rest of the configuration is unusable (a DEL that fails
+    /// leaves the runtime unable to remove the sandbox); the first real
+    /// failure is reported after every step was tried.
     fn del(&self, args: &Args, conf: &Value) -> Result<()> {
-        let c = Conf::parse(conf)?;
-        ipam::exec(args, conf, "DEL")?;
-        if c.ip_masq || c.macspoofchk {
+        let network = conf["name"].as_str().unwrap_or_default();
+        let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
+        // the IPAM plugin releases the lease meanwhile
+        let ipam = ipam::start(args, conf, "DEL");
+        let mut failed = Vec::new();
+        if flag("ipMasq") || flag("macspoofchk") {
             // by tag: works when the namespace or the veth is already gone
-            rcni::nft::remove_tagged(&rcni::nft::tag(&c.network, &args.container_id))?;
+            failed.extend(
+                rcni::nft::remove_tagged(&rcni::nft::tag(network, &args.container_id)).err(),
+            );
             // and what the reference plugin's ADD made, if it did
-            if c.ip_masq {
-                rcni::iptcompat::remove_reference_rules(&c.network, &args.container_id)?;
+            if flag("ipMasq") {
+                failed.extend(
+                    rcni::iptcompat::remove_reference_rules(network, &args.container_id).err(),
+                );
             }
         }
-        let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
-            return Ok(());
-        };
-        // the runtime is removing the namespace: the kernel destroys the
-        // veth pair with it, without keeping the runtime waiting for the
-        // RCU grace periods a deletion here takes
-        if args
-            .args
-            .get(NETNS_REMOVED)
-            .is_some_and(|v| v == "1" || v == "true")
-        {
-            return Ok(());
+        failed.extend(delete_container_veth(args).err());
+        match ipam.and_then(ipam::Pending::wait) {
+            Ok(_) => {}
+            // an IPAM section that cannot be read: nothing it identifies
+            Err(e)
+                if e.code == rcni::error::code::INVALID_CONFIG
+                    || e.code == rcni::error::code::DECODE_FAILURE => {}
+            Err(e) => failed.push(e),
         }
-        let ifname = args.ifname.clone();
-        netns::run_in(ns, || {
-            nl::with_handle(|h| async move {
-                if let Some(l) = nl::get_link(&h, &ifname).await? {
-                    let deleted = h.link().del(l.index).execute().await;
-                    // gone meanwhile (another DEL, or an interrupted ADD's undo)
-                    if deleted.is_err() && nl::get_link(&h, &ifname).await?.is_some() {
-                        deleted.map_err(nl_err(format!("delete {ifname}")))?;
-                    }
-                }
-                Ok(())
-            })
-        })
+        failed.into_iter().next().map_or(Ok(()), Err)
     }
 
     fn check(&self, args: &Args, conf: &Value) -> Result<()> {
