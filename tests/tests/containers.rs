@@ -21,6 +21,8 @@ struct Rbox {
     had_netns_dir: bool,
     /// where rbox finds the CNI plugins (ours unless a test says)
     cni_path: PathBuf,
+    /// rbox makes /run/rbox/ports for its host-port claims
+    had_ports_dir: bool,
 }
 
 impl Rbox {
@@ -32,6 +34,7 @@ impl Rbox {
             had_run_containerd: Path::new("/run/containerd").exists(),
             had_netns_dir: Path::new("/run/netns").exists(),
             cni_path: cni_dir(),
+            had_ports_dir: Path::new("/run/rbox/ports").exists(),
         };
         let rootfs = rb.dir.path().join("bb-rootfs");
         busybox_rootfs(&rootfs);
@@ -120,6 +123,12 @@ impl Drop for Rbox {
         if !self.had_netns_dir {
             // only when empty: a namespace left would be a bug to see
             let _ = std::fs::remove_dir("/run/netns");
+        }
+        if !self.had_ports_dir {
+            // only the lock: a claim left would be a bug to see
+            let _ = std::fs::remove_file("/run/rbox/ports/lock");
+            let _ = std::fs::remove_dir("/run/rbox/ports");
+            let _ = std::fs::remove_dir("/run/rbox");
         }
         if !self.had_run_containerd {
             // only when empty: a shim's socket left would be a bug to see
