@@ -11,14 +11,11 @@
 use std::net::IpAddr;
 
 use crate::error::{CniError, Result};
-use crate::nft::{parse_attrs, Attrs, NlError, Socket};
+use crate::nfnl::{parse_attrs, with_socket, Attrs, NlError, NLM_F_ACK, NLM_F_REQUEST};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
 const NLA_F_NESTED: u16 = 0x8000;
 
 const CTA_TUPLE_ORIG: u16 = 1;
@@ -59,67 +56,53 @@ pub fn delete_by_dport(v6: bool, proto: u8, ports: &[u16]) -> Result<usize> {
         return Ok(0);
     }
     let family = if v6 { libc::AF_INET6 } else { libc::AF_INET } as u8;
-    let mut sock = Socket::open()?;
-    let mut buf = Vec::new();
-    sock.msg(
-        &mut buf,
-        ct_type(IPCTNL_MSG_CT_GET),
-        NLM_F_REQUEST | NLM_F_DUMP,
-        family,
-        0,
-        &Attrs::default(),
-    );
-    sock.send(&buf)?;
-    let dumped = match sock.recv(0, true) {
-        Ok(m) => m,
-        // conntrack not loaded: nothing to forget
-        Err(NlError::Kernel(nix::errno::Errno::ENOENT))
-        | Err(NlError::Kernel(nix::errno::Errno::EOPNOTSUPP)) => return Ok(0),
-        Err(e) => return Err(CniError::from(e)),
-    };
-    let mut stale = Vec::new();
-    for (_, body) in &dumped {
-        let attrs = parse_attrs(body);
-        let Some((_, tuple)) = attrs.iter().find(|(t, _)| *t == CTA_TUPLE_ORIG) else {
-            continue;
+    with_socket(|sock| {
+        let dumped = match sock.dump(ct_type(IPCTNL_MSG_CT_GET), family, &Attrs::default()) {
+            Ok(m) => m,
+            // conntrack not loaded: nothing to forget
+            Err(NlError::Kernel(nix::errno::Errno::ENOENT))
+            | Err(NlError::Kernel(nix::errno::Errno::EOPNOTSUPP)) => return Ok(0),
+            Err(e) => return Err(CniError::from(e)),
         };
-        if ports.iter().any(|p| tuple_matches(tuple, proto, *p)) {
-            stale.push(Entry {
-                tuple: tuple.to_vec(),
-                zone: attrs
-                    .iter()
-                    .find(|(t, _)| *t == CTA_ZONE)
-                    .map(|(_, z)| z.to_vec()),
-            });
-        }
-    }
-    let mut deleted = 0;
-    for e in stale {
-        let mut a = Attrs::default();
-        a.raw(CTA_TUPLE_ORIG | NLA_F_NESTED, &e.tuple);
-        if let Some(z) = &e.zone {
-            a.raw(CTA_ZONE, z);
-        }
-        let mut buf = Vec::new();
-        sock.msg(
-            &mut buf,
-            ct_type(IPCTNL_MSG_CT_DELETE),
-            NLM_F_REQUEST | NLM_F_ACK,
-            family,
-            0,
-            &a,
-        );
-        sock.send(&buf)?;
-        match sock.recv(1, false) {
-            Ok(_) => deleted += 1,
-            // gone meanwhile (timed out, or another DEL)
-            Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => {}
-            Err(e) => {
-                return Err(CniError::from(e).with_details("delete a conntrack entry"));
+        let mut stale = Vec::new();
+        for (_, body) in &dumped {
+            let attrs = parse_attrs(body);
+            let Some((_, tuple)) = attrs.iter().find(|(t, _)| *t == CTA_TUPLE_ORIG) else {
+                continue;
+            };
+            if ports.iter().any(|p| tuple_matches(tuple, proto, *p)) {
+                stale.push(Entry {
+                    tuple: tuple.to_vec(),
+                    zone: attrs
+                        .iter()
+                        .find(|(t, _)| *t == CTA_ZONE)
+                        .map(|(_, z)| z.to_vec()),
+                });
             }
         }
-    }
-    Ok(deleted)
+        let mut deleted = 0;
+        for e in stale {
+            let mut a = Attrs::default();
+            a.raw(CTA_TUPLE_ORIG | NLA_F_NESTED, &e.tuple);
+            if let Some(z) = &e.zone {
+                a.raw(CTA_ZONE, z);
+            }
+            match sock.request(
+                ct_type(IPCTNL_MSG_CT_DELETE),
+                NLM_F_REQUEST | NLM_F_ACK,
+                family,
+                &a,
+            ) {
+                Ok(_) => deleted += 1,
+                // gone meanwhile (timed out, or another DEL)
+                Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => {}
+                Err(e) => {
+                    return Err(CniError::from(e).with_details("delete a conntrack entry"));
+                }
+            }
+        }
+        Ok(deleted)
+    })
 }
 
 /// The families of `ips` (IPv4, IPv6) that are present.

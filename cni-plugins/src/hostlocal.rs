@@ -56,8 +56,10 @@ fn from_u128(v: u128, like: IpAddr) -> IpAddr {
     }
 }
 
+/// An optional address; an empty string is none (containerd sends the
+/// fields of `runtimeConfig.ipRanges` it does not set as "").
 fn parse_ip(v: &Value, field: &str) -> Result<Option<IpAddr>> {
-    match v.as_str() {
+    match v.as_str().filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse()
@@ -118,38 +120,62 @@ fn parse_range(v: &Value, field: &str) -> Result<Range> {
     })
 }
 
+/// Range sets from a list of lists of ranges (`ipam.ranges`,
+/// `runtimeConfig.ipRanges`); `field` names it in errors.
+fn parse_range_sets(v: &Value, field: &str) -> Result<Vec<Vec<Range>>> {
+    let mut range_sets = Vec::new();
+    let Some(sets) = v.as_array() else {
+        return Ok(range_sets);
+    };
+    for (i, set) in sets.iter().enumerate() {
+        let set = set.as_array().ok_or_else(|| {
+            CniError::config(format!("ipam: {field}[{i}] must be a list of ranges"))
+        })?;
+        let mut ranges = Vec::new();
+        for (j, r) in set.iter().enumerate() {
+            ranges.push(parse_range(r, &format!("{field}[{i}][{j}]"))?);
+        }
+        if ranges.is_empty() {
+            return Err(CniError::config(format!("ipam: {field}[{i}] is empty")));
+        }
+        range_sets.push(ranges);
+    }
+    Ok(range_sets)
+}
+
 impl Config {
-    /// From a network configuration (its `name` and `ipam`).
+    /// The network's lease directory, from the configuration's `name` and
+    /// `ipam.dataDir` only (what a DEL needs).
+    pub fn dir_of(conf: &Value) -> Result<PathBuf> {
+        let network = conf["name"].as_str().unwrap_or_default();
+        if network.is_empty() || network.contains('/') || network == "." || network == ".." {
+            return Err(CniError::config(format!(
+                "network name {network:?} cannot be a directory name"
+            )));
+        }
+        Ok(conf["ipam"]["dataDir"]
+            .as_str()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+            .join(network))
+    }
+
+    /// From a network configuration (its `name`, `ipam`, and
+    /// `runtimeConfig.ipRanges`, which come first, as with the reference).
     pub fn parse(conf: &Value) -> Result<Config> {
         let ipam = &conf["ipam"];
         if !ipam.is_object() {
             return Err(CniError::config("ipam section is missing"));
         }
+        Self::dir_of(conf)?;
         let network = conf["name"].as_str().unwrap_or_default().to_string();
-        if network.contains('/') || network == "." || network == ".." {
-            return Err(CniError::config(format!(
-                "network name {network:?} cannot be a directory name"
-            )));
-        }
-        let mut range_sets = Vec::new();
-        if let Some(sets) = ipam["ranges"].as_array() {
-            for (i, set) in sets.iter().enumerate() {
-                let set = set.as_array().ok_or_else(|| {
-                    CniError::config(format!("ipam: ranges[{i}] must be a list of ranges"))
-                })?;
-                let mut ranges = Vec::new();
-                for (j, r) in set.iter().enumerate() {
-                    ranges.push(parse_range(r, &format!("ranges[{i}][{j}]"))?);
-                }
-                if ranges.is_empty() {
-                    return Err(CniError::config(format!("ipam: ranges[{i}] is empty")));
-                }
-                range_sets.push(ranges);
-            }
-        }
+        let mut range_sets = parse_range_sets(&ipam["ranges"], "ranges")?;
         if ipam["subnet"].is_string() {
             range_sets.insert(0, vec![parse_range(ipam, "ipam")?]);
         }
+        let runtime =
+            parse_range_sets(&conf["runtimeConfig"]["ipRanges"], "runtimeConfig.ipRanges")?;
+        range_sets.splice(0..0, runtime);
         if range_sets.is_empty() {
             return Err(CniError::config("ipam: no ranges (set ranges or subnet)"));
         }
@@ -413,11 +439,15 @@ fn next_free(
 
 /// Give back the container's leases in this network (idempotent).
 pub fn release(cfg: &Config, id: &str, ifname: &str) -> Result<()> {
-    let dir = cfg.dir();
+    release_in(&cfg.dir(), id, ifname)
+}
+
+/// [`release`] in the network's lease directory `dir`.
+pub fn release_in(dir: &Path, id: &str, ifname: &str) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let store = Store::open(&dir)?;
+    let store = Store::open(dir)?;
     for ip in store.find(id, ifname) {
         store.release(ip)?;
     }

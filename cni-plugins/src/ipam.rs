@@ -28,8 +28,17 @@ fn find(args: &Args, plugin: &str) -> Result<std::path::PathBuf> {
         })
 }
 
-/// Run the IPAM plugin for `command`; ADD returns its result.
-pub fn exec(args: &Args, conf: &Value, command: &str) -> Result<Option<CniResult>> {
+/// An IPAM plugin call under way (see [`start`]).
+pub struct Pending {
+    child: std::process::Child,
+    plugin: String,
+    bin: std::path::PathBuf,
+    command: String,
+}
+
+/// Start the IPAM plugin for `command`, to be waited for with
+/// [`Pending::wait`] (the caller can do other work meanwhile).
+pub fn start(args: &Args, conf: &Value, command: &str) -> Result<Pending> {
     let plugin = conf["ipam"]["type"]
         .as_str()
         .ok_or_else(|| CniError::config("ipam.type is missing"))?;
@@ -44,33 +53,56 @@ pub fn exec(args: &Args, conf: &Value, command: &str) -> Result<Option<CniResult
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(conf.to_string().as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| CniError::io(format!("wait for IPAM plugin {}", bin.display()), e))?;
-    if !out.status.success() {
-        // pass the plugin's own error through
-        let err: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        return Err(CniError {
-            code: err["code"]
-                .as_u64()
-                .map(|c| c as u32)
-                .unwrap_or(code::INTERNAL),
-            msg: err["msg"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| format!("IPAM plugin {plugin} failed ({})", out.status)),
-            details: err["details"].as_str().unwrap_or_default().to_string(),
-        });
+    Ok(Pending {
+        child,
+        plugin: plugin.to_string(),
+        bin,
+        command: command.to_string(),
+    })
+}
+
+impl Pending {
+    /// The plugin's outcome; ADD returns its result.
+    pub fn wait(self) -> Result<Option<CniResult>> {
+        let Pending {
+            child,
+            plugin,
+            bin,
+            command,
+        } = self;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| CniError::io(format!("wait for IPAM plugin {}", bin.display()), e))?;
+        if !out.status.success() {
+            // pass the plugin's own error through
+            let err: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            return Err(CniError {
+                code: err["code"]
+                    .as_u64()
+                    .map(|c| c as u32)
+                    .unwrap_or(code::INTERNAL),
+                msg: err["msg"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("IPAM plugin {plugin} failed ({})", out.status)),
+                details: err["details"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        if command != "ADD" {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            CniError::new(
+                code::DECODE_FAILURE,
+                format!("IPAM plugin {plugin} printed no result"),
+            )
+            .with_details(e)
+        })?;
+        CniResult::from_value(&v).map(Some)
     }
-    if command != "ADD" {
-        return Ok(None);
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        CniError::new(
-            code::DECODE_FAILURE,
-            format!("IPAM plugin {plugin} printed no result"),
-        )
-        .with_details(e)
-    })?;
-    CniResult::from_value(&v).map(Some)
+}
+
+/// Run the IPAM plugin for `command`; ADD returns its result.
+pub fn exec(args: &Args, conf: &Value, command: &str) -> Result<Option<CniResult>> {
+    start(args, conf, command)?.wait()
 }

@@ -7,7 +7,8 @@
 //! (Rules made through iptables-legacy are outside nf_tables and not seen.)
 
 use crate::error::Result;
-use crate::nft::{dump_rules, parse_attrs, Attrs, Socket};
+use crate::nfnl::{parse_attrs, with_socket, Attrs};
+use crate::nft::dump_rules;
 
 const NFT_MSG_DELRULE: u16 = 8;
 const NFT_MSG_DELCHAIN: u16 = 5;
@@ -92,42 +93,47 @@ fn reference_comment(network: &str, container: &str) -> String {
 pub fn remove_reference_rules(network: &str, container: &str) -> Result<()> {
     let needle = reference_comment(network, container);
     for family in [libc::NFPROTO_IPV4 as u8, libc::NFPROTO_IPV6 as u8] {
-        let mut sock = Socket::open()?;
-        let dumped = dump_rules(&mut sock, family, "nat", None)?;
-        let rules: Vec<NatRule> = dumped.iter().map(|b| parse_rule(b)).collect();
-        let ours: Vec<&NatRule> = rules
-            .iter()
-            .filter(|r| r.comment.as_deref().is_some_and(|c| c.contains(&needle)))
-            .collect();
-        if ours.is_empty() {
-            continue;
-        }
-        // per-container chains (CNI-<hash>, CNI-DN-<hash>) that tagged
-        // rules jump to; the shared CNI-HOSTPORT-* chains stay
-        let mut chains: Vec<&str> = ours
-            .iter()
-            .filter_map(|r| r.target.as_deref())
-            .filter(|t| t.starts_with("CNI-") && !t.starts_with("CNI-HOSTPORT-"))
-            .collect();
-        chains.sort_unstable();
-        chains.dedup();
-        let mut msgs = Vec::new();
-        for r in rules.iter().filter(|r| {
-            ours.iter()
-                .any(|o| o.handle == r.handle && o.chain == r.chain)
-                || chains.contains(&r.chain.as_str())
-        }) {
-            let mut a = Attrs::default();
-            a.str(1, "nat").str(2, &r.chain).u64(3, r.handle);
-            msgs.push((NFT_MSG_DELRULE, 0, a));
-        }
-        for c in &chains {
-            let mut a = Attrs::default();
-            a.str(1, "nat").str(3, c);
-            msgs.push((NFT_MSG_DELCHAIN, 0, a));
-        }
-        sock.batch(family, &msgs)?;
+        with_socket(|sock| remove_in(sock, family, &needle))?;
     }
+    Ok(())
+}
+
+/// [`remove_reference_rules`] in one family.
+fn remove_in(sock: &mut crate::nfnl::Socket, family: u8, needle: &str) -> Result<()> {
+    let dumped = dump_rules(sock, family, "nat", None)?;
+    let rules: Vec<NatRule> = dumped.iter().map(|b| parse_rule(b)).collect();
+    let ours: Vec<&NatRule> = rules
+        .iter()
+        .filter(|r| r.comment.as_deref().is_some_and(|c| c.contains(needle)))
+        .collect();
+    if ours.is_empty() {
+        return Ok(());
+    }
+    // per-container chains (CNI-<hash>, CNI-DN-<hash>) that tagged
+    // rules jump to; the shared CNI-HOSTPORT-* chains stay
+    let mut chains: Vec<&str> = ours
+        .iter()
+        .filter_map(|r| r.target.as_deref())
+        .filter(|t| t.starts_with("CNI-") && !t.starts_with("CNI-HOSTPORT-"))
+        .collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let mut msgs = Vec::new();
+    for r in rules.iter().filter(|r| {
+        ours.iter()
+            .any(|o| o.handle == r.handle && o.chain == r.chain)
+            || chains.contains(&r.chain.as_str())
+    }) {
+        let mut a = Attrs::default();
+        a.str(1, "nat").str(2, &r.chain).u64(3, r.handle);
+        msgs.push((NFT_MSG_DELRULE, 0, a));
+    }
+    for c in &chains {
+        let mut a = Attrs::default();
+        a.str(1, "nat").str(3, c);
+        msgs.push((NFT_MSG_DELCHAIN, 0, a));
+    }
+    sock.batch(family, &msgs)?;
     Ok(())
 }
 

@@ -5,10 +5,12 @@
 
 pub mod conntrack;
 pub mod error;
+pub mod fields;
 pub mod hostlocal;
 pub mod ipam;
 pub mod iptcompat;
 pub mod netns;
+pub mod nfnl;
 pub mod nft;
 pub mod nl;
 pub mod skel;

@@ -10,11 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::error::{CniError, Result};
+use crate::nfnl::{parse_attrs, with_socket, Attrs, NlError, Socket, NFNL_SUBSYS_NFTABLES};
 
-const NETLINK_NETFILTER: i32 = 12;
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
-const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_DELTABLE: u16 = 2;
 const NFT_MSG_NEWCHAIN: u16 = 3;
@@ -23,17 +20,11 @@ const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_DELRULE: u16 = 8;
 
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_APPEND: u16 = 0x800;
 /// With DELCHAIN/DELTABLE: fail with EBUSY when the chain has rules (the
 /// table has chains) instead of deleting them with it.
 const NLM_F_NONREC: u16 = 0x100;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_APPEND: u16 = 0x800;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
 
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
@@ -49,38 +40,6 @@ const CHAINS: [&str; 3] = [POSTROUTING, PORTMAP_PRE, PORTMAP_OUT];
 pub const MACSPOOFCHK: &str = "macspoofchk";
 const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_OUT: u32 = 3;
-
-/// Netlink attributes being built.
-#[derive(Default, Clone)]
-pub(crate) struct Attrs(pub(crate) Vec<u8>);
-
-impl Attrs {
-    pub(crate) fn raw(&mut self, typ: u16, data: &[u8]) -> &mut Self {
-        let len = 4 + data.len();
-        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.0.extend_from_slice(&typ.to_ne_bytes());
-        self.0.extend_from_slice(data);
-        while self.0.len() % 4 != 0 {
-            self.0.push(0);
-        }
-        self
-    }
-    pub(crate) fn str(&mut self, typ: u16, s: &str) -> &mut Self {
-        let mut b = s.as_bytes().to_vec();
-        b.push(0);
-        self.raw(typ, &b)
-    }
-    /// nf_tables integers are big-endian.
-    pub(crate) fn u32(&mut self, typ: u16, v: u32) -> &mut Self {
-        self.raw(typ, &v.to_be_bytes())
-    }
-    pub(crate) fn u64(&mut self, typ: u16, v: u64) -> &mut Self {
-        self.raw(typ, &v.to_be_bytes())
-    }
-    pub(crate) fn nested(&mut self, typ: u16, inner: Attrs) -> &mut Self {
-        self.raw(typ | NLA_F_NESTED, &inner.0)
-    }
-}
 
 /// One expression of a rule: `name` with its attributes.
 fn expr(name: &str, data: Attrs) -> Attrs {
@@ -178,243 +137,6 @@ pub fn tag(network: &str, container: &str) -> String {
     t.chars().take(120).collect()
 }
 
-/// A failed exchange: the kernel's errno, or a local failure.
-pub(crate) enum NlError {
-    Kernel(nix::errno::Errno),
-    Local(CniError),
-}
-
-impl From<NlError> for CniError {
-    fn from(e: NlError) -> CniError {
-        match e {
-            NlError::Kernel(errno) => {
-                CniError::internal("nf_tables refused a change").with_details(errno.desc())
-            }
-            NlError::Local(e) => e,
-        }
-    }
-}
-
-pub(crate) struct Socket(std::os::fd::OwnedFd, u32);
-
-/// Netfilter sockets kept open until the plugin exits (see [`close_after_exit`]).
-static KEPT_OPEN: std::sync::Mutex<Vec<std::os::fd::OwnedFd>> = std::sync::Mutex::new(Vec::new());
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        // a second reference keeps the socket from being released now
-        if let Ok(fd) = self.0.try_clone() {
-            KEPT_OPEN.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
-        }
-    }
-}
-
-/// Hands the netfilter sockets this process used to a child that releases
-/// them once this process has exited; called by [`crate::skel::run`] just
-/// before exit.
-///
-/// Releasing a NETLINK_NETFILTER socket while deleted rules await their
-/// destruction (an RCU grace period after the commit) waits for that
-/// destruction (nf_tables flushes its destroy work on NETLINK_URELEASE):
-/// 10-30 ms that a DEL would otherwise spend in `close` or in its exit,
-/// with every deletion already committed. The child holds only the
-/// sockets and the read end of a pipe whose write end this process keeps
-/// until it exits; on end of file it exits and releases them, waited for
-/// by nobody.
-pub fn close_after_exit() {
-    let fds = std::mem::take(&mut *KEPT_OPEN.lock().unwrap_or_else(|e| e.into_inner()));
-    if fds.is_empty() {
-        return;
-    }
-    let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
-        return;
-    };
-    let mut keep: Vec<i32> = fds
-        .iter()
-        .chain(std::iter::once(&r))
-        .map(std::os::fd::AsRawFd::as_raw_fd)
-        .collect();
-    keep.sort_unstable();
-    let r_fd = std::os::fd::AsRawFd::as_raw_fd(&r);
-    // SAFETY: the plugins are single-threaded; the child makes only raw
-    // system calls (no allocation) and leaves with _exit.
-    match unsafe { nix::unistd::fork() } {
-        // SAFETY: raw system calls on descriptors of this process, the
-        // buffer a local; _exit leaves without running destructors.
-        Ok(nix::unistd::ForkResult::Child) => unsafe {
-            // every other descriptor goes: the plugin's stdout is the
-            // runtime's result pipe, which must see its end now
-            let mut from = 0u32;
-            for &k in &keep {
-                if k as u32 > from {
-                    libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0);
-                }
-                from = k as u32 + 1;
-            }
-            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
-            let mut b = 0u8;
-            while libc::read(r_fd, (&mut b as *mut u8).cast(), 1) < 0
-                && nix::errno::Errno::last() == nix::errno::Errno::EINTR
-            {}
-            libc::_exit(0)
-        },
-        Ok(nix::unistd::ForkResult::Parent { .. }) => {
-            drop(r);
-            // closed by this process's exit, which ends the child's wait
-            std::mem::forget(w);
-            // the child holds them now: closing ours releases nothing
-            drop(fds);
-        }
-        // kept open: released by this process's exit instead
-        Err(_) => std::mem::forget(fds),
-    }
-}
-
-impl Socket {
-    pub(crate) fn open() -> Result<Socket> {
-        // SAFETY: socket(2) with constant arguments.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(CniError::io(
-                "open a netfilter netlink socket",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: fresh descriptor from socket(2).
-        Ok(Socket(
-            unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
-            1,
-        ))
-    }
-
-    fn fd(&self) -> i32 {
-        std::os::fd::AsRawFd::as_raw_fd(&self.0)
-    }
-
-    /// One netlink message: header, nfgenmsg, attributes.
-    pub(crate) fn msg(
-        &mut self,
-        buf: &mut Vec<u8>,
-        typ: u16,
-        flags: u16,
-        family: u8,
-        res_id: u16,
-        attrs: &Attrs,
-    ) {
-        let len = 16 + 4 + attrs.0.len();
-        buf.extend_from_slice(&(len as u32).to_ne_bytes());
-        buf.extend_from_slice(&typ.to_ne_bytes());
-        buf.extend_from_slice(&flags.to_ne_bytes());
-        buf.extend_from_slice(&self.1.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes());
-        buf.extend_from_slice(&[family, 0]);
-        buf.extend_from_slice(&res_id.to_be_bytes());
-        buf.extend_from_slice(&attrs.0);
-        self.1 += 1;
-    }
-
-    pub(crate) fn send(&self, buf: &[u8]) -> Result<()> {
-        // SAFETY: sendto on our socket with a live buffer; NULL address
-        // sends to the kernel.
-        let r = unsafe { libc::send(self.fd(), buf.as_ptr().cast(), buf.len(), 0) };
-        if r < 0 {
-            return Err(CniError::io(
-                "send to nf_tables",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Read messages until `acks` acknowledgements (or DONE for a dump);
-    /// returns the data messages (type, payload after nfgenmsg).
-    pub(crate) fn recv(
-        &self,
-        mut acks: usize,
-        dump: bool,
-    ) -> std::result::Result<Vec<(u16, Vec<u8>)>, NlError> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            if !dump && acks == 0 {
-                return Ok(out);
-            }
-            // SAFETY: recv into a buffer we own, of the length given.
-            let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(NlError::Local(CniError::io(
-                    "read from nf_tables",
-                    std::io::Error::last_os_error(),
-                )));
-            }
-            let mut p = &buf[..n as usize];
-            while p.len() >= 16 {
-                let len = u32::from_ne_bytes(p[0..4].try_into().expect("4 bytes")) as usize;
-                let typ = u16::from_ne_bytes(p[4..6].try_into().expect("2 bytes"));
-                if len < 16 || len > p.len() {
-                    break;
-                }
-                let body = &p[16..len];
-                match typ {
-                    NLMSG_ERROR => {
-                        let err = i32::from_ne_bytes(body[0..4].try_into().expect("4 bytes"));
-                        if err != 0 {
-                            return Err(NlError::Kernel(nix::errno::Errno::from_raw(-err)));
-                        }
-                        acks = acks.saturating_sub(1);
-                    }
-                    NLMSG_DONE => return Ok(out),
-                    _ => out.push((typ, body.get(4..).unwrap_or_default().to_vec())),
-                }
-                p = &p[(len + 3) & !3..];
-                if p.len() < 16 {
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Send a batch of (type, flags, attrs) for `family`; wait for acks.
-    pub(crate) fn batch(&mut self, family: u8, msgs: &[(u16, u16, Attrs)]) -> Result<()> {
-        let mut buf = Vec::new();
-        self.msg(
-            &mut buf,
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-            &Attrs::default(),
-        );
-        for (typ, flags, attrs) in msgs {
-            self.msg(
-                &mut buf,
-                (NFNL_SUBSYS_NFTABLES << 8) | typ,
-                NLM_F_REQUEST | NLM_F_ACK | flags,
-                family,
-                0,
-                attrs,
-            );
-        }
-        self.msg(
-            &mut buf,
-            NFNL_MSG_BATCH_END,
-            NLM_F_REQUEST,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-            &Attrs::default(),
-        );
-        self.send(&buf)?;
-        self.recv(msgs.len(), false)?;
-        Ok(())
-    }
-}
-
 fn family_of(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
         NFPROTO_IPV4
@@ -463,43 +185,42 @@ fn rule(chain: &str, exprs: Vec<Attrs>, tag: &str) -> (u16, u16, Attrs) {
 }
 
 /// `ip saddr IP ip daddr != SUBNET ip daddr != MULTICAST masquerade`
-/// for each of the container's addresses, tagged with `tag`.
+/// for each of the container's addresses, tagged with `tag`: one
+/// transaction per family.
 pub fn add_masquerade(addrs: &[IpNet], tag: &str) -> Result<()> {
-    let mut sock = Socket::open()?;
-    for a in addrs {
-        let ip = a.addr();
-        let (saddr_off, len, multicast) = if ip.is_ipv4() {
-            (12, 4, "224.0.0.0/4")
-        } else {
-            (8, 16, "ff00::/8")
-        };
-        let mut exprs = vec![payload(saddr_off, len), cmp(0, &ip_bytes(ip))];
-        exprs.extend(daddr_not_in(a.trunc()));
-        exprs.extend(daddr_not_in(multicast.parse().expect("literal")));
-        exprs.push(expr("masq", Attrs::default()));
-        let mut msgs = table_and_chain();
-        msgs.push(rule(POSTROUTING, exprs, tag));
-        sock.batch(family_of(ip), &msgs).map_err(|e| CniError {
-            msg: format!("add masquerade rule for {ip}: {}", e.msg),
-            ..e
+    for v4 in [true, false] {
+        let mut msgs = Vec::new();
+        for a in addrs.iter().filter(|a| a.addr().is_ipv4() == v4) {
+            let ip = a.addr();
+            let (saddr_off, len, multicast) = if v4 {
+                (12, 4, "224.0.0.0/4")
+            } else {
+                (8, 16, "ff00::/8")
+            };
+            let mut exprs = vec![payload(saddr_off, len), cmp(0, &ip_bytes(ip))];
+            exprs.extend(daddr_not_in(a.trunc()));
+            exprs.extend(daddr_not_in(multicast.parse().expect("literal")));
+            exprs.push(expr("masq", Attrs::default()));
+            if msgs.is_empty() {
+                msgs = table_and_chain();
+            }
+            msgs.push(rule(POSTROUTING, exprs, tag));
+        }
+        if msgs.is_empty() {
+            continue;
+        }
+        let family = if v4 { NFPROTO_IPV4 } else { NFPROTO_IPV6 };
+        with_socket(|sock| {
+            sock.batch(family, &msgs).map_err(|e| {
+                let e = CniError::from(e);
+                CniError {
+                    msg: format!("add the masquerade rules of {addrs:?}: {}", e.msg),
+                    ..e
+                }
+            })
         })?;
     }
     Ok(())
-}
-
-/// Parse attributes (type without flags → payload).
-pub(crate) fn parse_attrs(mut p: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    while p.len() >= 4 {
-        let len = u16::from_ne_bytes([p[0], p[1]]) as usize;
-        let typ = u16::from_ne_bytes([p[2], p[3]]) & 0x3fff;
-        if len < 4 || len > p.len() {
-            break;
-        }
-        out.push((typ, &p[4..len]));
-        p = &p[((len + 3) & !3).min(p.len())..];
-    }
-    out
 }
 
 /// The rules of `table` in `family` (of one chain when `chain` is given),
@@ -510,49 +231,65 @@ pub(crate) fn dump_rules(
     table: &str,
     chain: Option<&str>,
 ) -> Result<Vec<Vec<u8>>> {
+    Ok(dump_rules_if_any(sock, family, table, chain)?.unwrap_or_default())
+}
+
+/// [`dump_rules`], or None when the table (or chain) does not exist.
+fn dump_rules_if_any(
+    sock: &mut Socket,
+    family: u8,
+    table: &str,
+    chain: Option<&str>,
+) -> Result<Option<Vec<Vec<u8>>>> {
     let mut attrs = Attrs::default();
     attrs.str(1, table);
     if let Some(chain) = chain {
         attrs.str(2, chain);
     }
-    let mut buf = Vec::new();
-    sock.msg(
-        &mut buf,
+    match sock.dump(
         (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
-        NLM_F_REQUEST | NLM_F_DUMP,
         family,
-        0,
         &attrs,
-    );
-    sock.send(&buf)?;
-    match sock.recv(0, true) {
-        Ok(m) => Ok(m.into_iter().map(|(_, body)| body).collect()),
-        Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => Ok(Vec::new()),
+    ) {
+        Ok(m) => Ok(Some(m.into_iter().map(|(_, body)| body).collect())),
+        Err(NlError::Kernel(nix::errno::Errno::ENOENT)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Handles of the rules in `chain` whose comment is `tag`.
-fn tagged_rules(sock: &mut Socket, family: u8, chain: &str, tag: &str) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    for body in dump_rules(sock, family, TABLE, Some(chain))? {
-        let attrs = parse_attrs(&body);
-        let handle = attrs
-            .iter()
-            .find(|(t, _)| *t == 3)
-            .and_then(|(_, v)| v.get(0..8))
-            .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes")));
-        let comment = attrs
-            .iter()
-            .find(|(t, _)| *t == 7)
-            .and_then(|(_, v)| comment_from_udata(v));
-        if let (Some(h), Some(c)) = (handle, comment) {
-            if c == tag {
-                out.push(h);
-            }
-        }
-    }
-    Ok(out)
+/// One rule of our table as dumped: its chain, handle and comment.
+struct Dumped {
+    chain: String,
+    handle: u64,
+    comment: Option<String>,
+}
+
+fn parse_dumped(body: &[u8]) -> Option<Dumped> {
+    let attrs = parse_attrs(body);
+    let chain = attrs.iter().find(|(t, _)| *t == 2).map(|(_, v)| {
+        String::from_utf8_lossy(v.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+    })?;
+    let handle = attrs
+        .iter()
+        .find(|(t, _)| *t == 3)
+        .and_then(|(_, v)| v.get(0..8))
+        .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes")))?;
+    let comment = attrs
+        .iter()
+        .find(|(t, _)| *t == 7)
+        .and_then(|(_, v)| comment_from_udata(v));
+    Some(Dumped {
+        chain,
+        handle,
+        comment,
+    })
+}
+
+/// The rules of our table in `family` (of `chain` when given); None when
+/// the table does not exist.
+fn our_rules(sock: &mut Socket, family: u8, chain: Option<&str>) -> Result<Option<Vec<Dumped>>> {
+    Ok(dump_rules_if_any(sock, family, TABLE, chain)?
+        .map(|rules| rules.iter().filter_map(|b| parse_dumped(b)).collect()))
 }
 
 /// The chains of our table in `family`.
@@ -564,46 +301,86 @@ fn chains_of(family: u8) -> &'static [&'static str] {
     }
 }
 
+/// Attempts at removing a container's rules while other plugins change the
+/// table at the same time.
+const REMOVE_ATTEMPTS: usize = 8;
+
 /// Remove every rule tagged `tag` (all chains, all families; idempotent).
 pub fn remove_tagged(tag: &str) -> Result<()> {
-    let mut sock = Socket::open()?;
-    for family in [NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_BRIDGE] {
-        let chains = chains_of(family);
-        let mut msgs = Vec::new();
-        for chain in chains {
-            for h in tagged_rules(&mut sock, family, chain, tag)? {
-                let mut a = Attrs::default();
-                a.str(1, TABLE).str(2, chain).u64(3, h);
-                msgs.push((NFT_MSG_DELRULE, 0, a));
-            }
+    with_socket(|sock| {
+        for family in [NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_BRIDGE] {
+            remove_tagged_in(sock, family, tag)?;
         }
-        if msgs.is_empty() {
-            continue;
-        }
-        sock.batch(family, &msgs)?;
-        // Leave nothing behind once the last container is gone. Without
-        // NLM_F_NONREC the kernel deletes a chain *with* its rules (and a
-        // table with its chains): every other container's rules would go.
-        // With it, deleting a chain that still has rules fails (EBUSY), and
-        // all deletions are one atomic batch, so a concurrent ADD either
-        // keeps its rules (the batch fails) or recreates table and chains
-        // after us. Its own socket: a refused batch can leave replies behind.
-        let mut cleanup: Vec<(u16, u16, Attrs)> = chains
+        Ok(())
+    })
+}
+
+/// [`remove_tagged`] in one family: a dump of the table, then one
+/// transaction deleting the container's rules. When nothing else is in the
+/// table, the same transaction deletes its chains and the table too, with
+/// NLM_F_NONREC: without it the kernel deletes a chain *with* its rules
+/// (and a table with its chains), so a concurrent ADD's rules would go;
+/// with it, a chain that got a rule meanwhile fails the whole transaction
+/// (EBUSY) and the next attempt deletes only our rules. After deleting only
+/// ours, one more dump shows whether the others went meanwhile (their DELs
+/// each saw ours), and an empty table goes then. Deleting only what the
+/// dump shows to be deletable spares the kernel refused transactions, whose
+/// abort waits for an RCU grace period holding the nf_tables commit mutex
+/// (every other plugin on the host waits with it). A rule that vanished
+/// meanwhile (another DEL of the same container) makes the next attempt
+/// look again.
+fn remove_tagged_in(sock: &mut Socket, family: u8, tag: &str) -> Result<()> {
+    let mut cleanup = true;
+    let mut last = None;
+    for _ in 0..REMOVE_ATTEMPTS {
+        let Some(rules) = our_rules(sock, family, None)? else {
+            return Ok(());
+        };
+        let (ours, others): (Vec<&Dumped>, Vec<&Dumped>) = rules
             .iter()
-            .map(|c| {
+            .partition(|r| r.comment.as_deref() == Some(tag));
+        let with_cleanup = cleanup && others.is_empty();
+        if ours.is_empty() && !with_cleanup {
+            return Ok(());
+        }
+        let mut msgs: Vec<(u16, u16, Attrs)> = ours
+            .iter()
+            .map(|r| {
                 let mut a = Attrs::default();
-                a.str(1, TABLE).str(3, c);
-                (NFT_MSG_DELCHAIN, NLM_F_NONREC, a)
+                a.str(1, TABLE).str(2, &r.chain).u64(3, r.handle);
+                (NFT_MSG_DELRULE, 0, a)
             })
             .collect();
-        let mut table = Attrs::default();
-        table.str(1, TABLE);
-        cleanup.push((NFT_MSG_DELTABLE, NLM_F_NONREC, table));
-        if let Ok(mut once) = Socket::open() {
-            let _ = once.batch(family, &cleanup);
+        if with_cleanup {
+            for c in chains_of(family) {
+                let mut a = Attrs::default();
+                a.str(1, TABLE).str(3, c);
+                msgs.push((NFT_MSG_DELCHAIN, NLM_F_NONREC, a));
+            }
+            let mut table = Attrs::default();
+            table.str(1, TABLE);
+            msgs.push((NFT_MSG_DELTABLE, NLM_F_NONREC, table));
+        }
+        match sock.batch(family, &msgs) {
+            Ok(()) if with_cleanup => return Ok(()),
+            // ours are gone; whether the table is empty now, the next
+            // dump tells
+            Ok(()) => {}
+            // the table changed under us (a rule or chain added: EBUSY; a
+            // chain we do not know of: ENOENT or EBUSY): keep it
+            Err(NlError::Kernel(e)) if with_cleanup => {
+                cleanup = false;
+                last = Some(e);
+            }
+            // one of our rules went meanwhile: look again
+            Err(NlError::Kernel(e @ nix::errno::Errno::ENOENT)) => last = Some(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Err(CniError::internal(format!(
+        "remove the rules tagged {tag:?}: the table kept changing ({REMOVE_ATTEMPTS} attempts)"
+    ))
+    .with_details(last.map(|e| e.desc()).unwrap_or_default()))
 }
 
 /// `macspoofchk`: frames from the container's host-side veth `host_veth`
@@ -649,25 +426,35 @@ pub fn add_mac_spoof_check(host_veth: &str, mac: &str, tag: &str) -> Result<()> 
         (NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain),
         rule(MACSPOOFCHK, iif, tag),
     ];
-    Socket::open()?
-        .batch(NFPROTO_BRIDGE, &msgs)
-        .map_err(|e| CniError {
-            msg: format!("add the macspoofchk rule for {host_veth}: {}", e.msg),
-            ..e
+    with_socket(|sock| {
+        sock.batch(NFPROTO_BRIDGE, &msgs).map_err(|e| {
+            let e = CniError::from(e);
+            CniError {
+                msg: format!("add the macspoofchk rule for {host_veth}: {}", e.msg),
+                ..e
+            }
         })
+    })
+}
+
+/// Whether a rule tagged `tag` exists in `chain` of `family`.
+fn has_tagged_in(family: u8, chain: &str, tag: &str) -> Result<bool> {
+    with_socket(|sock| {
+        Ok(our_rules(sock, family, Some(chain))?
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.comment.as_deref() == Some(tag)))
+    })
 }
 
 /// Whether the macspoofchk rule tagged `tag` exists (for CHECK).
 pub fn has_mac_spoof_check(tag: &str) -> Result<bool> {
-    let mut sock = Socket::open()?;
-    Ok(!tagged_rules(&mut sock, NFPROTO_BRIDGE, MACSPOOFCHK, tag)?.is_empty())
+    has_tagged_in(NFPROTO_BRIDGE, MACSPOOFCHK, tag)
 }
 
 /// Whether a rule tagged `tag` exists in `chain` (for CHECK).
 pub fn has_tagged(chain: &str, tag: &str, v6: bool) -> Result<bool> {
-    let mut sock = Socket::open()?;
-    let family = if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 };
-    Ok(!tagged_rules(&mut sock, family, chain, tag)?.is_empty())
+    has_tagged_in(if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 }, chain, tag)
 }
 
 /// One `runtimeConfig.portMappings` entry.
@@ -861,7 +648,7 @@ pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &
             "portmap: condition {c:?} is of the other IP family than {ip}"
         )));
     }
-    let mut msgs = table_and_chain();
+    let mut msgs = Vec::new();
     for m in maps {
         let host_ip = m.host_ip.filter(|h| !h.is_unspecified());
         if host_ip.is_some_and(|h| h.is_ipv4() != ip.is_ipv4()) {
@@ -899,10 +686,20 @@ pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &
             msgs.push(rule(POSTROUTING, e, tag));
         }
     }
-    let mut sock = Socket::open()?;
-    sock.batch(family_of(ip), &msgs).map_err(|e| CniError {
-        msg: format!("add port mappings for {ip}: {}", e.msg),
-        ..e
+    if msgs.is_empty() {
+        // no mapping of this family
+        return Ok(());
+    }
+    let mut batch = table_and_chain();
+    batch.extend(msgs);
+    with_socket(|sock| {
+        sock.batch(family_of(ip), &batch).map_err(|e| {
+            let e = CniError::from(e);
+            CniError {
+                msg: format!("add port mappings for {ip}: {}", e.msg),
+                ..e
+            }
+        })
     })
 }
 
@@ -916,15 +713,5 @@ mod tests {
         assert_eq!(u[0], 0);
         assert_eq!(u[1] as usize, "rcni net1 abc".len() + 1);
         assert_eq!(comment_from_udata(&u).as_deref(), Some("rcni net1 abc"));
-    }
-
-    #[test]
-    fn attributes_are_aligned_and_parse_back() {
-        let mut a = Attrs::default();
-        a.str(1, "abc").u32(2, 7);
-        assert_eq!(a.0.len() % 4, 0);
-        let parsed = parse_attrs(&a.0);
-        assert_eq!(parsed[0].1, b"abc\0");
-        assert_eq!(parsed[1].1, 7u32.to_be_bytes());
     }
 }

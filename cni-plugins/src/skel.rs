@@ -49,6 +49,49 @@ fn required(name: &str) -> Result<String> {
     })
 }
 
+/// CNI_CONTAINERID as the spec allows it: alphanumerics, then also `_`,
+/// `.` and `-` (error 4 otherwise, as the reference plugins answer).
+pub fn check_container_id(id: &str) -> Result<()> {
+    let mut chars = id.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        return Ok(());
+    }
+    Err(CniError::new(
+        code::INVALID_ENV,
+        format!("CNI_CONTAINERID {id:?} has characters a container id cannot have"),
+    ))
+}
+
+/// CNI_IFNAME as the kernel takes an interface name: 1-15 bytes, not `.`
+/// or `..`, without `/`, `:` or whitespace; checked before anything is
+/// made (error 4, as the reference plugins answer).
+pub fn check_ifname(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(CniError::new(
+            code::INVALID_ENV,
+            format!("CNI_IFNAME {name:?} is not a valid interface name: {why}"),
+        ))
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 15 {
+        return bad("it is longer than 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return bad("it is . or ..");
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return bad("it contains /, : or whitespace");
+    }
+    Ok(())
+}
+
 /// Parse the environment for `command`.
 pub fn parse_env() -> Result<Args> {
     let command = required("CNI_COMMAND")?;
@@ -67,6 +110,10 @@ pub fn parse_env() -> Result<Args> {
     } else {
         env("CNI_IFNAME").unwrap_or_default()
     };
+    if needs_container {
+        check_container_id(&container_id)?;
+        check_ifname(&ifname)?;
+    }
     let mut args = HashMap::new();
     for kv in env("CNI_ARGS")
         .unwrap_or_default()
@@ -92,9 +139,10 @@ pub fn parse_env() -> Result<Args> {
     })
 }
 
-/// Parse and check the network configuration on stdin.
+/// Parse and check the network configuration on stdin; field names
+/// matched as the reference plugins match them (see [`crate::fields`]).
 pub fn parse_conf(data: &[u8]) -> Result<Value> {
-    let conf: Value = serde_json::from_slice(data).map_err(|e| {
+    let mut conf: Value = serde_json::from_slice(data).map_err(|e| {
         CniError::new(
             code::DECODE_FAILURE,
             "cannot decode the network configuration",
@@ -107,6 +155,7 @@ pub fn parse_conf(data: &[u8]) -> Result<Value> {
             "the network configuration is not a JSON object",
         ));
     }
+    crate::fields::normalize(&mut conf, &crate::fields::NET_CONF);
     Ok(conf)
 }
 
@@ -178,7 +227,7 @@ pub fn run(p: &dyn Plugin) -> ! {
         .and_then(|c| c["cniVersion"].as_str().map(String::from))
         .unwrap_or_else(|| "1.1.0".into());
     let result = parse_env().and_then(|args| dispatch(p, &args, &stdin));
-    crate::nft::close_after_exit();
+    crate::nfnl::close_after_exit();
     match result {
         Ok(Some(v)) => {
             println!("{v}");
@@ -190,6 +239,39 @@ pub fn run(p: &dyn Plugin) -> ! {
             v["cniVersion"] = Value::from(version);
             println!("{v}");
             std::process::exit(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_are_checked_like_the_kernel_takes_them() {
+        for good in ["eth0", "lo", "a", "net1.100", "x-y_z", "fifteen-chars-x"] {
+            check_ifname(good).unwrap();
+        }
+        for bad in ["", ".", "..", "et/h0", "eth:0", "eth 0", "sixteen-chars-xx"] {
+            assert_eq!(
+                check_ifname(bad).unwrap_err().code,
+                code::INVALID_ENV,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn container_ids_are_checked_like_the_reference() {
+        for good in ["c1", "0a1b", "pod_1.x-2"] {
+            check_container_id(good).unwrap();
+        }
+        for bad in ["-c", "_c", "a/b", "a b", "../x", "a;b"] {
+            assert_eq!(
+                check_container_id(bad).unwrap_err().code,
+                code::INVALID_ENV,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::bundle::{self, BundleError};
 use crate::claim;
 use crate::devices;
 use crate::etcfiles;
+use crate::hostports;
 use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
 use crate::network::{self, Cni, NetNs, Network, PortMap};
@@ -1299,34 +1300,26 @@ fn plan_network(store: &Store, c: &Container, state: &mut RunState) -> Result<Ne
         _ => None,
     };
     let mut ports = c.spec.ports.clone();
-    // taken host ports: by the host, or by another container of ours
-    if ports.iter().any(|p| p.host_port != 0) {
-        for other in list(store)? {
-            let Some(q) = other.state.ports.iter().find(|q| {
-                ports
-                    .iter()
-                    .any(|p| p.host_port != 0 && q.host_port == p.host_port && q.proto == p.proto)
-            }) else {
-                continue;
-            };
-            if other.id != c.id && live_status(store, &other) == "running" {
-                return Err(network::NetError::PortTaken(format!(
-                    "host port {}/{} is already published by container {}",
-                    q.host_port,
-                    q.proto.as_str(),
-                    other.name
-                ))
-                .into());
-            }
-        }
-    }
+    // taken host ports: by a socket of the host (port 0 picks a free one)
     network::reserve_host_ports(&mut ports)?;
     let cni = Cni::new(network::plugin_dirs());
     if conflist.is_some() {
         cni.check_installed()?;
     }
+    // or by another container: checked and claimed under one host-wide
+    // lock, so of concurrent starts publishing a port exactly one wins
+    let claims = if ports.is_empty() {
+        None
+    } else {
+        let lock = hostports::lock()?;
+        lock.check(&ports, &c.id, &c.name)?;
+        Some(lock)
+    };
     let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
     state.netns = Some(ns.path.clone());
+    if let Some(lock) = claims {
+        lock.claim(&ports, &c.id, &ns.path)?;
+    }
     set_netns_path(c, &ns.path)?;
     plan.ports = ports;
     plan.add = conflist.map(|conflist| (cni, conflist, ns));
@@ -1489,22 +1482,33 @@ impl NetTeardown {
             .as_ref()
             .map(network::host_veths)
             .unwrap_or_default();
-        // the namespace first: the kernel starts destroying it (and the
-        // veth pair in it) at once, while the plugins run; they find it
-        // gone and leave the veth to the kernel
-        let removed = self.ns.remove();
+        // with our plugins the namespace goes first: the kernel starts
+        // destroying it (and the veth pair in it) at once, while the
+        // plugins run; they find it gone and leave the veth to the kernel.
+        // Others (the reference bridge) need it for their DEL.
+        let cni = Cni::new(network::plugin_dirs());
+        let ns_first = self
+            .del
+            .as_ref()
+            .is_none_or(|conflist| cni.deletes_without_netns(conflist));
+        let removed = if ns_first {
+            Some(self.ns.remove())
+        } else {
+            None
+        };
         if let Some(conflist) = &self.del {
-            let cni = Cni::new(network::plugin_dirs());
             result = cni.detach(
                 conflist,
                 &self.id,
                 &self.ns,
                 &self.ports,
                 self.prev.as_ref(),
-                removed.is_ok(),
+                matches!(removed, Some(Ok(()))),
             );
         }
-        removed?;
+        removed.unwrap_or_else(|| self.ns.remove())?;
+        // its host ports are free for others now
+        hostports::release(&self.id)?;
         network::wait_gone(&veths, std::time::Duration::from_secs(2));
         result.map_err(Into::into)
     }

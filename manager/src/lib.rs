@@ -20,6 +20,7 @@ pub mod exitcode;
 pub mod filter;
 pub mod format;
 pub mod host;
+pub mod hostports;
 pub mod image;
 pub mod listing;
 pub mod locate;

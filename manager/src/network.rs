@@ -466,6 +466,30 @@ impl Cni {
             })
     }
 
+    /// Whether the chain can be deleted after its network namespace is
+    /// gone without leaving anything behind: rbox's fast teardown order,
+    /// where the kernel destroys the namespace (and the veth pair in it)
+    /// while the plugins run. Only the bridge plugin's DEL needs the
+    /// namespace: the reference one finds the addresses whose masquerade
+    /// rules it removes on the container's interface (without it, its
+    /// rules stay); ours finds its rules by tag and honours [`NETNS_GOES`],
+    /// which is how it is told apart: the binary names that CNI_ARGS key.
+    pub fn deletes_without_netns(&self, conflist: &Value) -> bool {
+        let has_bridge = conflist["plugins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["type"] == "bridge");
+        if !has_bridge {
+            return true;
+        }
+        let Ok(bin) = self.find("bridge") else {
+            return false;
+        };
+        std::fs::read(&bin)
+            .is_ok_and(|code| memchr::memmem::find(&code, NETNS_GOES.as_bytes()).is_some())
+    }
+
     /// Check that every plugin of the chain is installed.
     pub fn check_installed(&self) -> Result<()> {
         for p in ["bridge", "host-local", "portmap"] {

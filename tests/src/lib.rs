@@ -1244,3 +1244,117 @@ if [ -c /tmp/kmsg ] && echo rrun-test >/tmp/kmsg 2>/dev/null; then echo kmsg-wri
 "
     )
 }
+
+/// The reference portmap leaves its shared iptables chains (and, through
+/// iptables-nft, the `ip nat` table) behind even after every DEL: remove
+/// them when the test created them. The chains are shared by every test
+/// that runs the reference portmap, so such tests (of one test binary) hold
+/// one lock: one test's cleanup must not delete a chain another is using.
+pub struct ReferenceIptablesCleanup {
+    /// (iptables, iptables-save, nft family), and whether the nat table
+    /// existed before the test
+    families: Vec<(&'static str, &'static str, &'static str, bool)>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+static REFERENCE_IPTABLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl ReferenceIptablesCleanup {
+    pub fn new() -> Self {
+        // a failed test poisons the lock; the next one still cleans up
+        let serial = REFERENCE_IPTABLES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let had = |family: &str| {
+            Command::new("nft")
+                .args(["list", "table", family, "nat"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        ReferenceIptablesCleanup {
+            families: vec![
+                ("iptables", "iptables-save", "ip", had("ip")),
+                ("ip6tables", "ip6tables-save", "ip6", had("ip6")),
+            ],
+            _serial: serial,
+        }
+    }
+}
+
+impl Default for ReferenceIptablesCleanup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ReferenceIptablesCleanup {
+    fn drop(&mut self) {
+        for (tool, save, family, had_table) in &self.families {
+            let ipt = |args: &[String]| {
+                let _ = Command::new(tool)
+                    .args(["-w", "-t", "nat"])
+                    .args(args)
+                    .output();
+            };
+            if let Ok(out) = Command::new(save).args(["-t", "nat"]).output() {
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                // jumps into CNI chains from the built-in chains
+                for line in text.lines().filter(|l| l.contains("-j CNI-")) {
+                    let Some(rest) = line.strip_prefix("-A ") else {
+                        continue;
+                    };
+                    if ["PREROUTING ", "OUTPUT ", "POSTROUTING "]
+                        .iter()
+                        .any(|c| rest.starts_with(c))
+                    {
+                        let mut args = vec!["-D".to_string()];
+                        args.extend(shell_words(rest));
+                        ipt(&args);
+                    }
+                }
+                let chains: Vec<String> = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(':'))
+                    .filter(|l| l.starts_with("CNI-"))
+                    .map(|l| l.split_whitespace().next().unwrap().to_string())
+                    .collect();
+                for c in &chains {
+                    ipt(&["-F".to_string(), c.clone()]);
+                }
+                for c in &chains {
+                    ipt(&["-X".to_string(), c.clone()]);
+                }
+            }
+            if !had_table {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, "nat"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Split an iptables-save rule into arguments (double-quoted comments kept
+/// together).
+pub fn shell_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => cur.extend(chars.next()),
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}

@@ -19,6 +19,10 @@ struct Rbox {
     /// rbox makes /run/netns for its namespaces (and leaves it, as `ip
     /// netns` does)
     had_netns_dir: bool,
+    /// where rbox finds the CNI plugins (ours unless a test says)
+    cni_path: PathBuf,
+    /// rbox makes /run/rbox/ports for its host-port claims
+    had_ports_dir: bool,
 }
 
 impl Rbox {
@@ -29,6 +33,8 @@ impl Rbox {
             cgroup: CgroupParent::default(),
             had_run_containerd: Path::new("/run/containerd").exists(),
             had_netns_dir: Path::new("/run/netns").exists(),
+            cni_path: cni_dir(),
+            had_ports_dir: Path::new("/run/rbox/ports").exists(),
         };
         let rootfs = rb.dir.path().join("bb-rootfs");
         busybox_rootfs(&rootfs);
@@ -65,7 +71,7 @@ impl Rbox {
             .args(args)
             .env("RBOX_RUNTIME", rrun_bin())
             .env("RBOX_SHIM", shim_bin())
-            .env("RBOX_CNI_PATH", cni_dir())
+            .env("RBOX_CNI_PATH", &self.cni_path)
             .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
             .stdin(Stdio::null());
         c
@@ -117,6 +123,12 @@ impl Drop for Rbox {
         if !self.had_netns_dir {
             // only when empty: a namespace left would be a bug to see
             let _ = std::fs::remove_dir("/run/netns");
+        }
+        if !self.had_ports_dir {
+            // only the lock: a claim left would be a bug to see
+            let _ = std::fs::remove_file("/run/rbox/ports/lock");
+            let _ = std::fs::remove_dir("/run/rbox/ports");
+            let _ = std::fs::remove_dir("/run/rbox");
         }
         if !self.had_run_containerd {
             // only when empty: a shim's socket left would be a bug to see
@@ -1714,6 +1726,202 @@ fn one_containers_teardown_keeps_the_others_published_ports() {
         "{:#?}",
         rules_naming(&ids[0])
     );
+}
+
+/// The host's claim on a published port (hostports.rs), if any.
+fn port_claim(port: u16) -> Option<String> {
+    std::fs::read_to_string(format!("/run/rbox/ports/tcp-{port}-0.0.0.0")).ok()
+}
+
+/// 10 `run -d -p P:80` at once: exactly one starts and owns the port;
+/// the others fail with Docker's "port is already allocated" before any
+/// network is made for them (they stay, created, as Docker's do), and the
+/// port is free again once the winner is removed.
+#[test]
+#[ignore = "needs root"]
+fn concurrent_runs_publishing_one_host_port_exactly_one_wins() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let _bridge = HostBridgeCleanup::new();
+    let veths_before = host_veths();
+    let port = 33000 + (std::process::id() % 1000) as u16;
+    let p = format!("{port}:80");
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let (rb, p) = (&rb, &p);
+                s.spawn(move || {
+                    rb.run(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        &format!("race{i}"),
+                        "-p",
+                        p,
+                        "bb",
+                        "httpd",
+                        "-f",
+                        "-p",
+                        "80",
+                        "-h",
+                        "/www",
+                    ])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<usize> = (0..10).filter(|i| outs[*i].status.success()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "winners {won:?}: {:#?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    let winner = stdout(&outs[won[0]]).trim().to_string();
+    let mut losers = Vec::new();
+    for (i, o) in outs.iter().enumerate().filter(|(i, _)| *i != won[0]) {
+        assert!(
+            stderr(o).contains(&format!(
+                "Bind for 0.0.0.0:{port} failed: port is already allocated"
+            )),
+            "race{i}: {}",
+            stderr(o)
+        );
+        let name = format!("race{i}");
+        assert_eq!(
+            rb.ok(&["inspect", "--format", "{{.State.Status}}", &name])
+                .trim(),
+            "created",
+            "{name}"
+        );
+        losers.push(
+            rb.ok(&["inspect", "--format", "{{.Id}}", &name])
+                .trim()
+                .to_string(),
+        );
+    }
+    let mut got = String::new();
+    wait_for("the winner to answer", Duration::from_secs(10), || {
+        got = fetch("127.0.0.1", port);
+        !got.is_empty()
+    });
+    assert_eq!(got, "hello from httpd\n");
+    // the losers made nothing: no namespace, veth, lease or rule
+    let mut veths_now = host_veths();
+    veths_now.retain(|v| !veths_before.contains(v));
+    assert_eq!(veths_now.len(), 1, "{veths_now:?}");
+    for id in &losers {
+        assert!(rules_naming(id).is_empty(), "{:#?}", rules_naming(id));
+        assert!(
+            !rbox_netns()
+                .iter()
+                .any(|ns| id.starts_with(&ns["rbox-".len()..])),
+            "{id}: {:?}",
+            rbox_netns()
+        );
+    }
+    let (leases, _) = net_records();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    let dnat: Vec<String> = rules_naming(&winner)
+        .into_iter()
+        .filter(|l| l.contains(&format!("dport {port} dnat")))
+        .collect();
+    assert_eq!(dnat.len(), 2, "{dnat:#?}");
+    assert!(port_claim(port).is_some_and(|c| c.starts_with(&winner)));
+    for i in 0..10 {
+        rb.ok(&["rm", "-f", &format!("race{i}")]);
+    }
+    assert_eq!(port_claim(port), None, "the claim outlived the container");
+    assert_eq!(fetch("127.0.0.1", port), "", "still forwarded");
+    // free again
+    rb.ok(&[
+        "run", "-d", "--name", "after", "-p", &p, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    rb.ok(&["rm", "-f", "after"]);
+    rb.assert_nothing_left(&veths_before, "after the race");
+    assert_eq!(port_claim(port), None);
+}
+
+/// The reference plugins' iptables nat lines of container `id` (their
+/// comments name it) and the per-container chains there are.
+fn reference_nat_of(id: &str) -> Vec<String> {
+    let out = Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("id: \\\"{id}\\\""))
+                || (l.starts_with(":CNI-") && !l.starts_with(":CNI-HOSTPORT-"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// rbox on the reference plugins (Debian's /usr/lib/cni, what rbox uses
+/// when ours are not installed): a published container works and its
+/// `rm -f` leaves no iptables rule (their bridge needs the namespace for
+/// its DEL, so rbox deletes before removing the namespace for them).
+#[test]
+#[ignore = "needs root"]
+fn reference_plugins_run_and_rm_leave_no_nat_rules() {
+    let _serial = serial();
+    assert!(
+        Path::new("/usr/lib/cni/bridge").exists()
+            && Command::new("sh")
+                .args(["-c", "command -v iptables-save"])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+        "the reference plugins and iptables are needed (make deps)"
+    );
+    let _iptables = ReferenceIptablesCleanup::new();
+    let mut rb = Rbox::new();
+    rb.cni_path = PathBuf::from("/usr/lib/cni");
+    let _bridge = HostBridgeCleanup::new();
+    let veths = host_veths();
+    let port = 34000 + (std::process::id() % 1000) as u16;
+    let before = reference_nat_of("none");
+    for round in 0..2 {
+        let id = rb.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "refweb",
+            "-p",
+            &format!("{port}:80"),
+            "bb",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ]);
+        let id = id.trim().to_string();
+        let mut got = String::new();
+        wait_for("refweb to answer", Duration::from_secs(10), || {
+            got = fetch("127.0.0.1", port);
+            !got.is_empty()
+        });
+        assert_eq!(got, "hello from httpd\n");
+        let made = reference_nat_of(&id);
+        assert!(
+            made.iter().any(|l| l.contains("MASQUERADE")),
+            "the reference bridge made no masquerade rule: {made:#?}"
+        );
+        rb.ok(&["rm", "-f", "refweb"]);
+        assert_eq!(
+            reference_nat_of(&id),
+            before,
+            "round {round}: left after rm -f"
+        );
+        assert_eq!(fetch("127.0.0.1", port), "", "still forwarded");
+    }
+    rb.assert_nothing_left(&veths, "after rm -f on the reference plugins");
 }
 
 /// Pids of the host's shims.

@@ -292,21 +292,35 @@ fn sysctl(path: &str, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| CniError::io(format!("write {path}"), e))
 }
 
-/// The bridge and veth on the host side; returns (bridge, host veth).
-fn host_side(
+/// Why the veth pair was not made.
+enum VethError {
+    /// CNI_IFNAME exists in the namespace already (a duplicate ADD?).
+    Exists(CniError),
+    Other(CniError),
+}
+
+impl VethError {
+    fn into_inner(self) -> CniError {
+        match self {
+            VethError::Exists(e) | VethError::Other(e) => e,
+        }
+    }
+}
+
+/// The bridge (made if missing) and the veth pair, its container end made
+/// directly in the container's namespace under its final name (no move
+/// between namespaces, the slowest netlink operation here, and no
+/// rename); returns the bridge and the host end's name.
+fn create_veth(
     c: &Conf,
     args: &Args,
     ns: &std::fs::File,
-    result: &CniResult,
-) -> Result<(nl::Link, nl::Link)> {
+) -> std::result::Result<(nl::Link, String), VethError> {
     let host_name = format!("veth{}", random_suffix());
     let peer_name = args.ifname.clone();
-    nl::with_handle(|h| async move {
+    let made = nl::with_handle(|h| async move {
         let bridge = ensure_bridge(&h, c).await?;
         ensure_vlan_filtering(&h, c).await?;
-        // The container end is created directly in the container's
-        // namespace under its final name: no move between namespaces (the
-        // slowest netlink operation here) and no rename.
         let mut peer = LinkUnspec::new_with_name(&peer_name).setns_by_fd(ns.as_raw_fd());
         let mut veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(host_name.clone());
@@ -318,102 +332,161 @@ fn host_side(
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
         match h.link().add(veth).execute().await {
-            Ok(()) => {}
+            Ok(()) => Ok(Ok((bridge, host_name))),
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
-                return Err(CniError::internal(format!(
+                Ok(Err(CniError::internal(format!(
                     "interface {peer_name} already exists in {}",
                     args.netns
                         .as_deref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default()
-                )));
+                ))))
             }
-            Err(e) => {
-                return Err(nl_err(format!("create veth pair {host_name}/{peer_name}"))(
-                    e,
-                ))
-            }
+            Err(e) => Err(nl_err(format!("create veth pair {host_name}/{peer_name}"))(
+                e,
+            )),
         }
-        let undo = |h: Handle, name: String| async move {
-            if let Ok(Some(l)) = nl::get_link(&h, &name).await {
-                let _ = h.link().del(l.index).execute().await;
-            }
-        };
-        let step = async {
-            let host = nl::get_link(&h, &host_name)
-                .await?
-                .ok_or_else(|| CniError::internal("host veth vanished"))?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(host.index)
-                        .controller(bridge.index)
-                        .up()
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl_err(format!("attach {host_name} to {}", c.bridge)))?;
-            if c.vlan.is_some() || !c.trunk.is_empty() {
-                port_vlans(&h, c, host.index).await?;
-            }
-            if c.hairpin {
-                sysctl(
-                    &format!("/sys/class/net/{host_name}/brport/hairpin_mode"),
-                    "1",
-                )?;
-            }
-            if c.is_gateway {
-                let gw_link = gateway_link(&h, c, &bridge).await?;
-                for ip in &result.ips {
-                    let Some(gw) = ip.gateway else { continue };
-                    let want =
-                        IpNet::new(gw, ip.address.prefix_len()).expect("prefix of a valid net");
-                    let have = nl::addresses(&h, gw_link.index).await?;
-                    if have.contains(&want) {
-                        continue;
-                    }
-                    if let Some(other) = have
-                        .iter()
-                        .find(|a| a.addr().is_ipv4() == gw.is_ipv4() && a.contains(&gw))
-                    {
-                        if !c.force_address {
-                            return Err(CniError::config(format!(
-                                "{} already has {other}, not {want} (set forceAddress to replace it)",
-                                gw_link.name
-                            )));
-                        }
-                    }
-                    match h
-                        .address()
-                        .add(gw_link.index, gw, ip.address.prefix_len())
-                        .execute()
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
-                        }
-                        Err(e) => return Err(nl_err(format!("add {want} to {}", gw_link.name))(e)),
-                    }
-                    if gw.is_ipv4() {
-                        sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
-                    } else {
-                        sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+    });
+    match made {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(VethError::Exists(e)),
+        Err(e) => Err(VethError::Other(e)),
+    }
+}
+
+/// Delete host link `name` (and with a veth its peer), if it exists.
+fn delete_link(name: &str) {
+    let name = name.to_string();
+    let _ = nl::with_handle(|h| async move {
+        if let Some(l) = nl::get_link(&h, &name).await? {
+            let _ = h.link().del(l.index).execute().await;
+        }
+        Ok(())
+    });
+}
+
+/// The host end on the bridge (VLANs, hairpin), the gateway addresses of
+/// `result` and forwarding; returns (bridge, host veth).
+fn host_side(
+    c: &Conf,
+    bridge: nl::Link,
+    host_name: &str,
+    result: &CniResult,
+) -> Result<(nl::Link, nl::Link)> {
+    nl::with_handle(|h| async move {
+        let host = nl::get_link(&h, host_name)
+            .await?
+            .ok_or_else(|| CniError::internal("host veth vanished"))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(host.index)
+                    .controller(bridge.index)
+                    .up()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl_err(format!("attach {host_name} to {}", c.bridge)))?;
+        if c.vlan.is_some() || !c.trunk.is_empty() {
+            port_vlans(&h, c, host.index).await?;
+        }
+        if c.hairpin {
+            sysctl(
+                &format!("/sys/class/net/{host_name}/brport/hairpin_mode"),
+                "1",
+            )?;
+        }
+        if c.is_gateway {
+            let gw_link = gateway_link(&h, c, &bridge).await?;
+            for ip in &result.ips {
+                let Some(gw) = ip.gateway else { continue };
+                let want = IpNet::new(gw, ip.address.prefix_len()).expect("prefix of a valid net");
+                let have = nl::addresses(&h, gw_link.index).await?;
+                if have.contains(&want) {
+                    continue;
+                }
+                if let Some(other) = have
+                    .iter()
+                    .find(|a| a.addr().is_ipv4() == gw.is_ipv4() && a.contains(&gw))
+                {
+                    if !c.force_address {
+                        return Err(CniError::config(format!(
+                            "{} already has {other}, not {want} (set forceAddress to replace it)",
+                            gw_link.name
+                        )));
                     }
                 }
-            }
-            Ok::<_, CniError>(host)
-        };
-        match step.await {
-            Ok(host) => {
-                let bridge = nl::get_link(&h, &c.bridge).await?.unwrap_or(bridge);
-                Ok((bridge, host))
-            }
-            Err(e) => {
-                undo(h.clone(), host_name.clone()).await;
-                Err(e)
+                match h
+                    .address()
+                    .add(gw_link.index, gw, ip.address.prefix_len())
+                    .execute()
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+                    Err(e) => return Err(nl_err(format!("add {want} to {}", gw_link.name))(e)),
+                }
+                if gw.is_ipv4() {
+                    sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+                } else {
+                    sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+                }
             }
         }
+        let bridge = nl::get_link(&h, &c.bridge).await?.unwrap_or(bridge);
+        Ok((bridge, host))
     })
+}
+
+/// DEL's CNI_IFNAME in the container's namespace, unless the namespace is
+/// gone or going.
+fn delete_container_veth(args: &Args) -> Result<()> {
+    let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    // the runtime is removing the namespace: the kernel destroys the
+    // veth pair with it, without keeping the runtime waiting for the
+    // RCU grace periods a deletion here takes
+    if args
+        .args
+        .get(NETNS_REMOVED)
+        .is_some_and(|v| v == "1" || v == "true")
+    {
+        return Ok(());
+    }
+    let ifname = args.ifname.clone();
+    netns::run_in(ns, || {
+        nl::with_handle(|h| async move {
+            if let Some(l) = nl::get_link(&h, &ifname).await? {
+                let deleted = h.link().del(l.index).execute().await;
+                // gone meanwhile (another DEL, or an interrupted ADD's undo)
+                if deleted.is_err() && nl::get_link(&h, &ifname).await?.is_some() {
+                    deleted.map_err(nl_err(format!("delete {ifname}")))?;
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Whether CNI_IFNAME in the namespace carries every address of `result`:
+/// the live attachment a duplicate ADD was refused for, whose lease stays.
+fn attached_with(args: &Args, result: &CniResult) -> bool {
+    let Some(ns) = args.netns.as_deref() else {
+        return false;
+    };
+    let ifname = args.ifname.clone();
+    let want: Vec<IpNet> = result.ips.iter().map(|i| i.address).collect();
+    netns::run_in(ns, || {
+        nl::with_handle(|h| async move {
+            let Some(l) = nl::get_link(&h, &ifname).await? else {
+                return Ok(false);
+            };
+            let have = nl::addresses(&h, l.index).await?;
+            Ok(!want.is_empty() && want.iter().all(|w| have.contains(w)))
+        })
+    })
+    .unwrap_or(false)
 }
 
 /// Inside the container: addresses, routes, up; returns its MAC.
@@ -488,23 +561,39 @@ impl Plugin for Bridge {
                 ),
             ));
         }
-        let mut result = ipam::exec(args, conf, "ADD")?.expect("ADD returns a result");
-        let made = host_side(&c, args, &ns, &result).and_then(|(bridge, host)| {
-            match container_side(&c, args, &result) {
-                Ok(mac) => Ok((bridge, host, mac)),
-                Err(e) => {
-                    // the host end takes the container end with it
-                    let name = host.name.clone();
-                    let _ = nl::with_handle(|h| async move {
-                        if let Some(l) = nl::get_link(&h, &name).await? {
-                            let _ = h.link().del(l.index).execute().await;
-                        }
-                        Ok(())
-                    });
-                    Err(e)
-                }
+        // the IPAM plugin runs while the veth pair is made; the pair comes
+        // first, as with the reference plugin: a duplicate ADD (the
+        // interface exists) must not release the lease it got back
+        let pending = ipam::start(args, conf, "ADD")?;
+        let veth = create_veth(&c, args, &ns);
+        let ipam_result = pending.wait();
+        let (bridge, host_name, mut result) = match (veth, ipam_result) {
+            (Ok((bridge, host_name)), Ok(r)) => {
+                (bridge, host_name, r.expect("ADD returns a result"))
             }
+            (Ok((_, host_name)), Err(e)) => {
+                delete_link(&host_name);
+                return Err(e);
+            }
+            (Err(VethError::Exists(e)), Ok(Some(r))) => {
+                if !attached_with(args, &r) {
+                    let _ = ipam::exec(args, conf, "DEL");
+                }
+                return Err(e);
+            }
+            (Err(e), Ok(_)) => {
+                let _ = ipam::exec(args, conf, "DEL");
+                return Err(e.into_inner());
+            }
+            (Err(e), Err(_)) => return Err(e.into_inner()),
+        };
+        let made = host_side(&c, bridge, &host_name, &result).and_then(|(bridge, host)| {
+            container_side(&c, args, &result).map(|mac| (bridge, host, mac))
         });
+        if made.is_err() {
+            // the host end takes the container end with it
+            delete_link(&host_name);
+        }
         let made = made.and_then(|(bridge, host, mac)| {
             let tag = rcni::nft::tag(&c.network, &args.container_id);
             let mut rules = Ok(());
@@ -517,13 +606,7 @@ impl Plugin for Bridge {
             }
             if let Err(e) = rules {
                 let _ = rcni::nft::remove_tagged(&tag);
-                let name = host.name.clone();
-                let _ = nl::with_handle(|h| async move {
-                    if let Some(l) = nl::get_link(&h, &name).await? {
-                        let _ = h.link().del(l.index).execute().await;
-                    }
-                    Ok(())
-                });
+                delete_link(&host.name);
                 return Err(e);
             }
             Ok((bridge, host, mac))
@@ -561,43 +644,38 @@ impl Plugin for Bridge {
         result.to_version(&version)
     }
 
+    /// Everything the container id and network name identify goes, also
+    /// when the rest of the configuration is unusable (a DEL that fails
+    /// leaves the runtime unable to remove the sandbox); the first real
+    /// failure is reported after every step was tried.
     fn del(&self, args: &Args, conf: &Value) -> Result<()> {
-        let c = Conf::parse(conf)?;
-        ipam::exec(args, conf, "DEL")?;
-        if c.ip_masq || c.macspoofchk {
+        let network = conf["name"].as_str().unwrap_or_default();
+        let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
+        // the IPAM plugin releases the lease meanwhile
+        let ipam = ipam::start(args, conf, "DEL");
+        let mut failed = Vec::new();
+        if flag("ipMasq") || flag("macspoofchk") {
             // by tag: works when the namespace or the veth is already gone
-            rcni::nft::remove_tagged(&rcni::nft::tag(&c.network, &args.container_id))?;
+            failed.extend(
+                rcni::nft::remove_tagged(&rcni::nft::tag(network, &args.container_id)).err(),
+            );
             // and what the reference plugin's ADD made, if it did
-            if c.ip_masq {
-                rcni::iptcompat::remove_reference_rules(&c.network, &args.container_id)?;
+            if flag("ipMasq") {
+                failed.extend(
+                    rcni::iptcompat::remove_reference_rules(network, &args.container_id).err(),
+                );
             }
         }
-        let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
-            return Ok(());
-        };
-        // the runtime is removing the namespace: the kernel destroys the
-        // veth pair with it, without keeping the runtime waiting for the
-        // RCU grace periods a deletion here takes
-        if args
-            .args
-            .get(NETNS_REMOVED)
-            .is_some_and(|v| v == "1" || v == "true")
-        {
-            return Ok(());
+        failed.extend(delete_container_veth(args).err());
+        match ipam.and_then(ipam::Pending::wait) {
+            Ok(_) => {}
+            // an IPAM section that cannot be read: nothing it identifies
+            Err(e)
+                if e.code == rcni::error::code::INVALID_CONFIG
+                    || e.code == rcni::error::code::DECODE_FAILURE => {}
+            Err(e) => failed.push(e),
         }
-        let ifname = args.ifname.clone();
-        netns::run_in(ns, || {
-            nl::with_handle(|h| async move {
-                if let Some(l) = nl::get_link(&h, &ifname).await? {
-                    let deleted = h.link().del(l.index).execute().await;
-                    // gone meanwhile (another DEL, or an interrupted ADD's undo)
-                    if deleted.is_err() && nl::get_link(&h, &ifname).await?.is_some() {
-                        deleted.map_err(nl_err(format!("delete {ifname}")))?;
-                    }
-                }
-                Ok(())
-            })
-        })
+        failed.into_iter().next().map_or(Ok(()), Err)
     }
 
     fn check(&self, args: &Args, conf: &Value) -> Result<()> {

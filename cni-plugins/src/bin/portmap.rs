@@ -229,11 +229,13 @@ impl Plugin for Portmap {
         prev.to_version(&version)
     }
 
+    /// By tag: no netns, prevResult or readable mappings needed (a DEL
+    /// that fails on a mapping it cannot read leaves the runtime unable to
+    /// remove the sandbox).
     fn del(&self, args: &Args, conf: &Value) -> Result<()> {
-        let maps = mappings(conf)?;
-        // by tag: no netns or prevResult needed
         nft::remove_tagged(&tag(conf, args))?;
-        if !maps.is_empty() {
+        let maps = mappings(conf);
+        if maps.as_ref().map_or(true, |m| !m.is_empty()) {
             // and what the reference plugin's ADD made, if it did
             rcni::iptcompat::remove_reference_rules(
                 conf["name"].as_str().unwrap_or_default(),
@@ -241,7 +243,9 @@ impl Plugin for Portmap {
             )?;
         }
         // best effort: the rules are gone, which is what DEL promises
-        let _ = flush_udp(&maps, &[false, true]);
+        if let Ok(maps) = maps {
+            let _ = flush_udp(&maps, &[false, true]);
+        }
         Ok(())
     }
 
