@@ -1858,6 +1858,15 @@ fn wait_exited(store: &Store, id: &str, limit: std::time::Duration) -> Result<Op
                 }
             }
             "running" => {}
+            // another rbox recovers it and waits for us, the attached run
+            // --rm that answers for it (see `exited`): we finish it
+            "exiting"
+                if c.spec.rm
+                    && c.state.attached_pid == Some(std::process::id() as i32)
+                    && supervisor::shim_gone(store, &c) =>
+            {
+                return exited(store, id, 128 + libc::SIGKILL).map(|()| Some(128 + libc::SIGKILL));
+            }
             // the hook is at work; should it have been killed, finish its work
             "exiting" if begin.elapsed() > std::time::Duration::from_secs(20) => {
                 return exited(store, id, c.state.exit_code).map(|()| None);
@@ -2474,7 +2483,10 @@ pub fn wait(store: &Store, what: &str) -> Result<i32> {
     loop {
         match find(store, &c.id) {
             Ok(now) if now.state.status == "running" => {
-                if live_status(store, &now) != "running" && live_status(store, &now) != "paused" {
+                let status = live_status(store, &now);
+                // stopped, or its shim killed meanwhile (then recovered)
+                if (status != "running" && status != "paused") || supervisor::shim_gone(store, &now)
+                {
                     wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
                 }
             }
