@@ -373,6 +373,23 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     });
     assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
 
+    // a `wait` under way notices it too
+    rb.ok(&[
+        "run", "-d", "--name", "waited", "--net", "none", "bb", "sleep", "300",
+    ]);
+    let id = rb.inspect("{{.Id}}", "waited");
+    let waiter = rb
+        .cmd(&["wait", "waited"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(shim_of(&id)), Signal::SIGKILL).unwrap();
+    let o = waiter.wait_with_output().unwrap();
+    assert_ok(&o, "wait");
+    assert_eq!(stdout(&o), "137\n");
+    rb.ok(&["rm", "waited"]);
+
     // an attached run --rm: it ends with 137 and leaves nothing
     let mut run = rb
         .cmd(&["run", "--rm", "--name", "att", "bb", "sleep", "300"])
