@@ -1650,9 +1650,9 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
         let _ = refresh_hosts_of(store, &c);
-        // a container this rbox made for `run` (its claim is still held)
-        // goes with the failed start: nothing half-made is left
-        if c.spec.rm || claim::held(&c.id) {
+        // back to what `create` made, as Docker leaves the container of a
+        // failed `run` created (--rm: removed)
+        if c.spec.rm {
             let _ = remove(store, &c.id, true);
         }
         claim::release(&c.id);

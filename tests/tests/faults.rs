@@ -473,13 +473,24 @@ exit 137
     ]);
     assert!(!o.status.success(), "run succeeded: {}", stdout(&o));
     assert!(killed.exists(), "rrun create was not killed half-way");
+    // created, as Docker leaves it, with nothing of the failed start
+    assert_eq!(rb.inspect("{{.State.Status}}", "half2"), "created");
+    let id = rb.inspect("{{.Id}}", "half2");
+    let left = rb.cgroups_of(&id);
+    assert!(left.is_empty(), "cgroups left by the failed run: {left:?}");
+    assert!(
+        !rb.root().join("runtime/rbox").join(&id).exists(),
+        "rrun state left by the failed run"
+    );
+    rb.ok(&["rm", "half2"]);
     rb.assert_nothing_left("after a run -d whose rrun was killed");
 }
 
-/// A `run` that fails leaves nothing: a bad `--log-opt` and a memory limit
-/// below Docker's minimum are refused before anything is made, and a `run
-/// -d` whose CNI ADD fails removes the container it made (rootfs mount,
-/// namespace, records).
+/// A `run` that fails leaves nothing half-made: a bad `--log-opt` and a
+/// memory limit below Docker's minimum are refused before anything is made;
+/// a `run` whose CNI ADD fails undoes all of its start (namespace, shim,
+/// runtime state, cgroup) and leaves the container created, as Docker does
+/// (`--rm`: removed).
 #[test]
 #[ignore = "needs root"]
 fn failed_runs_leave_nothing() {
@@ -548,22 +559,37 @@ exit 0
 "#,
     );
     rb.cni = Some(plugins);
+    let o = rb.run(&["run", "--rm", "--name", "noadd", "bb", "true"]);
+    assert_fails_naming(&o, "run --rm", "injected failure");
+    rb.assert_nothing_left("run --rm whose CNI ADD failed");
+    // the container of a failed run stays created, as Docker's does, with
+    // nothing of the start: no namespace, shim, runtime state or cgroup
     for args in [
         vec!["run", "-d", "--name", "noadd", "bb", "sleep", "300"],
-        vec!["run", "--rm", "--name", "noadd", "bb", "true"],
         vec!["run", "--name", "noadd", "bb", "true"],
+        vec!["start", "noadd"],
     ] {
         let o = rb.run(&args);
         assert_fails_naming(&o, &args.join(" "), "injected failure");
-        rb.assert_nothing_left(&args.join(" "));
+        assert_eq!(rb.inspect("{{.State.Status}}", "noadd"), "created");
+        let id = rb.inspect("{{.Id}}", "noadd");
         assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
+        assert!(shims_of(&rb.root()).is_empty(), "a shim is left");
+        assert!(
+            !rb.root().join("runtime/rbox").join(&id).exists(),
+            "runtime state left"
+        );
+        assert!(rb.cgroups_of(&id).is_empty(), "cgroups left");
+        if args[0] == "run" {
+            rb.ok(&["rm", "noadd"]);
+            rb.assert_nothing_left(&args.join(" "));
+        }
+        if args[1] == "--name" {
+            rb.ok(&["create", "--name", "noadd", "bb", "true"]);
+        }
     }
-    // a created container whose start fails stays, as in Docker
-    rb.ok(&["create", "--name", "made", "bb", "true"]);
-    let o = rb.run(&["start", "made"]);
-    assert_fails_naming(&o, "start", "injected failure");
-    assert_eq!(rb.inspect("{{.State.Status}}", "made"), "created");
-    rb.ok(&["rm", "made"]);
+    rb.ok(&["rm", "noadd"]);
+    rb.assert_nothing_left("after the failed starts");
 }
 
 /// A pipe whose reader is gone, as rbox's stdout (`rbox ps | head -0`).
