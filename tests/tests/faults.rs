@@ -963,6 +963,13 @@ exec {real} "$@"
         .output()
         .unwrap();
     assert_eq!(stdout(&hung), "", "the hung runtime process is left");
+    // the container stays created, as Docker's does after a failed start,
+    // with no shim, runtime state or cgroup of the start
+    assert_eq!(rb.inspect("{{.State.Status}}", "hung"), "created");
+    assert!(shims_of(&rb.root()).is_empty(), "a shim is left");
+    let id = rb.inspect("{{.Id}}", "hung");
+    assert!(rb.cgroups_of(&id).is_empty(), "cgroups left");
+    rb.ok(&["rm", "hung"]);
     rb.assert_nothing_left("after a hung create");
 }
 
@@ -998,4 +1005,72 @@ fn container_programs_die_of_sigpipe() {
         0,
         "SIGPIPE is ignored: {out}"
     );
+}
+
+/// A descriptor rbox inherits without close-on-exec (a shell's `9>lock`
+/// around a script, as `flock -o` is not) reaches neither the shim nor the
+/// container: the shim outlives rbox, and a lock it inherited stayed held
+/// for as long as the container ran (CI jobs waiting on such a lock hung).
+#[test]
+#[ignore = "needs root"]
+fn a_descriptor_rbox_inherits_reaches_neither_shim_nor_container() {
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    let rb = Rbox::new();
+    let lock_path = rb.dir.path().join("held.lock");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    // SAFETY: flock on a descriptor this test owns
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let fd = lock.as_raw_fd();
+    let mut c = rb.cmd(&[
+        "run", "-d", "--name", "fds", "--net", "none", "bb", "sleep", "1000",
+    ]);
+    // SAFETY: dup2 is async-signal-safe; fd 9 is the lock without
+    // close-on-exec, as a shell's redirection leaves it
+    unsafe {
+        c.pre_exec(move || {
+            if libc::dup2(fd, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert_ok(&o, "run -d with fd 9 open");
+    drop(lock);
+    let holders = |pid: i32| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == lock_path))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let shim = shim_of(&rb.inspect("{{.Id}}", "fds"));
+    assert_eq!(
+        holders(shim),
+        Vec::<String>::new(),
+        "the shim holds the lock file"
+    );
+    let pid: i32 = rb.inspect("{{.State.Pid}}", "fds").parse().unwrap();
+    assert_eq!(
+        holders(pid),
+        Vec::<String>::new(),
+        "the container holds the lock file"
+    );
+    let again = std::fs::File::open(&lock_path).unwrap();
+    // SAFETY: flock on a descriptor this test owns
+    let r = unsafe { libc::flock(again.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(
+        r,
+        0,
+        "the lock is still held after rbox ended: {}",
+        std::io::Error::last_os_error()
+    );
+    rb.ok(&["rm", "-f", "fds"]);
+    rb.assert_nothing_left("after rm");
 }
