@@ -39,7 +39,8 @@ fn path(store: &Store, id: &str) -> PathBuf {
     dir(store).join(format!("{id}{SUFFIX}"))
 }
 
-fn lock(f: &File, wait: bool) -> std::io::Result<()> {
+/// flock(LOCK_EX) on `f`, waiting for it or not.
+pub(crate) fn lock(f: &File, wait: bool) -> std::io::Result<()> {
     let op = if wait {
         libc::LOCK_EX
     } else {
@@ -50,6 +51,12 @@ fn lock(f: &File, wait: bool) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Whether some rbox claims container `id` (at work on it, or killed
+/// half-way: [`abandoned`] then finds it).
+pub fn exists(store: &Store, id: &str) -> bool {
+    path(store, id).exists()
 }
 
 /// Claim container `id` for this process.

@@ -226,6 +226,9 @@ pub struct RunState {
     /// The `rbox run` (or `start -a`) in the foreground, which removes a
     /// `--rm` container itself once it has its exit code.
     pub attached_pid: Option<i32>,
+    /// The shim serving the running container: its pid and start time
+    /// (/proc/PID/stat), so a killed shim is noticed ([`recover`]).
+    pub shim: Option<supervisor::ShimPid>,
 }
 
 /// A container as the store knows it.
@@ -780,8 +783,11 @@ fn adjust_spec(spec: &mut Spec, rs: &RunSpec, id: &str, cdir: &Path, rootfs: &Pa
         let mut options = vec!["rbind".to_string()];
         let (typ, source) = match &m.source {
             Source::Bind(p) => {
-                // -v makes a missing host directory, like Docker
-                fs::create_dir_all(p).map_err(io_err("create host directory", p))?;
+                // -v makes a missing host directory, like Docker; what
+                // exists (a directory, a file, a device) is bound as it is
+                if fs::metadata(p).is_err() {
+                    fs::create_dir_all(p).map_err(io_err("create host directory", p))?;
+                }
                 ("bind", p.clone())
             }
             Source::Volume(name) => {
@@ -1000,6 +1006,7 @@ fn write_config(path: &Path, spec: &Spec) -> Result<()> {
 /// `rbox create`: bundle, adjusted config.json and records; nothing runs
 /// yet. On error nothing is left.
 pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
+    check_before_create(rs)?;
     ensure_schema(store)?;
     // what a killed rbox left (it may hold the name asked for)
     reconcile(store)?;
@@ -1175,6 +1182,34 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     made
 }
 
+/// Docker's smallest memory limit: less cannot even start a process.
+pub const MIN_MEMORY: i64 = 6 << 20;
+
+/// What can be refused before anything is made: a memory limit below
+/// Docker's minimum, a `--mount type=bind` source that does not exist.
+fn check_before_create(rs: &RunSpec) -> Result<()> {
+    if let Some(m) = rs.memory {
+        if m < MIN_MEMORY {
+            return Err(ContainerError::Invalid(format!(
+                "--memory {m}: Minimum memory limit allowed is 6MB"
+            )));
+        }
+    }
+    for m in &rs.mounts {
+        if let Source::Bind(p) = &m.source {
+            if m.must_exist && fs::metadata(p).is_err() {
+                return Err(ContainerError::Invalid(format!(
+                    "--mount type=bind,source={},target={}: invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    p.display(),
+                    m.target.display(),
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Docker's image volumes: each VOLUME path no mount of the user's has as
 /// its destination gets an anonymous volume, mounted before the mounts
 /// below it.
@@ -1190,6 +1225,7 @@ fn add_image_volumes(rs: &mut RunSpec, paths: Vec<PathBuf>) {
             readonly: false,
             propagation: None,
             anonymous: true,
+            must_exist: false,
         };
         rs.mounts.insert(below.unwrap_or(rs.mounts.len()), m);
     }
@@ -1607,9 +1643,15 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     let started = start_task(store, &c, &mut state, attached);
     if let Err(e) = started {
         let _ = teardown_network(store, &c, &mut state);
+        // what a runtime killed half-way through its create left: its
+        // state dir, and the cgroups, perhaps with processes in them
+        let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+        crate::cgroups::remove(&c.spec.cgroups_path(&c.id));
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
         let _ = refresh_hosts_of(store, &c);
+        // back to what `create` made, as Docker leaves the container of a
+        // failed `run` created (--rm: removed)
         if c.spec.rm {
             let _ = remove(store, &c.id, true);
         }
@@ -1631,6 +1673,7 @@ fn start_task(store: &Store, c: &Container, state: &mut RunState, attached: bool
         (add.join().expect("the CNI thread does not panic"), shim)
     });
     let shim = shim?;
+    state.shim = supervisor::ShimPid::of(&shim);
     let started = attachment
         .transpose()
         .map_err(ContainerError::from)
@@ -1661,11 +1704,22 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         Err(ContainerError::NoSuch(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
+    // an attached `run --rm` tears it down and removes it itself: wait
+    // until it has (or has gone without: killed, or its stdout closed)
+    let me = std::process::id() as i32;
+    let (c, _owner) = if c.spec.rm && c.state.attached_pid.is_some_and(|p| p != me) {
+        let Some(owner) = await_attached_run(store.root(), id) else {
+            return Ok(());
+        };
+        match find(store, id) {
+            Ok(c) => (c, Some(owner)),
+            Err(ContainerError::NoSuch(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    } else {
+        (c, None)
+    };
     let mut state = c.state.clone();
-    // an attached `run --rm` tears it down and removes it itself
-    if c.spec.rm && attached_elsewhere(&state) {
-        return Ok(());
-    }
     let was_running = state.status == "running" || state.status == "exiting";
     if state.status == "running" {
         // whoever waits for the exit (stop, rm -f) now waits for the hook
@@ -1699,8 +1753,7 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         }
         return net;
     }
-    // an attached `rbox run --rm` removes it after reading the exit code
-    if c.spec.rm && !attached_elsewhere(&state) {
+    if c.spec.rm {
         remove(store, &c.id, true)?;
     }
     net
@@ -1714,31 +1767,112 @@ fn attached_elsewhere(state: &RunState) -> bool {
     })
 }
 
+/// The lock an attached `run --rm` holds on its container's directory
+/// (ROOT/containers/ID) for as long as it answers for the container: from
+/// before the start until the container is removed, or until it leaves
+/// (killed, or its stdout's reader gone). None: the directory is gone.
+fn attached_run_lock(root: &Path, id: &str) -> Option<fs::File> {
+    let dir = root.join("containers").join(id);
+    let f = fs::File::open(dir).ok()?;
+    claim::lock(&f, true).ok()?;
+    Some(f)
+}
+
+/// For the exit hook of a container an attached `run --rm` answers for:
+/// waits until that rbox is done. Some (the lock, to hold while finishing
+/// the container) if the container is still there: the rbox left it.
+pub fn await_attached_run(root: &Path, id: &str) -> Option<fs::File> {
+    let lock = attached_run_lock(root, id)?;
+    // removed meanwhile: the directory went with it
+    root.join("containers").join(id).exists().then_some(lock)
+}
+
+/// A container recorded as running whose shim is gone (killed): what
+/// containerd does when a shim dies. The container is killed and deleted
+/// through the runtime, its exit recorded as 137 (SIGKILL), its network torn
+/// down, and its restart policy (or `--rm`) applied, as the exit hook would
+/// have. Only one rbox does it (the one whose `running` to `exiting` change
+/// lands); the exit code, if this one did.
+fn recover(store: &Store, c: &Container) -> Result<Option<i32>> {
+    let mut exiting = c.state.clone();
+    exiting.status = "exiting".into();
+    let json = serde_json::to_string(&exiting).expect("plain data");
+    let shim_pid = c.state.shim.map(|s| s.pid);
+    let changed = store
+        .db
+        .execute(
+            "UPDATE container_meta SET state = ?1 WHERE id = ?2 \
+             AND json_extract(state, '$.status') = 'running' \
+             AND json_extract(state, '$.shim.pid') IS ?3",
+            rusqlite::params![json, c.id, shim_pid],
+        )
+        .map_err(db_err(store))?;
+    if changed != 1 {
+        return Ok(None);
+    }
+    let code = 128 + libc::SIGKILL;
+    let _ = runtime(store).args(["kill", &c.id, "KILL"]).output();
+    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    exited(store, &c.id, code)?;
+    Ok(Some(code))
+}
+
+/// Finds the containers whose shim was killed and does what their exit hook
+/// would have done ([`recover`]): run by every rbox command. Containers
+/// another rbox is at work on (a claim) are left to it, and so is one an
+/// attached `run --rm` follows (its wait on the shim fails, and it recovers
+/// the container itself).
+pub fn recover_orphans(store: &Store) -> Result<()> {
+    ensure_schema(store)?;
+    for c in list(store)? {
+        if c.state.status != "running"
+            || claim::exists(store, &c.id)
+            || (c.spec.rm && attached_elsewhere(&c.state))
+            || !supervisor::shim_gone(store, &c)
+        {
+            continue;
+        }
+        if let Err(e) = recover(store, &c) {
+            eprintln!("rbox: warning: container {} lost its shim: {e}", c.name);
+        }
+    }
+    Ok(())
+}
+
 /// Waits until the exit hook has recorded the exit (or `--rm` removed the
-/// container); if the shim is gone (killed), does the hook's work itself.
-fn wait_exited(store: &Store, id: &str, limit: std::time::Duration) -> Result<()> {
+/// container); if the shim is gone (killed), does the hook's work itself
+/// ([`recover`]) and returns the exit code it recorded.
+fn wait_exited(store: &Store, id: &str, limit: std::time::Duration) -> Result<Option<i32>> {
     let begin = std::time::Instant::now();
     loop {
         let c = match find(store, id) {
             Ok(c) => c,
-            Err(ContainerError::NoSuch(_)) => return Ok(()),
+            Err(ContainerError::NoSuch(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         match c.state.status.as_str() {
-            "running" => {
-                let stopped = !matches!(runtime_status(store, id),
-                    Some((s, _)) if s == "running" || s == "paused");
-                if stopped && supervisor::connect(store, &c).is_none() {
-                    // nobody will run the hook: the shim was killed
-                    return exited(store, id, 128 + libc::SIGKILL);
+            // nobody will run the hook: the shim was killed
+            "running" if supervisor::shim_gone(store, &c) => {
+                if let Some(code) = recover(store, &c)? {
+                    return Ok(Some(code));
                 }
+            }
+            "running" => {}
+            // another rbox recovers it and waits for us, the attached run
+            // --rm that answers for it (see `exited`): we finish it
+            "exiting"
+                if c.spec.rm
+                    && c.state.attached_pid == Some(std::process::id() as i32)
+                    && supervisor::shim_gone(store, &c) =>
+            {
+                return exited(store, id, 128 + libc::SIGKILL).map(|()| Some(128 + libc::SIGKILL));
             }
             // the hook is at work; should it have been killed, finish its work
             "exiting" if begin.elapsed() > std::time::Duration::from_secs(20) => {
-                return exited(store, id, c.state.exit_code);
+                return exited(store, id, c.state.exit_code).map(|()| None);
             }
             "exiting" => {}
-            _ => return Ok(()),
+            _ => return Ok(None),
         }
         if begin.elapsed() >= limit && c.state.status == "running" {
             return Err(ContainerError::Invalid(format!(
@@ -1766,6 +1900,8 @@ impl RawTerminal {
         let mut raw = old.clone();
         cfmakeraw(&mut raw);
         let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        // also restored should rbox end on a closed stdout
+        crate::stdio::restore_terminal_on_exit(Some(old.clone()));
         RawTerminal(Some(old))
     }
 }
@@ -1773,6 +1909,7 @@ impl RawTerminal {
 impl Drop for RawTerminal {
     fn drop(&mut self) {
         if let Some(old) = self.0.take() {
+            crate::stdio::restore_terminal_on_exit(None);
             let _ = nix::sys::termios::tcsetattr(
                 std::io::stdin(),
                 nix::sys::termios::SetArg::TCSANOW,
@@ -1822,8 +1959,13 @@ fn forward_signals(
     }
 }
 
-fn handled_signals(tty: bool) -> Vec<nix::sys::signal::Signal> {
-    let mut v = crate::signals::FORWARDED.to_vec();
+/// The signals an attached process takes from rbox: INT, TERM, HUP and
+/// QUIT with `proxy` (Docker's `--sig-proxy`), WINCH with a terminal.
+fn handled_signals(tty: bool, proxy: bool) -> Vec<nix::sys::signal::Signal> {
+    let mut v = Vec::new();
+    if proxy {
+        v.extend(crate::signals::FORWARDED);
+    }
     if tty {
         v.push(nix::sys::signal::Signal::SIGWINCH);
     }
@@ -1832,15 +1974,33 @@ fn handled_signals(tty: bool) -> Vec<nix::sys::signal::Signal> {
 
 /// Run a created (or exited) container in the foreground: its output (the
 /// log, as it grows) on rbox's stdout and stderr, rbox's stdin into its
-/// stdin with `-i`, signals forwarded. Returns the exit code once the
-/// container is cleaned up (and removed, with `--rm`).
-pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
+/// stdin with `-i`, signals forwarded with `sig_proxy` (Ctrl-C stops the
+/// container, not rbox). Returns the exit code once the container is
+/// cleaned up (and removed, with `--rm`).
+pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
     let c = find(store, what)?;
+    // from now on, before any thread starts: a signal waits for the
+    // forwarder (it goes to the container once it runs)
+    crate::signals::block(&handled_signals(c.spec.tty, sig_proxy));
+    // the exit hook of a --rm container waits for us (see `exited`)
+    let owner = if c.spec.rm {
+        let dir = bundle::container_dir(store, &c.id);
+        Some(
+            attached_run_lock(store.root(), &c.id).ok_or_else(|| ContainerError::Io {
+                op: "lock",
+                path: dir.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?,
+        )
+    } else {
+        None
+    };
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let code = follow_until_exit(store, &c, offset, c.spec.rm);
+    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy);
     drop(raw);
+    drop(owner);
     code
 }
 
@@ -1848,6 +2008,7 @@ pub fn run_attached(store: &Store, what: &str) -> Result<i32> {
 /// stdin with `-i`), signals forwarded, until it exits; its exit code.
 pub fn attach(store: &Store, what: &str) -> Result<i32> {
     let c = find(store, what)?;
+    crate::signals::block(&handled_signals(c.spec.tty, true));
     let status = live_status(store, &c);
     if status != "running" && status != "paused" {
         return Err(ContainerError::Invalid(format!(
@@ -1857,7 +2018,7 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
-    let code = follow_until_exit(store, &c, offset, false);
+    let code = follow_until_exit(store, &c, offset, false, true);
     drop(raw);
     code
 }
@@ -1868,10 +2029,51 @@ fn log_end(store: &Store, c: &Container) -> u64 {
     fs::metadata(&log).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The output of an attached run once its stdout's reader has gone (`rbox
+/// run … | head -1`). Until the container's exit is in hand rbox ends at
+/// once, quietly, as Docker's CLI does: the container runs on and its exit
+/// hook records the exit (and, for `--rm`, removes it: the hook waits for
+/// this process, see `exited`). After that rbox finishes the container
+/// first, and then ends the same way.
+#[derive(Default)]
+struct Output {
+    /// the exit is in hand: no leaving half-way from here
+    finishing: std::sync::Mutex<bool>,
+    /// stdout's reader has gone
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Output {
+    /// Called by the follower when stdout turns out to be closed.
+    fn closed(&self) {
+        let finishing = self.finishing.lock().unwrap_or_else(|e| e.into_inner());
+        if !*finishing {
+            // with the lock held: the waiting thread cannot start finishing
+            crate::stdio::exit_closed();
+        }
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Called once the exit is in hand.
+    fn finish(&self) {
+        *self.finishing.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Prints the log from `offset` (stdin copied in with `-i`, the terminal
-/// size passed on with `-t`, signals to rbox forwarded) until the
-/// container's init exits and its exit hook has run; the exit code.
-fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bool) -> Result<i32> {
+/// size passed on with `-t`, signals to rbox forwarded with `proxy`) until
+/// the container's init exits and its exit hook has run; the exit code.
+fn follow_until_exit(
+    store: &Store,
+    c: &Container,
+    offset: u64,
+    remove_after: bool,
+    proxy: bool,
+) -> Result<i32> {
     let log = supervisor::log_path(store, &c.id);
     let waiter = supervisor::connect(store, c);
     if let Some(client) = &waiter {
@@ -1884,15 +2086,22 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
             copy_stdin_to(supervisor::stdin_fifo(store, &c.id));
         }
     }
+    let output = std::sync::Arc::new(Output::default());
     // dropped when the init has exited: the follower reads the rest at once
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let out = output.clone();
     let follower = std::thread::spawn(move || {
-        follow_to_end(&log, offset, |poll| {
-            matches!(
-                stopped.recv_timeout(poll),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-            )
-        })
+        follow_to_end(
+            &log,
+            offset,
+            |poll| {
+                matches!(
+                    stopped.recv_timeout(poll),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                )
+            },
+            &out,
+        )
     });
     let mut waited_code = None;
     if let Some(client) = waiter {
@@ -1900,31 +2109,37 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
         let signaller = client.share();
         let tty = c.spec.tty;
         waited_code = crate::signals::forwarding(
-            &handled_signals(tty),
+            &handled_signals(tty, proxy),
             move |s| forward_signals(&signaller, "", tty, s),
             // ends when the init exits, or fails if the hook was quicker
+            // (or the shim was killed)
             || client.wait(""),
         )
         .ok();
     }
+    output.finish();
     let drain = move || {
         drop(stop);
         let _ = follower.join();
     };
+    let mut recovered = None;
     let claim = match waited_code {
         // the exit hook leaves an attached `run --rm` to us
         Some(code) if remove_after => finish_attached_rm(store, &c.id, code as i32, drain)?,
-        // the hook has recorded the exit code (and torn the network down)
+        // the hook has recorded the exit code (and torn the network down),
+        // or, its shim killed, the container is recovered here
         _ => {
             let waited = wait_exited(store, &c.id, std::time::Duration::from_secs(30));
             drain();
-            waited?;
+            recovered = waited?;
             None
         }
     };
     // the record, unless the hook removed the container (--rm)
-    let code =
-        find(store, &c.id).map_or(waited_code.map_or(0, |c| c as i32), |c| c.state.exit_code);
+    let code = find(store, &c.id).map_or(
+        recovered.unwrap_or(waited_code.map_or(0, |c| c as i32)),
+        |c| c.state.exit_code,
+    );
     if remove_after {
         match claim {
             Some((_claim, net)) => discard(store, &c.id).and(net)?,
@@ -1933,6 +2148,9 @@ fn follow_until_exit(store: &Store, c: &Container, offset: u64, remove_after: bo
                 Err(e) => return Err(e),
             },
         }
+    }
+    if output.is_closed() {
+        crate::stdio::exit_closed();
     }
     Ok(code)
 }
@@ -1977,17 +2195,28 @@ fn finish_attached_rm(
     Ok(Some((held, net)))
 }
 
-/// Prints log entries from `offset` as they come, raw, to stdout/stderr.
-fn follow_to_end(log: &Path, offset: u64, wait: impl FnMut(std::time::Duration) -> bool) {
+/// Prints log entries from `offset` as they come, raw, to stdout/stderr;
+/// a closed stdout is handed to `output` (nothing is printed after it).
+fn follow_to_end(
+    log: &Path,
+    offset: u64,
+    wait: impl FnMut(std::time::Duration) -> bool,
+    output: &Output,
+) {
     use std::io::Write;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     crate::logs::follow(log, offset, wait, |e| {
-        let _ = if e.stream == "stderr" {
-            err.write_all(e.log.as_bytes())
-        } else {
-            out.write_all(e.log.as_bytes()).and_then(|()| out.flush())
-        };
+        if output.is_closed() {
+            return;
+        }
+        if e.stream == "stderr" {
+            let _ = err.write_all(e.log.as_bytes());
+        } else if let Err(e) = out.write_all(e.log.as_bytes()).and_then(|()| out.flush()) {
+            if crate::stdio::closed(&e) {
+                output.closed();
+            }
+        }
     });
 }
 
@@ -2008,6 +2237,10 @@ pub struct ExecSpec {
 /// environment, user, capabilities and limits unless overridden. Returns
 /// its exit code (0 at once with `-d`).
 pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
+    if !es.detach {
+        // before any thread starts: signals wait for the forwarder
+        crate::signals::block(&handled_signals(es.tty, true));
+    }
     let c = find(store, what)?;
     // a record that says running is trusted here (asking the runtime costs
     // a process per exec): if the exec fails, the runtime is asked why
@@ -2131,6 +2364,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
                 std::os::fd::AsRawFd::as_raw_fd(&f),
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
             );
+            let fifos = made.clone();
             std::thread::spawn(move || {
                 let mut f = f;
                 if is_err {
@@ -2143,8 +2377,16 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
                                 use std::io::Write;
-                                if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                                    break;
+                                match out.write_all(&buf[..n]).and_then(|()| out.flush()) {
+                                    Ok(()) => {}
+                                    // the reader went away (`exec … | head -1`):
+                                    // like Docker's CLI, rbox ends; the process
+                                    // runs on, its output to a FIFO nobody reads
+                                    Err(e) if crate::stdio::closed(&e) => {
+                                        fifos.iter().for_each(|p| drop(fs::remove_file(p)));
+                                        crate::stdio::exit_closed();
+                                    }
+                                    Err(_) => break,
                                 }
                             }
                         }
@@ -2157,7 +2399,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
     let waiter = client.share();
     let (eid, tty) = (exec_id.clone(), es.tty);
     let status = crate::signals::forwarding(
-        &handled_signals(es.tty),
+        &handled_signals(es.tty, true),
         move |s| forward_signals(&client, &eid, tty, s),
         || waiter.wait(&exec_id),
     );
@@ -2214,17 +2456,17 @@ pub fn stop(store: &Store, what: &str, timeout: std::time::Duration) -> Result<(
     if live_status(store, &c) != "running" {
         if c.state.status == "running" {
             // the shim was killed: finish what its hook would have done
-            return wait_exited(store, &c.id, std::time::Duration::from_secs(10));
+            return wait_exited(store, &c.id, std::time::Duration::from_secs(10)).map(drop);
         }
         return Ok(());
     }
     mark_stopping(store, &c)?;
     let _ = kill(store, &c.id, "TERM");
     match wait_exited(store, &c.id, timeout) {
-        Ok(()) => Ok(()),
+        Ok(_) => Ok(()),
         Err(_) => {
             let _ = kill(store, &c.id, "KILL");
-            wait_exited(store, &c.id, std::time::Duration::from_secs(10))
+            wait_exited(store, &c.id, std::time::Duration::from_secs(10)).map(drop)
         }
     }
 }
@@ -2241,7 +2483,10 @@ pub fn wait(store: &Store, what: &str) -> Result<i32> {
     loop {
         match find(store, &c.id) {
             Ok(now) if now.state.status == "running" => {
-                if live_status(store, &now) != "running" && live_status(store, &now) != "paused" {
+                let status = live_status(store, &now);
+                // stopped, or its shim killed meanwhile (then recovered)
+                if (status != "running" && status != "paused") || supervisor::shim_gone(store, &now)
+                {
                     wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
                 }
             }
@@ -2298,6 +2543,8 @@ fn discard(store: &Store, id: &str) -> Result<()> {
     let c = find(store, id)?;
     let mut state = c.state.clone();
     let net = teardown_network(store, &c, &mut state);
+    // left only by a runtime killed during its create (rrun delete removes it)
+    crate::cgroups::remove(&c.spec.cgroups_path(&c.id));
     // the row that references the bundle's first
     store
         .db

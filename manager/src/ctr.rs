@@ -116,6 +116,18 @@ pub struct RunArgs {
     /// Pull the image before creating the container
     #[arg(long, value_enum, default_value_t = PullWhen::Missing)]
     pub pull: PullWhen,
+    /// Pass the signals rbox receives (INT, TERM, HUP, QUIT) on to the
+    /// container while attached (not with -t: ^C is then a key)
+    #[arg(
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub sig_proxy: bool,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cmd: Vec<String>,
@@ -295,7 +307,11 @@ pub fn run(store: &Store, a: &RunArgs, config: &dyn Fn() -> Result<Config>) -> R
         println!("{}", c.id);
         return Ok(ExitCode::SUCCESS);
     }
-    Ok(exit_code(container::run_attached(store, &c.id)?))
+    Ok(exit_code(container::run_attached(
+        store,
+        &c.id,
+        a.sig_proxy,
+    )?))
 }
 
 pub fn start(store: &Store, attach: bool, containers: &[String]) -> Result<ExitCode> {
@@ -305,7 +321,7 @@ pub fn start(store: &Store, attach: bool, containers: &[String]) -> Result<ExitC
     let [one] = containers else {
         bail!("start -a takes one container");
     };
-    Ok(exit_code(container::run_attached(store, one)?))
+    Ok(exit_code(container::run_attached(store, one, true)?))
 }
 
 #[derive(Args, Debug)]
@@ -399,11 +415,11 @@ pub fn logs(store: &Store, a: &LogsArgs) -> Result<ExitCode> {
         } else {
             e.log.clone()
         };
+        // a closed stdout ends rbox quietly (`logs -f | head -1`)
         let _ = if e.stream == "stderr" {
             std::io::stderr().write_all(line.as_bytes())
         } else {
-            let mut out = std::io::stdout();
-            out.write_all(line.as_bytes()).and_then(|()| out.flush())
+            rbox::stdio::write_out(line.as_bytes())
         };
     };
     entries.iter().for_each(&print);
@@ -419,6 +435,8 @@ pub fn logs(store: &Store, a: &LogsArgs) -> Result<ExitCode> {
                 // the container's state, now and then
                 if last.elapsed() > std::time::Duration::from_millis(200) {
                     last = std::time::Instant::now();
+                    // a container whose shim was killed is ended meanwhile
+                    let _ = container::recover_orphans(store);
                     alive = container::find(store, &id)
                         .is_ok_and(|c| container::live_status(store, &c) == "running");
                 }

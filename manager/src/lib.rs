@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod auth;
 pub mod bundle;
+pub mod cgroups;
 pub mod claim;
 pub mod config;
 pub mod container;
@@ -35,6 +36,7 @@ pub mod runconfig;
 pub mod seccomp;
 pub mod signals;
 pub mod stats;
+pub mod stdio;
 pub mod store;
 pub mod supervisor;
 pub mod system;

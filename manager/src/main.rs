@@ -1,6 +1,22 @@
 //! rbox: parse the command line, run one verb, print. Errors are one line
 //! on stderr (`rbox: …`) with Docker's exit status (status.rs).
 
+// stdout through rbox::stdio (here and in the modules below): a reader that
+// goes away (`rbox ps | head -1`) ends rbox quietly, as it ends Docker's CLI
+macro_rules! print {
+    ($($t:tt)*) => { rbox::stdio::print(format_args!($($t)*)) };
+}
+macro_rules! println {
+    () => { rbox::stdio::print(format_args!("\n")) };
+    ($($t:tt)*) => { rbox::stdio::print(format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! eprintln {
+    ($($t:tt)*) => { rbox::stdio::eprint(format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! eprint {
+    ($($t:tt)*) => { rbox::stdio::eprint(format_args!($($t)*)) };
+}
+
 mod alias;
 mod ctr;
 mod status;
@@ -432,6 +448,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // stdout's reader went away (`rbox save | head -c 1`, `cp - `)
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(rbox::stdio::closed)
+            });
+            if broken_pipe && rbox::stdio::stdout_closed() {
+                rbox::stdio::exit_closed();
+            }
             // library errors already name their cause: print each once
             let mut msg = e.to_string();
             for cause in e.chain().skip(1) {
@@ -530,19 +554,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         v => v,
     };
-    // the attached run finishes its container: no store opened for nothing
+    // the attached run finishes its container: wait for it, and open no
+    // store for nothing (unless it left the container to us)
     if let Verb::Exited {
+        id,
         unless_attached: Some(pid),
-        ..
-    } = verb
+    } = &verb
     {
-        if pid != std::process::id() as i32
-            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        if *pid != std::process::id() as i32
+            && rbox::container::await_attached_run(&cli.root, id).is_none()
         {
             return Ok(ExitCode::SUCCESS);
         }
     }
     let store = open(&cli.root)?;
+    // containers whose shim was killed are finished first, as containerd does
+    if let Err(e) = rbox::container::recover_orphans(&store) {
+        eprintln!("rbox: warning: {e}");
+    }
     match verb {
         Verb::Import {
             changes,

@@ -36,6 +36,10 @@ pub struct MountSpec {
     /// removed with `rm -v` or `--rm`.
     #[serde(default)]
     pub anonymous: bool,
+    /// A bind source that must exist (`--mount type=bind`; `-v` makes a
+    /// missing one as a directory), checked before the container is made.
+    #[serde(default)]
+    pub must_exist: bool,
 }
 
 const PROPAGATIONS: [&str; 6] = [
@@ -102,6 +106,7 @@ impl MountSpec {
             readonly: false,
             propagation: None,
             anonymous: false,
+            must_exist: false,
         };
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
@@ -186,6 +191,7 @@ impl MountSpec {
             return Err(err("tmpfs-size and tmpfs-mode are for type=tmpfs".into()));
         }
         Ok(MountSpec {
+            must_exist: matches!(source, Source::Bind(_)),
             source,
             target: target("--mount", spec, &dst)?,
             readonly,

@@ -15,6 +15,19 @@ pub const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// Blocks `signals` in the calling thread, and so in every thread it starts
+/// from now on: until [`forwarding`] takes them, they wait (pending) instead
+/// of ending rbox in whichever thread the kernel picks (a process-wide signal
+/// goes to any thread that does not block it). Call it before the threads
+/// of an attached run or exec are started; they stay blocked afterwards.
+pub fn block(signals: &[Signal]) {
+    let mut set = SigSet::empty();
+    for &s in signals {
+        set.add(s);
+    }
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
 /// Runs `body` with `signals` blocked and handed to `on_signal` (in another
 /// thread) as they come; the mask is restored afterwards.
 pub fn forwarding<T>(

@@ -117,10 +117,61 @@ pub fn create(store: &Store, c: &Container, attached: bool) -> Result<ShimClient
     crate::locate::find(SHIM_NAME, "RBOX_SHIM")?;
     let client = ShimClient::start(options(store, c, attached)).map_err(shim_err)?;
     if let Err(e) = client.create(&io) {
-        abandon(client);
+        // not Delete and Shutdown: a Create that timed out (a runtime that
+        // hangs) still holds the shim's table, and they would wait behind it
+        kill_shim(client);
         return Err(shim_err(e));
     }
     Ok(client)
+}
+
+/// Kills a shim whose Create failed, and every process under it (a runtime
+/// still at work, a half-made container's processes); its socket goes too.
+/// The runtime's state and the cgroups are the caller's to remove.
+fn kill_shim(client: ShimClient) {
+    let socket = client.address().trim_start_matches("unix://").to_string();
+    if let Some(pid) = client.peer_pid() {
+        // children first, so none is reparented away from the tree seen
+        let mut tree = descendants(pid);
+        tree.reverse();
+        tree.push(pid);
+        for p in tree {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    drop(client);
+    if !socket.starts_with('@') {
+        let _ = std::fs::remove_file(&socket);
+    }
+}
+
+/// The processes below `pid` (children before their own children).
+fn descendants(pid: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut next = vec![pid];
+    while let Some(parent) = next.pop() {
+        for &(p, pp) in &parents {
+            if pp == parent && !out.contains(&p) {
+                out.push(p);
+                next.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Starts the created container's init; returns its pid.
@@ -134,17 +185,29 @@ pub fn abandon(client: ShimClient) {
     let _ = client.shutdown();
 }
 
-/// `max-size=10m&max-file=3` from `--log-opt` values, as a URI query.
+/// `max-size=10m&max-file=3` from `--log-opt` values, as a URI query; the
+/// values checked as the shim (and Docker's json-file driver) read them:
+/// a size is a positive number of bytes, k, m or g, a file count 1 or more.
 pub fn log_options(opts: &[String]) -> Result<String> {
     let mut q = Vec::new();
     for o in opts {
+        let bad = |why: &str| ContainerError::Invalid(format!("--log-opt {o:?}: {why}"));
         match o.split_once('=') {
-            Some((k @ ("max-size" | "max-file"), v)) if !v.is_empty() => q.push(format!("{k}={v}")),
-            _ => {
-                return Err(ContainerError::Invalid(format!(
-                    "--log-opt {o:?}: only max-size=SIZE and max-file=N are known"
-                )))
-            }
+            Some(("max-size", v)) => match log_size(v) {
+                Some(n) if n > 0 => q.push(format!("max-size={v}")),
+                Some(_) => return Err(bad("max-size must be a positive number")),
+                None => {
+                    return Err(bad(&format!(
+                        "invalid size: '{v}' (a number of bytes, or with k, m or g)"
+                    )))
+                }
+            },
+            Some(("max-file", v)) => match v.parse::<i64>() {
+                Ok(n) if n >= 1 && n <= u32::MAX as i64 => q.push(format!("max-file={v}")),
+                Ok(n) if n < 1 => return Err(bad("max-file cannot be less than 1")),
+                _ => return Err(bad(&format!("max-file {v:?} is not a number"))),
+            },
+            _ => return Err(bad("only max-size=SIZE and max-file=N are known")),
         }
     }
     Ok(if q.is_empty() {
@@ -152,6 +215,72 @@ pub fn log_options(opts: &[String]) -> Result<String> {
     } else {
         format!("?{}", q.join("&"))
     })
+}
+
+/// A shim process: its pid and its start time (clock ticks after boot,
+/// /proc/PID/stat field 22), which tells it from a later process that got
+/// the same pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShimPid {
+    pub pid: i32,
+    pub started: u64,
+}
+
+impl ShimPid {
+    /// The shim at the other end of `client`'s connection.
+    pub fn of(client: &ShimClient) -> Option<ShimPid> {
+        let pid = client.peer_pid()?;
+        Some(ShimPid {
+            pid,
+            started: start_time(pid)?,
+        })
+    }
+
+    /// Whether that process still lives (not gone, not a zombie, not another
+    /// process under the same pid).
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.started)
+    }
+}
+
+/// A live (not zombie) process's start time.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the command may hold spaces and parentheses: fields follow the last ')'
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    // field 22 overall is the 20th after the command
+    fields.get(19)?.parse().ok()
+}
+
+/// Whether the shim of a container recorded as running is gone (killed):
+/// its recorded process has died, or, for a record without it, its socket
+/// no longer answers.
+pub fn shim_gone(store: &Store, c: &Container) -> bool {
+    match &c.state.shim {
+        Some(shim) => !shim.alive(),
+        None => connect(store, c).is_none(),
+    }
+}
+
+/// A `max-size` value the shim takes (shim/src/jsonlog.rs): digits, then
+/// `k`, `m` or `g` and an optional `b`, any case.
+fn log_size(v: &str) -> Option<u64> {
+    let s = v.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, shift) = match s.char_indices().last()? {
+        (i, 'k') => (&s[..i], 10),
+        (i, 'm') => (&s[..i], 20),
+        (i, 'g') => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// The shim serving a container, if it is still there.
@@ -198,4 +327,35 @@ pub fn exec(
 
 pub fn map_err(e: shim::client::ClientError) -> ContainerError {
     shim_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_options_are_checked_like_dockers() {
+        let q = |o: &[&str]| log_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(q(&[]).unwrap(), "");
+        assert_eq!(
+            q(&["max-size=10m", "max-file=3"]).unwrap(),
+            "?max-size=10m&max-file=3"
+        );
+        assert_eq!(q(&["max-size=300"]).unwrap(), "?max-size=300");
+        assert_eq!(q(&["max-size=1KB"]).unwrap(), "?max-size=1KB");
+        for (bad, says) in [
+            ("max-size=-5", "invalid size: '-5'"),
+            ("max-size=0", "max-size must be a positive number"),
+            ("max-size=lots", "invalid size: 'lots'"),
+            ("max-size=", "invalid size: ''"),
+            ("max-size=1t", "invalid size: '1t'"),
+            ("max-file=0", "max-file cannot be less than 1"),
+            ("max-file=-1", "max-file cannot be less than 1"),
+            ("max-file=x", "not a number"),
+            ("mode=blocking", "only max-size=SIZE and max-file=N"),
+        ] {
+            let e = q(&[bad]).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(says), "{bad}: {e}");
+        }
+    }
 }

@@ -279,6 +279,17 @@ impl ExecPlan {
 
     /// Replace this process. Only returns on failure.
     pub fn exec(&self) -> Error {
+        // Rust's runtime ignores SIGPIPE in rrun, and an ignored signal
+        // stays ignored across execve: the container's programs would get
+        // EPIPE where they expect to die (`yes | head -1` printing "Broken
+        // pipe"). Back to the default, as runc's (Go) and Rust's Command leave it.
+        // SAFETY: setting a disposition to SIG_DFL installs no handler.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
             Err(e) => Error::path(
                 "exec",

@@ -209,7 +209,27 @@ impl ShimClient {
                 }
             })?;
         }
-        let out = Command::new(&opts.shim)
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&opts.shim);
+        // SAFETY: only sigprocmask, async-signal-safe, between fork and exec.
+        unsafe {
+            // no signal the caller blocks (an attached rbox blocks the ones
+            // it forwards) stays blocked in the shim and the containers it
+            // starts
+            cmd.pre_exec(|| {
+                nix::sys::signal::sigprocmask(
+                    nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                    Some(&nix::sys::signal::SigSet::empty()),
+                    None,
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+        let out = cmd
+            // a process group of its own (the long-lived shim it spawns
+            // stays in it): a terminal's ^C, ^Z and ^\ go to the foreground
+            // group, which the caller may be in, never to the shim
+            .process_group(0)
             .args(["-namespace", &opts.namespace, "-id", &opts.id])
             .args(["-address", &events_socket.display().to_string()])
             .arg("start")
@@ -272,6 +292,16 @@ impl ShimClient {
             events: Sink::default(),
             server: None,
         }
+    }
+
+    /// The pid of the shim at the other end of the connection (SO_PEERCRED).
+    pub fn peer_pid(&self) -> Option<i32> {
+        // SAFETY: the descriptor stays open while `conn` lives (it is shut
+        // down, never closed, when the last handle goes).
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.conn.0) };
+        nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| c.pid())
     }
 
     /// The shim's ttrpc address (also in the bundle's `address` file).

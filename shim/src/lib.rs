@@ -9,6 +9,7 @@
 pub mod cgroup2;
 pub mod client;
 pub mod error;
+pub mod fds;
 pub mod io;
 pub mod jsonlog;
 pub mod mount;

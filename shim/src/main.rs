@@ -6,6 +6,7 @@ fn main() {
         println!("containerd-shim-rrun-v2 {}", env!("CARGO_PKG_VERSION"));
         return;
     }
+    shim::fds::close_inherited();
     containerd_shim::run::<shim::service::Service>(
         "io.containerd.rrun.v2",
         Some(shim::service::config()),
