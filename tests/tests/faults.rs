@@ -1020,10 +1020,8 @@ fn a_descriptor_rbox_inherits_reaches_neither_shim_nor_container() {
     let lock_path = rb.dir.path().join("held.lock");
     let lock = std::fs::File::create(&lock_path).unwrap();
     // SAFETY: flock on a descriptor this test owns
-    assert_eq!(
-        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
+    let r = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(r, 0);
     let fd = lock.as_raw_fd();
     let mut c = rb.cmd(&[
         "run", "-d", "--name", "fds", "--net", "none", "bb", "sleep", "1000",
