@@ -8,14 +8,29 @@
 //! seen unlocked while its maker lives; the maker unlinks it before it
 //! closes it, and a reconciler checks that the file it locked is still the
 //! one at the path.
+//!
+//! The CNI plugins rbox runs for a claimed container inherit the locked
+//! descriptor ([`fd_of`]), and so do the IPAM plugins they run: a plugin
+//! that outlives a killed rbox for a moment (the SIGKILL of its parent's
+//! death not yet taken, an IPAM plugin, which gets no such signal) keeps
+//! the claim held, and the reconciler waits for it ([`abandoned`]) instead
+//! of running its DEL while the ADD still makes things. The file names its
+//! maker ([`Process`]), which tells a claim held by a live rbox from one
+//! held only by what a dead one left running.
 
 use std::fs::{self, File};
-use std::os::fd::AsRawFd;
+use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::liveness::Process;
 use crate::store::{temp_name, Store};
+
+/// How long a reconciler waits for the plugins a dead rbox left running to
+/// finish (each is killed with it; an IPAM plugin runs on for a moment).
+const DEAD_OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const SUFFIX: &str = ".claim";
 
@@ -62,8 +77,11 @@ pub fn exists(store: &Store, id: &str) -> bool {
 /// Claim container `id` for this process.
 pub fn take(store: &Store, id: &str) -> std::io::Result<Claim> {
     let tmp = dir(store).join(format!("{}{SUFFIX}", temp_name()));
-    let file = File::create(&tmp)?;
-    let placed = lock(&file, true).and_then(|()| fs::rename(&tmp, path(store, id)));
+    let mut file = File::create(&tmp)?;
+    let owner = Process::this().map(|p| p.to_line()).unwrap_or_default();
+    let placed = lock(&file, true)
+        .and_then(|()| file.write_all(owner.as_bytes()))
+        .and_then(|()| fs::rename(&tmp, path(store, id)));
     if let Err(e) = placed {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -84,6 +102,32 @@ pub fn hold(id: &str, claim: Claim) {
         .push((id.to_string(), claim));
 }
 
+/// A claim kept (as by [`hold`]) until the guard is dropped.
+pub struct Scoped(String);
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        release(&self.0);
+    }
+}
+
+/// Keep a claim until the returned guard is dropped.
+pub fn hold_scoped(id: &str, claim: Claim) -> Scoped {
+    hold(id, claim);
+    Scoped(id.to_string())
+}
+
+/// The locked descriptor of this process's claim on `id`, for a plugin
+/// working on the container to inherit (it stays open, close-on-exec, in
+/// this process until the claim is released).
+pub fn fd_of(id: &str) -> Option<RawFd> {
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(i, _)| i == id)
+        .map(|(_, c)| c._file.as_raw_fd())
+}
+
 /// Release this process's claim on `id`, if it holds one.
 pub fn release(id: &str) {
     HELD.lock()
@@ -97,6 +141,27 @@ pub fn held(id: &str) -> bool {
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .any(|(i, _)| i == id)
+}
+
+/// For a claim found locked: if the rbox that made it is dead, what it left
+/// running (its plugins) holds the lock; wait until they are done (true:
+/// locked by us now). A live owner, or an owner not named: false at once.
+fn await_dead_owner(file: &File) -> bool {
+    let owner = fs::read_to_string(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()
+        .and_then(|s| Process::parse(&s));
+    match owner {
+        Some(owner) if !owner.alive() => {}
+        _ => return false,
+    }
+    let begin = std::time::Instant::now();
+    while begin.elapsed() < DEAD_OWNER_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        if lock(file, false).is_ok() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Claims whose rbox died: (container id, or None for a temp file that
@@ -125,7 +190,7 @@ pub fn abandoned(store: &Store) -> Vec<(Option<String>, Claim)> {
             continue;
         }
         let Ok(file) = File::open(&p) else { continue };
-        if lock(&file, false).is_err() {
+        if lock(&file, false).is_err() && !await_dead_owner(&file) {
             continue; // its rbox is at work
         }
         // still the file at that path (not one its owner just unlinked)

@@ -1673,7 +1673,7 @@ fn start_task(store: &Store, c: &Container, state: &mut RunState, attached: bool
         (add.join().expect("the CNI thread does not panic"), shim)
     });
     let shim = shim?;
-    state.shim = supervisor::ShimPid::of(&shim);
+    state.shim = supervisor::ShimPid::of_client(&shim);
     let started = attachment
         .transpose()
         .map_err(ContainerError::from)
@@ -2506,7 +2506,8 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
     let _claim = if claim::held(&c.id) {
         None
     } else {
-        Some(claim::take(store, &c.id).map_err(io_err("claim", &claim_dir(store)))?)
+        let claim = claim::take(store, &c.id).map_err(io_err("claim", &claim_dir(store)))?;
+        Some(claim::hold_scoped(&c.id, claim))
     };
     if c.state.status == "exiting" {
         // the exit hook is tearing it down: not twice at once

@@ -24,6 +24,7 @@ pub mod host;
 pub mod hostports;
 pub mod image;
 pub mod listing;
+pub mod liveness;
 pub mod locate;
 pub mod logs;
 pub mod media;

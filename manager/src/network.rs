@@ -519,12 +519,28 @@ impl Cni {
         };
         let mut cmd = Command::new(&bin);
         // a plugin dies with rbox: a killed rbox's next one runs DEL, and
-        // an orphaned ADD must not go on making things after it
-        // SAFETY: prctl only, async-signal-safe, between fork and exec.
+        // an orphaned ADD must not go on making things after it; until it
+        // (and an IPAM plugin it runs) is gone, it holds the container's
+        // claim, which that next rbox waits for (claim.rs)
+        let rbox = std::process::id() as libc::pid_t;
+        let claim = crate::claim::fd_of(container);
+        // SAFETY: prctl, getppid, _exit and fcntl only, all async-signal-safe,
+        // between fork and exec; `claim` is a descriptor this process keeps
+        // open until the container's claim is released, after the plugin.
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // rbox died between the fork and the prctl: no signal comes
+                if libc::getppid() != rbox {
+                    libc::_exit(1);
+                }
+                if let Some(fd) = claim {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });

@@ -217,43 +217,15 @@ pub fn log_options(opts: &[String]) -> Result<String> {
     })
 }
 
-/// A shim process: its pid and its start time (clock ticks after boot,
-/// /proc/PID/stat field 22), which tells it from a later process that got
-/// the same pid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ShimPid {
-    pub pid: i32,
-    pub started: u64,
-}
+/// A shim process: its pid and its start time, which tells it from a later
+/// process that got the same pid.
+pub type ShimPid = crate::liveness::Process;
 
 impl ShimPid {
     /// The shim at the other end of `client`'s connection.
-    pub fn of(client: &ShimClient) -> Option<ShimPid> {
-        let pid = client.peer_pid()?;
-        Some(ShimPid {
-            pid,
-            started: start_time(pid)?,
-        })
+    pub fn of_client(client: &ShimClient) -> Option<ShimPid> {
+        ShimPid::of(client.peer_pid()?)
     }
-
-    /// Whether that process still lives (not gone, not a zombie, not another
-    /// process under the same pid).
-    pub fn alive(&self) -> bool {
-        start_time(self.pid) == Some(self.started)
-    }
-}
-
-/// A live (not zombie) process's start time.
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the command may hold spaces and parentheses: fields follow the last ')'
-    let rest = stat.rsplit_once(") ")?.1;
-    let fields: Vec<&str> = rest.split(' ').collect();
-    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
-        return None;
-    }
-    // field 22 overall is the 20th after the command
-    fields.get(19)?.parse().ok()
 }
 
 /// Whether the shim of a container recorded as running is gone (killed):
