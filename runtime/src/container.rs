@@ -419,19 +419,18 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let _ = fs::remove_file(&fifo);
     st.started = true;
     st.save(root)?;
-    poststart(&st)
+    poststart(&st);
+    Ok(())
 }
 
-/// Run poststart hooks; when one fails the container is killed and the
-/// error returned, like runc.
-fn poststart(st: &State) -> Result<()> {
+/// Run the poststart hooks: a failing one is a warning and the others
+/// still run, the container goes on (the spec's rule; runc kills it).
+fn poststart(st: &State) {
     if hooks::of(&st.spec, hooks::Kind::Poststart).is_empty() {
-        return Ok(());
+        return;
     }
     let state = hooks::state_json(&st.spec, &st.id, st.pid, "running", &st.bundle);
-    hooks::run(&st.spec, hooks::Kind::Poststart, &state).inspect_err(|_| {
-        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-    })
+    hooks::run_warning(&st.spec, hooks::Kind::Poststart, &state);
 }
 
 /// `run`: create, start and (in the foreground) wait; returns the exit code.
@@ -461,10 +460,7 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
         let _ = delete(root, id, true);
         return Err(Error::Init(e));
     }
-    if let Err(e) = poststart(&created.state) {
-        let _ = delete(root, id, true);
-        return Err(e);
-    }
+    poststart(&created.state);
     if detach {
         return Ok(0);
     }
@@ -584,9 +580,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     if !hooks::of(&st.spec, hooks::Kind::Poststop).is_empty() {
         let state = hooks::state_json(&st.spec, id, 0, "stopped", &st.bundle);
-        if let Err(e) = hooks::run(&st.spec, hooks::Kind::Poststop, &state) {
-            warn!("{e}");
-        }
+        hooks::run_warning(&st.spec, hooks::Kind::Poststop, &state);
     }
     Ok(())
 }

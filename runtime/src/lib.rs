@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod hooks;
 pub mod idmap;
 pub mod init;
+pub mod logging;
 pub mod process;
 pub mod rootfs;
 pub mod seal;

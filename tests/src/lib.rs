@@ -25,8 +25,9 @@
 //!   seccomp `flags`;
 //! - five in hooks.rs: runc 1.1 gives createContainer hooks pid 1 (the
 //!   spec says the host's pid), runs poststart hooks at `create`, checks
-//!   hook paths only when it runs them, and its errors do not name the hook
-//!   kind;
+//!   hook paths only when it runs them, its errors do not name the hook
+//!   kind, and a failing poststart hook kills the container and stops the
+//!   later hooks (the spec: warn and go on);
 //! - `update_bad_input` (runc names `memory`, not the flag `--memory`) and
 //!   `events_stream_reports_oom_and_ends_with_the_container` (runc's event
 //!   stream goes on after the container has stopped);
