@@ -236,10 +236,17 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.pids.push(stage1);
 
     let run_create_hooks = |pid: Pid| -> Result<()> {
-        let state = hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), "creating", &bundle.dir);
-        hooks::run(&bundle.spec, hooks::Kind::Prestart, &state)?;
-        hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &state)?;
-        parent_end.send(&Msg::CreateHooksDone(state))
+        let state =
+            |status| hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), status, &bundle.dir);
+        // prestart (the old hook, "after the create operation") sees
+        // `created`, as crun and the runtime-tools suite have it; the
+        // createRuntime and createContainer hooks `creating`
+        if !hooks::of(&bundle.spec, hooks::Kind::Prestart).is_empty() {
+            hooks::run(&bundle.spec, hooks::Kind::Prestart, &state("created"))?;
+        }
+        let creating = state("creating");
+        hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &creating)?;
+        parent_end.send(&Msg::CreateHooksDone(creating))
     };
     let mut setup = Setup::default();
     let pid = 'recv: loop {

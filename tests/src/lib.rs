@@ -26,8 +26,9 @@
 //! - five in hooks.rs: runc 1.1 gives createContainer hooks pid 1 (the
 //!   spec says the host's pid), runs poststart hooks at `create`, checks
 //!   hook paths only when it runs them, its errors do not name the hook
-//!   kind, and a failing poststart hook kills the container and stops the
-//!   later hooks (the spec: warn and go on);
+//!   kind, a failing poststart hook kills the container and stops the
+//!   later hooks (the spec: warn and go on), and prestart hooks get status
+//!   `creating` (crun and the runtime-tools suite: `created`);
 //! - `update_bad_input` (runc names `memory`, not the flag `--memory`) and
 //!   `events_stream_reports_oom_and_ends_with_the_container` (runc's event
 //!   stream goes on after the container has stopped);

@@ -98,7 +98,8 @@ fn every_hook_runs_in_order_in_its_namespace_with_the_state() {
         serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap()
     };
     for (kind, status) in [
-        ("prestart", "creating"),
+        // as crun and the runtime-tools suite (runc says creating)
+        ("prestart", "created"),
         ("createRuntime", "creating"),
         ("createContainer", "creating"),
         ("poststart", "running"),
