@@ -562,16 +562,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = st.status(root);
-    match status {
-        Status::Stopped | Status::Created => {}
-        _ if force => {}
-        _ => {
-            return Err(Error::BadStatus {
-                id: id.into(),
-                status: status.to_string(),
-                msg: "cannot delete a running container without --force",
-            })
-        }
+    // The spec: deleting a container that is not stopped (created,
+    // running, paused) must fail and leave it as it is; runc and crun kill
+    // a created one. Podman, rbox's shim and `ctr task delete --force`
+    // kill first or pass --force; containerd's runc shim passes a plain
+    // delete, so a created task must be killed before it is deleted.
+    if status != Status::Stopped && !force {
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "only a stopped container can be deleted (--force kills it first)",
+        });
     }
     if st.init_alive() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);

@@ -193,6 +193,30 @@ fn podman_runs_containers_with_rrun() {
     pm.ok(&["kill", "web"]);
     assert_eq!(pm.ok(&["wait", "web"]).trim(), "137");
     pm.ok(&["rm", "web"]);
+    // init makes a created container (rrun create); rm deletes it, which
+    // Podman does with delete --force (a plain delete of a created
+    // container fails, as the OCI spec says)
+    let mut create = vec!["create", "--network", "none"];
+    create.extend(ULIMITS);
+    create.extend(["--name", "made", IMAGE, "sleep", "1000"]);
+    pm.ok(&create);
+    pm.ok(&["init", "made"]);
+    assert_eq!(
+        pm.ok(&["inspect", "made", "--format", "{{.State.Status}}"])
+            .trim(),
+        "initialized"
+    );
+    let made = pm.ok(&["inspect", "made", "--format", "{{.Id}}"]);
+    let state = Command::new(rrun_bin())
+        .arg("--root")
+        .arg(pm.dir.path().join("runtime"))
+        .args(["state", made.trim()])
+        .output()
+        .unwrap();
+    assert_ok(&state, "rrun state of Podman's initialized container");
+    let state: Value = serde_json::from_slice(&state.stdout).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    pm.ok(&["rm", "made"]);
     assert!(pm.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
 
