@@ -100,6 +100,14 @@ fn namespace_plan(spec: &Spec) -> Result<(Vec<NsJoin>, CloneFlags)> {
     Ok((join, new))
 }
 
+/// The spec asks for a new namespace of type `t` (listed, without a path).
+fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
@@ -182,6 +190,9 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().expect("validated");
     nix::unistd::setsid().op(|| "setsid".into())?;
+    if new_ns(spec, LinuxNamespaceType::Network) {
+        crate::net::loopback_up()?;
+    }
     let plan = RootfsPlan {
         spec,
         rootfs: cfg.rootfs,

@@ -18,6 +18,7 @@ pub mod hooks;
 pub mod idmap;
 pub mod init;
 pub mod logging;
+pub mod net;
 pub mod process;
 pub mod rootfs;
 pub mod seal;

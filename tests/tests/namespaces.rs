@@ -93,6 +93,34 @@ fn network_namespace_has_only_lo() {
     assert_eq!(rt.run_ok(&b), "lo\n1\n");
 }
 
+/// `sh -c` script: a server on 127.0.0.1:5000 answering with a line,
+/// then a client that prints what it got (busybox nc).
+const LOOPBACK_ROUND_TRIP: &str =
+    "nc -l -p 5000 -e echo hello-over-lo & sleep 0.3; nc -w 2 127.0.0.1 5000 || echo connect-failed";
+
+#[test]
+#[ignore = "needs root"]
+fn a_new_network_namespace_has_lo_up() {
+    require_root();
+    let rt = Runtime::new();
+    // like runc and crun: a program can talk to itself over 127.0.0.1
+    // without any CNI set-up
+    let b = Bundle::busybox(&["sh", "-c", LOOPBACK_ROUND_TRIP]);
+    assert_eq!(rt.run_ok(&b), "hello-over-lo\n");
+    // in a user namespace too (its root owns the network namespace)
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        &format!("{LOOPBACK_ROUND_TRIP}; ip -o link show lo | grep -o ',UP,' || echo lo-down"),
+    ]);
+    b.add_namespace("user", None);
+    b.edit(|v| {
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    assert_eq!(rt.run_ok(&b), "hello-over-lo\n,UP,\n");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn mount_namespace_keeps_container_mounts_inside() {
