@@ -169,10 +169,15 @@ impl RootfsPlan<'_> {
     /// Mounts, devices and links, all below the rootfs; nothing switched yet.
     pub fn prepare(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
+        let rslave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+        // An unbindable `/` could not give the rootfs bind below (EINVAL):
+        // like crun, start from rslave; finalize() makes the new root
+        // unbindable once it is in place.
         let root_prop = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
             .and_then(propagation_flag)
-            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+            .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+            .unwrap_or(rslave);
         mount(NONE, "/", NONE, root_prop, NONE).at("set propagation of", "/")?;
         if root_prop.intersects(MsFlags::MS_SHARED) {
             make_parent_mount_private(self.rootfs)?;

@@ -19,7 +19,8 @@
 //! - `time_namespace`, `uts_namespace_hostname_and_domainname`: runc 1.1
 //!   has neither time namespaces nor `domainname`;
 //! - `rootfs_propagation_is_applied` ("shared"): runc applies it only
-//!   from 1.4 on;
+//!   from 1.4 on; `unbindable_rootfs_propagation_runs`: runc 1.1 makes `/`
+//!   unbindable before it binds the rootfs, which then fails;
 //! - `hugepage_limits`: runc cannot use the cgroup2 hugetlb of a hybrid host;
 //! - `filter_applies_to_exec_and_with_no_new_privileges`: runc 1.1 refuses
 //!   seccomp `flags`;
