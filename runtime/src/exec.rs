@@ -230,12 +230,16 @@ fn prepare(
     process::apply_rlimits(p)?;
     crate::attrs::apply(p, None)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
+    // the cwd and its check before the filter, which may deny getcwd
+    let cwd_entered = process::enter_cwd_early(p.cwd())?;
     if let (Some(filter), false) = (seccomp, nnp) {
         // needs CAP_SYS_ADMIN without no_new_privs: before dropping caps
         crate::seccomp::install(filter)?;
     }
     process::apply_user_and_caps(p)?;
-    process::enter_cwd(p.cwd())?;
+    if !cwd_entered {
+        process::enter_cwd(p.cwd())?;
+    }
     let plan = ExecPlan::new(p, process::environment(p))?;
     process::cloexec_from(3 + opts.preserve_fds)?;
     crate::attrs::set_exec_labels(p)?;

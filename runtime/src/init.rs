@@ -247,13 +247,17 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     let cwd = process.cwd();
     let seccomp = cfg.seccomp;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // the cwd and its check before the filter, which may deny getcwd
+    let cwd_entered = process::enter_cwd_early(cwd)?;
     if let (Some(filter), false) = (seccomp, nnp) {
         // without no_new_privs installing a filter needs CAP_SYS_ADMIN:
         // do it before the capabilities go (runc's order)
         crate::seccomp::install(filter)?;
     }
     process::apply_user_and_caps(process)?;
-    process::enter_cwd(cwd)?;
+    if !cwd_entered {
+        process::enter_cwd(cwd)?;
+    }
     let mut env = process::environment(process);
     env.extend(cfg.extra_env.iter().cloned());
     let plan = ExecPlan::new(process, env)?;
