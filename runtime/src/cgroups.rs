@@ -55,6 +55,8 @@ pub enum CgroupError {
     Busy(String),
     #[error("linux.resources.{field}: {msg}")]
     Unsupported { field: String, msg: String },
+    #[error(transparent)]
+    Resource(#[from] crate::resources::ResourceError),
     #[error("invalid linux.cgroupsPath {0:?}")]
     BadPath(String),
     #[error("cgroup {path}: still {state} after {waited:?}")]
@@ -174,9 +176,16 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Apply resources (also used by `update`).
+    /// Apply resources (also used by `update`). Values that mean "not
+    /// set" are skipped and a set value whose file this kernel lacks is
+    /// refused before anything is written (resources.rs).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
-        let mut r = resources.clone();
+        let mut r = crate::resources::normalized(resources);
+        if self.kind != HostKind::V2 {
+            crate::resources::missing_file(&crate::resources::v1_knobs(&r), |c| {
+                self.v1_dir(c).cloned()
+            })?;
+        }
         let unified = self.unified_dir().cloned();
         let v1_hugetlb = host_hierarchies()
             .iter()

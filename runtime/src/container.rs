@@ -180,7 +180,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let resources = if rootless() {
         spec_resources
             .map(|r| {
-                let mut r = r.clone();
+                let mut r = crate::resources::normalized(r);
                 r.set_devices(None);
                 r
             })

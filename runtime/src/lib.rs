@@ -20,6 +20,7 @@ pub mod init;
 pub mod logging;
 pub mod net;
 pub mod process;
+pub mod resources;
 pub mod rootfs;
 pub mod seal;
 pub mod seccomp;

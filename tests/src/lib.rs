@@ -50,6 +50,7 @@ use oci_spec::runtime::{
 };
 
 pub mod containerd;
+pub mod docker;
 
 pub use oci_spec::runtime;
 pub use serde_json::{json, Value};

@@ -332,6 +332,56 @@ fn blkio_weight() {
 
 #[test]
 #[ignore = "needs root"]
+fn dockerds_unset_values_are_not_written_and_missing_knobs_are_named() {
+    require_root();
+    let rt = Runtime::new();
+    // what dockerd 20.10 sends for a plain `docker run`: zeros and false
+    // mean "not set" (runc writes nothing for them)
+    let mut b = Bundle::busybox(&["sh", "-c", "echo ran"]);
+    b.set_resources(json!({
+        "blockIO": {"weight": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0},
+        "memory": {"limit": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false},
+        "pids": {"limit": 0}
+    }));
+    assert_eq!(rt.run_ok(&b), "ran\n");
+    if cgroup2_only() {
+        return;
+    }
+    // a real weight: written where the kernel has a weight file, else
+    // refused naming the field and the file, with nothing left behind
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    let cg = b.cgroup_path();
+    b.set_resources(json!({"blockIO": {"weight": 300}}));
+    match blkio_weight_file() {
+        Some(file) => {
+            let _id = rt.start_detached(&b);
+            let w = cgroup_file("blkio", &cg, file);
+            assert!(
+                w.as_deref()
+                    .is_some_and(|w| w.split_whitespace().last() == Some("300")),
+                "{file}: {w:?}"
+            );
+        }
+        None => {
+            let id = rt.id("weight");
+            let out = rt.create(&b, &id);
+            assert_fails_naming(&out, "a blkio weight", "linux.resources.blockIO.weight");
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("/sys/fs/cgroup/blkio{cg}/blkio.weight"))
+                    && err.contains("CFQ or BFQ")
+                    && !err.contains("Permission denied"),
+                "{err}"
+            );
+            assert!(!rt.root.path().join(&id).exists());
+            assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn blkio_throttle() {
     require_root();
     if cgroup2_only() || !std::path::Path::new("/sys/fs/cgroup/blkio").exists() {

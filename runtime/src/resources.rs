@@ -1,0 +1,271 @@
+//! `linux.resources` read as runc reads it, before cgroups.rs writes
+//! anything:
+//!
+//! - **zero means unset.** dockerd sends `blockIO: {weight: 0}`,
+//!   `cpu: {shares: 0}`, `memory: {disableOOMKiller: false}` and the like
+//!   for what the user did not set; runc writes nothing for them, and
+//!   neither does rrun (a kernel without blkio.weight refused them all).
+//! - **a knob whose file this kernel lacks** (blkio.weight without the CFQ
+//!   or BFQ scheduler, memory.memsw.* without swap accounting...) is refused
+//!   naming the field and the file, and only when a real value asks for it.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxWeightDeviceBuilder,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("linux.resources.{field}: this kernel has no {} ({why})", file.display())]
+    MissingFile {
+        field: &'static str,
+        file: PathBuf,
+        why: &'static str,
+    },
+}
+
+/// `resources` without the values that mean "not set" (zeros, empty
+/// strings, `disableOOMKiller: false`), and without a section that is left
+/// empty. What runc skips; nothing else changes.
+pub fn normalized(resources: &LinuxResources) -> LinuxResources {
+    let mut r = resources.clone();
+    r.set_block_io(
+        r.block_io()
+            .clone()
+            .map(block_io)
+            .filter(|b| *b != LinuxBlockIo::default()),
+    );
+    r.set_cpu(
+        r.cpu()
+            .clone()
+            .map(cpu)
+            .filter(|c| *c != LinuxCpu::default()),
+    );
+    r.set_memory(
+        r.memory()
+            .map(memory)
+            .filter(|m| *m != LinuxMemory::default()),
+    );
+    // runc: a pids limit of 0 leaves pids.max as it is
+    r.set_pids(r.pids().filter(|p| p.limit() != 0));
+    r
+}
+
+fn nonzero<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+    v.filter(|v| *v != T::default())
+}
+
+fn block_io(mut b: LinuxBlockIo) -> LinuxBlockIo {
+    b.set_weight(nonzero(b.weight()));
+    b.set_leaf_weight(nonzero(b.leaf_weight()));
+    let devices: Option<Vec<_>> = b.weight_device().clone().map(|ds| {
+        ds.into_iter()
+            .map(|d| {
+                let mut w = LinuxWeightDeviceBuilder::default()
+                    .major(d.major())
+                    .minor(d.minor());
+                if let Some(v) = nonzero(d.weight()) {
+                    w = w.weight(v);
+                }
+                if let Some(v) = nonzero(d.leaf_weight()) {
+                    w = w.leaf_weight(v);
+                }
+                w.build().expect("every field has a value")
+            })
+            .filter(|d| d.weight().is_some() || d.leaf_weight().is_some())
+            .collect()
+    });
+    b.set_weight_device(devices.filter(|d| !d.is_empty()));
+    let nonempty = |l: &Option<Vec<_>>| l.clone().filter(|l: &Vec<_>| !l.is_empty());
+    b.set_throttle_read_bps_device(nonempty(b.throttle_read_bps_device()));
+    b.set_throttle_write_bps_device(nonempty(b.throttle_write_bps_device()));
+    b.set_throttle_read_iops_device(nonempty(b.throttle_read_iops_device()));
+    b.set_throttle_write_iops_device(nonempty(b.throttle_write_iops_device()));
+    b
+}
+
+fn cpu(mut c: LinuxCpu) -> LinuxCpu {
+    c.set_shares(nonzero(c.shares()));
+    c.set_quota(nonzero(c.quota()));
+    c.set_period(nonzero(c.period()));
+    c.set_realtime_runtime(nonzero(c.realtime_runtime()));
+    c.set_realtime_period(nonzero(c.realtime_period()));
+    c.set_cpus(c.cpus().clone().filter(|s| !s.is_empty()));
+    c.set_mems(c.mems().clone().filter(|s| !s.is_empty()));
+    c
+}
+
+fn memory(mut m: LinuxMemory) -> LinuxMemory {
+    m.set_limit(nonzero(m.limit()));
+    m.set_reservation(nonzero(m.reservation()));
+    m.set_swap(nonzero(m.swap()));
+    m.set_kernel(nonzero(m.kernel()));
+    m.set_kernel_tcp(nonzero(m.kernel_tcp()));
+    m.set_disable_oom_killer(m.disable_oom_killer().filter(|d| *d));
+    m
+}
+
+/// A cgroup file a set value is written to: the `linux.resources` field,
+/// the v1 controller, the file names that would do (any one), and what a
+/// kernel without them lacks.
+pub struct Knob {
+    pub field: &'static str,
+    pub controller: &'static str,
+    pub files: &'static [&'static str],
+    pub why: &'static str,
+}
+
+/// The v1 files the set values of `r` (already [`normalized`]) need.
+pub fn v1_knobs(r: &LinuxResources) -> Vec<Knob> {
+    let mut out = Vec::new();
+    let mut need = |on: bool, field, controller, files, why| {
+        if on {
+            out.push(Knob {
+                field,
+                controller,
+                files,
+                why,
+            });
+        }
+    };
+    const NO_WEIGHT: &str = "proportional block I/O weights need the CFQ or BFQ I/O scheduler";
+    if let Some(b) = r.block_io() {
+        need(
+            b.weight().is_some(),
+            "blockIO.weight",
+            "blkio",
+            &["blkio.weight", "blkio.bfq.weight"],
+            NO_WEIGHT,
+        );
+        need(
+            b.leaf_weight().is_some(),
+            "blockIO.leafWeight",
+            "blkio",
+            &["blkio.leaf_weight"],
+            "leaf weights need the CFQ I/O scheduler",
+        );
+        need(
+            b.weight_device().is_some(),
+            "blockIO.weightDevice",
+            "blkio",
+            &["blkio.weight_device", "blkio.bfq.weight_device"],
+            NO_WEIGHT,
+        );
+    }
+    if let Some(c) = r.cpu() {
+        need(
+            c.quota().is_some() || c.period().is_some(),
+            "cpu.quota",
+            "cpu",
+            &["cpu.cfs_quota_us"],
+            "CPU bandwidth control needs CONFIG_CFS_BANDWIDTH",
+        );
+        need(
+            c.realtime_runtime().is_some() || c.realtime_period().is_some(),
+            "cpu.realtimeRuntime",
+            "cpu",
+            &["cpu.rt_runtime_us"],
+            "real-time group scheduling needs CONFIG_RT_GROUP_SCHED",
+        );
+    }
+    if let Some(m) = r.memory() {
+        need(
+            m.swap().is_some(),
+            "memory.swap",
+            "memory",
+            &["memory.memsw.limit_in_bytes"],
+            "swap limits need swap accounting (swapaccount=1)",
+        );
+    }
+    out
+}
+
+/// The first knob of `knobs` none of whose files is in its controller's
+/// directory (`dir_of`; a missing controller is left to the caller).
+pub fn missing_file(
+    knobs: &[Knob],
+    dir_of: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), ResourceError> {
+    for k in knobs {
+        let Some(dir) = dir_of(k.controller) else {
+            continue;
+        };
+        if !k.files.iter().any(|f| dir.join(f).exists()) {
+            return Err(ResourceError::MissingFile {
+                field: k.field,
+                file: dir.join(k.files[0]),
+                why: k.why,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn dockerds_zeros_are_unset() {
+        let r = normalized(&resources(serde_json::json!({
+            "blockIO": {"weight": 0, "leafWeight": 0, "weightDevice": [{"major": 8, "minor": 0, "weight": 0}], "throttleReadBpsDevice": []},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false},
+            "pids": {"limit": 0}
+        })));
+        assert_eq!(r, LinuxResources::default());
+        assert!(v1_knobs(&r).is_empty());
+    }
+
+    #[test]
+    fn real_values_stay() {
+        let before = resources(serde_json::json!({
+            "blockIO": {"weight": 500, "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 10}]},
+            "cpu": {"shares": 0, "quota": -1, "cpus": "0"},
+            "memory": {"limit": -1, "swappiness": 0, "disableOOMKiller": true},
+            "pids": {"limit": -1}
+        }));
+        let r = normalized(&before);
+        let b = r.block_io().clone().unwrap();
+        assert_eq!(b.weight(), Some(500));
+        let d = &b.weight_device().clone().unwrap()[0];
+        assert_eq!((d.weight(), d.leaf_weight()), (None, Some(10)));
+        let c = r.cpu().clone().unwrap();
+        assert_eq!((c.shares(), c.quota()), (None, Some(-1)));
+        assert_eq!(c.cpus().as_deref(), Some("0"));
+        let m = r.memory().unwrap();
+        assert_eq!(m.limit(), Some(-1));
+        assert_eq!(m.swappiness(), Some(0), "swappiness 0 is a value");
+        assert_eq!(m.disable_oom_killer(), Some(true));
+        assert_eq!(r.pids().unwrap().limit(), -1);
+        let fields: Vec<&str> = v1_knobs(&r).iter().map(|k| k.field).collect();
+        assert_eq!(
+            fields,
+            ["blockIO.weight", "blockIO.weightDevice", "cpu.quota"]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named_with_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = normalized(&resources(serde_json::json!({"blockIO": {"weight": 300}})));
+        let knobs = v1_knobs(&r);
+        let e = missing_file(&knobs, |_| Some(dir.path().to_path_buf())).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("linux.resources.blockIO.weight: this kernel has no ")
+                && msg.contains("blkio.weight (")
+                && msg.contains("CFQ or BFQ"),
+            "{msg}"
+        );
+        std::fs::write(dir.path().join("blkio.bfq.weight"), "").unwrap();
+        missing_file(&knobs, |_| Some(dir.path().to_path_buf())).unwrap();
+        // no controller at all: left to the caller's own error
+        missing_file(&knobs, |_| None).unwrap();
+    }
+}
