@@ -181,6 +181,9 @@ impl Cgroup {
     /// refused before anything is written (resources.rs).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         let mut r = crate::resources::normalized(resources);
+        crate::resources::check_hugepage_limits(
+            r.hugepage_limits().as_deref().unwrap_or_default(),
+        )?;
         if self.kind != HostKind::V2 {
             crate::resources::missing_file(&crate::resources::v1_knobs(&r), |c| {
                 self.v1_dir(c).cloned()

@@ -5,18 +5,33 @@
 //!   `cpu: {shares: 0}`, `memory: {disableOOMKiller: false}` and the like
 //!   for what the user did not set; runc writes nothing for them, and
 //!   neither does rrun (a kernel without blkio.weight refused them all).
+//! - **hugepageLimits page sizes** are a power of two with a unit (`2MB`,
+//!   `1GB`) that this kernel has (/sys/kernel/mm/hugepages); cgroups-rs
+//!   skipped any other size without a word.
 //! - **a knob whose file this kernel lacks** (blkio.weight without the CFQ
 //!   or BFQ scheduler, memory.memsw.* without swap accounting...) is refused
 //!   naming the field and the file, and only when a real value asks for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxWeightDeviceBuilder,
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources,
+    LinuxWeightDeviceBuilder,
 };
+
+/// Where the kernel lists the huge page sizes it has.
+const HUGEPAGES: &str = "/sys/kernel/mm/hugepages";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
+    #[error("linux.resources.hugepageLimits[{index}].pageSize: {size:?} is not a page size (a power of two with a unit: 64KB, 2MB, 1GB)")]
+    PageSize { index: usize, size: String },
+    #[error("linux.resources.hugepageLimits[{index}].pageSize: this kernel has no {size} huge pages (it has: {have})")]
+    PageSizeUnsupported {
+        index: usize,
+        size: String,
+        have: String,
+    },
     #[error("linux.resources.{field}: this kernel has no {} ({why})", file.display())]
     MissingFile {
         field: &'static str,
@@ -104,6 +119,82 @@ fn memory(mut m: LinuxMemory) -> LinuxMemory {
     m.set_kernel_tcp(nonzero(m.kernel_tcp()));
     m.set_disable_oom_killer(m.disable_oom_killer().filter(|d| *d));
     m
+}
+
+/// A page size as runc and the kernel's hugetlb files spell it ("2MB",
+/// "1GB", "64KB") in bytes; None if it is not a power of two with a unit.
+pub fn page_size_bytes(size: &str) -> Option<u64> {
+    let digits = size.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = size.split_at(digits);
+    let shift = match unit {
+        "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        "TB" => 40,
+        "PB" => 50,
+        _ => return None,
+    };
+    let n: u64 = num.parse().ok()?;
+    n.is_power_of_two().then_some(n)?.checked_mul(1 << shift)
+}
+
+/// The kernel's page size name for a size in bytes ("2MB").
+fn page_size_name(mut bytes: u64) -> String {
+    let mut unit = 0;
+    while bytes >= 1024 && bytes % 1024 == 0 && unit < 5 {
+        bytes /= 1024;
+        unit += 1;
+    }
+    format!("{bytes}{}", ["B", "KB", "MB", "GB", "TB", "PB"][unit])
+}
+
+/// The huge page sizes this kernel has, smallest first ("2MB", "1GB").
+pub fn supported_page_sizes(dir: &Path) -> Vec<String> {
+    let mut sizes: Vec<u64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
+            Some(kb * 1024)
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes.into_iter().map(page_size_name).collect()
+}
+
+/// Refuse page sizes that are malformed or that this kernel lacks.
+pub fn check_hugepage_limits(limits: &[LinuxHugepageLimit]) -> Result<(), ResourceError> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let have = supported_page_sizes(Path::new(HUGEPAGES));
+    for (index, l) in limits.iter().enumerate() {
+        let size = l.page_size();
+        let Some(bytes) = page_size_bytes(size) else {
+            return Err(ResourceError::PageSize {
+                index,
+                size: size.clone(),
+            });
+        };
+        if !have.contains(&page_size_name(bytes)) {
+            return Err(ResourceError::PageSizeUnsupported {
+                index,
+                size: size.clone(),
+                have: if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A cgroup file a set value is written to: the `linux.resources` field,
@@ -248,6 +339,37 @@ mod tests {
             fields,
             ["blockIO.weight", "blockIO.weightDevice", "cpu.quota"]
         );
+    }
+
+    #[test]
+    fn page_sizes() {
+        assert_eq!(page_size_bytes("2MB"), Some(2 << 20));
+        assert_eq!(page_size_bytes("1GB"), Some(1 << 30));
+        assert_eq!(page_size_bytes("64KB"), Some(64 << 10));
+        for bad in [
+            "3MB",
+            "2mb",
+            "MB",
+            "2",
+            "2 MB",
+            "-2MB",
+            "0MB",
+            "",
+            "1048576PB",
+        ] {
+            assert_eq!(page_size_bytes(bad), None, "{bad}");
+        }
+        assert_eq!(page_size_name(2 << 20), "2MB");
+        assert_eq!(page_size_name(1 << 30), "1GB");
+    }
+
+    #[test]
+    fn kernel_page_sizes_are_read_from_sysfs() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["hugepages-1048576kB", "hugepages-2048kB", "other"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        assert_eq!(supported_page_sizes(dir.path()), ["2MB", "1GB"]);
     }
 
     #[test]

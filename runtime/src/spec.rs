@@ -201,6 +201,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         {
             crate::devices::validate(rules)?;
         }
+        if let Some(limits) = linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.hugepage_limits().as_ref())
+        {
+            crate::resources::check_hugepage_limits(limits)?;
+        }
         for (field, paths) in [
             ("linux.maskedPaths", linux.masked_paths()),
             ("linux.readonlyPaths", linux.readonly_paths()),

@@ -382,6 +382,46 @@ fn dockerds_unset_values_are_not_written_and_missing_knobs_are_named() {
 
 #[test]
 #[ignore = "needs root"]
+fn hugepage_page_sizes_are_checked_before_anything_is_made() {
+    require_root();
+    let have_2mb = std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    let _restore = RestoreSubtree::new();
+    let rt = Runtime::new();
+    for (size, says) in [
+        ("3MB", "is not a page size"),
+        ("2mb", "is not a page size"),
+        // a real size this (x86) kernel does not have
+        ("16GB", "this kernel has no 16GB huge pages"),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(json!({"hugepageLimits": [{"pageSize": size, "limit": 4194304}]}));
+        let field = "linux.resources.hugepageLimits[0].pageSize";
+        // on a pure cgroup v2 host, where cgroups-rs skipped sizes it did
+        // not know and the container ran without its limit
+        if !testing_runc() && cgroup2_mount().is_some() {
+            let id = rt.id("huge");
+            let out = run_in_cgroup2_only_view(&rt, &b, &id);
+            assert_fails_naming(&out, &format!("{size} on cgroup v2"), field);
+            assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+        }
+        // and here, before anything is made
+        let id = rt.id("huge");
+        let out = rt.run(&b, &id);
+        assert_fails_naming(&out, size, field);
+        assert!(stderr(&out).contains(says), "{size}: {}", stderr(&out));
+        assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+    }
+    // a size the kernel has still works there
+    if have_2mb && !testing_runc() && cgroup2_mount().is_some() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}));
+        let id = rt.id("huge");
+        assert_ok(&run_in_cgroup2_only_view(&rt, &b, &id), "2MB on cgroup v2");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn blkio_throttle() {
     require_root();
     if cgroup2_only() || !std::path::Path::new("/sys/fs/cgroup/blkio").exists() {
