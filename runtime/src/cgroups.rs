@@ -220,6 +220,13 @@ impl Cgroup {
                 r.set_block_io(Some(b));
             }
         }
+        // kernel memory: v1's TCP limit is written below, the rest is
+        // ignored with runc's warning (resources.rs)
+        let (ignored, kernel_tcp) =
+            crate::resources::take_kernel_memory(&mut r, self.v1_dir("memory").is_some());
+        for w in ignored {
+            tracing::warn!("{w}");
+        }
         let mut mgr = self.manager()?;
         mgr.set(&r).map_err(|e| match missing_controller(&r) {
             // cgroups-rs only says "subsystems is empty"
@@ -231,6 +238,9 @@ impl Cgroup {
         })?;
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
+        }
+        if let (Some(dir), Some(tcp)) = (self.v1_dir("memory"), kernel_tcp) {
+            write_file(&dir.join(crate::resources::KMEM_TCP), &tcp.to_string())?;
         }
         if let Some(rules) = device_rules {
             self.apply_devices(&rules)?;

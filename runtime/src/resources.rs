@@ -11,6 +11,10 @@
 //! - **a knob whose file this kernel lacks** (blkio.weight without the CFQ
 //!   or BFQ scheduler, memory.memsw.* without swap accounting...) is refused
 //!   naming the field and the file, and only when a real value asks for it.
+//! - **memory.kernelTCP** goes to v1's memory.kmem.tcp.limit_in_bytes (as
+//!   crun does; cgroups-rs skipped it); cgroup v2 has no such limit, and
+//!   there it is ignored with a warning as runc does. `memory.kernel` is
+//!   ignored with runc's warning everywhere (the kernel deprecated it).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,9 @@ use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources,
     LinuxWeightDeviceBuilder,
 };
+
+/// v1's limit for `memory.kernelTCP`.
+pub const KMEM_TCP: &str = "memory.kmem.tcp.limit_in_bytes";
 
 /// Where the kernel lists the huge page sizes it has.
 const HUGEPAGES: &str = "/sys/kernel/mm/hugepages";
@@ -268,6 +275,49 @@ pub fn v1_knobs(r: &LinuxResources) -> Vec<Knob> {
             &["memory.memsw.limit_in_bytes"],
             "swap limits need swap accounting (swapaccount=1)",
         );
+        need(
+            m.kernel_tcp().is_some(),
+            "memory.kernelTCP",
+            "memory",
+            &[KMEM_TCP],
+            "kernel TCP buffer limits need kernel memory accounting (CONFIG_MEMCG_KMEM)",
+        );
+    }
+    out
+}
+
+/// Take `memory.kernel` and `memory.kernelTCP` out of `r` (already
+/// [`normalized`]): cgroups-rs skips both, and a memory section left with
+/// only them must not need a memory controller. Returns the warnings for
+/// what is ignored and the kernel TCP limit to write to v1's [`KMEM_TCP`]
+/// (`v1_memory`: the memory controller is a v1 one).
+pub fn take_kernel_memory(
+    r: &mut LinuxResources,
+    v1_memory: bool,
+) -> (Vec<&'static str>, Option<i64>) {
+    let warnings = ignored(r, v1_memory);
+    let Some(mut m) = r.memory() else {
+        return (warnings, None);
+    };
+    let tcp = m.kernel_tcp().filter(|_| v1_memory);
+    m.set_kernel(None);
+    m.set_kernel_tcp(None);
+    r.set_memory(Some(m).filter(|m| *m != LinuxMemory::default()));
+    (warnings, tcp)
+}
+
+/// The set values of `r` (already [`normalized`]) this host ignores, as
+/// runc does, each with its warning; `v1_memory`: the memory controller
+/// is a v1 one, which has a kernel TCP limit.
+fn ignored(r: &LinuxResources, v1_memory: bool) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() {
+            out.push("linux.resources.memory.kernel is ignored: kernel memory limits are deprecated by the kernel (runc ignores them too)");
+        }
+        if m.kernel_tcp().is_some() && !v1_memory {
+            out.push("linux.resources.memory.kernelTCP is ignored: cgroup v2 has no kernel TCP buffer limit (TCP buffers count toward memory.max)");
+        }
     }
     out
 }
@@ -339,6 +389,30 @@ mod tests {
             fields,
             ["blockIO.weight", "blockIO.weightDevice", "cpu.quota"]
         );
+    }
+
+    #[test]
+    fn kernel_memory_is_ignored_with_a_warning_and_tcp_only_on_v2() {
+        let r = normalized(&resources(serde_json::json!({
+            "memory": {"kernel": 1048576, "kernelTCP": 1048576}
+        })));
+        assert_eq!(ignored(&r, true).len(), 1);
+        assert!(ignored(&r, true)[0].starts_with("linux.resources.memory.kernel is ignored"));
+        assert_eq!(ignored(&r, false).len(), 2);
+        assert!(ignored(&r, false)[1].contains("kernelTCP"));
+        assert!(v1_knobs(&r).iter().any(|k| k.files == [KMEM_TCP]));
+        let mut v1 = r.clone();
+        assert_eq!(take_kernel_memory(&mut v1, true).1, Some(1048576));
+        // nothing is left for cgroups-rs, which would want a controller
+        assert_eq!(v1.memory(), &None);
+        let mut v2 = r.clone();
+        assert_eq!(take_kernel_memory(&mut v2, false).1, None);
+        assert_eq!(v2.memory(), &None);
+        // dockerd's zeros: nothing to say
+        let r = normalized(&resources(serde_json::json!({
+            "memory": {"kernel": 0, "kernelTCP": 0}
+        })));
+        assert!(ignored(&r, false).is_empty());
     }
 
     #[test]

@@ -422,6 +422,41 @@ fn hugepage_page_sizes_are_checked_before_anything_is_made() {
 
 #[test]
 #[ignore = "needs root"]
+fn kernel_tcp_limit_reaches_v1_and_is_ignored_with_a_warning_on_v2() {
+    require_root();
+    let _restore = RestoreSubtree::new();
+    let rt = Runtime::new();
+    let tcp = json!({"memory": {"kernelTCP": 4194304}});
+    // v1: memory.kmem.tcp.limit_in_bytes, as crun writes it (and the
+    // runtime-tools suite checks); cgroups-rs skipped it
+    if !cgroup2_only() {
+        let mut b = Bundle::busybox(&["sleep", "100"]);
+        b.set_resources(tcp.clone());
+        let cg = b.cgroup_path();
+        let _id = rt.start_detached(&b);
+        assert_eq!(
+            cgroup_file("memory", &cg, "memory.kmem.tcp.limit_in_bytes").as_deref(),
+            Some("4194304")
+        );
+    }
+    // v2 has no such limit: the container runs, and the user is told, as
+    // runc does
+    if !testing_runc() && cgroup2_mount().is_some() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(tcp);
+        let id = rt.id("tcp");
+        let out = run_in_cgroup2_only_view(&rt, &b, &id);
+        assert_ok(&out, "kernelTCP on cgroup v2");
+        assert!(
+            stderr(&out).contains("linux.resources.memory.kernelTCP is ignored"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn blkio_throttle() {
     require_root();
     if cgroup2_only() || !std::path::Path::new("/sys/fs/cgroup/blkio").exists() {
