@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
 use tracing::{debug, warn};
 
 use crate::cgroups::Cgroup;
@@ -42,12 +43,14 @@ pub struct Created {
     pub console_master: Option<OwnedFd>,
 }
 
-/// Undo a half-made container: kill its processes, remove its cgroup and
-/// state directory. Disarmed once the container exists.
+/// Undo a half-made container: kill its processes, detach the rootfs bind
+/// of a container without a mount namespace, remove its cgroup and state
+/// directory. Disarmed once the container exists.
 struct Cleanup {
     dir: Option<PathBuf>,
     cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
+    rootfs_mount: Option<(PathBuf, u64)>,
 }
 
 impl Drop for Cleanup {
@@ -58,6 +61,13 @@ impl Drop for Cleanup {
         }
         if let Some(cg) = &self.cgroup {
             kill_cgroup(cg);
+        }
+        if let Some((rootfs, id)) = &self.rootfs_mount {
+            if let Err(e) = crate::sharedmount::release(rootfs, *id) {
+                warn!("cleanup: {e}");
+            }
+        }
+        if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.destroy() {
                 warn!("cleanup: remove cgroup: {e}");
             }
@@ -129,6 +139,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: Some(dir.clone()),
         cgroup: None,
         pids: vec![],
+        rootfs_mount: None,
     };
 
     // The console: a connection to the caller's socket, or for a
@@ -209,6 +220,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     guard.cgroup = cgroup.clone();
 
+    // No mount namespace: the container's mounts go below a private bind
+    // of the rootfs in the runtime's mount namespace (sharedmount.rs).
+    let rootfs_mount = if linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
+    {
+        None
+    } else {
+        let id = crate::sharedmount::bind(&bundle.rootfs)?;
+        guard.rootfs_mount = Some((bundle.rootfs.clone(), id));
+        Some(id)
+    };
+
     let (extra, extra_env) = extra_fds(opts.preserve_fds);
     let idmapped = crate::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let idmapped_fds: Vec<(usize, std::os::fd::RawFd)> = idmapped
@@ -283,6 +307,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: state::now_rfc3339(),
         owner: String::new(),
         cgroup,
+        rootfs_mount,
         spec: bundle.spec,
         started: opts.start_now,
     };
@@ -292,6 +317,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     guard.pids.clear();
     guard.cgroup = None;
+    guard.rootfs_mount = None;
     guard.dir = None;
     debug!(id = opts.id, pid = pid.as_raw(), "created");
     Ok(Created {
@@ -580,6 +606,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             kill_cgroup(cg);
         }
         wait_gone(&st);
+    }
+    if let Some(id) = st.rootfs_mount {
+        crate::sharedmount::release(&st.rootfs, id)?;
     }
     if let Some(cg) = &st.cgroup {
         kill_cgroup(cg);

@@ -200,19 +200,13 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         no_pivot: cfg.no_pivot,
         new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
         in_userns: has_ns(spec, LinuxNamespaceType::User),
+        // without one, the runtime's (sharedmount.rs)
+        own_mount_ns: has_ns(spec, LinuxNamespaceType::Mount),
         idmapped: cfg.idmapped,
     };
-    let mount_ns = has_ns(spec, LinuxNamespaceType::Mount);
-    if mount_ns {
-        plan.prepare()?;
-    }
+    plan.prepare()?;
     let hook_state = create_hooks(spec, ch)?;
-    if mount_ns {
-        plan.switch_root()?;
-    } else {
-        nix::unistd::chroot(cfg.rootfs).at("chroot", cfg.rootfs)?;
-        nix::unistd::chdir("/").at("chdir", "/")?;
-    }
+    plan.switch_root()?;
     if let Some(console) = &cfg.console {
         crate::console::setup_in_container(
             console.as_raw_fd(),
@@ -232,9 +226,7 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         }
     }
     rootfs::apply_sysctl(spec)?;
-    if has_ns(spec, LinuxNamespaceType::Mount) {
-        rootfs::finalize(spec)?;
-    }
+    rootfs::finalize(spec)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::config("process.oomScoreAdj", format!("write {adj}: {e}")))?;

@@ -24,6 +24,7 @@ pub mod resources;
 pub mod rootfs;
 pub mod seal;
 pub mod seccomp;
+pub mod sharedmount;
 pub mod signal;
 pub mod spec;
 pub mod state;
