@@ -27,9 +27,14 @@ RBOX := $(CURDIR)/target/release/rbox
 # and musl's malloc keeps no per-thread arenas (docs/performance.md)
 SHIM := $(CURDIR)/target/$(RRUN_TARGET)/release/containerd-shim-rrun-v2
 
-.PHONY: deps bench-deps build install fmt lint test test-unit demo bench soak clean
+.PHONY: deps build install fmt lint test test-unit demo bench soak clean
 
-## deps: install the Debian packages the build, tests, demo and bench need (idempotent)
+## deps: install the Debian packages the build, tests, demo and bench need (idempotent).
+## Debian's Docker (docker.io: the compat tests drive a private dockerd with rrun, and
+## `make bench` compares `rbox run` with `docker run`) is installed with no daemon
+## started: a policy-rc.d that refuses every service start is in place during the
+## install (a system dockerd would make docker0 on 172.17.0.0/16 and set the FORWARD
+## policy to DROP); the tests and the bench run their own private dockerd.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -40,25 +45,18 @@ deps:
 	  apt-get update -qq </dev/null; \
 	  apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
-	@if ! rustc --print target-libdir --target $(RRUN_TARGET) 2>/dev/null | xargs -I{} test -d {}; then \
-	  command -v rustup >/dev/null || { echo "the Rust standard library for $(RRUN_TARGET) is missing and rustup is not installed" >&2; exit 1; }; \
-	  rustup target add $(RRUN_TARGET); \
-	fi
-
-## bench-deps: what only `make bench` needs (Debian's Docker, to compare `rbox run` with
-## `docker run`); not part of deps, so `make test` (CI) does not install it. No daemon is
-## started: a policy-rc.d that refuses every service start is in place during the install
-## (a system dockerd would make docker0 on 172.17.0.0/16 and set the FORWARD policy to DROP);
-## the bench runs its own private dockerd.
-bench-deps: deps
 	@if ! dpkg-query -W -f='$${Status}' docker.io 2>/dev/null | grep -q "install ok installed"; then \
 	  echo "installing: docker.io (no service started)"; \
 	  made=0; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1; }; \
 	  apt-get update -qq </dev/null; rc=0; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io </dev/null || rc=$$?; \
 	  [ $$made = 0 ] || rm -f /usr/sbin/policy-rc.d; \
 	  [ $$rc = 0 ] || exit $$rc; \
-	  if pgrep -x dockerd >/dev/null; then echo "a dockerd is running after the install: stop it before make bench" >&2; exit 1; fi; \
+	  if pgrep -x dockerd >/dev/null; then echo "a dockerd is running after the install: stop it before make test or make bench" >&2; exit 1; fi; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+	@if ! rustc --print target-libdir --target $(RRUN_TARGET) 2>/dev/null | xargs -I{} test -d {}; then \
+	  command -v rustup >/dev/null || { echo "the Rust standard library for $(RRUN_TARGET) is missing and rustup is not installed" >&2; exit 1; }; \
+	  rustup target add $(RRUN_TARGET); \
 	fi
 
 build:
@@ -104,7 +102,7 @@ test: deps build lint
 demo: deps build
 	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/demo.sh
 
-bench: bench-deps build
+bench: deps build
 	RRUN=$(RRUN) RBOX=$(RBOX) SHIM=$(SHIM) CNI_BIN_DIR=$(CNI_BIN_DIR) scripts/bench.sh
 
 ## soak: kill -9 of rbox, a shim or rrun at random points of run/exec/stop/rm, then count

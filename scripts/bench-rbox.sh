@@ -209,7 +209,7 @@ if command -v dockerd >/dev/null && [ -n "$docker_client" ]; then
     notes+=("docker is left out: $(tail -n1 <<<"$out")")
   fi
 else
-  notes+=("docker is left out: dockerd (Debian's docker.io, make bench-deps) is not installed")
+  notes+=("docker is left out: dockerd (Debian's docker.io, make deps) is not installed")
 fi
 for n in "${notes[@]}"; do echo "$n" >&2; done
 

@@ -55,6 +55,8 @@ pub enum CgroupError {
     Busy(String),
     #[error("linux.resources.{field}: {msg}")]
     Unsupported { field: String, msg: String },
+    #[error(transparent)]
+    Resource(#[from] crate::resources::ResourceError),
     #[error("invalid linux.cgroupsPath {0:?}")]
     BadPath(String),
     #[error("cgroup {path}: still {state} after {waited:?}")]
@@ -174,9 +176,19 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Apply resources (also used by `update`).
+    /// Apply resources (also used by `update`). Values that mean "not
+    /// set" are skipped and a set value whose file this kernel lacks is
+    /// refused before anything is written (resources.rs).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
-        let mut r = resources.clone();
+        let mut r = crate::resources::normalized(resources);
+        crate::resources::check_hugepage_limits(
+            r.hugepage_limits().as_deref().unwrap_or_default(),
+        )?;
+        if self.kind != HostKind::V2 {
+            crate::resources::missing_file(&crate::resources::v1_knobs(&r), |c| {
+                self.v1_dir(c).cloned()
+            })?;
+        }
         let unified = self.unified_dir().cloned();
         let v1_hugetlb = host_hierarchies()
             .iter()
@@ -208,6 +220,13 @@ impl Cgroup {
                 r.set_block_io(Some(b));
             }
         }
+        // kernel memory: v1's TCP limit is written below, the rest is
+        // ignored with runc's warning (resources.rs)
+        let (ignored, kernel_tcp) =
+            crate::resources::take_kernel_memory(&mut r, self.v1_dir("memory").is_some());
+        for w in ignored {
+            tracing::warn!("{w}");
+        }
         let mut mgr = self.manager()?;
         mgr.set(&r).map_err(|e| match missing_controller(&r) {
             // cgroups-rs only says "subsystems is empty"
@@ -219,6 +238,9 @@ impl Cgroup {
         })?;
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
+        }
+        if let (Some(dir), Some(tcp)) = (self.v1_dir("memory"), kernel_tcp) {
+            write_file(&dir.join(crate::resources::KMEM_TCP), &tcp.to_string())?;
         }
         if let Some(rules) = device_rules {
             self.apply_devices(&rules)?;

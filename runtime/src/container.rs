@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
 use tracing::{debug, warn};
 
 use crate::cgroups::Cgroup;
@@ -42,12 +43,14 @@ pub struct Created {
     pub console_master: Option<OwnedFd>,
 }
 
-/// Undo a half-made container: kill its processes, remove its cgroup and
-/// state directory. Disarmed once the container exists.
+/// Undo a half-made container: kill its processes, detach the rootfs bind
+/// of a container without a mount namespace, remove its cgroup and state
+/// directory. Disarmed once the container exists.
 struct Cleanup {
     dir: Option<PathBuf>,
     cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
+    rootfs_mount: Option<(PathBuf, u64)>,
 }
 
 impl Drop for Cleanup {
@@ -58,6 +61,13 @@ impl Drop for Cleanup {
         }
         if let Some(cg) = &self.cgroup {
             kill_cgroup(cg);
+        }
+        if let Some((rootfs, id)) = &self.rootfs_mount {
+            if let Err(e) = crate::sharedmount::release(rootfs, *id) {
+                warn!("cleanup: {e}");
+            }
+        }
+        if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.destroy() {
                 warn!("cleanup: remove cgroup: {e}");
             }
@@ -129,6 +139,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: Some(dir.clone()),
         cgroup: None,
         pids: vec![],
+        rootfs_mount: None,
     };
 
     // The console: a connection to the caller's socket, or for a
@@ -180,7 +191,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let resources = if rootless() {
         spec_resources
             .map(|r| {
-                let mut r = r.clone();
+                let mut r = crate::resources::normalized(r);
                 r.set_devices(None);
                 r
             })
@@ -209,6 +220,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     guard.cgroup = cgroup.clone();
 
+    // No mount namespace: the container's mounts go below a private bind
+    // of the rootfs in the runtime's mount namespace (sharedmount.rs).
+    let rootfs_mount = if linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
+    {
+        None
+    } else {
+        let id = crate::sharedmount::bind(&bundle.rootfs)?;
+        guard.rootfs_mount = Some((bundle.rootfs.clone(), id));
+        Some(id)
+    };
+
     let (extra, extra_env) = extra_fds(opts.preserve_fds);
     let idmapped = crate::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let idmapped_fds: Vec<(usize, std::os::fd::RawFd)> = idmapped
@@ -236,10 +260,17 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.pids.push(stage1);
 
     let run_create_hooks = |pid: Pid| -> Result<()> {
-        let state = hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), "creating", &bundle.dir);
-        hooks::run(&bundle.spec, hooks::Kind::Prestart, &state)?;
-        hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &state)?;
-        parent_end.send(&Msg::CreateHooksDone(state))
+        let state =
+            |status| hooks::state_json(&bundle.spec, opts.id, pid.as_raw(), status, &bundle.dir);
+        // prestart (the old hook, "after the create operation") sees
+        // `created`, as crun and the runtime-tools suite have it; the
+        // createRuntime and createContainer hooks `creating`
+        if !hooks::of(&bundle.spec, hooks::Kind::Prestart).is_empty() {
+            hooks::run(&bundle.spec, hooks::Kind::Prestart, &state("created"))?;
+        }
+        let creating = state("creating");
+        hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &creating)?;
+        parent_end.send(&Msg::CreateHooksDone(creating))
     };
     let mut setup = Setup::default();
     let pid = 'recv: loop {
@@ -276,6 +307,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: state::now_rfc3339(),
         owner: String::new(),
         cgroup,
+        rootfs_mount,
         spec: bundle.spec,
         started: opts.start_now,
     };
@@ -285,6 +317,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     guard.pids.clear();
     guard.cgroup = None;
+    guard.rootfs_mount = None;
     guard.dir = None;
     debug!(id = opts.id, pid = pid.as_raw(), "created");
     Ok(Created {
@@ -419,19 +452,18 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let _ = fs::remove_file(&fifo);
     st.started = true;
     st.save(root)?;
-    poststart(&st)
+    poststart(&st);
+    Ok(())
 }
 
-/// Run poststart hooks; when one fails the container is killed and the
-/// error returned, like runc.
-fn poststart(st: &State) -> Result<()> {
+/// Run the poststart hooks: a failing one is a warning and the others
+/// still run, the container goes on (the spec's rule; runc kills it).
+fn poststart(st: &State) {
     if hooks::of(&st.spec, hooks::Kind::Poststart).is_empty() {
-        return Ok(());
+        return;
     }
     let state = hooks::state_json(&st.spec, &st.id, st.pid, "running", &st.bundle);
-    hooks::run(&st.spec, hooks::Kind::Poststart, &state).inspect_err(|_| {
-        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-    })
+    hooks::run_warning(&st.spec, hooks::Kind::Poststart, &state);
 }
 
 /// `run`: create, start and (in the foreground) wait; returns the exit code.
@@ -461,10 +493,7 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
         let _ = delete(root, id, true);
         return Err(Error::Init(e));
     }
-    if let Err(e) = poststart(&created.state) {
-        let _ = delete(root, id, true);
-        return Err(e);
-    }
+    poststart(&created.state);
     if detach {
         return Ok(0);
     }
@@ -559,16 +588,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = st.status(root);
-    match status {
-        Status::Stopped | Status::Created => {}
-        _ if force => {}
-        _ => {
-            return Err(Error::BadStatus {
-                id: id.into(),
-                status: status.to_string(),
-                msg: "cannot delete a running container without --force",
-            })
-        }
+    // The spec: deleting a container that is not stopped (created,
+    // running, paused) must fail and leave it as it is; runc and crun kill
+    // a created one. Podman, rbox's shim and `ctr task delete --force`
+    // kill first or pass --force; containerd's runc shim passes a plain
+    // delete, so a created task must be killed before it is deleted.
+    if status != Status::Stopped && !force {
+        return Err(Error::BadStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "only a stopped container can be deleted (--force kills it first)",
+        });
     }
     if st.init_alive() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
@@ -577,6 +607,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         wait_gone(&st);
     }
+    if let Some(id) = st.rootfs_mount {
+        crate::sharedmount::release(&st.rootfs, id)?;
+    }
     if let Some(cg) = &st.cgroup {
         kill_cgroup(cg);
         cg.destroy()?;
@@ -584,9 +617,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     if !hooks::of(&st.spec, hooks::Kind::Poststop).is_empty() {
         let state = hooks::state_json(&st.spec, id, 0, "stopped", &st.bundle);
-        if let Err(e) = hooks::run(&st.spec, hooks::Kind::Poststop, &state) {
-            warn!("{e}");
-        }
+        hooks::run_warning(&st.spec, hooks::Kind::Poststop, &state);
     }
     Ok(())
 }

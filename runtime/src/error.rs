@@ -39,6 +39,8 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("config.json: {0}")]
     DeviceRule(#[from] crate::devices::RuleError),
+    #[error("config.json: {0}")]
+    Resource(#[from] crate::resources::ResourceError),
     #[error("{0}")]
     Init(String),
     #[error("{0} is not implemented in rrun yet")]

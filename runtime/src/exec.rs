@@ -95,6 +95,23 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             *t == LinuxNamespaceType::Mount,
         )
     });
+    // Without a mount namespace to join (the container shares the
+    // runtime's), the process enters the init's root as the init did: chroot.
+    let root = if spec_ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let path = PathBuf::from(format!("/proc/{}/root", st.pid));
+        let fd = nix::fcntl::open(
+            &path,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .at("open the container's root", &path)?;
+        // SAFETY: fresh descriptor from open.
+        Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    };
 
     let mut console_local = None;
     let console: Option<OwnedFd> = match (terminal, opts.console_socket) {
@@ -123,6 +140,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
                 &st,
                 &opts,
                 &namespaces,
+                root.as_ref(),
                 console.as_ref(),
                 seccomp.as_ref(),
                 &child_end,
@@ -189,12 +207,17 @@ fn stage1(
     st: &State,
     opts: &ExecOptions,
     namespaces: &[NsJoin],
+    root: Option<&OwnedFd>,
     console: Option<&OwnedFd>,
     seccomp: Option<&crate::seccomp::Compiled>,
     ch: &Channel,
 ) -> Result<()> {
     if let Some(cg) = &st.cgroup {
         cg.add_task(0)?;
+    }
+    if let Some(root) = root {
+        nix::unistd::fchdir(root.as_raw_fd()).op(|| "chdir to the container's root".into())?;
+        nix::unistd::chroot(".").op(|| "chroot to the container's root".into())?;
     }
     for (t, fd, path) in namespaces {
         setns(fd, clone_flag(*t)).at("join namespace", path)?;
@@ -230,12 +253,16 @@ fn prepare(
     process::apply_rlimits(p)?;
     crate::attrs::apply(p, None)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
+    // the cwd and its check before the filter, which may deny getcwd
+    let cwd_entered = process::enter_cwd_early(p.cwd())?;
     if let (Some(filter), false) = (seccomp, nnp) {
         // needs CAP_SYS_ADMIN without no_new_privs: before dropping caps
         crate::seccomp::install(filter)?;
     }
     process::apply_user_and_caps(p)?;
-    process::enter_cwd(p.cwd())?;
+    if !cwd_entered {
+        process::enter_cwd(p.cwd())?;
+    }
     let plan = ExecPlan::new(p, process::environment(p))?;
     process::cloexec_from(3 + opts.preserve_fds)?;
     crate::attrs::set_exec_labels(p)?;

@@ -6,11 +6,15 @@
 //! | createContainer | the init | container's | right after, before pivot_root |
 //! | startContainer | the init | container's | after `start`, before the user process execs |
 //! | poststart | `start` / `run` | runtime's | once the user process runs |
-//! | poststop | `delete` | runtime's | after the container is gone (failures only warn) |
+//! | poststop | `delete` | runtime's | after the container is gone |
 //!
 //! Each hook gets the state JSON on stdin, its own args and env (nothing
 //! inherited), and is killed when its `timeout` (seconds) passes. A failing
-//! hook fails the operation with its exit status and output.
+//! prestart, createRuntime, createContainer or startContainer hook fails the
+//! operation with its exit status and output, and the later hooks do not
+//! run. A failing poststart or poststop hook is a warning, as the spec says:
+//! the other hooks still run and the lifecycle goes on as if it had
+//! succeeded.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -117,15 +121,23 @@ pub fn state_json(
 /// Run the hooks of `kind` in order; the first failure stops.
 pub fn run(spec: &Spec, kind: Kind, state: &str) -> Result<()> {
     for (i, h) in of(spec, kind).iter().enumerate() {
-        run_one(h, state).map_err(|msg| {
-            Error::Init(format!(
-                "{} hook {i} ({}): {msg}",
-                kind.name(),
-                h.path().display()
-            ))
-        })?;
+        run_one(h, state).map_err(|msg| Error::Init(describe(kind, i, h, &msg)))?;
     }
     Ok(())
+}
+
+/// Run every hook of `kind` in order; a failing one is logged as a warning
+/// and the next one runs (poststart, poststop).
+pub fn run_warning(spec: &Spec, kind: Kind, state: &str) {
+    for (i, h) in of(spec, kind).iter().enumerate() {
+        if let Err(msg) = run_one(h, state) {
+            tracing::warn!("{}", describe(kind, i, h, &msg));
+        }
+    }
+}
+
+fn describe(kind: Kind, i: usize, h: &Hook, msg: &str) -> String {
+    format!("{} hook {i} ({}): {msg}", kind.name(), h.path().display())
 }
 
 fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {

@@ -100,6 +100,14 @@ fn namespace_plan(spec: &Spec) -> Result<(Vec<NsJoin>, CloneFlags)> {
     Ok((join, new))
 }
 
+/// The spec asks for a new namespace of type `t` (listed, without a path).
+fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
@@ -182,6 +190,9 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().expect("validated");
     nix::unistd::setsid().op(|| "setsid".into())?;
+    if new_ns(spec, LinuxNamespaceType::Network) {
+        crate::net::loopback_up()?;
+    }
     let plan = RootfsPlan {
         spec,
         rootfs: cfg.rootfs,
@@ -189,19 +200,13 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         no_pivot: cfg.no_pivot,
         new_cgroupns: has_ns(spec, LinuxNamespaceType::Cgroup),
         in_userns: has_ns(spec, LinuxNamespaceType::User),
+        // without one, the runtime's (sharedmount.rs)
+        own_mount_ns: has_ns(spec, LinuxNamespaceType::Mount),
         idmapped: cfg.idmapped,
     };
-    let mount_ns = has_ns(spec, LinuxNamespaceType::Mount);
-    if mount_ns {
-        plan.prepare()?;
-    }
+    plan.prepare()?;
     let hook_state = create_hooks(spec, ch)?;
-    if mount_ns {
-        plan.switch_root()?;
-    } else {
-        nix::unistd::chroot(cfg.rootfs).at("chroot", cfg.rootfs)?;
-        nix::unistd::chdir("/").at("chdir", "/")?;
-    }
+    plan.switch_root()?;
     if let Some(console) = &cfg.console {
         crate::console::setup_in_container(
             console.as_raw_fd(),
@@ -221,9 +226,7 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
         }
     }
     rootfs::apply_sysctl(spec)?;
-    if has_ns(spec, LinuxNamespaceType::Mount) {
-        rootfs::finalize(spec)?;
-    }
+    rootfs::finalize(spec)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::config("process.oomScoreAdj", format!("write {adj}: {e}")))?;
@@ -236,13 +239,17 @@ fn prepare(cfg: &InitConfig, ch: &Channel) -> Result<ExecPlan> {
     let cwd = process.cwd();
     let seccomp = cfg.seccomp;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // the cwd and its check before the filter, which may deny getcwd
+    let cwd_entered = process::enter_cwd_early(cwd)?;
     if let (Some(filter), false) = (seccomp, nnp) {
         // without no_new_privs installing a filter needs CAP_SYS_ADMIN:
         // do it before the capabilities go (runc's order)
         crate::seccomp::install(filter)?;
     }
     process::apply_user_and_caps(process)?;
-    process::enter_cwd(cwd)?;
+    if !cwd_entered {
+        process::enter_cwd(cwd)?;
+    }
     let mut env = process::environment(process);
     env.extend(cfg.extra_env.iter().cloned());
     let plan = ExecPlan::new(process, env)?;

@@ -1,6 +1,5 @@
 //! `rrun`: runc's command line over the rrun library.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -313,6 +312,9 @@ fn main() {
                 .init(),
             None => builder.with_writer(std::io::stderr).init(),
         }
+    } else {
+        // warnings (a failing poststart hook...) always, like runc's
+        let _ = tracing::subscriber::set_global_default(rrun::logging::Warnings(sink(&cli)));
     }
     match run(&cli) {
         Ok(code) => std::process::exit(code),
@@ -320,27 +322,17 @@ fn main() {
     }
 }
 
+fn sink(cli: &Cli) -> rrun::logging::Sink {
+    rrun::logging::Sink {
+        log: cli.log.clone(),
+        json: cli.log_format == LogFormat::Json,
+    }
+}
+
 /// Report an error like runc: on stderr, and in the --log file (JSON lines
 /// with `level`, `msg`, `time`, which containerd reads back).
 fn fail(cli: &Cli, e: &anyhow::Error) -> ! {
-    let msg = format!("{e:#}");
-    eprintln!("rrun: {msg}");
-    if let Some(path) = &cli.log {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-        {
-            let time = rrun::state::now_rfc3339();
-            let line = match cli.log_format {
-                LogFormat::Json => {
-                    serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
-                }
-                LogFormat::Text => format!("time=\"{time}\" level=error msg={msg:?}"),
-            };
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    sink(cli).error(&format!("{e:#}"));
     std::process::exit(1)
 }
 

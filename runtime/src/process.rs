@@ -153,11 +153,36 @@ pub fn apply_user_and_caps(process: &Process) -> Result<()> {
 /// as an unreachable path).
 pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).at("chdir to cwd", cwd)?;
+    check_cwd(cwd)
+}
+
+/// [`enter_cwd`] while still root with every capability, before the
+/// seccomp filter is installed (a profile may deny getcwd, which the check
+/// needs) and before the user switch, as runc first tries. `Ok(false)`
+/// when root may not enter it (EACCES/EPERM: a directory only the user
+/// can enter, on root-squashed NFS or owned by an unmapped id): then call
+/// [`enter_cwd`] again as the user.
+pub fn enter_cwd_early(cwd: &Path) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd(cwd).map(|()| true),
+        Err(Errno::EACCES | Errno::EPERM) => Ok(false),
+        Err(e) => Err(Error::path("chdir to cwd", cwd, e)),
+    }
+}
+
+fn check_cwd(cwd: &Path) -> Result<()> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() && !p.starts_with("(unreachable)") => Ok(()),
-        _ => Err(Error::config(
+        Ok(_) | Err(Errno::ENOENT) => Err(Error::config(
             "process.cwd",
             format!("{} is outside the container's root", cwd.display()),
+        )),
+        Err(e) => Err(Error::config(
+            "process.cwd",
+            format!(
+                "cannot check that {} is inside the container: getcwd: {e}",
+                cwd.display()
+            ),
         )),
     }
 }

@@ -146,6 +146,10 @@ pub struct RootfsPlan<'a> {
     pub no_pivot: bool,
     pub new_cgroupns: bool,
     pub in_userns: bool,
+    /// The container has a mount namespace (new or joined). Without one it
+    /// shares the runtime's: `create` has bound the rootfs there already
+    /// (sharedmount.rs), `/` is left alone and the root is entered by chroot.
+    pub own_mount_ns: bool,
     /// Id-mapped trees prepared by the parent, by mount index.
     pub idmapped: &'a [(usize, RawFd)],
 }
@@ -159,6 +163,10 @@ impl RootfsPlan<'_> {
 
     /// Switch into the prepared rootfs.
     pub fn switch_root(&self) -> Result<()> {
+        if !self.own_mount_ns {
+            nix::unistd::chroot(self.rootfs).at("chroot", self.rootfs)?;
+            return nix::unistd::chdir("/").at("chdir", "/");
+        }
         if self.no_pivot {
             move_root(self.rootfs)
         } else {
@@ -169,22 +177,29 @@ impl RootfsPlan<'_> {
     /// Mounts, devices and links, all below the rootfs; nothing switched yet.
     pub fn prepare(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
+        let rslave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+        // An unbindable `/` could not give the rootfs bind below (EINVAL):
+        // like crun, start from rslave; finalize() makes the new root
+        // unbindable once it is in place.
         let root_prop = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
             .and_then(propagation_flag)
-            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-        mount(NONE, "/", NONE, root_prop, NONE).at("set propagation of", "/")?;
-        if root_prop.intersects(MsFlags::MS_SHARED) {
-            make_parent_mount_private(self.rootfs)?;
+            .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+            .unwrap_or(rslave);
+        if self.own_mount_ns {
+            mount(NONE, "/", NONE, root_prop, NONE).at("set propagation of", "/")?;
+            if root_prop.intersects(MsFlags::MS_SHARED) {
+                make_parent_mount_private(self.rootfs)?;
+            }
+            mount(
+                Some(self.rootfs),
+                self.rootfs,
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .at("bind mount rootfs", self.rootfs)?;
         }
-        mount(
-            Some(self.rootfs),
-            self.rootfs,
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            NONE,
-        )
-        .at("bind mount rootfs", self.rootfs)?;
 
         let root = nix::fcntl::open(
             self.rootfs,

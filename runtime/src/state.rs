@@ -51,6 +51,10 @@ pub struct State {
     pub created: String,
     pub owner: String,
     pub cgroup: Option<Cgroup>,
+    /// Without a mount namespace: the mount id of the rootfs bind in the
+    /// runtime's mount namespace, detached by delete (sharedmount.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<u64>,
     pub spec: Spec,
     /// Set by `start`, so a created container whose fifo is gone is running.
     #[serde(default)]

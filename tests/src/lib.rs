@@ -19,14 +19,17 @@
 //! - `time_namespace`, `uts_namespace_hostname_and_domainname`: runc 1.1
 //!   has neither time namespaces nor `domainname`;
 //! - `rootfs_propagation_is_applied` ("shared"): runc applies it only
-//!   from 1.4 on;
+//!   from 1.4 on; `unbindable_rootfs_propagation_runs`: runc 1.1 makes `/`
+//!   unbindable before it binds the rootfs, which then fails;
 //! - `hugepage_limits`: runc cannot use the cgroup2 hugetlb of a hybrid host;
 //! - `filter_applies_to_exec_and_with_no_new_privileges`: runc 1.1 refuses
 //!   seccomp `flags`;
 //! - five in hooks.rs: runc 1.1 gives createContainer hooks pid 1 (the
 //!   spec says the host's pid), runs poststart hooks at `create`, checks
-//!   hook paths only when it runs them, and its errors do not name the hook
-//!   kind;
+//!   hook paths only when it runs them, its errors do not name the hook
+//!   kind, a failing poststart hook kills the container and stops the
+//!   later hooks (the spec: warn and go on), and prestart hooks get status
+//!   `creating` (crun and the runtime-tools suite: `created`);
 //! - `update_bad_input` (runc names `memory`, not the flag `--memory`) and
 //!   `events_stream_reports_oom_and_ends_with_the_container` (runc's event
 //!   stream goes on after the container has stopped);
@@ -47,6 +50,7 @@ use oci_spec::runtime::{
 };
 
 pub mod containerd;
+pub mod docker;
 
 pub use oci_spec::runtime;
 pub use serde_json::{json, Value};

@@ -332,6 +332,131 @@ fn blkio_weight() {
 
 #[test]
 #[ignore = "needs root"]
+fn dockerds_unset_values_are_not_written_and_missing_knobs_are_named() {
+    require_root();
+    let rt = Runtime::new();
+    // what dockerd 20.10 sends for a plain `docker run`: zeros and false
+    // mean "not set" (runc writes nothing for them)
+    let mut b = Bundle::busybox(&["sh", "-c", "echo ran"]);
+    b.set_resources(json!({
+        "blockIO": {"weight": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0},
+        "memory": {"limit": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false},
+        "pids": {"limit": 0}
+    }));
+    assert_eq!(rt.run_ok(&b), "ran\n");
+    if cgroup2_only() {
+        return;
+    }
+    // a real weight: written where the kernel has a weight file, else
+    // refused naming the field and the file, with nothing left behind
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    let cg = b.cgroup_path();
+    b.set_resources(json!({"blockIO": {"weight": 300}}));
+    match blkio_weight_file() {
+        Some(file) => {
+            let _id = rt.start_detached(&b);
+            let w = cgroup_file("blkio", &cg, file);
+            assert!(
+                w.as_deref()
+                    .is_some_and(|w| w.split_whitespace().last() == Some("300")),
+                "{file}: {w:?}"
+            );
+        }
+        None => {
+            let id = rt.id("weight");
+            let out = rt.create(&b, &id);
+            assert_fails_naming(&out, "a blkio weight", "linux.resources.blockIO.weight");
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("/sys/fs/cgroup/blkio{cg}/blkio.weight"))
+                    && err.contains("CFQ or BFQ")
+                    && !err.contains("Permission denied"),
+                "{err}"
+            );
+            assert!(!rt.root.path().join(&id).exists());
+            assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn hugepage_page_sizes_are_checked_before_anything_is_made() {
+    require_root();
+    let have_2mb = std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    let _restore = RestoreSubtree::new();
+    let rt = Runtime::new();
+    for (size, says) in [
+        ("3MB", "is not a page size"),
+        ("2mb", "is not a page size"),
+        // a real size this (x86) kernel does not have
+        ("16GB", "this kernel has no 16GB huge pages"),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(json!({"hugepageLimits": [{"pageSize": size, "limit": 4194304}]}));
+        let field = "linux.resources.hugepageLimits[0].pageSize";
+        // on a pure cgroup v2 host, where cgroups-rs skipped sizes it did
+        // not know and the container ran without its limit
+        if !testing_runc() && cgroup2_mount().is_some() {
+            let id = rt.id("huge");
+            let out = run_in_cgroup2_only_view(&rt, &b, &id);
+            assert_fails_naming(&out, &format!("{size} on cgroup v2"), field);
+            assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+        }
+        // and here, before anything is made
+        let id = rt.id("huge");
+        let out = rt.run(&b, &id);
+        assert_fails_naming(&out, size, field);
+        assert!(stderr(&out).contains(says), "{size}: {}", stderr(&out));
+        assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
+    }
+    // a size the kernel has still works there
+    if have_2mb && !testing_runc() && cgroup2_mount().is_some() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}));
+        let id = rt.id("huge");
+        assert_ok(&run_in_cgroup2_only_view(&rt, &b, &id), "2MB on cgroup v2");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn kernel_tcp_limit_reaches_v1_and_is_ignored_with_a_warning_on_v2() {
+    require_root();
+    let _restore = RestoreSubtree::new();
+    let rt = Runtime::new();
+    let tcp = json!({"memory": {"kernelTCP": 4194304}});
+    // v1: memory.kmem.tcp.limit_in_bytes, as crun writes it (and the
+    // runtime-tools suite checks); cgroups-rs skipped it
+    if !cgroup2_only() {
+        let mut b = Bundle::busybox(&["sleep", "100"]);
+        b.set_resources(tcp.clone());
+        let cg = b.cgroup_path();
+        let _id = rt.start_detached(&b);
+        assert_eq!(
+            cgroup_file("memory", &cg, "memory.kmem.tcp.limit_in_bytes").as_deref(),
+            Some("4194304")
+        );
+    }
+    // v2 has no such limit: the container runs, and the user is told, as
+    // runc does
+    if !testing_runc() && cgroup2_mount().is_some() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.set_resources(tcp);
+        let id = rt.id("tcp");
+        let out = run_in_cgroup2_only_view(&rt, &b, &id);
+        assert_ok(&out, "kernelTCP on cgroup v2");
+        assert!(
+            stderr(&out).contains("linux.resources.memory.kernelTCP is ignored"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn blkio_throttle() {
     require_root();
     if cgroup2_only() || !std::path::Path::new("/sys/fs/cgroup/blkio").exists() {

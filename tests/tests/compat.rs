@@ -1,12 +1,14 @@
-//! Real callers driving rrun in place of runc: Podman (`--runtime`) and
-//! containerd's own runc shim (`ctr run --runc-binary`). Each test runs its
-//! own Podman storage and its own containerd daemon in a temp directory.
+//! Real callers driving rrun in place of runc: Podman (`--runtime`),
+//! containerd's own runc shim (`ctr run --runc-binary`) and Docker
+//! (dockerd's `--add-runtime`, `docker run --runtime rrun`). Each test runs
+//! its own Podman storage, containerd daemon or dockerd in a temp directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use rrun_tests::containerd::Containerd;
+use rrun_tests::docker::Dockerd;
 use rrun_tests::*;
 
 const IMAGE: &str = "localhost/rrun-busybox:latest";
@@ -193,6 +195,30 @@ fn podman_runs_containers_with_rrun() {
     pm.ok(&["kill", "web"]);
     assert_eq!(pm.ok(&["wait", "web"]).trim(), "137");
     pm.ok(&["rm", "web"]);
+    // init makes a created container (rrun create); rm deletes it, which
+    // Podman does with delete --force (a plain delete of a created
+    // container fails, as the OCI spec says)
+    let mut create = vec!["create", "--network", "none"];
+    create.extend(ULIMITS);
+    create.extend(["--name", "made", IMAGE, "sleep", "1000"]);
+    pm.ok(&create);
+    pm.ok(&["init", "made"]);
+    assert_eq!(
+        pm.ok(&["inspect", "made", "--format", "{{.State.Status}}"])
+            .trim(),
+        "initialized"
+    );
+    let made = pm.ok(&["inspect", "made", "--format", "{{.Id}}"]);
+    let state = Command::new(rrun_bin())
+        .arg("--root")
+        .arg(pm.dir.path().join("runtime"))
+        .args(["state", made.trim()])
+        .output()
+        .unwrap();
+    assert_ok(&state, "rrun state of Podman's initialized container");
+    let state: Value = serde_json::from_slice(&state.stdout).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    pm.ok(&["rm", "made"]);
     assert!(pm.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
 
@@ -279,4 +305,111 @@ fn containerd_runc_shim_drives_rrun() {
     });
     ctd.ok(&["task", "delete", "t-d"]);
     ctd.ok(&["container", "delete", "t-d"]);
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: nothing else in the
+/// test machine's lock takes it meanwhile).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The body of `GET /` from 127.0.0.1:port, or "" when nothing answers.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn dockerd_runs_containers_with_rrun() {
+    require_root();
+    let dk = Dockerd::start(&rrun_bin());
+    // the image: a busybox root filesystem, imported (no registry)
+    let tar = busybox_tar(dk.dir.path());
+    dk.ok(&["import", tar.to_str().unwrap(), IMAGE]);
+
+    // run --rm in the foreground: output and exit status. dockerd's spec
+    // has blockIO.weight 0, cpu.shares 0, memory.disableOOMKiller false
+    // (not set), which rrun refused on a kernel without blkio.weight
+    let out = dk.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "rrun",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello from docker; exit 3",
+    ]);
+    assert_eq!(stdout(&out), "hello from docker\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    // detached with a published port (docker-proxy on loopback)
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = dk
+        .ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            "rrun",
+            "--name",
+            "web",
+            "-p",
+            &publish,
+            IMAGE,
+            "sh",
+            "-c",
+            "mkdir -p /www && echo served by rrun > /www/index.html && echo web started && exec httpd -f -p 80 -h /www",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert_eq!(
+        dk.ok(&["inspect", "web", "--format", "{{.HostConfig.Runtime}}"])
+            .trim(),
+        "rrun"
+    );
+    let mut body = String::new();
+    wait_for("the web server", Duration::from_secs(10), || {
+        body = http_get(port);
+        !body.is_empty()
+    });
+    assert_eq!(body, "served by rrun\n");
+    assert_eq!(
+        dk.ok(&["exec", "web", "sh", "-c", "echo exec in $(hostname)"]),
+        format!("exec in {}\n", &id[..12])
+    );
+    let top = dk.ok(&["top", "web"]);
+    assert!(top.contains("httpd -f -p 80"), "{top}");
+    assert_eq!(dk.ok(&["logs", "web"]), "web started\n");
+    // stop: TERM (ignored by the PID 1 httpd), then KILL after 1 s
+    dk.ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(
+        dk.ok(&[
+            "inspect",
+            "web",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}"
+        ])
+        .trim(),
+        "exited 137"
+    );
+    assert_eq!(http_get(port), "", "the port is still served");
+    dk.ok(&["rm", "web"]);
+    assert!(dk.ok(&["ps", "-aq"]).trim().is_empty());
 }

@@ -103,6 +103,40 @@ fn custom_device_is_usable() {
 
 #[test]
 #[ignore = "needs root"]
+fn fifo_and_unbuffered_nodes_with_device_rules() {
+    require_root();
+    let rt = Runtime::new();
+    // `p` and `u` nodes next to rules: a fifo is no device to the cgroup,
+    // and `u` is a character device (rules name it `c`); here /dev/kmsg,
+    // allowed for writing only. (An allow rule for every node of type p
+    // or u made create fail with "invalid linux resource".)
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "stat -c '%n %F %t:%T' /dev/myfifo /dev/mykmsg; \
+         (exec 3<>/dev/myfifo) && echo fifo-opened; \
+         (exec 3>/dev/mykmsg) && echo kmsg-write-opened; \
+         (exec 3</dev/mykmsg) 2>/dev/null || echo kmsg-read-refused",
+    ]);
+    b.edit(|v| {
+        v["linux"]["devices"] = json!([
+            {"path": "/dev/myfifo", "type": "p", "fileMode": 0o600},
+            {"path": "/dev/mykmsg", "type": "u", "major": 1, "minor": 11, "fileMode": 0o600}
+        ]);
+        v["linux"]["resources"] = json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+        ]});
+    });
+    assert_eq!(
+        rt.run_ok(&b),
+        "/dev/myfifo fifo 0:0\n/dev/mykmsg character special file 1:b\n\
+         fifo-opened\nkmsg-write-opened\nkmsg-read-refused\n"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
 fn dev_pts_and_shm() {
     require_root();
     let rt = Runtime::new();

@@ -608,14 +608,39 @@ fn delete_force_running() {
 
 #[test]
 #[ignore = "needs root"]
-fn delete_created_container() {
+fn delete_refuses_a_created_container_unless_forced() {
     require_root();
     let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "echo started > /started; sleep 100"]);
+    let id = rt.id("crt");
+    assert_ok(&rt.create(&b, &id), "create");
+    let pid = rt.pid(&id);
+    // the spec: delete of a container that is not stopped MUST fail and
+    // MUST have no effect on it
+    let out = rt.cmd(&["delete", &id]);
+    assert_fails_naming(&out, "delete of a created container", "created");
+    assert_eq!(rt.status(&id), "created");
+    assert_eq!(rt.pid(&id), pid);
+    assert!(!cgroup_dirs(&b.cgroup_path()).is_empty(), "cgroup removed");
+    // it still starts and runs
+    assert_ok(&rt.cmd(&["start", &id]), "start after the refused delete");
+    wait_for("the program to run", Duration::from_secs(5), || {
+        b.rootfs().join("started").exists()
+    });
+    assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
+    rt.wait_status(&id, "stopped");
+    assert_ok(&rt.cmd(&["delete", &id]), "delete once stopped");
+
+    // --force kills a created container and deletes it
     let b = Bundle::busybox(&["sleep", "100"]);
     let id = rt.id("crt");
     assert_ok(&rt.create(&b, &id), "create");
     let pid = rt.pid(&id);
-    assert_ok(&rt.cmd(&["delete", &id]), "delete of a created container");
+    assert_ok(
+        &rt.cmd(&["delete", "--force", &id]),
+        "delete --force of a created container",
+    );
+    assert!(!rt.root.path().join(&id).exists());
     assert!(cgroup_dirs(&b.cgroup_path()).is_empty());
     wait_for("the created init to die", Duration::from_secs(3), || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))

@@ -2,6 +2,10 @@
 //! an existing namespace by path. Checks compare /proc/self/ns/* inside
 //! with the host's and look at what each namespace isolates.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
 use rrun_tests::*;
 
 #[test]
@@ -93,6 +97,34 @@ fn network_namespace_has_only_lo() {
     assert_eq!(rt.run_ok(&b), "lo\n1\n");
 }
 
+/// `sh -c` script: a server on 127.0.0.1:5000 answering with a line,
+/// then a client that prints what it got (busybox nc).
+const LOOPBACK_ROUND_TRIP: &str =
+    "nc -l -p 5000 -e echo hello-over-lo & sleep 0.3; nc -w 2 127.0.0.1 5000 || echo connect-failed";
+
+#[test]
+#[ignore = "needs root"]
+fn a_new_network_namespace_has_lo_up() {
+    require_root();
+    let rt = Runtime::new();
+    // like runc and crun: a program can talk to itself over 127.0.0.1
+    // without any CNI set-up
+    let b = Bundle::busybox(&["sh", "-c", LOOPBACK_ROUND_TRIP]);
+    assert_eq!(rt.run_ok(&b), "hello-over-lo\n");
+    // in a user namespace too (its root owns the network namespace)
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        &format!("{LOOPBACK_ROUND_TRIP}; ip -o link show lo | grep -o ',UP,' || echo lo-down"),
+    ]);
+    b.add_namespace("user", None);
+    b.edit(|v| {
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    assert_eq!(rt.run_ok(&b), "hello-over-lo\n,UP,\n");
+}
+
 #[test]
 #[ignore = "needs root"]
 fn mount_namespace_keeps_container_mounts_inside() {
@@ -105,6 +137,97 @@ fn mount_namespace_keeps_container_mounts_inside() {
         mounts_mentioning(b.path()).is_empty(),
         "container mounts visible on the host"
     );
+}
+
+/// The propagation field of `/` in this mount namespace's mountinfo
+/// ("shared:N", "master:N"; "-" when private).
+const ROOT_PROPAGATION: &str = "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo";
+
+#[test]
+#[ignore = "needs root"]
+fn without_a_mount_namespace_the_container_shares_the_runtimes() {
+    require_root();
+    // Bundles first: they drop after the runtime, whose drop deletes the
+    // containers (and fails the test if a mount is left under a bundle).
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "{ readlink /proc/self/ns/mnt; cat /marker-inside-rootfs; wc -c < /proc/timer_list; \
+           grep ' /proc/sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1; } > /report; \
+         exec sleep 100",
+    ]);
+    b.remove_namespace(NsType::Mount);
+    let mut quick = Bundle::busybox(&["true"]);
+    quick.remove_namespace(NsType::Mount);
+    let mut bad = Bundle::busybox(&["true"]);
+    bad.remove_namespace(NsType::Mount);
+    bad.add_mount(mount("/data", "none", "/no/such/source", &["bind"]));
+    let rt = Runtime::new();
+    let host_mnt = host_ns("mnt");
+
+    // the spec: a namespace not listed is the runtime's. The container is
+    // in the test's mount namespace, chrooted into its rootfs, with the
+    // spec's mounts, masked and read-only paths
+    let id = rt.start_detached(&b);
+    let report = b.rootfs().join("report");
+    wait_for("the report", Duration::from_secs(5), || {
+        std::fs::read_to_string(&report).is_ok_and(|r| r.lines().count() == 4)
+    });
+    let r = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(r, format!("{host_mnt}\nrootfs\n0\nro\n"));
+    // its mounts are here, below the rootfs
+    let proc = b.rootfs().join("proc");
+    assert!(
+        mounts_under(&b.rootfs())
+            .iter()
+            .any(|m| Path::new(m) == proc),
+        "{:?}",
+        mounts_under(&b.rootfs())
+    );
+    // exec enters the same root
+    assert_eq!(
+        rt.exec_ok(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "readlink /proc/self/ns/mnt; cat /marker-inside-rootfs"
+            ]
+        ),
+        format!("{host_mnt}\nrootfs\n")
+    );
+    // delete takes every mount away (runc leaves them)
+    assert_ok(&rt.cmd(&["kill", &id, "KILL"]), "kill");
+    rt.wait_status(&id, "stopped");
+    assert_ok(&rt.cmd(&["delete", &id]), "delete");
+    assert_eq!(mounts_mentioning(b.path()), Vec::<String>::new());
+
+    // the runtime's `/` keeps its propagation (runc makes it rslave):
+    // seen in a mount namespace whose `/` is shared
+    let id = rt.id("noms");
+    let script = format!(
+        "{ROOT_PROPAGATION}; \"$0\" --root \"$1\" run -b \"$2\" \"$3\" >&2 || exit 9; {ROOT_PROPAGATION}"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "shared", "sh", "-c", &script])
+        .arg(rrun_bin())
+        .arg(rt.root.path())
+        .args([quick.path_str(), id.as_str()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&out, "run in a shared /");
+    let props: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(props.len(), 2, "{props:?}");
+    assert!(props[0].starts_with("shared:"), "{props:?}");
+    assert_eq!(props[0], props[1], "the propagation of / changed");
+
+    // a create that fails leaves no mount behind
+    let id = rt.id("noms");
+    let out = rt.run(&bad, &id);
+    assert_fails_naming(&out, "a bind of a missing source", "/no/such/source");
+    assert_eq!(mounts_mentioning(bad.path()), Vec::<String>::new());
+    assert!(!rt.root.path().join(&id).exists());
 }
 
 #[test]

@@ -163,6 +163,52 @@ fn capability_sets_of_root() {
 
 #[test]
 #[ignore = "needs root"]
+fn the_default_configs_of_runc_spec_and_rrun_spec_run() {
+    require_root();
+    let rt = Runtime::new();
+    // `runc spec` (1.1.5) and `rrun spec` list ambient capabilities but no
+    // inheritable ones (CVE-2022-29162): the kernel refuses to raise them,
+    // and like runc the container runs without them (it failed with
+    // "raise ambient CAP_AUDIT_WRITE: EPERM")
+    for generator in [std::path::PathBuf::from("runc"), rrun_bin()] {
+        let b = Bundle::busybox(&["true"]);
+        std::fs::remove_file(b.path().join("config.json")).unwrap();
+        let made = std::process::Command::new(&generator)
+            .args(["spec", "--bundle", b.path_str()])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} spec: {e} (make deps installs runc)",
+                    generator.display()
+                )
+            });
+        assert_ok(&made, "spec");
+        let mut spec: Value =
+            serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+        let caps = &spec["process"]["capabilities"];
+        assert!(
+            caps["ambient"].as_array().is_some_and(|a| !a.is_empty())
+                && caps.get("inheritable").is_none(),
+            "{}: {caps}",
+            generator.display()
+        );
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!(["grep", "^Cap", "/proc/self/status"]);
+        b.write_raw(&spec.to_string());
+        let out = rt.run_capture(&b);
+        assert_ok(&out, &format!("{} spec's config", generator.display()));
+        let text = stdout(&out);
+        let get = |k: &str| status_field(&text, k).unwrap_or_else(|| panic!("{k}: {text}"));
+        let want = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+        assert_eq!(get("CapEff"), cap_mask(&want), "{text}");
+        assert_eq!(get("CapBnd"), cap_mask(&want), "{text}");
+        assert_eq!(get("CapInh"), cap_mask(&[]), "{text}");
+        assert_eq!(get("CapAmb"), cap_mask(&[]), "{text}");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
 fn no_new_privileges_and_oom_score_adj() {
     require_root();
     let rt = Runtime::new();

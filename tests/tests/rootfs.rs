@@ -93,3 +93,35 @@ fn rootfs_propagation_is_applied() {
     let out = rt.run_ok(&b);
     assert!(out.contains("shared:"), "shared: {out}");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn unbindable_rootfs_propagation_runs() {
+    require_root();
+    let rt = Runtime::new();
+    // the root mount is unbindable (crun runs this; runc 1.1 and rrun
+    // failed binding the rootfs under an unbindable /), and a bind of
+    // something below it is refused inside the container
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "awk '$5 == \"/\"' /proc/self/mountinfo; mkdir /tmp/a; mount --bind /bin /tmp/a 2>/dev/null && echo bound || echo bind-refused",
+    ]);
+    let set = [
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_ADMIN",
+    ];
+    b.set_capabilities(&set, &set, &set, &[], &[]);
+    for prop in ["unbindable", "runbindable"] {
+        b.with_linux(|l| {
+            l.set_rootfs_propagation(Some(prop.into()));
+        });
+        let out = rt.run_ok(&b);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{prop}: {out}");
+        assert!(lines[0].contains(" unbindable "), "{prop}: {out}");
+        assert_eq!(lines[1], "bind-refused", "{prop}: {out}");
+    }
+}

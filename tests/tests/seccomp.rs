@@ -49,6 +49,39 @@ fn errno_rules_and_argument_conditions() {
 
 #[test]
 #[ignore = "needs root"]
+fn a_filter_denying_getcwd_without_no_new_privileges() {
+    require_root();
+    let rt = Runtime::new();
+    // without no_new_privs the filter goes in before the capabilities are
+    // dropped; the cwd and its check (getcwd) must come before it, in the
+    // init and in exec
+    let nr_getcwd = libc::SYS_getcwd;
+    let mut b = with_profile(
+        &[
+            "sh",
+            "-c",
+            &format!("cat ./marker; /probe {nr_getcwd}; true"),
+        ],
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        }),
+    );
+    b.with_process(|p| {
+        p.set_no_new_privileges(Some(false));
+    });
+    b.set_cwd("/tmp");
+    std::fs::write(b.rootfs().join("tmp/marker"), "in /tmp\n").unwrap();
+    assert_eq!(rt.run_ok(&b), "in /tmp\nerrno 1\n");
+    b.set_args(&["sleep", "100"]);
+    let id = rt.start_detached(&b);
+    let out = rt.exec_with(&["--cwd", "/tmp"], &id, &["cat", "./marker"]);
+    assert_ok(&out, "exec under the filter");
+    assert_eq!(stdout(&out), "in /tmp\n");
+}
+
+#[test]
+#[ignore = "needs root"]
 fn kill_and_trap_actions() {
     require_root();
     let rt = Runtime::new();
