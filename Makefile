@@ -7,7 +7,8 @@ SHELL := /bin/bash
 
 PREFIX ?= /usr/local
 CARGO ?= cargo
-APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps strace gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins iptables docker-registry skopeo debootstrap
+# protobuf-compiler: protoc, which the k8s-cri crate's build script runs (the CRI tests' client)
+APT_PACKAGES := busybox-static runc crun hyperfine iproute2 nftables procps strace gcc libc6-dev pkg-config golang-github-containers-common podman containerd tar containernetworking-plugins iptables docker-registry skopeo debootstrap protobuf-compiler
 # rrun and the CNI plugins are built for the musl target: static binaries with no dynamic loader
 # and no glibc start-up work (cpuid probing for cache sizes, which is slow in
 # a VM). rrun starts twice per container (the CVE-2019-5736 re-exec), so that

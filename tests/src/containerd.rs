@@ -64,19 +64,34 @@ fn run_entries() -> Vec<PathBuf> {
 }
 
 impl Containerd {
-    /// Starts a daemon whose PATH begins with `path_prefix` (if given).
+    /// Starts a daemon whose PATH begins with `path_prefix` (if given),
+    /// with its CRI plugin disabled.
     pub fn start(namespace: &str, path_prefix: Option<&Path>) -> Containerd {
+        Containerd::start_with(namespace, path_prefix, |_| {
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n".into()
+        })
+    }
+
+    /// [`Containerd::start`] with more configuration: `extra` gets the
+    /// daemon's dir and returns TOML that goes after the top-level `root`
+    /// and `state` (top-level keys, or tables such as `[plugins."..."]`).
+    pub fn start_with(
+        namespace: &str,
+        path_prefix: Option<&Path>,
+        extra: impl FnOnce(&Path) -> String,
+    ) -> Containerd {
         let one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::Builder::new()
             .prefix("rrun-test-ctd")
             .tempdir()
             .unwrap();
         let d = dir.path().display();
+        let extra = extra(dir.path());
         std::fs::write(
             dir.path().join("config.toml"),
             format!(
                 "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 {extra}\n\
                  [grpc]\n  address = \"{d}/containerd.sock\"\n\
                  [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
                  [debug]\n  address = \"{d}/debug.sock\"\n"
@@ -94,6 +109,11 @@ impl Containerd {
         };
         c.restart();
         c
+    }
+
+    /// The daemon's gRPC socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
     }
 
     /// Starts the daemon (again, after [`Containerd::stop`]).
@@ -179,6 +199,15 @@ impl Containerd {
     pub fn import_busybox(&self, name: &str) {
         let archive = busybox_oci_archive(self.dir.path(), name);
         self.ok(&["images", "import", archive.to_str().unwrap()]);
+        let _ = std::fs::remove_file(archive);
+    }
+
+    /// Imports `rootfs` as the one-layer image `name` whose runtime
+    /// configuration (Env, Cmd, Entrypoint...) is `config`.
+    pub fn import_image(&self, name: &str, rootfs: &Path, config: serde_json::Value) {
+        let archive = oci_archive(self.dir.path(), name, rootfs, config);
+        self.ok(&["images", "import", archive.to_str().unwrap()]);
+        let _ = std::fs::remove_file(archive);
     }
 
     /// Kills and deletes every task and container of our namespace.
@@ -271,15 +300,29 @@ fn blob(layout: &Path, from: &Path) -> (String, u64) {
 /// An OCI image archive (a tar of an OCI layout) holding one uncompressed
 /// layer: a busybox root filesystem from busybox-static.
 pub fn busybox_oci_archive(dir: &Path, name: &str) -> PathBuf {
+    let rootfs = dir.join("busybox-rootfs");
+    crate::busybox_rootfs(&rootfs);
+    let archive = oci_archive(
+        dir,
+        name,
+        &rootfs,
+        serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]}),
+    );
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    archive
+}
+
+/// An OCI image archive in `dir` (a tar of an OCI layout, its index naming
+/// the image `name` as `ctr images import` reads it) holding `rootfs` as one
+/// uncompressed layer, with `config` as the image's runtime configuration.
+pub fn oci_archive(dir: &Path, name: &str, rootfs: &Path, config: serde_json::Value) -> PathBuf {
     let work = dir.join("oci-image");
     let layout = work.join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    let rootfs = work.join("rootfs");
-    crate::busybox_rootfs(&rootfs);
     let layer = work.join("layer.tar");
     let out = Command::new("tar")
         .arg("-C")
-        .arg(&rootfs)
+        .arg(rootfs)
         .args(["--owner=0", "--group=0", "-cf"])
         .arg(&layer)
         .arg(".")
@@ -287,24 +330,24 @@ pub fn busybox_oci_archive(dir: &Path, name: &str) -> PathBuf {
         .unwrap();
     assert_ok(&out, "tar");
     let (layer_digest, layer_size) = blob(&layout, &layer);
-    let config = work.join("config.json");
+    let config_file = work.join("config.json");
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         a => a,
     };
     std::fs::write(
-        &config,
+        &config_file,
         serde_json::json!({
             "architecture": arch,
             "os": "linux",
-            "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+            "config": config,
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         })
         .to_string(),
     )
     .unwrap();
-    let (config_digest, config_size) = blob(&layout, &config);
+    let (config_digest, config_size) = blob(&layout, &config_file);
     let manifest = work.join("manifest.json");
     std::fs::write(
         &manifest,
@@ -345,7 +388,7 @@ pub fn busybox_oci_archive(dir: &Path, name: &str) -> PathBuf {
         "{\"imageLayoutVersion\":\"1.0.0\"}",
     )
     .unwrap();
-    let archive = dir.join("busybox-oci.tar");
+    let archive = dir.join("image-oci.tar");
     let out = Command::new("tar")
         .arg("-C")
         .arg(&layout)

@@ -136,6 +136,36 @@ pub fn shim_bin() -> PathBuf {
     );
 }
 
+/// The sandbox (pause) program for containerd's CRI: `rrun-pause`, a
+/// static build of the rrun package (`make build`), next to `RRUN_BIN` or
+/// in the workspace's musl release build. Panics when it is not static (it
+/// runs alone in the pause image).
+pub fn pause_bin() -> PathBuf {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let static_build = ws.join(format!(
+        "target/{}-unknown-linux-musl/release/rrun-pause",
+        std::env::consts::ARCH
+    ));
+    let beside_rrun = rrun_bin().with_file_name("rrun-pause");
+    let bin = [beside_rrun, static_build]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no rrun-pause binary: run `make build` (cargo build --release -p rrun --target \
+                 {}-unknown-linux-musl)",
+                std::env::consts::ARCH
+            )
+        });
+    let elf = std::fs::read(&bin).unwrap();
+    assert!(
+        !elf.windows(8).any(|w| w == b"ld-linux"),
+        "{} is dynamically linked: the pause image holds nothing else (build it for musl)",
+        bin.display()
+    );
+    bin
+}
+
 /// True when the binary under test is runc (used only to skip rrun-only
 /// checks, always with an eprintln saying so).
 pub fn testing_runc() -> bool {
@@ -720,18 +750,20 @@ pub fn output_via_files(cmd: &mut Command) -> Output {
 /// A non-loopback IPv4 address of this host (traffic to it stays local):
 /// the first global one of `ip -4 addr`.
 pub fn host_ipv4() -> String {
+    host_ipv4_if_any().expect("the host has a global IPv4 address")
+}
+
+/// [`host_ipv4`], or None on a host without one.
+pub fn host_ipv4_if_any() -> Option<String> {
     let out = Command::new("ip")
         .args(["-4", "-o", "addr", "show", "scope", "global"])
         .output()
         .unwrap();
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.split_whitespace()
-                .nth(3)
-                .map(|a| a.split('/').next().unwrap().to_string())
-        })
-        .expect("the host has a global IPv4 address")
+    stdout(&out).lines().find_map(|l| {
+        l.split_whitespace()
+            .nth(3)
+            .map(|a| a.split('/').next().unwrap().to_string())
+    })
 }
 
 pub fn stdout(o: &Output) -> String {
