@@ -1956,7 +1956,29 @@ fn killed_run_and_rm_are_reconciled() {
             Duration::from_secs(5),
             || shim_pids() == shims,
         );
-        assert_eq!(net_records(), records, "{when}: leases or nft rules");
+        let now = net_records();
+        if now != records {
+            // who holds the leases left, and what still runs for them
+            let holders: Vec<String> = now
+                .0
+                .iter()
+                .map(|ip| {
+                    let owner =
+                        std::fs::read_to_string(Path::new(LEASES).join(ip)).unwrap_or_default();
+                    format!("{ip}: {}", owner.replace('\n', " "))
+                })
+                .collect();
+            let ps = rb.run(&["ps", "-a", "--no-trunc"]);
+            let procs = Command::new("sh")
+                .args(["-c", "ps -eo pid,ppid,etime,cmd | grep -E 'host-local|bridge|portmap|rbox' | grep -v grep"])
+                .output()
+                .unwrap();
+            panic!(
+                "{when}: leases or nft rules: {now:?} (before: {records:?})\nleases: {holders:?}\nps -a: {}\nprocesses: {}",
+                stdout(&ps),
+                stdout(&procs)
+            );
+        }
         // keeper's rootfs and the exited container's are mounted
         let m = mounts_mentioning(&rb.root().join("containers"));
         assert_eq!(m.len(), 2, "{when}: mounts {m:#?}");
