@@ -310,6 +310,11 @@ fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
             // SAFETY: fresh descriptor from open.
             let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
             nix::unistd::write(&fd, b"0").op(|| "write exec fifo".into())?;
+            // Kept open on purpose until the execve closes it (O_CLOEXEC), or
+            // the init dies: `start` reads the fifo to its end, so it returns
+            // (and runs poststart hooks) only once the user's program runs,
+            // as runc's start does, not while startContainer hooks still run.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
             Ok(())
         }
         StartSignal::Channel => match ch.recv()? {
