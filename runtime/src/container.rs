@@ -424,6 +424,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 1];
+    // The init writes one byte, then keeps the fifo open until its execve
+    // closes it: read the byte, then to the end (no writer left), so that
+    // start returns once the user's program runs, as runc's does.
+    let mut released = false;
     loop {
         let mut pfd = [nix::poll::PollFd::new(
             std::os::fd::AsFd::as_fd(&fd),
@@ -431,7 +435,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         )];
         let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
         match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-            Ok(n) if n > 0 => break,
+            Ok(n) if n > 0 => released = true,
+            // every writer gone: the init has exec'd the program (or died)
+            Ok(0) if released => break,
+            // released and the init still before its execve (startContainer hooks)
+            Err(nix::errno::Errno::EAGAIN) if released => {}
             Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
                 if !st.init_alive() {
                     return Err(Error::BadStatus {

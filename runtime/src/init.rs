@@ -71,12 +71,13 @@ pub type NsJoin = (LinuxNamespaceType, OwnedFd, PathBuf);
 fn namespace_plan(spec: &Spec) -> Result<(Vec<NsJoin>, CloneFlags)> {
     let mut join = Vec::new();
     let mut new = CloneFlags::empty();
-    for ns in spec
+    for (i, ns) in spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .into_iter()
         .flatten()
+        .enumerate()
     {
         match ns.path() {
             Some(p) => {
@@ -87,11 +88,10 @@ fn namespace_plan(spec: &Spec) -> Result<(Vec<NsJoin>, CloneFlags)> {
                 )
                 .at("open namespace", p)?;
                 // SAFETY: fresh descriptor from open.
-                join.push((
-                    ns.typ(),
-                    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
-                    p.clone(),
-                ));
+                let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+                check_namespace_type(&fd, p, ns.typ())
+                    .map_err(|msg| Error::config(format!("linux.namespaces[{i}].path"), msg))?;
+                join.push((ns.typ(), fd, p.clone()));
             }
             None => new |= clone_flag(ns.typ()),
         }
@@ -106,6 +106,52 @@ fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|n| n.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
+/// A namespace path must be a namespace of the listed type (setns with the
+/// type's flag would only say EINVAL); the message names both.
+fn check_namespace_type(
+    fd: &OwnedFd,
+    path: &Path,
+    want: LinuxNamespaceType,
+) -> std::result::Result<(), String> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor.
+    let got = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) };
+    if got < 0 {
+        return Err(format!(
+            "{} is not a namespace ({})",
+            path.display(),
+            nix::errno::Errno::last()
+        ));
+    }
+    if got == clone_flag(want).bits() {
+        return Ok(());
+    }
+    let name = |t: LinuxNamespaceType| {
+        // the spec's names ("network", not the kernel's "net")
+        serde_json::to_value(t)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_else(|| t.to_string())
+    };
+    let found = [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Time,
+    ]
+    .into_iter()
+    .find(|t| clone_flag(*t).bits() == got)
+    .map_or_else(|| format!("{got:#x}"), name);
+    Err(format!(
+        "{} is a namespace of type {found}, not {}",
+        path.display(),
+        name(want)
+    ))
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -310,6 +356,11 @@ fn wait_for_start(start: &StartSignal, ch: &Channel) -> Result<()> {
             // SAFETY: fresh descriptor from open.
             let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
             nix::unistd::write(&fd, b"0").op(|| "write exec fifo".into())?;
+            // Kept open on purpose until the execve closes it (O_CLOEXEC), or
+            // the init dies: `start` reads the fifo to its end, so it returns
+            // (and runs poststart hooks) only once the user's program runs,
+            // as runc's start does, not while startContainer hooks still run.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
             Ok(())
         }
         StartSignal::Channel => match ch.recv()? {

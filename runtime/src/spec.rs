@@ -79,6 +79,47 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     })
 }
 
+/// `ociVersion` must be a SemVer 2.0.0 version of the OCI runtime spec's major
+/// version 1 (rrun implements 1.0 and 1.1; later 1.x releases keep their
+/// configs' meaning): the spec says a runtime MUST refuse a value it does not
+/// support. An absent one (serde makes it "") is accepted, as runc and crun do.
+fn validate_version(version: &str) -> Result<()> {
+    if version.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: &str| Error::config("ociVersion", format!("{version:?}: {why}"));
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    let numeric = |n: &str| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+    };
+    let ident =
+        |i: &str| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let semver = numbers.len() == 3
+        && numbers.iter().all(|n| numeric(n))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || numeric(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident));
+    if !semver {
+        return Err(bad("not a SemVer 2.0.0 version (MAJOR.MINOR.PATCH)"));
+    }
+    if numbers[0] != "1" {
+        return Err(bad(
+            "unsupported: rrun implements version 1 of the OCI runtime specification",
+        ));
+    }
+    Ok(())
+}
+
 fn namespace_set(spec: &Spec) -> HashSet<LinuxNamespaceType> {
     spec.linux()
         .as_ref()
@@ -89,6 +130,7 @@ fn namespace_set(spec: &Spec) -> HashSet<LinuxNamespaceType> {
 
 /// Semantic checks on a parsed spec (what serde cannot express).
 pub fn validate(spec: &Spec) -> Result<()> {
+    validate_version(spec.version())?;
     let process = spec
         .process()
         .as_ref()
@@ -329,6 +371,37 @@ fn validate_rlimits(process: &oci_spec::runtime::Process) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_version() {
+        for ok in [
+            "",
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.0.0-rc5+dev",
+            "1.3.0+abc.1",
+        ] {
+            assert!(validate_version(ok).is_ok(), "{ok:?} refused");
+        }
+        for bad in [
+            "invalid", "1", "1.0", "1.x.0", "01.0.0", "1.0.0-", "1.0.0-01", "1.0.0+", " 1.0.0",
+        ] {
+            let err = validate_version(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("ociVersion") && err.contains("SemVer"),
+                "{bad:?}: {err}"
+            );
+        }
+        for other in ["0.9.0", "2.0.0"] {
+            let err = validate_version(other).unwrap_err().to_string();
+            assert!(
+                err.contains(other) && err.contains("version 1"),
+                "{other:?}: {err}"
+            );
+        }
+    }
 
     fn spec_json(patch: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
         let mut v = serde_json::to_value(Spec::default()).unwrap();

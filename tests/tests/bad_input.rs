@@ -312,3 +312,24 @@ fn bad_exec_input_leaves_the_container_running() {
     assert_eq!(rt.status(&id), "running");
     assert_eq!(rt.pids(&id).len(), 1, "a failed exec left a process");
 }
+
+/// The runtime-tools suite's misc_props: the spec says a runtime MUST refuse a
+/// value it does not support, and `ociVersion` MUST be SemVer. rrun ran a
+/// config whose ociVersion was "invalid" or "2.0.0" (so did runc; crun refuses
+/// them); the 1.x versions that engines write still run.
+#[test]
+#[ignore = "needs root"]
+fn unsupported_oci_version() {
+    require_root();
+    for version in ["invalid", "1.0", "2.0.0", "0.9.0"] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|v| v["ociVersion"] = json!(version));
+        refused_naming(&b, &["ociVersion", &format!("{version:?}")]);
+    }
+    for version in ["1.0.2-dev", "1.1.0", "1.2.0"] {
+        let mut b = Bundle::busybox(&["sh", "-c", "echo ran"]);
+        b.edit(|v| v["ociVersion"] = json!(version));
+        let out = Runtime::new().run_ok(&b);
+        assert_eq!(out.trim(), "ran", "ociVersion {version}");
+    }
+}

@@ -446,3 +446,35 @@ fn id_mapped_mount_refusals_name_the_mount() {
         assert!(!rt.root.path().join(&id).exists());
     }
 }
+
+/// A namespace path of another type (the runtime-tools suite's
+/// linux_ns_path_type case) or a file that is no namespace is refused at
+/// create naming the entry, the path and both types, not with setns's bare
+/// EINVAL; nothing is left behind.
+#[test]
+#[ignore = "needs root"]
+fn a_namespace_path_of_the_wrong_type_is_refused_naming_it() {
+    require_root();
+    let rt = Runtime::new();
+    for (typ, path, want) in [
+        (
+            "network",
+            "/proc/self/ns/ipc",
+            "/proc/self/ns/ipc is a namespace of type ipc, not network",
+        ),
+        (
+            "uts",
+            "/proc/self/ns/pid",
+            "/proc/self/ns/pid is a namespace of type pid, not uts",
+        ),
+        ("ipc", "/etc/hostname", "/etc/hostname is not a namespace"),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.add_namespace(typ, Some(path));
+        let id = rt.id("nstype");
+        let out = rt.create(&b, &id);
+        assert_fails_naming(&out, "create", "linux.namespaces[");
+        assert_fails_naming(&out, "create", want);
+        assert!(!rt.root.path().join(&id).exists(), "state of {id} left");
+    }
+}
