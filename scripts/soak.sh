@@ -86,7 +86,10 @@ victim() {
     1) p=$(shim_of "$name" | head -1); kind=shim ;;
     2) p=$( (pgrep -f -- "--root $store/runtime" || true) | head -1); kind=rrun ;;
   esac
-  if [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; then kills[$kind]=$((${kills[$kind]:-0} + 1)); fi
+  if [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; then
+    kills[$kind]=$((${kills[$kind]:-0} + 1))
+    echo "$(date +%s.%N) cycle $i: ${cmd[*]}: kill -9 of $kind after ${delay} ms" >>"$work/cycles.log"
+  fi
 }
 
 declare -A kills=() verbs=()
@@ -118,6 +121,9 @@ for ((i = 0; i < cycles; i++)); do
   sleep "$(printf '0.%03d' "$delay")"
   victim "$pid" "$name"
   wait "$pid" 2>/dev/null || true
+  if [ -n "${SOAK_TRACE:-}" ]; then
+    echo "$(date +%s.%N) cycle $i: ${cmd[*]}: done, $name is $(rb inspect -f '{{.Id}} {{.State.Status}}' "$name" 2>&1)" >>"$work/cycles.log"
+  fi
 done
 
 # every command after a kill must still work: list, then remove everything
@@ -156,6 +162,25 @@ echo "  left after rm -f of everything:"
 for k in containers container-dirs runtime-state shims rrun netns veths mounts cgroups nft-rules leases; do
   printf '    %-15s %s\n' "$k" "${left[$k]}"
   total=$((total + ${left[$k]}))
+done
+if [ "${left[runtime-state]}" != 0 ]; then
+  # what rrun kept, when, and the kills around that time
+  for d in $(find "$store/runtime" -mindepth 2 -maxdepth 2); do
+    echo "  runtime state $d (made $(stat -c %Y.%y "$d"))"
+    sed 's/^/    /' "$d/state.json" 2>/dev/null | head -c 600; echo
+    t=$(stat -c %Y "$d")
+    awk -v t="$t" '$1 >= t - 2 && $1 <= t + 2' "$work/cycles.log" | sed 's/^/    /'
+    grep -F "$(basename "$d")" "$work/cycles.log" | sed 's/^/    same id: /'
+  done
+fi
+for p in $(pgrep -f -- "containerd-shim-rrun-v2 " || true); do
+  ours "$p" || continue
+  # a shim left: its command line, its bundle and the kills around its start
+  t=$(( $(date +%s) - ($(awk '{print int($1)}' /proc/uptime) - $(awk '{print int($22 / 100)}' "/proc/$p/stat")) ))
+  echo "  shim $p: $(tr '\0' ' ' <"/proc/$p/cmdline") in $(readlink "/proc/$p/cwd"), started at $t"
+  ls "$(readlink "/proc/$p/cwd")" 2>&1 | sed 's/^/    bundle: /'
+  pgrep -P "$p" -a | sed 's/^/    child: /'
+  awk -v t="$t" '$1 >= t - 2 && $1 <= t + 2' "$work/cycles.log" | sed 's/^/    /'
 done
 [ "$total" = 0 ] && [ "$rm_failed" = 0 ] || { echo "soak: something was left" >&2; exit 1; }
 echo "soak: nothing left"

@@ -1259,9 +1259,18 @@ pub fn reconcile(store: &Store) -> Result<()> {
             continue;
         };
         let done = match find(store, &id) {
-            Ok(c) if c.id == id => remove(store, &id, true),
+            Ok(c) if c.id == id => {
+                if c.state.status == "created" {
+                    // a start under way when its rbox died: the shim (its
+                    // Create perhaps still waiting on the runtime, which
+                    // would hold up a Delete) goes first
+                    supervisor::kill_workers_of(&id);
+                }
+                remove(store, &id, true)
+            }
             Ok(_) | Err(ContainerError::NoSuch(_)) => {
-                // the bundle without its record: no network, shim or task yet
+                // the bundle without its record: no network or task yet
+                supervisor::kill_workers_of(&id);
                 match bundle::remove(store, &id) {
                     Ok(()) | Err(BundleError::NoSuchContainer(_)) => Ok(()),
                     Err(e) => Err(e.into()),
@@ -1642,6 +1651,9 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     }
     let started = start_task(store, &c, &mut state, attached);
     if let Err(e) = started {
+        // a runtime left at work by a killed shim would make the
+        // container after the delete below
+        supervisor::kill_workers_of(&c.id);
         let _ = teardown_network(store, &c, &mut state);
         // what a runtime killed half-way through its create left: its
         // state dir, and the cgroups, perhaps with processes in them
@@ -2534,6 +2546,9 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     supervisor::release(store, &c);
+    // a shim left by a run killed during its Create, a runtime left by a
+    // killed shim
+    supervisor::kill_workers_of(&c.id);
     let _ = runtime(store).args(["delete", "--force", &c.id]).output();
     discard(store, &c.id)
 }

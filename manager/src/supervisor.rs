@@ -148,6 +148,57 @@ fn kill_shim(client: ShimClient) {
     }
 }
 
+/// Kills, with everything under them, the processes still working on
+/// container `id` after it was let go, and waits until they are gone (at
+/// most 2 s): its shim, and the runtime processes naming it. The shim of a
+/// `run` killed while its Create was under way lives on, and a runtime
+/// whose shim was killed goes on alone: either would make the container
+/// (its state, its cgroups) after the removal deleted it. Any process with
+/// that id in its arguments works on it: ids are 256 random bits.
+pub fn kill_workers_of(id: &str) {
+    let runtime = crate::container::runtime_bin();
+    let runtime = runtime.file_name().map(|n| n.as_encoded_bytes().to_vec());
+    let workers: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let name = args.first()?.rsplit(|b| *b == b'/').next()?;
+            let is_shim = name == SHIM_NAME.as_bytes()
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"-id" && w[1] == id.as_bytes());
+            let is_runtime =
+                runtime.as_deref() == Some(name) && args.iter().any(|a| *a == id.as_bytes());
+            (is_shim || is_runtime).then_some(pid)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        let mut tree = descendants(worker);
+        tree.reverse();
+        tree.push(worker);
+        for p in &tree {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        all.extend(tree);
+    }
+    let begin = std::time::Instant::now();
+    while begin.elapsed() < std::time::Duration::from_secs(2)
+        && all
+            .iter()
+            .any(|p| crate::liveness::Process::of(*p).is_some())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// The processes below `pid` (children before their own children).
 fn descendants(pid: i32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")

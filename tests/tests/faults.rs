@@ -1137,3 +1137,60 @@ fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
     assert!(rules.is_empty(), "rules left: {rules:?}");
     rb.assert_nothing_left("after the killed run");
 }
+
+/// `kill -9` of `rbox run -d` while its shim's Create waits on the runtime:
+/// the shim (and the runtime under it, which would go on making the
+/// container after its removal) outlived the container that the next rbox
+/// removed. That rbox kills them.
+#[test]
+#[ignore = "needs root"]
+fn a_shim_left_by_a_killed_run_goes_with_its_container() {
+    let _serial = serial();
+    let mut rb = Rbox::new();
+    let marker = format!(
+        "1001.{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_micros()
+    );
+    let wrapper = script(
+        rb.dir.path(),
+        "rrun-slow",
+        &format!(
+            r#"case " $* " in
+*" create "*) sleep {marker} ;;
+esac
+exec {real} "$@"
+"#,
+            real = rrun_bin().display(),
+        ),
+    );
+    rb.runtime = Some(wrapper);
+    let running = || {
+        let o = Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .unwrap();
+        !stdout(&o).trim().is_empty()
+    };
+    let mut child = rb
+        .cmd(&[
+            "run", "-d", "--name", "orphan", "--net", "none", "bb", "sleep", "300",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the runtime's create", Duration::from_secs(20), running);
+    assert_eq!(shims_of(&rb.root()).len(), 1, "the shim under way");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the next rbox finishes the killed run's work
+    let names = rb.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!names.lines().any(|n| n == "orphan"), "{names}");
+    assert!(!running(), "the runtime under the shim still runs");
+    rb.runtime = None;
+    rb.assert_nothing_left("after the killed run");
+}
