@@ -171,8 +171,7 @@ pub fn kill_workers_of(id: &str) {
                 && args
                     .windows(2)
                     .any(|w| w[0] == b"-id" && w[1] == id.as_bytes());
-            let is_runtime =
-                runtime.as_deref() == Some(name) && args.iter().any(|a| *a == id.as_bytes());
+            let is_runtime = runtime.as_deref() == Some(name) && args.contains(&id.as_bytes());
             (is_shim || is_runtime).then_some(pid)
         })
         .collect();
