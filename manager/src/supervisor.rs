@@ -175,9 +175,13 @@ pub fn kill_workers_of(id: &str) {
             (is_shim || is_runtime).then_some(pid)
         })
         .collect();
+    // this process and those above it are spared: the exit hook (`rbox
+    // __exited`) runs under the shim it would otherwise kill with itself
+    let spared = ancestry(std::process::id() as i32);
     let mut all = Vec::new();
-    for worker in workers {
+    for worker in workers.into_iter().filter(|w| !spared.contains(w)) {
         let mut tree = descendants(worker);
+        tree.retain(|p| !spared.contains(p));
         tree.reverse();
         tree.push(worker);
         for p in &tree {
@@ -196,6 +200,23 @@ pub fn kill_workers_of(id: &str) {
     {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// `pid` and the processes above it, up to init.
+fn ancestry(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut p = pid;
+    while p > 1 {
+        let Some(parent) = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok())
+        else {
+            break;
+        };
+        out.push(parent);
+        p = parent;
+    }
+    out
 }
 
 /// The processes below `pid` (children before their own children).
