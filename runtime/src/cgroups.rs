@@ -25,6 +25,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -329,18 +330,40 @@ impl Cgroup {
         crate::devfilter::attach(dir, rules).map_err(|e| self.err(e))
     }
 
-    /// Move `pid` (0: the caller) into the cgroup in every hierarchy. One
-    /// write per hierarchy: cheap enough for a freshly forked child.
-    pub fn add_task(&self, pid: i32) -> Result<()> {
-        let pid = if pid == 0 {
-            std::process::id() as i32
-        } else {
-            pid
-        };
+    /// How a new process enters this cgroup: prepared before the fork, so
+    /// that the child only writes (see [`Entry`]).
+    pub fn entry(&self) -> Result<Entry> {
+        let v2_mount = host_hierarchies()
+            .into_iter()
+            .find(|h| h.is_v2())
+            .map(|h| h.mount_point);
+        let mut v1_tasks = Vec::new();
+        let mut v2 = None;
         for d in &self.dirs {
-            write_file(&d.join("cgroup.procs"), &pid.to_string())?;
+            let is_v2 = match self.kind {
+                HostKind::V1 => false,
+                HostKind::V2 => true,
+                HostKind::Hybrid => v2_mount.as_ref().is_some_and(|m| d.starts_with(m)),
+            };
+            if !is_v2 {
+                v1_tasks.push(d.join("tasks"));
+            } else if v2.is_none() {
+                let fd = nix::fcntl::open(
+                    d,
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| CgroupError::Io {
+                    path: d.clone(),
+                    err: e.into(),
+                })?;
+                // SAFETY: fresh descriptor from open.
+                v2 = Some((unsafe { OwnedFd::from_raw_fd(fd) }, d.join("cgroup.procs")));
+            }
         }
-        Ok(())
+        Ok(Entry { v1_tasks, v2 })
     }
 
     pub fn freeze(&self) -> Result<()> {
@@ -463,6 +486,43 @@ impl Cgroup {
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// How a freshly forked, single-threaded child enters a container's cgroup
+/// without the write side of the kernel's global `cgroup_threadgroup_rwsem`
+/// (whose first writer after a quiet spell waits for an RCU grace period):
+///
+/// - cgroup2: the child is born there, by `clone3(CLONE_INTO_CGROUP)` with
+///   [`Entry::cgroup2_fd`] (spawn.rs), which takes only the read side;
+/// - cgroup v1: the child writes `0` to each hierarchy's `tasks` file. That
+///   moves the writing thread alone, which the kernel does without the
+///   threadgroup lock (`cgroup_procs_write_start`: pid 0 and not a whole
+///   thread group); for a single-threaded process it is the whole process.
+///
+/// A child that clone3 could not place writes `0` to the cgroup2
+/// `cgroup.procs` instead (the lock is taken then).
+pub struct Entry {
+    v1_tasks: Vec<PathBuf>,
+    v2: Option<(OwnedFd, PathBuf)>,
+}
+
+impl Entry {
+    /// The cgroup2 directory (O_PATH), for clone3(CLONE_INTO_CGROUP).
+    pub fn cgroup2_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.v2.as_ref().map(|(fd, _)| fd.as_fd())
+    }
+
+    /// In the child, single-threaded: join every hierarchy it was not born
+    /// in (`in_cgroup2`: clone3 placed it in the cgroup2 directory).
+    pub fn join(&self, in_cgroup2: bool) -> Result<()> {
+        for tasks in &self.v1_tasks {
+            write_file(tasks, "0")?;
+        }
+        match &self.v2 {
+            Some((_, procs)) if !in_cgroup2 => write_file(procs, "0"),
+            _ => Ok(()),
         }
     }
 }
@@ -638,9 +698,9 @@ fn missing_controller(r: &LinuxResources) -> Option<(&'static str, &'static str)
 /// Enable a cgroup2 controller in every ancestor's subtree_control down to `dir`.
 fn enable_controller(dir: &Path, controller: &str) -> Result<()> {
     let unified = host_hierarchies()
-        .into_iter()
+        .iter()
         .find(|h| h.is_v2())
-        .map(|h| h.mount_point)
+        .map(|h| h.mount_point.clone())
         .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
     let available = fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
     if !available.split_whitespace().any(|c| c == controller) {

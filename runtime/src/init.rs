@@ -19,12 +19,13 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Entry};
 use crate::channel::{Channel, Msg};
 use crate::error::{ErrnoExt, Error, Result};
 use crate::hooks;
 use crate::process::{self, ExecPlan};
 use crate::rootfs::{self, RootfsPlan};
+use crate::spawn::{self, Forked};
 
 /// How the init learns that it may exec the user process.
 pub enum StartSignal {
@@ -164,12 +165,14 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
 /// Fork stage 1. In the parent returns its pid; the child never returns.
 pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> {
     let (join, new) = namespace_plan(cfg.spec)?;
-    // SAFETY: rrun is single-threaded here; the child only runs our code
-    // and leaves with _exit.
-    match unsafe { fork() }.op(|| "fork".into())? {
-        ForkResult::Parent { child } => Ok(child),
-        ForkResult::Child => {
-            let code = match stage1(cfg, child_end, join, new) {
+    let entry = cfg.cgroup.map(Cgroup::entry).transpose()?;
+    // rrun is single-threaded here; the child only runs our code, forks the
+    // init with the C library's fork and leaves with _exit.
+    match spawn::fork_into(entry.as_ref().and_then(|e| e.cgroup2_fd()))? {
+        Forked::Parent(child) => Ok(child),
+        Forked::Child { in_cgroup } => {
+            let cgroup = entry.as_ref().map(|e| (e, in_cgroup));
+            let code = match stage1(cfg, child_end, cgroup, join, new) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = child_end.send(&Msg::Error(e.to_string()));
@@ -182,9 +185,17 @@ pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> 
     }
 }
 
-fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) -> Result<()> {
-    if let Some(cg) = cfg.cgroup {
-        cg.add_task(0)?;
+fn stage1(
+    cfg: &InitConfig,
+    ch: &Channel,
+    cgroup: Option<(&Entry, bool)>,
+    join: Vec<NsJoin>,
+    new: CloneFlags,
+) -> Result<()> {
+    // into the cgroups first: a new cgroup namespace is rooted where its
+    // maker is when it unshares
+    if let Some((entry, in_cgroup2)) = cgroup {
+        entry.join(in_cgroup2)?;
     }
     for (t, fd, path) in &join {
         setns(fd, clone_flag(*t)).at("join namespace", path)?;
