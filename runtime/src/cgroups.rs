@@ -138,7 +138,7 @@ impl Cgroup {
         if self.kind != HostKind::Hybrid {
             return None;
         }
-        let unified = host_hierarchies().into_iter().find(|h| h.is_v2())?;
+        let unified = host_hierarchies().iter().find(|h| h.is_v2())?;
         self.dirs
             .iter()
             .find(|d| d.starts_with(&unified.mount_point))
@@ -228,15 +228,19 @@ impl Cgroup {
         for w in ignored {
             tracing::warn!("{w}");
         }
-        let mut mgr = self.manager()?;
-        mgr.set(&r).map_err(|e| match missing_controller(&r) {
-            // cgroups-rs only says "subsystems is empty"
-            Some((field, controller)) => CgroupError::Unsupported {
-                field: field.into(),
-                msg: format!("this host's cgroups have no {controller} controller"),
-            },
-            None => self.err(format!("apply linux.resources: {e}")),
-        })?;
+        // what is left is cgroups-rs's to write; its manager reads the
+        // mount table twice, so only when there is something to write
+        if r != LinuxResources::default() {
+            let mut mgr = self.manager()?;
+            mgr.set(&r).map_err(|e| match missing_controller(&r) {
+                // cgroups-rs only says "subsystems is empty"
+                Some((field, controller)) => CgroupError::Unsupported {
+                    field: field.into(),
+                    msg: format!("this host's cgroups have no {controller} controller"),
+                },
+                None => self.err(format!("apply linux.resources: {e}")),
+            })?;
+        }
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
         }
@@ -334,9 +338,9 @@ impl Cgroup {
     /// that the child only writes (see [`Entry`]).
     pub fn entry(&self) -> Result<Entry> {
         let v2_mount = host_hierarchies()
-            .into_iter()
+            .iter()
             .find(|h| h.is_v2())
-            .map(|h| h.mount_point);
+            .map(|h| &h.mount_point);
         let mut v1_tasks = Vec::new();
         let mut v2 = None;
         for d in &self.dirs {
@@ -415,6 +419,19 @@ impl Cgroup {
         self.manager()?
             .freeze(FreezerState::Thawed)
             .map_err(|e| self.err(format!("thaw: {e}")))
+    }
+
+    /// Whether the cgroup is frozen or freezing: SIGKILL ends its processes
+    /// only once thawed. When the file cannot be read, true (thaw anyway).
+    pub fn freeze_requested(&self) -> bool {
+        let (file, thawed) = match self.kind {
+            HostKind::V2 => (self.dirs[0].join("cgroup.freeze"), "0"),
+            _ => match self.v1_dir("freezer") {
+                Some(dir) => (dir.join("freezer.state"), "THAWED"),
+                None => return false,
+            },
+        };
+        fs::read_to_string(file).map_or(true, |s| s.trim() != thawed)
     }
 
     pub fn is_frozen(&self) -> Result<bool> {

@@ -81,7 +81,9 @@ impl Drop for Cleanup {
 }
 
 fn kill_cgroup(cg: &Cgroup) {
-    let _ = cg.thaw();
+    if cg.freeze_requested() {
+        let _ = cg.thaw();
+    }
     for pid in cg.pids().unwrap_or_default() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
