@@ -260,6 +260,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     drop(cfg);
     drop(idmapped);
     guard.pids.push(stage1);
+    // while stage 1 and the init work: the slow part of saving the state
+    let pending_state = State::begin_save(opts.root, opts.id)?;
 
     let run_create_hooks = |pid: Pid| -> Result<()> {
         let state =
@@ -313,7 +315,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         spec: bundle.spec,
         started: opts.start_now,
     };
-    state.save(opts.root)?;
+    pending_state.finish(&state)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
