@@ -534,9 +534,20 @@ impl Entry {
     /// In the child, single-threaded: join every hierarchy it was not born
     /// in (`in_cgroup2`: clone3 placed it in the cgroup2 directory).
     pub fn join(&self, in_cgroup2: bool) -> Result<()> {
+        self.join_v1()?;
+        self.join_v2(in_cgroup2)
+    }
+
+    /// Join the v1 hierarchies: the children forked afterwards are in them.
+    pub fn join_v1(&self) -> Result<()> {
         for tasks in &self.v1_tasks {
             write_file(tasks, "0")?;
         }
+        Ok(())
+    }
+
+    /// Join the cgroup2 directory, unless clone3 made the caller in it.
+    pub fn join_v2(&self, in_cgroup2: bool) -> Result<()> {
         match &self.v2 {
             Some((_, procs)) if !in_cgroup2 => write_file(procs, "0"),
             _ => Ok(()),

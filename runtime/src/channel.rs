@@ -15,6 +15,9 @@ pub enum Msg {
     UserNsCreated,
     /// The parent wrote the mappings.
     MappingsWritten,
+    /// The parent made the container's cgroup (true), or runs it without
+    /// one (false): a stage 1 forked early joins it now.
+    CgroupReady(bool),
     /// The container process (host pid).
     Pid(i32),
     /// The init built the mounts: run prestart/createRuntime hooks now.
@@ -67,7 +70,9 @@ impl Channel {
                     return serde_json::from_slice(&buf[..n])
                         .map_err(|e| Error::Init(format!("bad sync message: {e}")))
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
+                // The peer closed with a message of ours unread: the
+                // error comes first, what it sent before is still queued.
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("recv on sync socket", e)),
             }
         }
