@@ -637,6 +637,12 @@ fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 }
 
 fn remove_tree(dir: &Path) -> Result<()> {
+    // the usual case first: no child cgroups and no processes left
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {

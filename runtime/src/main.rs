@@ -294,15 +294,19 @@ fn default_root() -> PathBuf {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
-    ) {
+    // Before the command line is parsed: the re-executed copy parses it
+    // anyway. Any argument that names a command entering a container
+    // counts (an id spelled `run` costs a needless re-exec, no more).
+    if std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec")
+    {
         if let Err(e) = rrun::seal::ensure_sealed() {
+            let cli = Cli::parse();
             fail(&cli, &anyhow::anyhow!(e));
         }
     }
+    let cli = Cli::parse();
     if cli.debug {
         let builder = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG);
         match cli.log.as_ref().and_then(|p| {
