@@ -58,16 +58,15 @@ impl Channel {
 
     /// Next message; `Err` if the peer is gone without saying anything.
     pub fn recv(&self) -> Result<Msg> {
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) => {
+            match self.datagram() {
+                Ok(data) if data.is_empty() => {
                     return Err(Error::Init(
                         "the container process exited during setup".into(),
                     ))
                 }
-                Ok(n) => {
-                    return serde_json::from_slice(&buf[..n])
+                Ok(data) => {
+                    return serde_json::from_slice(&data)
                         .map_err(|e| Error::Init(format!("bad sync message: {e}")))
                 }
                 // The peer closed with a message of ours unread: the
@@ -76,5 +75,22 @@ impl Channel {
                 Err(e) => return Err(Error::sys("recv on sync socket", e)),
             }
         }
+    }
+
+    /// The next datagram, empty at EOF. Its length first (MSG_TRUNC reports
+    /// it whole), then a buffer of that size: a fixed 64 KiB one was zeroed,
+    /// and page-faulted in, by each process for each message.
+    fn datagram(&self) -> nix::Result<Vec<u8>> {
+        let len = recv(
+            self.0.as_raw_fd(),
+            &mut [],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        )?;
+        let mut buf = vec![0u8; len];
+        if len > 0 {
+            let n = recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            buf.truncate(n);
+        }
+        Ok(buf)
     }
 }

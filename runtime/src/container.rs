@@ -539,7 +539,17 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
     if let Some(p) = proxy {
         let _ = p.join();
     }
-    if let Err(e) = delete(root, id, true) {
+    // with the state it made (unless a `delete --force` came first): no
+    // need to read and parse it again
+    let removed = if state::container_dir(root, id)
+        .join(state::STATE_FILE)
+        .exists()
+    {
+        remove(root, &created.state, true)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = removed {
         warn!("delete after run: {e}");
     }
     Ok(code)
@@ -621,6 +631,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    remove(root, &st, force)
+}
+
+/// `delete` of a loaded state.
+fn remove(root: &Path, st: &State, force: bool) -> Result<()> {
+    let id = st.id.as_str();
+    let dir = state::container_dir(root, id);
     let status = st.status(root);
     // The spec: deleting a container that is not stopped (created,
     // running, paused) must fail and leave it as it is; runc and crun kill
@@ -639,7 +656,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         if let Some(cg) = &st.cgroup {
             kill_cgroup(cg);
         }
-        wait_gone(&st);
+        wait_gone(st);
     }
     if let Some(id) = st.rootfs_mount {
         crate::sharedmount::release(&st.rootfs, id)?;
