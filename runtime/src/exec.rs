@@ -24,6 +24,8 @@ use crate::state::{State, Status};
 pub struct ExecOptions<'a> {
     pub root: &'a Path,
     pub id: &'a str,
+    /// The container's state, when the caller has read it already.
+    pub state: Option<State>,
     pub process: Process,
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
@@ -45,8 +47,11 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
 }
 
 /// Returns the exit code of the process (0 when detached).
-pub fn exec(opts: ExecOptions) -> Result<i32> {
-    let st = State::load(opts.root, opts.id)?;
+pub fn exec(mut opts: ExecOptions) -> Result<i32> {
+    let st = match opts.state.take() {
+        Some(st) => st,
+        None => State::load(opts.root, opts.id)?,
+    };
     let status = st.status(opts.root);
     if status != Status::Running && status != Status::Created {
         return Err(Error::BadStatus {

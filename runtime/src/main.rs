@@ -583,6 +583,8 @@ fn ps(root: &Path, id: &str, format: ListFormat, args: &[String]) -> anyhow::Res
 }
 
 fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
+    // the state read for the defaults is handed on, not read again
+    let mut state = None;
     let process: oci_spec::runtime::Process = match &a.process {
         Some(p) => {
             let data = std::fs::read(p).with_context(|| p.display().to_string())?;
@@ -594,7 +596,7 @@ fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
             if a.command.is_empty() {
                 bail!("exec: give a command after the container id, or --process");
             }
-            let st = State::load(root, &a.container_id)?;
+            let st = state.insert(State::load(root, &a.container_id)?);
             let mut p = st.spec.process().clone().unwrap_or_default();
             p.set_args(Some(a.command.clone()));
             p.set_terminal(Some(a.tty));
@@ -658,6 +660,7 @@ fn exec_cmd(root: &Path, a: &ExecArgs) -> anyhow::Result<i32> {
     Ok(exec::exec(ExecOptions {
         root,
         id: &a.container_id,
+        state,
         process,
         console_socket: a.console_socket.as_deref(),
         pid_file: a.pid_file.as_deref(),
