@@ -7,7 +7,8 @@
 # same work, the timed runs happen in a private mount namespace in which the
 # cgroup2 mount (/sys/fs/cgroup/unified) is unmounted: there every runtime
 # sees a pure cgroup v1 host. Nothing on the host changes. rrun is also timed
-# on the real hybrid layout, as an extra row.
+# on the real hybrid layout, as an extra row. BENCH_RUNTIMES_ONLY=1: the
+# runtimes' operations alone, their table rows printed, the doc untouched.
 set -euo pipefail
 
 if [ "${1:-}" = "--inner" ]; then
@@ -144,6 +145,20 @@ timed() { # name: a hyperfine run of the three runtimes for one operation
 for op in ${BENCH_OPS:-run create start delete seccomp}; do timed $op; done
 echo "== exec true in a running container"
 unshare -m --propagation private "$0" --exec-inner "$work" "$runs" "$bundle" rrun="$rrun" runc="$runc" crun="$crun"
+if [ -n "${BENCH_RUNTIMES_ONLY:-}" ]; then
+  # the runtimes' table alone (rows for docs/performance.md), docs untouched
+  hf --export-json "$work/hybrid.json" -n rrun-hybrid "$rrun --root $work/root-rrun run -b $bundle b-hyb"
+  python3 - "$work" "$(cat "$work/load-start")" <<'PY'
+import json, os, sys
+work, load = sys.argv[1], sys.argv[2]
+med = lambda op: {r["command"]: r["median"] * 1000 for r in json.load(open(f"{work}/{op}.json"))["results"]}
+for op in ["run", "create", "start", "delete", "seccomp", "exec"]:
+    m = med(op)
+    print(f"| {op} | {m['rrun']:.2f} | {m['runc']:.2f} | {m['crun']:.2f} | **{m['rrun']/m['crun']:.2f}** | {m['runc']/m['crun']:.2f} |")
+print(f"rrun run on the hybrid layout: {med('hybrid')['rrun-hybrid']:.2f} ms; load average {load} at the start, {os.getloadavg()[0]:.2f} at the end")
+PY
+  exit 0
+fi
 # CNI: the loopback + bridge/host-local chain, ours vs the reference plugins
 cni_ours=${CNI_BIN_DIR:-$here/target/$(uname -m)-unknown-linux-musl/release}
 cni_ref=/usr/lib/cni
@@ -365,9 +380,8 @@ after the exit, the shim's Delete and shutdown (about 5 ms) and the bundle's rem
 the network teardown (namespace removed, then the CNI DEL, 3-8 ms). Two kernel waits were taken off that
 path on 2026-12-01: releasing the netfilter sockets after the DEL's rule deletion waited for an RCU grace
 period (about 20 ms in strace and perf here; the plugins now leave that to a child after they exit), and the namespace's destruction
-came after the DEL (it now starts before). The `cgroup.procs` wait is still there; writing `0` to a v1
-hierarchy's `tasks` file moves the writing thread without the global lock whose write side waits for the
-grace period, and `clone3(CLONE_INTO_CGROUP)` does as much on cgroup2: not done yet.
+came after the DEL (it now starts before). Since 2026-12-07 no
+`rrun create` writes a `cgroup.procs` (below), so that wait is gone as well.
 """
 doc = f"""# Performance
 
@@ -452,20 +466,45 @@ pure cgroup v1 view as above; ratio to containerd's own runc shim with runc.
 """ + rbox_section + f"""
 ## Where rrun's time goes
 
-Profiled with `perf record -a` over 200 `rrun run` of `/bin/true` (2026-11-24). Each container costs two
-start-ups of rrun: the one the caller runs, and the re-exec that protects against CVE-2019-5736. That re-exec
-is from a read-only, never-attached bind mount of the binary (`open_tree` + `mount_setattr`, nothing copied);
-a sealed memfd copy of the 3.4 MB binary (the previous design) cost about 1 ms more of kernel time per run.
-With glibc, each start-up spent about 0.5 ms (perf samples) in the dynamic loader and in glibc's cache-size probing, which
-runs `cpuid` dozens of times (each a VM exit here). rrun is therefore built for the musl target: a static
-binary with no loader and no probing. Together these took `rrun run` from 1.28x crun to parity (on 2026-11-24; later runs
-on a busier or slower VM have measured up to 1.3x again, not yet profiled); giving all
-three runtimes the same `cgroupsPath` (before, rrun made its default cgroup three levels deep below the
-caller's memory cgroup, like runc, while crun made it at the root) accounts for the rest. What is left
-is kernel work both runtimes do: the first write to `cgroup.procs` waits for an RCU grace period (cgroup v1),
-the namespaces, and the mounts. `start` and `delete` are faster than crun's.
-Run-to-run spread on this VM is large (a few tenths of a millisecond between sessions), so compare ratios
-from one run only.
+Each container costs two start-ups of rrun: the one the caller runs, and the re-exec that protects against
+CVE-2019-5736, from a read-only, never-attached bind mount of the binary (`open_tree` + `mount_setattr`,
+nothing copied; a sealed memfd copy of the binary cost about 1 ms more of kernel time per run). The first
+process re-executes before it even parses its command line. rrun is a static musl binary: with glibc each
+start-up spent about 0.5 ms in the dynamic loader and in glibc's cache-size probing (`cpuid`, a VM exit
+each). musl's allocator hands freed memory back to the kernel at once (some 300 mmap/munmap calls and their
+page faults per run, a sixth of the CPU time), so the binary uses dlmalloc.
+
+Issue 17 (2026-12-07) took `rrun run` from 0.97-1.08x crun to the ratios above; profiled with perf
+(cpu-clock samples of 100 runs, and a timeline from scheduler and syscall tracepoints) in the same v1 view:
+
+- Joining the cgroup. A write to `cgroup.procs` takes the write side of the kernel's global
+  `cgroup_threadgroup_rwsem`, whose first writer after a quiet spell waits for an RCU grace period (8-12 ms
+  here). rrun's first process of a container is made in the cgroup2 directory by `clone3(CLONE_INTO_CGROUP)`
+  (the read side only, as any fork) and writes `0` to each v1 `tasks` file (the kernel moves the writing
+  thread alone, without that lock); clone3 refused (ENOSYS or EPERM under an outer seccomp filter, kernels
+  before 5.7) falls back to a fork and a `cgroup.procs` write. crun writes `cgroup.procs`: in hyperfine's
+  back-to-back runs the lock is rarely quiet and crun waited on about one run in ten; timed in turn with
+  other runtimes' runs (a quiet lock, as on a host that does not start containers back to back) it waited
+  on every run: 16-19 ms a `crun run` then, against 6.6-8.4 ms for `rrun run`.
+- Work side by side on the two cores. Stage 1 is forked before the cgroup is made and makes the
+  namespaces (a network namespace is about half a millisecond) while the parent makes the cgroup (nine
+  v1 hierarchies here, about 1 ms); the init is forked into it once it exists. The state's temporary
+  file is created while the init builds the container: creating a file on this ext4 without a journal
+  first looks at every recently freed inode of its group (up to a millisecond after many runs).
+- Less work: the mount table is read once per process (a create read it a dozen times, 8% of the
+  samples); cgroups-rs's manager is made only when it has something to write; a sync message is read
+  into a buffer of its own size (a zeroed 64 KiB one was page-faulted in by every process); the v1 device
+  rules go through one descriptor per file; a cgroup is removed with one rmdir; `run` removes the
+  container with the state it holds and `exec` reads state.json once.
+
+What is left is mostly kernel work both runtimes do: the namespaces, the cgroup directories, the mounts,
+the state directory (a new inode, and at delete a discard of the directory's block on this ext4), and two
+process start-ups with their page faults: about 350 page faults and 6.6 ms of CPU per `rrun run` against
+370 and 7.5 ms per `crun run` (perf stat over 20 runs, the shell loop's own share taken off), some 60 of
+rrun's faults the static-pie start-up applying its 9,762 relocations (reading `.rela.dyn`, writing
+`.data.rel.ro`) in both rrun processes. `start`, `delete` and `exec` are well
+ahead of crun's. Run-to-run spread on this shared 2-core VM is large (another build on one core takes
+away the parallelism above), so compare ratios from one run only.
 
 ## How crun was made to run here
 
@@ -481,6 +520,9 @@ and do the same work. The host itself is not changed.
 - create: `R create -b BUNDLE ID` (prepare: `R delete --force ID`)
 - start: `R start ID` (prepare: delete, create)
 - delete: `R delete ID` of a stopped container (prepare: delete, create, start, 20 ms)
+
+`BENCH_RUNTIMES_ONLY=1` times only these (and exec, and `rrun run` on the hybrid layout) and prints the table's
+rows instead of rewriting this file.
 """
 open(out, "w").write(doc)
 print(f"wrote {out}")

@@ -25,6 +25,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -137,7 +138,7 @@ impl Cgroup {
         if self.kind != HostKind::Hybrid {
             return None;
         }
-        let unified = host_hierarchies().into_iter().find(|h| h.is_v2())?;
+        let unified = host_hierarchies().iter().find(|h| h.is_v2())?;
         self.dirs
             .iter()
             .find(|d| d.starts_with(&unified.mount_point))
@@ -227,15 +228,19 @@ impl Cgroup {
         for w in ignored {
             tracing::warn!("{w}");
         }
-        let mut mgr = self.manager()?;
-        mgr.set(&r).map_err(|e| match missing_controller(&r) {
-            // cgroups-rs only says "subsystems is empty"
-            Some((field, controller)) => CgroupError::Unsupported {
-                field: field.into(),
-                msg: format!("this host's cgroups have no {controller} controller"),
-            },
-            None => self.err(format!("apply linux.resources: {e}")),
-        })?;
+        // what is left is cgroups-rs's to write; its manager reads the
+        // mount table twice, so only when there is something to write
+        if r != LinuxResources::default() {
+            let mut mgr = self.manager()?;
+            mgr.set(&r).map_err(|e| match missing_controller(&r) {
+                // cgroups-rs only says "subsystems is empty"
+                Some((field, controller)) => CgroupError::Unsupported {
+                    field: field.into(),
+                    msg: format!("this host's cgroups have no {controller} controller"),
+                },
+                None => self.err(format!("apply linux.resources: {e}")),
+            })?;
+        }
         if let Some((file, w)) = bfq_weight {
             write_file(&file, &w.to_string())?;
         }
@@ -329,18 +334,40 @@ impl Cgroup {
         crate::devfilter::attach(dir, rules).map_err(|e| self.err(e))
     }
 
-    /// Move `pid` (0: the caller) into the cgroup in every hierarchy. One
-    /// write per hierarchy: cheap enough for a freshly forked child.
-    pub fn add_task(&self, pid: i32) -> Result<()> {
-        let pid = if pid == 0 {
-            std::process::id() as i32
-        } else {
-            pid
-        };
+    /// How a new process enters this cgroup: prepared before the fork, so
+    /// that the child only writes (see [`Entry`]).
+    pub fn entry(&self) -> Result<Entry> {
+        let v2_mount = host_hierarchies()
+            .iter()
+            .find(|h| h.is_v2())
+            .map(|h| &h.mount_point);
+        let mut v1_tasks = Vec::new();
+        let mut v2 = None;
         for d in &self.dirs {
-            write_file(&d.join("cgroup.procs"), &pid.to_string())?;
+            let is_v2 = match self.kind {
+                HostKind::V1 => false,
+                HostKind::V2 => true,
+                HostKind::Hybrid => v2_mount.as_ref().is_some_and(|m| d.starts_with(m)),
+            };
+            if !is_v2 {
+                v1_tasks.push(d.join("tasks"));
+            } else if v2.is_none() {
+                let fd = nix::fcntl::open(
+                    d,
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| CgroupError::Io {
+                    path: d.clone(),
+                    err: e.into(),
+                })?;
+                // SAFETY: fresh descriptor from open.
+                v2 = Some((unsafe { OwnedFd::from_raw_fd(fd) }, d.join("cgroup.procs")));
+            }
         }
-        Ok(())
+        Ok(Entry { v1_tasks, v2 })
     }
 
     pub fn freeze(&self) -> Result<()> {
@@ -392,6 +419,19 @@ impl Cgroup {
         self.manager()?
             .freeze(FreezerState::Thawed)
             .map_err(|e| self.err(format!("thaw: {e}")))
+    }
+
+    /// Whether the cgroup is frozen or freezing: SIGKILL ends its processes
+    /// only once thawed. When the file cannot be read, true (thaw anyway).
+    pub fn freeze_requested(&self) -> bool {
+        let (file, thawed) = match self.kind {
+            HostKind::V2 => (self.dirs[0].join("cgroup.freeze"), "0"),
+            _ => match self.v1_dir("freezer") {
+                Some(dir) => (dir.join("freezer.state"), "THAWED"),
+                None => return false,
+            },
+        };
+        fs::read_to_string(file).map_or(true, |s| s.trim() != thawed)
     }
 
     pub fn is_frozen(&self) -> Result<bool> {
@@ -463,6 +503,54 @@ impl Cgroup {
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// How a freshly forked, single-threaded child enters a container's cgroup
+/// without the write side of the kernel's global `cgroup_threadgroup_rwsem`
+/// (whose first writer after a quiet spell waits for an RCU grace period):
+///
+/// - cgroup2: the child is born there, by `clone3(CLONE_INTO_CGROUP)` with
+///   [`Entry::cgroup2_fd`] (spawn.rs), which takes only the read side;
+/// - cgroup v1: the child writes `0` to each hierarchy's `tasks` file. That
+///   moves the writing thread alone, which the kernel does without the
+///   threadgroup lock (`cgroup_procs_write_start`: pid 0 and not a whole
+///   thread group); for a single-threaded process it is the whole process.
+///
+/// A child that clone3 could not place writes `0` to the cgroup2
+/// `cgroup.procs` instead (the lock is taken then).
+pub struct Entry {
+    v1_tasks: Vec<PathBuf>,
+    v2: Option<(OwnedFd, PathBuf)>,
+}
+
+impl Entry {
+    /// The cgroup2 directory (O_PATH), for clone3(CLONE_INTO_CGROUP).
+    pub fn cgroup2_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.v2.as_ref().map(|(fd, _)| fd.as_fd())
+    }
+
+    /// In the child, single-threaded: join every hierarchy it was not born
+    /// in (`in_cgroup2`: clone3 placed it in the cgroup2 directory).
+    pub fn join(&self, in_cgroup2: bool) -> Result<()> {
+        self.join_v1()?;
+        self.join_v2(in_cgroup2)
+    }
+
+    /// Join the v1 hierarchies: the children forked afterwards are in them.
+    pub fn join_v1(&self) -> Result<()> {
+        for tasks in &self.v1_tasks {
+            write_file(tasks, "0")?;
+        }
+        Ok(())
+    }
+
+    /// Join the cgroup2 directory, unless clone3 made the caller in it.
+    pub fn join_v2(&self, in_cgroup2: bool) -> Result<()> {
+        match &self.v2 {
+            Some((_, procs)) if !in_cgroup2 => write_file(procs, "0"),
+            _ => Ok(()),
         }
     }
 }
@@ -549,6 +637,12 @@ fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 }
 
 fn remove_tree(dir: &Path) -> Result<()> {
+    // the usual case first: no child cgroups and no processes left
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -638,9 +732,9 @@ fn missing_controller(r: &LinuxResources) -> Option<(&'static str, &'static str)
 /// Enable a cgroup2 controller in every ancestor's subtree_control down to `dir`.
 fn enable_controller(dir: &Path, controller: &str) -> Result<()> {
     let unified = host_hierarchies()
-        .into_iter()
+        .iter()
         .find(|h| h.is_v2())
-        .map(|h| h.mount_point)
+        .map(|h| h.mount_point.clone())
         .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
     let available = fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
     if !available.split_whitespace().any(|c| c == controller) {

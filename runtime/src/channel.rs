@@ -15,6 +15,9 @@ pub enum Msg {
     UserNsCreated,
     /// The parent wrote the mappings.
     MappingsWritten,
+    /// The parent made the container's cgroup (true), or runs it without
+    /// one (false): a stage 1 forked early joins it now.
+    CgroupReady(bool),
     /// The container process (host pid).
     Pid(i32),
     /// The init built the mounts: run prestart/createRuntime hooks now.
@@ -55,21 +58,39 @@ impl Channel {
 
     /// Next message; `Err` if the peer is gone without saying anything.
     pub fn recv(&self) -> Result<Msg> {
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) => {
+            match self.datagram() {
+                Ok(data) if data.is_empty() => {
                     return Err(Error::Init(
                         "the container process exited during setup".into(),
                     ))
                 }
-                Ok(n) => {
-                    return serde_json::from_slice(&buf[..n])
+                Ok(data) => {
+                    return serde_json::from_slice(&data)
                         .map_err(|e| Error::Init(format!("bad sync message: {e}")))
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
+                // The peer closed with a message of ours unread: the
+                // error comes first, what it sent before is still queued.
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("recv on sync socket", e)),
             }
         }
+    }
+
+    /// The next datagram, empty at EOF. Its length first (MSG_TRUNC reports
+    /// it whole), then a buffer of that size: a fixed 64 KiB one was zeroed,
+    /// and page-faulted in, by each process for each message.
+    fn datagram(&self) -> nix::Result<Vec<u8>> {
+        let len = recv(
+            self.0.as_raw_fd(),
+            &mut [],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        )?;
+        let mut buf = vec![0u8; len];
+        if len > 0 {
+            let n = recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            buf.truncate(n);
+        }
+        Ok(buf)
     }
 }

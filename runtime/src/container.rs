@@ -81,7 +81,9 @@ impl Drop for Cleanup {
 }
 
 fn kill_cgroup(cg: &Cgroup) {
-    let _ = cg.thaw();
+    if cg.freeze_requested() {
+        let _ = cg.thaw();
+    }
     for pid in cg.pids().unwrap_or_default() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
@@ -182,7 +184,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let cgroups_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let mut cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     let spec_resources = linux.and_then(|l| l.resources().as_ref());
     // Rootless, device rules are left out as runc does: the container is in
     // a user namespace, where mknod is refused and host nodes are bound
@@ -199,26 +201,25 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     } else {
         Some(crate::cgroups::effective_resources(spec_resources))
     };
-    let cgroup = match cgroup.create(resources.as_ref()) {
-        Ok(()) => Some(cgroup),
-        // Rootless without limits: a cgroup is not needed, and without a
-        // delegated subtree there is none to make (runc does the same).
-        Err(e) if rootless() && resources.is_none() => {
-            debug!("rootless, running without a cgroup: {e}");
-            None
-        }
-        Err(e) if rootless() => {
-            return Err(Error::config(
+    let make_cgroup = |mut cgroup: Cgroup| -> Result<Option<Cgroup>> {
+        match cgroup.create(resources.as_ref()) {
+            Ok(()) => Ok(Some(cgroup)),
+            // Rootless without limits: a cgroup is not needed, and without a
+            // delegated subtree there is none to make (runc does the same).
+            Err(e) if rootless() && resources.is_none() => {
+                debug!("rootless, running without a cgroup: {e}");
+                Ok(None)
+            }
+            Err(e) if rootless() => Err(Error::config(
                 "linux.resources",
                 format!(
                     "a rootless container with limits needs a cgroup delegated to uid {} ({e})",
                     nix::unistd::geteuid()
                 ),
-            ))
+            )),
+            Err(e) => Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
-    guard.cgroup = cgroup.clone();
 
     // No mount namespace: the container's mounts go below a private bind
     // of the rootfs in the runtime's mount namespace (sharedmount.rs).
@@ -239,12 +240,12 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .iter()
         .map(|(i, fd)| (*i, fd.as_raw_fd()))
         .collect();
-    let cfg = InitConfig {
+    let config = |cgroup| InitConfig {
         spec: &bundle.spec,
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         no_pivot: opts.no_pivot,
-        cgroup: cgroup.as_ref(),
+        cgroup,
         console,
         start,
         extra_fds: extra,
@@ -253,11 +254,36 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         seccomp: bundle.seccomp.as_ref(),
     };
     let (parent_end, child_end) = Channel::pair()?;
-    let stage1 = init::spawn(&cfg, &child_end)?;
+    let cgroup = match init::Stage1::for_spec(&bundle.spec) {
+        init::Stage1::Early => {
+            // stage 1 makes the namespaces while the cgroup is made
+            let planned = cgroup.clone();
+            let stage1 = init::spawn(&config(Some(&planned)), &child_end, init::Stage1::Early)?;
+            guard.pids.push(stage1);
+            let cgroup = make_cgroup(cgroup)?;
+            guard.cgroup = cgroup.clone();
+            if let Err(e) = parent_end.send(&Msg::CgroupReady(cgroup.is_some())) {
+                // stage 1 failed meanwhile: its message says why
+                return Err(match parent_end.recv() {
+                    Ok(Msg::Error(msg)) => Error::Init(msg),
+                    _ => e,
+                });
+            }
+            cgroup
+        }
+        init::Stage1::Late => {
+            let cgroup = make_cgroup(cgroup)?;
+            guard.cgroup = cgroup.clone();
+            let stage1 = init::spawn(&config(cgroup.as_ref()), &child_end, init::Stage1::Late)?;
+            guard.pids.push(stage1);
+            cgroup
+        }
+    };
+    let stage1 = *guard.pids.last().expect("stage 1 was forked");
     drop(child_end);
-    drop(cfg);
     drop(idmapped);
-    guard.pids.push(stage1);
+    // while stage 1 and the init work: the slow part of saving the state
+    let pending_state = State::begin_save(opts.root, opts.id)?;
 
     let run_create_hooks = |pid: Pid| -> Result<()> {
         let state =
@@ -311,7 +337,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         spec: bundle.spec,
         started: opts.start_now,
     };
-    state.save(opts.root)?;
+    pending_state.finish(&state)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
@@ -513,7 +539,17 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
     if let Some(p) = proxy {
         let _ = p.join();
     }
-    if let Err(e) = delete(root, id, true) {
+    // with the state it made (unless a `delete --force` came first): no
+    // need to read and parse it again
+    let removed = if state::container_dir(root, id)
+        .join(state::STATE_FILE)
+        .exists()
+    {
+        remove(root, &created.state, true)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = removed {
         warn!("delete after run: {e}");
     }
     Ok(code)
@@ -595,6 +631,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    remove(root, &st, force)
+}
+
+/// `delete` of a loaded state.
+fn remove(root: &Path, st: &State, force: bool) -> Result<()> {
+    let id = st.id.as_str();
+    let dir = state::container_dir(root, id);
     let status = st.status(root);
     // The spec: deleting a container that is not stopped (created,
     // running, paused) must fail and leave it as it is; runc and crun kill
@@ -613,7 +656,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         if let Some(cg) = &st.cgroup {
             kill_cgroup(cg);
         }
-        wait_gone(&st);
+        wait_gone(st);
     }
     if let Some(id) = st.rootfs_mount {
         crate::sharedmount::release(&st.rootfs, id)?;

@@ -165,16 +165,23 @@ pub fn v1_writes(rules: &[LinuxDeviceCgroup]) -> Vec<V1Write> {
 
 /// Write `rules` (already `effective`) to the v1 devices cgroup `dir`.
 pub fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), WriteError> {
+    // each file opened once: the kernel takes one rule per write
+    let mut open: [Option<std::fs::File>; 2] = [None, None];
     for (allow, line) in v1_writes(rules) {
         let file = dir.join(if allow {
             "devices.allow"
         } else {
             "devices.deny"
         });
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&file)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
+        let slot = &mut open[usize::from(allow)];
+        let f = match slot {
+            Some(f) => f,
+            None => match std::fs::OpenOptions::new().write(true).open(&file) {
+                Ok(f) => slot.insert(f),
+                Err(err) => return Err(WriteError { file, line, err }),
+            },
+        };
+        f.write_all(line.as_bytes())
             .map_err(|err| WriteError { file, line, err })?;
     }
     Ok(())

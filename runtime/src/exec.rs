@@ -12,16 +12,20 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use crate::cgroups::{Cgroup, Entry};
 use crate::channel::{Channel, Msg};
 use crate::container;
 use crate::error::{ErrnoExt, Error, Result};
 use crate::init::{clone_flag, NsJoin};
 use crate::process::{self, ExecPlan};
+use crate::spawn::{self, Forked};
 use crate::state::{State, Status};
 
 pub struct ExecOptions<'a> {
     pub root: &'a Path,
     pub id: &'a str,
+    /// The container's state, when the caller has read it already.
+    pub state: Option<State>,
     pub process: Process,
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
@@ -43,8 +47,11 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
 }
 
 /// Returns the exit code of the process (0 when detached).
-pub fn exec(opts: ExecOptions) -> Result<i32> {
-    let st = State::load(opts.root, opts.id)?;
+pub fn exec(mut opts: ExecOptions) -> Result<i32> {
+    let st = match opts.state.take() {
+        Some(st) => st,
+        None => State::load(opts.root, opts.id)?,
+    };
     let status = st.status(opts.root);
     if status != Status::Running && status != Status::Created {
         return Err(Error::BadStatus {
@@ -133,11 +140,13 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     let (parent_end, child_end) = Channel::pair()?;
-    // SAFETY: rrun is single-threaded here; the child only runs our code.
-    let stage1 = match unsafe { fork() }.op(|| "fork".into())? {
-        ForkResult::Child => {
+    let entry = st.cgroup.as_ref().map(Cgroup::entry).transpose()?;
+    // rrun is single-threaded here; the child only runs our code, forks the
+    // process with the C library's fork and leaves with _exit.
+    let stage1 = match spawn::fork_into(entry.as_ref().and_then(|e| e.cgroup2_fd()))? {
+        Forked::Child { in_cgroup } => {
             let code = match stage1(
-                &st,
+                entry.as_ref().map(|e| (e, in_cgroup)),
                 &opts,
                 &namespaces,
                 root.as_ref(),
@@ -154,9 +163,10 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             // SAFETY: leave without running destructors.
             unsafe { libc::_exit(code) }
         }
-        ForkResult::Parent { child } => child,
+        Forked::Parent(child) => child,
     };
     drop(child_end);
+    drop(entry);
     drop(console);
     // Stage 1 sends the process's pid after its fork while the process
     // runs on; the process itself sends nothing unless it fails (then an
@@ -204,7 +214,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
 }
 
 fn stage1(
-    st: &State,
+    cgroup: Option<(&Entry, bool)>,
     opts: &ExecOptions,
     namespaces: &[NsJoin],
     root: Option<&OwnedFd>,
@@ -212,8 +222,9 @@ fn stage1(
     seccomp: Option<&crate::seccomp::Compiled>,
     ch: &Channel,
 ) -> Result<()> {
-    if let Some(cg) = &st.cgroup {
-        cg.add_task(0)?;
+    // into the cgroups before the namespaces (the cgroup namespace too)
+    if let Some((entry, in_cgroup2)) = cgroup {
+        entry.join(in_cgroup2)?;
     }
     if let Some(root) = root {
         nix::unistd::fchdir(root.as_raw_fd()).op(|| "chdir to the container's root".into())?;

@@ -11,6 +11,16 @@
 //! Stage 1 exists because a new pid (and time) namespace only applies to
 //! children, and a user namespace has to exist (and be mapped by the parent)
 //! before the other namespaces are made, so that it owns them.
+//!
+//! Without a user namespace and without a mount namespace to join, stage 1
+//! is forked before the cgroup exists ([`Stage1::Early`]): it makes the
+//! namespaces (a new network namespace alone is about half a millisecond)
+//! while the parent makes the cgroup, then joins the v1 hierarchies, forks
+//! the init into the cgroup2 directory, and the init unshares the cgroup
+//! namespace once it is in its cgroups. With a user namespace the cgroup
+//! files have to be written before it exists (its root is not the host's
+//! root), and a joined mount namespace may not show /sys/fs/cgroup: there
+//! stage 1 is forked into the finished cgroup ([`Stage1::Late`]).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -19,12 +29,13 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Entry};
 use crate::channel::{Channel, Msg};
 use crate::error::{ErrnoExt, Error, Result};
 use crate::hooks;
 use crate::process::{self, ExecPlan};
 use crate::rootfs::{self, RootfsPlan};
+use crate::spawn::{self, Forked};
 
 /// How the init learns that it may exec the user process.
 pub enum StartSignal {
@@ -161,15 +172,49 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|n| n.typ() == t))
 }
 
+/// When stage 1 is forked (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage1 {
+    /// Before the cgroup exists; the parent sends [`Msg::CgroupReady`].
+    Early,
+    /// Into the cgroup, once it exists.
+    Late,
+}
+
+impl Stage1 {
+    pub fn for_spec(spec: &Spec) -> Stage1 {
+        let joins_mount = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|n| {
+                n.iter()
+                    .any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_some())
+            });
+        if has_ns(spec, LinuxNamespaceType::User) || joins_mount {
+            Stage1::Late
+        } else {
+            Stage1::Early
+        }
+    }
+}
+
 /// Fork stage 1. In the parent returns its pid; the child never returns.
-pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> {
+/// `cfg.cgroup` is the container's cgroup: made already ([`Stage1::Late`])
+/// or about to be ([`Stage1::Early`]).
+pub fn spawn(cfg: &InitConfig, child_end: &Channel, when: Stage1) -> Result<nix::unistd::Pid> {
     let (join, new) = namespace_plan(cfg.spec)?;
-    // SAFETY: rrun is single-threaded here; the child only runs our code
-    // and leaves with _exit.
-    match unsafe { fork() }.op(|| "fork".into())? {
-        ForkResult::Parent { child } => Ok(child),
-        ForkResult::Child => {
-            let code = match stage1(cfg, child_end, join, new) {
+    let entry = match when {
+        Stage1::Late => cfg.cgroup.map(Cgroup::entry).transpose()?,
+        Stage1::Early => None,
+    };
+    // rrun is single-threaded here; the child only runs our code, forks the
+    // init and leaves with _exit.
+    match spawn::fork_into(entry.as_ref().and_then(|e| e.cgroup2_fd()))? {
+        Forked::Parent(child) => Ok(child),
+        Forked::Child { in_cgroup } => {
+            let cgroup = entry.as_ref().map(|e| (e, in_cgroup));
+            let code = match stage1(cfg, child_end, cgroup, join, new, when) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = child_end.send(&Msg::Error(e.to_string()));
@@ -182,9 +227,21 @@ pub fn spawn(cfg: &InitConfig, child_end: &Channel) -> Result<nix::unistd::Pid> 
     }
 }
 
-fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) -> Result<()> {
-    if let Some(cg) = cfg.cgroup {
-        cg.add_task(0)?;
+/// `cgroup` (Late): the entry of the cgroup stage 1 was forked into, and
+/// whether clone3 placed it in the cgroup2 directory.
+fn stage1(
+    cfg: &InitConfig,
+    ch: &Channel,
+    cgroup: Option<(&Entry, bool)>,
+    join: Vec<NsJoin>,
+    new: CloneFlags,
+    when: Stage1,
+) -> Result<()> {
+    let early = when == Stage1::Early;
+    // into the cgroups first: a new cgroup namespace is rooted where its
+    // maker is when it unshares
+    if let Some((entry, in_cgroup2)) = cgroup {
+        entry.join(in_cgroup2)?;
     }
     for (t, fd, path) in &join {
         setns(fd, clone_flag(*t)).at("join namespace", path)?;
@@ -204,7 +261,11 @@ fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) ->
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .op(|| "setuid 0 in the user namespace".into())?;
     }
-    let rest = new - CloneFlags::CLONE_NEWUSER;
+    let mut rest = new - CloneFlags::CLONE_NEWUSER;
+    if early {
+        // the init unshares it, in its cgroups
+        rest -= CloneFlags::CLONE_NEWCGROUP;
+    }
     if !rest.is_empty() {
         unshare(rest).op(|| format!("unshare {rest:?}"))?;
     }
@@ -212,16 +273,54 @@ fn stage1(cfg: &InitConfig, ch: &Channel, join: Vec<NsJoin>, new: CloneFlags) ->
         // the offsets must be set before a process enters the namespace
         crate::attrs::write_time_offsets(cfg.spec.linux().as_ref())?;
     }
-    // SAFETY: still single-threaded; the child runs init and never returns.
-    match unsafe { fork() }.op(|| "fork init".into())? {
-        ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
-        ForkResult::Child => {
-            let err = init(cfg, ch);
-            let _ = ch.send(&Msg::Error(err.to_string()));
-            // SAFETY: leave without running destructors.
-            unsafe { libc::_exit(1) }
+    if !early {
+        // SAFETY: still single-threaded; the child runs init and never returns.
+        return match unsafe { fork() }.op(|| "fork init".into())? {
+            ForkResult::Parent { child } => ch.send(&Msg::Pid(child.as_raw())),
+            ForkResult::Child => exit_init(cfg, ch),
+        };
+    }
+    let entry = match ch.recv()? {
+        Msg::CgroupReady(true) => cfg.cgroup.map(Cgroup::entry).transpose()?,
+        Msg::CgroupReady(false) => None,
+        Msg::Error(e) => return Err(Error::Init(e)),
+        other => return Err(Error::Init(format!("expected the cgroup, got {other:?}"))),
+    };
+    if let Some(entry) = &entry {
+        // stage 1 moves itself; the init inherits them
+        entry.join_v1()?;
+    }
+    match spawn::fork_into(entry.as_ref().and_then(|e| e.cgroup2_fd()))? {
+        Forked::Parent(child) => ch.send(&Msg::Pid(child.as_raw())),
+        Forked::Child { in_cgroup } => {
+            let joined: Result<()> = match &entry {
+                Some(entry) => entry.join_v2(in_cgroup).map_err(Error::from),
+                None => Ok(()),
+            };
+            let unshared = joined.and_then(|()| {
+                if new.contains(CloneFlags::CLONE_NEWCGROUP) {
+                    unshare(CloneFlags::CLONE_NEWCGROUP)
+                        .op(|| "unshare the cgroup namespace".into())
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = unshared {
+                let _ = ch.send(&Msg::Error(e.to_string()));
+                // SAFETY: leave without running destructors.
+                unsafe { libc::_exit(1) }
+            }
+            exit_init(cfg, ch)
         }
     }
+}
+
+/// Run the init; it returns only on failure, which it reports.
+fn exit_init(cfg: &InitConfig, ch: &Channel) -> ! {
+    let err = init(cfg, ch);
+    let _ = ch.send(&Msg::Error(err.to_string()));
+    // SAFETY: leave without running destructors.
+    unsafe { libc::_exit(1) }
 }
 
 /// PID 1 of the container. Returns only on failure.

@@ -26,6 +26,7 @@ pub mod seal;
 pub mod seccomp;
 pub mod sharedmount;
 pub mod signal;
+pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod update;

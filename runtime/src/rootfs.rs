@@ -415,7 +415,7 @@ impl RootfsPlan<'_> {
             Some("mode=755"),
         )
         .at("mount tmpfs for cgroups on", dest)?;
-        for h in &hierarchies {
+        for h in hierarchies {
             let Some(name) = h.mount_point.file_name() else {
                 continue;
             };
@@ -640,8 +640,17 @@ impl Hierarchy {
     }
 }
 
-/// cgroup mounts under /sys/fs/cgroup, from /proc/self/mountinfo.
-pub fn host_hierarchies() -> Vec<Hierarchy> {
+/// cgroup mounts under /sys/fs/cgroup, from /proc/self/mountinfo, read
+/// once per rrun process: creating a container asked for them a dozen times,
+/// and generating mountinfo is kernel work that grows with the host's mount
+/// table. They do not change while rrun runs (a child forked after the
+/// first read, in a mount namespace of its own, still sees the host's).
+pub fn host_hierarchies() -> &'static [Hierarchy] {
+    static HIERARCHIES: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    HIERARCHIES.get_or_init(read_host_hierarchies)
+}
+
+fn read_host_hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out = Vec::new();
     for line in info.lines() {

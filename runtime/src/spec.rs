@@ -67,6 +67,11 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 
 /// Parse config.json; errors carry the JSON path of the offending field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
+    // Tracking the path costs on every field: only a config that fails is
+    // read again for it (the same input fails the same way).
+    if let Ok(spec) = serde_json::from_slice(data) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -3,6 +3,8 @@
 //! plus cgroup2 at /sys/fs/cgroup/unified); the checks read v1 or v2 files,
 //! whichever exist.
 
+use std::process::{Command, Output};
+
 use rrun_tests::*;
 
 /// The host's cgroup2 mount (hybrid: /sys/fs/cgroup/unified), if any.
@@ -640,4 +642,294 @@ fn a_limit_without_its_controller_is_refused_and_leaves_nothing() {
     let err = stderr(&out);
     assert!(!err.contains("subsystems is empty"), "{err}");
     assert!(!was_left, "{} left behind", left.display());
+}
+
+/// How the cgroup mounts look to a traced rrun: this host's own layout, or
+/// (from a private mount namespace) only its v1 hierarchies, or only one
+/// cgroup2 mount at /sys/fs/cgroup.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum View {
+    Host,
+    V1Only,
+    V2Only,
+}
+
+impl View {
+    /// Whether the view has v1 hierarchies, and a cgroup2 one.
+    fn has(self) -> (bool, bool) {
+        let v1 = !cgroup2_only() && self != View::V2Only;
+        let v2 = cgroup2_mount().is_some() && self != View::V1Only;
+        (v1, v2)
+    }
+}
+
+/// `strace -f` of `rrun --root ROOT ARGS` in a cgroup view, its clones
+/// and writes with the paths of their fds; (rrun's output, the trace).
+/// `refuse_clone3`: under a seccomp filter that fails clone3 with ENOSYS,
+/// as the default profiles of Docker and Podman do for what runs in them.
+fn traced(rt: &Runtime, view: View, refuse_clone3: bool, args: &[&str]) -> (Output, String) {
+    assert!(
+        Command::new("strace").arg("-V").output().is_ok(),
+        "strace is needed for this test: make deps installs it"
+    );
+    rt.track(args);
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let view_script = match view {
+        View::Host => "exec \"$@\"",
+        View::V1Only => "umount /sys/fs/cgroup/unified && exec \"$@\"",
+        View::V2Only => "for m in $(awk '$2 ~ \"^/sys/fs/cgroup/\" {print $2}' /proc/self/mounts | sort -r); do umount -l \"$m\"; done; \
+                         umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"",
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        view_script,
+        "sh",
+    ])
+    .args(["strace", "-f", "-qq", "-y", "-s", "64"])
+    .args(["-e", "trace=clone,clone3,fork,vfork,write", "-o"])
+    .arg(trace.path())
+    .arg(rrun_bin())
+    .arg("--root")
+    .arg(rt.root.path())
+    .args(args)
+    .stdin(std::process::Stdio::null());
+    if refuse_clone3 {
+        let filter = [
+            // the syscall number (seccomp_data.nr)
+            bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+            bpf(
+                libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                0,
+                1,
+                libc::SYS_clone3 as u32,
+            ),
+            bpf(
+                libc::BPF_RET | libc::BPF_K,
+                0,
+                0,
+                libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            ),
+            bpf(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        ];
+        // SAFETY: the closure only makes the seccomp syscall, which is
+        // async-signal-safe, on a program that lives in the closure.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                let prog = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr() as *mut libc::sock_filter,
+                };
+                // root: no no_new_privs needed (CAP_SYS_ADMIN)
+                if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = output_via_files(&mut cmd);
+    (out, std::fs::read_to_string(trace.path()).unwrap())
+}
+
+fn bpf(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// The trace's writes to files named `name` (`tasks`, `cgroup.procs`) below
+/// the cgroup `path`: (the file, what was written).
+fn writes_to(trace: &str, path: &str, name: &str) -> Vec<(String, String)> {
+    let suffix = format!("{path}/{name}>");
+    trace
+        .lines()
+        .filter_map(|l| {
+            let (_, call) = l.split_once("write(")?;
+            let (file, rest) = call.split_once(", \"")?;
+            let file = file.split_once('<')?.1;
+            let (data, _) = rest.split_once('"')?;
+            file.ends_with(&suffix)
+                .then(|| (file.trim_end_matches('>').to_string(), data.to_string()))
+        })
+        .collect()
+}
+
+/// The v1 hierarchies mounted on the host (mount points).
+fn v1_hierarchies() -> Vec<std::path::PathBuf> {
+    cgroup_hierarchies()
+        .into_iter()
+        .filter(|h| {
+            nix::sys::statfs::statfs(h)
+                .is_ok_and(|s| s.filesystem_type() != nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
+        .collect()
+}
+
+/// The container printed its /proc/self/cgroup (no cgroup namespace):
+/// it is in `path` in every hierarchy the view has.
+#[track_caller]
+fn assert_member_everywhere(out: &Output, view: View, path: &str) {
+    let (v1, v2) = view.has();
+    let text = stdout(out);
+    let mut seen = 0;
+    for l in text.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl, p) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        if (ctrl.is_empty() && v2) || (!ctrl.is_empty() && v1) {
+            assert_eq!(p, path, "hierarchy {ctrl:?}: {text}");
+            seen += 1;
+        }
+    }
+    let want = if v1 { v1_hierarchies().len() } else { 0 } + usize::from(v2);
+    assert_eq!(seen, want, "{text}");
+}
+
+/// What the trace of a create or exec must show: stage 1 entered the
+/// container's cgroup without any write to a `cgroup.procs` file (which
+/// takes the kernel's global threadgroup lock and waits for an RCU grace
+/// period): born in the cgroup2 directory by clone3(CLONE_INTO_CGROUP),
+/// and by writing `0` to the `tasks` file of each v1 hierarchy.
+#[track_caller]
+fn assert_lock_free_entry(trace: &str, view: View, path: &str) {
+    let (v1, v2) = view.has();
+    let procs = writes_to(trace, path, "cgroup.procs");
+    assert!(procs.is_empty(), "cgroup.procs written: {procs:?}\n{trace}");
+    if v2 {
+        assert!(
+            trace
+                .lines()
+                .any(|l| l.contains("clone3({flags=CLONE_INTO_CGROUP")
+                    && l.rsplit_once(" = ")
+                        .is_some_and(|(_, r)| r.trim().parse::<i32>().is_ok_and(|p| p > 0))),
+            "no clone3 into the cgroup2 directory:\n{trace}"
+        );
+    }
+    let tasks = writes_to(trace, path, "tasks");
+    if v1 {
+        for h in v1_hierarchies() {
+            let file = format!("{}{path}/tasks", h.display());
+            assert!(
+                tasks.iter().any(|(f, d)| *f == file && d == "0"),
+                "no write of 0 to {file}: {tasks:?}\n{trace}"
+            );
+        }
+    } else {
+        assert!(tasks.is_empty(), "{tasks:?}");
+    }
+}
+
+fn container_printing_its_cgroups() -> Bundle {
+    let mut b = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    b.remove_namespace(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    b
+}
+
+/// `rrun run` on this host's layout, on its v1 hierarchies alone and on
+/// cgroup2 alone: the container starts in its cgroup in every hierarchy,
+/// and no `cgroup.procs` was written on the way (no wait for the lock).
+#[test]
+#[ignore = "needs root"]
+fn create_enters_the_cgroups_without_writing_cgroup_procs() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: this traces rrun's own way into the cgroup");
+        return;
+    }
+    let _restore = RestoreSubtree::new();
+    let mut views = vec![View::Host];
+    if !cgroup2_only() && cgroup2_mount().is_some() {
+        views.extend([View::V1Only, View::V2Only]);
+    }
+    for view in views {
+        let rt = Runtime::new();
+        let b = container_printing_its_cgroups();
+        let id = rt.id("lockfree");
+        let (out, trace) = traced(&rt, view, false, &["run", "-b", b.path_str(), &id]);
+        assert_ok(&out, &format!("run in the {view:?} view"));
+        let path = b.cgroup_path();
+        assert_member_everywhere(&out, view, &path);
+        assert_lock_free_entry(&trace, view, &path);
+    }
+}
+
+/// `rrun exec` joins the container's cgroups the same way.
+#[test]
+#[ignore = "needs root"]
+fn exec_enters_the_cgroups_without_writing_cgroup_procs() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: this traces rrun's own way into the cgroup");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sleep", "100"]);
+    b.remove_namespace(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    let id = rt.start_detached(&b);
+    let (out, trace) = traced(
+        &rt,
+        View::Host,
+        false,
+        &["exec", &id, "cat", "/proc/self/cgroup"],
+    );
+    assert_ok(&out, "exec");
+    let path = b.cgroup_path();
+    assert_member_everywhere(&out, View::Host, &path);
+    assert_lock_free_entry(&trace, View::Host, &path);
+    assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete");
+}
+
+/// Under a seccomp filter that refuses clone3 (ENOSYS, as Docker's and
+/// Podman's default profiles answer), run and exec still put the
+/// container's processes into every hierarchy: the cgroup2 one by a write
+/// to its cgroup.procs after a plain fork.
+#[test]
+#[ignore = "needs root"]
+fn without_clone3_the_cgroup2_directory_is_joined_by_a_write() {
+    require_root();
+    if testing_runc() {
+        eprintln!("skipped: this traces rrun's own way into the cgroup");
+        return;
+    }
+    let Some(_) = cgroup2_mount() else {
+        panic!("this test needs a cgroup2 hierarchy (hybrid or cgroup2 host)");
+    };
+    let rt = Runtime::new();
+    let b = container_printing_its_cgroups();
+    let path = b.cgroup_path();
+    let id = rt.id("noclone3");
+    let (out, trace) = traced(&rt, View::Host, true, &["run", "-b", b.path_str(), &id]);
+    assert_ok(&out, "run with clone3 refused");
+    assert_member_everywhere(&out, View::Host, &path);
+    assert!(
+        trace.contains("clone3({flags=CLONE_INTO_CGROUP") && trace.contains("ENOSYS"),
+        "clone3 was not tried and refused:\n{trace}"
+    );
+    let procs = writes_to(&trace, &path, "cgroup.procs");
+    assert_eq!(
+        procs.len(),
+        1,
+        "one cgroup.procs write, the cgroup2 one: {procs:?}\n{trace}"
+    );
+
+    let mut sleeper = Bundle::busybox(&["sleep", "100"]);
+    sleeper.remove_namespace(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    let id = rt.start_detached(&sleeper);
+    let (out, trace) = traced(
+        &rt,
+        View::Host,
+        true,
+        &["exec", &id, "cat", "/proc/self/cgroup"],
+    );
+    assert_ok(&out, "exec with clone3 refused");
+    assert_member_everywhere(&out, View::Host, &sleeper.cgroup_path());
+    assert!(trace.contains("ENOSYS"), "{trace}");
+    assert_ok(&rt.cmd(&["delete", "--force", &id]), "delete");
 }
