@@ -179,6 +179,7 @@ impl ShimClient {
             SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_file(&events_socket);
+        sweep_event_sockets(&std::env::temp_dir());
         let events = Sink::default();
         let service = create_events(Arc::new(events.clone()));
         let events_err = |source| ClientError::Events {
@@ -490,6 +491,30 @@ impl ShimClient {
         if let Some(s) = self.server.take() {
             s.shutdown();
             let _ = std::fs::remove_file(&self.events_socket);
+        }
+    }
+}
+
+/// Removes the events sockets of clients whose process is gone: a client
+/// killed (kill -9 of rbox) cannot remove its own, and they piled up in
+/// the temp dir. A socket of a live process (its pid in the name) is kept.
+fn sweep_event_sockets(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("rrun-shim-events-"))
+            .and_then(|n| n.strip_suffix(".sock"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

@@ -1194,3 +1194,29 @@ exec {real} "$@"
     rb.runtime = None;
     rb.assert_nothing_left("after the killed run");
 }
+
+/// The events socket of an rbox killed with kill -9 (named by its pid in
+/// the temp dir) is removed by the next rbox that starts a shim; a live
+/// process's is kept.
+#[test]
+#[ignore = "needs root"]
+fn events_sockets_of_killed_rboxes_are_swept() {
+    let _serial = serial();
+    let rb = Rbox::new();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let tmp = std::env::temp_dir();
+    let stale = tmp.join(format!("rrun-shim-events-{dead}-0.sock"));
+    let live = tmp.join(format!("rrun-shim-events-{}-0.sock", std::process::id()));
+    let _l = std::os::unix::net::UnixListener::bind(&stale).unwrap();
+    let _k = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    rb.ok(&["run", "--rm", "--net", "none", "bb", "true"]);
+    let stale_left = stale.exists();
+    let live_kept = live.exists();
+    let _ = std::fs::remove_file(&stale);
+    let _ = std::fs::remove_file(&live);
+    assert!(!stale_left, "the dead rbox's events socket is still there");
+    assert!(live_kept, "a live process's events socket was removed");
+    rb.assert_nothing_left("after the run");
+}
