@@ -28,6 +28,7 @@ base_port=19000
 had_bridge=0; ip link show rbox0 >/dev/null 2>&1 && had_bridge=1
 had_leases=0; [ -e /var/lib/cni/networks/rbox ] && had_leases=1
 had_rcni=0; nft list table ip rcni >/dev/null 2>&1 && had_rcni=1
+had_run_rbox=0; [ -e /run/rbox ] && had_run_rbox=1
 made_dirs=()
 for d in /run/netns /var/lib/cni /var/lib/cni/networks /run/containerd /run/containerd/s; do
   [ -e "$d" ] || made_dirs+=("$d")
@@ -53,6 +54,8 @@ cleanup() {
   if [ "$had_bridge" = 0 ] && ip link show rbox0 >/dev/null 2>&1; then ip link del rbox0; fi
   if [ "$had_leases" = 0 ]; then rm -rf /var/lib/cni/networks/rbox; fi
   if [ "$had_rcni" = 0 ] && nft list table ip rcni >/dev/null 2>&1; then nft delete table ip rcni; fi
+  # the host-port claims' directory (and its lock file) rbox made
+  if [ "$had_run_rbox" = 0 ]; then rm -rf /run/rbox; fi
   for ((i = ${#made_dirs[@]} - 1; i >= 0; i--)); do
     d=${made_dirs[$i]}
     if [ -d "$d" ] && ! mountpoint -q "$d"; then rmdir "$d" 2>/dev/null; fi
