@@ -281,6 +281,36 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// A sleep length of its own (`SECONDS.` and this test's pid and time), to
+/// find the runtime process that sleeps it.
+fn sleep_marker(seconds: &str) -> String {
+    format!(
+        "{seconds}.{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_micros()
+    )
+}
+
+/// A runtime wrapper whose `create` runs `SLEEP MARKER` first (`exec sleep`:
+/// it hangs; `sleep`: it goes on to rrun afterwards).
+fn runtime_sleeping_in_create(rb: &Rbox, marker: &str, sleep: &str) -> PathBuf {
+    script(
+        rb.dir.path(),
+        "rrun-sleeps",
+        &format!(
+            r#"case " $* " in
+*" create "*) {sleep} {marker} ;;
+esac
+exec {real} "$@"
+"#,
+            real = rrun_bin().display(),
+        ),
+    )
+}
+
 /// `kill -9` of a container's shim: like containerd, the next rbox command
 /// (whatever it is) kills and deletes the container through the runtime,
 /// records Exited (137), tears its network down and applies its restart
@@ -928,28 +958,8 @@ fn file_bind_mounts_work_like_dockers() {
 fn a_hung_runtime_create_leaves_no_shim() {
     let _serial = serial();
     let mut rb = Rbox::new();
-    // a sleep of its own length: the runtime process to look for
-    let marker = format!(
-        "1000.{}{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_micros()
-    );
-    let wrapper = script(
-        rb.dir.path(),
-        "rrun-hangs",
-        &format!(
-            r#"case " $* " in
-*" create "*) exec sleep {marker} ;;
-esac
-exec {real} "$@"
-"#,
-            real = rrun_bin().display(),
-        ),
-    );
-    rb.runtime = Some(wrapper);
+    let marker = sleep_marker("1000");
+    rb.runtime = Some(runtime_sleeping_in_create(&rb, &marker, "exec sleep"));
     let begin = std::time::Instant::now();
     let o = rb.run(&["run", "-d", "--name", "hung", "--net", "none", "bb", "true"]);
     let took = begin.elapsed();
@@ -1147,27 +1157,8 @@ fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
 fn a_shim_left_by_a_killed_run_goes_with_its_container() {
     let _serial = serial();
     let mut rb = Rbox::new();
-    let marker = format!(
-        "1001.{}{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_micros()
-    );
-    let wrapper = script(
-        rb.dir.path(),
-        "rrun-slow",
-        &format!(
-            r#"case " $* " in
-*" create "*) sleep {marker} ;;
-esac
-exec {real} "$@"
-"#,
-            real = rrun_bin().display(),
-        ),
-    );
-    rb.runtime = Some(wrapper);
+    let marker = sleep_marker("1001");
+    rb.runtime = Some(runtime_sleeping_in_create(&rb, &marker, "sleep"));
     let running = || {
         let o = Command::new("pgrep")
             .args(["-f", &format!("sleep {marker}")])
