@@ -118,7 +118,7 @@ for ((i = 0; i < cycles; i++)); do
     esac
   fi
   verbs[$verb]=$((${verbs[$verb]:-0} + 1))
-  rb "${cmd[@]}" >/dev/null 2>&1 &
+  rb "${cmd[@]}" >/dev/null 2>"$work/stderr" &
   pid=$!
   delay=$((2 + RANDOM % 59))
   sleep "$(printf '0.%03d' "$delay")"
@@ -126,6 +126,7 @@ for ((i = 0; i < cycles; i++)); do
   wait "$pid" 2>/dev/null || true
   if [ -n "${SOAK_TRACE:-}" ]; then
     echo "$(date +%s.%N) cycle $i: ${cmd[*]}: done, $name is $(rb inspect -f '{{.Id}} {{.State.Status}}' "$name" 2>&1)" >>"$work/cycles.log"
+    sed "s/^/$(date +%s.%N) cycle $i: stderr: /" "$work/stderr" >>"$work/cycles.log"
   fi
 done
 
@@ -170,7 +171,7 @@ if [ "${left[runtime-state]}" != 0 ]; then
   # what rrun kept, when, and the kills around that time
   for d in $(find "$store/runtime" -mindepth 2 -maxdepth 2); do
     echo "  runtime state $d (made $(stat -c %Y.%y "$d"))"
-    sed 's/^/    /' "$d/state.json" 2>/dev/null | head -c 600; echo
+    printf '    %s\n' "$(head -c 600 "$d/state.json" 2>/dev/null)"
     t=$(stat -c %Y "$d")
     awk -v t="$t" '$1 >= t - 2 && $1 <= t + 2' "$work/cycles.log" | sed 's/^/    /'
     grep -F "$(basename "$d")" "$work/cycles.log" | sed 's/^/    same id: /'

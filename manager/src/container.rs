@@ -455,6 +455,25 @@ fn runtime(store: &Store) -> Command {
     c
 }
 
+/// The container's task deleted and its shim let go: by the shim, or, when
+/// the shim cannot (killed after the init exited), through the runtime,
+/// with whatever still works on the container killed first.
+fn release_task(store: &Store, c: &Container) {
+    if !supervisor::release(store, c) {
+        supervisor::kill_workers_of(store, &c.id);
+        delete_task(store, &c.id);
+    }
+}
+
+/// `delete --force` through the runtime: the task killed and its state, its
+/// cgroups and its mounts gone. A container being let go has no one left to
+/// retry it, so a failure is said (with the runtime's words), not dropped.
+fn delete_task(store: &Store, id: &str) {
+    if let Err(e) = runtime_output(store, &["delete", "--force", id]) {
+        eprintln!("rbox: warning: deleting the task of container {id}: {e}");
+    }
+}
+
 /// Runs the runtime with `args`: its stdout, or its stderr as the error when
 /// it fails.
 fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
@@ -1264,13 +1283,13 @@ pub fn reconcile(store: &Store) -> Result<()> {
                     // a start under way when its rbox died: the shim (its
                     // Create perhaps still waiting on the runtime, which
                     // would hold up a Delete) goes first
-                    supervisor::kill_workers_of(&id);
+                    supervisor::kill_workers_of(store, &id);
                 }
                 remove(store, &id, true)
             }
             Ok(_) | Err(ContainerError::NoSuch(_)) => {
                 // the bundle without its record: no network or task yet
-                supervisor::kill_workers_of(&id);
+                supervisor::kill_workers_of(store, &id);
                 match bundle::remove(store, &id) {
                     Ok(()) | Err(BundleError::NoSuchContainer(_)) => Ok(()),
                     Err(e) => Err(e.into()),
@@ -1645,19 +1664,19 @@ fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     let mut state = c.state.clone();
     if state.netns.is_some() || state.status == "running" || state.status == "exiting" {
         // what an earlier run left (its rbox or shim killed)
-        supervisor::release(store, &c);
-        let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+        let _ = supervisor::release(store, &c);
+        delete_task(store, &c.id);
         let _ = teardown_network(store, &c, &mut state);
     }
     let started = start_task(store, &c, &mut state, attached);
     if let Err(e) = started {
         // a runtime left at work by a killed shim would make the
         // container after the delete below
-        supervisor::kill_workers_of(&c.id);
+        supervisor::kill_workers_of(store, &c.id);
         let _ = teardown_network(store, &c, &mut state);
         // what a runtime killed half-way through its create left: its
         // state dir, and the cgroups, perhaps with processes in them
-        let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+        delete_task(store, &c.id);
         crate::cgroups::remove(&c.spec.cgroups_path(&c.id));
         state.status = "created".into();
         let _ = save_state(store, &c.id, &state);
@@ -1738,7 +1757,7 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         state.status = "exiting".into();
         save_state(store, &c.id, &state)?;
     }
-    supervisor::release(store, &c);
+    release_task(store, &c);
     let net = teardown_network(store, &c, &mut state);
     // `rbox stop` may have marked it meanwhile
     state.stopping |= find(store, id).is_ok_and(|now| now.state.stopping);
@@ -1824,7 +1843,7 @@ fn recover(store: &Store, c: &Container) -> Result<Option<i32>> {
     }
     let code = 128 + libc::SIGKILL;
     let _ = runtime(store).args(["kill", &c.id, "KILL"]).output();
-    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    delete_task(store, &c.id);
     exited(store, &c.id, code)?;
     Ok(Some(code))
 }
@@ -2197,7 +2216,7 @@ fn finish_attached_rm(
             let _ = t.join();
             return Err(e);
         }
-        supervisor::release(store, &c);
+        release_task(store, &c);
         drain();
         // an error is found again (and reported) by `discard`
         let _ = bundle::remove_files(store, id);
@@ -2545,11 +2564,11 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         Err(ContainerError::NoSuch(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    supervisor::release(store, &c);
+    let _ = supervisor::release(store, &c);
     // a shim left by a run killed during its Create, a runtime left by a
     // killed shim
-    supervisor::kill_workers_of(&c.id);
-    let _ = runtime(store).args(["delete", "--force", &c.id]).output();
+    supervisor::kill_workers_of(store, &c.id);
+    delete_task(store, &c.id);
     discard(store, &c.id)
 }
 

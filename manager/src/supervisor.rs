@@ -149,16 +149,66 @@ fn kill_shim(client: ShimClient) {
 }
 
 /// Kills, with everything under them, the processes still working on
-/// container `id` after it was let go, and waits until they are gone (at
-/// most 2 s): its shim, and the runtime processes naming it. The shim of a
-/// `run` killed while its Create was under way lives on, and a runtime
-/// whose shim was killed goes on alone: either would make the container
-/// (its state, its cgroups) after the removal deleted it. Any process with
-/// that id in its arguments works on it: ids are 256 random bits.
-pub fn kill_workers_of(id: &str) {
+/// container `id` after it was let go, and waits until they are gone: its
+/// shim, and the runtime processes naming it. The shim of a `run` killed
+/// while its Create was under way lives on, and a runtime whose shim was
+/// killed goes on alone: either would make the container (its state, its
+/// cgroups) after the removal deleted it. Any shim or runtime process with
+/// that id in its arguments, or working in the container's directory (the
+/// shim and the runtimes it runs do, and the directory stays while its
+/// command line is empty in the middle of an exec), works on it: ids are
+/// 256 random bits.
+///
+/// A worker may fork between the look at /proc and the kill (a shim
+/// starting the runtime's create): the child, no longer below anything
+/// seen, would live on. So the look is repeated until it finds nothing.
+pub fn kill_workers_of(store: &Store, id: &str) {
     let runtime = crate::container::runtime_bin();
-    let runtime = runtime.file_name().map(|n| n.as_encoded_bytes().to_vec());
-    let workers: Vec<i32> = std::fs::read_dir("/proc")
+    let runtime = runtime
+        .file_name()
+        .map(|n| n.as_encoded_bytes().to_vec())
+        .unwrap_or_default();
+    let dir = bundle::container_dir(store, id);
+    // this process and those above it are spared: the exit hook (`rbox
+    // __exited`) runs under the shim it would otherwise kill with itself
+    let spared = ancestry(std::process::id() as i32);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let workers: Vec<i32> = workers_of(id, &dir, &runtime)
+            .into_iter()
+            .filter(|w| !spared.contains(w))
+            .collect();
+        if workers.is_empty() || std::time::Instant::now() > deadline {
+            return;
+        }
+        let mut all = Vec::new();
+        for worker in workers {
+            let mut tree = descendants(worker);
+            tree.retain(|p| !spared.contains(p));
+            tree.reverse();
+            tree.push(worker);
+            for p in &tree {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            all.extend(tree);
+        }
+        while std::time::Instant::now() < deadline
+            && all
+                .iter()
+                .any(|p| crate::liveness::Process::of(*p).is_some())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// The shims and runtime processes working on container `id` (see
+/// [`kill_workers_of`]).
+fn workers_of(id: &str, dir: &Path, runtime: &[u8]) -> Vec<i32> {
+    std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
@@ -166,40 +216,28 @@ pub fn kill_workers_of(id: &str) {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let name = args.first()?.rsplit(|b| *b == b'/').next()?;
-            let is_shim = name == SHIM_NAME.as_bytes()
-                && args
-                    .windows(2)
-                    .any(|w| w[0] == b"-id" && w[1] == id.as_bytes());
-            let is_runtime = runtime.as_deref() == Some(name) && args.contains(&id.as_bytes());
-            (is_shim || is_runtime).then_some(pid)
+            // the program by its file and by its first argument (empty
+            // for a moment in an exec; a runtime run from a sealed copy)
+            let exe = std::fs::read_link(e.path().join("exe")).unwrap_or_default();
+            let names = [
+                exe.file_name().map(|n| n.as_encoded_bytes()),
+                args.first().and_then(|a| a.rsplit(|b| *b == b'/').next()),
+            ];
+            let is_shim = names.contains(&Some(SHIM_NAME.as_bytes()));
+            if !is_shim && !names.contains(&Some(runtime)) {
+                return None;
+            }
+            let names_it = if is_shim {
+                args.windows(2)
+                    .any(|w| w[0] == b"-id" && w[1] == id.as_bytes())
+            } else {
+                args.contains(&id.as_bytes())
+            };
+            let works_in_it =
+                || std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+            (names_it || works_in_it()).then_some(pid)
         })
-        .collect();
-    // this process and those above it are spared: the exit hook (`rbox
-    // __exited`) runs under the shim it would otherwise kill with itself
-    let spared = ancestry(std::process::id() as i32);
-    let mut all = Vec::new();
-    for worker in workers.into_iter().filter(|w| !spared.contains(w)) {
-        let mut tree = descendants(worker);
-        tree.retain(|p| !spared.contains(p));
-        tree.reverse();
-        tree.push(worker);
-        for p in &tree {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(*p),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        all.extend(tree);
-    }
-    let begin = std::time::Instant::now();
-    while begin.elapsed() < std::time::Duration::from_secs(2)
-        && all
-            .iter()
-            .any(|p| crate::liveness::Process::of(*p).is_some())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+        .collect()
 }
 
 /// `pid` and the processes above it, up to init.
@@ -338,12 +376,17 @@ pub fn connect(store: &Store, c: &Container) -> Option<ShimClient> {
 }
 
 /// Deletes the container's task and lets its shim go (idempotent). The
-/// socket of a shim that was killed is removed.
-pub fn release(store: &Store, c: &Container) {
+/// socket of a shim that was killed is removed. False when the shim did not
+/// delete the task (it is gone, killed perhaps after the init's exit, or
+/// its Delete failed): the runtime's state is then the caller's to delete.
+#[must_use]
+pub fn release(store: &Store, c: &Container) -> bool {
     if let Some(client) = connect(store, c) {
-        let _ = client.delete("");
+        let deleted = client.delete("").is_ok();
         let _ = client.shutdown();
-    } else if let Ok(address) = std::fs::read_to_string(c.bundle.join("address")) {
+        return deleted;
+    }
+    if let Ok(address) = std::fs::read_to_string(c.bundle.join("address")) {
         let socket = address.trim().trim_start_matches("unix://").to_string();
         let stale = matches!(
             std::os::unix::net::UnixStream::connect(&socket),
@@ -353,6 +396,7 @@ pub fn release(store: &Store, c: &Container) {
             let _ = std::fs::remove_file(&socket);
         }
     }
+    false
 }
 
 /// Runs a process in a running container.
