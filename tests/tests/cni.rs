@@ -14,24 +14,7 @@ const REFERENCE: &str = "/usr/lib/cni";
 
 /// Plugin directories under test: ours, and the reference when installed.
 fn plugin_dirs() -> Vec<PathBuf> {
-    let ours = std::env::var_os("CNI_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-            [
-                format!(
-                    "target/{}-unknown-linux-musl/release",
-                    std::env::consts::ARCH
-                ),
-                "target/release".into(),
-                "target/debug".into(),
-            ]
-            .iter()
-            .map(|d| ws.join(d))
-            .find(|d| d.join("host-local").exists())
-            .expect("build the CNI plugins first (make build)")
-        });
-    let mut dirs = vec![ours];
+    let mut dirs = vec![cni_bin_dir()];
     if Path::new(REFERENCE).join("host-local").exists() {
         dirs.push(PathBuf::from(REFERENCE));
     }
@@ -413,15 +396,6 @@ fn cni_errors_have_codes_and_name_the_problem() {
         v["supportedVersions"],
         json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
     );
-}
-
-/// A host link (bridge or dummy) deleted on drop.
-struct HostLink(String);
-
-impl Drop for HostLink {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
 }
 
 fn bridge_conf(version: &str, bridge: &str, data: &Path, subnet: &str) -> Value {
@@ -1012,15 +986,7 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
 
 /// Host interfaces enslaved to `bridge`.
 fn bridge_ports(bridge: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .collect()
+    host_links(&["master", bridge])
 }
 
 /// Lease files in `dir`: (address, contents).
@@ -1856,22 +1822,6 @@ fn portmap_dual_stack_forwards_ipv4_and_ipv6() {
     assert!(rcni_table("ip6").is_none_or(|t| !t.contains("pm6")));
 }
 
-/// The container's rules and per-container chains in `iptables-save -t nat`.
-fn reference_nat_state(id: &str) -> Vec<String> {
-    let out = Command::new("iptables-save")
-        .args(["-t", "nat"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .filter(|l| {
-            l.contains(&format!("id: \\\"{id}\\\""))
-                || (l.starts_with(":CNI-") && !l.starts_with(":CNI-HOSTPORT-"))
-        })
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 #[ignore = "needs root"]
 fn our_del_removes_what_the_reference_add_made() {
@@ -1890,7 +1840,7 @@ fn our_del_removes_what_the_reference_add_made() {
     let (ours, reference) = (&dirs[0], &dirs[1]);
     let _iptables = ReferenceIptablesCleanup::new();
     let id = format!("xdel{}", std::process::id());
-    let before = reference_nat_state(&id);
+    let before = reference_nat_of(&id);
     let bridge = format!("rcnix{}", std::process::id() % 10000);
     let _guard = HostLink(bridge.clone());
     let data = tempfile::tempdir().unwrap();
@@ -1906,7 +1856,7 @@ fn our_del_removes_what_the_reference_add_made() {
         &cni(reference, "portmap", "ADD", &id, &ns.path(), "eth0", &pm),
         "reference portmap ADD",
     );
-    let made = reference_nat_state(&id);
+    let made = reference_nat_of(&id);
     assert!(
         made.iter()
             .any(|l| l.contains("MASQUERADE") || l.contains("-j CNI-")),
@@ -1920,34 +1870,11 @@ fn our_del_removes_what_the_reference_add_made() {
         &cni(ours, "bridge", "DEL", &id, &ns.path(), "eth0", &br),
         "our bridge DEL",
     );
-    assert_eq!(reference_nat_state(&id), before, "left after our DEL");
+    assert_eq!(reference_nat_of(&id), before, "left after our DEL");
     let leases = std::fs::read_dir(data.path().join("br-net"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
         .count();
     assert_eq!(leases, 0, "the reference's lease survived our DEL");
-}
-
-/// Deletes nftables table `family name` on drop unless it existed before.
-struct NftTableCleanup(&'static str, &'static str, bool);
-
-impl NftTableCleanup {
-    fn new(family: &'static str, name: &'static str) -> Self {
-        let had = Command::new("nft")
-            .args(["list", "table", family, name])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        NftTableCleanup(family, name, had)
-    }
-}
-
-impl Drop for NftTableCleanup {
-    fn drop(&mut self) {
-        if !self.2 {
-            let _ = Command::new("nft")
-                .args(["delete", "table", self.0, self.1])
-                .output();
-        }
-    }
 }

@@ -13,27 +13,6 @@ use rrun_tests::*;
 
 const IMAGE: &str = "localhost/rrun-busybox:latest";
 
-/// A busybox root filesystem as a tar file (for `podman import`).
-fn busybox_tar(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("image-rootfs");
-    busybox_rootfs(&rootfs);
-    let tar = dir.join("busybox.tar");
-    let out = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tar: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tar
-}
-
 struct Podman {
     dir: tempfile::TempDir,
     /// Podman (cgroupfs manager) keeps conmon in a `libpod_parent` cgroup
@@ -78,7 +57,7 @@ impl Podman {
             had_libpod_parent: !libpod_cgroups().is_empty(),
             had_var_lib_containers: Path::new("/var/lib/containers").exists(),
         };
-        let tar = busybox_tar(p.dir.path());
+        let tar = busybox_tar(p.dir.path(), "busybox", |_| {});
         p.ok(&["import", tar.to_str().unwrap(), IMAGE]);
         p
     }
@@ -307,39 +286,13 @@ fn containerd_runc_shim_drives_rrun() {
     ctd.ok(&["container", "delete", "t-d"]);
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released: nothing else in the
-/// test machine's lock takes it meanwhile).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The body of `GET /` from 127.0.0.1:port, or "" when nothing answers.
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 #[ignore = "needs root"]
 fn dockerd_runs_containers_with_rrun() {
     require_root();
     let dk = Dockerd::start(&rrun_bin());
     // the image: a busybox root filesystem, imported (no registry)
-    let tar = busybox_tar(dk.dir.path());
+    let tar = busybox_tar(dk.dir.path(), "busybox", |_| {});
     dk.ok(&["import", tar.to_str().unwrap(), IMAGE]);
 
     // run --rm in the foreground: output and exit status. dockerd's spec
@@ -386,7 +339,7 @@ fn dockerd_runs_containers_with_rrun() {
     );
     let mut body = String::new();
     wait_for("the web server", Duration::from_secs(10), || {
-        body = http_get(port);
+        body = http_get("127.0.0.1", port);
         !body.is_empty()
     });
     assert_eq!(body, "served by rrun\n");
@@ -409,7 +362,7 @@ fn dockerd_runs_containers_with_rrun() {
         .trim(),
         "exited 137"
     );
-    assert_eq!(http_get(port), "", "the port is still served");
+    assert_eq!(http_get("127.0.0.1", port), "", "the port is still served");
     dk.ok(&["rm", "web"]);
     assert!(dk.ok(&["ps", "-aq"]).trim().is_empty());
 }

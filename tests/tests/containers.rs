@@ -8,178 +8,28 @@ use std::time::{Duration, Instant};
 
 use rrun_tests::*;
 
-/// A store in a temp dir with a busybox image `bb`; cleans up containers,
-/// mounts and namespaces of the store on drop, then the containers' cgroup
-/// parent (RBOX_CGROUP_PARENT, one per Rbox).
-struct Rbox {
-    dir: tempfile::TempDir,
-    cgroup: CgroupParent,
-    /// the shims' socket dir is /run/containerd/s: removed if we made it
-    had_run_containerd: bool,
-    /// rbox makes /run/netns for its namespaces (and leaves it, as `ip
-    /// netns` does)
-    had_netns_dir: bool,
-    /// where rbox finds the CNI plugins (ours unless a test says)
-    cni_path: PathBuf,
-    /// rbox makes /run/rbox/ports for its host-port claims
-    had_ports_dir: bool,
-}
-
-impl Rbox {
-    fn new() -> Rbox {
-        require_root();
-        let rb = Rbox {
-            dir: tempfile::tempdir().unwrap(),
-            cgroup: CgroupParent::default(),
-            had_run_containerd: Path::new("/run/containerd").exists(),
-            had_netns_dir: Path::new("/run/netns").exists(),
-            cni_path: cni_dir(),
-            had_ports_dir: Path::new("/run/rbox/ports").exists(),
-        };
-        let rootfs = rb.dir.path().join("bb-rootfs");
-        busybox_rootfs(&rootfs);
+/// A store ([`Rbox`]) with the busybox image `bb`, whose /www/index.html
+/// says "hello from httpd" (for `httpd -h /www`).
+fn store() -> Rbox {
+    Rbox::with_image(|rootfs| {
         std::fs::create_dir_all(rootfs.join("www")).unwrap();
         std::fs::write(rootfs.join("www/index.html"), "hello from httpd\n").unwrap();
-        let tar = rb.dir.path().join("bb.tar");
-        let st = Command::new("tar")
-            .args(["--numeric-owner", "-C"])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        std::fs::remove_dir_all(&rootfs).unwrap();
-        assert_ok(
-            &rb.cmd(&["import", tar.to_str().unwrap(), "bb"])
-                .output()
-                .unwrap(),
-            "import",
-        );
-        rb
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(rbox_bin());
-        c.arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env("RBOX_RUNTIME", rrun_bin())
-            .env("RBOX_SHIM", shim_bin())
-            .env("RBOX_CNI_PATH", &self.cni_path)
-            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_ok(&o, &args.join(" "));
-        stdout(&o)
-    }
-
-    /// No container, namespace, veth (beyond `veths`, the host's before),
-    /// container dir or mount of this store is left. `what`: for messages.
-    #[track_caller]
-    fn assert_nothing_left(&self, veths: &[String], what: &str) {
-        assert_eq!(self.ok(&["ps", "-a", "-q"]), "", "{what}");
-        assert!(rbox_netns().is_empty(), "{what}: {:?}", rbox_netns());
-        assert_eq!(host_veths(), veths, "{what}");
-        let left: Vec<_> = std::fs::read_dir(self.root().join("containers"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert!(left.is_empty(), "{what}: {left:?}");
-        assert!(mounts_mentioning(&self.root()).is_empty(), "{what}");
-    }
+    })
 }
 
-impl Drop for Rbox {
-    fn drop(&mut self) {
-        if let Ok(ids) = self.cmd(&["ps", "-a", "-q", "--no-trunc"]).output() {
-            for id in stdout(&ids).lines() {
-                let _ = self.cmd(&["rm", "-f", id]).output();
-            }
-        }
-        let mut m: Vec<String> = mounts_mentioning(self.dir.path())
-            .iter()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .collect();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in &m {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        if !self.had_netns_dir {
-            // only when empty: a namespace left would be a bug to see
-            let _ = std::fs::remove_dir("/run/netns");
-        }
-        if !self.had_ports_dir {
-            // only the lock: a claim left would be a bug to see
-            let _ = std::fs::remove_file("/run/rbox/ports/lock");
-            let _ = std::fs::remove_dir("/run/rbox/ports");
-            let _ = std::fs::remove_dir("/run/rbox");
-        }
-        if !self.had_run_containerd {
-            // only when empty: a shim's socket left would be a bug to see
-            let _ = std::fs::remove_dir("/run/containerd/s");
-            let _ = std::fs::remove_dir("/run/containerd");
-        }
-        if !m.is_empty() && !std::thread::panicking() {
-            panic!("mounts left behind: {m:?}");
-        }
-    }
-}
-
-fn cni_dir() -> PathBuf {
-    std::env::var_os("CNI_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-                "../target/{}-unknown-linux-musl/release",
-                std::env::consts::ARCH
-            ))
-        })
-}
-
-/// Network namespaces of rbox containers (`rbox-` and a short id).
-fn rbox_netns() -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    n.strip_prefix("rbox-")
-                        .is_some_and(|h| h.len() == 12 && h.chars().all(|c| c.is_ascii_hexdigit()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The tests of this file one at a time: they share the host's rbox0
-/// bridge and check for leftover namespaces.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// [`Rbox::assert_nothing_left`], and no veth beyond `veths` (the host's
+/// before). `what`: for messages.
+#[track_caller]
+fn assert_nothing_left(rb: &Rbox, veths: &[String], what: &str) {
+    rb.assert_nothing_left(what);
+    assert_eq!(host_veths(), veths, "{what}: veths");
 }
 
 #[test]
 #[ignore = "needs root"]
 fn run_gives_output_and_exit_code_and_rm_leaves_nothing() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let o = rb.run(&[
         "run",
         "--rm",
@@ -250,7 +100,7 @@ fn run_gives_output_and_exit_code_and_rm_leaves_nothing() {
 #[ignore = "needs root"]
 fn none_and_host_networks() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let links = rb.ok(&["run", "--rm", "--net", "none", "bb", "ip", "-o", "link"]);
     let names: Vec<&str> = links
         .lines()
@@ -268,7 +118,7 @@ fn none_and_host_networks() {
 #[ignore = "needs root"]
 fn bind_mounts_both_ways_and_read_only() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let host = rb.dir.path().join("shared");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("from-host"), "h\n").unwrap();
@@ -343,24 +193,6 @@ fn bind_mounts_both_ways_and_read_only() {
     );
 }
 
-/// The body of `GET /` from addr:port, or "" when nothing answers.
-fn fetch(addr: &str, port: u16) -> String {
-    use std::io::{Read, Write};
-    let Ok(sa) = format!("{addr}:{port}").parse::<std::net::SocketAddr>() else {
-        return String::new();
-    };
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
-}
-
 struct Background(Child);
 
 impl Drop for Background {
@@ -377,7 +209,7 @@ impl Drop for Background {
 #[ignore = "needs root"]
 fn bridge_network_two_web_servers_on_port_80() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     let base = 28000 + (std::process::id() % 1000) as u16;
     let mut servers = Vec::new();
@@ -415,12 +247,12 @@ fn bridge_network_two_web_servers_on_port_80() {
             &format!("{name} to answer"),
             Duration::from_secs(10),
             || {
-                got = fetch("127.0.0.1", port);
+                got = http_get("127.0.0.1", port);
                 !got.is_empty()
             },
         );
         assert_eq!(got, "hello from httpd\n");
-        assert_eq!(fetch(&ip, 80), "hello from httpd\n", "{name} by its IP");
+        assert_eq!(http_get(&ip, 80), "hello from httpd\n", "{name} by its IP");
         ips.push(ip);
     }
     assert_ne!(ips[0], ips[1]);
@@ -454,49 +286,18 @@ fn bridge_network_two_web_servers_on_port_80() {
     }
     assert_eq!(rb.ok(&["ps", "-a", "-q"]), "", "--rm containers are gone");
     assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
-    assert_eq!(fetch("127.0.0.1", base), "", "still forwarded after stop");
-}
-
-/// Removes the default network's bridge and lease directory on drop
-/// when the test made them.
-struct HostBridgeCleanup {
-    had_bridge: bool,
-    had_leases: bool,
-    had_cni_dir: bool,
-}
-
-const LEASES: &str = "/var/lib/cni/networks/rbox";
-
-impl HostBridgeCleanup {
-    fn new() -> Self {
-        HostBridgeCleanup {
-            had_bridge: Path::new("/sys/class/net/rbox0").exists(),
-            had_leases: Path::new(LEASES).exists(),
-            had_cni_dir: Path::new("/var/lib/cni").exists(),
-        }
-    }
-}
-
-impl Drop for HostBridgeCleanup {
-    fn drop(&mut self) {
-        if !self.had_bridge {
-            let _ = Command::new("ip").args(["link", "del", "rbox0"]).output();
-        }
-        if !self.had_leases {
-            let _ = std::fs::remove_dir_all(LEASES);
-            let _ = std::fs::remove_dir("/var/lib/cni/networks");
-        }
-        if !self.had_cni_dir {
-            let _ = std::fs::remove_dir("/var/lib/cni");
-        }
-    }
+    assert_eq!(
+        http_get("127.0.0.1", base),
+        "",
+        "still forwarded after stop"
+    );
 }
 
 #[test]
 #[ignore = "needs root"]
 fn bad_input_is_refused_and_leaves_nothing() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     for (args, says) in [
         // --pull never: a missing image is pulled otherwise (from docker.io)
         (
@@ -565,7 +366,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
 #[ignore = "needs root"]
 fn detached_container_cp_and_exec() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let id = rb.ok(&["run", "-d", "--rm", "--net", "none", "bb", "sleep", "300"]);
     let id = id.trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
@@ -676,7 +477,7 @@ fn detached_container_cp_and_exec() {
 #[ignore = "needs root"]
 fn logs_tail_timestamps_follow_and_rotation() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     rb.ok(&[
         "run",
         "-d",
@@ -764,7 +565,7 @@ fn logs_tail_timestamps_follow_and_rotation() {
 #[ignore = "needs root"]
 fn restart_policies() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     rb.ok(&[
         "run",
@@ -828,7 +629,7 @@ fn restart_policies() {
 #[ignore = "needs root"]
 fn pause_top_port_rename_ulimits_volumes_prune_and_info() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     rb.ok(&[
         "run", "-d", "--name", "worker", "-p", "80", "bb", "sleep", "300",
@@ -1044,7 +845,7 @@ fn exists_link(name: &str) -> bool {
 fn user_networks_resolve_names_and_rm_cleans_up() {
     let _serial = serial();
     let bridges = UserBridges::default();
-    let rb = Rbox::new();
+    let rb = store();
     let br1 = bridges.create(&rb, &["appnet"]);
     let br2 = bridges.create(
         &rb,
@@ -1217,7 +1018,7 @@ fn user_networks_resolve_names_and_rm_cleans_up() {
 fn net_container_and_bad_network_input() {
     let _serial = serial();
     let bridges = UserBridges::default();
-    let rb = Rbox::new();
+    let rb = store();
     let br = bridges.create(&rb, &["--subnet", "10.89.141.0/24", "sharednet"]);
     rb.ok(&[
         "run",
@@ -1387,7 +1188,7 @@ fn leftovers(rb: &Rbox, ids: &[String], veths_before: &[String]) -> Vec<String> 
             left.push(format!("veth {v}"));
         }
     }
-    if let Ok(d) = std::fs::read_dir(LEASES) {
+    if let Ok(d) = std::fs::read_dir(RBOX_LEASES) {
         for e in d.flatten() {
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
             if ids.iter().any(|id| text.contains(id.as_str())) {
@@ -1428,7 +1229,7 @@ fn leftovers(rb: &Rbox, ids: &[String], veths_before: &[String]) -> Vec<String> 
 fn attached_rm_runs_drain_output_and_leave_nothing() {
     let _serial = serial();
     let _bridge = HostBridgeCleanup::new();
-    let rb = Rbox::new();
+    let rb = store();
     let veths = host_veths();
     let o = rb.run(&[
         "run",
@@ -1474,20 +1275,7 @@ fn attached_rm_runs_drain_output_and_leave_nothing() {
     rb.ok(&["stop", "-t", "1", "stopme"]);
     let status = run.wait().unwrap();
     assert!(matches!(status.code(), Some(137) | Some(143)), "{status:?}");
-    rb.assert_nothing_left(&veths, "after stop of an attached run --rm");
-}
-
-/// The host's veth interfaces.
-fn host_veths() -> Vec<String> {
-    let o = Command::new("ip")
-        .args(["-o", "link", "show", "type", "veth"])
-        .output()
-        .unwrap();
-    stdout(&o)
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .collect()
+    assert_nothing_left(&rb, &veths, "after stop of an attached run --rm");
 }
 
 /// 20 `run -d` at once on the default bridge, each publishing a port,
@@ -1498,7 +1286,7 @@ fn host_veths() -> Vec<String> {
 #[ignore = "needs root"]
 fn twenty_concurrent_runs_and_removals_leave_nothing() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     const N: u16 = 20;
     let base = 31000 + (std::process::id() % 1000) as u16 * 2;
@@ -1509,7 +1297,7 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
     ]);
     let sentinel = sentinel.trim().to_string();
     wait_for("sentinel to answer", Duration::from_secs(10), || {
-        !fetch("127.0.0.1", sentinel_port).is_empty()
+        !http_get("127.0.0.1", sentinel_port).is_empty()
     });
     let sentinel_rules = rules_naming(&sentinel);
     assert!(!sentinel_rules.is_empty(), "the sentinel has no rules");
@@ -1552,7 +1340,7 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
             &format!("{name} to answer"),
             Duration::from_secs(10),
             || {
-                got = fetch("127.0.0.1", base + i);
+                got = http_get("127.0.0.1", base + i);
                 !got.is_empty()
             },
         );
@@ -1573,7 +1361,7 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
     }
     assert_eq!(rb.ok(&["ps", "-a", "-q"]).trim(), &sentinel[..12]);
     for i in 0..N {
-        assert_eq!(fetch("127.0.0.1", base + i), "", "still forwarded");
+        assert_eq!(http_get("127.0.0.1", base + i), "", "still forwarded");
     }
     assert_eq!(
         rules_naming(&sentinel),
@@ -1581,7 +1369,7 @@ fn twenty_concurrent_runs_and_removals_leave_nothing() {
         "the sentinel's rules after 20 runs and removals"
     );
     assert_eq!(
-        fetch("127.0.0.1", sentinel_port),
+        http_get("127.0.0.1", sentinel_port),
         "hello from httpd\n",
         "the sentinel's port after 20 runs and removals"
     );
@@ -1614,7 +1402,7 @@ fn rules_naming(id: &str) -> Vec<String> {
 #[ignore = "needs root"]
 fn one_containers_teardown_keeps_the_others_published_ports() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     let veths = host_veths();
     let base = 29000 + 2 * (std::process::id() % 400) as u16;
@@ -1629,7 +1417,7 @@ fn one_containers_teardown_keeps_the_others_published_ports() {
             &format!("{name} to answer"),
             Duration::from_secs(10),
             || {
-                got = fetch("127.0.0.1", port);
+                got = http_get("127.0.0.1", port);
                 !got.is_empty()
             },
         );
@@ -1650,13 +1438,13 @@ fn one_containers_teardown_keeps_the_others_published_ports() {
         "after a run --rm ended"
     );
     assert_eq!(
-        fetch("127.0.0.1", base),
+        http_get("127.0.0.1", base),
         "hello from httpd\n",
         "keeper's port after a run --rm ended"
     );
     // the other published container removed
     rb.ok(&["rm", "-f", "other"]);
-    assert_eq!(fetch("127.0.0.1", base + 1), "", "other's port after rm");
+    assert_eq!(http_get("127.0.0.1", base + 1), "", "other's port after rm");
     assert!(
         rules_naming(&ids[1]).is_empty(),
         "{:#?}",
@@ -1664,7 +1452,7 @@ fn one_containers_teardown_keeps_the_others_published_ports() {
     );
     assert_eq!(rules_naming(&ids[0]), keeper_rules, "after rm -f other");
     assert_eq!(
-        fetch("127.0.0.1", base),
+        http_get("127.0.0.1", base),
         "hello from httpd\n",
         "keeper's port after rm -f other"
     );
@@ -1673,7 +1461,7 @@ fn one_containers_teardown_keeps_the_others_published_ports() {
         "keeper's ports in ps"
     );
     rb.ok(&["rm", "-f", "keeper"]);
-    rb.assert_nothing_left(&veths, "after rm -f keeper");
+    assert_nothing_left(&rb, &veths, "after rm -f keeper");
     assert!(
         rules_naming(&ids[0]).is_empty(),
         "{:#?}",
@@ -1694,7 +1482,7 @@ fn port_claim(port: u16) -> Option<String> {
 #[ignore = "needs root"]
 fn concurrent_runs_publishing_one_host_port_exactly_one_wins() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     let veths_before = host_veths();
     let port = 33000 + (std::process::id() % 1000) as u16;
@@ -1756,7 +1544,7 @@ fn concurrent_runs_publishing_one_host_port_exactly_one_wins() {
     }
     let mut got = String::new();
     wait_for("the winner to answer", Duration::from_secs(10), || {
-        got = fetch("127.0.0.1", port);
+        got = http_get("127.0.0.1", port);
         !got.is_empty()
     });
     assert_eq!(got, "hello from httpd\n");
@@ -1786,31 +1574,14 @@ fn concurrent_runs_publishing_one_host_port_exactly_one_wins() {
         rb.ok(&["rm", "-f", &format!("race{i}")]);
     }
     assert_eq!(port_claim(port), None, "the claim outlived the container");
-    assert_eq!(fetch("127.0.0.1", port), "", "still forwarded");
+    assert_eq!(http_get("127.0.0.1", port), "", "still forwarded");
     // free again
     rb.ok(&[
         "run", "-d", "--name", "after", "-p", &p, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
     ]);
     rb.ok(&["rm", "-f", "after"]);
-    rb.assert_nothing_left(&veths_before, "after the race");
+    assert_nothing_left(&rb, &veths_before, "after the race");
     assert_eq!(port_claim(port), None);
-}
-
-/// The reference plugins' iptables nat lines of container `id` (their
-/// comments name it) and the per-container chains there are.
-fn reference_nat_of(id: &str) -> Vec<String> {
-    let out = Command::new("iptables-save")
-        .args(["-t", "nat"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .filter(|l| {
-            l.contains(&format!("id: \\\"{id}\\\""))
-                || (l.starts_with(":CNI-") && !l.starts_with(":CNI-HOSTPORT-"))
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 /// rbox on the reference plugins (Debian's /usr/lib/cni, what rbox uses
@@ -1832,7 +1603,7 @@ fn reference_plugins_run_and_rm_leave_no_nat_rules() {
         "the reference plugins and iptables are needed (make deps)"
     );
     let _iptables = ReferenceIptablesCleanup::new();
-    let mut rb = Rbox::new();
+    let mut rb = store();
     rb.cni_path = PathBuf::from("/usr/lib/cni");
     let _bridge = HostBridgeCleanup::new();
     let veths = host_veths();
@@ -1857,7 +1628,7 @@ fn reference_plugins_run_and_rm_leave_no_nat_rules() {
         let id = id.trim().to_string();
         let mut got = String::new();
         wait_for("refweb to answer", Duration::from_secs(10), || {
-            got = fetch("127.0.0.1", port);
+            got = http_get("127.0.0.1", port);
             !got.is_empty()
         });
         assert_eq!(got, "hello from httpd\n");
@@ -1872,9 +1643,9 @@ fn reference_plugins_run_and_rm_leave_no_nat_rules() {
             before,
             "round {round}: left after rm -f"
         );
-        assert_eq!(fetch("127.0.0.1", port), "", "still forwarded");
+        assert_eq!(http_get("127.0.0.1", port), "", "still forwarded");
     }
-    rb.assert_nothing_left(&veths, "after rm -f on the reference plugins");
+    assert_nothing_left(&rb, &veths, "after rm -f on the reference plugins");
 }
 
 /// Pids of the host's shims.
@@ -1889,7 +1660,7 @@ fn shim_pids() -> Vec<String> {
 /// Lease files of the default network and the nftables lines of our
 /// plugins (`rcni` comments): what a container on it may leave.
 fn net_records() -> (Vec<String>, Vec<String>) {
-    let mut leases: Vec<String> = std::fs::read_dir(LEASES)
+    let mut leases: Vec<String> = std::fs::read_dir(RBOX_LEASES)
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -1918,7 +1689,7 @@ fn net_records() -> (Vec<String>, Vec<String>) {
 #[ignore = "needs root"]
 fn killed_run_and_rm_are_reconciled() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let _bridge = HostBridgeCleanup::new();
     rb.ok(&["volume", "create", "keepvol"]);
     rb.ok(&[
@@ -1963,8 +1734,8 @@ fn killed_run_and_rm_are_reconciled() {
                 .0
                 .iter()
                 .map(|ip| {
-                    let owner =
-                        std::fs::read_to_string(Path::new(LEASES).join(ip)).unwrap_or_default();
+                    let owner = std::fs::read_to_string(Path::new(RBOX_LEASES).join(ip))
+                        .unwrap_or_default();
                     format!("{ip}: {}", owner.replace('\n', " "))
                 })
                 .collect();
@@ -2001,7 +1772,7 @@ fn killed_run_and_rm_are_reconciled() {
             wait_for(
                 &format!("{when}: kk to answer"),
                 Duration::from_secs(10),
-                || fetch("127.0.0.1", port) == "hello from httpd\n",
+                || http_get("127.0.0.1", port) == "hello from httpd\n",
             );
             rb.ok(&["rm", "-f", "kk"]);
         }
@@ -2011,7 +1782,7 @@ fn killed_run_and_rm_are_reconciled() {
         wait_for(
             &format!("{when}: the new kk to answer"),
             Duration::from_secs(10),
-            || fetch("127.0.0.1", port) == "hello from httpd\n",
+            || http_get("127.0.0.1", port) == "hello from httpd\n",
         );
         let when = format!("rm -f killed after {ms} ms");
         let mut child = rb
@@ -2062,7 +1833,7 @@ fn killed_run_and_rm_are_reconciled() {
 #[ignore = "needs root"]
 fn missing_cni_plugins_are_named_and_info_shows_the_host() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let empty = tempfile::tempdir().unwrap();
     let veths = host_veths();
     for args in [
@@ -2086,7 +1857,7 @@ fn missing_cni_plugins_are_named_and_info_shows_the_host() {
                 && !err.contains("/opt/cni/bin"),
             "{err}"
         );
-        rb.assert_nothing_left(&veths, &format!("{args:?}"));
+        assert_nothing_left(&rb, &veths, &format!("{args:?}"));
     }
     let info = rb.ok(&["info"]);
     let controllers = info
@@ -2116,7 +1887,7 @@ fn missing_cni_plugins_are_named_and_info_shows_the_host() {
 #[ignore = "needs root"]
 fn seccomp_default_profile_options_and_custom_profiles() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let run = |flags: &[&str], script: &str| {
         let mut args = vec!["run", "--rm", "--net", "none"];
         args.extend_from_slice(flags);
@@ -2223,7 +1994,7 @@ fn seccomp_default_profile_options_and_custom_profiles() {
 #[ignore = "needs root"]
 fn init_is_pid_1_forwards_signals_and_passes_the_exit_code() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let ps = rb.ok(&[
         "run",
         "--rm",
@@ -2275,7 +2046,7 @@ fn init_is_pid_1_forwards_signals_and_passes_the_exit_code() {
 #[ignore = "needs root"]
 fn stats_shows_the_memory_limit_and_pids() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     rb.ok(&[
         "run", "-d", "--name", "limited", "--memory", "64m", "--net", "none", "bb", "sleep", "300",
     ]);
@@ -2320,7 +2091,7 @@ fn cgroup_parent_places_the_container_and_rm_leaves_no_cgroup() {
     let _serial = serial();
     // dropped after rb: its rmdir checks nothing is left in it
     let parent = CgroupParent::default();
-    let rb = Rbox::new();
+    let rb = store();
     let inspect = |what: &str, c: &str| rb.ok(&["inspect", "--format", what, c]).trim().to_string();
     let cgroups_of = |pid: &str| -> Vec<String> {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
@@ -2417,7 +2188,7 @@ fn df_counts(rb: &Rbox, kind: &str) -> (u32, u32) {
 #[ignore = "needs root"]
 fn volume_copy_up_rm_v_attach_and_system_df_prune() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     // copy-up: an empty named volume gets what the image has there
     let run = |args: &[&str]| {
         let mut a = vec!["run", "--rm", "--net", "none"];
@@ -2537,7 +2308,7 @@ fn volume_copy_up_rm_v_attach_and_system_df_prune() {
 #[ignore = "needs root"]
 fn image_volumes_become_anonymous_volumes() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     // the busybox image plus /data/hello, with VOLUME /data in its config
     let tar = rb.dir.path().join("vol.tar");
     std::fs::copy(rb.dir.path().join("bb.tar"), &tar).unwrap();
@@ -2695,7 +2466,7 @@ fn docker_default_caps() -> String {
 #[ignore = "needs root"]
 fn containers_cannot_open_host_devices_unless_given() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let lo = LoopDevice::new("TOP-SECRET");
     let dev = lo.path.to_str().unwrap();
     let run = |flags: &[&str], node: Option<&str>| {
@@ -2780,7 +2551,7 @@ fn containers_cannot_open_host_devices_unless_given() {
         assert_fails_naming(&o, &flags.join(" "), needle);
         assert!(stderr(&o).contains(flags[0]), "{}", stderr(&o));
     }
-    rb.assert_nothing_left(&host_veths(), "after the refused flags");
+    assert_nothing_left(&rb, &host_veths(), "after the refused flags");
     assert_eq!(lo.head(10), "TOP-SECRET");
 }
 
@@ -2788,7 +2559,7 @@ fn containers_cannot_open_host_devices_unless_given() {
 #[ignore = "needs root"]
 fn non_root_users_get_no_capabilities_unless_added() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let none = cap_mask(&[]);
     let caps = |out: &str, key: &str| {
         status_field(out, key).unwrap_or_else(|| panic!("no {key} in {out}"))
@@ -2875,7 +2646,7 @@ fn non_root_users_get_no_capabilities_unless_added() {
 #[ignore = "needs root"]
 fn image_volumes_that_lead_into_proc_are_refused() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let veths = host_veths();
     // CVE-2019-16884 / CVE-2019-19921 through an image: symlinks into /proc
     // and VOLUMEs on them
@@ -2910,7 +2681,7 @@ fn image_volumes_that_lead_into_proc_are_refused() {
             "{}",
             stderr(&o)
         );
-        rb.assert_nothing_left(&veths, vol);
+        assert_nothing_left(&rb, &veths, vol);
     }
     assert_eq!(volume_names(&rb), before, "a volume was left");
 }

@@ -6,145 +6,42 @@
 //! with rrun (RRUN_BIN), its shim (SHIM_BIN) and our CNI plugins
 //! (CNI_BIN_DIR), on busybox images imported into a store of the test's own.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use rrun_tests::*;
 
-/// A store in a temp dir with two busybox images: `bb` (no command) and
-/// `srv` (`ENTRYPOINT ["sleep"]`, `CMD ["300"]`). Its /etc/group
-/// lists `user` (uid 1000, home /home/user) in `wheel` (10) and `audio`
-/// (29). On drop: the store's containers, mounts, and the cgroup parent.
-struct Rbox {
-    dir: tempfile::TempDir,
-    cgroup: CgroupParent,
-    had_run_containerd: bool,
-    had_netns_dir: bool,
-}
-
-impl Rbox {
-    fn new() -> Rbox {
-        require_root();
-        let rb = Rbox {
-            dir: tempfile::tempdir().unwrap(),
-            cgroup: CgroupParent::default(),
-            had_run_containerd: Path::new("/run/containerd").exists(),
-            had_netns_dir: Path::new("/run/netns").exists(),
-        };
-        let rootfs = rb.dir.path().join("bb-rootfs");
-        busybox_rootfs(&rootfs);
+/// A store ([`Rbox`]) with two busybox images: `bb` (no command) and
+/// `srv` (`ENTRYPOINT ["sleep"]`, `CMD ["300"]`). Its /etc/group lists
+/// `user` (uid 1000, home /home/user) in `wheel` (10) and `audio` (29).
+fn store() -> Rbox {
+    let rb = Rbox::with_image(|rootfs| {
         std::fs::write(
             rootfs.join("etc/group"),
             "root:x:0:\nwheel:x:10:other,user\naudio:x:29:user\nuser:x:1000:\nnobody:x:65534:\n",
         )
-        .unwrap();
-        let tar = rb.dir.path().join("bb.tar");
-        let st = Command::new("tar")
-            .args(["--numeric-owner", "-C"])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        std::fs::remove_dir_all(&rootfs).unwrap();
-        let tar = tar.to_str().unwrap();
-        rb.ok(&["import", tar, "bb"]);
-        rb.ok(&[
-            "import",
-            "-c",
-            r#"ENTRYPOINT ["sleep"]"#,
-            "-c",
-            r#"CMD ["300"]"#,
-            tar,
-            "srv",
-        ]);
-        rb
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(rbox_bin());
-        c.arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env("RBOX_RUNTIME", rrun_bin())
-            .env("RBOX_SHIM", shim_bin())
-            .env("RBOX_CNI_PATH", cni_dir())
-            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_ok(&o, &args.join(" "));
-        stdout(&o)
-    }
-
-    /// Lines of `ps -a --format {{.Names}}`, sorted.
-    fn names(&self, args: &[&str]) -> Vec<String> {
-        let mut a = vec!["ps", "--format", "{{.Names}}"];
-        a.extend(args);
-        let mut v: Vec<String> = self.ok(&a).lines().map(String::from).collect();
-        v.sort();
-        v
-    }
+        .unwrap()
+    });
+    let tar = rb.path("bb.tar");
+    rb.ok(&[
+        "import",
+        "-c",
+        r#"ENTRYPOINT ["sleep"]"#,
+        "-c",
+        r#"CMD ["300"]"#,
+        tar.to_str().unwrap(),
+        "srv",
+    ]);
+    rb
 }
 
-impl Drop for Rbox {
-    fn drop(&mut self) {
-        if let Ok(ids) = self.cmd(&["ps", "-a", "-q", "--no-trunc"]).output() {
-            for id in stdout(&ids).lines() {
-                let _ = self.cmd(&["rm", "-f", id]).output();
-            }
-        }
-        let mut m: Vec<String> = mounts_mentioning(self.dir.path())
-            .iter()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .collect();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in &m {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        if !self.had_netns_dir {
-            let _ = std::fs::remove_dir("/run/netns");
-        }
-        if !self.had_run_containerd {
-            let _ = std::fs::remove_dir("/run/containerd/s");
-            let _ = std::fs::remove_dir("/run/containerd");
-        }
-        if !m.is_empty() && !std::thread::panicking() {
-            panic!("mounts left behind: {m:?}");
-        }
-    }
-}
-
-fn cni_dir() -> PathBuf {
-    std::env::var_os("CNI_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-                "../target/{}-unknown-linux-musl/release",
-                std::env::consts::ARCH
-            ))
-        })
-}
-
-/// The tests of this file one at a time (they start containers).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Lines of `ps --format {{.Names}}` (and `args`), sorted.
+fn names(rb: &Rbox, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["ps", "--format", "{{.Names}}"];
+    a.extend(args);
+    let mut v: Vec<String> = rb.ok(&a).lines().map(String::from).collect();
+    v.sort();
+    v
 }
 
 fn set(s: &str) -> Vec<&str> {
@@ -160,7 +57,7 @@ fn set(s: &str) -> Vec<&str> {
 #[ignore = "needs root"]
 fn ps_and_inspect_show_the_image_command() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     rb.ok(&["run", "-d", "--net", "none", "--name", "db1", "srv"]);
     rb.ok(&[
         "run",
@@ -249,7 +146,7 @@ fn ps_and_inspect_show_the_image_command() {
 #[ignore = "needs root"]
 fn ps_and_images_format_like_docker() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let id = rb.ok(&["run", "-d", "--net", "none", "--name", "web1", "srv"]);
     let short = &id.trim()[..12];
     assert_eq!(
@@ -313,7 +210,7 @@ fn ps_and_images_format_like_docker() {
 #[ignore = "needs root"]
 fn ps_and_images_filter_like_docker() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let net = ["--net", "none"];
     let run = |extra: &[&str]| {
         let mut a = vec!["run", "-d"];
@@ -328,34 +225,35 @@ fn ps_and_images_filter_like_docker() {
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 
-    assert_eq!(rb.names(&["--filter", "name=web1"]), ["web1"]);
-    assert_eq!(rb.names(&["--filter", "name=^/db"]), ["db1"]);
+    assert_eq!(names(&rb, &["--filter", "name=web1"]), ["web1"]);
+    assert_eq!(names(&rb, &["--filter", "name=^/db"]), ["db1"]);
     assert_eq!(
-        rb.names(&["--filter", &format!("id={}", &db.trim()[..8])]),
+        names(&rb, &["--filter", &format!("id={}", &db.trim()[..8])]),
         ["db1"]
     );
     // status lists stopped containers without -a, as Docker's does
-    assert_eq!(rb.names(&["--filter", "status=exited"]), ["job1"]);
-    assert_eq!(rb.names(&["-a", "--filter", "exited=3"]), ["job1"]);
-    assert!(rb.names(&["-a", "--filter", "exited=0"]).is_empty());
-    assert_eq!(rb.names(&["-a", "--filter", "ancestor=srv"]), ["db1"]);
-    assert_eq!(rb.names(&["-a", "--filter", "network=none"]).len(), 3);
+    assert_eq!(names(&rb, &["--filter", "status=exited"]), ["job1"]);
+    assert_eq!(names(&rb, &["-a", "--filter", "exited=3"]), ["job1"]);
+    assert!(names(&rb, &["-a", "--filter", "exited=0"]).is_empty());
+    assert_eq!(names(&rb, &["-a", "--filter", "ancestor=srv"]), ["db1"]);
+    assert_eq!(names(&rb, &["-a", "--filter", "network=none"]).len(), 3);
     // OR within a key, AND across keys
     assert_eq!(
-        rb.names(&["--filter", "name=web1", "--filter", "name=db1"]),
+        names(&rb, &["--filter", "name=web1", "--filter", "name=db1"]),
         ["db1", "web1"]
     );
-    assert!(rb
-        .names(&["--filter", "name=web1", "--filter", "status=exited"])
-        .is_empty());
+    assert!(names(&rb, &["--filter", "name=web1", "--filter", "status=exited"]).is_empty());
     assert_eq!(
-        rb.names(&[
-            "-a",
-            "--filter",
-            "status=running",
-            "--filter",
-            "ancestor=bb"
-        ]),
+        names(
+            &rb,
+            &[
+                "-a",
+                "--filter",
+                "status=running",
+                "--filter",
+                "ancestor=bb"
+            ]
+        ),
         ["web1"]
     );
     let o = rb.run(&["ps", "--filter", "bogus=1"]);
@@ -399,10 +297,10 @@ fn ps_and_images_filter_like_docker() {
     assert_eq!(repos(&["--filter", "label=tier=db"]), ["lbl"]);
     run(&["--name", "web2", "-l", "tier=front", "bb", "sleep", "300"]);
     run(&["--name", "db2", "lbl"]);
-    assert_eq!(rb.names(&["--filter", "label=tier=front"]), ["web2"]);
-    assert_eq!(rb.names(&["--filter", "label=tier"]), ["db2", "web2"]);
+    assert_eq!(names(&rb, &["--filter", "label=tier=front"]), ["web2"]);
+    assert_eq!(names(&rb, &["--filter", "label=tier"]), ["db2", "web2"]);
     assert_eq!(
-        rb.names(&["--filter", "label=tier", "--filter", "name=db"]),
+        names(&rb, &["--filter", "label=tier", "--filter", "name=db"]),
         ["db2"],
         "db1 has no label"
     );
@@ -414,7 +312,7 @@ fn ps_and_images_filter_like_docker() {
 #[ignore = "needs root"]
 fn image_and_container_commands() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let images = rb.ok(&["images"]);
     assert_eq!(rb.ok(&["image", "ls"]), images);
     assert_eq!(rb.ok(&["image", "list"]), images);
@@ -478,7 +376,7 @@ fn image_and_container_commands() {
 #[ignore = "needs root"]
 fn exit_statuses_like_docker() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     rb.ok(&["run", "-d", "--net", "none", "--name", "up", "srv"]);
     let cases: &[(&[&str], i32)] = &[
         (&["run", "--bogus-flag", "bb", "true"], 125),
@@ -559,7 +457,7 @@ fn exit_statuses_like_docker() {
 #[ignore = "needs root"]
 fn user_takes_home_and_groups_from_the_image() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let probe = "echo $HOME; id -u; id -g; grep '^Groups:' /proc/self/status | cut -f2";
     let run = |extra: &[&str]| {
         let mut a = vec!["run", "--rm", "--net", "none"];
@@ -667,7 +565,7 @@ fn user_takes_home_and_groups_from_the_image() {
 #[ignore = "needs root"]
 fn missing_shim_and_make_install() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = store();
     let alone = tempfile::tempdir().unwrap();
     let rbox = alone.path().join("rbox");
     std::fs::copy(rbox_bin(), &rbox).unwrap();

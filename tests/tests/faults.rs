@@ -8,195 +8,12 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rrun_tests::*;
-
-/// A store in a temp dir with a busybox image `bb`; removes its containers,
-/// mounts and cgroup parent (RBOX_CGROUP_PARENT, one per Rbox) on drop.
-struct Rbox {
-    dir: tempfile::TempDir,
-    cgroup: CgroupParent,
-    had_run_containerd: bool,
-    had_netns_dir: bool,
-    /// RBOX_RUNTIME when not rrun itself
-    runtime: Option<PathBuf>,
-    /// RBOX_CNI_PATH when not the built plugins
-    cni: Option<PathBuf>,
-}
-
-impl Rbox {
-    fn new() -> Rbox {
-        require_root();
-        let rb = Rbox {
-            dir: tempfile::tempdir().unwrap(),
-            cgroup: CgroupParent::default(),
-            had_run_containerd: Path::new("/run/containerd").exists(),
-            had_netns_dir: Path::new("/run/netns").exists(),
-            runtime: None,
-            cni: None,
-        };
-        let rootfs = rb.dir.path().join("bb-rootfs");
-        busybox_rootfs(&rootfs);
-        let tar = rb.dir.path().join("bb.tar");
-        let st = Command::new("tar")
-            .args(["--numeric-owner", "-C"])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        std::fs::remove_dir_all(&rootfs).unwrap();
-        assert_ok(
-            &rb.cmd(&["import", tar.to_str().unwrap(), "bb"])
-                .output()
-                .unwrap(),
-            "import",
-        );
-        rb
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(rbox_bin());
-        c.arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env(
-                "RBOX_RUNTIME",
-                self.runtime.clone().unwrap_or_else(rrun_bin),
-            )
-            .env("RBOX_SHIM", shim_bin())
-            .env("RBOX_CNI_PATH", self.cni.clone().unwrap_or_else(cni_dir))
-            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_ok(&o, &args.join(" "));
-        stdout(&o)
-    }
-
-    #[track_caller]
-    fn inspect(&self, format: &str, c: &str) -> String {
-        self.ok(&["inspect", "--format", format, c])
-            .trim()
-            .to_string()
-    }
-
-    /// The container's cgroup directories (every hierarchy).
-    fn cgroups_of(&self, id: &str) -> Vec<PathBuf> {
-        cgroup_dirs(&format!("{}/{id}", self.cgroup.0))
-    }
-
-    /// No container, container dir, mount, namespace of ours, shim of this
-    /// store or cgroup is left.
-    #[track_caller]
-    fn assert_nothing_left(&self, what: &str) {
-        assert_eq!(self.ok(&["ps", "-a", "-q"]), "", "{what}: containers");
-        let left: Vec<_> = std::fs::read_dir(self.root().join("containers"))
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(left.is_empty(), "{what}: container dirs {left:?}");
-        assert!(
-            mounts_mentioning(&self.root()).is_empty(),
-            "{what}: mounts {:?}",
-            mounts_mentioning(&self.root())
-        );
-        // a shim let go exits a moment after its last call
-        wait_for(
-            &format!("{what}: the shims to go"),
-            Duration::from_secs(5),
-            || shims_of(&self.root()).is_empty(),
-        );
-        let runtime: Vec<_> = std::fs::read_dir(self.root().join("runtime/rbox"))
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(runtime.is_empty(), "{what}: rrun state {runtime:?}");
-        let cg = cgroup_dirs(&self.cgroup.0);
-        let below: Vec<_> = cg
-            .iter()
-            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        assert!(below.is_empty(), "{what}: cgroups {below:?}");
-    }
-}
-
-impl Drop for Rbox {
-    fn drop(&mut self) {
-        self.runtime = None;
-        if let Ok(ids) = self.cmd(&["ps", "-a", "-q", "--no-trunc"]).output() {
-            for id in stdout(&ids).lines() {
-                let _ = self.cmd(&["rm", "-f", id]).output();
-            }
-        }
-        let mut m: Vec<String> = mounts_mentioning(self.dir.path())
-            .iter()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .collect();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in &m {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        for pid in shims_of(&self.root()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        if !self.had_netns_dir {
-            let _ = std::fs::remove_dir("/run/netns");
-        }
-        if !self.had_run_containerd {
-            let _ = std::fs::remove_dir("/run/containerd/s");
-            let _ = std::fs::remove_dir("/run/containerd");
-        }
-        if !m.is_empty() && !std::thread::panicking() {
-            panic!("mounts left behind: {m:?}");
-        }
-    }
-}
-
-fn cni_dir() -> PathBuf {
-    std::env::var_os("CNI_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-                "../target/{}-unknown-linux-musl/release",
-                std::env::consts::ARCH
-            ))
-        })
-}
-
-/// Shims serving containers of the store at `root` (their cwd is a bundle
-/// under it).
-fn shims_of(root: &Path) -> Vec<i32> {
-    let o = Command::new("pgrep")
-        .args(["-f", "containerd-shim-rrun-v2"])
-        .output()
-        .unwrap();
-    stdout(&o)
-        .lines()
-        .filter_map(|l| l.trim().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|p| p.starts_with(root))
-        })
-        .collect()
-}
 
 /// The shim of container `id`.
 fn shim_of(id: &str) -> i32 {
@@ -207,69 +24,12 @@ fn shim_of(id: &str) -> i32 {
     stdout(&o).trim().parse().expect("one shim")
 }
 
-/// Network namespaces of rbox containers (`rbox-` and a short id).
-fn rbox_netns() -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    n.strip_prefix("rbox-")
-                        .is_some_and(|h| h.len() == 12 && h.chars().all(|c| c.is_ascii_hexdigit()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A process still runs (not gone, not a zombie).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         s.rsplit_once(") ")
             .is_some_and(|(_, r)| !r.starts_with('Z'))
     })
-}
-
-/// The default bridge (rbox0) and its leases dir are removed on drop if
-/// the test made them.
-struct HostBridgeCleanup {
-    had_bridge: bool,
-    had_leases: bool,
-    had_cni_dir: bool,
-}
-
-const LEASES: &str = "/var/lib/cni/networks/rbox";
-
-impl HostBridgeCleanup {
-    fn new() -> Self {
-        HostBridgeCleanup {
-            had_bridge: Path::new("/sys/class/net/rbox0").exists(),
-            had_leases: Path::new(LEASES).exists(),
-            had_cni_dir: Path::new("/var/lib/cni").exists(),
-        }
-    }
-}
-
-impl Drop for HostBridgeCleanup {
-    fn drop(&mut self) {
-        if !self.had_bridge {
-            let _ = Command::new("ip").args(["link", "del", "rbox0"]).output();
-        }
-        if !self.had_leases {
-            let _ = std::fs::remove_dir_all(LEASES);
-            let _ = std::fs::remove_dir("/var/lib/cni/networks");
-        }
-        if !self.had_cni_dir {
-            let _ = std::fs::remove_dir("/var/lib/cni");
-        }
-    }
-}
-
-/// The tests of this file one at a time (the bridge, the shims).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An executable script in `dir`.
@@ -321,10 +81,13 @@ exec {real} "$@"
 fn a_killed_shim_is_noticed_by_the_next_command() {
     let _serial = serial();
     let _bridge = HostBridgeCleanup::new();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let id = rb.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "300"]);
     let id = id.trim().to_string();
-    let pid: i32 = rb.inspect("{{.State.Pid}}", "orphan").parse().unwrap();
+    let pid: i32 = rb
+        .inspect_format("{{.State.Pid}}", "orphan")
+        .parse()
+        .unwrap();
     assert!(alive(pid));
     assert_eq!(rbox_netns().len(), 1);
     let address = std::fs::read_to_string(
@@ -345,7 +108,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     let all = rb.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(all.contains("orphan Exited (137)"), "{all}");
     assert_eq!(
-        rb.inspect("{{.State.Status}} {{.State.ExitCode}}", "orphan"),
+        rb.inspect_format("{{.State.Status}} {{.State.ExitCode}}", "orphan"),
         "exited 137"
     );
     wait_for(
@@ -362,7 +125,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     let o = rb.run(&["exec", "orphan", "true"]);
     assert_fails_naming(&o, "exec", "orphan is not running");
     rb.ok(&["start", "orphan"]);
-    assert_eq!(rb.inspect("{{.State.Status}}", "orphan"), "running");
+    assert_eq!(rb.inspect_format("{{.State.Status}}", "orphan"), "running");
     rb.ok(&["rm", "-f", "orphan"]);
 
     // the restart policy applies: a new shim runs it again
@@ -379,13 +142,13 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
         "sleep",
         "300",
     ]);
-    let id = rb.inspect("{{.Id}}", "phoenix");
+    let id = rb.inspect_format("{{.Id}}", "phoenix");
     let first = shim_of(&id);
     kill(Pid::from_raw(first), Signal::SIGKILL).unwrap();
     wait_for("the shim to die", Duration::from_secs(5), || !alive(first));
     rb.ok(&["images"]);
     assert_eq!(
-        rb.inspect("{{.State.Status}} {{.RestartCount}}", "phoenix"),
+        rb.inspect_format("{{.State.Status}} {{.RestartCount}}", "phoenix"),
         "running 1"
     );
     let second = shim_of(&id);
@@ -396,7 +159,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     rb.ok(&[
         "run", "-d", "--rm", "--name", "gone", "--net", "none", "bb", "sleep", "300",
     ]);
-    let id = rb.inspect("{{.Id}}", "gone");
+    let id = rb.inspect_format("{{.Id}}", "gone");
     kill(Pid::from_raw(shim_of(&id)), Signal::SIGKILL).unwrap();
     wait_for("the shim to die", Duration::from_secs(5), || {
         shims_of(&rb.root()).is_empty()
@@ -407,7 +170,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     rb.ok(&[
         "run", "-d", "--name", "waited", "--net", "none", "bb", "sleep", "300",
     ]);
-    let id = rb.inspect("{{.Id}}", "waited");
+    let id = rb.inspect_format("{{.Id}}", "waited");
     let waiter = rb
         .cmd(&["wait", "waited"])
         .stdout(Stdio::piped())
@@ -430,7 +193,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
     wait_for("the container to start", Duration::from_secs(10), || {
         rb.ok(&["ps", "-q"]).contains(char::is_alphanumeric)
     });
-    let id = rb.inspect("{{.Id}}", "att");
+    let id = rb.inspect_format("{{.Id}}", "att");
     kill(Pid::from_raw(shim_of(&id)), Signal::SIGKILL).unwrap();
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(137), "{status:?}");
@@ -447,7 +210,7 @@ fn a_killed_shim_is_noticed_by_the_next_command() {
 #[ignore = "needs root"]
 fn rrun_killed_during_create_leaves_no_cgroup() {
     let _serial = serial();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     // rrun, except that `create` is killed once its process is in the
     // container's cgroup
     let killed = rb.dir.path().join("killed");
@@ -483,15 +246,15 @@ exit 137
             killed = killed.display(),
         ),
     );
-    rb.runtime = Some(wrapper);
+    rb.runtime = wrapper;
     rb.ok(&[
         "create", "--name", "half", "--net", "none", "bb", "sleep", "300",
     ]);
-    let id = rb.inspect("{{.Id}}", "half");
+    let id = rb.inspect_format("{{.Id}}", "half");
     let o = rb.run(&["start", "half"]);
     assert!(!o.status.success(), "start succeeded: {}", stdout(&o));
     assert!(killed.exists(), "rrun create was not killed half-way");
-    assert_eq!(rb.inspect("{{.State.Status}}", "half"), "created");
+    assert_eq!(rb.inspect_format("{{.State.Status}}", "half"), "created");
     rb.ok(&["rm", "-f", "half"]);
     let left = rb.cgroups_of(&id);
     assert!(left.is_empty(), "cgroups left after rm -f: {left:?}");
@@ -504,8 +267,8 @@ exit 137
     assert!(!o.status.success(), "run succeeded: {}", stdout(&o));
     assert!(killed.exists(), "rrun create was not killed half-way");
     // created, as Docker leaves it, with nothing of the failed start
-    assert_eq!(rb.inspect("{{.State.Status}}", "half2"), "created");
-    let id = rb.inspect("{{.Id}}", "half2");
+    assert_eq!(rb.inspect_format("{{.State.Status}}", "half2"), "created");
+    let id = rb.inspect_format("{{.Id}}", "half2");
     let left = rb.cgroups_of(&id);
     assert!(left.is_empty(), "cgroups left by the failed run: {left:?}");
     assert!(
@@ -525,7 +288,7 @@ exit 137
 #[ignore = "needs root"]
 fn failed_runs_leave_nothing() {
     let _serial = serial();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     for (args, says) in [
         (
             vec![
@@ -575,7 +338,7 @@ fn failed_runs_leave_nothing() {
     let plugins = rb.dir.path().join("cni");
     std::fs::create_dir(&plugins).unwrap();
     for p in ["loopback", "host-local", "portmap"] {
-        std::os::unix::fs::symlink(cni_dir().join(p), plugins.join(p)).unwrap();
+        std::os::unix::fs::symlink(cni_bin_dir().join(p), plugins.join(p)).unwrap();
     }
     script(
         &plugins,
@@ -588,7 +351,7 @@ fi
 exit 0
 "#,
     );
-    rb.cni = Some(plugins);
+    rb.cni_path = plugins;
     let o = rb.run(&["run", "--rm", "--name", "noadd", "bb", "true"]);
     assert_fails_naming(&o, "run --rm", "injected failure");
     rb.assert_nothing_left("run --rm whose CNI ADD failed");
@@ -601,8 +364,8 @@ exit 0
     ] {
         let o = rb.run(&args);
         assert_fails_naming(&o, &args.join(" "), "injected failure");
-        assert_eq!(rb.inspect("{{.State.Status}}", "noadd"), "created");
-        let id = rb.inspect("{{.Id}}", "noadd");
+        assert_eq!(rb.inspect_format("{{.State.Status}}", "noadd"), "created");
+        let id = rb.inspect_format("{{.Id}}", "noadd");
         assert!(rbox_netns().is_empty(), "{:?}", rbox_netns());
         assert!(shims_of(&rb.root()).is_empty(), "a shim is left");
         assert!(
@@ -658,7 +421,7 @@ fn ends_quietly(rb: &Rbox, args: &[&str]) {
 #[ignore = "needs root"]
 fn a_closed_stdout_ends_every_command_quietly() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     rb.ok(&[
         "run",
         "-d",
@@ -766,7 +529,7 @@ fn a_closed_stdout_ends_every_command_quietly() {
     wait_for(
         "kept's exit to be recorded",
         Duration::from_secs(15),
-        || rb.inspect("{{.State.Status}} {{.State.ExitCode}}", "kept") == "exited 3",
+        || rb.inspect_format("{{.State.Status}} {{.State.ExitCode}}", "kept") == "exited 3",
     );
     rb.ok(&["rm", "kept"]);
     rb.assert_nothing_left("after the closed pipes");
@@ -802,7 +565,7 @@ fn attached(
 #[ignore = "needs root"]
 fn ctrl_c_on_an_attached_run_stops_the_container() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let (mut child, mut out) = attached(
         &rb,
         &[
@@ -818,7 +581,7 @@ fn ctrl_c_on_an_attached_run_stops_the_container() {
             "trap 'echo got INT; exit 7' INT; echo ready; while true; do sleep 0.1; done",
         ],
     );
-    let id = rb.inspect("{{.Id}}", "trapper");
+    let id = rb.inspect_format("{{.Id}}", "trapper");
     let shim = shim_of(&id);
     let group = nix::unistd::getpgid(Some(Pid::from_raw(child.id() as i32))).unwrap();
     let shim_group = nix::unistd::getpgid(Some(Pid::from_raw(shim))).unwrap();
@@ -851,7 +614,7 @@ fn ctrl_c_on_an_attached_run_stops_the_container() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(9));
     assert_eq!(
-        rb.inspect("{{.State.Status}} {{.State.ExitCode}}", "termed"),
+        rb.inspect_format("{{.State.Status}} {{.State.ExitCode}}", "termed"),
         "exited 9"
     );
     rb.ok(&["rm", "termed"]);
@@ -873,7 +636,10 @@ fn ctrl_c_on_an_attached_run_stops_the_container() {
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGINT));
-    assert_eq!(rb.inspect("{{.State.Status}}", "unproxied"), "running");
+    assert_eq!(
+        rb.inspect_format("{{.State.Status}}", "unproxied"),
+        "running"
+    );
     rb.ok(&["rm", "-f", "unproxied"]);
     rb.assert_nothing_left("after --sig-proxy=false");
 }
@@ -885,7 +651,7 @@ fn ctrl_c_on_an_attached_run_stops_the_container() {
 #[ignore = "needs root"]
 fn file_bind_mounts_work_like_dockers() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let host = rb.dir.path().join("host");
     std::fs::create_dir(&host).unwrap();
     let file = host.join("app.conf");
@@ -957,9 +723,9 @@ fn file_bind_mounts_work_like_dockers() {
 #[ignore = "needs root"]
 fn a_hung_runtime_create_leaves_no_shim() {
     let _serial = serial();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     let marker = sleep_marker("1000");
-    rb.runtime = Some(runtime_sleeping_in_create(&rb, &marker, "exec sleep"));
+    rb.runtime = runtime_sleeping_in_create(&rb, &marker, "exec sleep");
     let begin = std::time::Instant::now();
     let o = rb.run(&["run", "-d", "--name", "hung", "--net", "none", "bb", "true"]);
     let took = begin.elapsed();
@@ -975,9 +741,9 @@ fn a_hung_runtime_create_leaves_no_shim() {
     assert_eq!(stdout(&hung), "", "the hung runtime process is left");
     // the container stays created, as Docker's does after a failed start,
     // with no shim, runtime state or cgroup of the start
-    assert_eq!(rb.inspect("{{.State.Status}}", "hung"), "created");
+    assert_eq!(rb.inspect_format("{{.State.Status}}", "hung"), "created");
     assert!(shims_of(&rb.root()).is_empty(), "a shim is left");
-    let id = rb.inspect("{{.Id}}", "hung");
+    let id = rb.inspect_format("{{.Id}}", "hung");
     assert!(rb.cgroups_of(&id).is_empty(), "cgroups left");
     rb.ok(&["rm", "hung"]);
     rb.assert_nothing_left("after a hung create");
@@ -993,9 +759,9 @@ fn a_hung_runtime_create_leaves_no_shim() {
 #[ignore = "needs root"]
 fn a_shim_killed_at_the_delete_leaves_no_runtime_state() {
     let _serial = serial();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     // the shim's own `delete` kills the shim; rbox's goes through
-    rb.runtime = Some(script(
+    rb.runtime = script(
         rb.dir.path(),
         "rrun-kills-shim-at-delete",
         &format!(
@@ -1006,16 +772,16 @@ exec {real} "$@"
 "#,
             real = rrun_bin().display(),
         ),
-    ));
+    );
     let o = rb.run(&["run", "--rm", "--net", "none", "bb", "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3), "run --rm: {}", stderr(&o));
     rb.assert_nothing_left("after the run --rm whose shim died at the Delete");
 
     rb.ok(&["run", "-d", "--name", "gone", "--net", "none", "bb", "true"]);
     wait_for("the exit to be recorded", Duration::from_secs(10), || {
-        rb.inspect("{{.State.Status}}", "gone") == "exited"
+        rb.inspect_format("{{.State.Status}}", "gone") == "exited"
     });
-    let id = rb.inspect("{{.Id}}", "gone");
+    let id = rb.inspect_format("{{.Id}}", "gone");
     // the exit hook is still at work a moment after the exit is shown
     let state = rb.root().join("runtime/rbox").join(&id);
     wait_for(
@@ -1034,7 +800,7 @@ exec {real} "$@"
 #[ignore = "needs root"]
 fn container_programs_die_of_sigpipe() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let o = rb.run(&[
         "run",
         "--rm",
@@ -1070,7 +836,7 @@ fn container_programs_die_of_sigpipe() {
 fn a_descriptor_rbox_inherits_reaches_neither_shim_nor_container() {
     use std::os::fd::AsRawFd;
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let lock_path = rb.dir.path().join("held.lock");
     let lock = std::fs::File::create(&lock_path).unwrap();
     // SAFETY: flock on a descriptor this test owns
@@ -1102,13 +868,13 @@ fn a_descriptor_rbox_inherits_reaches_neither_shim_nor_container() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect()
     };
-    let shim = shim_of(&rb.inspect("{{.Id}}", "fds"));
+    let shim = shim_of(&rb.inspect_format("{{.Id}}", "fds"));
     assert_eq!(
         holders(shim),
         Vec::<String>::new(),
         "the shim holds the lock file"
     );
-    let pid: i32 = rb.inspect("{{.State.Pid}}", "fds").parse().unwrap();
+    let pid: i32 = rb.inspect_format("{{.State.Pid}}", "fds").parse().unwrap();
     assert_eq!(
         holders(pid),
         Vec::<String>::new(),
@@ -1138,11 +904,11 @@ fn a_descriptor_rbox_inherits_reaches_neither_shim_nor_container() {
 fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
     let _serial = serial();
     let _bridge = HostBridgeCleanup::new();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     let plugins = rb.dir.path().join("cni");
     std::fs::create_dir(&plugins).unwrap();
     for p in ["loopback", "bridge", "portmap"] {
-        std::os::unix::fs::symlink(cni_dir().join(p), plugins.join(p)).unwrap();
+        std::os::unix::fs::symlink(cni_bin_dir().join(p), plugins.join(p)).unwrap();
     }
     let marker = format!("slow-ipam-{}", std::process::id());
     script(
@@ -1151,10 +917,10 @@ fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
         &format!(
             "[ \"$CNI_COMMAND\" = ADD ] && {{ touch {dir}/{marker}; sleep 1.5; }}\nexec {real} \"$@\"\n",
             dir = rb.dir.path().display(),
-            real = cni_dir().join("host-local").display(),
+            real = cni_bin_dir().join("host-local").display(),
         ),
     );
-    rb.cni = Some(plugins);
+    rb.cni_path = plugins;
     let mut child = rb
         .cmd(&["run", "-d", "--name", "slow", "bb", "sleep", "300"])
         .stdout(Stdio::piped())
@@ -1171,7 +937,7 @@ fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
     assert!(!names.lines().any(|n| n == "slow"), "{names}");
     // long enough for an IPAM plugin still running to have written
     std::thread::sleep(Duration::from_secs(3));
-    let leases: Vec<PathBuf> = std::fs::read_dir(LEASES)
+    let leases: Vec<PathBuf> = std::fs::read_dir(RBOX_LEASES)
         .into_iter()
         .flatten()
         .flatten()
@@ -1200,9 +966,9 @@ fn a_plugin_left_running_by_a_killed_run_is_waited_for() {
 #[ignore = "needs root"]
 fn a_shim_left_by_a_killed_run_goes_with_its_container() {
     let _serial = serial();
-    let mut rb = Rbox::new();
+    let mut rb = Rbox::with_busybox();
     let marker = sleep_marker("1001");
-    rb.runtime = Some(runtime_sleeping_in_create(&rb, &marker, "sleep"));
+    rb.runtime = runtime_sleeping_in_create(&rb, &marker, "sleep");
     let running = || {
         let o = Command::new("pgrep")
             .args(["-f", &format!("sleep {marker}")])
@@ -1226,7 +992,7 @@ fn a_shim_left_by_a_killed_run_goes_with_its_container() {
     let names = rb.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!names.lines().any(|n| n == "orphan"), "{names}");
     assert!(!running(), "the runtime under the shim still runs");
-    rb.runtime = None;
+    rb.runtime = rrun_bin();
     rb.assert_nothing_left("after the killed run");
 }
 
@@ -1237,7 +1003,7 @@ fn a_shim_left_by_a_killed_run_goes_with_its_container() {
 #[ignore = "needs root"]
 fn events_sockets_of_killed_rboxes_are_swept() {
     let _serial = serial();
-    let rb = Rbox::new();
+    let rb = Rbox::with_busybox();
     let mut gone = Command::new("true").spawn().unwrap();
     let dead = gone.id();
     gone.wait().unwrap();

@@ -11,118 +11,8 @@ use std::process::{Command, Output, Stdio};
 
 use rrun_tests::{
     assert_fails_naming, assert_ok, busybox_rootfs, mounts_mentioning, output_via_files, rbox_bin,
-    require_root, stderr, stdout, CgroupParent, Runtime, Value,
+    stderr, stdout, tar_dir, Rbox, Runtime, Value,
 };
-
-/// A temp dir holding a store (`root/`) and anything else a test makes
-/// (tarballs, bundles), and a cgroup parent of its own for the bundles'
-/// containers.
-struct Rbox {
-    dir: tempfile::TempDir,
-    cgroup: CgroupParent,
-}
-
-impl Rbox {
-    fn new() -> Rbox {
-        require_root();
-        Rbox {
-            dir: tempfile::Builder::new()
-                .prefix("rbox-test")
-                .tempdir()
-                .unwrap(),
-            cgroup: CgroupParent::default(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(rbox_bin());
-        c.arg("--root")
-            .arg(self.root())
-            .env("RBOX_CGROUP_PARENT", &self.cgroup.0)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        output_via_files(self.command().args(args))
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert_ok(&o, &format!("rbox {args:?}"));
-        stdout(&o)
-    }
-
-    /// `rbox inspect` of one image.
-    #[track_caller]
-    fn inspect(&self, image: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
-        v[0].clone()
-    }
-
-    /// Names in a store directory (temp names included).
-    fn entries(&self, rel: &str) -> BTreeSet<String> {
-        match std::fs::read_dir(self.root().join(rel)) {
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        }
-    }
-
-    /// The store holds nothing: no image, blob, snapshot (temp or not) or
-    /// container dir.
-    #[track_caller]
-    fn assert_empty(&self) {
-        assert_eq!(self.ok(&["images", "-q"]), "");
-        for d in ["blobs/sha256", "snapshots", "containers"] {
-            assert!(
-                self.entries(d).is_empty(),
-                "{d} not empty: {:?}",
-                self.entries(d)
-            );
-        }
-    }
-}
-
-impl Drop for Rbox {
-    fn drop(&mut self) {
-        // deepest first: a bundle rootfs before anything it sits on
-        let mut m: Vec<String> = mounts_mentioning(self.dir.path())
-            .iter()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .collect();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in &m {
-            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        if !m.is_empty() && !std::thread::panicking() {
-            panic!("mounts left behind: {m:?}");
-        }
-    }
-}
-
-/// `tar -C dir -cf out .` with xattrs.
-fn tar_dir(dir: &Path, out: &Path) {
-    let st = Command::new("tar")
-        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-C"])
-        .arg(dir)
-        .arg("-cf")
-        .arg(out)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success(), "tar failed");
-}
 
 fn sha256_file(p: &Path) -> String {
     let o = Command::new("sha256sum").arg(p).output().unwrap();
@@ -136,15 +26,11 @@ fn sha256_file(p: &Path) -> String {
     )
 }
 
-/// A busybox rootfs tarball in `rb`'s dir.
+/// A busybox rootfs tarball in `rb`'s dir, /home/user owned by user.
 fn busybox_tar(rb: &Rbox, name: &str) -> PathBuf {
-    let rootfs = rb.path(&format!("{name}-rootfs"));
-    busybox_rootfs(&rootfs);
-    std::os::unix::fs::chown(rootfs.join("home/user"), Some(1000), Some(1000)).unwrap();
-    let out = rb.path(&format!("{name}.tar"));
-    tar_dir(&rootfs, &out);
-    std::fs::remove_dir_all(&rootfs).unwrap();
-    out
+    rrun_tests::busybox_tar(rb.dir.path(), name, |rootfs| {
+        std::os::unix::fs::chown(rootfs.join("home/user"), Some(1000), Some(1000)).unwrap()
+    })
 }
 
 /// One raw ustar entry: any name, link name and type, no checks at all
@@ -493,7 +379,7 @@ fn unsafe_layers_are_refused_and_leave_nothing() {
         all.extend(entries);
         let tar = rb.path("bad.tar");
         std::fs::write(&tar, raw_tar(&all)).unwrap();
-        let o = rb.cmd(&["import", tar.to_str().unwrap(), "bad"]);
+        let o = rb.run(&["import", tar.to_str().unwrap(), "bad"]);
         assert_fails_naming(&o, what, needle);
         assert_eq!(stderr(&o).lines().count(), 1, "{what}: {}", stderr(&o));
         assert!(stderr(&o).starts_with("rbox: import "), "{}", stderr(&o));
@@ -534,7 +420,7 @@ fn tag_rmi_and_shared_layers() {
     assert!(images.contains("user/c"), "{images}");
 
     // by id, with names in two repositories: refused without -f
-    let o = rb.cmd(&["rmi", &a.trim()[7..19]]);
+    let o = rb.run(&["rmi", &a.trim()[7..19]]);
     assert_fails_naming(&o, "rmi by id", "must be forced");
     assert_eq!(rb.ok(&["images", "-q"]).lines().count(), 2);
 
@@ -546,10 +432,10 @@ fn tag_rmi_and_shared_layers() {
     // the layer stays for b
     assert_eq!(rb.entries("snapshots").len(), 1);
     assert_eq!(rb.entries("blobs/sha256").len(), 3);
-    let o = rb.cmd(&["inspect", "a:1"]);
+    let o = rb.run(&["inspect", "a:1"]);
     assert_fails_naming(&o, "inspect a removed image", "no such image: a:1");
 
-    let o = rb.cmd(&["rmi", "nothere", "localhost:5000/b"]);
+    let o = rb.run(&["rmi", "nothere", "localhost:5000/b"]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("no such image: nothere"),
@@ -584,7 +470,7 @@ fn concurrent_commands_keep_the_store_consistent() {
     // the store exists before the race
     rb.ok(&["images"]);
     let spawn = |args: Vec<String>| {
-        let mut c = rb.command();
+        let mut c = rb.cmd(&[]);
         c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
         c.spawn().unwrap()
     };
@@ -641,16 +527,16 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
         (vec!["inspect", "nothere"], "no such image: nothere"),
     ];
     for (args, needle) in cases {
-        let o = rb.cmd(&args);
+        let o = rb.run(&args);
         assert_fails_naming(&o, &format!("{args:?}"), needle);
         assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
         rb.assert_empty();
     }
     // a bad tag on an existing image changes nothing either
     rb.ok(&["import", t, "ok"]);
-    let o = rb.cmd(&["tag", "ok", "UPPER"]);
+    let o = rb.run(&["tag", "ok", "UPPER"]);
     assert_fails_naming(&o, "tag UPPER", "lowercase");
-    let o = rb.cmd(&[
+    let o = rb.run(&[
         "tag",
         "ok",
         "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -710,9 +596,9 @@ fn bundle_from_an_image_runs_with_rrun_and_teardown_leaves_nothing() {
     );
 
     // the image is in use: rmi refuses, and the container id is taken
-    assert_fails_naming(&rb.cmd(&["rmi", "app:1"]), "rmi in use", &id);
+    assert_fails_naming(&rb.run(&["rmi", "app:1"]), "rmi in use", &id);
     assert_fails_naming(
-        &rb.cmd(&[
+        &rb.run(&[
             "bundle",
             "create",
             "app:1",
@@ -758,7 +644,7 @@ fn bundle_from_an_image_runs_with_rrun_and_teardown_leaves_nothing() {
     }
     assert!(rb.entries("containers").is_empty());
     assert_fails_naming(
-        &rb.cmd(&["bundle", "rm", &id]),
+        &rb.run(&["bundle", "rm", &id]),
         "rm twice",
         "no such container",
     );
@@ -802,7 +688,7 @@ fn failed_bundle_creation_leaves_nothing() {
             "invalid container id",
         ),
     ] {
-        let o = rb.cmd(&args);
+        let o = rb.run(&args);
         assert_fails_naming(&o, &format!("{args:?}"), needle);
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
         assert!(
@@ -815,7 +701,7 @@ fn failed_bundle_creation_leaves_nothing() {
     // a bundle dir that already has a rootfs is not touched
     std::fs::create_dir_all(dir.join("rootfs")).unwrap();
     std::fs::write(dir.join("rootfs/mine"), "x").unwrap();
-    let o = rb.cmd(&["bundle", "create", "nocmd", "c1", d, "--", "true"]);
+    let o = rb.run(&["bundle", "create", "nocmd", "c1", d, "--", "true"]);
     assert_fails_naming(&o, "existing rootfs", "already has a rootfs");
     assert!(dir.join("rootfs/mine").exists());
     assert!(rb.entries("containers").is_empty());
@@ -1215,7 +1101,7 @@ fn pull_picks_the_platform_from_an_index() {
     );
     rb.ok(&["rmi", &list]);
 
-    let o = rb.cmd(&["pull", "--platform", "linux/s390x", &r]);
+    let o = rb.run(&["pull", "--platform", "linux/s390x", &r]);
     assert_fails_naming(
         &o,
         "unknown platform",
@@ -1247,7 +1133,7 @@ fn pull_errors_are_clear_and_change_nothing() {
         (format!("{host}/there:nosuchtag"), "nosuchtag"),
     ];
     for (r, needle) in &cases {
-        let o = rb.cmd(&["pull", r]);
+        let o = rb.run(&["pull", r]);
         assert_fails_naming(&o, r, needle);
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
         rb.assert_empty();
@@ -1259,7 +1145,7 @@ fn pull_errors_are_clear_and_change_nothing() {
         .unwrap()
         .port();
     let r = format!("127.0.0.1:{port}/x:1");
-    let o = rb.cmd(&["pull", &r]);
+    let o = rb.run(&["pull", &r]);
     assert_fails_naming(&o, "registry down", &format!("127.0.0.1:{port}"));
     assert!(
         stderr(&o).to_lowercase().contains("connect"),
@@ -1294,7 +1180,7 @@ fn pull_with_basic_auth() {
         if let Some(u) = user {
             args.extend(["--user", u]);
         }
-        let o = rb.cmd(&args);
+        let o = rb.run(&args);
         assert_fails_naming(&o, &format!("pull as {user:?}"), "private:1");
         assert!(stderr(&o).contains("Not authorized"), "{}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
@@ -1308,7 +1194,7 @@ fn pull_with_basic_auth() {
     // the same through the environment, which keeps it out of `ps`
     rb.ok(&["rmi", &r]);
     let o = output_via_files(
-        rb.command()
+        rb.cmd(&[])
             .env("RBOX_REGISTRY_AUTH", "tester:secret")
             .args(["pull", &r]),
     );
@@ -1346,7 +1232,7 @@ fn user_lookup_stays_inside_the_rootfs() {
             "evil",
         ]);
         let dir = rb.path("bundle");
-        let o = rb.cmd(&["bundle", "create", "evil", "c1", dir.to_str().unwrap()]);
+        let o = rb.run(&["bundle", "create", "evil", "c1", dir.to_str().unwrap()]);
         assert_fails_naming(&o, target, "unable to find user intruder");
         assert!(mounts_mentioning(rb.dir.path()).is_empty());
         assert!(!dir.exists());
@@ -1423,7 +1309,7 @@ fn pulled_layers_must_match_the_config_diff_ids() {
         ms,
     );
     reg.push(&lay, "1", "liar:1", false);
-    let o = rb.cmd(&["pull", &format!("{}/liar:1", reg.host())]);
+    let o = rb.run(&["pull", &format!("{}/liar:1", reg.host())]);
     assert_fails_naming(&o, "diff_id mismatch", "does not match its diff_id");
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     rb.assert_empty();
@@ -1598,7 +1484,7 @@ fn push_uploads_mounts_and_skips_and_skopeo_pulls_it_back() {
 
     // bad input: one line, non-zero, the store unchanged
     let blobs = rb.entries("blobs/sha256");
-    let o = rb.cmd(&["push", &format!("{host}/nothere:1")]);
+    let o = rb.run(&["push", &format!("{host}/nothere:1")]);
     assert_fails_naming(&o, "push of an unknown image", "no such image");
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1608,7 +1494,7 @@ fn push_uploads_mounts_and_skips_and_skopeo_pulls_it_back() {
         .port();
     let down = format!("127.0.0.1:{port}/one:1");
     rb.ok(&["tag", &one, &down]);
-    let o = rb.cmd(&["push", &down]);
+    let o = rb.run(&["push", &down]);
     assert_fails_naming(&o, "push to a registry that is down", &down);
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     assert_eq!(rb.entries("blobs/sha256"), blobs);
@@ -1745,7 +1631,7 @@ fn save_and_load_both_formats_with_skopeo_and_round_trips() {
         assert!(o.success(), "save {format} to stdout");
         let rb2 = Rbox::new();
         let o = output_via_files(
-            rb2.command()
+            rb2.cmd(&[])
                 .arg("load")
                 .stdin(std::fs::File::open(&file).unwrap()),
         );
@@ -1786,7 +1672,7 @@ fn save_and_load_both_formats_with_skopeo_and_round_trips() {
         (&truncated, "truncated.tar"),
         (&other, "neither a docker-archive"),
     ] {
-        let o = rb.cmd(&["load", "-i", f.to_str().unwrap()]);
+        let o = rb.run(&["load", "-i", f.to_str().unwrap()]);
         assert_fails_naming(&o, &format!("load {}", f.display()), needle);
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
         assert_eq!(rb.entries("blobs/sha256"), blobs);
@@ -1809,13 +1695,13 @@ fn save_and_load_both_formats_with_skopeo_and_round_trips() {
     tar_dir(&other_dir, &x.join(&layers[1]));
     let tampered = rb.path("tampered.tar");
     tar_dir(&x, &tampered);
-    let o = rb.cmd(&["load", "-i", tampered.to_str().unwrap()]);
+    let o = rb.run(&["load", "-i", tampered.to_str().unwrap()]);
     assert_fails_naming(&o, "load of a tampered layer", "does not match its diff_id");
     assert!(stderr(&o).contains(&layers[1]), "{}", stderr(&o));
     assert_eq!(rb.entries("blobs/sha256"), blobs);
     assert_eq!(rb.entries("snapshots"), snaps);
     let out = rb.path("never.tar");
-    let o = rb.cmd(&["save", "-o", out.to_str().unwrap(), "two:1", "nosuch:1"]);
+    let o = rb.run(&["save", "-o", out.to_str().unwrap(), "two:1", "nosuch:1"]);
     assert_fails_naming(&o, "save of an unknown image", "nosuch:1");
     assert!(!out.exists());
     assert!(!rb.path("never.tar.rbox-tmp").exists());
@@ -2039,7 +1925,7 @@ impl Drop for TokenServer {
 
 /// rbox with HOME in the test dir and no other credential source.
 fn rbox_home(rb: &Rbox, home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = rb.command();
+    let mut c = rb.cmd(&[]);
     c.env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("DOCKER_CONFIG")
@@ -2314,7 +2200,7 @@ fn config_mirrors_and_insecure_registries() {
     let plain = Registry::start_on(&ip, false, None, "");
     let diff_id = serve_image(&rb, &plain, "plain http\n", &["lan:1"]);
     let r = format!("{}/lan:1", plain.host());
-    let o = rb.cmd(&["pull", &r]);
+    let o = rb.run(&["pull", &r]);
     assert_fails_naming(&o, "pull over HTTPS from an HTTP registry", &r);
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     rb.assert_empty();
@@ -2331,7 +2217,7 @@ fn config_mirrors_and_insecure_registries() {
     // and push speaks plain HTTP to it too
     let pushed = format!("{}/lan2:1", plain.host());
     rb.ok(&["tag", &r, &pushed]);
-    let o = rb.cmd(&["push", &pushed]);
+    let o = rb.run(&["push", &pushed]);
     assert_fails_naming(&o, "push over HTTPS to an HTTP registry", &pushed);
     rb.ok(&["--config", c, "push", &pushed]);
     rb.ok(&["rmi", &r, &pushed]);
@@ -2339,11 +2225,11 @@ fn config_mirrors_and_insecure_registries() {
 
     // a bad config: one line naming the file (and the line), nothing done
     std::fs::write(&cfg, "[registries.\"docker.io\"]\nmirrors = 5\n").unwrap();
-    let o = rb.cmd(&["--config", c, "pull", "mirrored:1"]);
+    let o = rb.run(&["--config", c, "pull", "mirrored:1"]);
     assert_fails_naming(&o, "a bad config", &format!("{c}: line 2"));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     let missing = rb.path("missing.toml");
-    let o = rb.cmd(&["--config", missing.to_str().unwrap(), "pull", "mirrored:1"]);
+    let o = rb.run(&["--config", missing.to_str().unwrap(), "pull", "mirrored:1"]);
     assert_fails_naming(&o, "a missing config", "missing.toml");
     rb.assert_empty();
 }
@@ -2516,7 +2402,7 @@ fn a_corrupted_blob_is_rejected_naming_its_digest_and_nothing_is_stored() {
     let blobs = serve_two_layers(&rb, &reg, "img");
     let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Corrupt);
     let r = format!("{}/img:1", proxy.host());
-    let o = rb.cmd(&["pull", &r]);
+    let o = rb.run(&["pull", &r]);
     assert_fails_naming(&o, "pull of a corrupted layer", &blobs[0]);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
     assert!(stderr(&o).contains(&r), "{}", stderr(&o));
@@ -2666,7 +2552,7 @@ fn a_pull_killed_midway_leaves_no_visible_blob_and_the_next_pull_succeeds() {
     let proxy = Proxy::start(reg.port, &blobs[0], Mischief::Slow);
     let r = format!("{}/slow:1", proxy.host());
     let mut child = rb
-        .command()
+        .cmd(&[])
         .args(["pull", &r])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -3074,7 +2960,7 @@ fn pull_bounded(rb: &Rbox, args: &[&str]) -> (Output, bool) {
     let dir = tempfile::tempdir().unwrap();
     let (o, e) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = rb
-        .command()
+        .cmd(&[])
         .args(args)
         .stdout(std::fs::File::create(&o).unwrap())
         .stderr(std::fs::File::create(&e).unwrap())
@@ -3335,7 +3221,7 @@ fn a_registry_that_lies_about_sizes_is_refused_and_nothing_is_kept() {
     );
     let archive = rb.path("evil.tar");
     tar_dir(&lay, &archive);
-    let o = rb.cmd(&["load", "-i", archive.to_str().unwrap()]);
+    let o = rb.run(&["load", "-i", archive.to_str().unwrap()]);
     assert_fails_naming(
         &o,
         "load of an x-evil layer",
@@ -3380,7 +3266,7 @@ fn temp_names(rb: &Rbox) -> Vec<String> {
 fn kill_a_pull_midway(rb: &Rbox, liar: &Liar, r: &str, at_least: u64) {
     let before = liar.sent();
     let mut child = rb
-        .command()
+        .cmd(&[])
         .args(["pull", r])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -3450,7 +3336,7 @@ fn a_killed_pulls_temp_files_go_at_the_next_pull_and_in_prune_a_live_ones_stay()
     // once the dead pull's files are older than a live rbox may leave a
     // temp file unlocked, the next pull removes them, though it fails
     age_temp_files(&rb);
-    let o = rb.cmd(&["pull", &bad]);
+    let o = rb.run(&["pull", &bad]);
     assert_fails_naming(&o, "the next pull", "not here");
     assert_eq!(temp_names(&rb), [live_name], "after the next pull");
 
@@ -3478,54 +3364,15 @@ fn a_killed_pulls_temp_files_go_at_the_next_pull_and_in_prune_a_live_ones_stay()
     rb.assert_empty();
 }
 
-/// Removes the containers of `rb`'s store and what their shims made on
-/// the host (/run/containerd if it was not there), also when a test fails.
-struct Containers<'a> {
-    rb: &'a Rbox,
-    had_run_containerd: bool,
-}
-
-impl<'a> Containers<'a> {
-    fn new(rb: &'a Rbox) -> Containers<'a> {
-        Containers {
-            rb,
-            had_run_containerd: Path::new("/run/containerd").exists(),
-        }
-    }
-
-    /// `rbox` with the runtime and shim of this build, `config` as rbox.toml.
-    fn cmd(&self, config: &Path, args: &[&str]) -> Output {
-        output_via_files(
-            self.rb
-                .command()
-                .env("RBOX_RUNTIME", rrun_tests::rrun_bin())
-                .env("RBOX_SHIM", rrun_tests::shim_bin())
-                .arg("--config")
-                .arg(config)
-                .args(args),
-        )
-    }
-}
-
-impl Drop for Containers<'_> {
-    fn drop(&mut self) {
-        let ids = self.rb.cmd(&["ps", "-a", "-q", "--no-trunc"]);
-        for id in stdout(&ids).lines() {
-            let _ = self.rb.cmd(&["rm", "-f", id]);
-        }
-        if !self.had_run_containerd {
-            // only when empty: a shim's socket left would be a bug to see
-            let _ = std::fs::remove_dir("/run/containerd/s");
-            let _ = std::fs::remove_dir("/run/containerd");
-        }
-    }
+/// `rbox --config CONFIG ARGS` on `rb`'s store.
+fn with_config(rb: &Rbox, config: &Path, args: &[&str]) -> Output {
+    output_via_files(rb.cmd(&["--config"]).arg(config).args(args))
 }
 
 #[test]
 #[ignore = "needs root"]
 fn run_and_create_pull_a_missing_image_like_docker() {
-    let rb = Rbox::new();
-    let ctrs = Containers::new(&rb);
+    let rb = Rbox::new().for_containers();
     let reg = Registry::start();
     // docker.io's library/rbox-pulled, served by a mirror written as Docker
     // writes registry-mirrors (no traffic leaves the host)
@@ -3547,7 +3394,7 @@ fn run_and_create_pull_a_missing_image_like_docker() {
     .unwrap();
 
     // the tutorial's first command: run an image the store does not have
-    let o = ctrs.cmd(&cfg, &["run", "--rm", "--net", "none", "rbox-pulled"]);
+    let o = with_config(&rb, &cfg, &["run", "--rm", "--net", "none", "rbox-pulled"]);
     assert_ok(&o, "run of a missing image");
     assert_eq!(stdout(&o), "two layers\n");
     let err = stderr(&o);
@@ -3575,14 +3422,15 @@ fn run_and_create_pull_a_missing_image_like_docker() {
     );
 
     // there now: no pull, nothing on stderr
-    let o = ctrs.cmd(&cfg, &["run", "--rm", "--net", "none", "rbox-pulled"]);
+    let o = with_config(&rb, &cfg, &["run", "--rm", "--net", "none", "rbox-pulled"]);
     assert_ok(&o, "run of the image there");
     assert_eq!(stdout(&o), "two layers\n");
     assert_eq!(stderr(&o), "");
 
     // --pull always asks the registry again; create prints only the id
     let log_before = reg.log().len();
-    let o = ctrs.cmd(
+    let o = with_config(
+        &rb,
         &cfg,
         &["create", "--pull", "always", "--net", "none", "rbox-pulled"],
     );
@@ -3607,7 +3455,8 @@ fn run_and_create_pull_a_missing_image_like_docker() {
 
     // --pull never: Docker's "No such image", nothing asked for
     let log_before = reg.log().len();
-    let o = ctrs.cmd(
+    let o = with_config(
+        &rb,
         &cfg,
         &["create", "--pull", "never", "--net", "none", "rbox-other"],
     );
@@ -3622,7 +3471,7 @@ fn run_and_create_pull_a_missing_image_like_docker() {
     assert_eq!(stdout(&o), "");
     assert!(!reg.log()[log_before..].contains("rbox-other"));
     // a bad --pull value is named
-    let o = ctrs.cmd(&cfg, &["create", "--pull", "sometimes", "rbox-pulled"]);
+    let o = with_config(&rb, &cfg, &["create", "--pull", "sometimes", "rbox-pulled"]);
     assert_fails_naming(&o, "--pull sometimes", "sometimes");
 
     // a registry that is down: the pull's error, and no container
@@ -3632,7 +3481,7 @@ fn run_and_create_pull_a_missing_image_like_docker() {
         .unwrap()
         .port();
     let nowhere = format!("127.0.0.1:{down}/nowhere");
-    let o = ctrs.cmd(&cfg, &["run", "--rm", "--net", "none", &nowhere]);
+    let o = with_config(&rb, &cfg, &["run", "--rm", "--net", "none", &nowhere]);
     assert_fails_naming(
         &o,
         "run of an image nowhere",
@@ -3646,7 +3495,6 @@ fn run_and_create_pull_a_missing_image_like_docker() {
         stderr(&o)
     );
     assert_eq!(rb.ok(&["ps", "-a", "-q"]), "");
-    drop(ctrs);
     rb.ok(&["rmi", "rbox-pulled"]);
     rb.assert_empty();
 }
@@ -3674,7 +3522,7 @@ fn a_mirror_that_fails_is_named_in_the_error_with_the_origin() {
     .unwrap();
     let c = cfg.to_str().unwrap();
     let r = format!("{origin}/app:1");
-    let o = rb.cmd(&["--config", c, "pull", &r]);
+    let o = rb.run(&["--config", c, "pull", &r]);
     assert_fails_naming(&o, "pull through a mirror without the image", &r);
     let err = stderr(&o);
     for needle in [
@@ -3710,7 +3558,7 @@ fn a_mirror_that_fails_is_named_in_the_error_with_the_origin() {
         ),
     )
     .unwrap();
-    let o = rb.cmd(&["--config", c, "pull", &r]);
+    let o = rb.run(&["--config", c, "pull", &r]);
     assert_fails_naming(
         &o,
         "an ftp:// mirror",

@@ -593,26 +593,6 @@ pub struct PodFootprint {
     pub processes: Vec<(i32, String)>,
 }
 
-/// The plugins under test: CNI_BIN_DIR, else the workspace's build.
-fn cni_bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CNI_BIN_DIR") {
-        return PathBuf::from(d);
-    }
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    [
-        format!(
-            "target/{}-unknown-linux-musl/release",
-            std::env::consts::ARCH
-        ),
-        "target/release".into(),
-        "target/debug".into(),
-    ]
-    .iter()
-    .map(|d| ws.join(d))
-    .find(|d| d.join("portmap").exists())
-    .expect("build the CNI plugins first (make build) or set CNI_BIN_DIR")
-}
-
 /// The node's conflist: bridge (the pods' gateway, masquerading their
 /// outbound traffic) with host-local, then portmap for hostPorts.
 fn conflist(network: &str, bridge: &str, subnet: &str, ipam_dir: &Path) -> Value {
