@@ -98,8 +98,8 @@ pub fn pause_bin() -> PathBuf {
     bin
 }
 
-/// True when the binary under test is runc (used only to skip rrun-only
-/// checks, always with an eprintln saying so).
+/// True when the binary under test is runc: a test of rrun's own ways fails
+/// saying so, and a few checks expect runc's documented behaviour instead.
 pub fn testing_runc() -> bool {
     rrun_bin().file_name().is_some_and(|n| n == "runc")
 }

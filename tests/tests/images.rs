@@ -2417,7 +2417,7 @@ fn a_corrupted_blob_is_rejected_naming_its_digest_and_nothing_is_stored() {
 /// Orlov allocator's top-directory flag (`chattr +T`), so a new snapshot
 /// gets a block group of its own instead of the inodes that removed
 /// snapshots just freed (on ext4 without a journal, every inode allocation
-/// scans past those: 1 to 2 ms a file). Skipped on other filesystems.
+/// scans past those: 1 to 2 ms a file). The store must be on ext2/3/4.
 #[test]
 #[ignore = "needs root"]
 fn snapshots_are_spread_over_block_groups_on_ext4() {
@@ -2432,10 +2432,12 @@ fn snapshots_are_spread_over_block_groups_on_ext4() {
         .output()
         .unwrap();
     assert_ok(&fs, "stat -f");
-    if !stdout(&fs).starts_with("ext") {
-        eprintln!("skipped: {} is on {}", snapshots.display(), stdout(&fs));
-        return;
-    }
+    assert!(
+        stdout(&fs).starts_with("ext"),
+        "the store {} is on {}: this test needs ext2/3/4 (set TMPDIR to a directory on ext4)",
+        snapshots.display(),
+        stdout(&fs).trim()
+    );
     let attrs = |p: &Path| {
         let o = Command::new("lsattr").arg("-d").arg(p).output().unwrap();
         assert_ok(&o, "lsattr -d");
