@@ -128,3 +128,26 @@ pub fn cni_bin_dir() -> PathBuf {
     })
     .expect("build the CNI plugins first (make build) or set CNI_BIN_DIR")
 }
+
+/// Debian's reference CNI plugins (containernetworking-plugins), which
+/// several tests hold ours and rbox against.
+pub const REFERENCE_CNI_DIR: &str = "/usr/lib/cni";
+
+/// Fails unless the reference plugins and iptables-save (the reference
+/// portmap's rules are read with it) are installed.
+#[track_caller]
+pub fn require_reference_plugins() {
+    let dir = Path::new(REFERENCE_CNI_DIR);
+    assert!(
+        ["host-local", "bridge", "portmap"]
+            .iter()
+            .all(|p| dir.join(p).exists())
+            && std::process::Command::new("sh")
+                .args(["-c", "command -v iptables-save"])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+        "the reference plugins ({REFERENCE_CNI_DIR}) and iptables are needed (make deps)"
+    );
+}

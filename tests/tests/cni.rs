@@ -10,15 +10,11 @@ use std::process::{Command, Output, Stdio};
 use rrun_tests::*;
 use serde_json::{json, Value};
 
-const REFERENCE: &str = "/usr/lib/cni";
-
-/// Plugin directories under test: ours, and the reference when installed.
+/// Plugin directories under test: ours, then the reference (a host
+/// without it fails the test, naming it: the expectations are proved on it).
 fn plugin_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![cni_bin_dir()];
-    if Path::new(REFERENCE).join("host-local").exists() {
-        dirs.push(PathBuf::from(REFERENCE));
-    }
-    dirs
+    require_reference_plugins();
+    vec![cni_bin_dir(), PathBuf::from(REFERENCE_CNI_DIR)]
 }
 
 /// Run `plugin` with CNI_COMMAND `cmd` and `conf` on stdin.
@@ -67,7 +63,7 @@ fn cni_command(
         // portmap runs iptables from it
         .env(
             "PATH",
-            if dir == Path::new(REFERENCE) {
+            if dir == Path::new(REFERENCE_CNI_DIR) {
                 "/usr/sbin:/usr/bin:/sbin:/bin"
             } else {
                 ""
@@ -220,46 +216,44 @@ fn host_local_allocates_releases_and_shares_state_with_the_reference() {
         .success());
     }
     // cross-compatibility: what one ADDs, the other DELs
-    if dirs.len() == 2 {
-        for (add, del) in [(&dirs[0], &dirs[1]), (&dirs[1], &dirs[0])] {
-            let data = tempfile::tempdir().unwrap();
-            let conf = hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.41.0/24"}]]));
-            assert_ok(
-                &cni(
-                    add,
-                    "host-local",
-                    "ADD",
-                    "x1",
-                    "/run/netns/x",
-                    "eth0",
-                    &conf,
-                ),
-                "ADD",
-            );
-            // the other allocates the next address, not the same one
-            let out = cni(
-                del,
+    for (add, del) in [(&dirs[0], &dirs[1]), (&dirs[1], &dirs[0])] {
+        let data = tempfile::tempdir().unwrap();
+        let conf = hl_conf("1.0.0", data.path(), json!([[{"subnet": "10.89.41.0/24"}]]));
+        assert_ok(
+            &cni(
+                add,
                 "host-local",
                 "ADD",
-                "x2",
+                "x1",
                 "/run/netns/x",
                 "eth0",
                 &conf,
-            );
-            assert_eq!(
-                json_out(&out)["ips"][0]["address"],
-                "10.89.41.3/24",
-                "{add:?} then {del:?}"
-            );
-            assert_ok(
-                &cni(del, "host-local", "DEL", "x1", "", "eth0", &conf),
-                "DEL",
-            );
-            assert!(
-                !data.path().join("hl-net/10.89.41.2").exists(),
-                "{del:?} did not release {add:?}'s lease"
-            );
-        }
+            ),
+            "ADD",
+        );
+        // the other allocates the next address, not the same one
+        let out = cni(
+            del,
+            "host-local",
+            "ADD",
+            "x2",
+            "/run/netns/x",
+            "eth0",
+            &conf,
+        );
+        assert_eq!(
+            json_out(&out)["ips"][0]["address"],
+            "10.89.41.3/24",
+            "{add:?} then {del:?}"
+        );
+        assert_ok(
+            &cni(del, "host-local", "DEL", "x1", "", "eth0", &conf),
+            "DEL",
+        );
+        assert!(
+            !data.path().join("hl-net/10.89.41.2").exists(),
+            "{del:?} did not release {add:?}'s lease"
+        );
     }
 }
 
@@ -1827,16 +1821,6 @@ fn portmap_dual_stack_forwards_ipv4_and_ipv6() {
 fn our_del_removes_what_the_reference_add_made() {
     require_root();
     let dirs = plugin_dirs();
-    assert!(
-        dirs.len() == 2
-            && Command::new("sh")
-                .args(["-c", "command -v iptables-save"])
-                .output()
-                .unwrap()
-                .status
-                .success(),
-        "the reference plugins and iptables are needed (make deps)"
-    );
     let (ours, reference) = (&dirs[0], &dirs[1]);
     let _iptables = ReferenceIptablesCleanup::new();
     let id = format!("xdel{}", std::process::id());

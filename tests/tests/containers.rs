@@ -1592,19 +1592,10 @@ fn concurrent_runs_publishing_one_host_port_exactly_one_wins() {
 #[ignore = "needs root"]
 fn reference_plugins_run_and_rm_leave_no_nat_rules() {
     let _serial = serial();
-    assert!(
-        Path::new("/usr/lib/cni/bridge").exists()
-            && Command::new("sh")
-                .args(["-c", "command -v iptables-save"])
-                .output()
-                .unwrap()
-                .status
-                .success(),
-        "the reference plugins and iptables are needed (make deps)"
-    );
+    require_reference_plugins();
     let _iptables = ReferenceIptablesCleanup::new();
     let mut rb = store();
-    rb.cni_path = PathBuf::from("/usr/lib/cni");
+    rb.cni_path = PathBuf::from(REFERENCE_CNI_DIR);
     let _bridge = HostBridgeCleanup::new();
     let veths = host_veths();
     let port = 34000 + (std::process::id() % 1000) as u16;
