@@ -288,9 +288,13 @@ const ACTIONS: [&str; 8] = [
     "SCMP_ACT_LOG",
 ];
 
-/// Read a Docker-format profile file (`defaultAction`, `syscalls[{names,
-/// action, errnoRet, args, includes, excludes}]`, `architectures` or
-/// `archMap`) and resolve it for a container with these capabilities.
+/// Read a Docker-format profile file (moby's `default.json`, containers-common's
+/// `/usr/share/containers/seccomp.json`: `defaultAction`, `syscalls[{names,
+/// action, errnoRet, args, includes, excludes}]` with includes and excludes
+/// by capability, architecture and kernel version, `architectures` or
+/// `archMap`, `flags`) and resolve it for a container with these
+/// capabilities (the bounding set, names like `CAP_SYS_ADMIN`). This is
+/// the one Docker-to-OCI converter: rrun reads only the OCI form.
 pub fn load_profile(path: &Path, caps: &HashSet<String>) -> Result<LinuxSeccomp> {
     let bad = |why: String| SeccompError::Profile {
         path: path.to_path_buf(),
@@ -384,6 +388,10 @@ fn from_docker(doc: &Value, caps: &HashSet<String>) -> std::result::Result<Linux
     if !architectures.is_empty() {
         oci["architectures"] = json!(architectures);
     }
+    // SECCOMP_FILTER_FLAG_* as Docker passes them on
+    if let Some(flags) = doc["flags"].as_array().filter(|f| !f.is_empty()) {
+        oci["flags"] = json!(flags);
+    }
     let text = oci.to_string();
     let mut de = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| format!("{}: {}", e.path(), e.inner()))
@@ -448,5 +456,46 @@ mod tests {
         );
         let e = from_docker(&json!({"syscalls": []}), &HashSet::new()).unwrap_err();
         assert!(e.contains("defaultAction"), "{e}");
+    }
+
+    #[test]
+    fn docker_profiles_include_and_exclude_by_capability_and_arch() {
+        let doc = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+                        {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {}, "excludes": {}},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "excludes": {"caps": ["CAP_SYS_CHROOT"]}},
+                {"names": ["breakpoint"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm"]}},
+                {"names": ["future_call"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}}
+            ]
+        });
+        let plain = from_docker(&doc, &HashSet::new()).unwrap();
+        assert_eq!(names(&plain), ["read", "chroot"]);
+        let caps = HashSet::from(["CAP_SYS_ADMIN".to_string(), "CAP_SYS_CHROOT".to_string()]);
+        let admin = from_docker(&doc, &caps).unwrap();
+        assert_eq!(names(&admin), ["read", "mount"]);
+        // the native architecture's entry of archMap, with its sub-architectures
+        if std::env::consts::ARCH == "x86_64" {
+            let arches = serde_json::to_value(plain.architectures()).unwrap();
+            assert_eq!(arches, json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]));
+        }
+    }
+
+    #[test]
+    fn docker_profile_flags_are_passed_on_and_checked() {
+        let doc = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [],
+                         "flags": ["SECCOMP_FILTER_FLAG_LOG"]});
+        let p = from_docker(&doc, &HashSet::new()).unwrap();
+        assert_eq!(
+            serde_json::to_value(p.flags()).unwrap(),
+            json!(["SECCOMP_FILTER_FLAG_LOG"])
+        );
+        let bad = json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NOPE"]});
+        let e = from_docker(&bad, &HashSet::new()).unwrap_err();
+        assert!(e.contains("flags") && e.contains("NOPE"), "{e}");
     }
 }
