@@ -1,5 +1,6 @@
-//! The CNI contract (spec 1.1, and 0.3.0 to 1.0.0 for older callers) and
-//! what the plugins share: the error and result types, the command
+//! The CNI contract (spec 1.1, and 0.3.0 to 1.0.0 for older callers), the
+//! plugins themselves ([`plugins`]: bridge, host-local, loopback, portmap)
+//! and what they share: the error and result types, the command
 //! dispatcher ([`skel`]), network-namespace entry ([`netns`]), and the
 //! host-local address store ([`hostlocal`]).
 
@@ -13,6 +14,7 @@ pub mod netns;
 pub mod nfnl;
 pub mod nft;
 pub mod nl;
+pub mod plugins;
 pub mod skel;
 pub mod types;
 

@@ -36,7 +36,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use crate::rootfs::{host_hierarchies, own_cgroup_paths};
+use crate::hierarchy::{host_hierarchies, own_cgroup_paths};
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 

@@ -1,11 +1,13 @@
 //! rrun: a runc-compatible OCI runtime.
 //!
-//! The binary (`main.rs`) parses runc's command line and calls the verbs in
-//! [`container`] and [`exec`]. See docs/architecture.md for the process model.
+//! The binary (`main.rs`) parses runc's command line and calls one function
+//! per verb in [`cli`], which carries it out over [`container`], [`exec`]
+//! and [`update`]. See docs/architecture.md for the process model.
 
 pub mod attrs;
 pub mod cgroups;
 pub mod channel;
+pub mod cli;
 pub mod console;
 pub mod container;
 pub mod devfilter;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod exec;
 pub mod features;
 pub mod fsutil;
+pub mod hierarchy;
 pub mod hooks;
 pub mod idmap;
 pub mod init;

@@ -16,6 +16,7 @@ use tracing::debug;
 
 use crate::error::{ErrnoExt, Error, Result};
 use crate::fsutil::{self, fd_path};
+use crate::hierarchy::{host_hierarchies, own_cgroup_paths};
 
 /// What a list of OCI mount options means to mount(2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -615,85 +616,6 @@ fn check_proc_target(
         inside.display(),
         PROC_MOUNTABLE.join(", ")
     ))
-}
-
-/// A cgroup filesystem mounted on the host.
-#[derive(Debug)]
-pub struct Hierarchy {
-    pub mount_point: PathBuf,
-    pub fstype: String,
-    /// Controller options (`memory`, `cpu,cpuacct`, `name=systemd`).
-    pub options: String,
-}
-
-impl Hierarchy {
-    pub fn is_v2(&self) -> bool {
-        self.fstype == "cgroup2"
-    }
-    /// The key /proc/self/cgroup uses for this hierarchy.
-    pub fn key(&self) -> String {
-        if self.is_v2() {
-            String::new()
-        } else {
-            self.options.clone()
-        }
-    }
-}
-
-/// cgroup mounts under /sys/fs/cgroup, from /proc/self/mountinfo, read
-/// once per rrun process: creating a container asked for them a dozen times,
-/// and generating mountinfo is kernel work that grows with the host's mount
-/// table. They do not change while rrun runs (a child forked after the
-/// first read, in a mount namespace of its own, still sees the host's).
-pub fn host_hierarchies() -> &'static [Hierarchy] {
-    static HIERARCHIES: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
-    HIERARCHIES.get_or_init(read_host_hierarchies)
-}
-
-fn read_host_hierarchies() -> Vec<Hierarchy> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = pre.split(' ').nth(4).unwrap_or("");
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or("");
-        let _src = post.next();
-        let opts = post.next().unwrap_or("");
-        if !(fstype == "cgroup" || fstype == "cgroup2") || !mp.starts_with("/sys/fs/cgroup") {
-            continue;
-        }
-        let options = opts
-            .split(',')
-            .filter(|o| {
-                !matches!(*o, "rw" | "ro" | "nsdelegate" | "memory_recursiveprot")
-                    && !o.starts_with("clone_children")
-                    && !o.starts_with("release_agent")
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push(Hierarchy {
-            mount_point: PathBuf::from(mp),
-            fstype: fstype.into(),
-            options,
-        });
-    }
-    out
-}
-
-/// `/proc/self/cgroup` as controller-key -> path.
-pub fn own_cgroup_paths() -> std::collections::HashMap<String, String> {
-    std::fs::read_to_string("/proc/self/cgroup")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _ = it.next()?;
-            Some((it.next()?.to_string(), it.next()?.to_string()))
-        })
-        .collect()
 }
 
 fn default_devices() -> Vec<LinuxDevice> {
