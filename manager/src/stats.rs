@@ -1,9 +1,12 @@
 //! `rbox stats`: a running container's resource use, read from its cgroup
-//! (v2, or the v1 controllers of a v1/hybrid host) and, for network I/O,
-//! from /proc/PID/net/dev inside its network namespace.
+//! by the cgroup-metrics crate (v2, or the v1 controllers of a v1/hybrid
+//! host) and, for network I/O, from /proc/PID/net/dev inside its network
+//! namespace.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use cgroup_metrics::Cgroup;
 
 use crate::container::{self, Container};
 use crate::store::Store;
@@ -27,18 +30,6 @@ fn read(p: &Path) -> Option<String> {
     fs::read_to_string(p).ok()
 }
 
-fn num(p: &Path) -> Option<u64> {
-    read(p)?.trim().parse().ok()
-}
-
-/// `key value` lines (cpu.stat, memory.stat).
-fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
 fn host_memory() -> u64 {
     read(Path::new("/proc/meminfo"))
         .and_then(|t| {
@@ -49,55 +40,32 @@ fn host_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Read the cgroup `rel` (like `rbox/<id>`) and the network of `pid`.
+/// Read the cgroup `rel` (like `rbox/<id>`, below every hierarchy's root)
+/// and the network of `pid`.
 pub fn sample(rel: &str, pid: i64) -> Sample {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut s = Sample::default();
-    if root.join("cgroup.controllers").exists() {
-        let dir = root.join(rel);
-        s.cpu_ns = read(&dir.join("cpu.stat"))
-            .and_then(|t| keyed(&t, "usage_usec"))
-            .unwrap_or(0)
-            * 1000;
-        let stat = read(&dir.join("memory.stat")).unwrap_or_default();
-        s.mem_usage = num(&dir.join("memory.current"))
-            .unwrap_or(0)
-            .saturating_sub(keyed(&stat, "inactive_file").unwrap_or(0));
-        s.mem_limit = num(&dir.join("memory.max")).unwrap_or(u64::MAX);
-        s.pids = num(&dir.join("pids.current")).unwrap_or(0);
-        for line in read(&dir.join("io.stat")).unwrap_or_default().lines() {
-            for f in line.split_whitespace() {
-                if let Some(v) = f.strip_prefix("rbytes=") {
-                    s.blk_read += v.parse::<u64>().unwrap_or(0);
-                } else if let Some(v) = f.strip_prefix("wbytes=") {
-                    s.blk_write += v.parse::<u64>().unwrap_or(0);
-                }
-            }
-        }
-    } else {
-        let v1 = |ctl: &str, file: &str| -> PathBuf { root.join(ctl).join(rel).join(file) };
-        s.cpu_ns = num(&v1("cpuacct", "cpuacct.usage")).unwrap_or(0);
-        let stat = read(&v1("memory", "memory.stat")).unwrap_or_default();
-        s.mem_usage = num(&v1("memory", "memory.usage_in_bytes"))
-            .unwrap_or(0)
-            .saturating_sub(keyed(&stat, "total_inactive_file").unwrap_or(0));
-        s.mem_limit = num(&v1("memory", "memory.limit_in_bytes")).unwrap_or(u64::MAX);
-        s.pids = num(&v1("pids", "pids.current")).unwrap_or(0);
-        for line in read(&v1("blkio", "blkio.throttle.io_service_bytes"))
-            .unwrap_or_default()
-            .lines()
-        {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if let [_, op, v] = f[..] {
-                let v = v.parse::<u64>().unwrap_or(0);
-                match op {
-                    "Read" => s.blk_read += v,
-                    "Write" => s.blk_write += v,
-                    _ => {}
-                }
-            }
-        }
+    let cgroup = Cgroup::at(rel);
+    let m = cgroup.read();
+    let mut s = Sample {
+        cpu_ns: m.cpu.as_ref().map_or(0, |c| c.total_ns),
+        mem_limit: u64::MAX,
+        pids: m.pids.as_ref().map_or(0, |p| p.current),
+        ..Sample::default()
+    };
+    if let Some(mem) = &m.memory {
+        // less the inactive page cache, as Docker shows it (v1 counts it
+        // for the whole subtree)
+        let inactive = if cgroup.is_v1("memory") {
+            "total_inactive_file"
+        } else {
+            "inactive_file"
+        };
+        s.mem_usage = mem
+            .usage
+            .usage
+            .saturating_sub(mem.stat.get(inactive).copied().unwrap_or(0));
+        s.mem_limit = mem.usage.limit;
     }
+    (s.blk_read, s.blk_write) = m.io_bytes();
     let host = host_memory();
     if s.mem_limit == 0 || s.mem_limit > host {
         s.mem_limit = host;

@@ -16,6 +16,8 @@
 //! - the resolved directories are kept (and saved in state.json) so joining
 //!   the cgroup from a freshly forked child is one write per hierarchy, and
 //!   `destroy` removes exactly what `create` made, parents included.
+//! - metrics and OOM kills are read from those directories by the
+//!   cgroup-metrics crate, the reader the shim and rbox use too.
 //!
 //! Path resolution follows runc's cgroupfs driver: an absolute
 //! `linux.cgroupsPath` is taken below each hierarchy's root; a relative one
@@ -389,30 +391,36 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Usage counters (cpu, memory, pids, blkio, hugetlb) via cgroups-rs.
-    pub fn stats(&self) -> Result<cgroups_rs::stats::CgroupStats> {
-        Ok(self.manager()?.stats())
+    /// The container's directories for the metrics reader: each v1
+    /// directory under the controllers of its hierarchy, and the cgroup2
+    /// one.
+    pub fn located(&self) -> cgroup_metrics::Cgroup {
+        let hs = host_hierarchies();
+        let mut cg = cgroup_metrics::Cgroup::default();
+        for d in &self.dirs {
+            let Some(h) = hs.iter().find(|h| d.starts_with(&h.mount_point)) else {
+                continue;
+            };
+            if h.is_v2() {
+                cg.v2.get_or_insert_with(|| d.clone());
+                continue;
+            }
+            for c in h.options.split(',').filter(|o| !o.starts_with("name=")) {
+                cg.v1.entry(c.to_string()).or_insert_with(|| d.clone());
+            }
+        }
+        cg
+    }
+
+    /// Usage counters (cpu, memory, pids, block I/O, hugetlb).
+    pub fn metrics(&self) -> cgroup_metrics::Metrics {
+        self.located().read()
     }
 
     /// How many processes the OOM killer has killed in this cgroup
     /// (`oom_kill` of memory.oom_control on v1, memory.events on v2).
     pub fn oom_kills(&self) -> u64 {
-        let file = match self.kind {
-            HostKind::V2 => self.dirs[0].join("memory.events"),
-            _ => match self.v1_dir("memory") {
-                Some(d) => d.join("memory.oom_control"),
-                None => return 0,
-            },
-        };
-        fs::read_to_string(file)
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("oom_kill ")
-                        .and_then(|n| n.trim().parse().ok())
-                })
-            })
-            .unwrap_or(0)
+        self.located().oom_kills()
     }
 
     pub fn thaw(&self) -> Result<()> {

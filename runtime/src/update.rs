@@ -151,91 +151,92 @@ pub fn stats(st: &State) -> Result<Value> {
         status: "running".into(),
         msg: "the container has no cgroup",
     })?;
-    let s = cg.stats()?;
+    Ok(stats_json(&cg.metrics()))
+}
+
+/// The metrics in runc's shape (`cpu`, `memory`, `pids`, `blkio`,
+/// `hugetlb`; times in nanoseconds; memory's `raw` is memory.stat).
+fn stats_json(m: &cgroup_metrics::Metrics) -> Value {
     let mut cpu = json!({});
-    if let Some(a) = &s.cpu.cpu_acct {
+    if let Some(u) = &m.cpu {
         cpu["usage"] = json!({
-            "total": a.total_usage,
-            "percpu": a.usage_percpu,
-            "kernel": a.system_usage,
-            "user": a.user_usage,
+            "total": u.total_ns,
+            "percpu": u.per_cpu_ns,
+            "kernel": u.system_ns,
+            "user": u.user_ns,
         });
     }
-    if let Some(t) = &s.cpu.cpu_throttling {
+    if let Some(t) = &m.throttling {
         cpu["throttling"] = json!({
             "periods": t.periods,
             "throttledPeriods": t.throttled_periods,
-            "throttledTime": t.throttled_time,
+            "throttledTime": t.throttled_ns,
         });
     }
-    let entry = |m: &Option<cgroups_rs::stats::MemoryStats>| {
-        m.as_ref().map(|m| {
-            json!({
-                "limit": if m.limit < 0 { u64::MAX } else { m.limit as u64 },
-                "usage": m.usage,
-                "max": m.max_usage,
-                "failcnt": m.fail_cnt,
-            })
-        })
-    };
-    let mut memory = json!({ "cache": s.memory.cache });
-    for (key, m) in [
-        ("usage", &s.memory.memory),
-        ("swap", &s.memory.memory_swap),
-        ("kernel", &s.memory.kernel_memory),
-    ] {
-        if let Some(e) = entry(m) {
-            memory[key] = e;
+    let entry = |e: &cgroup_metrics::MemoryEntry| json!({"limit": e.limit, "usage": e.usage, "max": e.max_usage, "failcnt": e.failcnt});
+    let mut memory = json!({"cache": 0, "raw": {}});
+    if let Some(mem) = &m.memory {
+        // v1's page cache; cgroup2 calls it file
+        let cache = mem.stat.get("cache").or(mem.stat.get("file"));
+        memory["cache"] = json!(cache.copied().unwrap_or(0));
+        memory["usage"] = entry(&mem.usage);
+        if let Some(s) = &mem.swap {
+            memory["swap"] = entry(s);
         }
+        if let Some(k) = &mem.kernel {
+            memory["kernel"] = entry(k);
+        }
+        memory["raw"] = json!(mem.stat);
     }
-    let raw = json!({
-        "cache": s.memory.cache, "rss": s.memory.rss, "rss_huge": s.memory.rss_huge,
-        "shmem": s.memory.shmem, "mapped_file": s.memory.mapped_file,
-        "dirty": s.memory.dirty, "writeback": s.memory.writeback, "swap": s.memory.swap,
-        "pgpgin": s.memory.pgpgin, "pgpgout": s.memory.pgpgout,
-        "pgfault": s.memory.pgfault, "pgmajfault": s.memory.pgmajfault,
-        "inactive_anon": s.memory.inactive_anon, "active_anon": s.memory.active_anon,
-        "inactive_file": s.memory.inactive_file, "active_file": s.memory.active_file,
-        "unevictable": s.memory.unevictable,
-        "total_cache": s.memory.total_cache, "total_rss": s.memory.total_rss,
-    });
-    memory["raw"] = raw;
-    let mut pids = json!({ "current": s.pids.current });
-    if s.pids.limit > 0 {
-        pids["limit"] = json!(s.pids.limit);
+    let mut pids = json!({"current": m.pids.as_ref().map_or(0, |p| p.current)});
+    if let Some(limit) = m.pids.as_ref().and_then(|p| p.limit).filter(|l| *l > 0) {
+        pids["limit"] = json!(limit);
     }
-    let blk = |v: &Vec<cgroups_rs::stats::BlkioStat>| -> Value {
+    let blk = |v: &[cgroup_metrics::BlkioEntry]| -> Value {
         v.iter()
             .map(|b| json!({"major": b.major, "minor": b.minor, "op": b.op, "value": b.value}))
             .collect()
     };
+    let mut b = m.blkio.clone().unwrap_or_default();
+    // cgroup2's io.stat in v1's lists, as runc reports it
+    for io in m.io.iter().flatten() {
+        let e = |op: &str, value| cgroup_metrics::BlkioEntry {
+            major: io.major,
+            minor: io.minor,
+            op: op.into(),
+            value,
+        };
+        b.service_bytes
+            .extend([e("Read", io.rbytes), e("Write", io.wbytes)]);
+        b.serviced.extend([e("Read", io.rios), e("Write", io.wios)]);
+    }
     let blkio = json!({
-        "ioServiceBytesRecursive": blk(&s.blkio.io_service_bytes_recursive),
-        "ioServicedRecursive": blk(&s.blkio.io_serviced_recursive),
-        "ioQueueRecursive": blk(&s.blkio.io_queued_recursive),
-        "ioServiceTimeRecursive": blk(&s.blkio.io_service_time_recursive),
-        "ioWaitTimeRecursive": blk(&s.blkio.io_wait_time_recursive),
-        "ioMergedRecursive": blk(&s.blkio.io_merged_recursive),
-        "ioTimeRecursive": blk(&s.blkio.io_time_recursive),
-        "sectorsRecursive": blk(&s.blkio.sectors_recursive),
+        "ioServiceBytesRecursive": blk(&b.service_bytes),
+        "ioServicedRecursive": blk(&b.serviced),
+        "ioQueueRecursive": blk(&b.queued),
+        "ioServiceTimeRecursive": blk(&b.service_time),
+        "ioWaitTimeRecursive": blk(&b.wait_time),
+        "ioMergedRecursive": blk(&b.merged),
+        "ioTimeRecursive": blk(&b.time),
+        "sectorsRecursive": blk(&b.sectors),
     });
-    let hugetlb: serde_json::Map<String, Value> = s
+    let hugetlb: serde_json::Map<String, Value> = m
         .hugetlb
         .iter()
         .map(|(size, h)| {
             (
                 size.clone(),
-                json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.fail_cnt}),
+                json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.failcnt}),
             )
         })
         .collect();
-    Ok(json!({
+    json!({
         "cpu": cpu,
         "memory": memory,
         "pids": pids,
         "blkio": blkio,
         "hugetlb": hugetlb,
-    }))
+    })
 }
 
 /// `events`: with `once`, one stats event; otherwise a stats event every
@@ -271,6 +272,68 @@ pub fn events(root: &Path, id: &str, once: bool, interval: Duration) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_are_in_runcs_shape() {
+        use cgroup_metrics::*;
+        let mut m = Metrics {
+            cpu: Some(CpuUsage {
+                total_ns: 5,
+                user_ns: 3,
+                system_ns: 2,
+                per_cpu_ns: vec![4, 1],
+            }),
+            memory: Some(Memory {
+                usage: MemoryEntry {
+                    usage: 10,
+                    max_usage: 20,
+                    limit: u64::MAX,
+                    failcnt: 1,
+                },
+                stat: [("cache".to_string(), 7), ("rss".to_string(), 3)].into(),
+                ..Memory::default()
+            }),
+            pids: Some(Pids {
+                current: 3,
+                limit: Some(50),
+            }),
+            io: Some(vec![IoStat {
+                major: 8,
+                minor: 0,
+                rbytes: 4096,
+                wbytes: 0,
+                rios: 1,
+                wios: 0,
+            }]),
+            ..Metrics::default()
+        };
+        m.hugetlb.insert("2MB".into(), HugeTlb::default());
+        let v = stats_json(&m);
+        assert_eq!(
+            v["cpu"],
+            json!({"usage": {"total": 5, "percpu": [4, 1], "kernel": 2, "user": 3}})
+        );
+        assert_eq!(v["memory"]["cache"], 7);
+        assert_eq!(
+            v["memory"]["usage"],
+            json!({"limit": u64::MAX, "usage": 10, "max": 20, "failcnt": 1})
+        );
+        assert!(v["memory"].get("swap").is_none());
+        assert_eq!(v["memory"]["raw"]["rss"], 3);
+        assert_eq!(v["pids"], json!({"current": 3, "limit": 50}));
+        assert_eq!(
+            v["blkio"]["ioServiceBytesRecursive"][0],
+            json!({"major": 8, "minor": 0, "op": "Read", "value": 4096})
+        );
+        assert_eq!(
+            v["hugetlb"]["2MB"],
+            json!({"usage": 0, "max": 0, "failcnt": 0})
+        );
+        // no controllers: the shape stays
+        let none = stats_json(&Metrics::default());
+        assert_eq!(none["pids"], json!({"current": 0}));
+        assert_eq!(none["memory"], json!({"cache": 0, "raw": {}}));
+    }
 
     #[test]
     fn sizes_like_docker() {

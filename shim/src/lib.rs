@@ -2,11 +2,11 @@
 //!
 //! `service` answers containerd's `start`/`delete` and serves `task`, which
 //! drives rrun through its runc-compatible command line (`rrun`). `reaper`
-//! owns `waitpid`; `io` copies the standard streams; `cgroup2` reads the
-//! metrics of containers on a cgroup v2 host; `oom` watches for OOM kills;
+//! owns `waitpid`; `io` copies the standard streams; `stats` renders a
+//! container's cgroup metrics (read by the cgroup-metrics crate) for
+//! containerd; `oom` watches for OOM kills;
 //! `retire` keeps used ttrpc clients open (their reader threads outlive them).
 
-pub mod cgroup2;
 pub mod client;
 pub mod error;
 pub mod fds;
@@ -18,4 +18,5 @@ pub mod reaper;
 pub mod retire;
 pub mod rrun;
 pub mod service;
+pub mod stats;
 pub mod task;

@@ -10,7 +10,9 @@
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use cgroup_metrics::Cgroup;
 
 /// The memory cgroup of a container and how its OOM kills are counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,53 +24,30 @@ pub enum MemoryCgroup {
 }
 
 impl MemoryCgroup {
-    /// The memory cgroup `pid` is in: cgroup2 when its cgroup is a pure v2
-    /// one, else the v1 memory hierarchy's directory.
-    pub fn of(pid: i32) -> Option<MemoryCgroup> {
-        if let Some(dir) = crate::cgroup2::dir_of(pid) {
-            return Some(MemoryCgroup::V2(dir));
+    /// The memory cgroup of a container's cgroup: the v1 memory
+    /// controller's directory, else its cgroup2 directory.
+    pub fn of(cgroup: &Cgroup) -> Option<MemoryCgroup> {
+        match (cgroup.v1.get("memory"), &cgroup.v2) {
+            (Some(dir), _) => Some(MemoryCgroup::V1(dir.clone())),
+            (None, Some(dir)) => Some(MemoryCgroup::V2(dir.clone())),
+            (None, None) => None,
         }
-        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-        v1_memory_dir(&cgroup, &mountinfo).map(MemoryCgroup::V1)
     }
 
     /// How many processes the OOM killer killed in the cgroup.
     pub fn kills(&self) -> u64 {
-        let file = match self {
-            MemoryCgroup::V2(d) => d.join("memory.events"),
-            MemoryCgroup::V1(d) => d.join("memory.oom_control"),
+        let cgroup = match self {
+            MemoryCgroup::V1(d) => Cgroup {
+                v1: [("memory".to_string(), d.clone())].into(),
+                v2: None,
+            },
+            MemoryCgroup::V2(d) => Cgroup {
+                v1: Default::default(),
+                v2: Some(d.clone()),
+            },
         };
-        fs::read_to_string(file)
-            .ok()
-            .and_then(|t| {
-                crate::cgroup2::flat_keyed(&t)
-                    .find(|(k, _)| *k == "oom_kill")
-                    .map(|(_, v)| v)
-            })
-            .unwrap_or(0)
+        cgroup.oom_kills()
     }
-}
-
-/// The v1 memory controller's directory of a process: its `memory` line of
-/// /proc/PID/cgroup below the mount point of that hierarchy.
-pub fn v1_memory_dir(proc_cgroup: &str, mountinfo: &str) -> Option<PathBuf> {
-    let path = proc_cgroup.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "memory")
-            .then_some(path)
-    })?;
-    let mount = mountinfo.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        let mut r = right.split_whitespace();
-        let (fstype, _, options) = (r.next()?, r.next()?, r.next()?);
-        (fstype == "cgroup" && options.split(',').any(|o| o == "memory")).then_some(())?;
-        left.split_whitespace().nth(4)
-    })?;
-    Some(Path::new(mount).join(path.trim_start_matches('/')))
 }
 
 /// A sleeping watch on a memory cgroup's OOM notifications.
@@ -179,14 +158,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_v1_memory_directory() {
-        let cgroup = "9:name=systemd:/\n4:memory:/ns/c1\n1:cpu,cpuacct:/ns/c1\n0::/ns/c1\n";
-        let mi = "31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
-                  32 30 0:28 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n";
+    fn the_memory_cgroup_is_v1s_where_v1_has_memory() {
+        let hybrid = Cgroup {
+            v1: [("memory".to_string(), PathBuf::from("/m/c1"))].into(),
+            v2: Some("/u/c1".into()),
+        };
         assert_eq!(
-            v1_memory_dir(cgroup, mi),
-            Some(PathBuf::from("/sys/fs/cgroup/memory/ns/c1"))
+            MemoryCgroup::of(&hybrid),
+            Some(MemoryCgroup::V1("/m/c1".into()))
         );
-        assert_eq!(v1_memory_dir("0::/ns/c1\n", mi), None);
+        let v2 = Cgroup {
+            v1: Default::default(),
+            v2: Some("/u/c1".into()),
+        };
+        assert_eq!(
+            MemoryCgroup::of(&v2),
+            Some(MemoryCgroup::V2("/u/c1".into()))
+        );
+        assert_eq!(MemoryCgroup::of(&Cgroup::default()), None);
+    }
+
+    #[test]
+    fn kills_are_counted_from_either_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("memory.oom_control"),
+            "oom_kill_disable 0\noom_kill 3\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("memory.events"), "oom 2\noom_kill 1\n").unwrap();
+        assert_eq!(MemoryCgroup::V1(dir.path().into()).kills(), 3);
+        assert_eq!(MemoryCgroup::V2(dir.path().into()).kills(), 1);
     }
 }

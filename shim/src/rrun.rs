@@ -66,7 +66,6 @@ pub enum Verb {
     Pause,
     Resume,
     Update,
-    Events,
 }
 
 impl Verb {
@@ -81,7 +80,6 @@ impl Verb {
             Verb::Pause => "pause",
             Verb::Resume => "resume",
             Verb::Update => "update",
-            Verb::Events => "events",
         }
     }
 }
@@ -249,25 +247,6 @@ impl Rrun {
             source,
         })
     }
-
-    /// runc's stats JSON (`events --stats`), the `data` member.
-    pub fn stats(&self, id: &str) -> Result<Stats> {
-        let mut cmd = self.command(None);
-        cmd.args(["events", "--stats", id]);
-        let out = self.run(Verb::Events, id, cmd)?;
-        #[derive(Deserialize)]
-        struct Event {
-            data: Stats,
-        }
-        serde_json::from_slice::<Event>(&out)
-            .map(|e| e.data)
-            .map_err(|source| RrunError::Output {
-                binary: self.binary.clone(),
-                verb: "events",
-                id: id.to_string(),
-                source,
-            })
-    }
 }
 
 /// The error rrun reported: the last error line of its JSON log, else its
@@ -297,55 +276,6 @@ fn last_logged_error(log: &Path) -> Option<String> {
         .filter(|l| l.level == "error" || l.level == "fatal")
         .map(|l| l.msg)
         .next()
-}
-
-/// The part of runc's stats JSON the shim reports.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Stats {
-    pub cpu: CpuStats,
-    pub memory: MemoryStats,
-    pub pids: PidsStats,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CpuStats {
-    pub usage: CpuUsage,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CpuUsage {
-    pub total: u64,
-    pub percpu: Vec<u64>,
-    pub kernel: u64,
-    pub user: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct MemoryStats {
-    pub cache: u64,
-    pub usage: MemoryEntry,
-    pub swap: MemoryEntry,
-    pub raw: std::collections::HashMap<String, u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct MemoryEntry {
-    pub limit: u64,
-    pub usage: u64,
-    pub max: u64,
-    pub failcnt: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct PidsStats {
-    pub current: u64,
-    pub limit: u64,
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::ExitSignal;
 use containerd_shim_protos::api;
-use containerd_shim_protos::cgroups::metrics;
 use containerd_shim_protos::events::task as ev;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -25,6 +24,7 @@ use crate::io::{Owner, PendingIo, ProcessIo, StdioPaths};
 use crate::oom::{MemoryCgroup, OomWatch};
 use crate::reaper::{Exit, Reaper};
 use crate::rrun::{Launch, Rrun};
+use cgroup_metrics::Cgroup;
 
 type TtrpcResult<T> = ttrpc::Result<T>;
 
@@ -79,9 +79,8 @@ struct Container {
     ooms: Arc<AtomicU64>,
     /// the container's memory cgroup (v1 or v2), where OOM kills are counted
     memory: Option<MemoryCgroup>,
-    /// the container's cgroup2 directory when it is in a pure cgroup v2
-    /// hierarchy: v2 Metrics and OOM kills from memory.events
-    cgroup2: Option<PathBuf>,
+    /// the container's cgroup (its init's), for Stats
+    cgroup: Option<Cgroup>,
 }
 
 impl Container {
@@ -303,6 +302,7 @@ impl TaskService {
         let mut init = Process::new(paths);
         init.pid = pid;
         init.io = Some(io);
+        let cgroup = Cgroup::of_process(pid);
         all.insert(
             req.id.clone(),
             Container {
@@ -312,8 +312,8 @@ impl TaskService {
                 execs: HashMap::new(),
                 rootfs_mounted: !req.rootfs.is_empty(),
                 ooms: Arc::new(AtomicU64::new(0)),
-                memory: MemoryCgroup::of(pid),
-                cgroup2: crate::cgroup2::dir_of(pid),
+                memory: cgroup.as_ref().and_then(MemoryCgroup::of),
+                cgroup,
             },
         );
         self.watch(pid);
@@ -721,41 +721,20 @@ impl TaskService {
     }
 
     fn do_stats(&self, id: &str) -> Result<api::StatsResponse> {
-        let cgroup2 = self.lock().get(id).and_then(|c| c.cgroup2.clone());
-        if let Some(dir) = cgroup2 {
-            let m = crate::cgroup2::metrics(&dir);
-            return stats_response("io.containerd.cgroups.v2.Metrics", &m);
-        }
-        let (rrun, _) = self.rrun_of(id)?;
-        let s = rrun.stats(id)?;
-        let mut m = metrics::Metrics::new();
-        let mut pids = metrics::PidsStat::new();
-        pids.current = s.pids.current;
-        pids.limit = s.pids.limit;
-        m.pids = MessageField::some(pids);
-        let mut usage = metrics::CPUUsage::new();
-        usage.total = s.cpu.usage.total;
-        usage.kernel = s.cpu.usage.kernel;
-        usage.user = s.cpu.usage.user;
-        usage.per_cpu = s.cpu.usage.percpu;
-        let mut cpu = metrics::CPUStat::new();
-        cpu.usage = MessageField::some(usage);
-        m.cpu = MessageField::some(cpu);
-        let entry = |e: &crate::rrun::MemoryEntry| {
-            let mut m = metrics::MemoryEntry::new();
-            m.limit = e.limit;
-            m.usage = e.usage;
-            m.max = e.max;
-            m.failcnt = e.failcnt;
-            MessageField::some(m)
+        let cgroup = {
+            let all = self.lock();
+            let c = all
+                .get(id)
+                .ok_or_else(|| ShimError::ContainerNotFound(id.into()))?;
+            // found at create; else where the init is now
+            c.cgroup.clone().or_else(|| Cgroup::of_process(c.init.pid))
         };
-        let mut mem = metrics::MemoryStat::new();
-        mem.cache = s.memory.cache;
-        mem.rss = s.memory.raw.get("rss").copied().unwrap_or_default();
-        mem.usage = entry(&s.memory.usage);
-        mem.swap = entry(&s.memory.swap);
-        m.memory = MessageField::some(mem);
-        stats_response("io.containerd.cgroups.v1.Metrics", &m)
+        let cgroup = cgroup.ok_or_else(|| ShimError::Invalid {
+            what: "stats",
+            msg: format!("the cgroup of container {id} was not found"),
+        })?;
+        let (type_url, m) = crate::stats::of(&cgroup);
+        stats_response(type_url, m.as_ref())
     }
 
     fn do_update(&self, req: &api::UpdateTaskRequest) -> Result<()> {

@@ -950,7 +950,11 @@ impl Drop for Cgroup2Dir {
 fn cgroup2_metrics_from_a_real_cgroup2_directory() {
     require_root();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let Some(mount) = shim::cgroup2::mount_point(&mountinfo) else {
+    let mount = cgroup_metrics::mounts(&mountinfo)
+        .into_iter()
+        .find(|m| m.v2)
+        .map(|m| m.point);
+    let Some(mount) = mount else {
         panic!("this host has no cgroup2 mount (hybrid or cgroup2-only): the test needs one");
     };
     let mut cg = Cgroup2Dir {
@@ -970,19 +974,30 @@ fn cgroup2_metrics_from_a_real_cgroup2_directory() {
     let unified_only = proc_cgroup.lines().all(|l| {
         l.starts_with("0::") || l.split(':').nth(1).is_some_and(|c| c.starts_with("name="))
     });
-    // the shim picks v2 exactly when the process is in a pure cgroup2 hierarchy
+    // the reader finds the process's cgroup2 directory from /proc/PID/cgroup,
+    // and the shim picks v2 Metrics exactly when it is a pure cgroup2 one
+    let found = cgroup_metrics::Cgroup::of_process(pid).expect("the process's cgroup");
+    assert_eq!(found.v2.as_ref(), Some(&cg.dir), "{proc_cgroup}");
+    assert_eq!(found.is_v2_only(), unified_only, "{proc_cgroup}");
     assert_eq!(
-        shim::cgroup2::dir_of(pid),
-        unified_only.then(|| cg.dir.clone()),
-        "{proc_cgroup}"
+        shim::stats::of(&found).0,
+        if unified_only {
+            "io.containerd.cgroups.v2.Metrics"
+        } else {
+            "io.containerd.cgroups.v1.Metrics"
+        }
     );
     if !unified_only {
         eprintln!("hybrid host: v1 controllers are listed, so containers get v1 Metrics");
     }
+    let dir_only = cgroup_metrics::Cgroup {
+        v2: Some(cg.dir.clone()),
+        ..Default::default()
+    };
     wait_for("cpu time to be counted", Duration::from_secs(5), || {
-        shim::cgroup2::metrics(&cg.dir).cpu.usage_usec > 20_000
+        shim::stats::cgroup2(&dir_only.read()).cpu.usage_usec > 20_000
     });
-    let m = shim::cgroup2::metrics(&cg.dir);
+    let m = shim::stats::cgroup2(&dir_only.read());
     let cpu = m.cpu.as_ref().unwrap();
     assert!(cpu.user_usec + cpu.system_usec > 0, "{m:?}");
     assert!(cpu.usage_usec >= cpu.user_usec, "{m:?}");
