@@ -54,4 +54,22 @@ impl CniError {
     }
 }
 
+impl CniError {
+    /// The reply on stdout, in the caller's cniVersion.
+    pub fn reply(&self, version: &str) -> cni_types::ErrorReply {
+        cni_types::ErrorReply {
+            cni_version: version.to_string(),
+            code: self.code,
+            msg: self.msg.clone(),
+            details: self.details.clone(),
+        }
+    }
+}
+
+impl From<cni_types::result::UnsupportedVersion> for CniError {
+    fn from(e: cni_types::result::UnsupportedVersion) -> Self {
+        CniError::new(code::INCOMPATIBLE_VERSION, e.to_string())
+    }
+}
+
 pub type Result<T> = std::result::Result<T, CniError>;

@@ -13,11 +13,11 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use cni_types::{CniResult, Dns, IpConfig, IpRange, Ipam, Route};
 use ipnet::IpNet;
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::error::{code, CniError, Result};
-use crate::types::{CniResult, Dns, IpConfig, Route};
 
 const LINE_BREAK: &str = "\r\n";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
@@ -56,26 +56,43 @@ fn from_u128(v: u128, like: IpAddr) -> IpAddr {
     }
 }
 
-/// An optional address; an empty string is none (containerd sends the
-/// fields of `runtimeConfig.ipRanges` it does not set as "").
-fn parse_ip(v: &Value, field: &str) -> Result<Option<IpAddr>> {
-    match v.as_str().filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| CniError::config(format!("ipam: {field} {s:?} is not an IP address"))),
-    }
+/// What host-local reads of its network configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HostLocalConf {
+    #[serde(default)]
+    pub ipam: Option<Ipam>,
+    #[serde(rename = "runtimeConfig", default)]
+    pub runtime_config: Requested,
+    #[serde(default)]
+    pub args: ConfArgs,
 }
 
-fn parse_range(v: &Value, field: &str) -> Result<Range> {
-    let subnet_s = v["subnet"]
-        .as_str()
-        .ok_or_else(|| CniError::config(format!("ipam: {field}.subnet is missing")))?;
-    let subnet: IpNet = subnet_s.parse().map_err(|_| {
-        CniError::config(format!("ipam: {field}.subnet {subnet_s:?} is not a CIDR"))
-    })?;
-    let subnet = subnet.trunc();
+/// `runtimeConfig`'s `ips` and `ipRanges` (the capabilities host-local
+/// takes).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Requested {
+    /// Addresses, with or without a prefix length.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    #[serde(rename = "ipRanges", default)]
+    pub ip_ranges: Vec<Vec<IpRange>>,
+}
+
+/// `args.cni.ips`: addresses asked for in the configuration's `args`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfArgs {
+    #[serde(default)]
+    pub cni: Option<CniArgs>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CniArgs {
+    #[serde(default)]
+    pub ips: Vec<String>,
+}
+
+fn parse_range(r: &IpRange, field: &str) -> Result<Range> {
+    let subnet = r.subnet.trunc();
     let net = to_u128(subnet.network());
     let last = to_u128(subnet.broadcast());
     let (first_host, last_host) = match subnet {
@@ -95,11 +112,11 @@ fn parse_range(v: &Value, field: &str) -> Result<Range> {
         }
         Ok(ip)
     };
-    let start = match parse_ip(&v["rangeStart"], &format!("{field}.rangeStart"))? {
+    let start = match r.range_start {
         Some(ip) => inside(ip, "rangeStart")?,
         None => from_u128(first_host, subnet.addr()),
     };
-    let end = match parse_ip(&v["rangeEnd"], &format!("{field}.rangeEnd"))? {
+    let end = match r.range_end {
         Some(ip) => inside(ip, "rangeEnd")?,
         None => from_u128(last_host, subnet.addr()),
     };
@@ -108,7 +125,7 @@ fn parse_range(v: &Value, field: &str) -> Result<Range> {
             "ipam: {field}: rangeStart {start} is after rangeEnd {end}"
         )));
     }
-    let gateway = match parse_ip(&v["gateway"], &format!("{field}.gateway"))? {
+    let gateway = match r.gateway {
         Some(ip) => Some(inside(ip, "gateway")?),
         None => Some(from_u128(net + 1, subnet.addr())),
     };
@@ -122,15 +139,9 @@ fn parse_range(v: &Value, field: &str) -> Result<Range> {
 
 /// Range sets from a list of lists of ranges (`ipam.ranges`,
 /// `runtimeConfig.ipRanges`); `field` names it in errors.
-fn parse_range_sets(v: &Value, field: &str) -> Result<Vec<Vec<Range>>> {
+fn parse_range_sets(sets: &[Vec<IpRange>], field: &str) -> Result<Vec<Vec<Range>>> {
     let mut range_sets = Vec::new();
-    let Some(sets) = v.as_array() else {
-        return Ok(range_sets);
-    };
     for (i, set) in sets.iter().enumerate() {
-        let set = set.as_array().ok_or_else(|| {
-            CniError::config(format!("ipam: {field}[{i}] must be a list of ranges"))
-        })?;
         let mut ranges = Vec::new();
         for (j, r) in set.iter().enumerate() {
             ranges.push(parse_range(r, &format!("{field}[{i}][{j}]"))?);
@@ -144,59 +155,50 @@ fn parse_range_sets(v: &Value, field: &str) -> Result<Vec<Vec<Range>>> {
 }
 
 impl Config {
-    /// The network's lease directory, from the configuration's `name` and
-    /// `ipam.dataDir` only (what a DEL needs).
-    pub fn dir_of(conf: &Value) -> Result<PathBuf> {
-        let network = conf["name"].as_str().unwrap_or_default();
-        if network.is_empty() || network.contains('/') || network == "." || network == ".." {
+    /// Network `name`'s lease directory below `data_dir` (host-local's
+    /// default when none): all a DEL needs.
+    pub fn dir_of(name: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(CniError::config(format!(
-                "network name {network:?} cannot be a directory name"
+                "network name {name:?} cannot be a directory name"
             )));
         }
-        Ok(conf["ipam"]["dataDir"]
-            .as_str()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
-            .join(network))
+        Ok(data_dir.unwrap_or(Path::new(DEFAULT_DATA_DIR)).join(name))
     }
 
-    /// From a network configuration (its `name`, `ipam`, and
-    /// `runtimeConfig.ipRanges`, which come first, as with the reference).
-    pub fn parse(conf: &Value) -> Result<Config> {
-        let ipam = &conf["ipam"];
-        if !ipam.is_object() {
-            return Err(CniError::config("ipam section is missing"));
+    /// Network `name`'s configuration: `ipam` and `runtimeConfig.ipRanges`,
+    /// which come first, as with the reference.
+    pub fn parse(name: &str, conf: &HostLocalConf) -> Result<Config> {
+        let ipam = conf
+            .ipam
+            .as_ref()
+            .ok_or_else(|| CniError::config("ipam section is missing"))?;
+        Self::dir_of(name, ipam.data_dir.as_deref())?;
+        let mut range_sets = parse_range_sets(&ipam.ranges, "ranges")?;
+        if let Some(r) = ipam.single_range() {
+            range_sets.insert(0, vec![parse_range(&r, "ipam")?]);
         }
-        Self::dir_of(conf)?;
-        let network = conf["name"].as_str().unwrap_or_default().to_string();
-        let mut range_sets = parse_range_sets(&ipam["ranges"], "ranges")?;
-        if ipam["subnet"].is_string() {
-            range_sets.insert(0, vec![parse_range(ipam, "ipam")?]);
-        }
-        let runtime =
-            parse_range_sets(&conf["runtimeConfig"]["ipRanges"], "runtimeConfig.ipRanges")?;
+        let runtime = parse_range_sets(&conf.runtime_config.ip_ranges, "runtimeConfig.ipRanges")?;
         range_sets.splice(0..0, runtime);
         if range_sets.is_empty() {
             return Err(CniError::config("ipam: no ranges (set ranges or subnet)"));
         }
-        let mut routes = Vec::new();
-        for (i, r) in ipam["routes"].as_array().into_iter().flatten().enumerate() {
-            let dst = r["dst"]
-                .as_str()
-                .and_then(|d| d.parse().ok())
-                .ok_or_else(|| CniError::config(format!("ipam: routes[{i}].dst is not a CIDR")))?;
-            let gw = parse_ip(&r["gw"], &format!("routes[{i}].gw"))?;
-            routes.push(Route { dst, gw });
-        }
         Ok(Config {
-            network,
-            data_dir: ipam["dataDir"]
-                .as_str()
-                .map(PathBuf::from)
+            network: name.to_string(),
+            data_dir: ipam
+                .data_dir
+                .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             range_sets,
-            routes,
-            resolv_conf: ipam["resolvConf"].as_str().map(PathBuf::from),
+            routes: ipam
+                .routes
+                .iter()
+                .map(|r| Route {
+                    dst: r.dst,
+                    gw: r.gw,
+                })
+                .collect(),
+            resolv_conf: ipam.resolv_conf.clone(),
         })
     }
 
@@ -492,12 +494,19 @@ pub fn read_resolv_conf(path: &Path) -> Dns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// A configuration read as the plugin reads it.
+    fn parse(name: &str, v: Value) -> Result<Config> {
+        let c: HostLocalConf =
+            cni_types::decode(&v).map_err(|e| CniError::config(e.to_string()))?;
+        Config::parse(name, &c)
+    }
 
     fn conf(dir: &Path, ranges: Value) -> Config {
-        Config::parse(
-            &json!({"name": "net1", "ipam": {"type": "host-local", "ranges": ranges,
-            "dataDir": dir}}),
+        parse(
+            "net1",
+            json!({"ipam": {"type": "host-local", "ranges": ranges, "dataDir": dir}}),
         )
         .unwrap()
     }
@@ -565,11 +574,7 @@ mod tests {
 
     #[test]
     fn bad_ranges_name_the_field() {
-        let bad = |r: Value| {
-            Config::parse(&json!({"name": "n", "ipam": {"ranges": r}}))
-                .unwrap_err()
-                .msg
-        };
+        let bad = |r: Value| parse("n", json!({"ipam": {"ranges": r}})).unwrap_err().msg;
         assert!(bad(json!([[{"subnet": "10.89.0.0/33"}]])).contains("ranges[0][0].subnet"));
         assert!(
             bad(json!([[{"subnet": "10.89.0.0/24", "gateway": "10.1.1.1"}]])).contains("gateway")

@@ -4,11 +4,26 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use cni_types::{CniResult, ErrorReply};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{code, CniError, Result};
-use crate::skel::Args;
-use crate::types::CniResult;
+use crate::skel::{Args, Conf};
+
+/// Which IPAM plugin the configuration names (its other fields are that
+/// plugin's business).
+#[derive(Deserialize)]
+struct Section {
+    #[serde(default)]
+    ipam: Option<Kind>,
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(rename = "type", default)]
+    plugin: Option<String>,
+}
 
 fn find(args: &Args, plugin: &str) -> Result<std::path::PathBuf> {
     if plugin.is_empty() || plugin.contains('/') {
@@ -38,11 +53,13 @@ pub struct Pending {
 
 /// Start the IPAM plugin for `command`, to be waited for with
 /// [`Pending::wait`] (the caller can do other work meanwhile).
-pub fn start(args: &Args, conf: &Value, command: &str) -> Result<Pending> {
-    let plugin = conf["ipam"]["type"]
-        .as_str()
+pub fn start(args: &Args, conf: &Conf, command: &str) -> Result<Pending> {
+    let plugin = conf
+        .fields::<Section>("ipam")?
+        .ipam
+        .and_then(|i| i.plugin)
         .ok_or_else(|| CniError::config("ipam.type is missing"))?;
-    let bin = find(args, plugin)?;
+    let bin = find(args, &plugin)?;
     let mut child = Command::new(&bin)
         .env("CNI_COMMAND", command)
         .stdin(Stdio::piped())
@@ -51,11 +68,11 @@ pub fn start(args: &Args, conf: &Value, command: &str) -> Result<Pending> {
         .spawn()
         .map_err(|e| CniError::io(format!("run IPAM plugin {}", bin.display()), e))?;
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(conf.to_string().as_bytes());
+        let _ = stdin.write_all(conf.raw.to_string().as_bytes());
     }
     Ok(Pending {
         child,
-        plugin: plugin.to_string(),
+        plugin,
         bin,
         command: command.to_string(),
     })
@@ -75,17 +92,19 @@ impl Pending {
             .map_err(|e| CniError::io(format!("wait for IPAM plugin {}", bin.display()), e))?;
         if !out.status.success() {
             // pass the plugin's own error through
-            let err: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let err: ErrorReply = serde_json::from_slice(&out.stdout).unwrap_or_default();
             return Err(CniError {
-                code: err["code"]
-                    .as_u64()
-                    .map(|c| c as u32)
-                    .unwrap_or(code::INTERNAL),
-                msg: err["msg"]
-                    .as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| format!("IPAM plugin {plugin} failed ({})", out.status)),
-                details: err["details"].as_str().unwrap_or_default().to_string(),
+                code: if err.code == 0 {
+                    code::INTERNAL
+                } else {
+                    err.code
+                },
+                msg: if err.msg.is_empty() {
+                    format!("IPAM plugin {plugin} failed ({})", out.status)
+                } else {
+                    err.msg
+                },
+                details: err.details,
             });
         }
         if command != "ADD" {
@@ -98,11 +117,17 @@ impl Pending {
             )
             .with_details(e)
         })?;
-        CniResult::from_value(&v).map(Some)
+        cni_types::decode(&v).map(Some).map_err(|e| {
+            CniError::new(
+                code::DECODE_FAILURE,
+                format!("cannot decode the result of IPAM plugin {plugin}"),
+            )
+            .with_details(e)
+        })
     }
 }
 
 /// Run the IPAM plugin for `command`; ADD returns its result.
-pub fn exec(args: &Args, conf: &Value, command: &str) -> Result<Option<CniResult>> {
+pub fn exec(args: &Args, conf: &Conf, command: &str) -> Result<Option<CniResult>> {
     start(args, conf, command)?.wait()
 }

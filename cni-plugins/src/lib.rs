@@ -1,12 +1,13 @@
 //! The CNI contract (spec 1.1, and 0.3.0 to 1.0.0 for older callers), the
 //! plugins themselves ([`plugins`]: bridge, host-local, loopback, portmap)
-//! and what they share: the error and result types, the command
-//! dispatcher ([`skel`]), network-namespace entry ([`netns`]), and the
-//! host-local address store ([`hostlocal`]).
+//! and what they share: the error type, the command dispatcher and the
+//! configuration as the plugins get it ([`skel`]), network-namespace entry
+//! ([`netns`]), and the host-local address store ([`hostlocal`]). The
+//! configuration and result types are the cni-types crate's, shared with
+//! rbox.
 
 pub mod conntrack;
 pub mod error;
-pub mod fields;
 pub mod hostlocal;
 pub mod ipam;
 pub mod iptcompat;
@@ -16,6 +17,5 @@ pub mod nft;
 pub mod nl;
 pub mod plugins;
 pub mod skel;
-pub mod types;
 
 pub use error::{CniError, Result};

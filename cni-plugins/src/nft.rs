@@ -457,16 +457,6 @@ pub fn has_tagged(chain: &str, tag: &str, v6: bool) -> Result<bool> {
     has_tagged_in(if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 }, chain, tag)
 }
 
-/// One `runtimeConfig.portMappings` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PortMapping {
-    pub host_ip: Option<IpAddr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    /// IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP.
-    pub proto: u8,
-}
-
 fn meta_l4proto(proto: u8) -> Vec<Attrs> {
     let mut m = Attrs::default();
     m.u32(1, 1).u32(2, 16); // DREG 1, KEY L4PROTO
@@ -633,7 +623,12 @@ fn has_mark_bit(bit: u32) -> Vec<Attrs> {
 /// itself (output); with `snat`, the packets from 127.0.0.0/8 (with
 /// route_localnet) and from the container's own subnet (hairpin) are
 /// marked for the masquerade rule in postrouting.
-pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &str) -> Result<()> {
+pub fn add_portmaps(
+    maps: &[cni_types::PortMapping],
+    ctr: IpNet,
+    opts: &PortmapOpts,
+    tag: &str,
+) -> Result<()> {
     let ip = ctr.addr();
     let conditions = if ip.is_ipv4() {
         &opts.conditions_v4
@@ -660,7 +655,7 @@ pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &
                 Some(h) => addr_match(h, true),
                 None => daddr_is_local(),
             });
-            base.extend(meta_l4proto(m.proto));
+            base.extend(meta_l4proto(m.protocol.number()));
             base.extend(dport(m.host_port));
             if opts.snat {
                 let mut sources = vec![ctr.trunc()];
@@ -680,7 +675,7 @@ pub fn add_portmaps(maps: &[PortMapping], ctr: IpNet, opts: &PortmapOpts, tag: &
         if opts.snat {
             let mut e = has_mark_bit(opts.mark_bit);
             e.extend(addr_match(ip, true));
-            e.extend(meta_l4proto(m.proto));
+            e.extend(meta_l4proto(m.protocol.number()));
             e.extend(dport(m.container_port));
             e.push(expr("masq", Attrs::default()));
             msgs.push(rule(POSTROUTING, e, tag));

@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+use cni_types::result::{check_version, version_tuple, SUPPORTED};
+use cni_types::CniResult;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{code, CniError, Result};
-use crate::types::{check_version, version_tuple, SUPPORTED};
 
 /// What the runtime passed in the environment.
 #[derive(Debug, Clone, Default)]
@@ -22,16 +25,99 @@ pub struct Args {
     pub path: Vec<PathBuf>,
 }
 
+/// The network configuration a plugin got: its `cniVersion` (one these
+/// plugins speak) and `name` (not empty), checked before any command, and
+/// the whole of it with its keys in the reference plugins' spelling
+/// ([`cni_types::keys`]): the plugin reads its own fields from it
+/// ([`Conf::fields`]) and hands it on to the IPAM plugin as it is.
+#[derive(Debug, Clone)]
+pub struct Conf {
+    pub version: String,
+    pub name: String,
+    pub raw: Value,
+}
+
+/// The fields every configuration has.
+#[derive(Deserialize)]
+struct Header {
+    #[serde(rename = "cniVersion", default)]
+    cni_version: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The version to answer in: the configuration's, if it has one.
+#[derive(Deserialize)]
+struct VersionOnly {
+    #[serde(rename = "cniVersion")]
+    cni_version: String,
+}
+
+/// `prevResult`, read alone.
+#[derive(Deserialize)]
+struct Prev {
+    #[serde(rename = "prevResult", default)]
+    prev_result: Option<CniResult>,
+}
+
+impl Conf {
+    /// Parse and check a network configuration (stdin); keys are matched
+    /// as the reference plugins match them (see [`cni_types::keys`]).
+    pub fn parse(data: &[u8]) -> Result<Conf> {
+        let mut raw: Value = serde_json::from_slice(data).map_err(|e| {
+            CniError::new(
+                code::DECODE_FAILURE,
+                "cannot decode the network configuration",
+            )
+            .with_details(e)
+        })?;
+        if !raw.is_object() {
+            return Err(CniError::new(
+                code::DECODE_FAILURE,
+                "the network configuration is not a JSON object",
+            ));
+        }
+        cni_types::keys::normalize(&mut raw, &cni_types::keys::NET_CONF);
+        let header: Header = cni_types::decode(&raw)
+            .map_err(|e| CniError::config(format!("the network configuration: {e}")))?;
+        let version = header.cni_version.ok_or_else(|| {
+            CniError::config("cniVersion is missing from the network configuration")
+        })?;
+        check_version(&version)?;
+        let name = header
+            .name
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| CniError::config("the network configuration has no name"))?;
+        Ok(Conf { version, name, raw })
+    }
+
+    /// The fields `what` reads (a [`cni_types::BridgeConf`], a view of
+    /// `runtimeConfig`...): a value of the wrong type is an invalid
+    /// configuration, named (`bridge: mtu: invalid type: ...`).
+    pub fn fields<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
+        cni_types::decode(&self.raw).map_err(|e| CniError::config(format!("{what}: {e}")))
+    }
+
+    /// The previous plugin's result, if the configuration has one.
+    pub fn prev_result(&self) -> Result<Option<CniResult>> {
+        cni_types::decode::<Prev>(&self.raw)
+            .map(|p| p.prev_result)
+            .map_err(|e| {
+                CniError::new(code::DECODE_FAILURE, "cannot decode prevResult").with_details(e)
+            })
+    }
+}
+
 /// One plugin. ADD returns the result JSON (already in the config's
 /// cniVersion); the others succeed or fail.
 pub trait Plugin {
-    fn add(&self, args: &Args, conf: &Value) -> Result<Value>;
-    fn del(&self, args: &Args, conf: &Value) -> Result<()>;
-    fn check(&self, args: &Args, conf: &Value) -> Result<()>;
-    fn status(&self, _conf: &Value) -> Result<()> {
+    fn add(&self, args: &Args, conf: &Conf) -> Result<Value>;
+    fn del(&self, args: &Args, conf: &Conf) -> Result<()>;
+    fn check(&self, args: &Args, conf: &Conf) -> Result<()>;
+    fn status(&self, _conf: &Conf) -> Result<()> {
         Ok(())
     }
-    fn gc(&self, _conf: &Value) -> Result<()> {
+    fn gc(&self, _conf: &Conf) -> Result<()> {
         Ok(())
     }
 }
@@ -139,55 +225,26 @@ pub fn parse_env() -> Result<Args> {
     })
 }
 
-/// Parse and check the network configuration on stdin; field names
-/// matched as the reference plugins match them (see [`crate::fields`]).
-pub fn parse_conf(data: &[u8]) -> Result<Value> {
-    let mut conf: Value = serde_json::from_slice(data).map_err(|e| {
-        CniError::new(
-            code::DECODE_FAILURE,
-            "cannot decode the network configuration",
-        )
-        .with_details(e)
-    })?;
-    if !conf.is_object() {
-        return Err(CniError::new(
-            code::DECODE_FAILURE,
-            "the network configuration is not a JSON object",
-        ));
-    }
-    crate::fields::normalize(&mut conf, &crate::fields::NET_CONF);
-    Ok(conf)
-}
-
-/// The config's cniVersion (0.1.0-era configs without one are refused).
-pub fn conf_version(conf: &Value) -> Result<String> {
-    let v = conf["cniVersion"]
-        .as_str()
-        .ok_or_else(|| CniError::config("cniVersion is missing from the network configuration"))?;
-    check_version(v)?;
-    Ok(v.to_string())
+/// The cniVersion to answer in: the configuration's, else 1.1.0.
+fn reply_version(stdin: &[u8]) -> String {
+    serde_json::from_slice::<VersionOnly>(stdin)
+        .map(|v| v.cni_version)
+        .unwrap_or_else(|_| "1.1.0".into())
 }
 
 fn dispatch(p: &dyn Plugin, args: &Args, stdin: &[u8]) -> Result<Option<Value>> {
     if args.command == "VERSION" {
-        let version = serde_json::from_slice::<Value>(stdin)
-            .ok()
-            .and_then(|c| c["cniVersion"].as_str().map(String::from))
-            .unwrap_or_else(|| "1.1.0".into());
         return Ok(Some(
-            json!({"cniVersion": version, "supportedVersions": SUPPORTED}),
+            json!({"cniVersion": reply_version(stdin), "supportedVersions": SUPPORTED}),
         ));
     }
-    let conf = parse_conf(stdin)?;
-    let version = conf_version(&conf)?;
-    if conf["name"].as_str().is_none_or(str::is_empty) {
-        return Err(CniError::config("the network configuration has no name"));
-    }
+    let conf = Conf::parse(stdin)?;
+    let version = conf.version.as_str();
     match args.command.as_str() {
         "ADD" => p.add(args, &conf).map(Some),
         "DEL" => p.del(args, &conf).map(|_| None),
         "CHECK" => {
-            if version_tuple(&version) < (0, 4, 0) {
+            if version_tuple(version) < (0, 4, 0) {
                 return Err(CniError::new(
                     code::INCOMPATIBLE_VERSION,
                     format!("CHECK needs cniVersion 0.4.0 or later, config is {version}"),
@@ -196,7 +253,7 @@ fn dispatch(p: &dyn Plugin, args: &Args, stdin: &[u8]) -> Result<Option<Value>> 
             p.check(args, &conf).map(|_| None)
         }
         "STATUS" | "GC" => {
-            if version_tuple(&version) < (1, 1, 0) {
+            if version_tuple(version) < (1, 1, 0) {
                 return Err(CniError::new(
                     code::INCOMPATIBLE_VERSION,
                     format!(
@@ -222,10 +279,7 @@ fn dispatch(p: &dyn Plugin, args: &Args, stdin: &[u8]) -> Result<Option<Value>> 
 pub fn run(p: &dyn Plugin) -> ! {
     let mut stdin = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut stdin);
-    let version = serde_json::from_slice::<Value>(&stdin)
-        .ok()
-        .and_then(|c| c["cniVersion"].as_str().map(String::from))
-        .unwrap_or_else(|| "1.1.0".into());
+    let version = reply_version(&stdin);
     let result = parse_env().and_then(|args| dispatch(p, &args, &stdin));
     crate::nfnl::close_after_exit();
     match result {
@@ -235,9 +289,10 @@ pub fn run(p: &dyn Plugin) -> ! {
         }
         Ok(None) => std::process::exit(0),
         Err(e) => {
-            let mut v = serde_json::to_value(&e).expect("plain data");
-            v["cniVersion"] = Value::from(version);
-            println!("{v}");
+            println!(
+                "{}",
+                serde_json::to_value(e.reply(&version)).expect("plain data")
+            );
             std::process::exit(1)
         }
     }
@@ -259,6 +314,49 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_configuration_is_checked_before_any_command() {
+        let c = Conf::parse(br#"{"CNIVersion": "1.0.0", "Name": "n", "IsGateway": true}"#).unwrap();
+        assert_eq!((c.version.as_str(), c.name.as_str()), ("1.0.0", "n"));
+        assert_eq!(c.raw["isGateway"], true);
+        let code_of = |t: &[u8]| Conf::parse(t).unwrap_err().code;
+        assert_eq!(code_of(b"{not json"), code::DECODE_FAILURE);
+        assert_eq!(code_of(b"[1]"), code::DECODE_FAILURE);
+        assert_eq!(code_of(br#"{"name": "n"}"#), code::INVALID_CONFIG);
+        assert_eq!(
+            code_of(br#"{"cniVersion": 1, "name": "n"}"#),
+            code::INVALID_CONFIG
+        );
+        assert_eq!(
+            code_of(br#"{"cniVersion": "7.0.0", "name": "n"}"#),
+            code::INCOMPATIBLE_VERSION
+        );
+        assert_eq!(
+            code_of(br#"{"cniVersion": "1.0.0", "name": ""}"#),
+            code::INVALID_CONFIG
+        );
+        assert_eq!(reply_version(br#"{"cniVersion": "0.4.0"}"#), "0.4.0");
+        assert_eq!(reply_version(b"{"), "1.1.0");
+    }
+
+    #[test]
+    fn fields_and_prev_result_name_what_is_wrong() {
+        let c = Conf::parse(
+            br#"{"cniVersion": "1.0.0", "name": "n", "mtu": "big",
+            "prevResult": {"ips": [{"address": "nope"}]}}"#,
+        )
+        .unwrap();
+        let e = c.fields::<cni_types::BridgeConf>("bridge").unwrap_err();
+        assert_eq!(e.code, code::INVALID_CONFIG);
+        assert!(e.msg.starts_with("bridge: mtu: "), "{e}");
+        let e = c.prev_result().unwrap_err();
+        assert_eq!(e.code, code::DECODE_FAILURE);
+        assert!(e.details.contains("prevResult.ips[0].address"), "{e}");
+        let none =
+            Conf::parse(br#"{"cniVersion": "1.0.0", "name": "n", "prevResult": null}"#).unwrap();
+        assert_eq!(none.prev_result().unwrap(), None);
     }
 
     #[test]

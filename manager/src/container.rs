@@ -34,12 +34,13 @@ use crate::etcfiles;
 use crate::hostports;
 use crate::image::short_id;
 use crate::mounts::{MountSpec, Source};
-use crate::network::{self, Cni, NetNs, Network, PortMap};
+use crate::network::{self, Cni, NetNs, Network};
 use crate::seccomp;
 use crate::store::{Store, StoreError};
 use crate::supervisor;
 use crate::user;
 use crate::usernet;
+use cni_types::{NetConfList, PortMapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -150,7 +151,7 @@ pub struct RunSpec {
     pub hostname: Option<String>,
     pub tty: bool,
     pub interactive: bool,
-    pub ports: Vec<PortMap>,
+    pub ports: Vec<PortMapping>,
     pub mounts: Vec<MountSpec>,
     pub net: Option<NetMode>,
     pub rm: bool,
@@ -218,7 +219,7 @@ pub struct RunState {
     /// The CNI result, for DEL.
     pub cni_result: Option<Value>,
     /// Published ports with their host ports resolved.
-    pub ports: Vec<PortMap>,
+    pub ports: Vec<PortMapping>,
     /// Restarts by the restart policy so far.
     pub restart_count: u32,
     /// Stopped by the user (`stop`, `rm -f`): the restart policy does not apply.
@@ -1033,7 +1034,7 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         if let Some(p) = rs.ports.first() {
             return Err(ContainerError::Invalid(format!(
                 "-p {}: published ports need the bridge network, not --net {}",
-                p.display(),
+                p,
                 rs.net.as_ref().map_or(String::new(), NetMode::name)
             )));
         }
@@ -1116,7 +1117,7 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             if !rs
                 .ports
                 .iter()
-                .any(|q| q.container_port == p.container_port && q.proto == p.proto)
+                .any(|q| q.container_port == p.container_port && q.protocol == p.protocol)
             {
                 rs.ports.push(p);
             }
@@ -1307,13 +1308,13 @@ pub fn reconcile(store: &Store) -> Result<()> {
 }
 
 /// `-P`: the image's `ExposedPorts` (`80/tcp`), each on a random host port.
-fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMap>> {
+fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMapping>> {
     let cfg = crate::image::inspect(store, image)
         .map_err(|e| ContainerError::Invalid(format!("image {image}: {e}")))?;
     let mut out = Vec::new();
     if let Some(ports) = cfg["Config"]["ExposedPorts"].as_object() {
         for key in ports.keys() {
-            let p = PortMap::parse(key).map_err(|e| {
+            let p = network::parse_port(key).map_err(|e| {
                 ContainerError::Invalid(format!("image {image}: ExposedPorts {key:?}: {e}"))
             })?;
             out.push(p);
@@ -1328,8 +1329,8 @@ fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMap>> {
 struct NetPlan {
     mode: NetMode,
     /// the CNI chain to ADD, if any (bridge and user networks)
-    add: Option<(Cni, Value, NetNs)>,
-    ports: Vec<PortMap>,
+    add: Option<(Cni, NetConfList, NetNs)>,
+    ports: Vec<PortMapping>,
 }
 
 impl NetPlan {
@@ -1521,7 +1522,7 @@ fn refresh_hosts_of(store: &Store, c: &Container) -> Result<()> {
 /// The default bridge network's conflist. host-local keeps its leases in
 /// its default data dir, shared by every rbox root on the host: the
 /// bridge and its subnet are the host's, not the store's.
-pub fn default_conflist() -> Value {
+pub fn default_conflist() -> NetConfList {
     Network::default_bridge().conflist(Path::new("/var/lib/cni/networks"))
 }
 
@@ -1530,9 +1531,9 @@ pub fn default_conflist() -> Value {
 struct NetTeardown {
     ns: NetNs,
     /// the chain to DEL: none for --net none, or when no ADD ran
-    del: Option<Value>,
+    del: Option<NetConfList>,
     id: String,
-    ports: Vec<PortMap>,
+    ports: Vec<PortMapping>,
     prev: Option<Value>,
 }
 
@@ -2602,7 +2603,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         .iter()
         .map(|p| {
             (
-                format!("{}/{}", p.container_port, p.proto.as_str()),
+                format!("{}/{}", p.container_port, p.protocol.as_str()),
                 json!([{"HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
                         "HostPort": p.host_port.to_string()}]),
             )

@@ -12,7 +12,6 @@ use rbox::container::{self, NetMode, RunSpec};
 use rbox::format::table;
 use rbox::image::short_id;
 use rbox::mounts::{parse_size, MountSpec};
-use rbox::network::PortMap;
 use rbox::store::Store;
 use rbox::template::Template;
 
@@ -164,7 +163,7 @@ impl RunArgs {
         let ports = self
             .publish
             .iter()
-            .map(|p| PortMap::parse(p))
+            .map(|p| rbox::network::parse_port(p))
             .collect::<Result<Vec<_>, _>>()?;
         let add_hosts = self
             .add_host
@@ -570,7 +569,7 @@ pub fn port(store: &Store, what: &str) -> Result<()> {
         println!(
             "{}/{} -> {ip}:{}",
             p.container_port,
-            p.proto.as_str(),
+            p.protocol.as_str(),
             p.host_port
         );
     }

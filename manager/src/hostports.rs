@@ -19,7 +19,8 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::network::{NetError, PortMap, Result};
+use crate::network::{NetError, Result};
+use cni_types::PortMapping;
 
 pub const DIR: &str = "/run/rbox/ports";
 
@@ -48,10 +49,10 @@ fn unspecified(ip: Option<IpAddr>) -> IpAddr {
     ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-fn file_name(p: &PortMap) -> String {
+fn file_name(p: &PortMapping) -> String {
     format!(
         "{}-{}-{}",
-        p.proto.as_str(),
+        p.protocol.as_str(),
         p.host_port,
         unspecified(p.host_ip)
     )
@@ -126,13 +127,13 @@ impl Lock {
 
     /// Refuse `ports` when a live claim of another container than `id`
     /// holds one of them, with Docker's message (`name`: the container).
-    pub fn check(&self, ports: &[PortMap], id: &str, name: &str) -> Result<()> {
+    pub fn check(&self, ports: &[PortMapping], id: &str, name: &str) -> Result<()> {
         let claims = self.live()?;
         for p in ports.iter().filter(|p| p.host_port != 0) {
             let ip = unspecified(p.host_ip);
             if claims.iter().any(|c| {
                 c.id != id
-                    && c.proto == p.proto.as_str()
+                    && c.proto == p.protocol.as_str()
                     && c.port == p.host_port
                     && overlaps(c.ip, ip)
             }) {
@@ -148,7 +149,7 @@ impl Lock {
 
     /// Claim `ports` for container `id`, whose network namespace is
     /// `netns` (after [`Lock::check`], under the same lock).
-    pub fn claim(&self, ports: &[PortMap], id: &str, netns: &Path) -> Result<()> {
+    pub fn claim(&self, ports: &[PortMapping], id: &str, netns: &Path) -> Result<()> {
         for p in ports.iter().filter(|p| p.host_port != 0) {
             let path = self.dir.join(file_name(p));
             let tmp = self.dir.join(format!(".{}.{id}", file_name(p)));
@@ -189,8 +190,11 @@ pub fn release(id: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn ports(specs: &[&str]) -> Vec<PortMap> {
-        specs.iter().map(|s| PortMap::parse(s).unwrap()).collect()
+    fn ports(specs: &[&str]) -> Vec<PortMapping> {
+        specs
+            .iter()
+            .map(|s| crate::network::parse_port(s).unwrap())
+            .collect()
     }
 
     #[test]

@@ -259,7 +259,7 @@ fn container_matches(store: &Store, f: &Filters, c: &Container, status: &str) ->
                 .ports
                 .iter()
                 .chain(&c.state.ports)
-                .any(|p| p.container_port.to_string() == port && p.proto.as_str() == proto)
+                .any(|p| p.container_port.to_string() == port && p.protocol.as_str() == proto)
         })
         && f.any("volume", |v| {
             c.spec.mounts.iter().any(|m| {
@@ -312,7 +312,7 @@ fn container_row(store: &Store, c: &Container, status: &str, o: &PsOptions) -> R
         c.state
             .ports
             .iter()
-            .map(crate::network::PortMap::display)
+            .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ")
     } else {

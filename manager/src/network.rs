@@ -14,7 +14,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use cni_types::{
+    BridgeConf, CniResult, ErrorReply, IpRange, Ipam, NetConf, NetConfList, PluginConf,
+    PortMapping, PortmapConf, Protocol, RouteConf, RuntimeConfig,
+};
+use serde_json::Value;
 
 /// CNI spec version rbox speaks to the plugins.
 pub const CNI_VERSION: &str = "1.0.0";
@@ -92,138 +96,99 @@ impl Network {
     /// The conflist (as a CNI runtime would read it from a file): bridge
     /// with host-local IPAM whose leases live under `data_dir`, then
     /// portmap.
-    pub fn conflist(&self, data_dir: &Path) -> Value {
-        json!({
-            "cniVersion": CNI_VERSION,
-            "name": self.name,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": true,
-                    "ipMasq": true,
-                    "hairpinMode": true,
-                    "ipam": {
-                        "type": "host-local",
-                        "dataDir": data_dir,
-                        "ranges": [[{"subnet": self.subnet.to_string(),
-                                     "gateway": self.gateway().to_string()}]],
-                        "routes": [{"dst": "0.0.0.0/0"}]
-                    }
-                },
-                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
-            ]
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
+    pub fn conflist(&self, data_dir: &Path) -> NetConfList {
+        let bridge = BridgeConf {
+            bridge: Some(self.bridge.clone()),
+            is_gateway: true,
+            ip_masq: true,
+            hairpin_mode: true,
+            ..BridgeConf::default()
+        };
+        let ipam = Ipam {
+            plugin: "host-local".into(),
+            data_dir: Some(data_dir.to_path_buf()),
+            ranges: vec![vec![IpRange::of(
+                ipnet::IpNet::V4(self.subnet),
+                Some(IpAddr::V4(self.gateway())),
+            )]],
+            routes: vec![RouteConf {
+                dst: "0.0.0.0/0".parse().expect("literal"),
+                gw: None,
+            }],
+            ..Ipam::default()
+        };
+        let portmap = PortmapConf {
+            snat: Some(true),
+            ..PortmapConf::default()
+        };
+        NetConfList {
+            cni_version: CNI_VERSION.into(),
+            name: self.name.clone(),
+            plugins: vec![
+                PluginConf::new("bridge", &bridge).with_ipam(&ipam),
+                PluginConf::new("portmap", &portmap).with_capability("portMappings"),
+            ],
         }
     }
 }
 
-/// One `-p [ip:]hostPort:containerPort[/proto]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortMap {
-    pub host_ip: Option<IpAddr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub proto: Proto,
-}
-
-impl PortMap {
-    /// Docker's `-p` syntax: `containerPort`, `hostPort:containerPort`,
-    /// `ip:hostPort:containerPort`, `ip::containerPort`, each with an
-    /// optional `/tcp` or `/udp`. A missing host port is 0 (pick one).
-    pub fn parse(spec: &str) -> Result<PortMap> {
-        let bad = |why: &str| NetError::BadPort {
-            spec: spec.to_string(),
-            why: why.to_string(),
-        };
-        let (ports, proto) = match spec.rsplit_once('/') {
-            Some((p, "tcp")) => (p, Proto::Tcp),
-            Some((p, "udp")) => (p, Proto::Udp),
-            Some((_, other)) => return Err(bad(&format!("protocol {other:?} is not tcp or udp"))),
-            None => (spec, Proto::Tcp),
-        };
-        // an IPv6 host IP is bracketed: [::1]:8080:80
-        let (host_ip, rest) = if let Some(r) = ports.strip_prefix('[') {
-            let (ip, rest) = r
-                .split_once("]:")
-                .ok_or_else(|| bad("an IPv6 address is written [addr]:hostPort:containerPort"))?;
-            (Some(ip), rest)
-        } else {
-            match ports.matches(':').count() {
-                0 | 1 => (None, ports),
-                2 => {
-                    let (ip, rest) = ports.split_once(':').expect("two colons");
-                    (Some(ip), rest)
-                }
-                _ => return Err(bad("too many ':'")),
+/// One `-p` in Docker's syntax: `containerPort`, `hostPort:containerPort`,
+/// `ip:hostPort:containerPort`, `ip::containerPort`, each with an optional
+/// `/tcp` or `/udp`. A missing host port is 0 (pick one).
+pub fn parse_port(spec: &str) -> Result<PortMapping> {
+    let bad = |why: &str| NetError::BadPort {
+        spec: spec.to_string(),
+        why: why.to_string(),
+    };
+    let (ports, protocol) = match spec.rsplit_once('/') {
+        Some((p, "tcp")) => (p, Protocol::Tcp),
+        Some((p, "udp")) => (p, Protocol::Udp),
+        Some((_, other)) => return Err(bad(&format!("protocol {other:?} is not tcp or udp"))),
+        None => (spec, Protocol::Tcp),
+    };
+    // an IPv6 host IP is bracketed: [::1]:8080:80
+    let (host_ip, rest) = if let Some(r) = ports.strip_prefix('[') {
+        let (ip, rest) = r
+            .split_once("]:")
+            .ok_or_else(|| bad("an IPv6 address is written [addr]:hostPort:containerPort"))?;
+        (Some(ip), rest)
+    } else {
+        match ports.matches(':').count() {
+            0 | 1 => (None, ports),
+            2 => {
+                let (ip, rest) = ports.split_once(':').expect("two colons");
+                (Some(ip), rest)
             }
-        };
-        let host_ip = host_ip
-            .map(|ip| {
-                ip.parse::<IpAddr>()
-                    .map_err(|_| bad(&format!("{ip:?} is not an IP address")))
-            })
-            .transpose()?;
-        let port = |p: &str, what: &str, zero_ok: bool| -> Result<u16> {
-            match p.parse::<u16>() {
-                Ok(0) if !zero_ok => Err(bad(&format!("{what} 0 is not a port"))),
-                Ok(n) => Ok(n),
-                Err(_) => Err(bad(&format!("{what} {p:?} is not a port number (1-65535)"))),
-            }
-        };
-        let (host_port, container_port) = match rest.split_once(':') {
-            None => (0, port(rest, "container port", false)?),
-            Some(("", c)) => (0, port(c, "container port", false)?),
-            Some((h, c)) => (
-                port(h, "host port", true)?,
-                port(c, "container port", false)?,
-            ),
-        };
-        Ok(PortMap {
-            host_ip,
-            host_port,
-            container_port,
-            proto,
-        })
-    }
-
-    /// Docker's `ps`/`port` form: `0.0.0.0:8080->80/tcp`.
-    pub fn display(&self) -> String {
-        let ip = self
-            .host_ip
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-            .to_string();
-        format!(
-            "{ip}:{}->{}/{}",
-            self.host_port,
-            self.container_port,
-            self.proto.as_str()
-        )
-    }
-
-    pub fn runtime_config(&self) -> Value {
-        let mut m = json!({"hostPort": self.host_port, "containerPort": self.container_port,
-                           "protocol": self.proto.as_str()});
-        if let Some(ip) = self.host_ip {
-            m["hostIP"] = json!(ip.to_string());
+            _ => return Err(bad("too many ':'")),
         }
-        m
-    }
+    };
+    let host_ip = host_ip
+        .map(|ip| {
+            ip.parse::<IpAddr>()
+                .map_err(|_| bad(&format!("{ip:?} is not an IP address")))
+        })
+        .transpose()?;
+    let port = |p: &str, what: &str, zero_ok: bool| -> Result<u16> {
+        match p.parse::<u16>() {
+            Ok(0) if !zero_ok => Err(bad(&format!("{what} 0 is not a port"))),
+            Ok(n) => Ok(n),
+            Err(_) => Err(bad(&format!("{what} {p:?} is not a port number (1-65535)"))),
+        }
+    };
+    let (host_port, container_port) = match rest.split_once(':') {
+        None => (0, port(rest, "container port", false)?),
+        Some(("", c)) => (0, port(c, "container port", false)?),
+        Some((h, c)) => (
+            port(h, "host port", true)?,
+            port(c, "container port", false)?,
+        ),
+    };
+    Ok(PortMapping {
+        host_ip,
+        host_port,
+        container_port,
+        protocol,
+    })
 }
 
 /// Give every host port 0 a free port, and refuse a host port that is in
@@ -231,7 +196,7 @@ impl PortMap {
 /// kernel would apply to a server started there. (Ports other containers
 /// publish are DNAT rules, not sockets: the caller checks those against
 /// its own records.)
-pub fn reserve_host_ports(ports: &mut [PortMap]) -> Result<()> {
+pub fn reserve_host_ports(ports: &mut [PortMapping]) -> Result<()> {
     for i in 0..ports.len() {
         let p = ports[i].clone();
         let ip = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -240,26 +205,33 @@ pub fn reserve_host_ports(ports: &mut [PortMap]) -> Result<()> {
             NetError::PortTaken(format!(
                 "host port {}/{} is not available: {e}",
                 addr,
-                p.proto.as_str()
+                p.protocol.as_str()
             ))
         };
-        let port = match p.proto {
-            Proto::Tcp => TcpListener::bind(addr)
+        let port = match p.protocol {
+            Protocol::Tcp => TcpListener::bind(addr)
                 .and_then(|l| l.local_addr())
                 .map_err(taken)?
                 .port(),
-            Proto::Udp => UdpSocket::bind(addr)
+            Protocol::Udp => UdpSocket::bind(addr)
                 .and_then(|s| s.local_addr())
                 .map_err(taken)?
                 .port(),
+            // `-p` makes none
+            Protocol::Sctp => {
+                return Err(NetError::BadPort {
+                    spec: p.to_string(),
+                    why: "sctp is not supported".into(),
+                })
+            }
         };
         if ports[..i]
             .iter()
-            .any(|q| q.host_port == port && q.proto == p.proto && (q.host_ip == p.host_ip))
+            .any(|q| q.host_port == port && q.protocol == p.protocol && (q.host_ip == p.host_ip))
         {
             return Err(NetError::PortTaken(format!(
                 "host port {addr}/{} is published twice",
-                p.proto.as_str()
+                p.protocol.as_str()
             )));
         }
         ports[i].host_port = port;
@@ -354,18 +326,18 @@ pub const NETNS_GOES: &str = "RBOX_NETNS_REMOVED";
 
 /// The host ends of the result's veth pairs (bridge ports, no sandbox).
 pub fn host_veths(result: &Value) -> Vec<String> {
-    result["interfaces"]
-        .as_array()
+    let Ok(r) = cni_types::decode::<CniResult>(result) else {
+        return Vec::new();
+    };
+    r.interfaces
         .into_iter()
-        .flatten()
-        .filter(|i| i["sandbox"].as_str().is_none_or(str::is_empty))
-        .filter_map(|i| i["name"].as_str())
+        .filter(|i| i.sandbox.is_empty())
+        .map(|i| i.name)
         .filter(|n| {
             !n.is_empty()
                 && !n.contains('/')
                 && Path::new("/sys/class/net").join(n).join("brport").exists()
         })
-        .map(String::from)
         .collect()
 }
 
@@ -422,19 +394,12 @@ pub struct Attachment {
 
 impl Attachment {
     fn from_result(result: Value) -> Option<Attachment> {
-        let ip0 = result["ips"].get(0)?;
-        let ip = ip0["address"].as_str()?.parse().ok()?;
-        let gateway = ip0["gateway"].as_str().and_then(|g| g.parse().ok());
-        let mac = ip0["interface"]
-            .as_u64()
-            .and_then(|i| result["interfaces"].get(i as usize))
-            .and_then(|i| i["mac"].as_str())
-            .unwrap_or_default()
-            .to_string();
+        let r: CniResult = cni_types::decode(&result).ok()?;
+        let (ip, iface) = r.first_ip()?;
         Some(Attachment {
-            ip,
-            gateway,
-            mac,
+            ip: ip.address,
+            gateway: ip.gateway,
+            mac: iface.map(|i| i.mac.clone()).unwrap_or_default(),
             result,
         })
     }
@@ -474,13 +439,8 @@ impl Cni {
     /// rules it removes on the container's interface (without it, its
     /// rules stay); ours finds its rules by tag and honours [`NETNS_GOES`],
     /// which is how it is told apart: the binary names that CNI_ARGS key.
-    pub fn deletes_without_netns(&self, conflist: &Value) -> bool {
-        let has_bridge = conflist["plugins"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|p| p["type"] == "bridge");
-        if !has_bridge {
+    pub fn deletes_without_netns(&self, conflist: &NetConfList) -> bool {
+        if !conflist.has("bridge") {
             return true;
         }
         let Ok(bin) = self.find("bridge") else {
@@ -502,13 +462,13 @@ impl Cni {
     fn exec(
         &self,
         command: &str,
-        conf: &Value,
+        conf: &NetConf,
         container: &str,
         netns: &Path,
         ifname: &str,
         cni_args: Option<&str>,
     ) -> Result<Value> {
-        let plugin = conf["type"].as_str().unwrap_or_default().to_string();
+        let plugin = conf.plugin.plugin.clone();
         let bin = self.find(&plugin)?;
         let cni_path = std::env::join_paths(&self.dirs).unwrap_or_default();
         let fail = |msg: String| NetError::Plugin {
@@ -558,46 +518,42 @@ impl Cni {
             .spawn()
             .map_err(io_err("run CNI plugin", &bin))?;
         let mut stdin = child.stdin.take().expect("piped");
-        let text = conf.to_string();
+        let text = serde_json::to_string(conf).expect("plain data");
         let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
         let out = child
             .wait_with_output()
             .map_err(io_err("run CNI plugin", &bin))?;
         let _ = writer.join();
-        let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
         if !out.status.success() {
-            let msg = parsed
-                .as_ref()
-                .and_then(|v| {
-                    let msg = v["msg"].as_str()?;
-                    Some(match v["details"].as_str().filter(|d| !d.is_empty()) {
-                        Some(d) => format!("{msg}: {d}"),
-                        None => msg.to_string(),
-                    })
-                })
+            let msg = serde_json::from_slice::<ErrorReply>(&out.stdout)
+                .ok()
+                .filter(|e| !e.msg.is_empty())
+                .map(|e| e.message())
                 .unwrap_or_else(|| {
                     let err = String::from_utf8_lossy(&out.stderr);
                     format!("{} {}", out.status, err.trim())
                 });
             return Err(fail(msg));
         }
-        Ok(parsed.unwrap_or(Value::Null))
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
     }
 
     /// The conflist's plugin `i` as a network configuration (name,
-    /// cniVersion, runtimeConfig, prevResult added).
-    fn plugin_conf(conflist: &Value, i: usize, ports: &[PortMap], prev: Option<&Value>) -> Value {
-        let mut c = conflist["plugins"][i].clone();
-        c["name"] = conflist["name"].clone();
-        c["cniVersion"] = conflist["cniVersion"].clone();
-        if c["capabilities"]["portMappings"].as_bool() == Some(true) {
-            c["runtimeConfig"] = json!({"portMappings":
-                ports.iter().map(PortMap::runtime_config).collect::<Vec<_>>()});
-        }
-        if let Some(p) = prev {
-            c["prevResult"] = p.clone();
-        }
-        c
+    /// cniVersion, the published ports if it takes `portMappings`,
+    /// prevResult added).
+    fn plugin_conf(
+        conflist: &NetConfList,
+        i: usize,
+        ports: &[PortMapping],
+        prev: Option<&Value>,
+    ) -> NetConf {
+        let runtime = RuntimeConfig {
+            port_mappings: ports.to_vec(),
+            ..RuntimeConfig::default()
+        };
+        conflist
+            .plugin_conf(i, &runtime, prev)
+            .expect("a plugin of the list")
     }
 
     /// ADD: `lo` up, then the conflist's plugins in order as `eth0`. On
@@ -605,13 +561,13 @@ impl Cni {
     /// failing plugin's.
     pub fn attach(
         &self,
-        conflist: &Value,
+        conflist: &NetConfList,
         container: &str,
         netns: &NetNs,
-        ports: &[PortMap],
+        ports: &[PortMapping],
     ) -> Result<Attachment> {
         let mut prev: Option<Value> = None;
-        let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
+        let n = conflist.plugins.len();
         for i in 0..n {
             let conf = Self::plugin_conf(conflist, i, ports, prev.as_ref());
             match self.exec("ADD", &conf, container, &netns.path, "eth0", None) {
@@ -636,15 +592,15 @@ impl Cni {
     /// removes the namespace right after (CNI_ARGS [`NETNS_GOES`]).
     pub fn detach(
         &self,
-        conflist: &Value,
+        conflist: &NetConfList,
         container: &str,
         netns: &NetNs,
-        ports: &[PortMap],
+        ports: &[PortMapping],
         prev: Option<&Value>,
         netns_goes: bool,
     ) -> Result<()> {
         let mut first = None;
-        let n = conflist["plugins"].as_array().map_or(0, |p| p.len());
+        let n = conflist.plugins.len();
         let args = format!("IgnoreUnknown=1;{NETNS_GOES}=1");
         let args = netns_goes.then_some(args.as_str());
         for i in (0..n).rev() {
@@ -660,17 +616,18 @@ impl Cni {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn port_specs_follow_docker() {
-        let p = |s| PortMap::parse(s).unwrap();
+        let p = |s| parse_port(s).unwrap();
         assert_eq!(
             p("8080:80"),
-            PortMap {
+            PortMapping {
                 host_ip: None,
                 host_port: 8080,
                 container_port: 80,
-                proto: Proto::Tcp
+                protocol: Protocol::Tcp
             }
         );
         assert_eq!(p("80").host_port, 0);
@@ -678,21 +635,22 @@ mod tests {
             p("127.0.0.1:8080:80/udp").host_ip,
             Some("127.0.0.1".parse().unwrap())
         );
-        assert_eq!(p("127.0.0.1:8080:80/udp").proto, Proto::Udp);
+        assert_eq!(p("127.0.0.1:8080:80/udp").protocol, Protocol::Udp);
         assert_eq!(p("127.0.0.1::80").host_port, 0);
         assert_eq!(p("[::1]:8080:80").host_ip, Some("::1".parse().unwrap()));
-        assert_eq!(p("8080:80").display(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(p("8080:80").to_string(), "0.0.0.0:8080->80/tcp");
         for bad in [
             "http",
             "80:http",
             "1.2.3:80:80",
             "80/sctp2",
+            "80/sctp",
             "8080:0",
             "a:b:c:d",
         ] {
-            assert!(PortMap::parse(bad).is_err(), "{bad}");
+            assert!(parse_port(bad).is_err(), "{bad}");
         }
-        let e = PortMap::parse("80/icmp").unwrap_err().to_string();
+        let e = parse_port("80/icmp").unwrap_err().to_string();
         assert!(e.contains("80/icmp") && e.contains("icmp"), "{e}");
     }
 
@@ -700,25 +658,50 @@ mod tests {
     fn default_network_is_rbox0_on_10_88() {
         let n = Network::default_bridge();
         assert_eq!(n.gateway().to_string(), "10.88.0.1");
-        let c = n.conflist(Path::new("/x"));
-        assert_eq!(c["plugins"][0]["bridge"], "rbox0");
+        let c = serde_json::to_value(n.conflist(Path::new("/x"))).unwrap();
         assert_eq!(
-            c["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
-            "10.88.0.0/16"
+            c,
+            json!({"cniVersion": "1.0.0", "name": "rbox", "plugins": [
+                {"type": "bridge", "bridge": "rbox0", "isGateway": true, "ipMasq": true,
+                 "hairpinMode": true,
+                 "ipam": {"type": "host-local", "dataDir": "/x",
+                          "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]],
+                          "routes": [{"dst": "0.0.0.0/0"}]}},
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}]})
         );
     }
 
     #[test]
     fn plugin_conf_carries_name_version_ports_and_prev_result() {
         let c = Network::default_bridge().conflist(Path::new("/x"));
-        let ports = [PortMap::parse("8080:80").unwrap()];
+        let ports = [parse_port("8080:80").unwrap()];
         let prev = json!({"cniVersion": "1.0.0"});
-        let pm = Cni::plugin_conf(&c, 1, &ports, Some(&prev));
+        let pm = serde_json::to_value(Cni::plugin_conf(&c, 1, &ports, Some(&prev))).unwrap();
         assert_eq!(pm["name"], "rbox");
         assert_eq!(pm["type"], "portmap");
         assert_eq!(pm["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
         assert_eq!(pm["prevResult"], prev);
-        let br = Cni::plugin_conf(&c, 0, &ports, None);
+        let br = serde_json::to_value(Cni::plugin_conf(&c, 0, &ports, None)).unwrap();
         assert!(br.get("runtimeConfig").is_none());
+    }
+
+    #[test]
+    fn the_attachment_is_the_first_ip_of_the_result() {
+        let result = json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "rbox0", "mac": "aa:00:00:00:00:01"},
+                           {"name": "vethx", "mac": "aa:00:00:00:00:02"},
+                           {"name": "eth0", "mac": "aa:00:00:00:00:03", "sandbox": "/run/netns/x"}],
+            "ips": [{"interface": 2, "address": "10.88.0.7/16", "gateway": "10.88.0.1"}]});
+        let a = Attachment::from_result(result.clone()).unwrap();
+        assert_eq!(a.ip.to_string(), "10.88.0.7/16");
+        assert_eq!(a.gateway, Some("10.88.0.1".parse().unwrap()));
+        assert_eq!(a.mac, "aa:00:00:00:00:03");
+        assert_eq!(a.result, result);
+        assert_eq!(
+            Attachment::from_result(json!({"cniVersion": "1.0.0"})),
+            None
+        );
+        // only bridge ports count as host veths; none exists here
+        assert!(host_veths(&result).is_empty());
     }
 }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::container::{Container, NetMode};
 use crate::network::Network;
 use crate::store::{Store, StoreError};
+use cni_types::NetConfList;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserNetError {
@@ -97,7 +98,7 @@ impl UserNetwork {
         store.root().join("networks").join(&self.id)
     }
 
-    pub fn conflist(&self, store: &Store) -> Value {
+    pub fn conflist(&self, store: &Store) -> NetConfList {
         self.network().conflist(&self.data_dir(store))
     }
 }

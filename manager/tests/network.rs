@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rbox::network::{Cni, NetNs, Network, PortMap};
+use rbox::network::{parse_port, Cni, NetNs, Network};
 
 fn plugin_dir() -> PathBuf {
     std::env::var_os("CNI_BIN_DIR")
@@ -75,7 +75,7 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
     );
     let cni = Cni::new(vec![plugin_dir()]);
     cni.check_installed().unwrap();
-    let mut ports = vec![PortMap::parse("80").unwrap()];
+    let mut ports = vec![parse_port("80").unwrap()];
     rbox::network::reserve_host_ports(&mut ports).unwrap();
     assert_ne!(ports[0].host_port, 0, "a host port was picked");
     let id = format!("ctr{pid}");

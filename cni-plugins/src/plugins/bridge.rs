@@ -8,9 +8,9 @@ use std::os::fd::AsRawFd;
 
 use crate::error::{CniError, Result};
 use crate::nl::{self, nl_err};
-use crate::skel::{self, Args, Plugin};
-use crate::types::{CniResult, Interface, Route};
+use crate::skel::{self, Args, Conf, Plugin};
 use crate::{ipam, netns};
+use cni_types::{BridgeConf, CniResult, Interface, Route};
 use ipnet::IpNet;
 use netlink_packet_route::link::{BridgeVlanInfoFlags, InfoData, InfoKind, InfoVeth};
 use rtnetlink::{
@@ -26,8 +26,9 @@ pub struct Bridge;
 /// or right after this DEL), so the container's veth is left to go with it.
 const NETNS_REMOVED: &str = "RBOX_NETNS_REMOVED";
 
-/// The fields of the reference bridge plugin that rrun honours.
-struct Conf {
+/// The bridge fields, checked (those of the reference bridge plugin that
+/// these plugins honour).
+struct Settings {
     bridge: String,
     is_gateway: bool,
     is_default_gateway: bool,
@@ -45,27 +46,27 @@ struct Conf {
     macspoofchk: bool,
 }
 
-fn vlan_id(v: &Value, field: &str) -> Result<u16> {
-    v.as_u64()
-        .filter(|id| (1..=4094).contains(id))
-        .map(|id| id as u16)
-        .ok_or_else(|| CniError::config(format!("bridge: {field} {v} is not a VLAN id (1-4094)")))
+fn vlan_id(id: Option<u16>, field: &str) -> Result<u16> {
+    match id {
+        Some(id @ 1..=4094) => Ok(id),
+        Some(id) => Err(CniError::config(format!(
+            "bridge: {field} {id} is not a VLAN id (1-4094)"
+        ))),
+        None => Err(CniError::config(format!(
+            "bridge: {field} is missing (a VLAN id, 1-4094)"
+        ))),
+    }
 }
 
-fn trunk(conf: &Value) -> Result<Vec<u16>> {
+fn trunk(c: &BridgeConf) -> Result<Vec<u16>> {
     let mut out = Vec::new();
-    for (i, t) in conf["vlanTrunk"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, t) in c.vlan_trunk.iter().enumerate() {
         let field = |k: &str| format!("vlanTrunk[{i}].{k}");
-        if !t["id"].is_null() {
-            out.push(vlan_id(&t["id"], &field("id"))?);
+        if t.id.is_some() {
+            out.push(vlan_id(t.id, &field("id"))?);
         } else {
-            let min = vlan_id(&t["minID"], &field("minID"))?;
-            let max = vlan_id(&t["maxID"], &field("maxID"))?;
+            let min = vlan_id(t.min_id, &field("minID"))?;
+            let max = vlan_id(t.max_id, &field("maxID"))?;
             if min > max {
                 return Err(CniError::config(format!(
                     "bridge: {} {min} is above maxID {max}",
@@ -80,44 +81,41 @@ fn trunk(conf: &Value) -> Result<Vec<u16>> {
     Ok(out)
 }
 
-impl Conf {
-    fn parse(conf: &Value) -> Result<Conf> {
-        let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
-        let bridge = conf["bridge"].as_str().unwrap_or("cni0").to_string();
+impl Settings {
+    fn of(conf: &Conf) -> Result<Settings> {
+        let c: BridgeConf = conf.fields("bridge")?;
+        let bridge = c.bridge.clone().unwrap_or_else(|| "cni0".into());
         if bridge.is_empty() || bridge.len() > 15 || bridge.contains('/') || bridge.contains(' ') {
             return Err(CniError::config(format!(
                 "bridge: {bridge:?} is not a valid interface name"
             )));
         }
-        let mtu = match &conf["mtu"] {
-            Value::Null => None,
-            v => Some(
-                v.as_u64()
-                    .filter(|m| (68..=65535).contains(m))
-                    .ok_or_else(|| {
-                        CniError::config(format!("bridge: mtu {v} is not in 68..65535"))
-                    })? as u32,
-            ),
+        let mtu = match c.mtu {
+            None => None,
+            Some(m @ 68..=65535) => Some(m),
+            Some(m) => {
+                return Err(CniError::config(format!(
+                    "bridge: mtu {m} is not in 68..65535"
+                )))
+            }
         };
-        let is_default_gateway = flag("isDefaultGateway");
-        Ok(Conf {
+        Ok(Settings {
             bridge,
-            is_gateway: flag("isGateway") || is_default_gateway,
-            is_default_gateway,
-            force_address: flag("forceAddress"),
+            is_gateway: c.is_gateway || c.is_default_gateway,
+            is_default_gateway: c.is_default_gateway,
+            force_address: c.force_address,
             mtu,
-            hairpin: flag("hairpinMode"),
-            promisc: flag("promiscMode"),
-            ip_masq: flag("ipMasq"),
-            network: conf["name"].as_str().unwrap_or_default().to_string(),
-            vlan: match &conf["vlan"] {
-                Value::Null => None,
-                v if v.as_u64() == Some(0) => None,
+            hairpin: c.hairpin_mode,
+            promisc: c.promisc_mode,
+            ip_masq: c.ip_masq,
+            network: conf.name.clone(),
+            vlan: match c.vlan {
+                None | Some(0) => None,
                 v => Some(vlan_id(v, "vlan")?),
             },
-            trunk: trunk(conf)?,
-            preserve_default_vlan: conf["preserveDefaultVlan"].as_bool().unwrap_or(true),
-            macspoofchk: flag("macspoofchk"),
+            trunk: trunk(&c)?,
+            preserve_default_vlan: c.preserve_default_vlan.unwrap_or(true),
+            macspoofchk: c.macspoofchk,
         })
     }
 }
@@ -130,7 +128,7 @@ fn random_suffix() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn ensure_bridge(h: &Handle, c: &Conf) -> Result<nl::Link> {
+async fn ensure_bridge(h: &Handle, c: &Settings) -> Result<nl::Link> {
     if let Some(l) = nl::get_link(h, &c.bridge).await? {
         if l.kind.as_deref() != Some("bridge") {
             return Err(CniError::config(format!(
@@ -164,7 +162,7 @@ async fn ensure_bridge(h: &Handle, c: &Conf) -> Result<nl::Link> {
 
 /// The bridge filters VLANs when a port has one (also a bridge that
 /// another network made without).
-async fn ensure_vlan_filtering(h: &Handle, c: &Conf) -> Result<()> {
+async fn ensure_vlan_filtering(h: &Handle, c: &Settings) -> Result<()> {
     if c.vlan.is_none() && c.trunk.is_empty() {
         return Ok(());
     }
@@ -195,7 +193,7 @@ async fn ensure_vlan_filtering(h: &Handle, c: &Conf) -> Result<()> {
 
 /// Where the gateway address lives: the bridge, or with `vlan` a VLAN
 /// device `<bridge>.<vlan>` on it (the bridge itself a tagged member).
-async fn gateway_link(h: &Handle, c: &Conf, bridge: &nl::Link) -> Result<nl::Link> {
+async fn gateway_link(h: &Handle, c: &Settings, bridge: &nl::Link) -> Result<nl::Link> {
     let Some(vid) = c.vlan else {
         return Ok(bridge.clone());
     };
@@ -231,7 +229,7 @@ async fn gateway_link(h: &Handle, c: &Conf, bridge: &nl::Link) -> Result<nl::Lin
 
 /// The host end's VLANs: `vlan` as PVID untagged, the trunk tagged,
 /// VLAN 1 dropped unless preserveDefaultVlan.
-async fn port_vlans(h: &Handle, c: &Conf, port: u32) -> Result<()> {
+async fn port_vlans(h: &Handle, c: &Settings, port: u32) -> Result<()> {
     let mut add = LinkBridgeVlan::new(port);
     if let Some(vid) = c.vlan {
         add = add.vlan(
@@ -313,7 +311,7 @@ impl VethError {
 /// between namespaces, the slowest netlink operation here, and no
 /// rename); returns the bridge and the host end's name.
 fn create_veth(
-    c: &Conf,
+    c: &Settings,
     args: &Args,
     ns: &std::fs::File,
 ) -> std::result::Result<(nl::Link, String), VethError> {
@@ -369,7 +367,7 @@ fn delete_link(name: &str) {
 /// The host end on the bridge (VLANs, hairpin), the gateway addresses of
 /// `result` and forwarding; returns (bridge, host veth).
 fn host_side(
-    c: &Conf,
+    c: &Settings,
     bridge: nl::Link,
     host_name: &str,
     result: &CniResult,
@@ -491,7 +489,7 @@ fn attached_with(args: &Args, result: &CniResult) -> bool {
 }
 
 /// Inside the container: addresses, routes, up; returns its MAC.
-fn container_side(c: &Conf, args: &Args, result: &CniResult) -> Result<String> {
+fn container_side(c: &Settings, args: &Args, result: &CniResult) -> Result<String> {
     let ns = args.netns.as_deref().expect("checked");
     let ifname = args.ifname.clone();
     netns::run_in(ns, || {
@@ -538,9 +536,8 @@ fn container_side(c: &Conf, args: &Args, result: &CniResult) -> Result<String> {
 }
 
 impl Plugin for Bridge {
-    fn add(&self, args: &Args, conf: &Value) -> Result<Value> {
-        let version = skel::conf_version(conf)?;
-        let c = Conf::parse(conf)?;
+    fn add(&self, args: &Args, conf: &Conf) -> Result<Value> {
+        let c = Settings::of(conf)?;
         let ns_path = args.netns.as_deref().expect("ADD has a netns");
         let ns = std::fs::File::open(ns_path).map_err(|e| {
             CniError::new(
@@ -642,26 +639,29 @@ impl Plugin for Bridge {
         for ip in &mut result.ips {
             ip.interface = Some(2);
         }
-        result.to_version(&version)
+        Ok(result.to_version(&conf.version)?)
     }
 
     /// Everything the container id and network name identify goes, also
     /// when the rest of the configuration is unusable (a DEL that fails
     /// leaves the runtime unable to remove the sandbox); the first real
     /// failure is reported after every step was tried.
-    fn del(&self, args: &Args, conf: &Value) -> Result<()> {
-        let network = conf["name"].as_str().unwrap_or_default();
-        let flag = |k: &str| conf[k].as_bool().unwrap_or(false);
+    fn del(&self, args: &Args, conf: &Conf) -> Result<()> {
+        let network = conf.name.as_str();
+        // the rules ADD may have made; with fields this cannot read, any
+        let (ip_masq, macspoofchk) = conf
+            .fields::<BridgeConf>("bridge")
+            .map_or((true, true), |c| (c.ip_masq, c.macspoofchk));
         // the IPAM plugin releases the lease meanwhile
         let ipam = ipam::start(args, conf, "DEL");
         let mut failed = Vec::new();
-        if flag("ipMasq") || flag("macspoofchk") {
+        if ip_masq || macspoofchk {
             // by tag: works when the namespace or the veth is already gone
             failed.extend(
                 crate::nft::remove_tagged(&crate::nft::tag(network, &args.container_id)).err(),
             );
             // and what the reference plugin's ADD made, if it did
-            if flag("ipMasq") {
+            if ip_masq {
                 failed.extend(
                     crate::iptcompat::remove_reference_rules(network, &args.container_id).err(),
                 );
@@ -679,13 +679,10 @@ impl Plugin for Bridge {
         failed.into_iter().next().map_or(Ok(()), Err)
     }
 
-    fn check(&self, args: &Args, conf: &Value) -> Result<()> {
-        let c = Conf::parse(conf)?;
+    fn check(&self, args: &Args, conf: &Conf) -> Result<()> {
+        let c = Settings::of(conf)?;
         let prev = conf
-            .get("prevResult")
-            .filter(|p| !p.is_null())
-            .map(CniResult::from_value)
-            .transpose()?
+            .prev_result()?
             .ok_or_else(|| CniError::config("CHECK needs prevResult"))?;
         ipam::exec(args, conf, "CHECK")?;
         if c.ip_masq {
@@ -757,13 +754,13 @@ impl Plugin for Bridge {
     }
 
     /// STATUS and GC are the IPAM plugin's business (spec 1.1).
-    fn status(&self, conf: &Value) -> Result<()> {
-        Conf::parse(conf)?;
+    fn status(&self, conf: &Conf) -> Result<()> {
+        Settings::of(conf)?;
         ipam::exec(&skel::parse_env()?, conf, "STATUS").map(|_| ())
     }
 
-    fn gc(&self, conf: &Value) -> Result<()> {
-        Conf::parse(conf)?;
+    fn gc(&self, conf: &Conf) -> Result<()> {
+        Settings::of(conf)?;
         ipam::exec(&skel::parse_env()?, conf, "GC").map(|_| ())
     }
 }

@@ -1,11 +1,12 @@
 //! CNI `loopback`: brings `lo` up in the container's network namespace
 //! (down on DEL). Drop-in for the reference plugin.
 
-use crate::error::{CniError, Result};
-use crate::skel::{self, Args, Plugin};
-use crate::types::{CniResult, Interface, IpConfig};
-use crate::{netns, nl};
+use cni_types::{CniResult, Interface, IpConfig};
 use serde_json::Value;
+
+use crate::error::{CniError, Result};
+use crate::skel::{Args, Conf, Plugin};
+use crate::{netns, nl};
 
 /// The plugin, for [`crate::skel::run`].
 pub struct Loopback;
@@ -17,15 +18,14 @@ fn netns_of(args: &Args) -> Result<&std::path::Path> {
 }
 
 impl Plugin for Loopback {
-    fn add(&self, args: &Args, conf: &Value) -> Result<Value> {
-        let version = skel::conf_version(conf)?;
+    fn add(&self, args: &Args, conf: &Conf) -> Result<Value> {
         let ns = netns_of(args)?;
         netns::run_in(ns, || {
             nl::with_handle(|h| async move { nl::set_up(&h, "lo", true).await })
         })?;
         // a prevResult is passed through; otherwise lo and its addresses
-        let result = match conf.get("prevResult").filter(|p| !p.is_null()) {
-            Some(prev) => CniResult::from_value(prev)?,
+        let result = match conf.prev_result()? {
+            Some(prev) => prev,
             None => CniResult {
                 interfaces: vec![Interface {
                     name: "lo".into(),
@@ -48,10 +48,10 @@ impl Plugin for Loopback {
                 ..Default::default()
             },
         };
-        result.to_version(&version)
+        Ok(result.to_version(&conf.version)?)
     }
 
-    fn del(&self, args: &Args, _conf: &Value) -> Result<()> {
+    fn del(&self, args: &Args, _conf: &Conf) -> Result<()> {
         // nothing to undo when the namespace is already gone
         let Some(ns) = args.netns.as_deref().filter(|p| p.exists()) else {
             return Ok(());
@@ -61,7 +61,7 @@ impl Plugin for Loopback {
         })
     }
 
-    fn check(&self, args: &Args, _conf: &Value) -> Result<()> {
+    fn check(&self, args: &Args, _conf: &Conf) -> Result<()> {
         let ns = netns_of(args)?;
         let up = netns::run_in(ns, || {
             nl::with_handle(|h| async move { nl::link_is_up(&h, "lo").await })

@@ -4,92 +4,64 @@
 //! the container's addresses and passes that result on. Without port
 //! mappings it does nothing at all.
 
+use cni_types::{CniResult, PortMapping, PortmapConf, Protocol};
+use serde::Deserialize;
+use serde_json::Value;
+
 use crate::conntrack;
 use crate::error::{CniError, Result};
-use crate::nft::{self, Condition, PortMapping, PortmapOpts};
-use crate::skel::{self, Args, Plugin};
-use crate::types::CniResult;
-use serde_json::Value;
+use crate::nft::{self, Condition, PortmapOpts};
+use crate::skel::{Args, Conf, Plugin};
 
 /// The plugin, for [`crate::skel::run`].
 pub struct Portmap;
 
-fn tag(conf: &Value, args: &Args) -> String {
-    format!(
-        "rcni-pm {} {}",
-        conf["name"].as_str().unwrap_or_default(),
-        args.container_id
-    )
-    .chars()
-    .take(120)
-    .collect()
+fn tag(conf: &Conf, args: &Args) -> String {
+    format!("rcni-pm {} {}", conf.name, args.container_id)
+        .chars()
+        .take(120)
+        .collect()
 }
 
-fn mappings(conf: &Value) -> Result<Vec<PortMapping>> {
-    let mut out = Vec::new();
-    for (i, m) in conf["runtimeConfig"]["portMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let field = format!("runtimeConfig.portMappings[{i}]");
-        let port = |k: &str| -> Result<u16> {
-            m[k].as_u64()
-                .filter(|p| (1..=65535).contains(p))
-                .map(|p| p as u16)
-                .ok_or_else(|| {
-                    CniError::config(format!("{field}.{k} must be a port number (1-65535)"))
-                })
-        };
-        let proto = match m["protocol"]
-            .as_str()
-            .unwrap_or("tcp")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "tcp" => libc::IPPROTO_TCP as u8,
-            "udp" => libc::IPPROTO_UDP as u8,
-            "sctp" => libc::IPPROTO_SCTP as u8,
-            other => {
+/// What portmap reads of `runtimeConfig` (read apart from its own
+/// fields: DEL needs it when they are unusable).
+#[derive(Deserialize)]
+struct Runtime {
+    #[serde(rename = "runtimeConfig", default)]
+    runtime_config: Mappings,
+}
+
+#[derive(Default, Deserialize)]
+struct Mappings {
+    #[serde(rename = "portMappings", default)]
+    port_mappings: Vec<PortMapping>,
+}
+
+fn mappings(conf: &Conf) -> Result<Vec<PortMapping>> {
+    let maps = conf
+        .fields::<Runtime>("portmap")?
+        .runtime_config
+        .port_mappings;
+    for (i, m) in maps.iter().enumerate() {
+        for (k, port) in [
+            ("hostPort", m.host_port),
+            ("containerPort", m.container_port),
+        ] {
+            if port == 0 {
                 return Err(CniError::config(format!(
-                    "{field}.protocol {other:?} is not tcp, udp or sctp"
-                )))
+                    "runtimeConfig.portMappings[{i}].{k} must be a port number (1-65535)"
+                )));
             }
-        };
-        let host_ip = match m["hostIP"].as_str().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(s.parse().map_err(|_| {
-                CniError::config(format!("{field}.hostIP {s:?} is not an IP address"))
-            })?),
-        };
-        out.push(PortMapping {
-            host_ip,
-            host_port: port("hostPort")?,
-            container_port: port("containerPort")?,
-            proto,
-        });
+        }
     }
-    Ok(out)
+    Ok(maps)
 }
 
 /// `conditionsV4`/`conditionsV6`: iptables match arguments in the reference
 /// plugin; the ones that make sense before routing are translated.
-fn conditions(conf: &Value, key: &str) -> Result<Vec<Condition>> {
-    let words: Vec<&str> = match &conf[key] {
-        Value::Null => return Ok(Vec::new()),
-        Value::Array(a) => a
-            .iter()
-            .map(|w| {
-                w.as_str()
-                    .ok_or_else(|| CniError::config(format!("{key}: {w} is not a string")))
-            })
-            .collect::<Result<_>>()?,
-        v => {
-            return Err(CniError::config(format!(
-                "{key}: {v} is not a list of strings"
-            )))
-        }
+fn conditions(words: Option<&[String]>, key: &str) -> Result<Vec<Condition>> {
+    let Some(words) = words else {
+        return Ok(Vec::new());
     };
     let v4 = key == "conditionsV4";
     let mut out = Vec::new();
@@ -143,9 +115,10 @@ fn conditions(conf: &Value, key: &str) -> Result<Vec<Condition>> {
     Ok(out)
 }
 
-fn options(conf: &Value) -> Result<PortmapOpts> {
-    if conf["externalSetMarkChain"]
-        .as_str()
+fn options(conf: &Conf) -> Result<PortmapOpts> {
+    let c: PortmapConf = conf.fields("portmap")?;
+    if c.external_set_mark_chain
+        .as_ref()
         .is_some_and(|c| !c.is_empty())
     {
         return Err(CniError::new(
@@ -154,18 +127,20 @@ fn options(conf: &Value) -> Result<PortmapOpts> {
              cannot jump to; set markMasqBit to the bit that chain sets instead (kube-proxy: 14)",
         ));
     }
-    let mark_bit =
-        match &conf["markMasqBit"] {
-            Value::Null => 13,
-            v => v.as_u64().filter(|b| *b <= 31).ok_or_else(|| {
-                CniError::config(format!("portmap: markMasqBit {v} is not in 0..31"))
-            })? as u32,
-        };
+    let mark_bit = match c.mark_masq_bit {
+        None => 13,
+        Some(b @ 0..=31) => b,
+        Some(b) => {
+            return Err(CniError::config(format!(
+                "portmap: markMasqBit {b} is not in 0..31"
+            )))
+        }
+    };
     Ok(PortmapOpts {
-        snat: conf["snat"].as_bool().unwrap_or(true),
+        snat: c.snat.unwrap_or(true),
         mark_bit,
-        conditions_v4: conditions(conf, "conditionsV4")?,
-        conditions_v6: conditions(conf, "conditionsV6")?,
+        conditions_v4: conditions(c.conditions_v4.as_deref(), "conditionsV4")?,
+        conditions_v6: conditions(c.conditions_v6.as_deref(), "conditionsV6")?,
     })
 }
 
@@ -174,7 +149,7 @@ fn options(conf: &Value) -> Result<PortmapOpts> {
 fn flush_udp(maps: &[PortMapping], v6s: &[bool]) -> Result<()> {
     let ports: Vec<u16> = maps
         .iter()
-        .filter(|m| m.proto == libc::IPPROTO_UDP as u8)
+        .filter(|m| m.protocol == Protocol::Udp)
         .map(|m| m.host_port)
         .collect();
     for v6 in v6s {
@@ -183,24 +158,19 @@ fn flush_udp(maps: &[PortMapping], v6s: &[bool]) -> Result<()> {
     Ok(())
 }
 
-fn prev_result(conf: &Value) -> Result<CniResult> {
-    conf.get("prevResult")
-        .filter(|p| !p.is_null())
-        .map(CniResult::from_value)
-        .transpose()?
-        .ok_or_else(|| {
-            CniError::config("portmap must be called as a chained plugin (no prevResult)")
-        })
+fn prev_result(conf: &Conf) -> Result<CniResult> {
+    conf.prev_result()?.ok_or_else(|| {
+        CniError::config("portmap must be called as a chained plugin (no prevResult)")
+    })
 }
 
 impl Plugin for Portmap {
-    fn add(&self, args: &Args, conf: &Value) -> Result<Value> {
-        let version = skel::conf_version(conf)?;
+    fn add(&self, args: &Args, conf: &Conf) -> Result<Value> {
         let prev = prev_result(conf)?;
         let maps = mappings(conf)?;
         let opts = options(conf)?;
         if maps.is_empty() {
-            return prev.to_version(&version);
+            return Ok(prev.to_version(&conf.version)?);
         }
         // 127.0.0.1:hostPort reaches the container only if the host side
         // may route loopback addresses
@@ -227,21 +197,18 @@ impl Plugin for Portmap {
             let _ = nft::remove_tagged(&tag);
             return Err(e);
         }
-        prev.to_version(&version)
+        Ok(prev.to_version(&conf.version)?)
     }
 
     /// By tag: no netns, prevResult or readable mappings needed (a DEL
     /// that fails on a mapping it cannot read leaves the runtime unable to
     /// remove the sandbox).
-    fn del(&self, args: &Args, conf: &Value) -> Result<()> {
+    fn del(&self, args: &Args, conf: &Conf) -> Result<()> {
         nft::remove_tagged(&tag(conf, args))?;
         let maps = mappings(conf);
         if maps.as_ref().map_or(true, |m| !m.is_empty()) {
             // and what the reference plugin's ADD made, if it did
-            crate::iptcompat::remove_reference_rules(
-                conf["name"].as_str().unwrap_or_default(),
-                &args.container_id,
-            )?;
+            crate::iptcompat::remove_reference_rules(&conf.name, &args.container_id)?;
         }
         // best effort: the rules are gone, which is what DEL promises
         if let Ok(maps) = maps {
@@ -250,7 +217,7 @@ impl Plugin for Portmap {
         Ok(())
     }
 
-    fn check(&self, args: &Args, conf: &Value) -> Result<()> {
+    fn check(&self, args: &Args, conf: &Conf) -> Result<()> {
         let prev = prev_result(conf)?;
         if mappings(conf)?.is_empty() {
             return Ok(());

@@ -1,4 +1,4 @@
-//! Field names as the reference plugins match them. They decode their
+//! Keys as the reference plugins match them. They decode their
 //! configuration with Go's encoding/json, which takes a JSON key that
 //! matches a field's name exactly and otherwise one that matches it
 //! case-insensitively; runtimes rely on it: containerd marshals
@@ -7,8 +7,10 @@
 //!
 //! [`normalize`] gives every key of the configuration that matches a known
 //! field case-insensitively (and not exactly) that field's spelling, once,
-//! before any plugin reads it; a key spelled exactly wins over one that
-//! only matches case-insensitively. Unknown keys are left as they are.
+//! before the configuration is read into the types of [`crate::conf`]; a
+//! key spelled exactly wins over one that only matches case-insensitively.
+//! Unknown keys are left as they are. The table below names every field of
+//! those types (a test checks it).
 
 use serde_json::{Map, Value};
 
@@ -207,6 +209,95 @@ mod tests {
             conf["runtimeConfig"]["portMappings"][0],
             json!({"hostPort": 12000, "containerPort": 80, "protocol": "tcp", "hostIP": ""})
         );
+    }
+
+    /// Every key the typed configuration writes is in the table: a
+    /// configuration with all of them upper-cased reads back the same.
+    #[test]
+    fn the_table_knows_every_field_of_the_types() {
+        use crate::conf::*;
+        let ip = |s: &str| Some(s.parse().unwrap());
+        let range = IpRange {
+            subnet: "10.89.1.0/24".parse().unwrap(),
+            range_start: ip("10.89.1.10"),
+            range_end: ip("10.89.1.20"),
+            gateway: ip("10.89.1.1"),
+        };
+        let bridge = BridgeConf {
+            bridge: Some("br0".into()),
+            is_gateway: true,
+            is_default_gateway: true,
+            force_address: true,
+            ip_masq: true,
+            mtu: Some(1400),
+            hairpin_mode: true,
+            promisc_mode: true,
+            vlan: Some(10),
+            vlan_trunk: vec![VlanTrunk {
+                id: Some(1),
+                min_id: Some(2),
+                max_id: Some(3),
+            }],
+            preserve_default_vlan: Some(false),
+            macspoofchk: true,
+        };
+        let ipam = Ipam {
+            plugin: "host-local".into(),
+            ranges: vec![vec![range.clone()]],
+            subnet: Some(range.subnet),
+            range_start: range.range_start,
+            range_end: range.range_end,
+            gateway: range.gateway,
+            routes: vec![RouteConf {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                gw: ip("10.89.1.1"),
+            }],
+            data_dir: Some("/d".into()),
+            resolv_conf: Some("/r".into()),
+        };
+        let portmap = PortmapConf {
+            snat: Some(true),
+            mark_masq_bit: Some(13),
+            external_set_mark_chain: Some("X".into()),
+            conditions_v4: Some(vec!["-s".into(), "10.0.0.0/8".into()]),
+            conditions_v6: Some(vec![]),
+        };
+        let runtime = RuntimeConfig {
+            port_mappings: vec![PortMapping {
+                host_port: 1,
+                container_port: 2,
+                protocol: Protocol::Udp,
+                host_ip: ip("127.0.0.1"),
+            }],
+            ips: vec!["10.89.1.5".into()],
+            mac: Some("aa:bb:cc:dd:ee:ff".into()),
+            ip_ranges: vec![vec![range]],
+        };
+        let mut conf =
+            serde_json::to_value(PluginConf::new("bridge", &bridge).with_ipam(&ipam)).unwrap();
+        for (k, v) in serde_json::to_value(PluginConf::new("portmap", &portmap))
+            .unwrap()
+            .as_object()
+            .unwrap()
+        {
+            conf[k] = v.clone();
+        }
+        conf["runtimeConfig"] = serde_json::to_value(&runtime).unwrap();
+        conf["cni.dev/valid-attachments"] = serde_json::to_value([Attachment::default()]).unwrap();
+        fn shout(v: &Value) -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_uppercase(), shout(v)))
+                        .collect(),
+                ),
+                Value::Array(a) => Value::Array(a.iter().map(shout).collect()),
+                v => v.clone(),
+            }
+        }
+        let mut loud = shout(&conf);
+        normalize(&mut loud, &NET_CONF);
+        assert_eq!(loud, conf);
     }
 
     #[test]
