@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 use crate::image::{self, GzipThread, ImageError, NewLayer, Tee};
 use crate::media::{self, LayerKind};
-use crate::pull::{check_digest, select, Platform};
 use crate::reference::{Reference, ReferenceError};
+use crate::registry::pull::{check_digest, select, Platform};
 use crate::store::{hex, io_err, temp_name, ImageRow, Store, StoreError, TempPath};
 use crate::unpack::{self, UnpackError};
 
@@ -165,15 +165,8 @@ fn layer_blob(store: &Store, img: &ImageRow, diff_id: &str, blob: &str) -> Resul
     if p.exists() {
         return Ok(p);
     }
-    let mut stmt = store
-        .db
-        .prepare("SELECT DISTINCT blob_digest FROM image_layers WHERE diff_id = ?1")
-        .map_err(store.db_err())?;
-    let others: Vec<String> = stmt
-        .query_map([diff_id], |r| r.get(0))
-        .and_then(|r| r.collect())
-        .map_err(store.db_err())?;
-    others
+    store
+        .layer_blobs(diff_id)?
         .iter()
         .map(|d| store.blob_path(d))
         .find(|p| p.exists())

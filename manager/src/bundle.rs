@@ -12,12 +12,13 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder,
-    Spec, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
+use crate::cgroups;
 use crate::image::{self, short_id, ImageError};
+use crate::oci::caps::{process_caps, DEFAULT_CAPS};
 use crate::store::{io_err, Store, StoreError};
 use crate::user::{self, UserError};
 
@@ -76,66 +77,13 @@ pub enum BundleError {
     },
     #[error("config.json: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
-    #[error("{what} {value:?}: {why}")]
-    BadCgroupParent {
-        what: &'static str,
-        value: String,
-        why: &'static str,
-    },
+    #[error(transparent)]
+    CgroupParent(#[from] crate::cgroups::BadParent),
     #[error("{0}")]
     Teardown(String),
 }
 
 pub type Result<T> = std::result::Result<T, BundleError>;
-
-/// The cgroup containers go under unless `--cgroup-parent` or
-/// `RBOX_CGROUP_PARENT` names another (cgroupfs, like Docker's `/docker`).
-pub const DEFAULT_CGROUP_PARENT: &str = "/rbox";
-
-/// A cgroup parent (`what`: where it came from, for the error) checked and
-/// cleaned: an absolute path below each hierarchy's root, `//a/b/` is
-/// `/a/b`. Relative parents (Docker's "below the daemon's cgroup") and
-/// systemd slices are refused: rbox has no daemon and drives cgroupfs.
-pub fn cgroup_parent(what: &'static str, value: &str) -> Result<String> {
-    let bad = |why| BundleError::BadCgroupParent {
-        what,
-        value: value.to_string(),
-        why,
-    };
-    if !value.starts_with('/') {
-        return Err(bad(
-            "not an absolute cgroup path (like /rbox); relative parents and systemd slices are not supported",
-        ));
-    }
-    let mut clean = String::new();
-    for c in value.split('/').filter(|c| !c.is_empty()) {
-        if c == "." || c == ".." {
-            return Err(bad("'.' and '..' are not allowed in a cgroup path"));
-        }
-        if c.len() > 255 {
-            return Err(bad("a path component is longer than 255 bytes"));
-        }
-        if c.chars().any(char::is_control) {
-            return Err(bad("control characters are not allowed in a cgroup path"));
-        }
-        clean.push('/');
-        clean.push_str(c);
-    }
-    Ok(if clean.is_empty() { "/".into() } else { clean })
-}
-
-/// `RBOX_CGROUP_PARENT`, checked; `None` when unset or empty.
-pub fn env_cgroup_parent() -> Result<Option<String>> {
-    match std::env::var("RBOX_CGROUP_PARENT") {
-        Ok(v) if !v.is_empty() => cgroup_parent("RBOX_CGROUP_PARENT", &v).map(Some),
-        _ => Ok(None),
-    }
-}
-
-/// `linux.cgroupsPath` of container `id` under the (clean) `parent`.
-pub fn cgroups_path(parent: &str, id: &str) -> String {
-    format!("{}/{id}", parent.trim_end_matches('/'))
-}
 
 fn valid_id(id: &str) -> bool {
     let b = id.as_bytes();
@@ -175,23 +123,11 @@ pub fn create(
     let cfg = image::config(store, &img)?;
     let volumes = image_volumes(&cfg, &img.id)?;
     let layers = store.layers(&img.id)?;
-    let inserted = store.db.execute(
-        "INSERT INTO containers (id, image_id, bundle, created) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![
-            id,
-            img.id,
-            dir.to_string_lossy(),
-            chrono::Utc::now().to_rfc3339()
-        ],
-    );
-    match inserted {
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Err(BundleError::Exists(id.to_string()));
-        }
-        Err(e) => return Err(StoreError::from_db(store, e).into()),
+    let created = chrono::Utc::now().to_rfc3339();
+    match store.insert_bundle(id, &img.id, &dir, &created) {
+        Ok(()) => {}
+        Err(e) if e.is_constraint() => return Err(BundleError::Exists(id.to_string())),
+        Err(e) => return Err(e.into()),
     }
     lock.commit()?;
 
@@ -298,6 +234,15 @@ pub fn create(
     fs::rename(&tmp, &config_path).map_err(io_err("rename", &config_path))?;
     g.disarm();
     Ok(volumes)
+}
+
+/// Writes the container's config.json (a temp file renamed into place).
+pub fn write_config(path: &Path, spec: &Spec) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(spec).expect("a spec serializes");
+    fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    Ok(())
 }
 
 /// The image config's `Volumes`, as Docker's daemon reads them: cleaned,
@@ -421,21 +366,9 @@ pub fn remove_files(store: &Store, id: &str) -> Result<()> {
 }
 
 fn remove_inner(store: &Store, id: &str, forget: bool) -> Result<()> {
-    let bundle: Option<String> = store
-        .db
-        .query_row("SELECT bundle FROM containers WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .map_err(|e| StoreError::from_db(store, e))?;
-    let Some(bundle) = bundle else {
+    let Some(dir) = store.bundle_of(id)? else {
         return Err(BundleError::NoSuchContainer(id.to_string()));
     };
-    let dir = PathBuf::from(bundle);
     let g = Guard {
         store,
         id: if forget {
@@ -532,11 +465,7 @@ impl Guard<'_> {
             }
         }
         if !self.id.is_empty() && !still_mounted {
-            if let Err(e) = self
-                .store
-                .db
-                .execute("DELETE FROM containers WHERE id = ?1", [&self.id])
-            {
+            if let Err(e) = self.store.delete_bundle(&self.id) {
                 errors.push(format!("forget container {}: {e}", self.id));
             }
         }
@@ -578,53 +507,6 @@ pub(crate) fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<St
     f.take(ID_FILE_MAX).read_to_string(&mut s).map_err(err)?;
     Ok(Some(s))
 }
-
-/// The capability sets of a process whose bounding set is `bounding`, as
-/// Docker and containerd have them since CVE-2022-24769: nothing
-/// inheritable or ambient for root, whose effective and permitted sets are
-/// the bounding set; a non-root user (who would lose them at execve
-/// anyway) starts with none, but for what `--cap-add` asked (`added`),
-/// which it gets in all four sets, so that they survive execve (Podman's
-/// way). `added` is taken within `bounding`.
-pub fn process_caps(
-    bounding: HashSet<Capability>,
-    uid: u32,
-    added: &HashSet<Capability>,
-) -> std::result::Result<LinuxCapabilities, oci_spec::OciSpecError> {
-    let mut b = LinuxCapabilitiesBuilder::default()
-        .bounding(bounding.clone())
-        .inheritable(HashSet::new())
-        .ambient(HashSet::new());
-    if uid == 0 {
-        b = b.effective(bounding.clone()).permitted(bounding);
-    } else {
-        let kept: HashSet<Capability> = added.intersection(&bounding).copied().collect();
-        b = b
-            .effective(kept.clone())
-            .permitted(kept.clone())
-            .inheritable(kept.clone())
-            .ambient(kept);
-    }
-    b.build()
-}
-
-/// Docker's default capabilities.
-pub const DEFAULT_CAPS: [Capability; 14] = [
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::Fsetid,
-    Capability::Fowner,
-    Capability::Mknod,
-    Capability::NetRaw,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setfcap,
-    Capability::Setpcap,
-    Capability::NetBindService,
-    Capability::SysChroot,
-    Capability::Kill,
-    Capability::AuditWrite,
-];
 
 const MASKED_PATHS: [&str; 11] = [
     "/proc/asound",
@@ -754,8 +636,8 @@ fn spec_for(
                 .devices(crate::devices::default_rules())
                 .build()?,
         )
-        .cgroups_path(PathBuf::from(cgroups_path(
-            &env_cgroup_parent()?.unwrap_or_else(|| DEFAULT_CGROUP_PARENT.into()),
+        .cgroups_path(PathBuf::from(cgroups::path(
+            &cgroups::env_parent()?.unwrap_or_else(|| cgroups::DEFAULT_PARENT.into()),
             id,
         )))
         .masked_paths(MASKED_PATHS.map(String::from).to_vec())
@@ -789,34 +671,6 @@ mod tests {
     }
 
     #[test]
-    fn cgroup_parents_are_absolute_and_clean() {
-        let ok = |v: &str| cgroup_parent("--cgroup-parent", v).unwrap();
-        assert_eq!(ok("/rbox"), "/rbox");
-        assert_eq!(ok("//a///b/"), "/a/b");
-        assert_eq!(ok("/"), "/");
-        assert_eq!(ok("/a:b/c.slice"), "/a:b/c.slice");
-        assert_eq!(cgroups_path("/", "abc"), "/abc");
-        assert_eq!(cgroups_path("/a/b", "abc"), "/a/b/abc");
-        let long = format!("/{}", "x".repeat(256));
-        for bad in [
-            "rbox",
-            "",
-            "user.slice",
-            "/a/../b",
-            "/a/./b",
-            "/a\nb",
-            &long,
-        ] {
-            let e = cgroup_parent("--cgroup-parent", bad).unwrap_err();
-            assert!(
-                e.to_string()
-                    .starts_with(&format!("--cgroup-parent {bad:?}: ")),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
     fn paths_resolve_inside_the_root() {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
@@ -840,37 +694,6 @@ mod tests {
             "{e}"
         );
         assert!(check_volume(r, Path::new("/d/sub"), "abc").is_ok());
-    }
-
-    #[test]
-    fn non_root_users_get_no_capabilities_unless_added() {
-        let bounding: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
-        let root = process_caps(bounding.clone(), 0, &HashSet::new()).unwrap();
-        assert_eq!(root.effective().as_ref(), Some(&bounding));
-        assert_eq!(root.permitted().as_ref(), Some(&bounding));
-        assert_eq!(root.inheritable().as_ref(), Some(&HashSet::new()));
-        assert_eq!(root.ambient().as_ref(), Some(&HashSet::new()));
-        let user = process_caps(bounding.clone(), 1000, &HashSet::new()).unwrap();
-        assert_eq!(user.bounding().as_ref(), Some(&bounding));
-        for set in [
-            user.effective(),
-            user.permitted(),
-            user.inheritable(),
-            user.ambient(),
-        ] {
-            assert_eq!(set.as_ref(), Some(&HashSet::new()));
-        }
-        let added = HashSet::from([Capability::NetBindService, Capability::SysAdmin]);
-        let user = process_caps(bounding, 1000, &added).unwrap();
-        let want = HashSet::from([Capability::NetBindService]);
-        for set in [
-            user.effective(),
-            user.permitted(),
-            user.inheritable(),
-            user.ambient(),
-        ] {
-            assert_eq!(set.as_ref(), Some(&want));
-        }
     }
 
     #[test]

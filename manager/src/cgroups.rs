@@ -1,4 +1,5 @@
-//! A container's cgroup as a runtime killed during its create leaves it
+//! A container's cgroup: where it goes (under `--cgroup-parent`, checked
+//! here), and its removal as a runtime killed during its create leaves it
 //! (`kill -9` of rrun between making the cgroups and writing its state):
 //! a directory in every hierarchy (each v1 controller's, and cgroup2's),
 //! perhaps with the half-made container's processes in it, which `rrun
@@ -7,6 +8,65 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// A cgroup parent rbox cannot use (`what`: the flag or variable it came
+/// from).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{what} {value:?}: {why}")]
+pub struct BadParent {
+    pub what: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// The cgroup containers go under unless `--cgroup-parent` or
+/// `RBOX_CGROUP_PARENT` names another (cgroupfs, like Docker's `/docker`).
+pub const DEFAULT_PARENT: &str = "/rbox";
+
+/// A cgroup parent (`what`: where it came from, for the error) checked and
+/// cleaned: an absolute path below each hierarchy's root, `//a/b/` is
+/// `/a/b`. Relative parents (Docker's "below the daemon's cgroup") and
+/// systemd slices are refused: rbox has no daemon and drives cgroupfs.
+pub fn parent(what: &'static str, value: &str) -> Result<String, BadParent> {
+    let bad = |why| BadParent {
+        what,
+        value: value.to_string(),
+        why,
+    };
+    if !value.starts_with('/') {
+        return Err(bad(
+            "not an absolute cgroup path (like /rbox); relative parents and systemd slices are not supported",
+        ));
+    }
+    let mut clean = String::new();
+    for c in value.split('/').filter(|c| !c.is_empty()) {
+        if c == "." || c == ".." {
+            return Err(bad("'.' and '..' are not allowed in a cgroup path"));
+        }
+        if c.len() > 255 {
+            return Err(bad("a path component is longer than 255 bytes"));
+        }
+        if c.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed in a cgroup path"));
+        }
+        clean.push('/');
+        clean.push_str(c);
+    }
+    Ok(if clean.is_empty() { "/".into() } else { clean })
+}
+
+/// `RBOX_CGROUP_PARENT`, checked; `None` when unset or empty.
+pub fn env_parent() -> Result<Option<String>, BadParent> {
+    match std::env::var("RBOX_CGROUP_PARENT") {
+        Ok(v) if !v.is_empty() => parent("RBOX_CGROUP_PARENT", &v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// `linux.cgroupsPath` of container `id` under the (clean) `parent`.
+pub fn path(parent: &str, id: &str) -> String {
+    format!("{}/{id}", parent.trim_end_matches('/'))
+}
 
 /// The mount points of the host's cgroup hierarchies (v1 and v2), from
 /// /proc/self/mountinfo.
@@ -96,6 +156,34 @@ pub fn remove(path: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_parents_are_absolute_and_clean() {
+        let ok = |v: &str| parent("--cgroup-parent", v).unwrap();
+        assert_eq!(ok("/rbox"), "/rbox");
+        assert_eq!(ok("//a///b/"), "/a/b");
+        assert_eq!(ok("/"), "/");
+        assert_eq!(ok("/a:b/c.slice"), "/a:b/c.slice");
+        assert_eq!(path("/", "abc"), "/abc");
+        assert_eq!(path("/a/b", "abc"), "/a/b/abc");
+        let long = format!("/{}", "x".repeat(256));
+        for bad in [
+            "rbox",
+            "",
+            "user.slice",
+            "/a/../b",
+            "/a/./b",
+            "/a\nb",
+            &long,
+        ] {
+            let e = parent("--cgroup-parent", bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("--cgroup-parent {bad:?}: ")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn only_paths_below_a_root() {

@@ -18,8 +18,8 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstatat, Mode, SFlag};
 use nix::unistd::{fchown, Gid, Uid};
 
-use crate::bundle;
-use crate::container::{Container, ContainerError, Result};
+use crate::container::error::{ContainerError, Result};
+use crate::container::record::Container;
 use crate::mounts::Source;
 use crate::store::Store;
 
@@ -54,9 +54,7 @@ pub fn resolve(store: &Store, c: &Container, path: &str) -> Result<(Root, PathBu
     for m in &c.spec.mounts {
         let host = match &m.source {
             Source::Bind(p) => p.clone(),
-            Source::Volume(Some(name)) => {
-                crate::container::volume_dir(&bundle::container_dir(store, &c.id), name)
-            }
+            Source::Volume(Some(name)) => crate::volume::data_dir(store.root(), name),
             _ => continue,
         };
         if abs.starts_with(&m.target)

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{
-    hex, io_err, temp_name, BlobWriter, ImageRow, PendingBlob, Store, StoreError, TempPath, Undo,
+    hex, io_err, temp_name, BlobWriter, ImageRow, NewImage, PendingBlob, Store, StoreError,
+    TempPath, Undo,
 };
 use crate::unpack::{self, UnpackError};
 
@@ -563,7 +564,6 @@ pub fn commit_image(
 
     let lock = store.lock()?;
     store.sweep_orphans();
-    let db_err = store.db_err();
     let mut undo = Undo::default();
     if store.image(&image_id)?.is_none() {
         let mut seen = BTreeSet::new();
@@ -572,13 +572,7 @@ pub fn commit_image(
                 continue;
             }
             if store.has_layer(&l.diff_id)? {
-                store
-                    .db
-                    .execute(
-                        "UPDATE layers SET refcount = refcount + 1 WHERE diff_id = ?1",
-                        [&l.diff_id],
-                    )
-                    .map_err(&db_err)?;
+                store.add_layer_user(&l.diff_id)?;
                 continue;
             }
             let Some(tmp) = &l.snapshot else {
@@ -591,30 +585,21 @@ pub fn commit_image(
             }
             fs::rename(tmp.path(), &dest).map_err(io_err("rename", &dest))?;
             undo.push(Some(dest));
-            store
-                .db
-                .execute(
-                    "INSERT INTO layers (diff_id, size, refcount) VALUES (?1, ?2, 1)",
-                    rusqlite::params![l.diff_id, l.size as i64],
-                )
-                .map_err(&db_err)?;
+            store.insert_layer(&l.diff_id, l.size)?;
         }
-        store
-            .db
-            .execute(
-                "INSERT INTO images (id, manifest_digest, created, size) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![image_id, manifest_digest, created, size as i64],
-            )
-            .map_err(&db_err)?;
-        for (i, l) in layers.iter().enumerate() {
-            store
-                .db
-                .execute(
-                    "INSERT INTO image_layers (image_id, idx, diff_id, blob_digest) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![image_id, i as i64, l.diff_id, l.blob_digest],
-                )
-                .map_err(&db_err)?;
-        }
+        let rows: Vec<(&str, &str)> = layers
+            .iter()
+            .map(|l| (l.diff_id.as_str(), l.blob_digest.as_str()))
+            .collect();
+        store.insert_image(
+            &NewImage {
+                id: &image_id,
+                manifest_digest: &manifest_digest,
+                created: &created,
+                size,
+            },
+            &rows,
+        )?;
         for l in layers {
             if let Some(b) = l.blob {
                 let dest = store.blob_path(&b.digest);
@@ -646,14 +631,7 @@ pub fn add_refs(store: &Store, refs: &[Reference], image_id: &str) -> Result<()>
 }
 
 fn add_ref(store: &Store, r: &Reference, image_id: &str) -> Result<()> {
-    store
-        .db
-        .execute(
-            "INSERT OR REPLACE INTO refs (name, repository, tag, digest, image_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![r.to_string(), r.repository(), r.tag(), r.digest(), image_id],
-        )
-        .map_err(store.db_err())?;
-    Ok(())
+    Ok(store.put_ref(r, image_id)?)
 }
 
 /// `rbox tag SRC DST`.
@@ -672,7 +650,6 @@ pub fn tag(store: &Store, src: &str, dst: &str) -> Result<()> {
 /// `rbox rmi [-f] IMAGE`: Docker's `Untagged: …` and `Deleted: …` lines.
 pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
     let lock = store.lock()?;
-    let db_err = store.db_err();
     let img = store.resolve(what)?;
     let refs = store.refs(&img.id)?;
     let mut out = Vec::new();
@@ -709,10 +686,7 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
         }
     }
     for name in &untag {
-        store
-            .db
-            .execute("DELETE FROM refs WHERE name = ?1", [name])
-            .map_err(&db_err)?;
+        store.delete_ref(name)?;
         let familiar = Reference::parse_named(name)
             .map(|r| r.familiar())
             .unwrap_or_else(|_| name.to_string());
@@ -721,14 +695,7 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
     let mut trash = Vec::new();
     if delete {
         let layers = store.layers(&img.id)?;
-        store
-            .db
-            .execute("DELETE FROM image_layers WHERE image_id = ?1", [&img.id])
-            .map_err(&db_err)?;
-        store
-            .db
-            .execute("DELETE FROM images WHERE id = ?1", [&img.id])
-            .map_err(&db_err)?;
+        store.delete_image(&img.id)?;
         out.push(format!("Deleted: {}", img.id));
         trash.push(store.blob_path(&img.id));
         trash.push(store.blob_path(&img.manifest_digest));
@@ -737,31 +704,12 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
             if !seen.insert(&l.diff_id) {
                 continue;
             }
-            let left: i64 = store
-                .db
-                .query_row(
-                    "UPDATE layers SET refcount = refcount - 1 WHERE diff_id = ?1 RETURNING refcount",
-                    [&l.diff_id],
-                    |r| r.get(0),
-                )
-                .map_err(&db_err)?;
-            if left <= 0 {
-                store
-                    .db
-                    .execute("DELETE FROM layers WHERE diff_id = ?1", [&l.diff_id])
-                    .map_err(&db_err)?;
+            if store.drop_layer_user(&l.diff_id)? <= 0 {
+                store.delete_layer(&l.diff_id)?;
                 out.push(format!("Deleted: {}", l.diff_id));
                 trash.push(store.snapshot_path(&l.diff_id));
             }
-            let users: i64 = store
-                .db
-                .query_row(
-                    "SELECT COUNT(*) FROM image_layers WHERE blob_digest = ?1",
-                    [&l.blob_digest],
-                    |r| r.get(0),
-                )
-                .map_err(&db_err)?;
-            if users == 0 {
+            if store.blob_users(&l.blob_digest)? == 0 {
                 trash.push(store.blob_path(&l.blob_digest));
             }
         }

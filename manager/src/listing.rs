@@ -246,10 +246,10 @@ fn container_matches(store: &Store, f: &Filters, c: &Container, status: &str) ->
         })
         && f.any("network", |v| {
             let id = match c.spec.net.clone().unwrap_or(NetMode::Bridge) {
-                NetMode::User(n) => crate::usernet::find(store, &n)
+                NetMode::User(n) => crate::net::usernet::find(store, &n)
                     .map(|n| n.id)
                     .unwrap_or_default(),
-                m => crate::usernet::predefined_id(&m.name()),
+                m => crate::net::usernet::predefined_id(&m.name()),
             };
             network_names(c).iter().any(|n| n == v) || (!v.is_empty() && id.starts_with(v))
         })

@@ -1,5 +1,5 @@
 //! The programs rbox runs containers with (the shim, the runtime), found
-//! as `supervisor::shim_bin` and `container::runtime_bin` look for them:
+//! as `supervisor::shim_bin` and [`runtime_bin`] look for them:
 //! the path in an environment variable, else next to rbox, else in PATH.
 //! A missing one is an error that names every place looked at and how to
 //! point rbox at it.
@@ -13,6 +13,23 @@ pub struct NotInstalled {
     pub env: &'static str,
     /// what was tried, in order
     pub places: String,
+}
+
+/// The runtime binary: `$RBOX_RUNTIME`, else `rrun` next to rbox, else in PATH.
+pub fn runtime_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RBOX_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join("rrun");
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from("rrun")
 }
 
 /// `name`, from `$env` (which must then name a file), next to the running

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use shim::client::{ProcessIo, ShimClient, ShimOptions};
 
 use crate::bundle;
-use crate::container::{self, Container, ContainerError, Result};
+use crate::container::error::{ContainerError, Result};
+use crate::container::record::Container;
+use crate::locate::runtime_bin;
 use crate::store::Store;
 
 /// containerd's notion of a namespace: the shim keeps rrun's state in
@@ -67,7 +69,7 @@ fn options(store: &Store, c: &Container, attached: bool) -> ShimOptions {
         namespace: NAMESPACE.into(),
         id: c.id.clone(),
         bundle: c.bundle.clone(),
-        runtime: Some(container::runtime_bin()),
+        runtime: Some(runtime_bin()),
         root: Some(store.root().join("runtime")),
         on_exit: Some(on_exit),
     }
@@ -163,7 +165,7 @@ fn kill_shim(client: ShimClient) {
 /// starting the runtime's create): the child, no longer below anything
 /// seen, would live on. So the look is repeated until it finds nothing.
 pub fn kill_workers_of(store: &Store, id: &str) {
-    let runtime = crate::container::runtime_bin();
+    let runtime = runtime_bin();
     let runtime = runtime
         .file_name()
         .map(|n| n.as_encoded_bytes().to_vec())

@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::container::{self, ContainerError};
 use crate::image::{self, ImageError};
 use crate::mounts::Source;
+use crate::net::usernet::{self, UserNetError};
 use crate::store::{Store, StoreError};
-use crate::usernet::{self, UserNetError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SystemError {
@@ -102,7 +102,7 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>> {
             _ => None,
         })
         .collect();
-    let volumes = container::volumes(store)?;
+    let volumes = crate::volume::list(store)?;
     let (mut vol_size, mut vol_free, mut vol_active) = (0, 0, 0);
     for (name, path) in &volumes {
         let size = dir_size(path);
@@ -172,7 +172,7 @@ pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned> {
     };
     out.networks = usernet::prune(store, &container::list(store)?)?;
     if volumes {
-        out.volumes = container::volume_prune(store)?;
+        out.volumes = crate::volume::prune(store)?;
     }
     out.images = remove_unused_images(store, all)?;
     let after: u64 = df(store)?.iter().map(|r| r.size).sum();

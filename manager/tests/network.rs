@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rbox::network::{parse_port, Cni, NetNs, Network};
+use rbox::net::cni::{parse_port, Cni, NetNs, Network};
 
 fn plugin_dir() -> PathBuf {
     std::env::var_os("CNI_BIN_DIR")
@@ -76,7 +76,7 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
     let cni = Cni::new(vec![plugin_dir()]);
     cni.check_installed().unwrap();
     let mut ports = vec![parse_port("80").unwrap()];
-    rbox::network::reserve_host_ports(&mut ports).unwrap();
+    rbox::net::cni::reserve_host_ports(&mut ports).unwrap();
     assert_ne!(ports[0].host_port, 0, "a host port was picked");
     let id = format!("ctr{pid}");
     let att = cni.attach(&conflist, &id, &ns, &ports).unwrap();
@@ -107,7 +107,7 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
     let by_port = fetch("127.0.0.1", ports[0].host_port);
     let _ = server.kill();
     let _ = server.wait();
-    let veths = rbox::network::host_veths(&att.result);
+    let veths = rbox::net::cni::host_veths(&att.result);
     assert_eq!(veths.len(), 1, "{}", att.result);
     // the namespace goes after: the veth pair goes with it
     cni.detach(&conflist, &id, &ns, &ports, Some(&att.result), true)
@@ -116,7 +116,7 @@ fn attach_publishes_a_port_and_detach_leaves_nothing() {
     cni.detach(&conflist, &id, &ns, &ports, None, true).unwrap();
     ns.remove().unwrap();
     ns.remove().unwrap();
-    rbox::network::wait_gone(&veths, std::time::Duration::from_secs(5));
+    rbox::net::cni::wait_gone(&veths, std::time::Duration::from_secs(5));
     assert!(
         !std::path::Path::new("/sys/class/net")
             .join(&veths[0])

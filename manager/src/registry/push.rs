@@ -19,8 +19,8 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
+use super::client::{client_config, oci_reference, registry_message, short};
 use crate::image::{self, ImageError};
-use crate::pull::{client_config, oci_reference, registry_message, short};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -204,19 +204,7 @@ pub fn push(
 /// Other repositories of `r`'s registry that the store knows to hold the
 /// blob `digest` (images pulled from or pushed to them).
 fn mount_sources(store: &Store, digest: &str, r: &Reference) -> Result<Vec<String>> {
-    let mut stmt = store
-        .db
-        .prepare(
-            "SELECT DISTINCT rf.repository FROM refs rf WHERE rf.image_id IN (
-                 SELECT image_id FROM image_layers WHERE blob_digest = ?1
-                 UNION SELECT id FROM images WHERE id = ?1)
-             ORDER BY rf.repository",
-        )
-        .map_err(store.db_err())?;
-    let repos: Vec<String> = stmt
-        .query_map([digest], |row| row.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(store.db_err())?;
+    let repos = store.repositories_with_blob(digest)?;
     let prefix = format!("{}/", r.domain());
     Ok(repos
         .into_iter()

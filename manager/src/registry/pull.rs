@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
@@ -35,12 +34,16 @@ use oci_client::{Client, RegistryOperation};
 use oci_spec::image::ImageConfiguration;
 use sha2::{Digest, Sha256};
 
-use crate::auth::AuthError;
-use crate::config::Config;
+use super::auth::AuthError;
+use super::client::{
+    chain, client_config, oci_reference_at, plain_http, registry_message, short,
+    MAX_CONCURRENT_DOWNLOADS,
+};
+use super::config::Config;
 use crate::image::{self, ImageError, NewLayer};
 use crate::media::{self, LayerKind, UnsupportedLayer};
 use crate::reference::Reference;
-use crate::store::{hex, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::unpack::UnpackError;
 
 const ACCEPT: [&str; 4] = [
@@ -49,7 +52,6 @@ const ACCEPT: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
-const MAX_CONCURRENT_DOWNLOADS: usize = 3;
 /// The largest manifest or index read: Docker's registry refuses to store
 /// bigger ones, and Docker and containerd to read them (4 MiB).
 pub const MAX_MANIFEST: u64 = 4 << 20;
@@ -296,7 +298,7 @@ pub fn endpoints(
             // --user is for the image's registry, not its mirrors
             let u = if s.mirror { None } else { user.clone() };
             Ok(Endpoint {
-                auth: crate::auth::registry_auth(&s.host, u)?,
+                auth: crate::registry::auth::registry_auth(&s.host, u)?,
                 domain: s.host,
                 plain_http: s.plain_http,
                 mirror: s.mirror,
@@ -364,81 +366,6 @@ pub fn need(store: &Store, image: &str, policy: Policy) -> Result<Need> {
             ))
         }
     }
-}
-
-/// Registries spoken to over plain HTTP, like Docker's default insecure
-/// range: loopback only.
-pub(crate) fn plain_http(domain: &str) -> bool {
-    let host = domain
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(domain, |(h, _)| h);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
-
-/// A distribution client's settings.
-pub(crate) fn client_config(plain_http: bool) -> ClientConfig {
-    let protocol = if plain_http {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
-    };
-    ClientConfig {
-        protocol,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        max_concurrent_download: MAX_CONCURRENT_DOWNLOADS,
-        ..Default::default()
-    }
-}
-
-/// The oci-client form of a reference (tag `latest` when it has neither).
-pub(crate) fn oci_reference(r: &Reference) -> oci_client::Reference {
-    oci_reference_at(r, r.domain())
-}
-
-/// `r`'s repository at another registry (a mirror).
-fn oci_reference_at(r: &Reference, domain: &str) -> oci_client::Reference {
-    match (r.tag(), r.digest()) {
-        (Some(t), Some(d)) => oci_client::Reference::with_tag_and_digest(
-            domain.into(),
-            r.path().into(),
-            t.into(),
-            d.into(),
-        ),
-        (_, Some(d)) => {
-            oci_client::Reference::with_digest(domain.into(), r.path().into(), d.into())
-        }
-        (t, None) => oci_client::Reference::with_tag(
-            domain.into(),
-            r.path().into(),
-            t.unwrap_or(crate::reference::DEFAULT_TAG).into(),
-        ),
-    }
-}
-
-/// One line for a registry error; a 401 says what to do about it.
-pub(crate) fn registry_message(e: &oci_client::errors::OciDistributionError) -> String {
-    match e {
-        oci_client::errors::OciDistributionError::UnauthorizedError { url } => {
-            format!("Not authorized (401 from {url}): log in with `rbox login` or pass --user")
-        }
-        e => chain(e),
-    }
-}
-
-/// One line from an error and all its sources.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s = format!("{s}: {m}");
-        }
-        cur = c.source();
-    }
-    s.replace('\n', " ")
 }
 
 /// Pull `r` into the store, printing Docker-like progress lines to `out`.
@@ -1023,11 +950,6 @@ fn digest_mismatch(reference: &str, layer: &str, actual: &str) -> PullError {
     }
 }
 
-pub(crate) fn short(digest: &str) -> &str {
-    let h = hex(digest);
-    &h[..h.len().min(12)]
-}
-
 pub(crate) fn check_digest(data: &[u8], digest: &str) -> std::result::Result<(), String> {
     let got = format!("sha256:{:x}", Sha256::digest(data));
     if digest.starts_with("sha256:") && got != digest {
@@ -1373,16 +1295,6 @@ mod tests {
         let id = format!("sha256:{}", "a".repeat(64));
         assert!(need(&store, &id, Policy::Missing).is_err());
         assert!(need(&store, "Upper", Policy::Missing).is_err());
-    }
-
-    #[test]
-    fn loopback_registries_speak_http() {
-        assert!(plain_http("127.0.0.1:5000"));
-        assert!(plain_http("localhost"));
-        assert!(plain_http("localhost:5000"));
-        assert!(plain_http("[::1]:5000"));
-        assert!(!plain_http("docker.io"));
-        assert!(!plain_http("registry.example.com:5000"));
     }
 
     #[test]

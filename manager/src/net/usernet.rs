@@ -18,8 +18,9 @@ use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::container::{Container, NetMode};
-use crate::network::Network;
+use super::cni::Network;
+use crate::container::record::{Container, NetMode};
+pub use crate::store::UserNetwork;
 use crate::store::{Store, StoreError};
 use cni_types::NetConfList;
 
@@ -59,30 +60,6 @@ pub const PREDEFINED: [(&str, &str); 3] =
 /// 10.89.0.0/16 is left to the CNI tests' fixed subnets.)
 const POOL: &str = "10.89.128.0/17";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS networks (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    driver TEXT NOT NULL,
-    subnet TEXT NOT NULL,             -- IPv4 CIDR
-    gateway TEXT NOT NULL,
-    bridge TEXT NOT NULL UNIQUE,      -- the Linux bridge, rbox-<10 hex>
-    created TEXT NOT NULL
-);
-";
-
-/// A user-defined network as the store knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserNetwork {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub subnet: Ipv4Net,
-    pub gateway: Ipv4Addr,
-    pub bridge: String,
-    pub created: String,
-}
-
 impl UserNetwork {
     pub fn network(&self) -> Network {
         Network {
@@ -103,17 +80,6 @@ impl UserNetwork {
     }
 }
 
-fn ensure_schema(store: &Store) -> Result<()> {
-    store
-        .db
-        .execute_batch(SCHEMA)
-        .map_err(|e| StoreError::from_db(store, e).into())
-}
-
-fn db_err(store: &Store) -> impl Fn(rusqlite::Error) -> UserNetError + '_ {
-    move |e| StoreError::from_db(store, e).into()
-}
-
 fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     !b.is_empty()
@@ -131,43 +97,7 @@ pub fn predefined_id(name: &str) -> String {
 
 /// Every user-defined network, oldest first.
 pub fn list(store: &Store) -> Result<Vec<UserNetwork>> {
-    ensure_schema(store)?;
-    let mut stmt = store
-        .db
-        .prepare(
-            "SELECT id, name, driver, subnet, gateway, bridge, created FROM networks \
-             ORDER BY created",
-        )
-        .map_err(db_err(store))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })
-        .map_err(db_err(store))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db_err(store))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, name, driver, subnet, gateway, bridge, created)| {
-            Some(UserNetwork {
-                id,
-                name,
-                driver,
-                subnet: subnet.parse().ok()?,
-                gateway: gateway.parse().ok()?,
-                bridge,
-                created,
-            })
-        })
-        .collect())
+    Ok(store.networks()?)
 }
 
 /// A user-defined network by name, full id or unique id prefix.
@@ -260,7 +190,6 @@ pub fn create(
     subnet: Option<&str>,
     gateway: Option<&str>,
 ) -> Result<UserNetwork> {
-    ensure_schema(store)?;
     if let Some(d) = driver.filter(|d| *d != "bridge") {
         return Err(UserNetError::Invalid(format!(
             "--driver {d}: not supported (only bridge)"
@@ -322,7 +251,7 @@ pub fn create(
             ip
         }
     };
-    let id = crate::container::random_hex(32);
+    let id = crate::names::random_hex(32);
     let n = UserNetwork {
         bridge: format!("rbox-{}", &id[..10]),
         id,
@@ -332,22 +261,7 @@ pub fn create(
         gateway,
         created: chrono::Utc::now().to_rfc3339(),
     };
-    store
-        .db
-        .execute(
-            "INSERT INTO networks (id, name, driver, subnet, gateway, bridge, created) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            rusqlite::params![
-                n.id,
-                n.name,
-                n.driver,
-                n.subnet.to_string(),
-                n.gateway.to_string(),
-                n.bridge,
-                n.created
-            ],
-        )
-        .map_err(db_err(store))?;
+    store.insert_network(&n)?;
     lock.commit()?;
     Ok(n)
 }
@@ -392,10 +306,7 @@ pub fn remove(store: &Store, what: &str, containers: &[Container]) -> Result<Str
             })
         }
     }
-    store
-        .db
-        .execute("DELETE FROM networks WHERE id = ?1", [&n.id])
-        .map_err(db_err(store))?;
+    store.delete_network(&n.id)?;
     Ok(n.name)
 }
 

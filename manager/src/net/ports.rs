@@ -19,7 +19,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::network::{NetError, Result};
+use super::cni::{NetError, Result};
 use cni_types::PortMapping;
 
 pub const DIR: &str = "/run/rbox/ports";
@@ -193,7 +193,7 @@ mod tests {
     fn ports(specs: &[&str]) -> Vec<PortMapping> {
         specs
             .iter()
-            .map(|s| crate::network::parse_port(s).unwrap())
+            .map(|s| crate::net::cni::parse_port(s).unwrap())
             .collect()
     }
 

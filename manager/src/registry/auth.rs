@@ -22,7 +22,7 @@ use base64::Engine;
 use oci_client::secrets::RegistryAuth;
 use serde_json::{json, Value};
 
-use crate::pull::chain;
+use super::client::chain;
 use crate::store::temp_name;
 
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

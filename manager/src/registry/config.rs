@@ -108,7 +108,7 @@ impl Config {
 
     /// Whether `domain` is spoken to over plain HTTP.
     pub fn plain_http(&self, domain: &str) -> bool {
-        crate::pull::plain_http(domain) || self.registries.get(domain).is_some_and(|r| r.insecure)
+        super::client::plain_http(domain) || self.registries.get(domain).is_some_and(|r| r.insecure)
     }
 
     /// Where to pull `domain`'s images from: its mirrors (those that

@@ -1,0 +1,257 @@
+//! `rbox create`: the bundle, its config.json for what was asked, and the
+//! records; nothing runs yet.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use super::error::{io_err, ContainerError, Result};
+use super::lookup::{containers_dir, find, list};
+use super::reconcile::reconcile;
+use super::record::{Container, NetMode, RunSpec, RunState};
+use crate::bundle::{self, BundleError};
+use crate::claim;
+use crate::mounts::{MountSpec, Source};
+use crate::names::{random_hex, random_name, valid_name};
+use crate::net::cni::{self, Cni};
+use crate::net::usernet;
+use crate::oci::adjust_spec;
+use crate::store::Store;
+use crate::volume;
+use cni_types::PortMapping;
+
+/// `rbox create`: bundle, adjusted config.json and records; nothing runs
+/// yet. On error nothing is left.
+pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
+    check_before_create(rs)?;
+    // what a killed rbox left (it may hold the name asked for)
+    reconcile(store)?;
+    if rs.net == Some(NetMode::Host) || rs.net == Some(NetMode::None) {
+        if let Some(p) = rs.ports.first() {
+            return Err(ContainerError::Invalid(format!(
+                "-p {}: published ports need the bridge network, not --net {}",
+                p,
+                rs.net.as_ref().map_or(String::new(), NetMode::name)
+            )));
+        }
+    }
+    let mut rs = rs.clone();
+    match rs.net.clone() {
+        Some(NetMode::User(n)) => {
+            rs.net = Some(NetMode::User(usernet::find(store, &n)?.name));
+        }
+        Some(NetMode::Container(t)) => {
+            let conflict = |what: &str| {
+                Err(ContainerError::Invalid(format!(
+                    "conflicting options: {what} and the container type network mode (--net container:{t})"
+                )))
+            };
+            if !rs.ports.is_empty() || rs.publish_all {
+                return conflict("port publishing");
+            }
+            if rs.hostname.is_some() {
+                return conflict("hostname");
+            }
+            if !rs.dns.is_empty() {
+                return conflict("dns");
+            }
+            if !rs.add_hosts.is_empty() {
+                return conflict("custom host-to-IP mapping (--add-host)");
+            }
+            let target = find(store, &t).map_err(|e| match e {
+                ContainerError::NoSuch(_) => {
+                    ContainerError::Invalid(format!("--net container:{t}: no such container"))
+                }
+                e => e,
+            })?;
+            if let Some(NetMode::Container(_)) = target.spec.net {
+                return Err(ContainerError::Invalid(format!(
+                    "--net container:{t}: {} shares another container's network itself",
+                    target.name
+                )));
+            }
+            // the target's hostname, like Docker (none for --net host)
+            let h = bundle::container_dir(store, &target.id).join("hostname");
+            let hostname = fs::read_to_string(&h).map_err(io_err("read", &h))?;
+            rs.hostname = Some(hostname.trim().to_string()).filter(|h| !h.is_empty());
+            rs.net = Some(NetMode::Container(target.id));
+        }
+        _ => {}
+    }
+    let missing = crate::host::missing_controllers(
+        Path::new(crate::host::CGROUP_ROOT),
+        rs.memory.is_some(),
+        rs.cpus.is_some(),
+        rs.pids_limit.is_some(),
+    );
+    if let Some((controller, flag)) = missing.first() {
+        return Err(ContainerError::Invalid(format!(
+            "{flag} needs the cgroup {controller} controller, which this host does not have (see rbox info)"
+        )));
+    }
+    if matches!(
+        rs.net,
+        None | Some(NetMode::Bridge) | Some(NetMode::User(_))
+    ) {
+        Cni::new(cni::plugin_dirs()).check_installed()?;
+    }
+    let name = match &rs.name {
+        Some(n) if !valid_name(n) => return Err(ContainerError::BadName(n.clone())),
+        Some(n) => n.clone(),
+        None => loop {
+            let n = random_name();
+            if find(store, &n).is_err() {
+                break n;
+            }
+        },
+    };
+    if list(store)?.iter().any(|c| c.name == name) {
+        return Err(ContainerError::NameInUse(name));
+    }
+    if rs.publish_all {
+        for p in exposed_ports(store, &rs.image)? {
+            if !rs
+                .ports
+                .iter()
+                .any(|q| q.container_port == p.container_port && q.protocol == p.protocol)
+            {
+                rs.ports.push(p);
+            }
+        }
+    }
+    // Docker's Config.Entrypoint/Cmd/Labels (inspect, ps), from the image
+    let image_config = crate::image::inspect(store, &rs.image).map_err(BundleError::from)?;
+    rs.config = Some(crate::runconfig::RunConfig::new(
+        &image_config["Config"],
+        rs.entrypoint.as_deref(),
+        &rs.cmd,
+        &rs.labels,
+    ));
+    // anonymous volumes are named now and kept with the container
+    for m in &mut rs.mounts {
+        if m.source == Source::Volume(None) {
+            m.source = Source::Volume(Some(random_hex(32)));
+            m.anonymous = true;
+        }
+    }
+    let id = random_hex(32);
+    let cdir = bundle::container_dir(store, &id);
+    let bdir = cdir.join("bundle");
+    // held until the container is started (or `settle`d by `rbox create`)
+    let held = claim::take(store, &id).map_err(io_err("claim", &containers_dir(store)))?;
+    claim::hold(&id, held);
+    let args = if rs.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        rs.cmd.clone()
+    };
+    match bundle::create(store, &rs.image, &id, &bdir, &args, rs.rm) {
+        Ok(image_volumes) => add_image_volumes(&mut rs, image_volumes),
+        Err(e) => {
+            claim::release(&id);
+            return Err(e.into());
+        }
+    }
+    let rs = &rs;
+    let made = (|| -> Result<Container> {
+        let config = bdir.join("config.json");
+        let text = fs::read(&config).map_err(io_err("read", &config))?;
+        let mut spec: Spec = serde_json::from_slice(&text)
+            .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+        adjust_spec(&mut spec, rs, &id, &cdir, &bdir.join("rootfs"))?;
+        let hostname = spec.hostname().clone().unwrap_or_default();
+        fs::write(cdir.join("hostname"), format!("{hostname}\n"))
+            .map_err(io_err("write", &cdir.join("hostname")))?;
+        for f in ["hosts", "resolv.conf"] {
+            fs::write(cdir.join(f), "").map_err(io_err("write", &cdir.join(f)))?;
+        }
+        bundle::write_config(&config, &spec)?;
+        let state = RunState {
+            status: "created".into(),
+            ..Default::default()
+        };
+        match store.insert_record(&id, &name, &rs.to_json(), &state.to_json()) {
+            Ok(()) => {}
+            Err(e) if e.is_constraint() => return Err(ContainerError::NameInUse(name.clone())),
+            Err(e) => return Err(e.into()),
+        }
+        find(store, &id)
+    })();
+    if made.is_err() {
+        let _ = bundle::remove(store, &id);
+        volume::remove_anonymous(store, rs);
+        claim::release(&id);
+    }
+    made
+}
+
+/// Docker's smallest memory limit: less cannot even start a process.
+pub const MIN_MEMORY: i64 = 6 << 20;
+
+/// What can be refused before anything is made: a memory limit below
+/// Docker's minimum, a `--mount type=bind` source that does not exist.
+fn check_before_create(rs: &RunSpec) -> Result<()> {
+    if let Some(m) = rs.memory {
+        if m < MIN_MEMORY {
+            return Err(ContainerError::Invalid(format!(
+                "--memory {m}: Minimum memory limit allowed is 6MB"
+            )));
+        }
+    }
+    for m in &rs.mounts {
+        if let Source::Bind(p) = &m.source {
+            if m.must_exist && fs::metadata(p).is_err() {
+                return Err(ContainerError::Invalid(format!(
+                    "--mount type=bind,source={},target={}: invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    p.display(),
+                    m.target.display(),
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Docker's image volumes: each VOLUME path no mount of the user's has as
+/// its destination gets an anonymous volume, mounted before the mounts
+/// below it.
+fn add_image_volumes(rs: &mut RunSpec, paths: Vec<PathBuf>) {
+    for target in paths {
+        if rs.mounts.iter().any(|m| m.target == target) {
+            continue;
+        }
+        let below = rs.mounts.iter().position(|m| m.target.starts_with(&target));
+        let m = MountSpec {
+            source: Source::Volume(Some(random_hex(32))),
+            target,
+            readonly: false,
+            propagation: None,
+            anonymous: true,
+            must_exist: false,
+        };
+        rs.mounts.insert(below.unwrap_or(rs.mounts.len()), m);
+    }
+}
+
+/// A created container is complete: `rbox create` is done with it.
+pub fn settle(id: &str) {
+    claim::release(id);
+}
+
+/// `-P`: the image's `ExposedPorts` (`80/tcp`), each on a random host port.
+fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMapping>> {
+    let cfg = crate::image::inspect(store, image)
+        .map_err(|e| ContainerError::Invalid(format!("image {image}: {e}")))?;
+    let mut out = Vec::new();
+    if let Some(ports) = cfg["Config"]["ExposedPorts"].as_object() {
+        for key in ports.keys() {
+            let p = cni::parse_port(key).map_err(|e| {
+                ContainerError::Invalid(format!("image {image}: ExposedPorts {key:?}: {e}"))
+            })?;
+            out.push(p);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,61 @@
+//! Containers: what `rbox create/run/start/stop/kill/rm/ps/inspect` do,
+//! one file a verb.
+//!
+//! A container is a bundle made from its image (bundle.rs: overlay rootfs
+//! and config.json, made for the command line by spec/), a record in the
+//! store (record.rs: what was asked, what happened) and, while it runs, a
+//! network namespace with the CNI chain's attachment (net/).
+//!
+//! Every start goes through the container's own shim (supervisor.rs), so
+//! rbox may exit while it runs; the shim calls back `rbox __exited ID` when
+//! the init exits (exited.rs), which tears the network down, records the
+//! exit status and applies `--rm` or the restart policy. Attached runs
+//! follow the container's json-file log (attach.rs). What killed rbox
+//! processes and shims leave behind is finished by the next rbox
+//! (recover.rs).
+
+pub mod attach;
+pub mod create;
+pub mod discard;
+pub mod error;
+pub mod exec;
+pub mod exited;
+pub mod inspect;
+pub mod kill;
+pub mod lookup;
+pub mod pause;
+pub mod prune;
+pub mod reconcile;
+pub mod record;
+pub mod recover;
+pub mod remove;
+pub mod rename;
+pub mod restart;
+pub mod runtime;
+pub mod start;
+pub mod stop;
+pub mod terminal;
+pub mod top;
+pub mod wait;
+
+pub use attach::{attach, run_attached};
+pub use create::{create, settle, MIN_MEMORY};
+pub use error::{ContainerError, Result};
+pub use exec::{exec, ExecSpec};
+pub use exited::{await_attached_run, exited};
+pub use inspect::inspect;
+pub use kill::kill;
+pub use lookup::{find, list};
+pub use pause::pause;
+pub use prune::prune;
+pub use reconcile::reconcile;
+pub use record::{Container, NetMode, RunSpec, RunState};
+pub use recover::recover_orphans;
+pub use remove::remove;
+pub use rename::rename;
+pub use restart::parse_restart;
+pub use runtime::{init_bin, live_status, runtime_status};
+pub use start::start;
+pub use stop::{restart, stop};
+pub use top::top;
+pub use wait::wait;

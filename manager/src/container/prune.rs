@@ -1,0 +1,22 @@
+//! `rbox container prune`.
+
+use super::error::Result;
+use super::lookup::list;
+use super::reconcile::reconcile;
+use super::remove::remove;
+use super::runtime::live_status;
+use crate::store::Store;
+
+/// `rbox container prune`: every stopped container; their names.
+pub fn prune(store: &Store) -> Result<Vec<String>> {
+    reconcile(store)?;
+    let mut removed = Vec::new();
+    for c in list(store)? {
+        let status = live_status(store, &c);
+        if status == "exited" || status == "created" {
+            remove(store, &c.id, false)?;
+            removed.push(c.id);
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,126 @@
+//! The runtime (rrun, through its runc CLI, with its state under
+//! ROOT/runtime/<namespace> where the shims keep it), asked about a
+//! container directly.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::error::{io_err, ContainerError, Result};
+use super::record::Container;
+use crate::locate::runtime_bin;
+use crate::store::Store;
+use crate::supervisor;
+
+/// Where `--init` puts rbox-init in the container.
+pub(crate) const INIT_PATH: &str = "/sbin/rbox-init";
+
+/// `--init`'s binary: `$RBOX_INIT`, else `rbox-init` next to rbox, next to
+/// the runtime, or in PATH (an absolute path: it is bind-mounted).
+pub fn init_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("RBOX_INIT") {
+        return Ok(PathBuf::from(p));
+    }
+    let name = "rbox-init";
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let runtime_dir = fs::canonicalize(runtime_bin())
+        .ok()
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(runtime_bin()))
+                    .find(|p| p.is_file())
+            })
+        })
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    exe_dir
+        .into_iter()
+        .chain(runtime_dir)
+        .chain(path_dirs)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            ContainerError::Invalid(format!(
+                "--init: {name} not found next to rbox, next to the runtime, nor in PATH (or set RBOX_INIT)"
+            ))
+        })
+}
+
+/// rrun's state root: ROOT/runtime/<namespace>, where the shim (given
+/// ROOT/runtime) puts it, like containerd's runc shim.
+pub(crate) fn runtime(store: &Store) -> Command {
+    let mut c = Command::new(runtime_bin());
+    c.arg("--root")
+        .arg(store.root().join("runtime").join(supervisor::NAMESPACE));
+    c
+}
+
+/// The container's task deleted and its shim let go: by the shim, or, when
+/// the shim cannot (killed after the init exited), through the runtime,
+/// with whatever still works on the container killed first.
+pub(crate) fn release_task(store: &Store, c: &Container) {
+    if !supervisor::release(store, c) {
+        supervisor::kill_workers_of(store, &c.id);
+        delete_task(store, &c.id);
+    }
+}
+
+/// `delete --force` through the runtime: the task killed and its state, its
+/// cgroups and its mounts gone. A container being let go has no one left to
+/// retry it, so a failure is said (with the runtime's words), not dropped.
+pub(crate) fn delete_task(store: &Store, id: &str) {
+    if let Err(e) = runtime_output(store, &["delete", "--force", id]) {
+        eprintln!("rbox: warning: deleting the task of container {id}: {e}");
+    }
+}
+
+/// Runs the runtime with `args`: its stdout, or its stderr as the error when
+/// it fails.
+pub(crate) fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
+    let out = runtime(store)
+        .args(args)
+        .output()
+        .map_err(io_err("run", &runtime_bin()))?;
+    if !out.status.success() {
+        return Err(ContainerError::Runtime {
+            bin: runtime_bin().display().to_string(),
+            what: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
+pub fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
+    let out = runtime(store).args(["state", id]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some((
+        v["status"].as_str()?.to_string(),
+        v["pid"].as_i64().unwrap_or(0),
+    ))
+}
+
+/// The status shown to users: the stored one, corrected by the runtime
+/// (a container whose rbox was killed is not "running" forever).
+pub fn live_status(store: &Store, c: &Container) -> String {
+    if c.state.status == "exiting" {
+        return "exited".into();
+    }
+    if c.state.status == "running" {
+        match runtime_status(store, &c.id) {
+            Some((s, _)) if s == "running" || s == "paused" => return s,
+            _ => return "exited".into(),
+        }
+    }
+    c.state.status.clone()
+}
