@@ -1,30 +1,21 @@
 //! OCI bundles from images: an overlay of the image's layer snapshots at
-//! `<bundle>/rootfs` (upper and work dirs in ROOT/containers/<id>/) and a
-//! `config.json` made from the image config with Docker's defaults.
+//! `<bundle>/rootfs` (upper and work dirs in ROOT/containers/<id>/) and its
+//! `config.json`, written once, from the spec its maker gives (oci/).
 
-use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use oci_spec::runtime::{
-    LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
-};
+use oci_spec::image::ImageConfiguration;
+use oci_spec::runtime::Spec;
 
 use crate::cgroups;
 use crate::image::{self, short_id, ImageError};
-use crate::oci::caps::{process_caps, DEFAULT_CAPS};
+use crate::oci::{self, SpecError};
+use crate::rootfs::{resolve_in_root, IdFiles, ReadError};
 use crate::store::{io_err, Store, StoreError};
-use crate::user::{self, UserError};
-
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// Largest /etc/passwd or /etc/group read from an image.
-const ID_FILE_MAX: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -48,15 +39,8 @@ pub enum BundleError {
     Mount { target: PathBuf, source: Errno },
     #[error("umount {target}: {source}")]
     Umount { target: PathBuf, source: Errno },
-    #[error("image {image}: {source}")]
-    User { image: String, source: UserError },
-    #[error("read {path} in the image: {source}")]
-    ReadIdFile {
-        path: &'static str,
-        source: io::Error,
-    },
-    #[error("image {0}: no command specified")]
-    NoCommand(String),
+    #[error(transparent)]
+    ReadIdFile(#[from] ReadError),
     #[error("image {image}: VOLUME {path:?}: {why}")]
     BadVolume {
         image: String,
@@ -75,8 +59,8 @@ pub enum BundleError {
         path: PathBuf,
         source: io::Error,
     },
-    #[error("config.json: {0}")]
-    Spec(#[from] oci_spec::OciSpecError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     #[error(transparent)]
     CgroupParent(#[from] crate::cgroups::BadParent),
     #[error("{0}")]
@@ -98,22 +82,104 @@ pub(crate) fn container_dir(store: &Store, id: &str) -> PathBuf {
     store.root().join("containers").join(id)
 }
 
+/// What a bundle is made of before its config.json: what `create`'s
+/// spec maker is given.
+pub struct Made<'a> {
+    /// the container's directory, ROOT/containers/<id>
+    pub cdir: &'a Path,
+    /// the overlay, mounted
+    pub rootfs: &'a Path,
+    pub image_id: &'a str,
+    pub image: &'a ImageConfiguration,
+    /// the image's VOLUME paths (cleaned, absolute; usually none): the
+    /// caller gives each one a volume
+    pub volumes: &'a [PathBuf],
+}
+
 /// Make a bundle for container `id` from `image` in `dir` (created if
-/// missing, must not have a rootfs yet). `args` replaces the image's Cmd
-/// when not empty. On error nothing is left: no row, mount or directory.
-/// `volatile`: the container's writable layer is thrown away with it
-/// (`run --rm`), so the overlay skips the syncs that make it durable (its
-/// unmount would otherwise flush the whole host filesystem).
-/// Returns the image's VOLUME paths (cleaned, absolute; usually none): the
-/// caller gives each one a volume.
-pub fn create(
+/// missing, must not have a rootfs yet), its config.json the spec `spec`
+/// makes of it. On error (`spec`'s too) nothing is left: no row, mount or
+/// directory. `volatile`: the container's writable layer is thrown away
+/// with it (`run --rm`), so the overlay skips the syncs that make it
+/// durable (its unmount would otherwise flush the whole host filesystem).
+pub fn create<E: From<BundleError>>(
+    store: &Store,
+    image: &str,
+    id: &str,
+    dir: &Path,
+    volatile: bool,
+    spec: impl FnOnce(&Made<'_>) -> std::result::Result<Spec, E>,
+) -> std::result::Result<(), E> {
+    let mut guard = None;
+    let made = (|| -> std::result::Result<(), E> {
+        let (g, cfg, img_id, volumes) = mount_bundle(store, image, id, dir, volatile)?;
+        let g = guard.insert(g);
+        let made = Made {
+            cdir: g.cdir.as_deref().expect("made"),
+            rootfs: g.rootfs.as_deref().expect("made"),
+            image_id: &img_id,
+            image: &cfg,
+            volumes: &volumes,
+        };
+        let spec = spec(&made)?;
+        let config = dir_of(g).join("config.json");
+        g.config = Some(config.clone());
+        write_config(&config, &spec)?;
+        Ok(())
+    })();
+    match (made, guard) {
+        (Ok(()), Some(g)) => {
+            g.disarm();
+            Ok(())
+        }
+        // the guard, dropped armed, undoes what was made
+        (made, _) => made,
+    }
+}
+
+/// The bundle's directory (the rootfs's parent).
+fn dir_of(g: &Guard<'_>) -> PathBuf {
+    g.rootfs
+        .as_deref()
+        .and_then(Path::parent)
+        .expect("a bundle with a rootfs")
+        .to_path_buf()
+}
+
+/// `rbox bundle create`: a bundle whose config.json is the image's with
+/// Docker's defaults (`args` replaces the image's Cmd when not empty), for
+/// any OCI runtime to run.
+pub fn create_from_image(
     store: &Store,
     image: &str,
     id: &str,
     dir: &Path,
     args: &[String],
+) -> Result<()> {
+    let parent = cgroups::env_parent()?.unwrap_or_else(|| cgroups::DEFAULT_PARENT.into());
+    create(store, image, id, dir, false, |m| -> Result<Spec> {
+        let files = IdFiles::read(m.rootfs)?;
+        Ok(oci::from_image(
+            m.image,
+            m.image_id,
+            id,
+            args,
+            &files,
+            oci::host::cgroup_ns(),
+            &cgroups::path(&parent, id),
+        )?)
+    })
+}
+
+/// The row, the directories and the overlay mount of a new bundle, and
+/// the guard that undoes them; the image's config and VOLUME paths.
+fn mount_bundle<'a>(
+    store: &'a Store,
+    image: &str,
+    id: &str,
+    dir: &Path,
     volatile: bool,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Guard<'a>, ImageConfiguration, String, Vec<PathBuf>)> {
     if !valid_id(id) {
         return Err(BundleError::BadId(id.to_string()));
     }
@@ -222,23 +288,12 @@ pub fn create(
         check_volume(&rootfs, v, &img.id)?;
     }
 
-    let spec = spec_for(&rootfs, &cfg, id, &img.id, args)?;
-    let config_path = dir.join("config.json");
-    g.config = Some(config_path.clone());
-    let tmp = dir.join(".config.json.tmp");
-    let json = serde_json::to_vec_pretty(&spec).map_err(|source| StoreError::BadJson {
-        path: config_path.clone(),
-        source,
-    })?;
-    fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
-    fs::rename(&tmp, &config_path).map_err(io_err("rename", &config_path))?;
-    g.disarm();
-    Ok(volumes)
+    Ok((g, cfg, img.id, volumes))
 }
 
-/// Writes the container's config.json (a temp file renamed into place).
-pub fn write_config(path: &Path, spec: &Spec) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
+/// Writes config.json (a temp file renamed into place).
+fn write_config(path: &Path, spec: &Spec) -> Result<()> {
+    let tmp = path.with_file_name(".config.json.tmp");
     let json = serde_json::to_vec_pretty(spec).expect("a spec serializes");
     fs::write(&tmp, json).map_err(io_err("write", &tmp))?;
     fs::rename(&tmp, path).map_err(io_err("rename", path))?;
@@ -275,60 +330,6 @@ fn image_volumes(
         if !out.contains(&p) {
             out.push(p);
         }
-    }
-    Ok(out)
-}
-
-/// Where `path` leads inside `rootfs`, symlinks followed as if `rootfs`
-/// were `/` (`..` stops at it); the part that does not exist is taken as
-/// written. Each prefix looked at has no symlink in it, so no lookup
-/// leaves the rootfs.
-pub(crate) fn resolve_in_root(rootfs: &Path, path: &Path) -> io::Result<PathBuf> {
-    let mut todo: Vec<std::ffi::OsString> = path
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_os_string()),
-            std::path::Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    let mut out = PathBuf::from("/");
-    let mut links = 0;
-    let mut exists = true;
-    while let Some(c) = todo.pop() {
-        if c == ".." {
-            out.pop();
-            continue;
-        }
-        let next = out.join(&c);
-        if exists {
-            let host = rootfs.join(next.strip_prefix("/").expect("absolute"));
-            match fs::symlink_metadata(&host) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    links += 1;
-                    if links > 40 {
-                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                    }
-                    let target = fs::read_link(&host)?;
-                    if target.is_absolute() {
-                        out = PathBuf::from("/");
-                    }
-                    for t in target.components().rev() {
-                        match t {
-                            std::path::Component::Normal(n) => todo.push(n.to_os_string()),
-                            std::path::Component::ParentDir => todo.push("..".into()),
-                            _ => {}
-                        }
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => exists = false,
-                Err(e) => return Err(e),
-            }
-        }
-        out = next;
     }
     Ok(out)
 }
@@ -482,180 +483,6 @@ impl Drop for Guard<'_> {
             eprintln!("rbox: warning: {e}");
         }
     }
-}
-
-/// Read `rel` (e.g. "etc/passwd") inside `rootfs` without leaving it:
-/// `openat2(RESOLVE_IN_ROOT)` resolves `..` and absolute symlinks against
-/// the rootfs. None when the image has no such file.
-pub(crate) fn read_in_root(rootfs: &Path, rel: &'static str) -> Result<Option<String>> {
-    let err = |source| BundleError::ReadIdFile { path: rel, source };
-    let root = File::open(rootfs).map_err(err)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = match openat2(root.as_raw_fd(), rel, how) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
-        Err(e) => return Err(err(e.into())),
-    };
-    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
-    let f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    if !f.metadata().map_err(err)?.is_file() {
-        return Ok(None);
-    }
-    let mut s = String::new();
-    f.take(ID_FILE_MAX).read_to_string(&mut s).map_err(err)?;
-    Ok(Some(s))
-}
-
-const MASKED_PATHS: [&str; 11] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// The runtime spec for a container of this image (rootfs already mounted,
-/// so the user is resolved against the merged layers).
-fn spec_for(
-    rootfs: &Path,
-    image: &oci_spec::image::ImageConfiguration,
-    id: &str,
-    image_id: &str,
-    args: &[String],
-) -> Result<Spec> {
-    let empty = oci_spec::image::Config::default();
-    let c = image.config().as_ref().unwrap_or(&empty);
-    let mut argv: Vec<String> = c.entrypoint().clone().unwrap_or_default();
-    if args.is_empty() {
-        argv.extend(c.cmd().clone().unwrap_or_default());
-    } else {
-        argv.extend(args.iter().cloned());
-    }
-    if argv.is_empty() {
-        return Err(BundleError::NoCommand(short_id(image_id).to_string()));
-    }
-    let passwd = read_in_root(rootfs, "etc/passwd")?;
-    let group = read_in_root(rootfs, "etc/group")?;
-    let u = user::resolve(
-        c.user().as_deref().unwrap_or(""),
-        passwd.as_deref(),
-        group.as_deref(),
-    )
-    .map_err(|source| BundleError::User {
-        image: short_id(image_id).to_string(),
-        source,
-    })?;
-    let hostname: String = id.chars().take(12).collect();
-    let image_env = c.env().clone().unwrap_or_default();
-    let has = |k: &str| image_env.iter().any(|e| e.split('=').next() == Some(k));
-    let mut env = Vec::new();
-    if !has("PATH") {
-        env.push(DEFAULT_PATH.to_string());
-    }
-    env.push(format!("HOSTNAME={hostname}"));
-    env.extend(image_env.iter().cloned());
-    // no HOME unless the image sets one: the runtime takes it from the
-    // container's /etc/passwd for the process's uid (runc's rule, as with
-    // Docker), so `-u` and `exec -u` get their own user's
-    let cwd = c
-        .working_dir()
-        .clone()
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
-    let caps = process_caps(DEFAULT_CAPS.into_iter().collect(), u.uid, &HashSet::new())?;
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .args(argv)
-        .env(env)
-        .cwd(cwd)
-        .user(
-            UserBuilder::default()
-                .uid(u.uid)
-                .gid(u.gid)
-                .additional_gids(u.additional_gids)
-                .build()?,
-        )
-        .capabilities(caps)
-        .build()?;
-    let mut namespaces = Vec::new();
-    for t in [
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-    ] {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
-    }
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Cgroup)
-                .build()?,
-        );
-    }
-    let mut mounts: Vec<Mount> = oci_spec::runtime::get_default_mounts();
-    // read-only, as Docker has it (unless oci-spec's defaults have one)
-    if !mounts
-        .iter()
-        .any(|m| m.destination() == Path::new("/sys/fs/cgroup"))
-    {
-        mounts.push(
-            MountBuilder::default()
-                .destination("/sys/fs/cgroup")
-                .typ("cgroup")
-                .source("cgroup")
-                .options(
-                    ["ro", "nosuid", "noexec", "nodev"]
-                        .map(String::from)
-                        .to_vec(),
-                )
-                .build()?,
-        );
-    }
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .resources(
-            LinuxResourcesBuilder::default()
-                .devices(crate::devices::default_rules())
-                .build()?,
-        )
-        .cgroups_path(PathBuf::from(cgroups::path(
-            &cgroups::env_parent()?.unwrap_or_else(|| cgroups::DEFAULT_PARENT.into()),
-            id,
-        )))
-        .masked_paths(MASKED_PATHS.map(String::from).to_vec())
-        .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
-        .build()?;
-    Ok(SpecBuilder::default()
-        .version("1.0.2")
-        .root(
-            RootBuilder::default()
-                .path("rootfs")
-                .readonly(false)
-                .build()?,
-        )
-        .hostname(hostname)
-        .process(process)
-        .mounts(mounts)
-        .linux(linux)
-        .build()?)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod net;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod rootfs;
 pub mod runconfig;
 pub mod seccomp;
 pub mod signals;

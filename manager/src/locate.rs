@@ -32,6 +32,45 @@ pub fn runtime_bin() -> PathBuf {
     PathBuf::from("rrun")
 }
 
+/// rbox-init was not found.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "--init: rbox-init not found next to rbox, next to the runtime, nor in PATH (or set RBOX_INIT)"
+)]
+pub struct NoInit;
+
+/// `--init`'s binary: `$RBOX_INIT`, else `rbox-init` next to rbox, next to
+/// the runtime, or in PATH (an absolute path: it is bind-mounted).
+pub fn init_bin() -> Result<PathBuf, NoInit> {
+    if let Some(p) = std::env::var_os("RBOX_INIT") {
+        return Ok(PathBuf::from(p));
+    }
+    let name = "rbox-init";
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let runtime_dir = std::fs::canonicalize(runtime_bin())
+        .ok()
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(runtime_bin()))
+                    .find(|p| p.is_file())
+            })
+        })
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    exe_dir
+        .into_iter()
+        .chain(runtime_dir)
+        .chain(path_dirs)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(NoInit)
+}
+
 /// `name`, from `$env` (which must then name a file), next to the running
 /// rbox, or in `PATH`.
 pub fn find(name: &'static str, env: &'static str) -> Result<PathBuf, NotInstalled> {

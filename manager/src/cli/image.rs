@@ -322,7 +322,7 @@ pub fn bundle(ctx: &Ctx, v: BundleVerb) -> Result<ExitCode> {
             dir,
             args,
         } => {
-            bundle::create(&ctx.store, &image, &id, &dir, &args, false)?;
+            bundle::create_from_image(&ctx.store, &image, &id, &dir, &args)?;
         }
         BundleVerb::Rm { id } => bundle::remove(&ctx.store, &id)?,
     }

@@ -15,14 +15,16 @@ use crate::claim;
 use crate::mounts::{MountSpec, Source};
 use crate::names::{random_hex, random_name, valid_name};
 use crate::net::cni::{self, Cni};
+use crate::net::plan::netns_path;
 use crate::net::usernet;
-use crate::oci::adjust_spec;
+use crate::oci::{self, Host, Inputs, NetNs, Paths};
+use crate::rootfs::IdFiles;
 use crate::store::Store;
 use crate::volume;
 use cni_types::PortMapping;
 
-/// `rbox create`: bundle, adjusted config.json and records; nothing runs
-/// yet. On error nothing is left.
+/// `rbox create`: the bundle with its config.json (oci::build) and the
+/// records; nothing runs yet. On error nothing is left.
 pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     check_before_create(rs)?;
     // what a killed rbox left (it may hold the name asked for)
@@ -37,6 +39,8 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         }
     }
     let mut rs = rs.clone();
+    // the network mode of the container whose network this one shares
+    let mut target_mode = None;
     match rs.net.clone() {
         Some(NetMode::User(n)) => {
             rs.net = Some(NetMode::User(usernet::find(store, &n)?.name));
@@ -76,6 +80,7 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             let hostname = fs::read_to_string(&h).map_err(io_err("read", &h))?;
             rs.hostname = Some(hostname.trim().to_string()).filter(|h| !h.is_empty());
             rs.net = Some(NetMode::Container(target.id));
+            target_mode = Some(target.spec.net.unwrap_or(NetMode::Bridge));
         }
         _ => {}
     }
@@ -141,32 +146,39 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     // held until the container is started (or `settle`d by `rbox create`)
     let held = claim::take(store, &id).map_err(io_err("claim", &containers_dir(store)))?;
     claim::hold(&id, held);
-    let args = if rs.entrypoint.is_some() {
-        Vec::new()
-    } else {
-        rs.cmd.clone()
+    let paths = Paths {
+        root: store.root().to_path_buf(),
+        // --net container:ID shares that container's files
+        etc: match &rs.net {
+            Some(NetMode::Container(target)) => cdir.with_file_name(target),
+            _ => cdir.clone(),
+        },
+        netns: match (&rs.net, &target_mode) {
+            (Some(NetMode::Host), _) => NetNs::Host,
+            (Some(NetMode::Container(_)), Some(NetMode::Host)) => NetNs::HostNetwork,
+            (Some(NetMode::Container(target)), _) => NetNs::At(netns_path(target)),
+            _ => NetNs::At(netns_path(&id)),
+        },
     };
-    match bundle::create(store, &rs.image, &id, &bdir, &args, rs.rm) {
-        Ok(image_volumes) => add_image_volumes(&mut rs, image_volumes),
-        Err(e) => {
-            claim::release(&id);
-            return Err(e.into());
-        }
-    }
-    let rs = &rs;
-    let made = (|| -> Result<Container> {
-        let config = bdir.join("config.json");
-        let text = fs::read(&config).map_err(io_err("read", &config))?;
-        let mut spec: Spec = serde_json::from_slice(&text)
-            .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
-        adjust_spec(&mut spec, rs, &id, &cdir, &bdir.join("rootfs"))?;
-        let hostname = spec.hostname().clone().unwrap_or_default();
-        fs::write(cdir.join("hostname"), format!("{hostname}\n"))
-            .map_err(io_err("write", &cdir.join("hostname")))?;
-        for f in ["hosts", "resolv.conf"] {
-            fs::write(cdir.join(f), "").map_err(io_err("write", &cdir.join(f)))?;
-        }
-        bundle::write_config(&config, &spec)?;
+    let image = rs.image.clone();
+    let made = bundle::create(store, &image, &id, &bdir, rs.rm, |m| -> Result<Spec> {
+        add_image_volumes(&mut rs, m.volumes.to_vec());
+        let files = IdFiles::read(m.rootfs)?;
+        let host = Host::read(&rs)?;
+        let spec = oci::build(&Inputs {
+            id: &id,
+            image_id: m.image_id,
+            image: m.image,
+            run: &rs,
+            paths: &paths,
+            files: &files,
+            host: &host,
+        })?;
+        make_mount_sources(&rs, &paths.root, m.rootfs)?;
+        write_etc_files(m.cdir, spec.hostname().as_deref())?;
+        Ok(spec)
+    })
+    .and_then(|()| {
         let state = RunState {
             status: "created".into(),
             ..Default::default()
@@ -177,13 +189,54 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             Err(e) => return Err(e.into()),
         }
         find(store, &id)
-    })();
+    });
     if made.is_err() {
         let _ = bundle::remove(store, &id);
-        volume::remove_anonymous(store, rs);
+        volume::remove_anonymous(store, &rs);
         claim::release(&id);
     }
     made
+}
+
+/// What the spec's mounts need on the host: a `-v` source that is missing
+/// is made a directory, like Docker's (what exists, a directory, a file, a
+/// device, is bound as it is); a volume's directory is made, and an empty
+/// one gets what the image has at the mount path (Docker's copy-up).
+fn make_mount_sources(rs: &RunSpec, root: &Path, rootfs: &Path) -> Result<()> {
+    for m in &rs.mounts {
+        match &m.source {
+            Source::Bind(p) => {
+                if fs::metadata(p).is_err() {
+                    fs::create_dir_all(p).map_err(io_err("create host directory", p))?;
+                }
+            }
+            Source::Volume(Some(name)) => {
+                let dir = volume::data_dir(root, name);
+                fs::create_dir_all(&dir).map_err(io_err("create volume", &dir))?;
+                let empty = fs::read_dir(&dir)
+                    .map_err(io_err("read volume", &dir))?
+                    .next()
+                    .is_none();
+                if empty {
+                    crate::cp::copy_up(rootfs, &m.target, &dir)?;
+                }
+            }
+            Source::Volume(None) | Source::Tmpfs { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// The container's /etc/hostname (the spec's hostname), and the
+/// /etc/hosts and /etc/resolv.conf that start fills in.
+fn write_etc_files(cdir: &Path, hostname: Option<&str>) -> Result<()> {
+    let file = cdir.join("hostname");
+    fs::write(&file, format!("{}\n", hostname.unwrap_or_default()))
+        .map_err(io_err("write", &file))?;
+    for f in ["hosts", "resolv.conf"] {
+        fs::write(cdir.join(f), "").map_err(io_err("write", &cdir.join(f)))?;
+    }
+    Ok(())
 }
 
 /// Docker's smallest memory limit: less cannot even start a process.

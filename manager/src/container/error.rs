@@ -7,7 +7,6 @@ use crate::bundle::BundleError;
 use crate::devices;
 use crate::net::cni;
 use crate::net::usernet;
-use crate::seccomp;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +37,8 @@ pub enum ContainerError {
     NetMode(#[from] super::record::BadNetMode),
     #[error(transparent)]
     Spec(#[from] crate::oci::error::SpecError),
+    #[error(transparent)]
+    ImageFile(#[from] crate::rootfs::ReadError),
     #[error("{0}")]
     Invalid(String),
     #[error("exec failed: {0}")]
@@ -55,10 +56,6 @@ pub enum ContainerError {
 }
 
 pub type Result<T> = std::result::Result<T, ContainerError>;
-
-pub(crate) fn invalid_opt(e: seccomp::SeccompError) -> ContainerError {
-    ContainerError::Invalid(e.to_string())
-}
 
 pub(crate) fn io_err(
     op: &'static str,

@@ -15,7 +15,9 @@ use super::terminal::{
 };
 use crate::bundle;
 use crate::names::random_hex;
-use crate::oci::{added_caps, all_caps, override_process};
+use crate::oci::process::host_env;
+use crate::oci::{added_caps, all_caps, override_process, process_caps, Overrides, SpecError};
+use crate::rootfs::IdFiles;
 use crate::store::Store;
 use crate::supervisor;
 
@@ -52,32 +54,36 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(es.cmd.clone()));
-    override_process(
-        &mut process,
-        &es.env,
-        es.tty,
-        es.workdir.as_deref(),
-        es.user.as_deref(),
-        // the container's --group-add, for -u's user (config.json's process has them)
-        if es.user.is_some() {
+    // -u's user (and the container's --group-add for it: config.json's
+    // process has them otherwise) is resolved in the container's files
+    let files = match es.user {
+        Some(_) => IdFiles::read(&c.bundle.join("rootfs"))?,
+        None => IdFiles::default(),
+    };
+    let overrides = Overrides {
+        env: &es.env,
+        tty: es.tty,
+        workdir: es.workdir.as_deref(),
+        user: es.user.as_deref(),
+        group_add: if es.user.is_some() {
             &c.spec.group_add
         } else {
             &[]
         },
-        &c.bundle.join("rootfs"),
-    )?;
+    };
+    override_process(&mut process, &overrides, &files, host_env)?;
     // the sets follow the exec's user (root gets the bounding set, another
     // user only what --cap-add asked), --privileged widens the bounding set
     if let Some(caps) = process.capabilities().clone() {
+        let all = all_caps();
         let bounding = match es.privileged {
-            true => all_caps(),
+            true => all.clone(),
             false => caps.bounding().clone().unwrap_or_default(),
         };
-        let added = added_caps(&c.spec.cap_add)?;
+        let added = added_caps(&c.spec.cap_add, &all)?;
         let uid = process.user().uid();
         process.set_capabilities(Some(
-            crate::oci::process_caps(bounding, uid, &added)
-                .map_err(|e| ContainerError::Invalid(format!("config.json: {e}")))?,
+            process_caps(bounding, uid, &added).map_err(SpecError::from)?,
         ));
     }
     let exec_id = format!("exec-{}", random_hex(8));

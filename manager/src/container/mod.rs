@@ -54,7 +54,7 @@ pub use recover::recover_orphans;
 pub use remove::remove;
 pub use rename::rename;
 pub use restart::parse_restart;
-pub use runtime::{init_bin, live_status, runtime_status};
+pub use runtime::{live_status, runtime_status};
 pub use start::start;
 pub use stop::{restart, stop};
 pub use top::top;

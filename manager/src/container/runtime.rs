@@ -2,8 +2,6 @@
 //! ROOT/runtime/<namespace> where the shims keep it), asked about a
 //! container directly.
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -13,45 +11,6 @@ use super::record::Container;
 use crate::locate::runtime_bin;
 use crate::store::Store;
 use crate::supervisor;
-
-/// Where `--init` puts rbox-init in the container.
-pub(crate) const INIT_PATH: &str = "/sbin/rbox-init";
-
-/// `--init`'s binary: `$RBOX_INIT`, else `rbox-init` next to rbox, next to
-/// the runtime, or in PATH (an absolute path: it is bind-mounted).
-pub fn init_bin() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("RBOX_INIT") {
-        return Ok(PathBuf::from(p));
-    }
-    let name = "rbox-init";
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf));
-    let runtime_dir = fs::canonicalize(runtime_bin())
-        .ok()
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|d| d.join(runtime_bin()))
-                    .find(|p| p.is_file())
-            })
-        })
-        .and_then(|p| p.parent().map(Path::to_path_buf));
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    exe_dir
-        .into_iter()
-        .chain(runtime_dir)
-        .chain(path_dirs)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            ContainerError::Invalid(format!(
-                "--init: {name} not found next to rbox, next to the runtime, nor in PATH (or set RBOX_INIT)"
-            ))
-        })
-}
 
 /// rrun's state root: ROOT/runtime/<namespace>, where the shim (given
 /// ROOT/runtime) puts it, like containerd's runc shim.

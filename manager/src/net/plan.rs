@@ -8,8 +8,6 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
-
 use super::cni::{self, Cni, NetNs, Network};
 use super::etc_files;
 use super::ports;
@@ -54,7 +52,7 @@ pub(crate) fn plan_network(store: &Store, c: &Container, state: &mut RunState) -
     match &mode {
         NetMode::Host => return Ok(plan),
         NetMode::Container(target) => {
-            join_network_of(store, c, target)?;
+            join_network_of(store, target)?;
             return Ok(plan);
         }
         _ => {}
@@ -80,12 +78,11 @@ pub(crate) fn plan_network(store: &Store, c: &Container, state: &mut RunState) -
         lock.check(&ports, &c.id, &c.name)?;
         Some(lock)
     };
-    let ns = NetNs::create(&format!("rbox-{}", short_id(&c.id)))?;
+    let ns = NetNs::create(&netns_name(&c.id))?;
     state.netns = Some(ns.path.clone());
     if let Some(lock) = claims {
         lock.claim(&ports, &c.id, &ns.path)?;
     }
-    set_netns_path(c, &ns.path)?;
     plan.ports = ports;
     plan.add = conflist.map(|conflist| (cni, conflist, ns));
     Ok(plan)
@@ -128,51 +125,35 @@ pub(crate) fn finish_network(
     Ok(())
 }
 
-/// The network namespace path goes into config.json.
-fn set_netns_path(c: &Container, path: &Path) -> Result<()> {
-    let config = c.bundle.join("config.json");
-    let text = fs::read(&config).map_err(io_err("read", &config))?;
-    let mut spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
-    if let Some(mut linux) = spec.linux().clone() {
-        let mut nss = linux.namespaces().clone().unwrap_or_default();
-        for n in nss.iter_mut() {
-            if n.typ() == LinuxNamespaceType::Network {
-                n.set_path(Some(path.to_path_buf()));
-            }
-        }
-        linux.set_namespaces(Some(nss));
-        spec.set_linux(Some(linux));
-    }
-    Ok(bundle::write_config(&config, &spec)?)
+/// The name of container `id`'s network namespace (under /run/netns):
+/// known from its id, so its config.json names it from the start.
+fn netns_name(id: &str) -> String {
+    format!("rbox-{}", short_id(id))
 }
 
-/// `--net container:ID`: the running target's network namespace (its
-/// /run/netns file, or its init's for `--net host`); the container keeps
-/// no namespace of its own to tear down, and shares the target's /etc
-/// files (bind-mounted from the target's directory).
-fn join_network_of(store: &Store, c: &Container, target: &str) -> Result<()> {
+/// Where container `id`'s network namespace is mounted while it runs.
+pub fn netns_path(id: &str) -> PathBuf {
+    NetNs::path_for(&netns_name(id))
+}
+
+/// `--net container:ID`: the target must be running (its namespace, which
+/// config.json names, exists only then); the container keeps no namespace
+/// of its own to tear down, and shares the target's /etc files
+/// (bind-mounted from the target's directory).
+fn join_network_of(store: &Store, target: &str) -> Result<()> {
     let t = find(store, target).map_err(|e| match e {
         ContainerError::NoSuch(_) => ContainerError::Invalid(format!(
             "cannot join the network of container {target}: it was removed"
         )),
         e => e,
     })?;
-    let pid = match runtime_status(store, &t.id) {
-        Some((s, pid)) if s == "running" && t.state.status == "running" => pid,
-        _ => {
-            return Err(ContainerError::Invalid(format!(
-                "cannot join the network of container {}: it is not running",
-                t.name
-            )))
-        }
-    };
-    let path = t
-        .state
-        .netns
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
-    set_netns_path(c, &path)
+    match runtime_status(store, &t.id) {
+        Some((s, _)) if s == "running" && t.state.status == "running" => Ok(()),
+        _ => Err(ContainerError::Invalid(format!(
+            "cannot join the network of container {}: it is not running",
+            t.name
+        ))),
+    }
 }
 
 /// Rewrites (in place: they are bind-mounted) the /etc/hosts of every

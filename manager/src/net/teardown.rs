@@ -3,12 +3,11 @@
 use serde_json::Value;
 
 use super::cni::{self, Cni, NetNs};
-use super::plan::default_conflist;
+use super::plan::{default_conflist, netns_path};
 use super::ports;
 use super::usernet;
 use crate::container::error::Result;
 use crate::container::record::{Container, NetMode, RunState};
-use crate::image::short_id;
 use crate::store::Store;
 use cni_types::{NetConfList, PortMapping};
 
@@ -69,7 +68,7 @@ pub(crate) fn net_teardown(
     state: &mut RunState,
 ) -> Option<NetTeardown> {
     // a namespace not recorded: the rbox that made it was killed
-    let made = NetNs::path_for(&format!("rbox-{}", short_id(&c.id)));
+    let made = netns_path(&c.id);
     let path = state
         .netns
         .take()

@@ -9,12 +9,13 @@ use serde_json::json;
 
 use super::error::{Result, SpecError};
 
-/// What `--cap-add` names (`ALL`: every capability rbox may pass on).
-pub fn added_caps(names: &[String]) -> Result<HashSet<Capability>> {
+/// What `--cap-add` names (`ALL`: every capability rbox may pass on,
+/// `all`).
+pub fn added_caps(names: &[String], all: &HashSet<Capability>) -> Result<HashSet<Capability>> {
     let mut out = HashSet::new();
     for a in names {
         if a.eq_ignore_ascii_case("ALL") {
-            out.extend(all_caps());
+            out.extend(all.iter().copied());
         } else {
             out.insert(cap(a)?);
         }
@@ -76,8 +77,8 @@ pub const ALL_CAPS: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// Every capability rbox itself may pass on (ALL_CAPS is in the kernel's
-/// numbering; one outside rbox's bounding set would make capset fail).
+/// Every capability rbox itself may pass on: its own bounding set (from
+/// /proc/self/status).
 pub fn all_caps() -> HashSet<Capability> {
     let bounding = fs::read_to_string("/proc/self/status")
         .ok()
@@ -87,6 +88,12 @@ pub fn all_caps() -> HashSet<Capability> {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(u64::MAX);
+    in_mask(bounding)
+}
+
+/// The capabilities of a bounding-set mask (ALL_CAPS is in the kernel's
+/// numbering; one outside rbox's bounding set would make capset fail).
+pub fn in_mask(bounding: u64) -> HashSet<Capability> {
     ALL_CAPS
         .iter()
         .enumerate()
