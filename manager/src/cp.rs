@@ -23,6 +23,31 @@ use crate::container::record::Container;
 use crate::mounts::Source;
 use crate::store::Store;
 
+/// What `cp` refuses, naming the path and why.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("tar entry {}: `..` is not allowed", .0.display())]
+    DotDot(PathBuf),
+    #[error("no such file or directory in container {container}: {path}")]
+    NoSource { container: String, path: String },
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{}: no file name", .0.display())]
+    NoFileName(PathBuf),
+    #[error("{}: no such directory on the host", .0.display())]
+    NoHostDirectory(PathBuf),
+    #[error("copying between containers is not supported")]
+    BetweenContainers,
+    #[error("{container}:{path}: on a read-only mount")]
+    ReadOnly { container: String, path: String },
+    #[error("{container}:{path}: not a directory (a tar stream is extracted into one)")]
+    StreamNeedsDirectory { container: String, path: String },
+    #[error("{container}:{}: no such directory in the container", .path.display())]
+    NoDirectoryIn { container: String, path: PathBuf },
+    #[error("copy-up: tar thread panicked")]
+    TarThreadPanicked,
+}
+
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError {
     let path = path.to_path_buf();
     move |source| ContainerError::Io { op, path, source }
@@ -257,12 +282,7 @@ pub fn untar_into_root(root: &Root, rel: &Path, tar: impl Read, opts: &Extract) 
             match comp {
                 Component::Normal(n) => clean.push(n),
                 Component::CurDir | Component::RootDir => {}
-                _ => {
-                    return Err(ContainerError::Invalid(format!(
-                        "tar entry {}: `..` is not allowed",
-                        raw.display()
-                    )))
-                }
+                _ => return Err(CopyError::DotDot(raw.to_path_buf()).into()),
             }
         }
         let target = rel.join(&clean);
@@ -398,7 +418,7 @@ fn destination(
     dest_is_dir: bool,
     dest_exists: bool,
     dest: &Path,
-) -> std::result::Result<(PathBuf, PathBuf), String> {
+) -> std::result::Result<(PathBuf, PathBuf), CopyError> {
     let contents = src.ends_with("/.");
     let base = Path::new(src.trim_end_matches("/.").trim_end_matches('/'))
         .file_name()
@@ -411,13 +431,13 @@ fn destination(
         return Ok((dest.to_path_buf(), base));
     }
     if dest_exists && contents {
-        return Err(format!("{}: not a directory", dest.display()));
+        return Err(CopyError::NotADirectory(dest.to_path_buf()));
     }
     let parent = dest.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = dest
         .file_name()
         .map(PathBuf::from)
-        .ok_or_else(|| format!("{}: no file name", dest.display()))?;
+        .ok_or_else(|| CopyError::NoFileName(dest.to_path_buf()))?;
     Ok((parent, name))
 }
 
@@ -449,10 +469,11 @@ impl Location {
 pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Result<()> {
     let (root, rel) = resolve(store, c, src)?;
     if kind_in_root(&root, &rel).is_none() {
-        return Err(ContainerError::Invalid(format!(
-            "no such file or directory in container {}: {src}",
-            c.name
-        )));
+        return Err(CopyError::NoSource {
+            container: c.name.clone(),
+            path: src.to_string(),
+        }
+        .into());
     }
     let base = Path::new(src.trim_end_matches("/.").trim_end_matches('/'))
         .file_name()
@@ -468,17 +489,14 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Res
                 meta.is_some(),
                 dest,
             )
-            .map_err(ContainerError::Invalid)?;
+            .map_err(ContainerError::from)?;
             let into = if into.as_os_str().is_empty() {
                 PathBuf::from(".")
             } else {
                 into
             };
             if !into.is_dir() {
-                return Err(ContainerError::Invalid(format!(
-                    "{}: no such directory on the host",
-                    into.display()
-                )));
+                return Err(CopyError::NoHostDirectory(into).into());
             }
             let top = if top.as_os_str().is_empty() {
                 PathBuf::from(".")
@@ -500,9 +518,7 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Res
             });
             writer
         }
-        Location::Container { .. } => Err(ContainerError::Invalid(
-            "copying between containers is not supported".into(),
-        )),
+        Location::Container { .. } => Err(CopyError::BetweenContainers.into()),
     }
 }
 
@@ -517,19 +533,21 @@ pub fn copy_in(
 ) -> Result<()> {
     let (root, rel) = resolve(store, c, dest)?;
     if root.readonly {
-        return Err(ContainerError::Invalid(format!(
-            "{}:{dest}: on a read-only mount",
-            c.name
-        )));
+        return Err(CopyError::ReadOnly {
+            container: c.name.clone(),
+            path: dest.to_string(),
+        }
+        .into());
     }
     let kind = kind_in_root(&root, &rel);
     match src {
         Location::Stdio => {
             if kind != Some(SFlag::S_IFDIR) {
-                return Err(ContainerError::Invalid(format!(
-                    "{}:{dest}: not a directory (a tar stream is extracted into one)",
-                    c.name
-                )));
+                return Err(CopyError::StreamNeedsDirectory {
+                    container: c.name.clone(),
+                    path: dest.to_string(),
+                }
+                .into());
             }
             untar_into_root(&root, &rel, io::stdin().lock(), opts)
         }
@@ -542,13 +560,13 @@ pub fn copy_in(
             .map_err(io_err("stat", path))?;
             let (into, top) =
                 destination(&src_s, kind == Some(SFlag::S_IFDIR), kind.is_some(), &rel)
-                    .map_err(ContainerError::Invalid)?;
+                    .map_err(ContainerError::from)?;
             if kind_in_root(&root, &into) != Some(SFlag::S_IFDIR) {
-                return Err(ContainerError::Invalid(format!(
-                    "{}:{}: no such directory in the container",
-                    c.name,
-                    Path::new("/").join(&into).display()
-                )));
+                return Err(CopyError::NoDirectoryIn {
+                    container: c.name.clone(),
+                    path: Path::new("/").join(&into),
+                }
+                .into());
             }
             let (r, w) = nix::unistd::pipe().map_err(errno("pipe", Path::new("-")))?;
             let (r, w) = (File::from(r), File::from(w));
@@ -574,9 +592,7 @@ pub fn copy_in(
                 extracted.and(written.map_err(io_err("read", path)))
             })
         }
-        Location::Container { .. } => Err(ContainerError::Invalid(
-            "copying between containers is not supported".into(),
-        )),
+        Location::Container { .. } => Err(CopyError::BetweenContainers.into()),
     }
 }
 
@@ -612,11 +628,9 @@ pub fn copy_up(rootfs: &Path, target: &Path, dir: &Path) -> Result<()> {
         let image = &image;
         let writer = s.spawn(move || tar_from_root(image, rel, Path::new("."), w));
         let read = untar_into_root(&volume, Path::new(""), r, &Extract { keep_owner: true });
-        let written = writer.join().unwrap_or_else(|_| {
-            Err(ContainerError::Invalid(
-                "copy-up: tar thread panicked".into(),
-            ))
-        });
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(CopyError::TarThreadPanicked.into()));
         read.and(written)
     });
     copied?;

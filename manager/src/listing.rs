@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::container::{self, Container, ContainerError, NetMode};
+use crate::container::{self, Container, ContainerError, LiveStatus, NetMode};
 use crate::filter::Filters;
 use crate::format::{
     ellipsis, go_quote, go_time, human_since, human_size, seconds_since, tabwrite,
@@ -176,7 +176,7 @@ pub struct PsOptions {
 
 /// Docker's STATUS: `Up 5 minutes`, `Up 2 seconds (Paused)`, `Exited (3)
 /// 1 hour ago`, `Created`.
-fn status_text(c: &Container, status: &str) -> String {
+fn status_text(c: &Container, status: LiveStatus) -> String {
     let up = || {
         c.state
             .started_at
@@ -185,9 +185,9 @@ fn status_text(c: &Container, status: &str) -> String {
             .unwrap_or_default()
     };
     match status {
-        "running" => format!("Up {}", up()),
-        "paused" => format!("Up {} (Paused)", up()),
-        "exited" => format!(
+        LiveStatus::Running => format!("Up {}", up()),
+        LiveStatus::Paused => format!("Up {} (Paused)", up()),
+        LiveStatus::Exited => format!(
             "Exited ({}) {}",
             c.state.exit_code,
             c.state
@@ -196,7 +196,7 @@ fn status_text(c: &Container, status: &str) -> String {
                 .map(|s| human_since(seconds_since(s)))
                 .unwrap_or_default()
         ),
-        _ => "Created".into(),
+        LiveStatus::Created => "Created".into(),
     }
 }
 
@@ -225,7 +225,7 @@ fn created(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 }
 
 /// Does `c` (with live status `status`) pass the filters?
-fn container_matches(store: &Store, f: &Filters, c: &Container, status: &str) -> bool {
+fn container_matches(store: &Store, f: &Filters, c: &Container, status: LiveStatus) -> bool {
     let labels = run_config(c).labels;
     let started = c.state.started_at.is_some();
     let ancestor =
@@ -238,11 +238,11 @@ fn container_matches(store: &Store, f: &Filters, c: &Container, status: &str) ->
     let mine = created(&c.created);
     f.any("id", |v| c.id.starts_with(v))
         && f.name_matches(&c.name)
-        && f.any("status", |v| v == status)
+        && f.any("status", |v| v == status.as_str())
         && f.labels_match(&labels)
         && f.any("ancestor", ancestor)
         && f.any("exited", |v| {
-            status == "exited" && started && v.parse::<i32>() == Ok(c.state.exit_code)
+            status == LiveStatus::Exited && started && v.parse::<i32>() == Ok(c.state.exit_code)
         })
         && f.any("network", |v| {
             let id = match c.spec.net.clone().unwrap_or(NetMode::Bridge) {
@@ -290,25 +290,25 @@ pub fn containers(store: &Store, o: &PsOptions) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for c in container::list(store)? {
         let status = container::live_status(store, &c);
-        if !all && status != "running" && status != "paused" {
+        if !all && !status.is_up() {
             continue;
         }
-        if !container_matches(store, &o.filters, &c, &status) {
+        if !container_matches(store, &o.filters, &c, status) {
             continue;
         }
-        rows.push(container_row(store, &c, &status, o));
+        rows.push(container_row(store, &c, status, o));
     }
     Ok(rows)
 }
 
-fn container_row(store: &Store, c: &Container, status: &str, o: &PsOptions) -> Row {
+fn container_row(store: &Store, c: &Container, status: LiveStatus, o: &PsOptions) -> Row {
     let trunc = !o.no_trunc;
     let config = run_config(c);
     let mut command = config.command();
     if trunc {
         command = ellipsis(&command, 20);
     }
-    let ports = if status == "running" {
+    let ports = if status == LiveStatus::Running {
         c.state
             .ports
             .iter()
@@ -365,7 +365,7 @@ fn container_row(store: &Store, c: &Container, status: &str, o: &PsOptions) -> R
             "Ports": ports,
             "RunningFor": human_since(seconds_since(&c.created)),
             "Size": size,
-            "State": status,
+            "State": status.as_str(),
             "Status": status_text(c, status),
         }),
         methods: json!({ "Label": config.labels }),

@@ -107,7 +107,7 @@ pub fn targets(store: &Store, what: &[String]) -> container::Result<Vec<(Contain
     let mut out = Vec::new();
     for c in list {
         match container::runtime_status(store, &c.id) {
-            Some((st, pid)) if st == "running" || st == "paused" => out.push((c, pid)),
+            Some((st, pid)) if st.is_up() => out.push((c, pid)),
             _ if what.is_empty() => {}
             _ => return Err(container::ContainerError::NotRunning(c.name)),
         }

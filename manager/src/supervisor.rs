@@ -11,6 +11,7 @@ use shim::client::{ProcessIo, ShimClient, ShimOptions};
 
 use crate::bundle;
 use crate::container::error::{ContainerError, Result};
+use crate::container::log_config;
 use crate::container::record::Container;
 use crate::locate::runtime_bin;
 use crate::store::Store;
@@ -100,7 +101,7 @@ pub fn create(store: &Store, c: &Container, attached: bool) -> Result<ShimClient
         "{}{}{}",
         shim::jsonlog::SCHEME,
         log_path(store, &c.id).display(),
-        log_options(&c.spec.log_opts)?
+        log_config::query(&c.spec.log_opts)
     );
     let stdin = if c.spec.interactive {
         let fifo = stdin_fifo(store, &c.id);
@@ -296,38 +297,6 @@ pub fn abandon(client: ShimClient) {
     let _ = client.shutdown();
 }
 
-/// `max-size=10m&max-file=3` from `--log-opt` values, as a URI query; the
-/// values checked as the shim (and Docker's json-file driver) read them:
-/// a size is a positive number of bytes, k, m or g, a file count 1 or more.
-pub fn log_options(opts: &[String]) -> Result<String> {
-    let mut q = Vec::new();
-    for o in opts {
-        let bad = |why: &str| ContainerError::Invalid(format!("--log-opt {o:?}: {why}"));
-        match o.split_once('=') {
-            Some(("max-size", v)) => match log_size(v) {
-                Some(n) if n > 0 => q.push(format!("max-size={v}")),
-                Some(_) => return Err(bad("max-size must be a positive number")),
-                None => {
-                    return Err(bad(&format!(
-                        "invalid size: '{v}' (a number of bytes, or with k, m or g)"
-                    )))
-                }
-            },
-            Some(("max-file", v)) => match v.parse::<i64>() {
-                Ok(n) if n >= 1 && n <= u32::MAX as i64 => q.push(format!("max-file={v}")),
-                Ok(n) if n < 1 => return Err(bad("max-file cannot be less than 1")),
-                _ => return Err(bad(&format!("max-file {v:?} is not a number"))),
-            },
-            _ => return Err(bad("only max-size=SIZE and max-file=N are known")),
-        }
-    }
-    Ok(if q.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.join("&"))
-    })
-}
-
 /// A shim process: its pid and its start time, which tells it from a later
 /// process that got the same pid.
 pub type ShimPid = crate::liveness::Process;
@@ -347,23 +316,6 @@ pub fn shim_gone(store: &Store, c: &Container) -> bool {
         Some(shim) => !shim.alive(),
         None => connect(store, c).is_none(),
     }
-}
-
-/// A `max-size` value the shim takes (shim/src/jsonlog.rs): digits, then
-/// `k`, `m` or `g` and an optional `b`, any case.
-fn log_size(v: &str) -> Option<u64> {
-    let s = v.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, shift) = match s.char_indices().last()? {
-        (i, 'k') => (&s[..i], 10),
-        (i, 'm') => (&s[..i], 20),
-        (i, 'g') => (&s[..i], 30),
-        _ => (s, 0),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    num.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// The shim serving a container, if it is still there.
@@ -416,35 +368,4 @@ pub fn exec(
 
 pub fn map_err(e: shim::client::ClientError) -> ContainerError {
     shim_err(e)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_options_are_checked_like_dockers() {
-        let q = |o: &[&str]| log_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(q(&[]).unwrap(), "");
-        assert_eq!(
-            q(&["max-size=10m", "max-file=3"]).unwrap(),
-            "?max-size=10m&max-file=3"
-        );
-        assert_eq!(q(&["max-size=300"]).unwrap(), "?max-size=300");
-        assert_eq!(q(&["max-size=1KB"]).unwrap(), "?max-size=1KB");
-        for (bad, says) in [
-            ("max-size=-5", "invalid size: '-5'"),
-            ("max-size=0", "max-size must be a positive number"),
-            ("max-size=lots", "invalid size: 'lots'"),
-            ("max-size=", "invalid size: ''"),
-            ("max-size=1t", "invalid size: '1t'"),
-            ("max-file=0", "max-file cannot be less than 1"),
-            ("max-file=-1", "max-file cannot be less than 1"),
-            ("max-file=x", "not a number"),
-            ("mode=blocking", "only max-size=SIZE and max-file=N"),
-        ] {
-            let e = q(&[bad]).unwrap_err().to_string();
-            assert!(e.contains(bad) && e.contains(says), "{bad}: {e}");
-        }
-    }
 }

@@ -86,8 +86,7 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>> {
         let upper = crate::bundle::container_dir(store, &c.id).join("upper");
         let size = dir_size(&upper);
         ctr_size += size;
-        let status = container::live_status(store, c);
-        if status == "running" || status == "paused" {
+        if container::live_status(store, c).is_up() {
             running += 1;
         } else {
             ctr_free += size;

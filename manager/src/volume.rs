@@ -49,9 +49,7 @@ fn path(store: &Store, name: &str) -> PathBuf {
 pub fn create(store: &Store, name: Option<&str>) -> Result<String> {
     let name = name.map(String::from).unwrap_or_else(|| random_hex(32));
     if !valid_name(&name) {
-        return Err(ContainerError::Invalid(format!(
-            "invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+"
-        )));
+        return Err(ContainerError::BadVolumeName(name));
     }
     let p = path(store, &name);
     fs::create_dir_all(&p).map_err(io_err("create volume", &p))?;
@@ -77,14 +75,14 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<()> {
     let p = path(store, name);
     let dir = p.parent().expect("ROOT/volumes/NAME").to_path_buf();
     if !dir.is_dir() || !valid_name(name) {
-        return Err(ContainerError::Invalid(format!("no such volume: {name}")));
+        return Err(ContainerError::NoSuchVolume(name.to_string()));
     }
     let users = users(store, name)?;
     if !users.is_empty() && !force {
-        return Err(ContainerError::Invalid(format!(
-            "volume {name} is in use by {}",
-            users.join(", ")
-        )));
+        return Err(ContainerError::VolumeInUse {
+            name: name.to_string(),
+            users: users.join(", "),
+        });
     }
     fs::remove_dir_all(&dir).map_err(io_err("remove volume", &dir))
 }
@@ -105,7 +103,7 @@ pub fn prune(store: &Store) -> Result<Vec<String>> {
 pub fn inspect(store: &Store, name: &str) -> Result<Value> {
     let p = path(store, name);
     if !p.is_dir() || !valid_name(name) {
-        return Err(ContainerError::Invalid(format!("no such volume: {name}")));
+        return Err(ContainerError::NoSuchVolume(name.to_string()));
     }
     Ok(json!({"Name": name, "Driver": "local", "Mountpoint": p, "Scope": "local"}))
 }

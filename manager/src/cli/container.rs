@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{each, each_line, exit_code, print_removed, Ctx};
-use rbox::container;
+use rbox::container::{self, LiveStatus};
 use rbox::format::table;
 use rbox::image::short_id;
 
@@ -279,7 +279,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<ExitCode> {
                     // a container whose shim was killed is ended meanwhile
                     let _ = container::recover_orphans(store);
                     alive = container::find(store, &id)
-                        .is_ok_and(|c| container::live_status(store, &c) == "running");
+                        .is_ok_and(|c| container::live_status(store, &c) == LiveStatus::Running);
                 }
                 alive
             },

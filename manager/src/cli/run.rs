@@ -8,8 +8,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use super::{exit_code, Ctx};
-use rbox::container::{self, NetMode, RunSpec};
+use rbox::container::log_config::LogOpt;
+use rbox::container::{self, NetMode, RestartPolicy, RunSpec};
 use rbox::mounts::{parse_size, MountSpec};
+use rbox::oci::{parse_ulimit, SecurityOptions};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -136,7 +138,7 @@ impl RunArgs {
                 self.restart
             );
         }
-        rbox::seccomp::parse_opts(&self.security_opt)?;
+        let security_opt = SecurityOptions::parse(&self.security_opt)?;
         let mut env = Vec::new();
         for f in &self.env_file {
             let text = std::fs::read_to_string(f)
@@ -213,19 +215,19 @@ impl RunArgs {
             memory,
             pids_limit: self.pids_limit,
             cpus: self.cpus,
-            restart: container::parse_restart(&self.restart)?,
+            restart: RestartPolicy::parse(&self.restart)?,
             publish_all: self.publish_all,
-            ulimits: {
-                for u in &self.ulimit {
-                    rbox::oci::parse_ulimit(u)?;
-                }
-                self.ulimit.clone()
-            },
-            log_opts: {
-                rbox::supervisor::log_options(&self.log_opt)?;
-                self.log_opt.clone()
-            },
-            security_opt: self.security_opt.clone(),
+            ulimits: self
+                .ulimit
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<_, _>>()?,
+            log_opts: self
+                .log_opt
+                .iter()
+                .map(|o| LogOpt::parse(o))
+                .collect::<Result<_, _>>()?,
+            security_opt,
             init: self.init,
             cgroup_parent,
             labels: rbox::runconfig::parse_labels(&self.label)?,

@@ -8,7 +8,7 @@ use super::discard::discard;
 use super::error::{io_err, ContainerError, Result};
 use super::exited::attached_run_lock;
 use super::lookup::{containers_dir, find, save_state};
-use super::record::Container;
+use super::record::{Container, Status};
 use super::recover::wait_exited;
 use super::remove::remove;
 use super::runtime::{live_status, release_task};
@@ -60,11 +60,11 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     let c = find(store, what)?;
     crate::signals::block(&handled_signals(c.spec.tty, true));
     let status = live_status(store, &c);
-    if status != "running" && status != "paused" {
-        return Err(ContainerError::Invalid(format!(
-            "cannot attach to container {}: it is {status}, start it first",
-            c.name
-        )));
+    if !status.is_up() {
+        return Err(ContainerError::CannotAttach {
+            name: c.name,
+            status,
+        });
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
@@ -221,7 +221,7 @@ fn finish_attached_rm(
     let held = claim::take(store, id).map_err(io_err("claim", &containers_dir(store)))?;
     let c = find(store, id)?;
     let mut state = c.state.clone();
-    state.status = "exiting".into();
+    state.status = Status::Exiting;
     state.exit_code = code;
     state.finished_at = Some(chrono::Utc::now().to_rfc3339());
     // saved with the network still in it (a killed rbox leaves the next one

@@ -9,7 +9,7 @@ use oci_spec::runtime::Spec;
 use super::error::{io_err, ContainerError, Result};
 use super::lookup::{containers_dir, find, list};
 use super::reconcile::reconcile;
-use super::record::{Container, NetMode, RunSpec, RunState};
+use super::record::{Container, NetMode, RunSpec, RunState, Status};
 use crate::bundle::{self, BundleError};
 use crate::claim;
 use crate::mounts::{MountSpec, Source};
@@ -31,11 +31,10 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     reconcile(store)?;
     if rs.net == Some(NetMode::Host) || rs.net == Some(NetMode::None) {
         if let Some(p) = rs.ports.first() {
-            return Err(ContainerError::Invalid(format!(
-                "-p {}: published ports need the bridge network, not --net {}",
-                p,
-                rs.net.as_ref().map_or(String::new(), NetMode::name)
-            )));
+            return Err(ContainerError::PortsNeedBridge {
+                port: p.to_string(),
+                net: rs.net.as_ref().map_or(String::new(), NetMode::name),
+            });
         }
     }
     let mut rs = rs.clone();
@@ -46,10 +45,11 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
             rs.net = Some(NetMode::User(usernet::find(store, &n)?.name));
         }
         Some(NetMode::Container(t)) => {
-            let conflict = |what: &str| {
-                Err(ContainerError::Invalid(format!(
-                    "conflicting options: {what} and the container type network mode (--net container:{t})"
-                )))
+            let conflict = |what: &'static str| {
+                Err(ContainerError::ConflictsWithNetContainer {
+                    what,
+                    target: t.clone(),
+                })
             };
             if !rs.ports.is_empty() || rs.publish_all {
                 return conflict("port publishing");
@@ -64,16 +64,14 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
                 return conflict("custom host-to-IP mapping (--add-host)");
             }
             let target = find(store, &t).map_err(|e| match e {
-                ContainerError::NoSuch(_) => {
-                    ContainerError::Invalid(format!("--net container:{t}: no such container"))
-                }
+                ContainerError::NoSuch(_) => ContainerError::NoNetTarget(t.clone()),
                 e => e,
             })?;
             if let Some(NetMode::Container(_)) = target.spec.net {
-                return Err(ContainerError::Invalid(format!(
-                    "--net container:{t}: {} shares another container's network itself",
-                    target.name
-                )));
+                return Err(ContainerError::NetTargetShares {
+                    target: t,
+                    name: target.name,
+                });
             }
             // the target's hostname, like Docker (none for --net host)
             let h = bundle::container_dir(store, &target.id).join("hostname");
@@ -90,10 +88,8 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
         rs.cpus.is_some(),
         rs.pids_limit.is_some(),
     );
-    if let Some((controller, flag)) = missing.first() {
-        return Err(ContainerError::Invalid(format!(
-            "{flag} needs the cgroup {controller} controller, which this host does not have (see rbox info)"
-        )));
+    if let Some(&(controller, flag)) = missing.first() {
+        return Err(ContainerError::NoController { flag, controller });
     }
     if matches!(
         rs.net,
@@ -180,7 +176,7 @@ pub fn create(store: &Store, rs: &RunSpec) -> Result<Container> {
     })
     .and_then(|()| {
         let state = RunState {
-            status: "created".into(),
+            status: Status::Created,
             ..Default::default()
         };
         match store.insert_record(&id, &name, &rs.to_json(), &state.to_json()) {
@@ -247,20 +243,16 @@ pub const MIN_MEMORY: i64 = 6 << 20;
 fn check_before_create(rs: &RunSpec) -> Result<()> {
     if let Some(m) = rs.memory {
         if m < MIN_MEMORY {
-            return Err(ContainerError::Invalid(format!(
-                "--memory {m}: Minimum memory limit allowed is 6MB"
-            )));
+            return Err(ContainerError::MemoryTooLow(m));
         }
     }
     for m in &rs.mounts {
         if let Source::Bind(p) = &m.source {
             if m.must_exist && fs::metadata(p).is_err() {
-                return Err(ContainerError::Invalid(format!(
-                    "--mount type=bind,source={},target={}: invalid mount config for type \"bind\": bind source path does not exist: {}",
-                    p.display(),
-                    m.target.display(),
-                    p.display()
-                )));
+                return Err(ContainerError::NoBindSource {
+                    path: p.clone(),
+                    target: m.target.clone(),
+                });
             }
         }
     }
@@ -295,13 +287,17 @@ pub fn settle(id: &str) {
 
 /// `-P`: the image's `ExposedPorts` (`80/tcp`), each on a random host port.
 fn exposed_ports(store: &Store, image: &str) -> Result<Vec<PortMapping>> {
-    let cfg = crate::image::inspect(store, image)
-        .map_err(|e| ContainerError::Invalid(format!("image {image}: {e}")))?;
+    let cfg = crate::image::inspect(store, image).map_err(|source| ContainerError::Image {
+        image: image.to_string(),
+        source: Box::new(source),
+    })?;
     let mut out = Vec::new();
     if let Some(ports) = cfg["Config"]["ExposedPorts"].as_object() {
         for key in ports.keys() {
-            let p = cni::parse_port(key).map_err(|e| {
-                ContainerError::Invalid(format!("image {image}: ExposedPorts {key:?}: {e}"))
+            let p = cni::parse_port(key).map_err(|source| ContainerError::ExposedPort {
+                image: image.to_string(),
+                port: key.clone(),
+                source: Box::new(source),
             })?;
             out.push(p);
         }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::record::LiveStatus;
 use crate::bundle::BundleError;
 use crate::devices;
 use crate::net::cni;
@@ -39,8 +40,69 @@ pub enum ContainerError {
     Spec(#[from] crate::oci::error::SpecError),
     #[error(transparent)]
     ImageFile(#[from] crate::rootfs::ReadError),
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Restart(#[from] super::restart::BadRestart),
+    #[error(transparent)]
+    LogOpt(#[from] super::log_config::BadLogOpt),
+    #[error(transparent)]
+    SecurityOpt(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Copy(#[from] crate::cp::CopyError),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("container {0} is not paused")]
+    NotPaused(String),
+    #[error("container {0} is paused, unpause it first")]
+    Paused(String),
+    #[error("cannot attach to container {name}: it is {status}, start it first")]
+    CannotAttach { name: String, status: LiveStatus },
+    #[error("container {0} did not stop")]
+    DidNotStop(String),
+    #[error("--memory {0}: Minimum memory limit allowed is 6MB")]
+    MemoryTooLow(i64),
+    #[error("--mount type=bind,source={},target={}: invalid mount config for type \"bind\": bind source path does not exist: {}", .path.display(), .target.display(), .path.display())]
+    NoBindSource { path: PathBuf, target: PathBuf },
+    #[error("{flag} needs the cgroup {controller} controller, which this host does not have (see rbox info)")]
+    NoController {
+        flag: &'static str,
+        controller: &'static str,
+    },
+    #[error("-p {port}: published ports need the bridge network, not --net {net}")]
+    PortsNeedBridge { port: String, net: String },
+    #[error("conflicting options: {what} and the container type network mode (--net container:{target})")]
+    ConflictsWithNetContainer { what: &'static str, target: String },
+    #[error("--net container:{0}: no such container")]
+    NoNetTarget(String),
+    #[error("--net container:{target}: {name} shares another container's network itself")]
+    NetTargetShares { target: String, name: String },
+    #[error("cannot join the network of container {0}: it was removed")]
+    NetTargetGone(String),
+    #[error("cannot join the network of container {0}: it is not running")]
+    NetTargetStopped(String),
+    #[error("image {image}: {source}")]
+    Image {
+        image: String,
+        source: Box<crate::image::ImageError>,
+    },
+    #[error("image {image}: ExposedPorts {port:?}: {source}")]
+    ExposedPort {
+        image: String,
+        port: String,
+        source: Box<cni::NetError>,
+    },
+    #[error("{path}: {source}")]
+    BadConfig {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("invalid volume name {0:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+")]
+    BadVolumeName(String),
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
+    #[error("volume {name} is in use by {users}")]
+    VolumeInUse { name: String, users: String },
     #[error("exec failed: {0}")]
     ExecStart(String),
     #[error(transparent)]

@@ -8,7 +8,7 @@ use oci_spec::runtime::Spec;
 
 use super::error::{io_err, ContainerError, Result};
 use super::lookup::find;
-use super::record::Container;
+use super::record::{Container, LiveStatus, Status};
 use super::runtime::live_status;
 use super::terminal::{
     copy_stdin_to, forward_signals, handled_signals, terminal_size, RawTerminal,
@@ -45,13 +45,15 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
     let c = find(store, what)?;
     // a record that says running is trusted here (asking the runtime costs
     // a process per exec): if the exec fails, the runtime is asked why
-    if c.state.status != "running" {
+    if c.state.status != Status::Running {
         return Err(exec_refused(store, &c).unwrap_or(ContainerError::NotRunning(c.name)));
     }
     let config = c.bundle.join("config.json");
     let text = fs::read(&config).map_err(io_err("read", &config))?;
-    let spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| ContainerError::Invalid(format!("{}: {e}", config.display())))?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|source| ContainerError::BadConfig {
+        path: config.clone(),
+        source,
+    })?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(es.cmd.clone()));
     // -u's user (and the container's --group-add for it: config.json's
@@ -223,12 +225,9 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
 /// Why an exec into `c` cannot run, asked of the runtime: paused, or not
 /// running at all; `None` if it is running (the failure was the exec's own).
 fn exec_refused(store: &Store, c: &Container) -> Option<ContainerError> {
-    match live_status(store, c).as_str() {
-        "running" => None,
-        "paused" => Some(ContainerError::Invalid(format!(
-            "container {} is paused, unpause it first",
-            c.name
-        ))),
+    match live_status(store, c) {
+        LiveStatus::Running => None,
+        LiveStatus::Paused => Some(ContainerError::Paused(c.name.clone())),
         _ => Some(ContainerError::NotRunning(c.name.clone())),
     }
 }

@@ -7,8 +7,7 @@ use std::path::Path;
 use super::discard::remove_stopped;
 use super::error::{ContainerError, Result};
 use super::lookup::{find, save_state};
-use super::record::RunState;
-use super::restart::restarts;
+use super::record::{RunState, Status};
 use super::runtime::release_task;
 use super::start::start;
 use crate::claim;
@@ -41,10 +40,10 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         (c, None)
     };
     let mut state = c.state.clone();
-    let was_running = state.status == "running" || state.status == "exiting";
-    if state.status == "running" {
+    let was_running = state.status == Status::Running || state.status == Status::Exiting;
+    if state.status == Status::Running {
         // whoever waits for the exit (stop, rm -f) now waits for the hook
-        state.status = "exiting".into();
+        state.status = Status::Exiting;
         save_state(store, &c.id, &state)?;
     }
     release_task(store, &c);
@@ -52,14 +51,17 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
     // `rbox stop` may have marked it meanwhile
     state.stopping |= find(store, id).is_ok_and(|now| now.state.stopping);
     if was_running {
-        state.status = "exited".into();
+        state.status = Status::Exited;
         state.exit_code = code;
         state.finished_at = Some(chrono::Utc::now().to_rfc3339());
     }
     save_state(store, &c.id, &state)?;
     // the others of its network forget it (best effort: the exit is recorded)
     let _ = refresh_hosts_of(store, &c);
-    if restarts(&c.spec, &state, code) {
+    if c.spec
+        .restart
+        .restarts(state.stopping, state.restart_count, code)
+    {
         state.restart_count += 1;
         save_state(store, &c.id, &state)?;
         // Docker's back-off: 100 ms, doubling, at most a minute
@@ -67,7 +69,7 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(delay.min(60_000)));
         // `rbox stop` or `rm` may have come meanwhile
         match find(store, id) {
-            Ok(now) if !now.state.stopping && now.state.status == "exited" => {
+            Ok(now) if !now.state.stopping && now.state.status == Status::Exited => {
                 start(store, id)?;
             }
             _ => {}

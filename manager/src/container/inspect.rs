@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::record::{Container, NetMode};
+use super::log_config::LogOpt;
+use super::record::{Container, LiveStatus, NetMode};
 use super::runtime::{live_status, runtime_status};
 use crate::mounts::Source;
 use crate::net::usernet;
@@ -70,10 +71,10 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         "LogPath": supervisor::log_path(store, &c.id),
         "Image": format!("sha256:{}", crate::store::hex(&c.image_id)),
         "State": {
-            "Status": status,
-            "Running": status == "running",
-            "Paused": status == "paused",
-            "Pid": if status == "running" { runtime_status(store, &c.id).map_or(0, |s| s.1) } else { 0 },
+            "Status": status.as_str(),
+            "Running": status == LiveStatus::Running,
+            "Paused": status == LiveStatus::Paused,
+            "Pid": if status == LiveStatus::Running { runtime_status(store, &c.id).map_or(0, |s| s.1) } else { 0 },
             "ExitCode": c.state.exit_code,
             "StartedAt": c.state.started_at.clone().unwrap_or_default(),
             "FinishedAt": c.state.finished_at.clone().unwrap_or_default(),
@@ -93,9 +94,8 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
         "HostConfig": {
             "NetworkMode": mode.name(),
             "AutoRemove": c.spec.rm,
-            "RestartPolicy": {"Name": if c.spec.restart.is_empty() { "no" } else { c.spec.restart.split(':').next().unwrap_or("no") },
-                              "MaximumRetryCount": c.spec.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0)},
-            "LogConfig": {"Type": "json-file", "Config": c.spec.log_opts.iter().filter_map(|o| o.split_once('=')).collect::<std::collections::BTreeMap<_, _>>()},
+            "RestartPolicy": {"Name": c.spec.restart.name(), "MaximumRetryCount": c.spec.restart.max_retries()},
+            "LogConfig": {"Type": "json-file", "Config": c.spec.log_opts.iter().map(LogOpt::pair).collect::<std::collections::BTreeMap<_, _>>()},
             "ReadonlyRootfs": c.spec.read_only,
             "Privileged": c.spec.privileged,
             "CapAdd": c.spec.cap_add,
@@ -111,7 +111,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "Init": c.spec.init,
             "CgroupParent": c.spec.cgroup_parent.clone().unwrap_or_default(),
             "GroupAdd": if c.spec.group_add.is_empty() { Value::Null } else { json!(c.spec.group_add) },
-            "SecurityOpt": if c.spec.security_opt.is_empty() { Value::Null } else { json!(c.spec.security_opt) },
+            "SecurityOpt": if c.spec.security_opt.given().is_empty() { Value::Null } else { json!(c.spec.security_opt.given()) },
         },
         "Mounts": c.spec.mounts.iter().map(|m| {
             let (typ, src, name) = match &m.source {

@@ -12,8 +12,7 @@ pub fn prune(store: &Store) -> Result<Vec<String>> {
     reconcile(store)?;
     let mut removed = Vec::new();
     for c in list(store)? {
-        let status = live_status(store, &c);
-        if status == "exited" || status == "created" {
+        if !live_status(store, &c).is_up() {
             remove(store, &c.id, false)?;
             removed.push(c.id);
         }

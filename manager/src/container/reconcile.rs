@@ -3,6 +3,7 @@
 
 use super::error::{ContainerError, Result};
 use super::lookup::find;
+use super::record::Status;
 use super::remove::remove;
 use crate::bundle::{self, BundleError};
 use crate::claim;
@@ -20,7 +21,7 @@ pub fn reconcile(store: &Store) -> Result<()> {
         };
         let done = match find(store, &id) {
             Ok(c) if c.id == id => {
-                if c.state.status == "created" {
+                if c.state.status == Status::Created {
                     // a start under way when its rbox died: the shim (its
                     // Create perhaps still waiting on the runtime, which
                     // would hold up a Delete) goes first

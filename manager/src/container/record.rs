@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::log_config::LogOpt;
+use super::restart::RestartPolicy;
 use crate::cgroups;
 use crate::devices;
 use crate::liveness::Process;
 use crate::mounts::MountSpec;
 use crate::names::valid_name;
+use crate::oci::{SecurityOptions, Ulimit};
 use crate::store::ContainerRow;
 use cni_types::PortMapping;
 
@@ -96,16 +99,16 @@ pub struct RunSpec {
     pub memory: Option<i64>,
     pub pids_limit: Option<i64>,
     pub cpus: Option<f64>,
-    /// no, always, unless-stopped, on-failure[:N] (empty: no)
-    pub restart: String,
+    /// `--restart`
+    pub restart: RestartPolicy,
     /// `--log-opt`: max-size=…, max-file=…
-    pub log_opts: Vec<String>,
+    pub log_opts: Vec<LogOpt>,
     /// `-P`: the image's exposed ports on random host ports
     pub publish_all: bool,
     /// `--ulimit NAME=SOFT[:HARD]`
-    pub ulimits: Vec<String>,
+    pub ulimits: Vec<Ulimit>,
     /// `--security-opt`: seccomp=unconfined|PROFILE, no-new-privileges
-    pub security_opt: Vec<String>,
+    pub security_opt: SecurityOptions,
     /// `--init`: rbox-init as PID 1
     pub init: bool,
     /// `--cgroup-parent` (or `RBOX_CGROUP_PARENT`), checked; `None`:
@@ -129,12 +132,61 @@ impl RunSpec {
     }
 }
 
+/// Where a container's record says it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// made, or back from a failed start; not running
+    #[default]
+    Created,
+    /// started: its shim runs it (the runtime may know better, see
+    /// `LiveStatus`)
+    Running,
+    /// its init exited and the exit hook is at work
+    Exiting,
+    /// the exit is recorded
+    Exited,
+}
+
+/// What `ps`, `inspect` and the verbs go by: the record's status,
+/// corrected by the runtime (a running record whose task is gone is
+/// exited; a paused task is paused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveStatus {
+    Created,
+    Running,
+    Paused,
+    Exited,
+}
+
+impl LiveStatus {
+    /// Docker's `State.Status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveStatus::Created => "created",
+            LiveStatus::Running => "running",
+            LiveStatus::Paused => "paused",
+            LiveStatus::Exited => "exited",
+        }
+    }
+
+    /// Running or paused: its processes exist.
+    pub fn is_up(self) -> bool {
+        matches!(self, LiveStatus::Running | LiveStatus::Paused)
+    }
+}
+
+impl std::fmt::Display for LiveStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happened to it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunState {
-    /// created, running, exited
-    pub status: String,
+    pub status: Status,
     pub pid: i64,
     pub exit_code: i32,
     pub started_at: Option<String>,
@@ -195,5 +247,40 @@ impl RunState {
 impl RunSpec {
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("plain data")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keep_their_json_and_parse_their_options_once() {
+        // a record as rbox stored it before its options were typed
+        let spec = serde_json::json!({
+            "image": "app", "restart": "on-failure:3",
+            "log_opts": ["max-size=10m", "max-file=3"],
+            "ulimits": ["nofile=1024:2048"],
+            "security_opt": ["seccomp=unconfined", "no-new-privileges"],
+        });
+        let rs: RunSpec = serde_json::from_value(spec.clone()).unwrap();
+        assert_eq!(rs.restart, RestartPolicy::OnFailure(Some(3)));
+        assert_eq!(rs.ulimits[0].soft, 1024);
+        assert!(rs.security_opt.asked.no_new_privileges);
+        assert_eq!(
+            rs.log_opts,
+            [LogOpt::MaxSize("10m".into()), LogOpt::MaxFile("3".into())]
+        );
+        let back = serde_json::to_value(&rs).unwrap();
+        for k in ["restart", "log_opts", "ulimits", "security_opt"] {
+            assert_eq!(back[k], spec[k], "{k}");
+        }
+        let state: RunState = serde_json::from_str(r#"{"status":"exiting"}"#).unwrap();
+        assert_eq!(state.status, Status::Exiting);
+        assert_eq!(
+            serde_json::to_value(&state).unwrap()["status"],
+            "exiting",
+            "the recover CAS reads $.status as text"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use super::error::{ContainerError, Result};
 use super::exited::{attached_elsewhere, exited};
 use super::lookup::{find, list};
-use super::record::Container;
+use super::record::{Container, Status};
 use super::runtime::{delete_task, runtime};
 use crate::claim;
 use crate::store::Store;
@@ -19,7 +19,7 @@ use crate::supervisor;
 /// lands); the exit code, if this one did.
 pub(crate) fn recover(store: &Store, c: &Container) -> Result<Option<i32>> {
     let mut exiting = c.state.clone();
-    exiting.status = "exiting".into();
+    exiting.status = Status::Exiting;
     let shim_pid = c.state.shim.map(|s| s.pid);
     if !store.replace_running_state(&c.id, &exiting.to_json(), shim_pid)? {
         return Ok(None);
@@ -38,7 +38,7 @@ pub(crate) fn recover(store: &Store, c: &Container) -> Result<Option<i32>> {
 /// the container itself).
 pub fn recover_orphans(store: &Store) -> Result<()> {
     for c in list(store)? {
-        if c.state.status != "running"
+        if c.state.status != Status::Running
             || claim::exists(store, &c.id)
             || (c.spec.rm && attached_elsewhere(&c.state))
             || !supervisor::shim_gone(store, &c)
@@ -67,17 +67,17 @@ pub(crate) fn wait_exited(
             Err(ContainerError::NoSuch(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        match c.state.status.as_str() {
+        match c.state.status {
             // nobody will run the hook: the shim was killed
-            "running" if supervisor::shim_gone(store, &c) => {
+            Status::Running if supervisor::shim_gone(store, &c) => {
                 if let Some(code) = recover(store, &c)? {
                     return Ok(Some(code));
                 }
             }
-            "running" => {}
+            Status::Running => {}
             // another rbox recovers it and waits for us, the attached run
             // --rm that answers for it (see `exited`): we finish it
-            "exiting"
+            Status::Exiting
                 if c.spec.rm
                     && c.state.attached_pid == Some(std::process::id() as i32)
                     && supervisor::shim_gone(store, &c) =>
@@ -85,17 +85,14 @@ pub(crate) fn wait_exited(
                 return exited(store, id, 128 + libc::SIGKILL).map(|()| Some(128 + libc::SIGKILL));
             }
             // the hook is at work; should it have been killed, finish its work
-            "exiting" if begin.elapsed() > std::time::Duration::from_secs(20) => {
+            Status::Exiting if begin.elapsed() > std::time::Duration::from_secs(20) => {
                 return exited(store, id, c.state.exit_code).map(|()| None);
             }
-            "exiting" => {}
-            _ => return Ok(None),
+            Status::Exiting => {}
+            Status::Created | Status::Exited => return Ok(None),
         }
-        if begin.elapsed() >= limit && c.state.status == "running" {
-            return Err(ContainerError::Invalid(format!(
-                "container {} did not stop",
-                c.name
-            )));
+        if begin.elapsed() >= limit && c.state.status == Status::Running {
+            return Err(ContainerError::DidNotStop(c.name));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -3,6 +3,7 @@
 use super::discard::remove_stopped;
 use super::error::{io_err, ContainerError, Result};
 use super::lookup::{containers_dir, find};
+use super::record::Status;
 use super::recover::wait_exited;
 use super::runtime::{live_status, runtime};
 use super::stop::mark_stopping;
@@ -20,7 +21,7 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         let claim = claim::take(store, &c.id).map_err(io_err("claim", &containers_dir(store)))?;
         Some(claim::hold_scoped(&c.id, claim))
     };
-    if c.state.status == "exiting" {
+    if c.state.status == Status::Exiting {
         // the exit hook is tearing it down: not twice at once
         wait_exited(store, &c.id, std::time::Duration::from_secs(30))?;
     }
@@ -29,8 +30,7 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         Err(ContainerError::NoSuch(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let status = live_status(store, &c);
-    if status == "running" || status == "paused" {
+    if live_status(store, &c).is_up() {
         if !force {
             return Err(ContainerError::Running(c.name));
         }

@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::error::{io_err, ContainerError, Result};
-use super::record::Container;
+use super::record::{Container, LiveStatus, Status};
 use crate::locate::runtime_bin;
 use crate::store::Store;
 use crate::supervisor;
@@ -56,30 +56,32 @@ pub(crate) fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// The runtime's view: `running`, `paused`, `stopped`, `created`, or None.
-pub fn runtime_status(store: &Store, id: &str) -> Option<(String, i64)> {
+/// The runtime's view (its `stopped` is `Exited`) and the init's pid, or
+/// None when it has no such container.
+pub fn runtime_status(store: &Store, id: &str) -> Option<(LiveStatus, i64)> {
     let out = runtime(store).args(["state", id]).output().ok()?;
     if !out.status.success() {
         return None;
     }
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some((
-        v["status"].as_str()?.to_string(),
-        v["pid"].as_i64().unwrap_or(0),
-    ))
+    let status = match v["status"].as_str()? {
+        "running" => LiveStatus::Running,
+        "paused" => LiveStatus::Paused,
+        "created" => LiveStatus::Created,
+        _ => LiveStatus::Exited,
+    };
+    Some((status, v["pid"].as_i64().unwrap_or(0)))
 }
 
 /// The status shown to users: the stored one, corrected by the runtime
 /// (a container whose rbox was killed is not "running" forever).
-pub fn live_status(store: &Store, c: &Container) -> String {
-    if c.state.status == "exiting" {
-        return "exited".into();
+pub fn live_status(store: &Store, c: &Container) -> LiveStatus {
+    match c.state.status {
+        Status::Created => LiveStatus::Created,
+        Status::Exiting | Status::Exited => LiveStatus::Exited,
+        Status::Running => match runtime_status(store, &c.id) {
+            Some((s, _)) if s.is_up() => s,
+            _ => LiveStatus::Exited,
+        },
     }
-    if c.state.status == "running" {
-        match runtime_status(store, &c.id) {
-            Some((s, _)) if s == "running" || s == "paused" => return s,
-            _ => return "exited".into(),
-        }
-    }
-    c.state.status.clone()
 }

@@ -4,7 +4,7 @@
 use super::discard::remove_stopped;
 use super::error::{ContainerError, Result};
 use super::lookup::{find, save_state};
-use super::record::{Container, RunState};
+use super::record::{Container, RunState, Status};
 use super::runtime::{delete_task, live_status};
 use crate::claim;
 use crate::net::plan::{finish_network, plan_network, refresh_hosts_of};
@@ -20,15 +20,11 @@ pub fn start(store: &Store, what: &str) -> Result<Container> {
 
 pub(crate) fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     let c = find(store, what)?;
-    let status = live_status(store, &c);
-    if status == "running" || status == "paused" {
-        return Err(ContainerError::Invalid(format!(
-            "container {} is already running",
-            c.name
-        )));
+    if live_status(store, &c).is_up() {
+        return Err(ContainerError::AlreadyRunning(c.name));
     }
     let mut state = c.state.clone();
-    if state.netns.is_some() || state.status == "running" || state.status == "exiting" {
+    if state.netns.is_some() || state.status == Status::Running || state.status == Status::Exiting {
         // what an earlier run left (its rbox or shim killed)
         let _ = supervisor::release(store, &c);
         delete_task(store, &c.id);
@@ -44,7 +40,7 @@ pub(crate) fn start_inner(store: &Store, what: &str, attached: bool) -> Result<C
         // state dir, and the cgroups, perhaps with processes in them
         delete_task(store, &c.id);
         crate::cgroups::remove(&c.spec.cgroups_path(&c.id));
-        state.status = "created".into();
+        state.status = Status::Created;
         let _ = save_state(store, &c.id, &state);
         let _ = refresh_hosts_of(store, &c);
         // back to what `create` made, as Docker leaves the container of a
@@ -76,7 +72,7 @@ fn start_task(store: &Store, c: &Container, state: &mut RunState, attached: bool
         .map_err(ContainerError::from)
         .and_then(|a| finish_network(store, c, state, plan, a))
         .and_then(|()| {
-            state.status = "running".into();
+            state.status = Status::Running;
             state.started_at = Some(chrono::Utc::now().to_rfc3339());
             state.finished_at = None;
             state.stopping = false;

@@ -3,8 +3,9 @@
 use super::error::Result;
 use super::kill::kill;
 use super::lookup::{find, save_state};
-use super::record::Container;
+use super::record::{Container, LiveStatus, Status};
 use super::recover::wait_exited;
+use super::restart::RestartPolicy;
 use super::runtime::live_status;
 use super::start::start;
 use crate::store::Store;
@@ -20,12 +21,12 @@ pub(crate) fn mark_stopping(store: &Store, c: &Container) -> Result<()> {
 /// it has stopped and its exit is recorded (network gone, `--rm` done).
 pub fn stop(store: &Store, what: &str, timeout: std::time::Duration) -> Result<()> {
     let c = find(store, what)?;
-    if !c.spec.restart.is_empty() && c.spec.restart != "no" {
+    if c.spec.restart != RestartPolicy::No {
         // also between two runs of a restart policy
         mark_stopping(store, &c)?;
     }
-    if live_status(store, &c) != "running" {
-        if c.state.status == "running" {
+    if live_status(store, &c) != LiveStatus::Running {
+        if c.state.status == Status::Running {
             // the shim was killed: finish what its hook would have done
             return wait_exited(store, &c.id, std::time::Duration::from_secs(10)).map(drop);
         }

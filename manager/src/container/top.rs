@@ -10,7 +10,7 @@ use crate::store::Store;
 /// The processes of a running container: (pid, user id, command line).
 pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
     let c = find(store, what)?;
-    if live_status(store, &c) != "running" && live_status(store, &c) != "paused" {
+    if !live_status(store, &c).is_up() {
         return Err(ContainerError::NotRunning(c.name));
     }
     let out = runtime_output(store, &["ps", "--format", "json", &c.id])?;

@@ -2,6 +2,7 @@
 
 use super::error::{ContainerError, Result};
 use super::lookup::find;
+use super::record::Status;
 use super::recover::wait_exited;
 use super::runtime::live_status;
 use crate::store::Store;
@@ -12,11 +13,10 @@ pub fn wait(store: &Store, what: &str) -> Result<i32> {
     let c = find(store, what)?;
     loop {
         match find(store, &c.id) {
-            Ok(now) if now.state.status == "running" => {
+            Ok(now) if now.state.status == Status::Running => {
                 let status = live_status(store, &now);
                 // stopped, or its shim killed meanwhile (then recovered)
-                if (status != "running" && status != "paused") || supervisor::shim_gone(store, &now)
-                {
+                if !status.is_up() || supervisor::shim_gone(store, &now) {
                     wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
                 }
             }

@@ -15,7 +15,7 @@ use super::usernet;
 use crate::bundle;
 use crate::container::error::{io_err, ContainerError, Result};
 use crate::container::lookup::{find, list};
-use crate::container::record::{Container, NetMode, RunState};
+use crate::container::record::{Container, LiveStatus, NetMode, RunState, Status};
 use crate::container::runtime::runtime_status;
 use crate::image::short_id;
 use crate::store::Store;
@@ -142,17 +142,12 @@ pub fn netns_path(id: &str) -> PathBuf {
 /// (bind-mounted from the target's directory).
 fn join_network_of(store: &Store, target: &str) -> Result<()> {
     let t = find(store, target).map_err(|e| match e {
-        ContainerError::NoSuch(_) => ContainerError::Invalid(format!(
-            "cannot join the network of container {target}: it was removed"
-        )),
+        ContainerError::NoSuch(_) => ContainerError::NetTargetGone(target.to_string()),
         e => e,
     })?;
     match runtime_status(store, &t.id) {
-        Some((s, _)) if s == "running" && t.state.status == "running" => Ok(()),
-        _ => Err(ContainerError::Invalid(format!(
-            "cannot join the network of container {}: it is not running",
-            t.name
-        ))),
+        Some((LiveStatus::Running, _)) if t.state.status == Status::Running => Ok(()),
+        _ => Err(ContainerError::NetTargetStopped(t.name)),
     }
 }
 
@@ -170,7 +165,7 @@ fn refresh_network_hosts(store: &Store, name: &str) -> Result<()> {
     let _lock = usernet::hosts_lock(store, &net)?;
     let members: Vec<(Container, IpAddr)> = list(store)?
         .into_iter()
-        .filter(|c| c.state.status == "running" && usernet::uses(c, &net.name))
+        .filter(|c| c.state.status == Status::Running && usernet::uses(c, &net.name))
         .filter_map(|c| {
             let ip = c.state.ip.as_deref()?.parse().ok()?;
             Some((c, ip))

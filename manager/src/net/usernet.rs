@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::cni::Network;
-use crate::container::record::{Container, NetMode};
+use crate::container::record::{Container, NetMode, Status};
 pub use crate::store::UserNetwork;
 use crate::store::{Store, StoreError};
 use cni_types::NetConfList;
@@ -40,8 +40,28 @@ pub enum UserNetError {
     Predefined(String, &'static str),
     #[error("network {name} is in use by container(s) {users}: remove them first")]
     InUse { name: String, users: String },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("--subnet {0}: IPv6 networks are not supported yet")]
+    Ipv6Subnet(String),
+    #[error("--subnet {0:?} is not an IPv4 CIDR (like 10.89.128.0/24)")]
+    BadSubnet(String),
+    #[error("--subnet {given}: not a network address, it should be {network}")]
+    NotNetworkAddress { given: String, network: Ipv4Net },
+    #[error("--subnet {0}: too small for a gateway and a container (at most /30)")]
+    SubnetTooSmall(String),
+    #[error("--subnet {subnet} overlaps {what}")]
+    Overlap { subnet: Ipv4Net, what: String },
+    #[error("no free /24 left in {0}: give one with --subnet")]
+    PoolExhausted(&'static str),
+    #[error("--driver {0}: not supported (only bridge)")]
+    BadDriver(String),
+    #[error("network name {0} is reserved: --net {0} is the default network")]
+    Reserved(String),
+    #[error("--gateway needs --subnet")]
+    GatewayNeedsSubnet,
+    #[error("--gateway {0:?} is not an IPv4 address")]
+    BadGateway(String),
+    #[error("--gateway {gateway} is not a host address of subnet {subnet}")]
+    GatewayOutside { gateway: String, subnet: Ipv4Net },
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -161,22 +181,20 @@ fn overlap(subnet: &Ipv4Net, others: &[UserNetwork]) -> Option<String> {
 /// `--subnet`: an IPv4 network address with a prefix of at most /30.
 fn parse_subnet(s: &str) -> Result<Ipv4Net> {
     let net: Ipv4Net = s.parse().map_err(|_| {
-        UserNetError::Invalid(if s.contains(':') {
-            format!("--subnet {s}: IPv6 networks are not supported yet")
+        if s.contains(':') {
+            UserNetError::Ipv6Subnet(s.to_string())
         } else {
-            format!("--subnet {s:?} is not an IPv4 CIDR (like 10.89.128.0/24)")
-        })
+            UserNetError::BadSubnet(s.to_string())
+        }
     })?;
     if net != net.trunc() {
-        return Err(UserNetError::Invalid(format!(
-            "--subnet {s}: not a network address, it should be {}",
-            net.trunc()
-        )));
+        return Err(UserNetError::NotNetworkAddress {
+            given: s.to_string(),
+            network: net.trunc(),
+        });
     }
     if net.prefix_len() > 30 {
-        return Err(UserNetError::Invalid(format!(
-            "--subnet {s}: too small for a gateway and a container (at most /30)"
-        )));
+        return Err(UserNetError::SubnetTooSmall(s.to_string()));
     }
     Ok(net)
 }
@@ -191,9 +209,7 @@ pub fn create(
     gateway: Option<&str>,
 ) -> Result<UserNetwork> {
     if let Some(d) = driver.filter(|d| *d != "bridge") {
-        return Err(UserNetError::Invalid(format!(
-            "--driver {d}: not supported (only bridge)"
-        )));
+        return Err(UserNetError::BadDriver(d.to_string()));
     }
     if PREDEFINED.iter().any(|(n, _)| *n == name) {
         return Err(UserNetError::Predefined(name.to_string(), "created"));
@@ -202,13 +218,11 @@ pub fn create(
         return Err(UserNetError::BadName(name.to_string()));
     }
     if matches!(name, "default" | "rbox") {
-        return Err(UserNetError::Invalid(format!(
-            "network name {name} is reserved: --net {name} is the default network"
-        )));
+        return Err(UserNetError::Reserved(name.to_string()));
     }
     let subnet = subnet.map(parse_subnet).transpose()?;
     if gateway.is_some() && subnet.is_none() {
-        return Err(UserNetError::Invalid("--gateway needs --subnet".into()));
+        return Err(UserNetError::GatewayNeedsSubnet);
     }
     // one creation at a time: the database write lock
     let lock = store.lock()?;
@@ -219,9 +233,7 @@ pub fn create(
     let subnet = match subnet {
         Some(s) => {
             if let Some(what) = overlap(&s, &others) {
-                return Err(UserNetError::Invalid(format!(
-                    "--subnet {s} overlaps {what}"
-                )));
+                return Err(UserNetError::Overlap { subnet: s, what });
             }
             s
         }
@@ -230,23 +242,20 @@ pub fn create(
             pool.subnets(24)
                 .expect("a /24 fits the pool")
                 .find(|s| overlap(s, &others).is_none())
-                .ok_or_else(|| {
-                    UserNetError::Invalid(format!(
-                        "no free /24 left in {POOL}: give one with --subnet"
-                    ))
-                })?
+                .ok_or(UserNetError::PoolExhausted(POOL))?
         }
     };
     let gateway = match gateway {
         None => subnet.hosts().next().expect("at most /30"),
         Some(g) => {
-            let ip: Ipv4Addr = g.parse().map_err(|_| {
-                UserNetError::Invalid(format!("--gateway {g:?} is not an IPv4 address"))
-            })?;
+            let ip: Ipv4Addr = g
+                .parse()
+                .map_err(|_| UserNetError::BadGateway(g.to_string()))?;
             if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() {
-                return Err(UserNetError::Invalid(format!(
-                    "--gateway {g} is not a host address of subnet {subnet}"
-                )));
+                return Err(UserNetError::GatewayOutside {
+                    gateway: g.to_string(),
+                    subnet,
+                });
             }
             ip
         }
@@ -374,7 +383,7 @@ pub fn inspect(store: &Store, what: &str, containers: &[Container]) -> Result<Va
     };
     let attached: serde_json::Map<String, Value> = containers
         .iter()
-        .filter(|c| uses(c, &name) && c.state.status == "running")
+        .filter(|c| uses(c, &name) && c.state.status == Status::Running)
         .map(|c| {
             let ip = match (&c.state.ip, c.state.prefix_len) {
                 (Some(ip), Some(p)) => format!("{ip}/{p}"),

@@ -23,7 +23,6 @@ use crate::container::record::RunSpec;
 use crate::devices;
 use crate::mounts::Source;
 use crate::rootfs::IdFiles;
-use crate::seccomp;
 use crate::volume;
 
 pub mod caps;
@@ -31,6 +30,7 @@ pub mod error;
 pub mod host;
 mod image;
 pub mod process;
+pub mod security;
 pub mod ulimit;
 
 pub use caps::{added_caps, all_caps, process_caps, ALL_CAPS, DEFAULT_CAPS};
@@ -38,6 +38,7 @@ pub use error::{Result, SpecError};
 pub use host::Host;
 pub use image::from_image;
 pub use process::{override_process, Overrides};
+pub use security::SecurityOptions;
 pub use ulimit::{parse_ulimit, Ulimit};
 
 /// Where `--init` puts rbox-init in the container.
@@ -217,7 +218,7 @@ fn process_of(
         let uid = process.user().uid();
         process.set_capabilities(Some(process_caps(set, uid, &added)?));
     }
-    let security = seccomp::parse_opts(&rs.security_opt)?;
+    let security = &rs.security_opt.asked;
     // Docker's default: setuid programs work unless asked otherwise
     process.set_no_new_privileges(Some(security.no_new_privileges));
     process.set_rlimits(Some(rlimits(rs, i.host.nofile_hard)?));
@@ -249,8 +250,7 @@ fn rlimits(rs: &RunSpec, nofile_hard: u64) -> Result<Vec<PosixRlimit>> {
         .soft(nofile)
         .hard(nofile)
         .build()?];
-    for u in &rs.ulimits {
-        let l = Ulimit::parse(u)?;
+    for l in &rs.ulimits {
         rlimits.retain(|r| r.typ() != l.typ);
         rlimits.push(
             PosixRlimitBuilder::default()
@@ -266,7 +266,7 @@ fn rlimits(rs: &RunSpec, nofile_hard: u64) -> Result<Vec<PosixRlimit>> {
 /// The seccomp filter of the process's bounding set: none with
 /// `--privileged` or `seccomp=unconfined`.
 fn seccomp_of(spec: &Spec, i: &Inputs<'_>) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
-    let security = seccomp::parse_opts(&i.run.security_opt)?;
+    let security = &i.run.security_opt.asked;
     if i.run.privileged {
         return Ok(None);
     }

@@ -307,7 +307,11 @@ fn users_and_capabilities_follow_dockers_rules() {
         Some(false)
     );
     let rs = RunSpec {
-        security_opt: vec!["seccomp=unconfined".into(), "no-new-privileges".into()],
+        security_opt: SecurityOptions::parse(&[
+            "seccomp=unconfined".into(),
+            "no-new-privileges".into(),
+        ])
+        .unwrap(),
         ..run()
     };
     let s = spec_of(&rs);
@@ -440,7 +444,10 @@ fn devices_limits_and_resources() {
         memory: Some(64 << 20),
         pids_limit: Some(100),
         cpus: Some(1.5),
-        ulimits: vec!["nofile=1024:2048".into(), "core=-1".into()],
+        ulimits: vec![
+            Ulimit::parse("nofile=1024:2048").unwrap(),
+            Ulimit::parse("core=-1").unwrap(),
+        ],
         cgroup_parent: Some("/tenants/a".into()),
         ..run()
     };

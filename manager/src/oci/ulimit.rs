@@ -3,6 +3,7 @@
 
 use nix::sys::resource::Resource;
 use oci_spec::runtime::PosixRlimitType;
+use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SpecError};
 
@@ -60,8 +61,9 @@ const NAMES: [(&str, PosixRlimitType, Resource); 14] = [
     ),
 ];
 
-/// One `--ulimit`, as given (`text`) and parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `--ulimit`, as given (`text`, what the record keeps) and parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Ulimit {
     pub text: String,
     pub typ: PosixRlimitType,
@@ -124,6 +126,19 @@ impl Ulimit {
             });
         }
         Ok(())
+    }
+}
+
+impl TryFrom<String> for Ulimit {
+    type Error = SpecError;
+    fn try_from(s: String) -> Result<Ulimit> {
+        Ulimit::parse(&s)
+    }
+}
+
+impl From<Ulimit> for String {
+    fn from(u: Ulimit) -> String {
+        u.text
     }
 }
 
