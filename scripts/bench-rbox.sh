@@ -4,11 +4,13 @@
 # Times, each in one hyperfine call (side by side):
 #   run:  `run --rm IMAGE true` on the default bridge network and with --network none
 #   exec: `exec CTR true` into a detached container running sleep
+#   ps:   `ps` with 50, then 200 detached containers running (rbox only)
 # and reads the memory (VmRSS, Pss) of the process that supervises one idle
 # detached container: rbox's containerd-shim-rrun-v2, Podman's conmon,
 # Docker's containerd-shim-runc-v2.
-# Writes WORK/rbox-run.json, WORK/rbox-exec.json (hyperfine) and
-# WORK/rbox-mem.json (memory, versions, why an engine is left out).
+# Writes WORK/rbox-run.json, WORK/rbox-exec.json, WORK/rbox-ps-50.json,
+# WORK/rbox-ps-200.json (hyperfine) and WORK/rbox-mem.json (memory,
+# versions, why an engine is left out).
 #
 # Every engine is private to this run:
 # - rbox: --root under WORK, the shim, rrun and CNI plugins of this tree
@@ -248,6 +250,20 @@ args=(-n rbox "$rbox --root $d/rbox exec bench-idle true")
 [ $have_docker = 1 ] && args+=(-n docker "$docker_client -H unix://$dk_sock exec bench-idle true")
 echo "== exec CTR true into a running container"
 hyperfine -N --warmup 3 --runs "$runs" --style basic --export-json "$work/rbox-exec.json" "${args[@]}"
+
+# --- ps with many running containers: no process or connection per container ------
+# (the containers are on --network none, so that 200 of them start quickly;
+# bench-idle runs too)
+echo "== ps with 50 and 200 containers running"
+running=1
+for n in 50 200; do
+  while [ $running -lt $n ]; do
+    rb run -d --network none "$image" sleep 100000 >/dev/null
+    running=$((running + 1))
+  done
+  hyperfine -N --warmup 3 --runs "$runs" --style basic --export-json "$work/rbox-ps-$n.json" \
+    -n "rbox ps, $n running" "$rbox --root $d/rbox ps"
+done
 
 vers=$(printf '"rbox":"%s"' "$("$rbox" --version | head -n1)")
 [ $have_podman = 1 ] && vers+=$(printf ',"podman":"%s"' "$(podman --version | head -n1)")

@@ -332,6 +332,10 @@ if os.path.exists(f"{work}/rbox-run.json"):
     tgt = lambda v, t: f"**{v:.1f} ms**, " + ("met" if v < t else "not met yet")
     targets = (f"Targets (issue 7): `rbox run --rm` on the bridge network under 100 ms: {tgt(run['rbox'], 100)}; "
                f"`rbox exec` under 30 ms: {tgt(ex['rbox'], 30)}.")
+    if os.path.exists(f"{work}/rbox-ps-200.json"):
+        ps = {n: json.load(open(f"{work}/rbox-ps-{n}.json"))["results"][0]["median"] * 1000 for n in (50, 200)}
+        targets += (f" `rbox ps` with 50 containers running: **{ps[50]:.1f} ms**; with 200 (issue 18: under 25 ms): "
+                    f"{tgt(ps[200], 25)}.")
     names = {"rbox": "rbox's containerd-shim-rrun-v2", "podman": "Podman's conmon",
              "docker": "Docker's containerd-shim-runc-v2"}
     m = mem["memory"]

@@ -289,7 +289,7 @@ pub fn containers(store: &Store, o: &PsOptions) -> Result<Vec<Row>> {
     let all = o.all || o.filters.has("status");
     let mut rows = Vec::new();
     for c in container::list(store)? {
-        let status = container::live_status(store, &c);
+        let status = container::live_status(&c);
         if !all && !status.is_up() {
             continue;
         }

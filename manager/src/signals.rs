@@ -15,6 +15,26 @@ pub const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// A signal name or number rbox does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid signal {0:?}")]
+pub struct BadSignal(pub String);
+
+/// A signal as `kill` takes it: `KILL`, `SIGKILL`, `kill` or `9`.
+pub fn parse(s: &str) -> Result<Signal, BadSignal> {
+    let bad = || BadSignal(s.to_string());
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().map_err(|_| bad())
+}
+
 /// Blocks `signals` in the calling thread, and so in every thread it starts
 /// from now on: until [`forwarding`] takes them, they wait (pending) instead
 /// of ending rbox in whichever thread the kernel picks (a process-wide signal
@@ -70,4 +90,22 @@ pub fn forwarding<T>(
         let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(
+            parse("NOPE").unwrap_err().to_string(),
+            "invalid signal \"NOPE\""
+        );
+        assert!(parse("99").is_err());
+    }
 }

@@ -106,8 +106,8 @@ pub fn targets(store: &Store, what: &[String]) -> container::Result<Vec<(Contain
     };
     let mut out = Vec::new();
     for c in list {
-        match container::runtime_status(store, &c.id) {
-            Some((st, pid)) if st.is_up() => out.push((c, pid)),
+        match container::init_pid(store, &c) {
+            Some(pid) => out.push((c, pid.into())),
             _ if what.is_empty() => {}
             _ => return Err(container::ContainerError::NotRunning(c.name)),
         }

@@ -86,7 +86,7 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>> {
         let upper = crate::bundle::container_dir(store, &c.id).join("upper");
         let size = dir_size(&upper);
         ctr_size += size;
-        if container::live_status(store, c).is_up() {
+        if container::live_status(c).is_up() {
             running += 1;
         } else {
             ctr_free += size;

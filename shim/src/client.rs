@@ -18,6 +18,55 @@ use containerd_shim_protos::ttrpc::{self, context::Context, Client, Server, Ttrp
 /// init exits (JSON array: program and arguments).
 pub const ON_EXIT_FILE: &str = "on-exit.json";
 
+/// Kept in the bundle by a shim started with an on-exit command (rbox's):
+/// what became of the container's init, `paused` while it is frozen and
+/// `exited STATUS` from the moment it exits (before the on-exit command
+/// runs); no file while it runs. A new shim for the bundle starts without
+/// one. A manager reads it instead of asking the shim or the runtime.
+pub const STATUS_FILE: &str = "task-status";
+
+/// What a bundle's [`STATUS_FILE`] says of its container's init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitStatus {
+    /// no record: running (if a shim serves it)
+    Running,
+    Paused,
+    Exited(i32),
+}
+
+impl InitStatus {
+    /// The bundle's record (a missing or unreadable one is `Running`).
+    pub fn of_bundle(bundle: &Path) -> InitStatus {
+        let text = std::fs::read_to_string(bundle.join(STATUS_FILE)).unwrap_or_default();
+        match text.split_whitespace().collect::<Vec<_>>()[..] {
+            ["paused"] => InitStatus::Paused,
+            ["exited", code] => code.parse().map_or(InitStatus::Running, InitStatus::Exited),
+            _ => InitStatus::Running,
+        }
+    }
+
+    /// The shim side: records `self` in a bundle whose shim has an on-exit
+    /// command (written whole: a temp file renamed into place).
+    pub(crate) fn record(self, bundle: &Path) {
+        if !bundle.join(ON_EXIT_FILE).exists() {
+            return;
+        }
+        let path = bundle.join(STATUS_FILE);
+        let text = match self {
+            InitStatus::Running => {
+                let _ = std::fs::remove_file(&path);
+                return;
+            }
+            InitStatus::Paused => "paused\n".to_string(),
+            InitStatus::Exited(code) => format!("exited {code}\n"),
+        };
+        let tmp = bundle.join(format!(".{STATUS_FILE}.tmp"));
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            log::warn!("record {}: {e}", path.display());
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("shim {shim}: {source}")]
@@ -201,6 +250,8 @@ impl ShimClient {
             })?;
         }
         if let Some(cmd) = &opts.on_exit {
+            // what an earlier shim of the bundle recorded is no longer so
+            let _ = std::fs::remove_file(opts.bundle.join(STATUS_FILE));
             let path = opts.bundle.join(ON_EXIT_FILE);
             std::fs::write(&path, serde_json::to_vec(cmd).expect("strings")).map_err(|source| {
                 ClientError::Io {
@@ -401,6 +452,40 @@ impl ShimClient {
         Ok(())
     }
 
+    /// Freezes the container's processes (the cgroup freezer).
+    pub fn pause(&self) -> Result<()> {
+        let mut req = api::PauseRequest::new();
+        req.id = self.opts.id.clone();
+        self.task
+            .pause(ctx(), &req)
+            .map_err(self.rpc_err("pause"))?;
+        Ok(())
+    }
+
+    /// Thaws the container's processes.
+    pub fn resume(&self) -> Result<()> {
+        let mut req = api::ResumeRequest::new();
+        req.id = self.opts.id.clone();
+        self.task
+            .resume(ctx(), &req)
+            .map_err(self.rpc_err("resume"))?;
+        Ok(())
+    }
+
+    /// The pids of the container's processes.
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        let mut req = api::PidsRequest::new();
+        req.id = self.opts.id.clone();
+        Ok(self
+            .task
+            .pids(ctx(), &req)
+            .map_err(self.rpc_err("pids"))?
+            .processes
+            .iter()
+            .map(|p| p.pid)
+            .collect())
+    }
+
     /// Changes the container's resource limits (OCI `linux.resources`).
     pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
         let mut req = api::UpdateTaskRequest::new();
@@ -551,6 +636,27 @@ pub(crate) fn on_exit_command(bundle: &Path, id: &str, status: i32) -> Option<Co
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_rbox_bundle_records_its_init_and_others_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        // no on-exit command: no record
+        InitStatus::Paused.record(b);
+        assert!(!b.join(STATUS_FILE).exists());
+        assert_eq!(InitStatus::of_bundle(b), InitStatus::Running);
+        std::fs::write(b.join(ON_EXIT_FILE), "[\"true\"]").unwrap();
+        InitStatus::Paused.record(b);
+        assert_eq!(InitStatus::of_bundle(b), InitStatus::Paused);
+        InitStatus::Running.record(b);
+        assert!(!b.join(STATUS_FILE).exists());
+        InitStatus::Exited(137).record(b);
+        assert_eq!(InitStatus::of_bundle(b), InitStatus::Exited(137));
+        assert_eq!(
+            std::fs::read_to_string(b.join(STATUS_FILE)).unwrap(),
+            "exited 137\n"
+        );
+    }
     use std::io::Read;
     use std::os::unix::net::UnixListener;
 

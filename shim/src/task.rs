@@ -19,6 +19,7 @@ use containerd_shim_protos::shim::oci::Options;
 use containerd_shim_protos::ttrpc::{self, TtrpcContext};
 use containerd_shim_protos::Task;
 
+use crate::client::InitStatus;
 use crate::error::{Result, ShimError};
 use crate::io::{Owner, PendingIo, ProcessIo, StdioPaths};
 use crate::oom::{MemoryCgroup, OomWatch};
@@ -223,6 +224,7 @@ impl TaskService {
                     e.exited_at = timestamp(exit.at);
                     self.send("/tasks/exit", e);
                     if exec_id.is_empty() {
+                        InitStatus::Exited(exit.code).record(&c.bundle);
                         on_exit = crate::client::on_exit_command(&c.bundle, id, exit.code);
                     }
                 }
@@ -687,12 +689,14 @@ impl TaskService {
         if pause {
             c.rrun.pause(id)?;
             c.init.status = Status::Paused;
+            InitStatus::Paused.record(&c.bundle);
             let mut e = ev::TaskPaused::new();
             e.container_id = id.into();
             self.send("/tasks/paused", e);
         } else {
             c.rrun.resume(id)?;
             c.init.status = Status::Running;
+            InitStatus::Running.record(&c.bundle);
             let mut e = ev::TaskResumed::new();
             e.container_id = id.into();
             self.send("/tasks/resumed", e);

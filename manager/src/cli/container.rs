@@ -279,7 +279,7 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<ExitCode> {
                     // a container whose shim was killed is ended meanwhile
                     let _ = container::recover_orphans(store);
                     alive = container::find(store, &id)
-                        .is_ok_and(|c| container::live_status(store, &c) == LiveStatus::Running);
+                        .is_ok_and(|c| container::live_status(&c) == LiveStatus::Running);
                 }
                 alive
             },

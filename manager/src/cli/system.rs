@@ -135,7 +135,7 @@ pub fn info(ctx: &Ctx) -> Result<ExitCode> {
     let containers = container::list(store)?;
     let running = containers
         .iter()
-        .filter(|c| container::live_status(store, c) == container::LiveStatus::Running)
+        .filter(|c| container::live_status(c) == container::LiveStatus::Running)
         .count();
     let cni = rbox::net::cni::plugin_dirs();
     let plugin = |name: &str| {

@@ -11,8 +11,9 @@ use super::lookup::{containers_dir, find, save_state};
 use super::record::{Container, Status};
 use super::recover::wait_exited;
 use super::remove::remove;
-use super::runtime::{live_status, release_task};
+use super::runtime::release_task;
 use super::start::start_inner;
+use super::task::live_status;
 use super::terminal::{
     copy_stdin_to, forward_signals, handled_signals, terminal_size, RawTerminal,
 };
@@ -59,7 +60,7 @@ pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
 pub fn attach(store: &Store, what: &str) -> Result<i32> {
     let c = find(store, what)?;
     crate::signals::block(&handled_signals(c.spec.tty, true));
-    let status = live_status(store, &c);
+    let status = live_status(&c);
     if !status.is_up() {
         return Err(ContainerError::CannotAttach {
             name: c.name,

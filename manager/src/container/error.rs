@@ -48,6 +48,8 @@ pub enum ContainerError {
     SecurityOpt(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Copy(#[from] crate::cp::CopyError),
+    #[error(transparent)]
+    Signal(#[from] crate::signals::BadSignal),
     #[error("container {0} is already running")]
     AlreadyRunning(String),
     #[error("container {0} is already paused")]

@@ -8,8 +8,8 @@ use oci_spec::runtime::Spec;
 
 use super::error::{io_err, ContainerError, Result};
 use super::lookup::find;
-use super::record::{Container, LiveStatus, Status};
-use super::runtime::live_status;
+use super::record::{Container, LiveStatus};
+use super::task::live_status;
 use super::terminal::{
     copy_stdin_to, forward_signals, handled_signals, terminal_size, RawTerminal,
 };
@@ -43,10 +43,10 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         crate::signals::block(&handled_signals(es.tty, true));
     }
     let c = find(store, what)?;
-    // a record that says running is trusted here (asking the runtime costs
-    // a process per exec): if the exec fails, the runtime is asked why
-    if c.state.status != Status::Running {
-        return Err(exec_refused(store, &c).unwrap_or(ContainerError::NotRunning(c.name)));
+    // paused or stopped (its record, and its shim's): refused at once; an
+    // exec that fails later is looked at again
+    if let Some(e) = exec_refused(&c) {
+        return Err(e);
     }
     let config = c.bundle.join("config.json");
     let text = fs::read(&config).map_err(io_err("read", &config))?;
@@ -139,7 +139,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
         Ok(client) => client,
         Err(e) => {
             cleanup(&made);
-            return Err(exec_refused(store, &c).unwrap_or(e));
+            return Err(exec_refused(&c).unwrap_or(e));
         }
     };
     if let Err(e) = client.start_process(&exec_id) {
@@ -149,7 +149,7 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
             shim::client::ClientError::Rpc { msg, .. } => msg,
             e => e.to_string(),
         };
-        return Err(exec_refused(store, &c).unwrap_or(ContainerError::ExecStart(msg)));
+        return Err(exec_refused(&c).unwrap_or(ContainerError::ExecStart(msg)));
     }
     if es.detach {
         return Ok(0);
@@ -222,10 +222,10 @@ pub fn exec(store: &Store, what: &str, es: &ExecSpec) -> Result<i32> {
     }
 }
 
-/// Why an exec into `c` cannot run, asked of the runtime: paused, or not
-/// running at all; `None` if it is running (the failure was the exec's own).
-fn exec_refused(store: &Store, c: &Container) -> Option<ContainerError> {
-    match live_status(store, c) {
+/// Why an exec into `c` cannot run: paused, or not running at all (its
+/// shim's record says); `None` if it is running.
+fn exec_refused(c: &Container) -> Option<ContainerError> {
+    match live_status(c) {
         LiveStatus::Running => None,
         LiveStatus::Paused => Some(ContainerError::Paused(c.name.clone())),
         _ => Some(ContainerError::NotRunning(c.name.clone())),

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::log_config::LogOpt;
 use super::record::{Container, LiveStatus, NetMode};
-use super::runtime::{live_status, runtime_status};
+use super::task::{init_pid, live_status};
 use crate::mounts::Source;
 use crate::net::usernet;
 use crate::store::Store;
@@ -12,7 +12,7 @@ use crate::supervisor;
 
 /// `docker inspect`'s shape for a container.
 pub fn inspect(store: &Store, c: &Container) -> Value {
-    let status = live_status(store, c);
+    let status = live_status(c);
     let ports: serde_json::Map<String, Value> = c
         .state
         .ports
@@ -74,7 +74,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
             "Status": status.as_str(),
             "Running": status == LiveStatus::Running,
             "Paused": status == LiveStatus::Paused,
-            "Pid": if status == LiveStatus::Running { runtime_status(store, &c.id).map_or(0, |s| s.1) } else { 0 },
+            "Pid": if status == LiveStatus::Running { init_pid(store, c).unwrap_or(0) } else { 0 },
             "ExitCode": c.state.exit_code,
             "StartedAt": c.state.started_at.clone().unwrap_or_default(),
             "FinishedAt": c.state.finished_at.clone().unwrap_or_default(),

@@ -1,12 +1,14 @@
 //! `rbox rm [-f]`.
 
+use nix::sys::signal::Signal;
+
 use super::discard::remove_stopped;
 use super::error::{io_err, ContainerError, Result};
 use super::lookup::{containers_dir, find};
 use super::record::Status;
 use super::recover::wait_exited;
-use super::runtime::{live_status, runtime};
 use super::stop::mark_stopping;
+use super::task::{live_status, signal};
 use crate::claim;
 use crate::store::Store;
 
@@ -30,12 +32,12 @@ pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {
         Err(ContainerError::NoSuch(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    if live_status(store, &c).is_up() {
+    if live_status(&c).is_up() {
         if !force {
             return Err(ContainerError::Running(c.name));
         }
         mark_stopping(store, &c)?;
-        let _ = runtime(store).args(["kill", &c.id, "KILL"]).output();
+        let _ = signal(store, &c, Signal::SIGKILL);
         // the exit hook records the exit (and with --rm removes it)
         wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;
     }

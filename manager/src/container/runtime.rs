@@ -1,13 +1,12 @@
 //! The runtime (rrun, through its runc CLI, with its state under
-//! ROOT/runtime/<namespace> where the shims keep it), asked about a
-//! container directly.
+//! ROOT/runtime/<namespace> where the shims keep it), run by rbox itself
+//! only to clean up after a shim that is gone: its task killed and
+//! deleted. A live container is driven through its shim (task.rs).
 
 use std::process::Command;
 
-use serde_json::Value;
-
 use super::error::{io_err, ContainerError, Result};
-use super::record::{Container, LiveStatus, Status};
+use super::record::Container;
 use crate::locate::runtime_bin;
 use crate::store::Store;
 use crate::supervisor;
@@ -54,34 +53,4 @@ pub(crate) fn runtime_output(store: &Store, args: &[&str]) -> Result<Vec<u8>> {
         });
     }
     Ok(out.stdout)
-}
-
-/// The runtime's view (its `stopped` is `Exited`) and the init's pid, or
-/// None when it has no such container.
-pub fn runtime_status(store: &Store, id: &str) -> Option<(LiveStatus, i64)> {
-    let out = runtime(store).args(["state", id]).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    let status = match v["status"].as_str()? {
-        "running" => LiveStatus::Running,
-        "paused" => LiveStatus::Paused,
-        "created" => LiveStatus::Created,
-        _ => LiveStatus::Exited,
-    };
-    Some((status, v["pid"].as_i64().unwrap_or(0)))
-}
-
-/// The status shown to users: the stored one, corrected by the runtime
-/// (a container whose rbox was killed is not "running" forever).
-pub fn live_status(store: &Store, c: &Container) -> LiveStatus {
-    match c.state.status {
-        Status::Created => LiveStatus::Created,
-        Status::Exiting | Status::Exited => LiveStatus::Exited,
-        Status::Running => match runtime_status(store, &c.id) {
-            Some((s, _)) if s.is_up() => s,
-            _ => LiveStatus::Exited,
-        },
-    }
 }

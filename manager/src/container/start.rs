@@ -5,7 +5,8 @@ use super::discard::remove_stopped;
 use super::error::{ContainerError, Result};
 use super::lookup::{find, save_state};
 use super::record::{Container, RunState, Status};
-use super::runtime::{delete_task, live_status};
+use super::runtime::delete_task;
+use super::task::live_status;
 use crate::claim;
 use crate::net::plan::{finish_network, plan_network, refresh_hosts_of};
 use crate::net::teardown::teardown_network;
@@ -20,7 +21,7 @@ pub fn start(store: &Store, what: &str) -> Result<Container> {
 
 pub(crate) fn start_inner(store: &Store, what: &str, attached: bool) -> Result<Container> {
     let c = find(store, what)?;
-    if live_status(store, &c).is_up() {
+    if live_status(&c).is_up() {
         return Err(ContainerError::AlreadyRunning(c.name));
     }
     let mut state = c.state.clone();

@@ -6,8 +6,8 @@ use super::lookup::{find, save_state};
 use super::record::{Container, LiveStatus, Status};
 use super::recover::wait_exited;
 use super::restart::RestartPolicy;
-use super::runtime::live_status;
 use super::start::start;
+use super::task::live_status;
 use crate::store::Store;
 
 /// Marks a container as stopped by the user: no restart policy applies.
@@ -25,7 +25,7 @@ pub fn stop(store: &Store, what: &str, timeout: std::time::Duration) -> Result<(
         // also between two runs of a restart policy
         mark_stopping(store, &c)?;
     }
-    if live_status(store, &c) != LiveStatus::Running {
+    if live_status(&c) != LiveStatus::Running {
         if c.state.status == Status::Running {
             // the shim was killed: finish what its hook would have done
             return wait_exited(store, &c.id, std::time::Duration::from_secs(10)).map(drop);

@@ -1,23 +1,22 @@
-//! `rbox top`: a running container's processes.
+//! `rbox top`: a running container's processes, as its shim lists them.
 
 use std::fs;
 
 use super::error::{ContainerError, Result};
 use super::lookup::find;
-use super::runtime::{live_status, runtime_output};
+use super::task::{live_status, pids};
 use crate::store::Store;
 
 /// The processes of a running container: (pid, user id, command line).
 pub fn top(store: &Store, what: &str) -> Result<Vec<(i32, u32, String)>> {
     let c = find(store, what)?;
-    if !live_status(store, &c).is_up() {
+    if !live_status(&c).is_up() {
         return Err(ContainerError::NotRunning(c.name));
     }
-    let out = runtime_output(store, &["ps", "--format", "json", &c.id])?;
-    let pids: Vec<i32> = serde_json::from_slice(&out).unwrap_or_default();
-    Ok(pids
+    Ok(pids(store, &c)?
         .into_iter()
         .map(|pid| {
+            let pid = pid as i32;
             let cmd = fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|b| {
                     b.split(|&x| x == 0)

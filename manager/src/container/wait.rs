@@ -4,7 +4,7 @@ use super::error::{ContainerError, Result};
 use super::lookup::find;
 use super::record::Status;
 use super::recover::wait_exited;
-use super::runtime::live_status;
+use super::task::live_status;
 use crate::store::Store;
 use crate::supervisor;
 
@@ -14,7 +14,7 @@ pub fn wait(store: &Store, what: &str) -> Result<i32> {
     loop {
         match find(store, &c.id) {
             Ok(now) if now.state.status == Status::Running => {
-                let status = live_status(store, &now);
+                let status = live_status(&now);
                 // stopped, or its shim killed meanwhile (then recovered)
                 if !status.is_up() || supervisor::shim_gone(store, &now) {
                     wait_exited(store, &c.id, std::time::Duration::from_secs(10))?;

@@ -16,7 +16,7 @@ use crate::bundle;
 use crate::container::error::{io_err, ContainerError, Result};
 use crate::container::lookup::{find, list};
 use crate::container::record::{Container, LiveStatus, NetMode, RunState, Status};
-use crate::container::runtime::runtime_status;
+use crate::container::task::live_status;
 use crate::image::short_id;
 use crate::store::Store;
 use cni_types::{NetConfList, PortMapping};
@@ -145,8 +145,8 @@ fn join_network_of(store: &Store, target: &str) -> Result<()> {
         ContainerError::NoSuch(_) => ContainerError::NetTargetGone(target.to_string()),
         e => e,
     })?;
-    match runtime_status(store, &t.id) {
-        Some((LiveStatus::Running, _)) if t.state.status == Status::Running => Ok(()),
+    match live_status(&t) {
+        LiveStatus::Running => Ok(()),
         _ => Err(ContainerError::NetTargetStopped(t.name)),
     }
 }
