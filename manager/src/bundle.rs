@@ -13,7 +13,9 @@ use oci_spec::runtime::Spec;
 
 use crate::cgroups;
 use crate::image::{self, short_id, ImageError};
-use crate::oci::{self, SpecError};
+use crate::oci::error::SpecError;
+use crate::oci::host::cgroup_ns;
+use crate::oci::image::from_image;
 use crate::rootfs::{resolve_in_root, IdFiles, ReadError};
 use crate::store::{io_err, Store, StoreError};
 
@@ -159,13 +161,13 @@ pub fn create_from_image(
     let parent = cgroups::env_parent()?.unwrap_or_else(|| cgroups::DEFAULT_PARENT.into());
     create(store, image, id, dir, false, |m| -> Result<Spec> {
         let files = IdFiles::read(m.rootfs)?;
-        Ok(oci::from_image(
+        Ok(from_image(
             m.image,
             m.image_id,
             id,
             args,
             &files,
-            oci::host::cgroup_ns(),
+            cgroup_ns(),
             &cgroups::path(&parent, id),
         )?)
     })

@@ -18,7 +18,6 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstatat, Mode, SFlag};
 use nix::unistd::{fchown, Gid, Uid};
 
-use crate::container::error::{ContainerError, Result};
 use crate::container::record::Container;
 use crate::mounts::Source;
 use crate::store::Store;
@@ -46,16 +45,24 @@ pub enum CopyError {
     NoDirectoryIn { container: String, path: PathBuf },
     #[error("copy-up: tar thread panicked")]
     TarThreadPanicked,
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError {
+pub type Result<T> = std::result::Result<T, CopyError>;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CopyError {
     let path = path.to_path_buf();
-    move |source| ContainerError::Io { op, path, source }
+    move |source| CopyError::Io { op, path, source }
 }
 
-fn errno(op: &'static str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> ContainerError {
+fn errno(op: &'static str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> CopyError {
     let path = path.to_path_buf();
-    move |e| ContainerError::Io {
+    move |e| CopyError::Io {
         op,
         path,
         source: e.into(),
@@ -79,7 +86,7 @@ pub fn resolve(store: &Store, c: &Container, path: &str) -> Result<(Root, PathBu
     for m in &c.spec.mounts {
         let host = match &m.source {
             Source::Bind(p) => p.clone(),
-            Source::Volume(Some(name)) => crate::volume::data_dir(store.root(), name),
+            Source::Volume(Some(name)) => crate::store::volume_dir(store.root(), name),
             _ => continue,
         };
         if abs.starts_with(&m.target)
@@ -282,7 +289,7 @@ pub fn untar_into_root(root: &Root, rel: &Path, tar: impl Read, opts: &Extract) 
             match comp {
                 Component::Normal(n) => clean.push(n),
                 Component::CurDir | Component::RootDir => {}
-                _ => return Err(CopyError::DotDot(raw.to_path_buf()).into()),
+                _ => return Err(CopyError::DotDot(raw.to_path_buf())),
             }
         }
         let target = rel.join(&clean);
@@ -418,7 +425,7 @@ fn destination(
     dest_is_dir: bool,
     dest_exists: bool,
     dest: &Path,
-) -> std::result::Result<(PathBuf, PathBuf), CopyError> {
+) -> Result<(PathBuf, PathBuf)> {
     let contents = src.ends_with("/.");
     let base = Path::new(src.trim_end_matches("/.").trim_end_matches('/'))
         .file_name()
@@ -472,8 +479,7 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Res
         return Err(CopyError::NoSource {
             container: c.name.clone(),
             path: src.to_string(),
-        }
-        .into());
+        });
     }
     let base = Path::new(src.trim_end_matches("/.").trim_end_matches('/'))
         .file_name()
@@ -488,15 +494,14 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Res
                 meta.as_ref().is_some_and(|m| m.is_dir()),
                 meta.is_some(),
                 dest,
-            )
-            .map_err(ContainerError::from)?;
+            )?;
             let into = if into.as_os_str().is_empty() {
                 PathBuf::from(".")
             } else {
                 into
             };
             if !into.is_dir() {
-                return Err(CopyError::NoHostDirectory(into).into());
+                return Err(CopyError::NoHostDirectory(into));
             }
             let top = if top.as_os_str().is_empty() {
                 PathBuf::from(".")
@@ -518,7 +523,7 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Location) -> Res
             });
             writer
         }
-        Location::Container { .. } => Err(CopyError::BetweenContainers.into()),
+        Location::Container { .. } => Err(CopyError::BetweenContainers),
     }
 }
 
@@ -536,8 +541,7 @@ pub fn copy_in(
         return Err(CopyError::ReadOnly {
             container: c.name.clone(),
             path: dest.to_string(),
-        }
-        .into());
+        });
     }
     let kind = kind_in_root(&root, &rel);
     match src {
@@ -546,8 +550,7 @@ pub fn copy_in(
                 return Err(CopyError::StreamNeedsDirectory {
                     container: c.name.clone(),
                     path: dest.to_string(),
-                }
-                .into());
+                });
             }
             untar_into_root(&root, &rel, io::stdin().lock(), opts)
         }
@@ -559,14 +562,12 @@ pub fn copy_in(
             )
             .map_err(io_err("stat", path))?;
             let (into, top) =
-                destination(&src_s, kind == Some(SFlag::S_IFDIR), kind.is_some(), &rel)
-                    .map_err(ContainerError::from)?;
+                destination(&src_s, kind == Some(SFlag::S_IFDIR), kind.is_some(), &rel)?;
             if kind_in_root(&root, &into) != Some(SFlag::S_IFDIR) {
                 return Err(CopyError::NoDirectoryIn {
                     container: c.name.clone(),
                     path: Path::new("/").join(&into),
-                }
-                .into());
+                });
             }
             let (r, w) = nix::unistd::pipe().map_err(errno("pipe", Path::new("-")))?;
             let (r, w) = (File::from(r), File::from(w));
@@ -592,7 +593,7 @@ pub fn copy_in(
                 extracted.and(written.map_err(io_err("read", path)))
             })
         }
-        Location::Container { .. } => Err(CopyError::BetweenContainers.into()),
+        Location::Container { .. } => Err(CopyError::BetweenContainers),
     }
 }
 
@@ -628,9 +629,7 @@ pub fn copy_up(rootfs: &Path, target: &Path, dir: &Path) -> Result<()> {
         let image = &image;
         let writer = s.spawn(move || tar_from_root(image, rel, Path::new("."), w));
         let read = untar_into_root(&volume, Path::new(""), r, &Extract { keep_owner: true });
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(CopyError::TarThreadPanicked.into()));
+        let written = writer.join().unwrap_or(Err(CopyError::TarThreadPanicked));
         read.and(written)
     });
     copied?;

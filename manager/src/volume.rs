@@ -2,7 +2,7 @@
 //! volume create/ls/inspect/rm/prune`, and a container's anonymous ones.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
@@ -11,12 +11,7 @@ use crate::container::lookup;
 use crate::container::record::RunSpec;
 use crate::mounts::Source;
 use crate::names::{random_hex, valid_name};
-use crate::store::Store;
-
-/// Where volume `name` of the store at `root` keeps its data.
-pub fn data_dir(root: &Path, name: &str) -> PathBuf {
-    root.join("volumes").join(name).join("_data")
-}
+use crate::store::{volume_dir, Store};
 
 /// The container's anonymous volumes (`rm -v`, `--rm`, a failed create).
 pub fn remove_anonymous(store: &Store, rs: &RunSpec) {
@@ -42,7 +37,7 @@ pub fn list(store: &Store) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn path(store: &Store, name: &str) -> PathBuf {
-    data_dir(store.root(), name)
+    volume_dir(store.root(), name)
 }
 
 /// `rbox volume create [NAME]`: the name (random if none).

@@ -19,7 +19,7 @@ use crate::net::plan::netns_path;
 use crate::net::usernet;
 use crate::oci::{self, Host, Inputs, NetNs, Paths};
 use crate::rootfs::IdFiles;
-use crate::store::Store;
+use crate::store::{volume_dir, Store};
 use crate::volume;
 use cni_types::PortMapping;
 
@@ -207,7 +207,7 @@ fn make_mount_sources(rs: &RunSpec, root: &Path, rootfs: &Path) -> Result<()> {
                 }
             }
             Source::Volume(Some(name)) => {
-                let dir = volume::data_dir(root, name);
+                let dir = volume_dir(root, name);
                 fs::create_dir_all(&dir).map_err(io_err("create volume", &dir))?;
                 let empty = fs::read_dir(&dir)
                     .map_err(io_err("read volume", &dir))?

@@ -15,7 +15,8 @@ use crate::devices;
 use crate::liveness::Process;
 use crate::mounts::MountSpec;
 use crate::names::valid_name;
-use crate::oci::{SecurityOptions, Ulimit};
+use crate::oci::security::SecurityOptions;
+use crate::oci::ulimit::Ulimit;
 use crate::store::ContainerRow;
 use cni_types::PortMapping;
 

@@ -23,12 +23,12 @@ use crate::container::record::RunSpec;
 use crate::devices;
 use crate::mounts::Source;
 use crate::rootfs::IdFiles;
-use crate::volume;
+use crate::store::volume_dir;
 
 pub mod caps;
 pub mod error;
 pub mod host;
-mod image;
+pub mod image;
 pub mod process;
 pub mod security;
 pub mod ulimit;
@@ -295,7 +295,7 @@ fn add_mounts(
         let mut options = vec!["rbind".to_string()];
         let (typ, source) = match &m.source {
             Source::Bind(p) => ("bind", p.clone()),
-            Source::Volume(Some(name)) => ("bind", volume::data_dir(&paths.root, name)),
+            Source::Volume(Some(name)) => ("bind", volume_dir(&paths.root, name)),
             Source::Volume(None) => return Err(SpecError::UnnamedVolume(m.target.clone())),
             Source::Tmpfs { size, mode } => {
                 options = vec!["nosuid".into(), "nodev".into()];

@@ -12,6 +12,12 @@ use super::files::{mark_topdir, open_nofollow};
 use super::schema;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/rbox";
+
+/// Where volume `name` of the store at `root` keeps its data:
+/// ROOT/volumes/NAME/_data, like Docker's.
+pub fn volume_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("volumes").join(name).join("_data")
+}
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Store {

@@ -31,7 +31,7 @@ mod schema;
 
 pub use blobs::{BlobWriter, PendingBlob, TempPath, Undo};
 pub use containers::ContainerRow;
-pub use db::{Flusher, Store, WriteLock, DEFAULT_ROOT};
+pub use db::{volume_dir, Flusher, Store, WriteLock, DEFAULT_ROOT};
 pub(crate) use error::io_err;
 pub use error::{hex, Result, StoreError};
 pub(crate) use files::{flock, temp_name};
