@@ -51,7 +51,14 @@ pub fn exited(store: &Store, id: &str, code: i32) -> Result<()> {
     // `rbox stop` may have marked it meanwhile
     state.stopping |= find(store, id).is_ok_and(|now| now.state.stopping);
     if was_running {
-        state.status = Status::Exited;
+        // a --rm container stays `exiting` (its exit code recorded) until it
+        // is removed: whoever waits for its exit (stop, rm -f) returns once
+        // it is gone
+        state.status = if c.spec.rm {
+            Status::Exiting
+        } else {
+            Status::Exited
+        };
         state.exit_code = code;
         state.finished_at = Some(chrono::Utc::now().to_rfc3339());
     }
