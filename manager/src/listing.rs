@@ -200,19 +200,6 @@ fn status_text(c: &Container, status: LiveStatus) -> String {
     }
 }
 
-/// The run config Docker would report (containers made before rbox kept
-/// it: what the command line said).
-fn run_config(c: &Container) -> crate::runconfig::RunConfig {
-    c.spec
-        .config
-        .clone()
-        .unwrap_or_else(|| crate::runconfig::RunConfig {
-            entrypoint: c.spec.entrypoint.iter().cloned().collect(),
-            cmd: c.spec.cmd.clone(),
-            labels: c.spec.labels.clone(),
-        })
-}
-
 fn network_names(c: &Container) -> Vec<String> {
     match c.spec.net.clone().unwrap_or(NetMode::Bridge) {
         NetMode::Container(_) => Vec::new(),
@@ -226,7 +213,7 @@ fn created(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 
 /// Does `c` (with live status `status`) pass the filters?
 fn container_matches(store: &Store, f: &Filters, c: &Container, status: LiveStatus) -> bool {
-    let labels = run_config(c).labels;
+    let labels = c.spec.run_config().labels;
     let started = c.state.started_at.is_some();
     let ancestor =
         |a: &str| c.spec.image == a || store.resolve(a).is_ok_and(|img| img.id == c.image_id);
@@ -303,7 +290,7 @@ pub fn containers(store: &Store, o: &PsOptions) -> Result<Vec<Row>> {
 
 fn container_row(store: &Store, c: &Container, status: LiveStatus, o: &PsOptions) -> Row {
     let trunc = !o.no_trunc;
-    let config = run_config(c);
+    let config = c.spec.run_config();
     let mut command = config.command();
     if trunc {
         command = ellipsis(&command, 20);

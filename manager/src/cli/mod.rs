@@ -235,21 +235,7 @@ pub fn each<E: std::fmt::Display>(
     names: &[String],
     mut f: impl FnMut(&str) -> std::result::Result<(), E>,
 ) -> ExitCode {
-    let mut failed = false;
-    for n in names {
-        match f(n) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("rbox: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    each_line(names, |n| f(n).map(|()| n.to_string()))
 }
 
 /// Prints what `f` gives each name, or the error; the exit status is 1 if

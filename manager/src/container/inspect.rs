@@ -52,15 +52,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
     } else {
         (String::new(), 0, String::new(), String::new())
     };
-    let config = c
-        .spec
-        .config
-        .clone()
-        .unwrap_or_else(|| crate::runconfig::RunConfig {
-            entrypoint: c.spec.entrypoint.iter().cloned().collect(),
-            cmd: c.spec.cmd.clone(),
-            labels: c.spec.labels.clone(),
-        });
+    let config = c.spec.run_config();
     json!({
         "Id": c.id,
         "Created": c.created,

@@ -126,6 +126,18 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// The run config Docker reports (for containers made before rbox kept
+    /// it: what the command line said).
+    pub fn run_config(&self) -> crate::runconfig::RunConfig {
+        self.config
+            .clone()
+            .unwrap_or_else(|| crate::runconfig::RunConfig {
+                entrypoint: self.entrypoint.iter().cloned().collect(),
+                cmd: self.cmd.clone(),
+                labels: self.labels.clone(),
+            })
+    }
+
     /// The container's `linux.cgroupsPath` (absolute).
     pub fn cgroups_path(&self, id: &str) -> String {
         let parent = self.cgroup_parent.as_deref();
