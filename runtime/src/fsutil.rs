@@ -4,6 +4,9 @@
 //! symlinks are clamped to the rootfs, so a hostile image cannot redirect a
 //! mount, device node or file onto the host. Targets are then used through
 //! their `/proc/self/fd/N` magic link, so nothing is re-resolved by path.
+//! New entries are made with the `*at` calls relative to the `O_PATH` fd
+//! of their resolved parent directory (the kernel takes an `O_PATH` fd as
+//! a `dirfd`), by a single name that is never followed.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -53,7 +56,24 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlag) -> nix::Result<
 /// A symlink on the way is followed as if `root` were `/` (its missing
 /// target is made inside the rootfs, never outside).
 pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
-    mkdir_all_depth(root, &relative(path), mode, 0)
+    // the usual cases first: the directory is there already, or only its
+    // last component is missing
+    match open_in_root(root, path, OFlag::O_DIRECTORY) {
+        Err(Errno::ENOENT) => {}
+        r => return r,
+    }
+    let rel = relative(path);
+    if let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) {
+        if let Ok(dir) = open_in_root(root, parent, OFlag::O_DIRECTORY) {
+            match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, mode) {
+                Ok(()) => return open_in_root(root, path, OFlag::O_DIRECTORY),
+                // a dangling symlink (or a race): the walk below sorts it out
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    mkdir_all_depth(root, &rel, mode, 0)
 }
 
 fn mkdir_all_depth(root: BorrowedFd, rel: &Path, mode: Mode, depth: u32) -> nix::Result<OwnedFd> {
@@ -69,13 +89,12 @@ fn mkdir_all_depth(root: BorrowedFd, rel: &Path, mode: Mode, depth: u32) -> nix:
             Ok(fd) => dir = fd,
             Err(Errno::ENOENT) => {
                 let name = comp.as_os_str();
-                let parent = reopen_dir(&dir)?;
-                match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, mode) {
+                match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, mode) {
                     Ok(()) => {}
                     Err(Errno::EEXIST) => {
                         // A dangling symlink: make its target, inside the
                         // root, then continue below it.
-                        let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name)?;
+                        let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)?;
                         let target = Path::new(&target);
                         let base = if target.is_absolute() {
                             PathBuf::new()
@@ -108,9 +127,8 @@ pub fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd
     let name = path.file_name().ok_or(Errno::EINVAL)?;
     let dir = mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))?;
     // O_EXCL|O_NOFOLLOW: never create through a dangling symlink.
-    let dir_rw = reopen_dir(&dir)?;
     match nix::fcntl::openat(
-        Some(dir_rw.as_raw_fd()),
+        Some(dir.as_raw_fd()),
         name,
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o644),
@@ -125,26 +143,9 @@ pub fn create_file_in_root(root: BorrowedFd, path: &Path) -> nix::Result<OwnedFd
     open_in_root(root, path, OFlag::empty())
 }
 
-/// Turn an `O_PATH` directory fd into one usable as a `*at` base.
-pub fn reopen_dir(fd: &OwnedFd) -> nix::Result<OwnedFd> {
-    let raw = nix::fcntl::open(
-        &fd_path(fd.as_raw_fd()),
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: fresh descriptor from open.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// Create a symlink `path -> target` inside `root` unless something exists.
-pub fn symlink_in_root(root: BorrowedFd, path: &Path, target: &str) -> nix::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or(Errno::EINVAL)?;
-    let dir = reopen_dir(&mkdir_all_in_root(
-        root,
-        parent,
-        Mode::from_bits_truncate(0o755),
-    )?)?;
+/// Create a symlink `dir/name -> target` unless something exists there
+/// (`dir`: an `O_PATH` fd of a directory resolved inside the rootfs).
+pub fn symlink_at(dir: BorrowedFd, name: &OsStr, target: &str) -> nix::Result<()> {
     match nix::unistd::symlinkat(target, Some(dir.as_raw_fd()), name) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(e),

@@ -74,10 +74,11 @@ fn to_caps(set: &Option<Capabilities>, known: &caps::CapsHashSet) -> caps::CapsH
 pub fn apply_user_and_caps(process: &Process) -> Result<()> {
     let user = process.user();
     let capabilities = process.capabilities().as_ref();
-    // Probing what the kernel supports costs one prctl per capability:
-    // do it once.
+    // What the kernel supports: /proc/sys/kernel/cap_last_cap, or else a
+    // probe of one prctl per capability; once.
     let known = match capabilities {
-        Some(_) => caps::runtime::thread_all_supported(),
+        Some(_) => caps::runtime::procfs_all_supported(None)
+            .unwrap_or_else(|_| caps::runtime::thread_all_supported()),
         None => caps::CapsHashSet::new(),
     };
     if let Some(c) = capabilities {

@@ -139,6 +139,12 @@ fn bind_remount(path: &Path, flags: MsFlags) -> Result<()> {
     }
 }
 
+/// The rootfs while it is built: an `O_PATH` fd and where it is.
+struct Root<'a> {
+    fd: BorrowedFd<'a>,
+    path: &'a Path,
+}
+
 /// Everything the init needs to build the filesystem.
 pub struct RootfsPlan<'a> {
     pub spec: &'a Spec,
@@ -210,17 +216,24 @@ impl RootfsPlan<'_> {
         .at("open rootfs", self.rootfs)?;
         // SAFETY: fresh descriptor from open.
         let root: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(root) };
+        // where the rootfs is, for check_proc_target: the same for every mount
+        let root_path =
+            std::fs::read_link(fd_path(root.as_raw_fd())).map_err(|e| Error::io("rootfs", e))?;
+        let root = Root {
+            fd: root.as_fd(),
+            path: &root_path,
+        };
 
         let mounts = self.spec.mounts().as_deref().unwrap_or_default();
         for (i, m) in mounts.iter().enumerate() {
             match self.idmapped.iter().find(|(j, _)| *j == i) {
-                Some((_, tree)) => self.mount_idmapped(root.as_fd(), m, *tree)?,
-                None => self.mount_one(root.as_fd(), m)?,
+                Some((_, tree)) => self.mount_idmapped(&root, m, *tree)?,
+                None => self.mount_one(&root, m)?,
             }
         }
         // Like runc, a missing process.cwd is created (inside the rootfs).
         if let Some(p) = self.spec.process().as_ref() {
-            fsutil::mkdir_all_in_root(root.as_fd(), p.cwd(), Mode::from_bits_truncate(0o755))
+            fsutil::mkdir_all_in_root(root.fd, p.cwd(), Mode::from_bits_truncate(0o755))
                 .at("create process.cwd", p.cwd())?;
         }
         let dev_is_bind = mounts.iter().any(|m| {
@@ -230,30 +243,30 @@ impl RootfsPlan<'_> {
                     .contains(MsFlags::MS_BIND)
         });
         if !dev_is_bind {
-            self.create_devices(root.as_fd())?;
-            dev_symlinks(root.as_fd(), mounts)?;
+            self.create_devices(root.fd)?;
+            dev_symlinks(root.fd, mounts)?;
         }
         Ok(())
     }
 
     /// Attach a tree the parent id-mapped (idmap.rs) at the destination.
-    fn mount_idmapped(&self, root: BorrowedFd, m: &Mount, tree: RawFd) -> Result<()> {
+    fn mount_idmapped(&self, root: &Root, m: &Mount, tree: RawFd) -> Result<()> {
         let dest = m.destination();
         // a directory tree or a single bound file
         let is_dir = nix::sys::stat::fstat(tree)
             .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
             .unwrap_or(true);
         let target = if is_dir {
-            fsutil::mkdir_all_in_root(root, dest, Mode::from_bits_truncate(0o755))
+            fsutil::mkdir_all_in_root(root.fd, dest, Mode::from_bits_truncate(0o755))
         } else {
-            fsutil::create_file_in_root(root, dest)
+            fsutil::create_file_in_root(root.fd, dest)
         }
         .at("create mount point", dest)?;
         check_proc_target(root, dest, &target, false)?;
         crate::idmap::attach(tree, target.as_raw_fd(), dest)
     }
 
-    fn mount_one(&self, root: BorrowedFd, m: &Mount) -> Result<()> {
+    fn mount_one(&self, root: &Root, m: &Mount) -> Result<()> {
         let dest = m.destination();
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
         let typ = m.typ().as_deref().unwrap_or("");
@@ -279,12 +292,12 @@ impl RootfsPlan<'_> {
                 msg: format!("{}: {e}", src.display()),
             })?;
             if meta.is_dir() {
-                fsutil::mkdir_all_in_root(root, dest, dir_mode)
+                fsutil::mkdir_all_in_root(root.fd, dest, dir_mode)
             } else {
-                fsutil::create_file_in_root(root, dest)
+                fsutil::create_file_in_root(root.fd, dest)
             }
         } else {
-            fsutil::mkdir_all_in_root(root, dest, dir_mode)
+            fsutil::mkdir_all_in_root(root.fd, dest, dir_mode)
         }
         .at("create mount point", dest)?;
         let proc_source = match (&source, is_bind) {
@@ -294,6 +307,7 @@ impl RootfsPlan<'_> {
         };
         check_proc_target(root, dest, &target, proc_source)?;
 
+        let root = root.fd;
         if typ == "cgroup" {
             return self.mount_cgroup(root, dest, &target, &opts);
         }
@@ -379,7 +393,9 @@ impl RootfsPlan<'_> {
             | MsFlags::MS_NODEV
             | MsFlags::MS_NOEXEC;
         let hierarchies = host_hierarchies();
-        let own = own_cgroup_paths();
+        // rrun's own cgroups, only for binds without a cgroup namespace
+        let own = std::cell::OnceCell::new();
+        let own = || own.get_or_init(own_cgroup_paths);
         let target_path = fd_path(target.as_raw_fd());
         if let Some(unified) = hierarchies
             .iter()
@@ -390,8 +406,12 @@ impl RootfsPlan<'_> {
                 mount(Some("cgroup2"), &target_path, Some("cgroup2"), flags, NONE)
                     .at("mount cgroup2 on", dest)?;
             } else {
-                let src = Path::new("/sys/fs/cgroup")
-                    .join(own.get("").map(|s| s.trim_start_matches('/')).unwrap_or(""));
+                let src = Path::new("/sys/fs/cgroup").join(
+                    own()
+                        .get("")
+                        .map(|s| s.trim_start_matches('/'))
+                        .unwrap_or(""),
+                );
                 mount(
                     Some(&src),
                     &target_path,
@@ -416,13 +436,33 @@ impl RootfsPlan<'_> {
             Some("mode=755"),
         )
         .at("mount tmpfs for cgroups on", dest)?;
+        // The tmpfs just mounted, made and seen by nobody else: one mount
+        // point per hierarchy by its plain name, never a symlink.
+        let tmpfs = fsutil::open_in_root(root, dest, OFlag::O_DIRECTORY).at("reopen", dest)?;
+        let in_tmpfs = |name: &std::ffi::OsStr, extra: OFlag| -> nix::Result<OwnedFd> {
+            let fd = nix::fcntl::openat(
+                Some(tmpfs.as_raw_fd()),
+                name,
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | extra,
+                Mode::empty(),
+            )?;
+            // SAFETY: fresh descriptor from openat.
+            Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+        };
         for h in hierarchies {
             let Some(name) = h.mount_point.file_name() else {
                 continue;
             };
             let sub = dest.join(name);
-            let fd = fsutil::mkdir_all_in_root(root, &sub, Mode::from_bits_truncate(0o755))
-                .at("create cgroup mount point", &sub)?;
+            match nix::sys::stat::mkdirat(
+                Some(tmpfs.as_raw_fd()),
+                name,
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(Error::path("create cgroup mount point", &sub, e)),
+            }
+            let fd = in_tmpfs(name, OFlag::O_DIRECTORY).at("create cgroup mount point", &sub)?;
             let p = fd_path(fd.as_raw_fd());
             if self.new_cgroupns {
                 let (fstype, data) = if h.is_v2() {
@@ -432,7 +472,7 @@ impl RootfsPlan<'_> {
                 };
                 mount(Some(fstype), &p, Some(fstype), flags, data).at("mount cgroup on", &sub)?;
             } else {
-                let rel = own
+                let rel = own()
                     .get(&h.key())
                     .map(|s| s.trim_start_matches('/'))
                     .unwrap_or("");
@@ -447,25 +487,25 @@ impl RootfsPlan<'_> {
                 .at("bind mount cgroup on", &sub)?;
             }
             if ro {
-                let m = fsutil::open_in_root(root, &sub, OFlag::empty()).at("reopen", &sub)?;
+                // the hierarchy now mounted there
+                let m = in_tmpfs(name, OFlag::empty()).at("reopen", &sub)?;
                 bind_remount(&fd_path(m.as_raw_fd()), MsFlags::MS_RDONLY | flags)?;
             }
         }
         // Co-mounted controllers are reached through symlinks (cpu -> cpu,cpuacct).
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {
+                if !e.file_type().is_ok_and(|t| t.is_symlink()) {
+                    continue;
+                }
                 if let Ok(link) = std::fs::read_link(e.path()) {
-                    let _ = fsutil::symlink_in_root(
-                        root,
-                        &dest.join(e.file_name()),
-                        &link.to_string_lossy(),
-                    );
+                    let _ =
+                        fsutil::symlink_at(tmpfs.as_fd(), &e.file_name(), &link.to_string_lossy());
                 }
             }
         }
         if ro {
-            let m = fsutil::open_in_root(root, dest, OFlag::empty()).at("reopen", dest)?;
-            bind_remount(&fd_path(m.as_raw_fd()), MsFlags::MS_RDONLY | flags)?;
+            bind_remount(&fd_path(tmpfs.as_raw_fd()), MsFlags::MS_RDONLY | flags)?;
         }
         self.apply_propagation(root, dest, opts)
     }
@@ -481,13 +521,20 @@ impl RootfsPlan<'_> {
             devices.retain(|d| !extra.iter().any(|e| e.path() == d.path()));
             devices.extend(extra.iter().cloned());
         }
+        // the directory of the last node: most are in /dev
+        let mut dir: Option<(&Path, OwnedFd)> = None;
         for d in &devices {
-            self.create_device(root, d)?;
+            self.create_device(root, d, &mut dir)?;
         }
         Ok(())
     }
 
-    fn create_device(&self, root: BorrowedFd, d: &LinuxDevice) -> Result<()> {
+    fn create_device<'d>(
+        &self,
+        root: BorrowedFd,
+        d: &'d LinuxDevice,
+        last_dir: &mut Option<(&'d Path, OwnedFd)>,
+    ) -> Result<()> {
         let path = d.path();
         let parent = path.parent().unwrap_or(Path::new("/"));
         let name = path.file_name().ok_or_else(|| {
@@ -505,9 +552,12 @@ impl RootfsPlan<'_> {
             )
             .at("bind mount device", path);
         }
-        let dir = fsutil::mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))
-            .at("create device dir", parent)?;
-        let dir = fsutil::reopen_dir(&dir).at("open", parent)?;
+        if last_dir.as_ref().is_none_or(|(p, _)| *p != parent) {
+            let fd = fsutil::mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))
+                .at("create device dir", parent)?;
+            *last_dir = Some((parent, fd));
+        }
+        let (_, dir) = last_dir.as_ref().expect("just set");
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
@@ -521,12 +571,20 @@ impl RootfsPlan<'_> {
         };
         let mode = Mode::from_bits_truncate(d.file_mode().unwrap_or(0o666));
         let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
-        let _ = nix::unistd::unlinkat(
-            Some(dir.as_raw_fd()),
-            name,
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        );
-        nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev).at("mknod", path)?;
+        let mknod = || nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode, dev);
+        match mknod() {
+            // something is there already (the image's node): replace it
+            Err(Errno::EEXIST) => {
+                let _ = nix::unistd::unlinkat(
+                    Some(dir.as_raw_fd()),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                );
+                mknod()
+            }
+            r => r,
+        }
+        .at("mknod", path)?;
         // mknod applies the umask; set the exact mode and owner.
         nix::sys::stat::fchmodat(
             Some(dir.as_raw_fd()),
@@ -573,21 +631,14 @@ const PROC_MOUNTABLE: [&str; 9] = [
 /// redirect what the runtime or the kernel writes there. Allowed: /proc
 /// itself for a proc filesystem (`proc_source`: a fresh proc or a bind of
 /// one), and the files lxcfs emulates.
-fn check_proc_target(
-    root: BorrowedFd,
-    dest: &Path,
-    target: &OwnedFd,
-    proc_source: bool,
-) -> Result<()> {
+fn check_proc_target(root: &Root, dest: &Path, target: &OwnedFd, proc_source: bool) -> Result<()> {
     let resolved = std::fs::read_link(fd_path(target.as_raw_fd())).map_err(|e| {
         Error::config(
             format!("mounts {}", dest.display()),
             format!("cannot tell where the destination is: {e}"),
         )
     })?;
-    let root_path =
-        std::fs::read_link(fd_path(root.as_raw_fd())).map_err(|e| Error::io("rootfs", e))?;
-    let inside = Path::new("/").join(resolved.strip_prefix(&root_path).unwrap_or(&resolved));
+    let inside = Path::new("/").join(resolved.strip_prefix(root.path).unwrap_or(&resolved));
     let on_procfs = nix::sys::statfs::fstatfs(target)
         .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
     if !inside.starts_with("/proc") && !on_procfs {
@@ -604,7 +655,7 @@ fn check_proc_target(
         |fd: BorrowedFd| nix::sys::stat::fstat(fd.as_raw_fd()).map(|st| (st.st_dev, st.st_ino));
     let target_id = id(target.as_fd()).at("stat", dest)?;
     for allowed in PROC_MOUNTABLE {
-        let Ok(fd) = fsutil::open_in_root(root, Path::new(allowed), OFlag::empty()) else {
+        let Ok(fd) = fsutil::open_in_root(root.fd, Path::new(allowed), OFlag::empty()) else {
             continue;
         };
         if id(fd.as_fd()).is_ok_and(|i| i == target_id) {
@@ -655,8 +706,11 @@ fn dev_symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
     {
         links.push(("/dev/ptmx", "pts/ptmx"));
     }
+    let dev = fsutil::mkdir_all_in_root(root, Path::new("/dev"), Mode::from_bits_truncate(0o755))
+        .at("create", "/dev")?;
     for (path, target) in links {
-        fsutil::symlink_in_root(root, Path::new(path), target).at("symlink", path)?;
+        let name = Path::new(path).file_name().expect("a /dev path");
+        fsutil::symlink_at(dev.as_fd(), name, target).at("symlink", path)?;
     }
     Ok(())
 }
