@@ -1,10 +1,12 @@
 //! Container cgroups on cgroup v1, v2 and hybrid hosts.
 //!
-//! cgroups-rs does the heavy lifting: `fs::Cgroup` creates the directories
-//! in every hierarchy (copying cpuset.cpus/mems from the parent on v1) and
+//! cgroups-rs does the heavy lifting: on a cgroup2 host `fs::Cgroup` creates
+//! the directory (enabling the controllers in its ancestors), and
 //! `manager::FsManager` turns OCI `LinuxResources` into cgroup files (memory,
-//! cpu, cpuset, pids, blkio, hugetlb) and freezes. What it does not know is
-//! filled in here:
+//! cpu, cpuset, pids, blkio, hugetlb) and freezes. On v1 and hybrid hosts
+//! the directories are made here, one mkdir per hierarchy (copying
+//! cpuset.cpus/mems from the parent). What cgroups-rs does not know is
+//! filled in here too:
 //!
 //! - **device rules**: always enforced, as runc does (devices.rs): through
 //!   the v1 devices controller on v1 and hybrid hosts, as an eBPF program
@@ -38,6 +40,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
+use crate::fsutil::read_generated;
 use crate::hierarchy::{host_hierarchies, own_cgroup_paths};
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
@@ -104,7 +107,7 @@ impl Cgroup {
     }
 
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
-        let path = resolve_path(cgroups_path, id, &own_cgroup_paths())?;
+        let path = resolve_path(cgroups_path, id, own_cgroup_paths)?;
         let kind = Self::host_kind();
         let dirs = host_hierarchies()
             .iter()
@@ -147,36 +150,96 @@ impl Cgroup {
     }
 
     /// Make the cgroup in every hierarchy and apply `resources`. On error
-    /// nothing is left behind.
+    /// nothing is left behind; a cgroup that exists with processes in it is
+    /// refused ([`CgroupError::Busy`]) and left as it is.
     pub fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
-        if let Some(existing) = self.dirs.iter().find(|d| d.join("cgroup.procs").exists()) {
-            let procs = fs::read_to_string(existing.join("cgroup.procs")).unwrap_or_default();
-            if !procs.trim().is_empty() {
-                return Err(CgroupError::Busy(format!("/{}", self.path)));
+        if self.kind == HostKind::V2 {
+            // cgroups-rs also enables the controllers in every ancestor's
+            // cgroup.subtree_control
+            if let Some(procs) = self.dirs.first().map(|d| d.join("cgroup.procs")) {
+                if procs.exists() {
+                    let pids = fs::read_to_string(&procs).unwrap_or_default();
+                    if !pids.trim().is_empty() {
+                        return Err(CgroupError::Busy(format!("/{}", self.path)));
+                    }
+                }
             }
+            self.created_from = first_missing(&self.dirs[0], &self.path);
+            let cg = cgroups_rs::fs::Cgroup::load(hierarchies::auto(), &self.path);
+            if let Err(e) = cg.create() {
+                let _ = self.destroy();
+                return Err(self.err(e));
+            }
+        } else {
+            self.make_v1_dirs()?;
         }
-        self.created_from = first_missing(&self.dirs[0], &self.path);
-        let result = self.create_inner(resources);
+        debug!(path = %self.path, kind = ?self.kind, "cgroup created");
+        let result = resources.map_or(Ok(()), |r| self.update(r));
         if result.is_err() {
             let _ = self.destroy();
         }
         result
     }
 
-    fn create_inner(&self, resources: Option<&LinuxResources>) -> Result<()> {
-        let cg = cgroups_rs::fs::Cgroup::load(hierarchies::auto(), &self.path);
-        cg.create().map_err(|e| self.err(e))?;
-        for d in &self.dirs {
-            fs::create_dir_all(d).map_err(|err| CgroupError::Io {
-                path: d.clone(),
-                err,
-            })?;
+    /// The directories of a v1 or hybrid host: one mkdir per hierarchy for
+    /// a new cgroup (the usual case), parents made as needed; cpuset.cpus
+    /// and cpuset.mems copied from the nearest ancestor that has them, as
+    /// cgroups-rs did (a new v1 cpuset is empty, and an empty cpuset cannot
+    /// take tasks). On error, what was made here is removed. (cgroups-rs's
+    /// own create read the mount table again and made every directory twice.)
+    fn make_v1_dirs(&mut self) -> Result<()> {
+        let mut existed = vec![false; self.dirs.len()];
+        let mut made = Ok(());
+        for (i, d) in self.dirs.iter().enumerate() {
+            let r = match fs::create_dir(d) {
+                Ok(()) => {
+                    if i == 0 {
+                        self.created_from = self.path.rsplit('/').next().map(String::from);
+                    }
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    existed[i] = true;
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if i == 0 {
+                        self.created_from = first_missing(d, &self.path);
+                    }
+                    fs::create_dir_all(d)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(err) = r {
+                made = Err(CgroupError::Io {
+                    path: d.clone(),
+                    err,
+                });
+                break;
+            }
         }
-        debug!(path = %self.path, kind = ?self.kind, "cgroup created");
-        if let Some(r) = resources {
-            self.update(r)?;
+        // like before anything is made: an existing cgroup must be empty
+        if made.is_ok() {
+            if let Some(d) = self.dirs.iter().zip(&existed).find(|(_, e)| **e) {
+                let pids = fs::read_to_string(d.0.join("cgroup.procs")).unwrap_or_default();
+                if !pids.trim().is_empty() {
+                    made = Err(CgroupError::Busy(format!("/{}", self.path)));
+                }
+            }
         }
-        Ok(())
+        if let (Ok(()), Some(dir)) = (&made, self.v1_dir("cpuset")) {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                // not fatal, as in cgroups-rs: joining the cgroup then fails
+                if let Err(e) = copy_cpuset_from_parent(dir, file) {
+                    debug!("copy {file} from the parent cgroup: {e}");
+                }
+            }
+        }
+        if made.is_err() {
+            // only what this call made: a busy cgroup belongs to someone
+            let _ = self.remove_dirs(|i| !existed[i]);
+        }
+        made
     }
 
     /// Apply resources (also used by `update`). Values that mean "not
@@ -439,7 +502,7 @@ impl Cgroup {
                 None => return false,
             },
         };
-        fs::read_to_string(file).map_or(true, |s| s.trim() != thawed)
+        read_generated(file, 64).map_or(true, |s| s.trim() != thawed)
     }
 
     pub fn is_frozen(&self) -> Result<bool> {
@@ -453,7 +516,7 @@ impl Cgroup {
             return Ok(false);
         };
         let state = dir.join("freezer.state");
-        match fs::read_to_string(&state) {
+        match read_generated(&state, 64) {
             Ok(s) => Ok(s.trim() == "FROZEN"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(err) => Err(CgroupError::Io { path: state, err }),
@@ -489,23 +552,57 @@ impl Cgroup {
     /// Remove every directory `create` made; fine if already gone. The
     /// processes must be dead (or moved) first: retries briefly on EBUSY.
     pub fn destroy(&self) -> Result<()> {
-        let mut first_err = None;
+        self.remove_dirs(|_| true)
+    }
+
+    /// Remove the cgroup if no process is left in it, with one rmdir per
+    /// directory; stops at the first that fails (EBUSY: processes or child
+    /// cgroups left), for [`Cgroup::destroy`] to finish once they are gone.
+    pub fn remove_if_empty(&self) -> std::io::Result<()> {
         for d in &self.dirs {
+            match fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            for parent in self.made_parents(d) {
+                let _ = fs::remove_dir(parent);
+            }
+        }
+        Ok(())
+    }
+
+    /// The parents of `dir` that `create` made, deepest first: path "a/b/c"
+    /// created from "b" gives .../a/b.
+    fn made_parents(&self, dir: &Path) -> Vec<String> {
+        let (Some(from), Some(root)) = (
+            &self.created_from,
+            dir.to_str().and_then(|d| d.strip_suffix(&self.path)),
+        ) else {
+            return vec![];
+        };
+        let comps: Vec<&str> = self.path.split('/').collect();
+        let Some(i) = comps.iter().position(|c| c == from) else {
+            return vec![];
+        };
+        (i + 1..comps.len())
+            .rev()
+            .map(|end| format!("{root}{}", comps[..end].join("/")))
+            .collect()
+    }
+
+    /// [`Cgroup::destroy`] for the hierarchies (by index) `which` selects.
+    fn remove_dirs(&self, which: impl Fn(usize) -> bool) -> Result<()> {
+        let mut first_err = None;
+        for (i, d) in self.dirs.iter().enumerate() {
+            if !which(i) {
+                continue;
+            }
             if let Err(e) = remove_tree(d) {
                 first_err.get_or_insert(e);
             }
-            // Parents made by create: path "a/b/c" created from "b"
-            // removes .../a/b/c (above) and then .../a/b.
-            if let (Some(from), Some(root)) = (
-                &self.created_from,
-                d.to_str().and_then(|d| d.strip_suffix(&self.path)),
-            ) {
-                let comps: Vec<&str> = self.path.split('/').collect();
-                if let Some(i) = comps.iter().position(|c| c == from) {
-                    for end in (i + 1..comps.len()).rev() {
-                        let _ = fs::remove_dir(format!("{root}{}", comps[..end].join("/")));
-                    }
-                }
+            for parent in self.made_parents(d) {
+                let _ = fs::remove_dir(parent);
             }
         }
         match first_err {
@@ -572,11 +669,13 @@ pub fn effective_resources(resources: Option<&LinuxResources>) -> LinuxResources
     r
 }
 
-/// Resolve `linux.cgroupsPath` to a path below each hierarchy root.
+/// Resolve `linux.cgroupsPath` to a path below each hierarchy root. `own`
+/// gives rrun's own cgroups (`/proc/self/cgroup`), read only for a
+/// relative path.
 pub fn resolve_path(
     cgroups_path: Option<&str>,
     id: &str,
-    own: &std::collections::HashMap<String, String>,
+    own: impl FnOnce() -> std::collections::HashMap<String, String>,
 ) -> Result<String> {
     let raw = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
     if raw.contains(':') && !raw.starts_with('/') {
@@ -587,6 +686,7 @@ pub fn resolve_path(
     let joined = if raw.starts_with('/') {
         PathBuf::from(raw)
     } else {
+        let own = own();
         let base = own
             .get("")
             .filter(|_| hierarchies::is_cgroup2_unified_mode())
@@ -627,9 +727,38 @@ fn first_missing(dir: &Path, path: &str) -> Option<String> {
     None
 }
 
+/// A v1 cpuset's `file` (cpuset.cpus or cpuset.mems) when it is empty: the
+/// value of the nearest ancestor that has one, written from the top down to
+/// every empty directory on the way.
+fn copy_cpuset_from_parent(dir: &Path, file: &str) -> Result<()> {
+    let read = |d: &Path| {
+        let f = d.join(file);
+        read_generated(&f, 256)
+            .map(|v| v.trim().to_string())
+            .map_err(|err| CgroupError::Io { path: f, err })
+    };
+    let mut empty = Vec::new();
+    let mut cur = Some(dir);
+    let value = loop {
+        let Some(d) = cur else {
+            return Ok(());
+        };
+        let v = read(d)?;
+        if !v.is_empty() {
+            break v;
+        }
+        empty.push(d);
+        cur = d.parent();
+    };
+    for d in empty.iter().rev() {
+        write_file(&d.join(file), &value)?;
+    }
+    Ok(())
+}
+
 fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let procs = dir.join("cgroup.procs");
-    match fs::read_to_string(&procs) {
+    match read_generated(&procs, 4096) {
         Ok(t) => out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(CgroupError::Io { path: procs, err }),
@@ -775,8 +904,9 @@ mod tests {
     #[test]
     fn absolute_paths_are_below_the_root() {
         let own = HashMap::from([("memory".to_string(), "/user/x".to_string())]);
-        assert_eq!(resolve_path(Some("/a/b"), "id", &own).unwrap(), "a/b");
-        assert_eq!(resolve_path(Some("/a/../b"), "id", &own).unwrap(), "b");
+        let own = || own.clone();
+        assert_eq!(resolve_path(Some("/a/b"), "id", own).unwrap(), "a/b");
+        assert_eq!(resolve_path(Some("/a/../b"), "id", own).unwrap(), "b");
     }
 
     #[test]
@@ -785,21 +915,22 @@ mod tests {
             ("memory".to_string(), "/user/x".to_string()),
             ("".to_string(), "/".to_string()),
         ]);
-        let p = resolve_path(None, "ctr", &own).unwrap();
+        let own = || own.clone();
+        let p = resolve_path(None, "ctr", own).unwrap();
         assert!(p.ends_with("ctr"), "{p}");
-        assert!(resolve_path(Some("sub/ctr"), "id", &own)
+        assert!(resolve_path(Some("sub/ctr"), "id", own)
             .unwrap()
             .ends_with("sub/ctr"));
     }
 
     #[test]
     fn systemd_paths_are_refused_clearly() {
-        let err = resolve_path(Some("system.slice:rrun:abc"), "id", &HashMap::new()).unwrap_err();
+        let err = resolve_path(Some("system.slice:rrun:abc"), "id", HashMap::new).unwrap_err();
         assert!(err.to_string().contains("systemd"), "{err}");
     }
 
     #[test]
     fn empty_path_is_refused() {
-        assert!(resolve_path(Some("/.."), "id", &HashMap::new()).is_err());
+        assert!(resolve_path(Some("/.."), "id", HashMap::new).is_err());
     }
 }

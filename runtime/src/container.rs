@@ -283,7 +283,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     drop(child_end);
     drop(idmapped);
     // while stage 1 and the init work: the slow part of saving the state
-    let pending_state = State::begin_save(opts.root, opts.id)?;
+    let mut pending_state = Some(State::begin_save(opts.root, opts.id)?);
+    let mut cgroup = Some(cgroup);
+    let mut state = None;
 
     let run_create_hooks = |pid: Pid| -> Result<()> {
         let state =
@@ -297,6 +299,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         let creating = state("creating");
         hooks::run(&bundle.spec, hooks::Kind::CreateRuntime, &creating)?;
         parent_end.send(&Msg::CreateHooksDone(creating))
+    };
+    let new_state = |pid: Pid, pid_start, cgroup| State {
+        id: opts.id.to_string(),
+        pid: pid.as_raw(),
+        pid_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        cgroup,
+        rootfs_mount,
+        spec: bundle.spec.clone(),
+        started: opts.start_now,
     };
     let mut setup = Setup::default();
     let pid = 'recv: loop {
@@ -313,6 +328,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                         other => return Err(Error::Init(format!("stage 1 failed: {other:?}"))),
                     }
                     guard.pids.retain(|p| *p != stage1);
+                    // All of the state is known now: written while the init
+                    // builds the container, put in place once it is created.
+                    // An init already gone has sent why: that message comes
+                    // next, the state is not written.
+                    if let Some(start) = state::process_start_time(pid.as_raw()) {
+                        let st = new_state(pid, start, cgroup.take().expect("one init pid"));
+                        let written = pending_state.take().expect("one init pid").write(&st)?;
+                        state = Some((st, written));
+                    }
                 }
                 Step::RunCreateHooks(pid) => run_create_hooks(pid)?,
                 Step::Created(pid) => break 'recv pid,
@@ -323,21 +347,25 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         Some(sock) => Some(crate::console::recv_master(sock.as_raw_fd())?),
         None => None,
     };
-    let state = State {
-        id: opts.id.to_string(),
-        pid: pid.as_raw(),
-        pid_start: state::process_start_time(pid.as_raw())
-            .ok_or_else(|| Error::Init("the container process exited during setup".into()))?,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        cgroup,
-        rootfs_mount,
-        spec: bundle.spec,
-        started: opts.start_now,
+    // the init still runs (the same process: its start time)
+    let exited = || Error::Init("the container process exited during setup".into());
+    let start = state::process_start_time(pid.as_raw()).ok_or_else(exited)?;
+    let state = match state {
+        Some((state, written)) => {
+            if state.pid_start != start {
+                return Err(exited());
+            }
+            written.commit()?;
+            state
+        }
+        None => {
+            let state = new_state(pid, start, cgroup.take().expect("one init pid"));
+            pending_state
+                .expect("written only with a state")
+                .finish(&state)?;
+            state
+        }
     };
-    pending_state.finish(&state)?;
     if let Some(pid_file) = opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
@@ -637,7 +665,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// `delete` of a loaded state.
 fn remove(root: &Path, st: &State, force: bool) -> Result<()> {
     let id = st.id.as_str();
-    let dir = state::container_dir(root, id);
     let status = st.status(root);
     // The spec: deleting a container that is not stopped (created,
     // running, paused) must fail and leave it as it is; runc and crun kill
@@ -651,7 +678,7 @@ fn remove(root: &Path, st: &State, force: bool) -> Result<()> {
             msg: "only a stopped container can be deleted (--force kills it first)",
         });
     }
-    if st.init_alive() {
+    if status != Status::Stopped && st.init_alive() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
         if let Some(cg) = &st.cgroup {
             kill_cgroup(cg);
@@ -662,10 +689,14 @@ fn remove(root: &Path, st: &State, force: bool) -> Result<()> {
         crate::sharedmount::release(&st.rootfs, id)?;
     }
     if let Some(cg) = &st.cgroup {
-        kill_cgroup(cg);
-        cg.destroy()?;
+        // the usual case, nothing left in it: one rmdir per hierarchy;
+        // else what is left (the init's daemons) is killed first
+        if cg.remove_if_empty().is_err() {
+            kill_cgroup(cg);
+            cg.destroy()?;
+        }
     }
-    fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    st.remove_dir(root)?;
     if !hooks::of(&st.spec, hooks::Kind::Poststop).is_empty() {
         let state = hooks::state_json(&st.spec, id, 0, "stopped", &st.bundle);
         hooks::run_warning(&st.spec, hooks::Kind::Poststop, &state);

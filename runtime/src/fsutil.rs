@@ -152,6 +152,17 @@ pub fn symlink_at(dir: BorrowedFd, name: &OsStr, target: &str) -> nix::Result<()
     }
 }
 
+/// Read a file the kernel generates as it is read (procfs, cgroupfs):
+/// stat says 0 bytes, so `fs::read_to_string` starts with 32-byte reads and
+/// doubles, and every read of a one-record file like /proc/PID/stat makes
+/// all of it again. `cap`: a size the file usually fits in.
+pub fn read_generated(path: impl AsRef<Path>, cap: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(cap);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 pub fn os(s: &str) -> &OsStr {
     OsStr::from_bytes(s.as_bytes())
 }

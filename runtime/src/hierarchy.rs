@@ -37,7 +37,9 @@ impl Hierarchy {
 pub fn host_hierarchies() -> &'static [Hierarchy] {
     static HIERARCHIES: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
     HIERARCHIES.get_or_init(|| {
-        parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+        parse_mountinfo(
+            &crate::fsutil::read_generated("/proc/self/mountinfo", 64 << 10).unwrap_or_default(),
+        )
     })
 }
 
@@ -77,7 +79,7 @@ fn parse_mountinfo(info: &str) -> Vec<Hierarchy> {
 
 /// `/proc/self/cgroup` as controller-key -> path.
 pub fn own_cgroup_paths() -> std::collections::HashMap<String, String> {
-    std::fs::read_to_string("/proc/self/cgroup")
+    crate::fsutil::read_generated("/proc/self/cgroup", 1024)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {

@@ -717,7 +717,7 @@ fn dev_symlinks(root: BorrowedFd, mounts: &[Mount]) -> Result<()> {
 
 /// The mount containing `path` must not be shared or pivot_root fails.
 fn make_parent_mount_private(path: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let info = fsutil::read_generated("/proc/self/mountinfo", 64 << 10)
         .map_err(|e| Error::io("/proc/self/mountinfo", e))?;
     let parent = info
         .lines()

@@ -72,7 +72,7 @@ pub fn release(rootfs: &Path, id: u64) -> Result<()> {
 
 /// The ids of the mounts at mount point `path`, bottom first.
 fn mount_ids(path: &Path) -> Vec<u64> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = crate::fsutil::read_generated("/proc/self/mountinfo", 64 << 10).unwrap_or_default();
     info.lines()
         .filter_map(|l| {
             let mut f = l.split(' ');

@@ -69,7 +69,13 @@ pub struct PendingSave {
 
 impl PendingSave {
     /// Write `st` and put it in place of state.json.
-    pub fn finish(mut self, st: &State) -> Result<()> {
+    pub fn finish(self, st: &State) -> Result<()> {
+        self.write(st)?.commit()
+    }
+
+    /// Write `st` into the temporary file; [`WrittenSave::commit`] puts it
+    /// in place.
+    pub fn write(mut self, st: &State) -> Result<WrittenSave> {
         let data = serde_json::to_vec(st).map_err(|e| Error::Config {
             path: self.tmp.clone(),
             msg: e.to_string(),
@@ -77,6 +83,18 @@ impl PendingSave {
         self.file
             .write_all(&data)
             .map_err(|e| Error::io(&self.tmp, e))?;
+        Ok(WrittenSave { tmp: self.tmp })
+    }
+}
+
+/// A state file written, not yet in place.
+pub struct WrittenSave {
+    tmp: PathBuf,
+}
+
+impl WrittenSave {
+    /// Rename it over state.json.
+    pub fn commit(self) -> Result<()> {
         let dest = self.tmp.with_file_name(STATE_FILE);
         fs::rename(&self.tmp, dest).map_err(|e| Error::io(&self.tmp, e))
     }
@@ -119,7 +137,7 @@ pub fn container_dir(root: &Path, id: &str) -> PathBuf {
 /// Start time of `pid`, or None if it is gone or a zombie (a zombie init is
 /// a stopped container even if nobody reaped it).
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::fsutil::read_generated(format!("/proc/{pid}/stat"), 1024).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let mut fields = after.split(' ');
     let state = fields.next()?;
@@ -180,6 +198,22 @@ impl State {
 
     pub fn dir(&self, root: &Path) -> PathBuf {
         container_dir(root, &self.id)
+    }
+
+    /// Remove the state directory. What it usually holds is removed by
+    /// name (`remove_dir_all` lists it and looks at every entry first).
+    pub fn remove_dir(&self, root: &Path) -> Result<()> {
+        let dir = self.dir(root);
+        let _ = fs::remove_file(dir.join(STATE_FILE));
+        if !self.started {
+            // `start` removes it
+            let _ = fs::remove_file(dir.join(EXEC_FIFO));
+        }
+        match fs::remove_dir(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(_) => fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e)),
+        }
     }
 
     pub fn init_alive(&self) -> bool {
