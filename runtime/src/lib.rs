@@ -12,6 +12,8 @@ pub mod console;
 pub mod container;
 pub mod devfilter;
 pub mod devices;
+#[cfg(all(target_arch = "x86_64", target_env = "musl"))]
+mod entry;
 pub mod error;
 pub mod exec;
 pub mod features;
