@@ -121,6 +121,13 @@ c["linux"]["seccomp"] = sc
 json.dump(c, open(sys.argv[2], "w"), indent=2)
 PY
 
+# The bundles were just written: out with them before anything is timed, or
+# their writeback lands on the first runtime timed (rrun's `run`: each run
+# ends by removing its state directory, and on this ext4 mounted with
+# `discard` that removal waits for the device):
+# 7.8-8.6 ms for rrun's first `run` median against 5.5-6.6 ms after a sync
+# on 2026-12-07, crun's unchanged.
+sync
 hf() { hyperfine -N --warmup 5 --runs "$runs" --style basic "$@"; }
 timed() { # name: a hyperfine run of the three runtimes for one operation
   local op=$1; shift
