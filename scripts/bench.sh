@@ -479,14 +479,20 @@ pure cgroup v1 view as above; ratio to containerd's own runc shim with runc.
 
 Each container costs two start-ups of rrun: the one the caller runs, and the re-exec that protects against
 CVE-2019-5736, from a read-only, never-attached bind mount of the binary (`open_tree` + `mount_setattr`,
-nothing copied; a sealed memfd copy of the binary cost about 1 ms more of kernel time per run). The first
-process re-executes before it even parses its command line. rrun is a static musl binary: with glibc each
-start-up spent about 0.5 ms in the dynamic loader and in glibc's cache-size probing (`cpuid`, a VM exit
-each). musl's allocator hands freed memory back to the kernel at once (some 300 mmap/munmap calls and their
-page faults per run, a sixth of the CPU time), so the binary uses dlmalloc.
+nothing copied; a sealed memfd copy of the binary cost about 1 ms more of kernel time per run). On x86_64
+musl the first process re-executes from rrun's ELF entry point, before musl relocates the binary (a static
+PIE writes some 9,700 pointers into 48 pages, each a copy-on-write fault) and before the C and Rust
+runtimes start: a handful of raw system calls (runtime/src/entry.rs; `main` still checks and does the
+memfd fallback). rrun is a static musl binary: with glibc each start-up spent about 0.5 ms in the dynamic
+loader and in glibc's cache-size probing (`cpuid`, a VM exit each). musl's allocator hands freed memory
+back to the kernel at once (some 300 mmap/munmap calls and their page faults per run, a sixth of the CPU
+time), so the binary uses dlmalloc. Its relative relocations are packed (DT_RELR: a 3 kB table instead of
+230 kB), and clap builds the arguments of the invoked subcommand only (all fifteen were about a fifth of
+a start-up).
 
-Issue 17 (2026-12-07) took `rrun run` from 0.97-1.08x crun to the ratios above; profiled with perf
-(cpu-clock samples of 100 runs, and a timeline from scheduler and syscall tracepoints) in the same v1 view:
+Issue 17 (2026-12-07) took `rrun run` from 0.97-1.08x crun to about 0.76 in two rounds, the third the
+same day to the ratios above; profiled with perf (cpu-clock samples, uprobes on rrun's functions, and
+timelines from scheduler and syscall tracepoints) in the same v1 view:
 
 - Joining the cgroup. A write to `cgroup.procs` takes the write side of the kernel's global
   `cgroup_threadgroup_rwsem`, whose first writer after a quiet spell waits for an RCU grace period (8-12 ms
@@ -494,28 +500,34 @@ Issue 17 (2026-12-07) took `rrun run` from 0.97-1.08x crun to the ratios above; 
   (the read side only, as any fork) and writes `0` to each v1 `tasks` file (the kernel moves the writing
   thread alone, without that lock); clone3 refused (ENOSYS or EPERM under an outer seccomp filter, kernels
   before 5.7) falls back to a fork and a `cgroup.procs` write. crun writes `cgroup.procs`: in hyperfine's
-  back-to-back runs the lock is rarely quiet and crun waited on about one run in ten; timed in turn with
-  other runtimes' runs (a quiet lock, as on a host that does not start containers back to back) it waited
-  on every run: 16-19 ms a `crun run` then, against 6.6-8.4 ms for `rrun run`.
+  back-to-back runs the lock is rarely quiet and crun waits on a few runs; timed in turn with other
+  runtimes' runs it waits on most: 16-19 ms a `crun run` then.
 - Work side by side on the two cores. Stage 1 is forked before the cgroup is made and makes the
-  namespaces (a network namespace is about half a millisecond) while the parent makes the cgroup (nine
-  v1 hierarchies here, about 1 ms); the init is forked into it once it exists. The state's temporary
-  file is created while the init builds the container: creating a file on this ext4 without a journal
-  first looks at every recently freed inode of its group (up to a millisecond after many runs).
-- Less work: the mount table is read once per process (a create read it a dozen times, 8% of the
-  samples); cgroups-rs's manager is made only when it has something to write; a sync message is read
-  into a buffer of its own size (a zeroed 64 KiB one was page-faulted in by every process); the v1 device
-  rules go through one descriptor per file; a cgroup is removed with one rmdir; `run` removes the
-  container with the state it holds and `exec` reads state.json once.
+  namespaces (a network namespace is about half a millisecond) while the parent makes the cgroup; the
+  init is forked into it once it exists. The state is written while the init builds the container
+  (creating a file on this ext4 without a journal first looks at every recently freed inode of its
+  group), so only a rename is left between the init's Ready and Start.
+- Fewer system calls. The init built the rootfs with 579 (now 364): a mount point that exists is one
+  `openat2` (one with only its last component missing, two); new directories, device nodes and links
+  are made with `*at` calls on the `O_PATH` fd of their resolved parent, not through a reopen of
+  `/proc/self/fd/N`; the rootfs path is read once for the /proc check; the v1 cgroup mount points are
+  made by name in the fresh tmpfs; the supported capabilities come from `cap_last_cap`, not 41 `prctl`
+  probes. The parent went from 304 to 211: on v1 and hybrid hosts the cgroup directories are one mkdir
+  per hierarchy (cgroups-rs read the mount table again and made each twice), `/proc/self/cgroup` is read
+  only for a relative `cgroupsPath`, procfs and cgroupfs files are read in one or two `read`s (std starts
+  at 32 bytes and doubles, and each read of /proc/PID/stat makes all of it again), and delete removes an
+  emptied cgroup with one rmdir per hierarchy and the state directory by name. Before: the mount table
+  read once per process, cgroups-rs's manager made only to write resources, sync messages in buffers of
+  their own size, one descriptor per v1 device-rule file, `run` deleting with the state it holds.
 
-What is left is mostly kernel work both runtimes do: the namespaces, the cgroup directories, the mounts,
-the state directory (a new inode, and at delete a discard of the directory's block on this ext4), and two
-process start-ups with their page faults: about 350 page faults and 6.6 ms of CPU per `rrun run` against
-370 and 7.5 ms per `crun run` (perf stat over 20 runs, the shell loop's own share taken off), some 60 of
-rrun's faults the static-pie start-up applying its 9,762 relocations (reading `.rela.dyn`, writing
-`.data.rel.ro`) in both rrun processes. `start`, `delete` and `exec` are well
-ahead of crun's. Run-to-run spread on this shared 2-core VM is large (another build on one core takes
-away the parallelism above), so compare ratios from one run only.
+What is left is mostly kernel work both runtimes do: the namespaces (the network namespace is a tenth of
+rrun's CPU), the cgroup directories, the mounts, the state directory (a new inode, and at delete a
+discard of the directory's block on this ext4), the exec of the container's program, and the page
+faults of two start-ups and two forks: about 260 page faults and 3.6-4.1 ms of CPU per `rrun run`
+against 371 and 6.2-7.2 ms per `crun run` (perf stat over 40 runs, the shell loop's own share taken
+off). On an idle core pair the stages overlap; when other builds hold both cores, rrun's children wait
+0.4-0.6 ms for a core after each fork and the stages run one after the other, which is why the ratio
+moves with the machine's load. Compare ratios from one run only.
 
 ## How crun was made to run here
 
