@@ -356,6 +356,26 @@ fn check_volume(rootfs: &Path, volume: &Path, image_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The writable layer of the stopped container `id`, for a build step to
+/// keep: its rootfs is unmounted (the removal later finds it so) and the
+/// path of its upper dir returned, in the store's filesystem.
+pub fn unmount_upper(store: &Store, id: &str) -> Result<PathBuf> {
+    let Some(dir) = store.bundle_of(id)? else {
+        return Err(BundleError::NoSuchContainer(id.to_string()));
+    };
+    let rootfs = dir.join("rootfs");
+    match umount2(&rootfs, MntFlags::empty()) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(source) => {
+            return Err(BundleError::Umount {
+                target: rootfs,
+                source,
+            })
+        }
+    }
+    Ok(container_dir(store, id).join("upper"))
+}
+
 /// Unmount and remove what `create` made for container `id`. Keeps going
 /// after an error and reports all of them.
 pub fn remove(store: &Store, id: &str) -> Result<()> {

@@ -184,7 +184,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 
 /// The gzip of an import on its own thread, so unpacking and compressing
 /// use two cores. Bytes go over in 256 KiB chunks.
-pub(crate) struct GzipThread {
+pub struct GzipThread {
     buf: Vec<u8>,
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     thread: Option<std::thread::JoinHandle<io::Result<BlobWriter>>>,
@@ -193,7 +193,7 @@ pub(crate) struct GzipThread {
 const GZIP_CHUNK: usize = 256 << 10;
 
 impl GzipThread {
-    pub(crate) fn new(blob: BlobWriter) -> GzipThread {
+    pub fn new(blob: BlobWriter) -> GzipThread {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let thread = std::thread::spawn(move || {
             let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::default());
@@ -232,7 +232,7 @@ impl GzipThread {
     }
 
     /// The compressed blob, once everything is written.
-    pub(crate) fn finish(mut self) -> io::Result<BlobWriter> {
+    pub fn finish(mut self) -> io::Result<BlobWriter> {
         if !self.buf.is_empty() {
             self.send()?;
         }

@@ -18,9 +18,11 @@
 //!
 //! Every SQL statement of rbox is in this folder: db.rs opens the database
 //! (schema.rs makes and migrates the tables), images.rs, containers.rs and
-//! networks.rs read and write their rows, blobs.rs the files.
+//! networks.rs and build_cache.rs read and write their rows, blobs.rs the
+//! files.
 
 mod blobs;
+mod build_cache;
 mod containers;
 mod db;
 mod error;
@@ -30,6 +32,7 @@ mod networks;
 mod schema;
 
 pub use blobs::{BlobWriter, PendingBlob, TempPath, Undo};
+pub use build_cache::CacheRow;
 pub use containers::ContainerRow;
 pub use db::{volume_dir, Flusher, Store, WriteLock, DEFAULT_ROOT};
 pub(crate) use error::io_err;

@@ -59,6 +59,16 @@ CREATE TABLE IF NOT EXISTS networks (
     created TEXT NOT NULL
 );
 ",
+    // 2: the build cache (rbox build)
+    "
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,             -- sha256 of the parent's key, the step as planned, its inputs
+    image_id TEXT NOT NULL REFERENCES images(id), -- the stage's image after the step
+    created TEXT NOT NULL,
+    last_used TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+",
 ];
 
 /// The schema version this rbox writes.
@@ -113,6 +123,7 @@ mod tests {
         assert_eq!(
             tables(&db),
             [
+                "build_cache",
                 "container_meta",
                 "containers",
                 "image_layers",

@@ -1,0 +1,11 @@
+//! The executor's steps: RUN in a container (run.rs), COPY and ADD into an
+//! overlay of the stage's layers (overlay.rs), the layer a step leaves
+//! (layer.rs) and the images of a stage (commit.rs).
+
+pub mod commit;
+pub mod error;
+pub mod layer;
+pub mod overlay;
+pub mod run;
+
+pub use error::{ExecError, Result};

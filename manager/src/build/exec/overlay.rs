@@ -1,0 +1,127 @@
+//! The root filesystem a COPY or ADD step writes into: an overlay of the
+//! parent's layer snapshots with a fresh upper dir, mounted by a thread in
+//! a mount namespace of its own.
+//!
+//! Nothing runs in it, so no container is made: the step's closure gets
+//! the merged directory. The mount exists only in that thread's namespace,
+//! which the kernel tears down with the thread, however the build ends
+//! (kill -9 too): no mount is ever left on the host. The upper dir is a
+//! temp snapshot of the store (`snapshots/.tmp-…`, locked while in use),
+//! which the store's orphan sweep removes after a crash.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+use crate::image::temp_snapshot;
+use crate::store::{io_err, Store, TempPath};
+
+use super::error::{ExecError, Result};
+
+/// The overlay's upper dir after the step: the new layer's content.
+pub struct Upper {
+    /// `snapshots/.tmp-…/`, whose `fs/` is the upper dir
+    pub snapshot: TempPath,
+}
+
+impl Upper {
+    pub fn fs(&self) -> PathBuf {
+        self.snapshot.path().join("fs")
+    }
+}
+
+/// Mounts an overlay of `layers` (diff_ids, bottom first) with a fresh
+/// upper dir in a thread with its own mount namespace, and runs `step` on
+/// the merged root there. Returns the upper dir (the step's changes).
+pub fn with_overlay<T: Send>(
+    store: &Store,
+    layers: &[String],
+    step: impl FnOnce(&Path) -> Result<T> + Send,
+) -> Result<(Upper, T)> {
+    let snapshot = temp_snapshot(store)?;
+    let base = snapshot.path().to_path_buf();
+    for d in ["work", "merged", "empty"] {
+        let p = base.join(d);
+        fs::create_dir(&p).map_err(io_err("create", &p))?;
+    }
+    let data = options(store, layers, &base)?;
+    let out = std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            private_mount_namespace()?;
+            let merged = base.join("merged");
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .map_err(|source| ExecError::Mount {
+                target: merged.clone(),
+                source,
+            })?;
+            let out = step(&merged);
+            // the namespace would take the mount with it when this thread
+            // ends, but not before the join returns: unmounted here, the
+            // upper and work dirs are free when the caller goes on
+            umount2(&merged, MntFlags::empty()).map_err(|source| ExecError::Umount {
+                target: merged.clone(),
+                source,
+            })?;
+            out
+        })
+        .join()
+        .unwrap_or(Err(ExecError::Panicked))
+    })?;
+    for d in ["work", "merged", "empty"] {
+        let p = base.join(d);
+        // work/ holds overlayfs's own (root-only) work dir
+        fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
+    }
+    Ok((Upper { snapshot }, out))
+}
+
+/// The overlay's options: `lowerdir` top layer first (an empty dir for a
+/// stage with no layer yet), `redirect_dir` and `metacopy` off so that the
+/// upper dir says everything in plain files (a layer tar can carry it).
+fn options(store: &Store, layers: &[String], base: &Path) -> Result<String> {
+    let mut lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|d| store.snapshot_fs(d).to_string_lossy().into_owned())
+        .collect();
+    if lower.is_empty() {
+        lower.push(base.join("empty").to_string_lossy().into_owned());
+    }
+    if let Some(bad) = lower.iter().find(|l| l.contains([',', ':'])) {
+        return Err(ExecError::OverlayPath(PathBuf::from(bad)));
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
+        lower.join(":"),
+        base.join("fs").display(),
+        base.join("work").display()
+    );
+    // mount(2) takes one page of options
+    if data.len() >= 4096 {
+        return Err(ExecError::TooManyLayers(layers.len()));
+    }
+    Ok(data)
+}
+
+/// This thread leaves the process's mount namespace for a copy of its own
+/// (CLONE_FS first: threads of one process share their root and cwd) in
+/// which nothing propagates back to the host.
+fn private_mount_namespace() -> Result<()> {
+    unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).map_err(ExecError::Unshare)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(ExecError::Unshare)
+}
