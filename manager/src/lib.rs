@@ -8,6 +8,7 @@
 //! binary (`main.rs`) only parses arguments and prints.
 
 pub mod archive;
+pub mod build;
 pub mod bundle;
 pub mod cgroups;
 pub mod claim;
