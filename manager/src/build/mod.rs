@@ -30,3 +30,4 @@ pub mod dockerfile;
 pub mod expand;
 pub mod ignore;
 pub mod path;
+pub mod plan;

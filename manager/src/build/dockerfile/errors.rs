@@ -87,6 +87,8 @@ pub enum ParseErrorKind {
     Security(String),
     #[error("{0}")]
     Mount(#[from] MountError),
+    #[error("onbuild trigger should be a single expression")]
+    TriggerNotSingle,
     /// BuildKit keeps `.git` of git sources; rbox build has no git sources.
     #[error("ADD --keep-git-dir is not supported: rbox build does not fetch git sources")]
     KeepGitDir,

@@ -91,6 +91,23 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile, ParseError> {
     Ok(df)
 }
 
+/// An ONBUILD trigger as an image config keeps it, read as one
+/// instruction (with the default escape character, as BuildKit reads it).
+pub fn parse_trigger(text: &str) -> Result<Instruction, ParseErrorKind> {
+    let lines = lines::read(text, commands::may_open_heredocs).map_err(|(_, kind)| kind)?;
+    let [line] = <[lines::Logical; 1]>::try_from(lines.lines)
+        .map_err(|_| ParseErrorKind::TriggerNotSingle)?;
+    match commands::parse(&line.text, '\\', line.heredocs)? {
+        Parsed::Instruction(i) => Ok(i),
+        Parsed::From(_) => Err(ParseErrorKind::OnBuildTrigger("FROM".to_string())),
+    }
+}
+
+/// `word` as a heredoc marker (`<<EOF`, `<<-"EOF"`), if it is one.
+pub fn heredoc_marker(word: &str) -> Option<Heredoc> {
+    heredoc::marker(word).ok().flatten()
+}
+
 /// Where an instruction is.
 struct Place {
     line: usize,
@@ -129,18 +146,6 @@ impl Dockerfile {
             (None, _) => return Err(ParseErrorKind::NoStage),
         }
         Ok(())
-    }
-}
-
-impl<T> Located<T> {
-    /// The same place with another value.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Located<U> {
-        Located {
-            line: self.line,
-            end_line: self.end_line,
-            source: self.source,
-            value: f(self.value),
-        }
     }
 }
 
