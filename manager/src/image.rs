@@ -769,6 +769,11 @@ pub fn list(store: &Store) -> Result<Vec<ImageLine>> {
             size: img.size,
         };
         let tags: Vec<_> = refs.iter().filter(|r| r.tag.is_some()).collect();
+        // the build's images of each step: `docker images` does not list
+        // intermediate images either
+        if tags.is_empty() && store.cached_image(&img.id)? {
+            continue;
+        }
         if !tags.is_empty() {
             for r in tags {
                 out.push(line(

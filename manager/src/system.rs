@@ -186,7 +186,8 @@ fn remove_unused_images(store: &Store, all: bool) -> Result<Vec<String>> {
     for img in store.images()? {
         let unused = store.containers_of(&img.id)?.is_empty();
         let dangling = store.refs(&img.id)?.iter().all(|r| r.tag.is_none());
-        if unused && (all || dangling) {
+        // the build cache's images are `builder prune`'s, as in Docker
+        if unused && (all || dangling) && !store.cached_image(&img.id)? {
             // by id, all its names at once (no container uses it)
             lines.extend(image::rmi(store, &img.id, true)?);
         }

@@ -26,9 +26,13 @@
 //! 4. The cache (to come) keys each step by its parent, the step as
 //!    planned, and for COPY and ADD the content of the files it copies.
 
+pub mod cache;
+pub mod context;
 pub mod dockerfile;
 pub mod exec;
+pub mod executor;
 pub mod expand;
 pub mod ignore;
 pub mod path;
 pub mod plan;
+pub mod prune;

@@ -19,6 +19,7 @@ const IMAGE: &[(&str, &str)] = &[
     ("save", "save"),
     ("load", "load"),
     ("import", "import"),
+    ("build", "build"),
 ];
 
 /// `container X` → rbox's verb.

@@ -5,6 +5,7 @@
 //! spellings (`image ls`), status.rs gives a failure Docker's exit status.
 
 pub mod alias;
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;
@@ -38,6 +39,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Verb {
+    /// Build an image from a Dockerfile and a context
+    Build(build::BuildArgs),
+    /// The build cache
+    #[command(subcommand)]
+    Builder(build::BuilderVerb),
     /// Make a one-layer image from a rootfs tarball (plain, gzip or zstd)
     Import(image::ImportArgs),
     /// Download an image from a registry
@@ -185,6 +191,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         config: cli.config,
     };
     match verb {
+        Verb::Build(a) => build::build(&ctx, a),
+        Verb::Builder(v) => build::builder(&ctx, v),
         Verb::Import(a) => image::import(&ctx, a),
         Verb::Pull(a) => registry::pull(&ctx, a),
         Verb::Push(a) => registry::push(&ctx, a),

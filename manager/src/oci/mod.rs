@@ -89,10 +89,13 @@ pub struct Inputs<'a> {
 /// hostname, mounts, namespaces, resources and devices.
 pub fn build(i: &Inputs<'_>) -> Result<Spec> {
     let rs = i.run;
-    let args = if rs.entrypoint.is_some() {
-        Vec::new()
-    } else {
-        rs.cmd.clone()
+    // with --entrypoint the command is that and the arguments given
+    // (process_of sets it): an image with neither ENTRYPOINT nor CMD runs it
+    let args: Vec<String> = match &rs.entrypoint {
+        Some(ep) => std::iter::once(ep.clone())
+            .chain(rs.cmd.iter().cloned())
+            .collect(),
+        None => rs.cmd.clone(),
     };
     let mut spec = from_image(
         i.image,

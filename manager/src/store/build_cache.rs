@@ -58,9 +58,7 @@ impl Store {
     pub fn cache_rows(&self) -> Result<Vec<CacheRow>> {
         let mut stmt = self
             .db
-            .prepare(
-                "SELECT key, image_id, created, last_used FROM build_cache ORDER BY last_used",
-            )
+            .prepare("SELECT key, image_id, created, last_used FROM build_cache ORDER BY last_used")
             .map_err(self.db_err())?;
         let rows = stmt
             .query_map([], |r| {

@@ -9,9 +9,10 @@
 use std::str::FromStr;
 
 use oci_spec::image::{
-    Descriptor, DescriptorBuilder, Digest, ImageConfiguration, ImageManifest,
-    ImageManifestBuilder, MediaType, RootFsBuilder,
+    Descriptor, DescriptorBuilder, Digest, ImageConfiguration, ImageManifest, ImageManifestBuilder,
+    MediaType,
 };
+use serde_json::{json, Value};
 
 use crate::image::{commit_image, NewLayer};
 use crate::reference::Reference;
@@ -62,14 +63,16 @@ fn oci_media_type(m: &MediaType) -> MediaType {
     }
 }
 
-/// Stores the image of `config` whose layers are `layers` and then `new`
-/// (None: no new layer), named `refs`. The config's rootfs is set from the
-/// layers. Returns the image id and the layers of the image.
+/// Stores the image of `config` (the config JSON as a whole: Docker's
+/// fields that OCI's types do not know, Healthcheck, OnBuild and Shell,
+/// are kept) whose layers are `layers` and then `new` (None: no new
+/// layer), named `refs`. The config's rootfs is set from the layers.
+/// Returns the image id and the layers of the image.
 pub fn commit(
     store: &Store,
     layers: &Layers,
     new: Option<NewLayer>,
-    config: &mut ImageConfiguration,
+    config: &mut Value,
     refs: &[Reference],
 ) -> Result<(String, Layers)> {
     let mut all = layers.clone();
@@ -101,17 +104,13 @@ pub fn commit(
         all.sizes.push(l.size);
         news.push(l);
     }
-    config.set_rootfs(
-        RootFsBuilder::default()
-            .typ("layers")
-            .diff_ids(all.diff_ids.clone())
-            .build()
-            .map_err(image_err)?,
-    );
-    let config_bytes = serde_json::to_vec(&*config).map_err(|source| StoreError::BadJson {
+    config["rootfs"] = json!({ "type": "layers", "diff_ids": all.diff_ids });
+    let bad_json = |source| StoreError::BadJson {
         path: store.root().to_path_buf(),
         source,
-    })?;
+    };
+    let config_bytes = serde_json::to_vec(&*config).map_err(bad_json)?;
+    let typed: ImageConfiguration = serde_json::from_value(config.clone()).map_err(bad_json)?;
     let config_digest = format!("sha256:{}", sha256_hex(&config_bytes));
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -127,14 +126,11 @@ pub fn commit(
         .layers(all.descriptors.clone())
         .build()
         .map_err(image_err)?;
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|source| StoreError::BadJson {
-        path: store.root().to_path_buf(),
-        source,
-    })?;
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(bad_json)?;
     let id = commit_image(
         store,
         config_bytes,
-        config,
+        &typed,
         MediaType::ImageLayerGzip,
         news,
         refs,

@@ -21,6 +21,10 @@ pub enum ExecError {
         code: i32,
         tail: Vec<String>,
     },
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("secret {0:?} is required but was not given (--secret id={0},src=FILE)")]
+    MissingSecret(String),
     #[error("RUN with an empty command")]
     EmptyCommand,
     #[error("mount the step's overlay at {target}: {source}")]

@@ -65,7 +65,12 @@ pub struct LayerTar {
 /// overlayfs xattrs other than the opaque mark (origin, impure, nlink) are
 /// left out of the tar; with `strip`, they are removed from `upper` too,
 /// which then reads like an unpacked layer.
-pub fn write_tar(upper: &Path, out: impl Write, epoch: Option<u64>, strip: bool) -> Result<LayerTar> {
+pub fn write_tar(
+    upper: &Path,
+    out: impl Write,
+    epoch: Option<u64>,
+    strip: bool,
+) -> Result<LayerTar> {
     let mut w = Walker {
         root: upper.to_path_buf(),
         tar: tar::Builder::new(HashWriter::new(out)),
@@ -161,7 +166,9 @@ impl<W: Write> Walker<W> {
             .collect();
         if !pax.is_empty() {
             let pairs = pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
-            self.tar.append_pax_extensions(pairs).map_err(DiffError::Write)?;
+            self.tar
+                .append_pax_extensions(pairs)
+                .map_err(DiffError::Write)?;
         }
         let mut h = self.header(md);
         if ft.is_dir() {
@@ -247,9 +254,7 @@ impl<W: Write> Walker<W> {
     }
 
     fn append(&mut self, h: &mut Header, rel: &Path, data: impl io::Read) -> Result<()> {
-        self.tar
-            .append_data(h, rel, data)
-            .map_err(DiffError::Write)
+        self.tar.append_data(h, rel, data).map_err(DiffError::Write)
     }
 
     /// The entry's extended attributes, by name. overlayfs's own are
@@ -257,10 +262,11 @@ impl<W: Write> Walker<W> {
     /// those a tar cannot carry are refused.
     fn xattrs(&self, rel: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         let abs = self.root.join(rel);
-        let c = CString::new(abs.as_os_str().as_bytes()).map_err(|_| DiffError::Unrepresentable {
-            path: abs.clone(),
-            why: "a path with a NUL byte",
-        })?;
+        let c =
+            CString::new(abs.as_os_str().as_bytes()).map_err(|_| DiffError::Unrepresentable {
+                path: abs.clone(),
+                why: "a path with a NUL byte",
+            })?;
         let mut out = Vec::new();
         for name in list_xattrs(&c).map_err(self.read_err(rel))? {
             let Ok(key) = String::from_utf8(name.as_bytes().to_vec()) else {
@@ -409,7 +415,10 @@ mod tests {
         let d = tree();
         let mut out = Vec::new();
         let t = write_tar(d.path(), &mut out, None, false).unwrap();
-        let names: Vec<_> = entries(&out).into_iter().map(|(p, ty, _)| (p, ty)).collect();
+        let names: Vec<_> = entries(&out)
+            .into_iter()
+            .map(|(p, ty, _)| (p, ty))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -472,10 +481,15 @@ mod tests {
         )
         .unwrap();
         let etc = CString::new(r.join("etc").as_os_str().as_bytes()).unwrap();
-        for (k, v) in [("trusted.overlay.opaque", "y"), ("trusted.overlay.origin", "x"), ("user.keep", "1")] {
+        for (k, v) in [
+            ("trusted.overlay.opaque", "y"),
+            ("trusted.overlay.origin", "x"),
+            ("user.keep", "1"),
+        ] {
             let k = CString::new(k).unwrap();
             // SAFETY: NUL-terminated strings and a buffer of the given length.
-            let rc = unsafe { libc::lsetxattr(etc.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
+            let rc =
+                unsafe { libc::lsetxattr(etc.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
             assert_eq!(rc, 0, "{}", io::Error::last_os_error());
         }
         let mut out = Vec::new();

@@ -3,8 +3,11 @@
 //! (layer.rs) and the images of a stage (commit.rs).
 
 pub mod commit;
+pub mod config;
+pub mod copy;
 pub mod error;
 pub mod layer;
+pub mod mounts;
 pub mod overlay;
 pub mod run;
 

@@ -45,6 +45,8 @@ pub struct RunStep {
     pub workdir: Option<String>,
     pub network: NetMode,
     pub mounts: Vec<MountSpec>,
+    /// `RUN --security=insecure`
+    pub privileged: bool,
 }
 
 /// Runs `step` and returns its layer, or None when it changed nothing. On
@@ -66,6 +68,7 @@ pub fn run(store: &Store, step: &RunStep, epoch: Option<u64>) -> Result<Option<N
         user: step.user.clone(),
         net: Some(step.network.clone()),
         mounts: step.mounts.clone(),
+        privileged: step.privileged,
         labels,
         ..Default::default()
     };
@@ -121,18 +124,17 @@ fn stubs_to_be(store: &Store, id: &str) -> Result<Vec<Stub>> {
     };
     let rootfs = dir.join("rootfs");
     let config = dir.join("config.json");
-    let spec: oci_spec::runtime::Spec = serde_json::from_slice(
-        &fs::read(&config).map_err(|source| ExecError::Io {
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_slice(&fs::read(&config).map_err(|source| ExecError::Io {
             op: "read",
             path: config.clone(),
             source,
-        })?,
-    )
-    .map_err(|e| ExecError::Io {
-        op: "parse",
-        path: config,
-        source: e.into(),
-    })?;
+        })?)
+        .map_err(|e| ExecError::Io {
+            op: "parse",
+            path: config,
+            source: e.into(),
+        })?;
     let mut stubs = Vec::new();
     for m in spec.mounts().iter().flatten() {
         let Ok(resolved) = resolve_in_root(&rootfs, m.destination()) else {

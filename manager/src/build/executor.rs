@@ -1,0 +1,476 @@
+//! Runs a plan: each needed stage from its base (an image, scratch or an
+//! earlier stage), its steps in order, each layer step (RUN, COPY, ADD,
+//! WORKDIR) looked up in the build cache first and otherwise run and
+//! committed as an image of the stage so far; the target stage's image is
+//! then stored with the build's names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::cache::{base_key, step_key};
+use super::context::Context;
+use super::dockerfile::{Dockerfile, Network, Security};
+use super::exec::commit::{commit, Layers};
+use super::exec::config::{self, push_history};
+use super::exec::copy::{self, CopyFrom};
+use super::exec::mounts::{run_mounts, MountInputs};
+use super::exec::run::{self, RunStep, BUILD_LABEL};
+use super::exec::ExecError;
+use super::plan::{self, Base, BaseImage, Op, Origin, Plan, PlanError, PlanOptions, Stage, Step};
+use crate::container::{self, NetMode};
+use crate::image::{temp_snapshot, ImageError, NewLayer};
+use crate::reference::Reference;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{file}:{line}: {source}")]
+    Step {
+        file: String,
+        line: usize,
+        source: ExecError,
+    },
+    #[error("{file}:{line}: RUN needs a filesystem: the stage has no layer yet (FROM scratch)")]
+    RunOnScratch { file: String, line: usize },
+    #[error("base image {reference}: {why}")]
+    Base { reference: String, why: String },
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Container(#[from] container::ContainerError),
+}
+
+pub type Result<T> = std::result::Result<T, BuildError>;
+
+/// The time of a stage with nothing in it (a base image without one).
+const EPOCH_ZERO: &str = "1970-01-01T00:00:00Z";
+
+/// What `rbox build` asks besides the Dockerfile and its context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub tags: Vec<Reference>,
+    /// `--label`: set on the image built
+    pub labels: Vec<(String, String)>,
+    pub no_cache: bool,
+    /// the network of RUN steps without `--network`
+    pub network: Option<NetMode>,
+    /// `--secret id=…,src=…`
+    pub secrets: Vec<(String, PathBuf)>,
+    /// no progress on stderr
+    pub quiet: bool,
+    /// `SOURCE_DATE_EPOCH`: mtimes of new files clamped, times in the
+    /// config and history set to it
+    pub epoch: Option<u64>,
+}
+
+/// The image of a base reference: `pull` gives the id of `reference` (a
+/// normalized reference), pulling it when it is missing (or always, with
+/// `--pull`).
+pub type Pull<'a> = &'a dyn Fn(&str) -> Result<String>;
+
+/// A stage being built: its image so far (None: nothing yet, scratch), its
+/// layers and config, the cache key of its last step, and the time of its
+/// last layer: a step that changes only the config takes that time, and a
+/// layer from the cache the time it was made, so a build with nothing
+/// changed gives the image it gave before, id and all.
+#[derive(Debug, Clone)]
+struct StageState {
+    image: Option<String>,
+    layers: Layers,
+    config: Value,
+    key: String,
+    time: String,
+}
+
+/// Builds `df` with the context `ctx`; returns the image id.
+pub fn build(
+    store: &Store,
+    df: &Dockerfile,
+    ctx: &Context,
+    opts: &BuildOptions,
+    pull: Pull<'_>,
+) -> Result<String> {
+    remove_dead_builds(store)?;
+    let (plan, images) = plan_with_bases(store, df, opts, pull)?;
+    let b = Builder {
+        store,
+        plan: &plan,
+        ctx,
+        opts,
+        images: &images,
+        counter: std::cell::Cell::new(0),
+    };
+    let mut finals: Vec<Option<StageState>> = vec![None; plan.stages.len()];
+    for wave in &plan.order {
+        for &i in wave {
+            let st = b.stage(&plan.stages[i], &finals)?;
+            finals[i] = Some(st);
+        }
+    }
+    let mut st = finals[plan.target].take().expect("the target is built");
+    if !opts.labels.is_empty() {
+        config::apply(&mut st.config, &Op::Label(opts.labels.clone()));
+    }
+    st.config["created"] = Value::String(st.time.clone());
+    let (id, _) = commit(store, &st.layers, None, &mut st.config, &opts.tags)?;
+    Ok(id)
+}
+
+/// Plans, pulls the images the plan needs, plans again with their
+/// configs (their ENV, WORKDIR, USER, SHELL and ONBUILD), until nothing is
+/// missing. Returns the plan and the ids of its images.
+fn plan_with_bases(
+    store: &Store,
+    df: &Dockerfile,
+    opts: &BuildOptions,
+    pull: Pull<'_>,
+) -> Result<(Plan, BTreeMap<String, String>)> {
+    let mut popts = PlanOptions::host();
+    popts.build_args = opts.build_args.clone();
+    popts.target = opts.target.clone();
+    let mut ids = BTreeMap::new();
+    loop {
+        let plan = plan::plan(df, &popts)?;
+        let missing: Vec<String> = plan
+            .images
+            .iter()
+            .filter(|r| !ids.contains_key(*r))
+            .cloned()
+            .collect();
+        if missing.is_empty() && plan.missing_images.is_empty() {
+            return Ok((plan, ids));
+        }
+        for r in missing {
+            let id = pull(&r)?;
+            popts.images.insert(r.clone(), base_image(store, &id)?);
+            ids.insert(r, id);
+        }
+    }
+}
+
+/// An image's raw config JSON (Docker's fields included).
+fn raw_config(store: &Store, id: &str) -> Result<Value> {
+    let bytes = store.read_blob(id, id)?;
+    serde_json::from_slice(&bytes).map_err(|e| BuildError::Base {
+        reference: id.to_string(),
+        why: format!("its config is not JSON: {e}"),
+    })
+}
+
+/// What the planner needs of a base image.
+fn base_image(store: &Store, id: &str) -> Result<BaseImage> {
+    let cfg = raw_config(store, id)?;
+    let c = &cfg["config"];
+    let strings =
+        |v: &Value| -> Vec<String> { serde_json::from_value(v.clone()).unwrap_or_default() };
+    let string = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    Ok(BaseImage {
+        env: strings(&c["Env"]),
+        working_dir: string(&c["WorkingDir"]),
+        user: string(&c["User"]),
+        shell: strings(&c["Shell"]),
+        on_build: strings(&c["OnBuild"]),
+    })
+}
+
+/// Removes the containers of builds whose rbox died (kill -9, a crash):
+/// each carries the pid of its build's rbox.
+fn remove_dead_builds(store: &Store) -> Result<()> {
+    for c in container::list(store)? {
+        let Some(pid) = c.spec.labels.get(BUILD_LABEL) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<i32>()
+            .is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !alive {
+            container::remove(store, &c.id, true)?;
+        }
+    }
+    Ok(())
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    plan: &'a Plan,
+    ctx: &'a Context,
+    opts: &'a BuildOptions,
+    /// normalized reference -> image id
+    images: &'a BTreeMap<String, String>,
+    /// BuildKit's `#N` of the progress lines
+    counter: std::cell::Cell<usize>,
+}
+
+impl Builder<'_> {
+    fn say(&self, line: &str) {
+        if !self.opts.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The `#N [stage k/n] INSTRUCTION` line of a step.
+    fn header(&self, stage: &Stage, k: usize, n: usize, what: &str) -> usize {
+        let id = self.counter.get() + 1;
+        self.counter.set(id);
+        let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.say(&format!("#{id} [{} {k}/{n}] {what}", stage.display_name()));
+        id
+    }
+
+    /// `SOURCE_DATE_EPOCH` as the config's times.
+    fn fixed_time(&self) -> Option<String> {
+        let e = self.opts.epoch?;
+        chrono::DateTime::from_timestamp(e as i64, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    fn now(&self) -> String {
+        self.fixed_time().unwrap_or_else(|| {
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        })
+    }
+
+    fn image_id(&self, reference: &str) -> Result<&String> {
+        self.images.get(reference).ok_or_else(|| BuildError::Base {
+            reference: reference.to_string(),
+            why: "was not pulled".into(),
+        })
+    }
+
+    fn start(&self, stage: &Stage, finals: &[Option<StageState>]) -> Result<StageState> {
+        let mut st = match &stage.base {
+            Base::Scratch => StageState {
+                image: None,
+                layers: Layers::default(),
+                config: config::scratch(&stage.platform.arch, &stage.platform.os),
+                key: base_key("scratch"),
+                time: self.fixed_time().unwrap_or_else(|| EPOCH_ZERO.to_string()),
+            },
+            Base::Image(r) => {
+                let id = self.image_id(r)?;
+                let config = raw_config(self.store, id)?;
+                let time = self
+                    .fixed_time()
+                    .or_else(|| config["created"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| EPOCH_ZERO.to_string());
+                StageState {
+                    image: Some(id.clone()),
+                    layers: Layers::of_image(self.store, id)?,
+                    config,
+                    key: base_key(id),
+                    time,
+                }
+            }
+            Base::Stage(j) => finals[*j].clone().expect("an earlier wave built it"),
+        };
+        // ONBUILD triggers run in this stage (the planner made them its
+        // first steps); the image built does not keep them
+        if let Some(c) = st.config.get_mut("config").and_then(Value::as_object_mut) {
+            c.remove("OnBuild");
+        }
+        if stage.env.iter().any(|(k, _)| k == "PATH") {
+            for (k, v) in &stage.env {
+                config::set_env(&mut st.config, k, v);
+            }
+        }
+        Ok(st)
+    }
+
+    fn stage(&self, stage: &Stage, finals: &[Option<StageState>]) -> Result<StageState> {
+        let n = stage.steps.len() + 1;
+        let from = match &stage.base {
+            Base::Scratch => "FROM scratch".to_string(),
+            Base::Image(r) => format!("FROM {r}"),
+            Base::Stage(j) => format!("FROM {}", self.plan.stages[*j].display_name()),
+        };
+        self.header(stage, 1, n, &from);
+        let mut st = self.start(stage, finals)?;
+        for (k, step) in stage.steps.iter().enumerate() {
+            let id = self.header(stage, k + 2, n, &step.source);
+            self.step(&mut st, step, finals, id).map_err(|e| match e {
+                BuildError::Exec(source) => BuildError::Step {
+                    file: self.plan.file.clone(),
+                    line: step.line,
+                    source,
+                },
+                e => e,
+            })?;
+        }
+        Ok(st)
+    }
+
+    fn step(
+        &self,
+        st: &mut StageState,
+        step: &Step,
+        finals: &[Option<StageState>],
+        id: usize,
+    ) -> Result<()> {
+        match &step.op {
+            Op::Run(r) => {
+                let parent = st.image.clone().ok_or_else(|| BuildError::RunOnScratch {
+                    file: self.plan.file.clone(),
+                    line: step.line,
+                })?;
+                self.layer_step(st, step, "", id, |_| self.run(r, &parent))
+            }
+            Op::Copy(c) => {
+                let from_layers;
+                let from = match &c.origin {
+                    Origin::Context => CopyFrom::Context(self.ctx),
+                    Origin::Stage(j) => {
+                        from_layers = finals[*j].as_ref().expect("built").layers.clone();
+                        CopyFrom::Layers(&from_layers)
+                    }
+                    Origin::Image(r) => {
+                        from_layers = Layers::of_image(self.store, self.image_id(r)?)?;
+                        CopyFrom::Layers(&from_layers)
+                    }
+                    Origin::Scratch => {
+                        from_layers = Layers::default();
+                        CopyFrom::Layers(&from_layers)
+                    }
+                };
+                let inputs = copy::sources_digest(c, from.clone())?;
+                self.layer_step(st, step, &inputs, id, |layers| {
+                    Ok(copy::copy(self.store, layers, c, from, self.opts.epoch)?)
+                })
+            }
+            Op::Workdir(dir) => {
+                config::apply(&mut st.config, &step.op);
+                let dir = dir.clone();
+                self.layer_step(st, step, "", id, |layers| self.workdir(layers, &dir))
+            }
+            op => {
+                config::apply(&mut st.config, op);
+                push_history(&mut st.config, config::history(step, &st.time, true));
+                st.key = step_key(&st.key, op, "");
+                Ok(())
+            }
+        }
+    }
+
+    /// A step that may make a layer: from the cache when it has the key,
+    /// else `make` runs and its layer (if any) is committed.
+    fn layer_step(
+        &self,
+        st: &mut StageState,
+        step: &Step,
+        inputs: &str,
+        id: usize,
+        make: impl FnOnce(&Layers) -> Result<Option<NewLayer>>,
+    ) -> Result<()> {
+        let key = step_key(&st.key, &step.op, inputs);
+        if !self.opts.no_cache {
+            if let Some(image) = self.store.cache_get(&key)? {
+                let layers = Layers::of_image(self.store, &image)?;
+                let empty = layers.diff_ids.len() == st.layers.diff_ids.len();
+                if let Some(t) = raw_config(self.store, &image)?["created"].as_str() {
+                    st.time = t.to_string();
+                }
+                push_history(&mut st.config, config::history(step, &st.time, empty));
+                st.layers = layers;
+                st.image = Some(image);
+                st.key = key;
+                self.say(&format!("#{id} CACHED"));
+                return Ok(());
+            }
+        }
+        let layer = make(&st.layers)?;
+        st.time = self.now();
+        push_history(
+            &mut st.config,
+            config::history(step, &st.time, layer.is_none()),
+        );
+        let image = match (layer, &st.image) {
+            (None, Some(image)) => image.clone(),
+            (layer, _) => {
+                let mut cfg = st.config.clone();
+                let (image, layers) = commit(self.store, &st.layers, layer, &mut cfg, &[])?;
+                st.layers = layers;
+                image
+            }
+        };
+        let lock = self.store.lock()?;
+        self.store.cache_put(&key, &image)?;
+        lock.commit()?;
+        st.image = Some(image);
+        st.key = key;
+        self.say(&format!("#{id} DONE"));
+        Ok(())
+    }
+
+    fn run(&self, r: &plan::RunStep, parent: &str) -> Result<Option<NewLayer>> {
+        let scratch = temp_snapshot(self.store)?;
+        let inputs = MountInputs {
+            context: self.ctx.root(),
+            secrets: &self.opts.secrets,
+            scratch: scratch.path(),
+        };
+        let (mounts, secret_env) = run_mounts(self.store, &r.mounts, &r.inline_files, &inputs)?;
+        let env: Vec<String> = r
+            .env
+            .iter()
+            .chain(&self.plan.proxy_env)
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(secret_env)
+            .collect();
+        let network = match r.network {
+            Network::Default => self.opts.network.clone().unwrap_or(NetMode::Bridge),
+            Network::None => NetMode::None,
+            Network::Host => NetMode::Host,
+        };
+        let step = RunStep {
+            parent: parent.to_string(),
+            argv: r.argv.clone(),
+            env,
+            user: Some(r.user.clone()).filter(|u| !u.is_empty()),
+            workdir: Some(r.workdir.clone()).filter(|w| !w.is_empty()),
+            network,
+            mounts,
+            privileged: r.security == Security::Insecure,
+        };
+        Ok(run::run(self.store, &step, self.opts.epoch)?)
+    }
+
+    /// WORKDIR's directory, made (as root) when the stage lacks it.
+    fn workdir(&self, layers: &Layers, dir: &str) -> Result<Option<NewLayer>> {
+        let dir = dir.to_string();
+        let (upper, made) =
+            super::exec::overlay::with_overlay(self.store, &layers.diff_ids, |root| {
+                let rel = crate::rootfs::resolve_in_root(root, std::path::Path::new(&dir))
+                    .map_err(|source| ExecError::Io {
+                        op: "resolve",
+                        path: PathBuf::from(&dir),
+                        source,
+                    })?;
+                let host = root.join(rel.strip_prefix("/").unwrap_or(&rel));
+                if host.is_dir() {
+                    return Ok(false);
+                }
+                std::fs::create_dir_all(&host).map_err(|source| ExecError::Io {
+                    op: "create",
+                    path: PathBuf::from(&dir),
+                    source,
+                })?;
+                Ok(true)
+            })?;
+        if !made {
+            return Ok(None);
+        }
+        Ok(Some(
+            super::exec::layer::commit_upper(self.store, &upper.fs(), self.opts.epoch)
+                .map_err(ExecError::from)?,
+        ))
+    }
+}
