@@ -217,3 +217,117 @@ fn stages_build_from_stages_and_the_target_skips_the_rest() {
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
     rb.assert_nothing_left("after the stage builds");
 }
+
+/// A file in the context dir, with its mode.
+fn put(rb: &Rbox, rel: &str, content: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = rb.path("ctx").join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, content).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn a_copied_script_runs_and_dockerignore_keeps_files_out() {
+    let _serial = serial();
+    let rb = Rbox::with_busybox();
+    let ctx = context(
+        &rb,
+        "FROM bb\nCOPY setup.sh /setup.sh\nRUN /setup.sh\nCOPY . /src/\n\
+         COPY --chown=1000:1001 --chmod=640 conf/app.conf /etc/app/\nCMD [\"cat\", \"/done\"]\n",
+    );
+    put(&rb, "setup.sh", "#!/bin/sh\necho set up > /done\n", 0o755);
+    put(&rb, "conf/app.conf", "k=v\n", 0o600);
+    put(&rb, "secret.txt", "do not copy\n", 0o644);
+    put(&rb, "logs/a.log", "noise\n", 0o644);
+    put(&rb, ".dockerignore", "secret.txt\n**/*.log\n", 0o644);
+    rb.ok(&["build", "-t", "copied", &ctx]);
+    assert_eq!(rb.ok(&["run", "--rm", "copied"]), "set up\n");
+    let ls = rb.ok(&[
+        "run",
+        "--rm",
+        "copied",
+        "sh",
+        "-c",
+        "cd /src && find . | sort",
+    ]);
+    assert!(
+        ls.contains("./setup.sh\n") && ls.contains("./conf/app.conf\n"),
+        "{ls}"
+    );
+    assert!(!ls.contains("secret.txt") && !ls.contains("a.log"), "{ls}");
+    let st = rb.ok(&[
+        "run",
+        "--rm",
+        "copied",
+        "stat",
+        "-c",
+        "%u:%g %a",
+        "/etc/app/app.conf",
+    ]);
+    assert_eq!(st, "1000:1001 640\n");
+
+    // one changed file: the COPY of it and what follows run again, the
+    // steps before come from the cache
+    put(&rb, "conf/app.conf", "k=w\n", 0o600);
+    let o = rb.run(&["build", "-t", "copied", &ctx]);
+    rrun_tests::assert_ok(&o, "rebuild");
+    let err = stderr(&o);
+    assert_eq!(err.matches(" CACHED").count(), 3, "{err}");
+    // a changed ignored file changes nothing
+    put(&rb, "secret.txt", "still secret\n", 0o644);
+    let o = rb.run(&["build", "-t", "copied", &ctx]);
+    assert_eq!(stderr(&o).matches(" CACHED").count(), 4, "{}", stderr(&o));
+    rb.assert_nothing_left("after the builds");
+}
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn a_dockerfile_outside_the_context_a_tar_context_and_copy_from_a_stage() {
+    let _serial = serial();
+    let rb = Rbox::with_busybox();
+    let ctx = context(&rb, "unused\n");
+    put(&rb, "hello.txt", "hi\n", 0o644);
+    let df = rb.path("Other.dockerfile");
+    fs::write(
+        &df,
+        "FROM bb AS make\nRUN echo made > /made\n\
+         FROM bb\nCOPY --from=make /made /from-stage\nCOPY hello.txt /\n\
+         CMD [\"cat\", \"/from-stage\", \"/hello.txt\"]\n",
+    )
+    .unwrap();
+    rb.ok(&["build", "-f", df.to_str().unwrap(), "-t", "two", &ctx]);
+    assert_eq!(rb.ok(&["run", "--rm", "two"]), "made\nhi\n");
+
+    // the context as a tar on stdin, its Dockerfile in it
+    fs::write(
+        Path::new(&ctx).join("Dockerfile"),
+        "FROM bb\nCOPY hello.txt /t\nCMD [\"cat\", \"/t\"]\n",
+    )
+    .unwrap();
+    let tar = rb.path("ctx.tar");
+    let st = std::process::Command::new("tar")
+        .args(["-C", &ctx, "-cf", tar.to_str().unwrap(), "."])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = rb
+        .cmd(&["build", "-t", "fromtar", "-"])
+        .stdin(fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
+    rrun_tests::assert_ok(&o, "build -");
+    assert_eq!(rb.ok(&["run", "--rm", "fromtar"]), "hi\n");
+
+    // a missing source is named before anything runs
+    fs::write(
+        Path::new(&ctx).join("Dockerfile"),
+        "FROM bb\nRUN echo ran\nCOPY nope.txt /\n",
+    )
+    .unwrap();
+    let o = rb.run(&["build", &ctx]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope.txt"), "{}", stderr(&o));
+    rb.assert_nothing_left("after the builds");
+}

@@ -102,12 +102,14 @@ pub fn build(
 ) -> Result<String> {
     remove_dead_builds(store)?;
     let (plan, images) = plan_with_bases(store, df, opts, pull)?;
+    let context_digests = context_digests(&plan, ctx)?;
     let b = Builder {
         store,
         plan: &plan,
         ctx,
         opts,
         images: &images,
+        context_digests: &context_digests,
         counter: std::cell::Cell::new(0),
     };
     let mut finals: Vec<Option<StageState>> = vec![None; plan.stages.len()];
@@ -156,6 +158,30 @@ fn plan_with_bases(
             ids.insert(r, id);
         }
     }
+}
+
+/// The digest of what each COPY and ADD of the context reads, by stage and
+/// step, computed before anything runs: a missing source is an error
+/// naming its Dockerfile line before the first step.
+fn context_digests(plan: &Plan, ctx: &Context) -> Result<BTreeMap<(usize, usize), String>> {
+    let mut out = BTreeMap::new();
+    for stage in plan.stages.iter().filter(|s| s.needed) {
+        for (k, step) in stage.steps.iter().enumerate() {
+            let Op::Copy(c) = &step.op else { continue };
+            if c.origin != Origin::Context {
+                continue;
+            }
+            let d = copy::sources_digest(c, CopyFrom::Context(ctx)).map_err(|source| {
+                BuildError::Step {
+                    file: plan.file.clone(),
+                    line: step.line,
+                    source,
+                }
+            })?;
+            out.insert((stage.index, k), d);
+        }
+    }
+    Ok(out)
 }
 
 /// An image's raw config JSON (Docker's fields included).
@@ -207,6 +233,8 @@ struct Builder<'a> {
     opts: &'a BuildOptions,
     /// normalized reference -> image id
     images: &'a BTreeMap<String, String>,
+    /// (stage, step) -> the digest of what a COPY of the context reads
+    context_digests: &'a BTreeMap<(usize, usize), String>,
     /// BuildKit's `#N` of the progress lines
     counter: std::cell::Cell<usize>,
 }
@@ -297,14 +325,15 @@ impl Builder<'_> {
         let mut st = self.start(stage, finals)?;
         for (k, step) in stage.steps.iter().enumerate() {
             let id = self.header(stage, k + 2, n, &step.source);
-            self.step(&mut st, step, finals, id).map_err(|e| match e {
-                BuildError::Exec(source) => BuildError::Step {
-                    file: self.plan.file.clone(),
-                    line: step.line,
-                    source,
-                },
-                e => e,
-            })?;
+            self.step(&mut st, (stage.index, k), step, finals, id)
+                .map_err(|e| match e {
+                    BuildError::Exec(source) => BuildError::Step {
+                        file: self.plan.file.clone(),
+                        line: step.line,
+                        source,
+                    },
+                    e => e,
+                })?;
         }
         Ok(st)
     }
@@ -312,6 +341,7 @@ impl Builder<'_> {
     fn step(
         &self,
         st: &mut StageState,
+        at: (usize, usize),
         step: &Step,
         finals: &[Option<StageState>],
         id: usize,
@@ -341,7 +371,10 @@ impl Builder<'_> {
                         CopyFrom::Layers(&from_layers)
                     }
                 };
-                let inputs = copy::sources_digest(c, from.clone())?;
+                let inputs = match self.context_digests.get(&at) {
+                    Some(d) => d.clone(),
+                    None => copy::sources_digest(c, from.clone())?,
+                };
                 self.layer_step(st, step, &inputs, id, |layers| {
                     Ok(copy::copy(self.store, layers, c, from, self.opts.epoch)?)
                 })
