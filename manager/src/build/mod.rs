@@ -26,6 +26,7 @@
 //! 4. The cache (to come) keys each step by its parent, the step as
 //!    planned, and for COPY and ADD the content of the files it copies.
 
+pub mod context;
 pub mod dockerfile;
 pub mod exec;
 pub mod expand;

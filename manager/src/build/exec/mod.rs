@@ -3,6 +3,7 @@
 //! (layer.rs) and the images of a stage (commit.rs).
 
 pub mod commit;
+pub mod copy;
 pub mod error;
 pub mod layer;
 pub mod overlay;
