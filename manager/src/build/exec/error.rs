@@ -11,6 +11,7 @@ use crate::cp::CopyError;
 use crate::image::ImageError;
 use crate::store::StoreError;
 
+use super::copy::CopyStepError;
 use super::layer::DiffError;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,8 @@ pub enum ExecError {
     },
     #[error(transparent)]
     Diff(#[from] DiffError),
+    #[error(transparent)]
+    CopyStep(#[from] CopyStepError),
     #[error(transparent)]
     Container(#[from] ContainerError),
     #[error(transparent)]
