@@ -541,8 +541,19 @@ fn attached(
     rb: &Rbox,
     args: &[&str],
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = rb
-        .cmd(args)
+    let mut cmd = rb.cmd(args);
+    // as a terminal's shell starts it: INT and QUIT at their defaults, even
+    // when this test runs in the background of a shell that ignores them
+    // (rbox keeps a disposition it inherits, as Docker's CLI does)
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

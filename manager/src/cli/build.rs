@@ -53,6 +53,12 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// Progress output: auto, plain or tty (one plain style here), quiet
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet", "rawjson"])]
+    pub progress: String,
+    /// The target platform (this host's only, for now)
+    #[arg(long)]
+    pub platform: Option<String>,
     /// The build context: a directory, or - for a tar on stdin
     pub context: String,
 }
@@ -136,6 +142,16 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> Result<ExitCode> {
 }
 
 fn options(a: &BuildArgs) -> Result<BuildOptions> {
+    if let Some(p) = &a.platform {
+        let want = pull::Platform::parse(p).with_context(|| format!("invalid --platform {p:?}"))?;
+        let host = pull::Platform::host();
+        if want.os != host.os || want.arch != host.arch {
+            bail!("--platform {p}: building for another platform than this host's ({host}) is not supported yet");
+        }
+    }
+    if a.progress == "rawjson" {
+        bail!("--progress rawjson is not supported: use auto, plain, tty or quiet");
+    }
     let tags = a
         .tags
         .iter()
@@ -178,7 +194,7 @@ fn options(a: &BuildArgs) -> Result<BuildOptions> {
         no_cache: a.no_cache,
         network,
         secrets,
-        quiet: a.quiet,
+        quiet: a.quiet || a.progress == "quiet",
         epoch,
     })
 }
