@@ -40,11 +40,11 @@ use super::client::{
     MAX_CONCURRENT_DOWNLOADS,
 };
 use super::config::Config;
+use crate::image::unpack::UnpackError;
 use crate::image::{self, ImageError, NewLayer};
 use crate::media::{self, LayerKind, UnsupportedLayer};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
-use crate::unpack::UnpackError;
 
 const ACCEPT: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",

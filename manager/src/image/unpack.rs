@@ -30,6 +30,8 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest, Sha256};
 
+use crate::store::start_writeback;
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -682,17 +684,6 @@ fn copy(r: &mut impl Read, w: &mut File, buf: &mut [u8]) -> io::Result<u64> {
         };
         io::Write::write_all(w, &buf[..len])?;
         n += len as u64;
-    }
-}
-
-/// Start writing what is in `f` to disk, without waiting: the disk works
-/// while the rest of the layer unpacks, and the one sync before the
-/// snapshot is committed finds the data written or in flight. Best effort.
-pub(crate) fn start_writeback(f: &impl AsRawFd) {
-    // SAFETY: sync_file_range on a descriptor the caller holds; no memory
-    // is passed.
-    unsafe {
-        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
