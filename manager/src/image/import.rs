@@ -8,9 +8,11 @@ use oci_spec::image::{
     ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, MediaType, Os, RootFsBuilder,
 };
 
+use super::changes::apply_changes;
+use super::commit::commit_image;
 use super::layer::{temp_snapshot, GzipThread, NewLayer, Tee};
 use super::unpack::{self, UnpackError};
-use super::{apply_changes, commit_image, host_arch, ImageError, Result};
+use super::{host_arch, ImageError, Result};
 use crate::reference::Reference;
 use crate::store::{io_err, Store, StoreError};
 

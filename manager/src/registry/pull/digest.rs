@@ -4,7 +4,7 @@ use std::io;
 
 use sha2::{Digest, Sha256};
 
-use super::PullError;
+use super::error::PullError;
 
 /// The digest mismatch oci-client reports at the end of a blob stream.
 pub(super) fn verification_error(e: &io::Error) -> Option<&str> {

@@ -8,9 +8,9 @@ use oci_client::Client;
 use oci_spec::image::ImageConfiguration;
 
 use super::digest::{check_digest, verification_error};
+use super::error::{PullError, Result, SizeProblem};
 use super::remote::Remote;
 use super::size::{checked_size, Counted, MAX_CONFIG};
-use super::{PullError, Result, SizeProblem};
 use crate::registry::client::{chain, registry_message};
 
 /// The config of the image pulled.

@@ -12,11 +12,11 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::Client;
 
 use super::digest::{digest_mismatch, verification_error};
+use super::error::{PullError, Result, SizeProblem};
 use super::plan::Step;
 use super::progress::Progress;
 use super::remote::Remote;
 use super::size::Counted;
-use super::{PullError, Result, SizeProblem};
 use crate::image::unpack::{UnpackError, Unpacked};
 use crate::image::{self, NewLayer};
 use crate::registry::client::{chain, registry_message, MAX_CONCURRENT_DOWNLOADS};

@@ -3,10 +3,10 @@
 
 use oci_client::manifest::{OciImageIndex, OciImageManifest};
 
+use super::error::{PullError, Result};
 use super::platform::{available, select_entry, Platform};
 use super::remote::Remote;
 use super::size::{checked_size, MAX_MANIFEST};
-use super::{PullError, Result};
 use crate::media::{self, LayerKind};
 use crate::reference::Reference;
 

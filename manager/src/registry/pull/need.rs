@@ -1,6 +1,6 @@
 //! Whether `run` and `create` pull their image first: Docker's `--pull`.
 
-use super::Result;
+use super::error::Result;
 use crate::image::ImageError;
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};

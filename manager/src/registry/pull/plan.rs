@@ -4,8 +4,8 @@
 use indicatif::ProgressBar;
 use oci_client::manifest::OciDescriptor;
 
+use super::error::Result;
 use super::progress::Progress;
-use super::Result;
 use crate::image::NewLayer;
 use crate::media::LayerKind;
 use crate::registry::client::short;

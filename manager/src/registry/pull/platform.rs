@@ -2,7 +2,7 @@
 
 use oci_client::manifest::OciImageIndex;
 
-use super::{PullError, Result};
+use super::error::{PullError, Result};
 use crate::image;
 
 /// `os/arch[/variant]`, `linux/amd64` by default on x86_64.

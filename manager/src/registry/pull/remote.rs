@@ -9,7 +9,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use sha2::{Digest, Sha256};
 
-use super::{Answer, ManifestError, PullError, Result, MAX_MANIFEST};
+use super::error::{Answer, ManifestError, PullError, Result};
+use super::size::MAX_MANIFEST;
 use crate::reference::Reference;
 use crate::registry::client::{
     chain, client_config, oci_reference_at, plain_http, registry_message,

@@ -5,7 +5,7 @@
 
 use oci_client::manifest::OciDescriptor;
 
-use super::{PullError, Result, SizeProblem};
+use super::error::{PullError, Result, SizeProblem};
 use crate::media::LayerKind;
 use crate::store::Store;
 
