@@ -257,6 +257,18 @@ fn header_err(name: &str) -> impl Fn(io::Error) -> UnpackError + '_ {
     }
 }
 
+/// The target of a link entry (`what`: a symlink or a hard link), which
+/// it must have.
+fn link_target<R: Read>(e: &tar::Entry<'_, R>, name: &str, what: &str) -> Result<PathBuf> {
+    Ok(e.link_name()
+        .map_err(header_err(name))?
+        .ok_or_else(|| UnpackError::Unsafe {
+            entry: name.to_string(),
+            why: format!("is a {what} without a target"),
+        })?
+        .into_owned())
+}
+
 impl Unpacker {
     /// One entry of the layer, created in its parent (opened beneath the
     /// root, no symlink on the way), by its kind.
@@ -404,14 +416,7 @@ impl Unpacker {
         meta: &Meta,
         name: &str,
     ) -> Result<()> {
-        let target = e
-            .link_name()
-            .map_err(header_err(name))?
-            .ok_or_else(|| UnpackError::Unsafe {
-                entry: name.to_string(),
-                why: "is a symlink without a target".into(),
-            })?
-            .into_owned();
+        let target = link_target(e, name, "symlink")?;
         self.replacing(p, base, name, "symlink", || {
             symlinkat(&target, Some(p), base)
         })?;
@@ -429,14 +434,7 @@ impl Unpacker {
         e: &tar::Entry<'_, R>,
         name: &str,
     ) -> Result<()> {
-        let target = e
-            .link_name()
-            .map_err(header_err(name))?
-            .ok_or_else(|| UnpackError::Unsafe {
-                entry: name.to_string(),
-                why: "is a hard link without a target".into(),
-            })?
-            .into_owned();
+        let target = link_target(e, name, "hard link")?;
         let tname = target.display().to_string();
         let tcomps = clean(&target, name).map_err(|_| UnpackError::Unsafe {
             entry: name.to_string(),
