@@ -23,12 +23,12 @@ use oci_client::manifest::{OciImageIndex, OciImageManifest};
 use oci_spec::image::{ImageConfiguration, MediaType};
 use serde_json::{json, Value};
 
+use crate::image::unpack::{self, UnpackError};
 use crate::image::{self, GzipThread, ImageError, NewLayer, Tee};
 use crate::media::{self, LayerKind};
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::pull::{check_digest, select, Platform};
 use crate::store::{hex, io_err, temp_name, ImageRow, Store, StoreError, TempPath};
-use crate::unpack::{self, UnpackError};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

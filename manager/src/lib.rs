@@ -41,6 +41,5 @@ pub mod store;
 pub mod supervisor;
 pub mod system;
 pub mod template;
-pub mod unpack;
 pub mod user;
 pub mod volume;

@@ -1,4 +1,4 @@
-//! Registries: pull (pull.rs) and push (push.rs) through the distribution
+//! Registries: pull (pull/) and push (push.rs) through the distribution
 //! API, credentials (auth.rs: `rbox login`, the token services), mirrors
 //! and insecure registries (config.rs: /etc/rbox/rbox.toml), and what they
 //! share (client.rs).

@@ -202,7 +202,7 @@ impl BlobWriter {
             path: path.clone(),
             source: e.into_error(),
         })?;
-        crate::unpack::start_writeback(&file);
+        super::files::start_writeback(&file);
         drop(file);
         let digest = format!("sha256:{:x}", self.hasher.finalize());
         if let Some(exp) = expected {
@@ -230,7 +230,7 @@ impl Write for BlobWriter {
         self.unflushed += n as u64;
         if self.unflushed >= WRITEBACK_EVERY {
             self.unflushed = 0;
-            crate::unpack::start_writeback(self.file.get_ref());
+            super::files::start_writeback(self.file.get_ref());
         }
         Ok(n)
     }

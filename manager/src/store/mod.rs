@@ -37,6 +37,6 @@ pub use containers::ContainerRow;
 pub use db::{volume_dir, Flusher, Store, WriteLock, DEFAULT_ROOT};
 pub(crate) use error::io_err;
 pub use error::{hex, Result, StoreError};
-pub(crate) use files::{flock, temp_name};
+pub(crate) use files::{flock, start_writeback, temp_name};
 pub use images::{ImageRow, LayerRow, NewImage, RefRow};
 pub use networks::UserNetwork;

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Component, Path, PathBuf};
 
-use crate::unpack::decompress;
+use crate::image::unpack::decompress;
 
 use super::error::CopyStepError;
 use super::target::{split, Meta, Target};

@@ -479,7 +479,7 @@ pub fn extract_tar_into(
     dir: &Path,
     r: impl std::io::Read,
 ) -> std::result::Result<(), CopyStepError> {
-    let stream = crate::unpack::decompress(std::io::BufReader::new(r)).map_err(|source| {
+    let stream = crate::image::unpack::decompress(std::io::BufReader::new(r)).map_err(|source| {
         CopyStepError::Read {
             path: PathBuf::from("the context tar"),
             source,

@@ -30,6 +30,8 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest, Sha256};
 
+use crate::store::start_writeback;
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -193,50 +195,42 @@ struct Unpacker {
     buf: Vec<u8>,
 }
 
+/// What a layer entry's header says of the file it makes.
 struct Meta {
     mode: u32,
     uid: u32,
     gid: u32,
     mtime: i64,
+    /// (major, minor) of a character or block device, else (0, 0)
+    dev: (u32, u32),
     xattrs: Vec<(CString, Vec<u8>)>,
 }
 
-impl Unpacker {
-    fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<()> {
-        let raw = e.path().map_err(UnpackError::Tar)?.into_owned();
-        let name = raw.display().to_string();
-        let comps = clean(&raw, &name)?;
-        let kind = e.header().entry_type();
-        if matches!(
-            kind,
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName
-        ) {
-            return Ok(());
-        }
+impl Meta {
+    /// The entry's owner, mode (with setuid, setgid and sticky), mtime,
+    /// device numbers and `SCHILY.xattr.*` xattrs, except
+    /// `trusted.overlay.*`.
+    fn read<R: Read>(e: &mut tar::Entry<'_, R>, kind: tar::EntryType, name: &str) -> Result<Meta> {
         let h = e.header();
-        let tar_err = |source| UnpackError::Entry {
-            entry: name.clone(),
-            op: "read header",
-            source,
-        };
+        let tar_err = header_err(name);
         let mut meta = Meta {
-            mode: h.mode().map_err(tar_err)? & 0o7777,
-            uid: h.uid().map_err(tar_err)?.try_into().unwrap_or(u32::MAX),
-            gid: h.gid().map_err(tar_err)?.try_into().unwrap_or(u32::MAX),
-            mtime: h.mtime().map_err(tar_err)?.try_into().unwrap_or(i64::MAX),
+            mode: h.mode().map_err(&tar_err)? & 0o7777,
+            uid: h.uid().map_err(&tar_err)?.try_into().unwrap_or(u32::MAX),
+            gid: h.gid().map_err(&tar_err)?.try_into().unwrap_or(u32::MAX),
+            mtime: h.mtime().map_err(&tar_err)?.try_into().unwrap_or(i64::MAX),
+            dev: if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+                (
+                    h.device_major().map_err(&tar_err)?.unwrap_or(0),
+                    h.device_minor().map_err(&tar_err)?.unwrap_or(0),
+                )
+            } else {
+                (0, 0)
+            },
             xattrs: Vec::new(),
         };
-        let dev = if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
-            (
-                h.device_major().map_err(tar_err)?.unwrap_or(0),
-                h.device_minor().map_err(tar_err)?.unwrap_or(0),
-            )
-        } else {
-            (0, 0)
-        };
-        if let Some(pax) = e.pax_extensions().map_err(tar_err)? {
+        if let Some(pax) = e.pax_extensions().map_err(&tar_err)? {
             for ext in pax {
-                let ext = ext.map_err(tar_err)?;
+                let ext = ext.map_err(&tar_err)?;
                 let Ok(key) = ext.key() else { continue };
                 let Some(xname) = key.strip_prefix(XATTR_PAX_PREFIX) else {
                     continue;
@@ -250,199 +244,249 @@ impl Unpacker {
                 }
             }
         }
+        Ok(meta)
+    }
+}
 
-        let Some((base, parent)) = comps.split_last() else {
-            // "." : the snapshot root itself
-            if kind.is_dir() {
-                let fd = self
-                    .root
-                    .try_clone()
-                    .map_err(|s| self.err(&name, "dup", s))?;
-                self.apply_meta(&fd, &meta, &name)?;
-                self.dir_times.push((PathBuf::new(), meta.mtime));
-            }
+/// The error of a header field of entry `name` that cannot be read.
+fn header_err(name: &str) -> impl Fn(io::Error) -> UnpackError + '_ {
+    move |source| UnpackError::Entry {
+        entry: name.to_string(),
+        op: "read header",
+        source,
+    }
+}
+
+/// The target of a link entry (`what`: a symlink or a hard link), which
+/// it must have.
+fn link_target<R: Read>(e: &tar::Entry<'_, R>, name: &str, what: &str) -> Result<PathBuf> {
+    Ok(e.link_name()
+        .map_err(header_err(name))?
+        .ok_or_else(|| UnpackError::Unsafe {
+            entry: name.to_string(),
+            why: format!("is a {what} without a target"),
+        })?
+        .into_owned())
+}
+
+impl Unpacker {
+    /// One entry of the layer, created in its parent (opened beneath the
+    /// root, no symlink on the way), by its kind.
+    fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<()> {
+        let raw = e.path().map_err(UnpackError::Tar)?.into_owned();
+        let name = raw.display().to_string();
+        let comps = clean(&raw, &name)?;
+        let kind = e.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName
+        ) {
             return Ok(());
+        }
+        let meta = Meta::read(&mut e, kind, &name)?;
+        let Some((base, parent)) = comps.split_last() else {
+            return self.root_dir(kind, &meta, &name);
         };
         let p = self.open_parent(parent, &name)?;
         let base_s = base.to_string_lossy();
-
         if let Some(hidden) = base_s.strip_prefix(WHITEOUT_PREFIX) {
-            if base_s == OPAQUE_WHITEOUT {
-                let d = open_fd(Some(p), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-                    .map_err(|s| self.err(&name, "open", s.into()))?;
-                set_xattr(&d, c"trusted.overlay.opaque", b"y")
-                    .map_err(|s| self.err(&name, OPAQUE_XATTR, s))?;
-                return Ok(());
-            }
-            if hidden.starts_with(WHITEOUT_PREFIX) {
-                return Ok(()); // other .wh..wh. metadata (e.g. .wh..wh.plnk)
-            }
-            if hidden.is_empty() || hidden == "." || hidden == ".." {
-                return Err(UnpackError::Unsafe {
-                    entry: name,
-                    why: "is a whiteout of no file".into(),
-                });
-            }
-            self.remove_existing(p, OsStr::new(hidden), false, &name)?;
-            mknodat(Some(p), hidden, SFlag::S_IFCHR, Mode::empty(), 0)
-                .map_err(|s| self.err(&name, "mknod whiteout", s.into()))?;
-            fchownat(
-                Some(p),
-                hidden,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(|s| self.err(&name, "chown", s.into()))?;
-            return Ok(());
+            return self.whiteout(p, &base_s, hidden, &meta, &name);
         }
-
         match kind {
-            tar::EntryType::Directory => {
-                let mkdir = || mkdirat(Some(p), base.as_os_str(), Mode::from_bits_truncate(0o700));
-                match mkdir() {
-                    Ok(()) => {}
-                    Err(Errno::EEXIST) => {
-                        if !self.remove_existing(p, base, true, &name)? {
-                            mkdir().map_err(|s| self.err(&name, "mkdir", s.into()))?;
-                        }
-                    }
-                    Err(s) => return Err(self.err(&name, "mkdir", s.into())),
-                }
-                let d = open_fd(
-                    Some(p),
-                    base.as_os_str(),
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                )
-                .map_err(|s| self.err(&name, "open", s.into()))?;
-                self.apply_meta(&d, &meta, &name)?;
-                self.dir_times.push((comps.iter().collect(), meta.mtime));
-            }
+            tar::EntryType::Directory => self.directory(p, base, &comps, &meta, &name),
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let create = || {
-                    open_fd(
-                        Some(p),
-                        base.as_os_str(),
-                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                    )
-                };
-                let fd = self.replacing(p, base, &name, "create", create)?;
-                let mut f = File::from(fd);
-                let n =
-                    copy(&mut e, &mut f, &mut self.buf).map_err(|s| self.err(&name, "write", s))?;
-                if n >= WRITEBACK_MIN {
-                    start_writeback(&f);
-                }
-                self.size += n;
-                let fd = OwnedFd::from(f);
-                self.apply_meta(&fd, &meta, &name)?;
-                set_times(&fd, meta.mtime).map_err(|s| self.err(&name, "futimens", s))?;
+                self.regular(p, base, &mut e, &meta, &name)
             }
-            tar::EntryType::Symlink => {
-                let target = e
-                    .link_name()
-                    .map_err(tar_err)?
-                    .ok_or_else(|| UnpackError::Unsafe {
-                        entry: name.clone(),
-                        why: "is a symlink without a target".into(),
-                    })?
-                    .into_owned();
-                self.replacing(p, base, &name, "symlink", || {
-                    symlinkat(&target, Some(p), base.as_os_str())
-                })?;
-                self.chown_at(p, base, &meta, &name)?;
-                let t = TimeSpec::new(meta.mtime, 0);
-                utimensat(
-                    Some(p),
-                    base.as_os_str(),
-                    &t,
-                    &t,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|s| self.err(&name, "utimensat", s.into()))?;
-            }
-            tar::EntryType::Link => {
-                let target = e
-                    .link_name()
-                    .map_err(tar_err)?
-                    .ok_or_else(|| UnpackError::Unsafe {
-                        entry: name.clone(),
-                        why: "is a hard link without a target".into(),
-                    })?
-                    .into_owned();
-                let tname = target.display().to_string();
-                let tcomps = clean(&target, &name).map_err(|_| UnpackError::Unsafe {
-                    entry: name.clone(),
-                    why: format!("is a hard link to {tname:?}, outside the layer"),
-                })?;
-                let Some((tbase, tparent)) = tcomps.split_last() else {
-                    return Err(UnpackError::Unsafe {
-                        entry: name,
-                        why: "is a hard link to the layer root".into(),
-                    });
-                };
-                let tdir = self.open_existing(tparent, &name)?;
-                // no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
-                self.replacing(p, base, &name, "link", || {
-                    linkat(
-                        Some(tdir.as_raw_fd()),
-                        tbase.as_os_str(),
-                        Some(p),
-                        base.as_os_str(),
-                        nix::fcntl::AtFlags::empty(),
-                    )
-                })?;
-            }
+            tar::EntryType::Symlink => self.symlink(p, base, &e, &meta, &name),
+            tar::EntryType::Link => self.hard_link(p, base, &e, &name),
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let sflag = match kind {
-                    tar::EntryType::Char => SFlag::S_IFCHR,
-                    tar::EntryType::Block => SFlag::S_IFBLK,
-                    _ => SFlag::S_IFIFO,
-                };
-                self.replacing(p, base, &name, "mknod", || {
-                    mknodat(
-                        Some(p),
-                        base.as_os_str(),
-                        sflag,
-                        Mode::empty(),
-                        libc::makedev(dev.0, dev.1),
-                    )
-                })?;
-                self.chown_at(p, base, &meta, &name)?;
-                fchmodat(
-                    Some(p),
-                    base.as_os_str(),
-                    Mode::from_bits_truncate(meta.mode),
-                    FchmodatFlags::NoFollowSymlink,
-                )
-                .or_else(|e| {
-                    // fchmodat(AT_SYMLINK_NOFOLLOW) is ENOTSUP on older
-                    // kernels; the node is no symlink, we just made it
-                    if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
-                        fchmodat(
-                            Some(p),
-                            base.as_os_str(),
-                            Mode::from_bits_truncate(meta.mode),
-                            FchmodatFlags::FollowSymlink,
-                        )
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(|s| self.err(&name, "chmod", s.into()))?;
-                let t = TimeSpec::new(meta.mtime, 0);
-                utimensat(
-                    Some(p),
-                    base.as_os_str(),
-                    &t,
-                    &t,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|s| self.err(&name, "utimensat", s.into()))?;
+                self.node(p, base, kind, &meta, &name)
             }
-            _ => {} // other GNU extensions carry no file
+            _ => Ok(()), // other GNU extensions carry no file
+        }
+    }
+
+    /// "." : the snapshot root itself takes a directory entry's metadata.
+    fn root_dir(&mut self, kind: tar::EntryType, meta: &Meta, name: &str) -> Result<()> {
+        if kind.is_dir() {
+            let fd = self
+                .root
+                .try_clone()
+                .map_err(|s| self.err(name, "dup", s))?;
+            self.apply_meta(&fd, meta, name)?;
+            self.dir_times.push((PathBuf::new(), meta.mtime));
         }
         Ok(())
+    }
+
+    /// `.wh..wh..opq` makes its directory opaque; `.wh.NAME` makes NAME an
+    /// overlayfs whiteout (a 0:0 character device) owned as the entry;
+    /// other `.wh..wh.` metadata is skipped.
+    fn whiteout(&self, p: RawFd, base: &str, hidden: &str, meta: &Meta, name: &str) -> Result<()> {
+        if base == OPAQUE_WHITEOUT {
+            let d = open_fd(Some(p), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .map_err(|s| self.err(name, "open", s.into()))?;
+            set_xattr(&d, c"trusted.overlay.opaque", b"y")
+                .map_err(|s| self.err(name, OPAQUE_XATTR, s))?;
+            return Ok(());
+        }
+        if hidden.starts_with(WHITEOUT_PREFIX) {
+            return Ok(()); // other .wh..wh. metadata (e.g. .wh..wh.plnk)
+        }
+        if hidden.is_empty() || hidden == "." || hidden == ".." {
+            return Err(UnpackError::Unsafe {
+                entry: name.to_string(),
+                why: "is a whiteout of no file".into(),
+            });
+        }
+        self.remove_existing(p, OsStr::new(hidden), false, name)?;
+        mknodat(Some(p), hidden, SFlag::S_IFCHR, Mode::empty(), 0)
+            .map_err(|s| self.err(name, "mknod whiteout", s.into()))?;
+        self.chown_at(p, OsStr::new(hidden), meta, name)
+    }
+
+    /// A directory: made (0700 until its metadata is applied), or kept if
+    /// one is there; anything else there is replaced. Its mtime is set at
+    /// the end, when its children are in.
+    fn directory(
+        &mut self,
+        p: RawFd,
+        base: &OsStr,
+        comps: &[OsString],
+        meta: &Meta,
+        name: &str,
+    ) -> Result<()> {
+        let mkdir = || mkdirat(Some(p), base, Mode::from_bits_truncate(0o700));
+        match mkdir() {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                if !self.remove_existing(p, base, true, name)? {
+                    mkdir().map_err(|s| self.err(name, "mkdir", s.into()))?;
+                }
+            }
+            Err(s) => return Err(self.err(name, "mkdir", s.into())),
+        }
+        let d = open_fd(
+            Some(p),
+            base,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+        )
+        .map_err(|s| self.err(name, "open", s.into()))?;
+        self.apply_meta(&d, meta, name)?;
+        self.dir_times.push((comps.iter().collect(), meta.mtime));
+        Ok(())
+    }
+
+    /// A regular file: its content (sent to disk early when large), then
+    /// its metadata and mtime.
+    fn regular<R: Read>(
+        &mut self,
+        p: RawFd,
+        base: &OsStr,
+        e: &mut tar::Entry<'_, R>,
+        meta: &Meta,
+        name: &str,
+    ) -> Result<()> {
+        let create = || {
+            open_fd(
+                Some(p),
+                base,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+            )
+        };
+        let fd = self.replacing(p, base, name, "create", create)?;
+        let mut f = File::from(fd);
+        let n = copy(e, &mut f, &mut self.buf).map_err(|s| self.err(name, "write", s))?;
+        if n >= WRITEBACK_MIN {
+            start_writeback(&f);
+        }
+        self.size += n;
+        let fd = OwnedFd::from(f);
+        self.apply_meta(&fd, meta, name)?;
+        set_times(&fd, meta.mtime).map_err(|s| self.err(name, "futimens", s))
+    }
+
+    /// A symlink, its target as the layer gives it (never followed here),
+    /// with its owner and mtime.
+    fn symlink<R: Read>(
+        &self,
+        p: RawFd,
+        base: &OsStr,
+        e: &tar::Entry<'_, R>,
+        meta: &Meta,
+        name: &str,
+    ) -> Result<()> {
+        let target = link_target(e, name, "symlink")?;
+        self.replacing(p, base, name, "symlink", || {
+            symlinkat(&target, Some(p), base)
+        })?;
+        self.chown_at(p, base, meta, name)?;
+        self.set_times_at(p, base, meta.mtime, name)
+    }
+
+    /// A hard link to an entry unpacked before: the target is a path in
+    /// the layer (not absolute, no "..") whose parent is opened beneath the
+    /// root with no symlink on the way.
+    fn hard_link<R: Read>(
+        &self,
+        p: RawFd,
+        base: &OsStr,
+        e: &tar::Entry<'_, R>,
+        name: &str,
+    ) -> Result<()> {
+        let target = link_target(e, name, "hard link")?;
+        let tname = target.display().to_string();
+        let tcomps = clean(&target, name).map_err(|_| UnpackError::Unsafe {
+            entry: name.to_string(),
+            why: format!("is a hard link to {tname:?}, outside the layer"),
+        })?;
+        let Some((tbase, tparent)) = tcomps.split_last() else {
+            return Err(UnpackError::Unsafe {
+                entry: name.to_string(),
+                why: "is a hard link to the layer root".into(),
+            });
+        };
+        let tdir = self.open_existing(tparent, name)?;
+        // no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
+        self.replacing(p, base, name, "link", || {
+            linkat(
+                Some(tdir.as_raw_fd()),
+                tbase.as_os_str(),
+                Some(p),
+                base,
+                nix::fcntl::AtFlags::empty(),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// A character or block device or a fifo, with its owner, mode and
+    /// mtime.
+    fn node(
+        &self,
+        p: RawFd,
+        base: &OsStr,
+        kind: tar::EntryType,
+        meta: &Meta,
+        name: &str,
+    ) -> Result<()> {
+        let sflag = match kind {
+            tar::EntryType::Char => SFlag::S_IFCHR,
+            tar::EntryType::Block => SFlag::S_IFBLK,
+            _ => SFlag::S_IFIFO,
+        };
+        self.replacing(p, base, name, "mknod", || {
+            mknodat(
+                Some(p),
+                base,
+                sflag,
+                Mode::empty(),
+                libc::makedev(meta.dev.0, meta.dev.1),
+            )
+        })?;
+        self.chown_at(p, base, meta, name)?;
+        self.chmod_at(p, base, meta.mode, name)?;
+        self.set_times_at(p, base, meta.mtime, name)
     }
 
     fn err(&self, entry: &str, op: &'static str, source: io::Error) -> UnpackError {
@@ -478,6 +522,38 @@ impl Unpacker {
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(|s| self.err(name, "chown", s.into()))
+    }
+
+    /// chmod of a node just made in `p`, not following a symlink.
+    fn chmod_at(&self, p: RawFd, base: &OsStr, mode: u32, name: &str) -> Result<()> {
+        fchmodat(
+            Some(p),
+            base,
+            Mode::from_bits_truncate(mode),
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .or_else(|e| {
+            // fchmodat(AT_SYMLINK_NOFOLLOW) is ENOTSUP on older
+            // kernels; the node is no symlink, we just made it
+            if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
+                fchmodat(
+                    Some(p),
+                    base,
+                    Mode::from_bits_truncate(mode),
+                    FchmodatFlags::FollowSymlink,
+                )
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|s| self.err(name, "chmod", s.into()))
+    }
+
+    /// The mtime (and atime) of `base` in `p`, not following a symlink.
+    fn set_times_at(&self, p: RawFd, base: &OsStr, mtime: i64, name: &str) -> Result<()> {
+        let t = TimeSpec::new(mtime, 0);
+        utimensat(Some(p), base, &t, &t, UtimensatFlags::NoFollowSymlink)
+            .map_err(|s| self.err(name, "utimensat", s.into()))
     }
 
     /// The parent directory of an entry, created (0755, root) when missing.
@@ -682,17 +758,6 @@ fn copy(r: &mut impl Read, w: &mut File, buf: &mut [u8]) -> io::Result<u64> {
         };
         io::Write::write_all(w, &buf[..len])?;
         n += len as u64;
-    }
-}
-
-/// Start writing what is in `f` to disk, without waiting: the disk works
-/// while the rest of the layer unpacks, and the one sync before the
-/// snapshot is committed finds the data written or in flight. Best effort.
-pub(crate) fn start_writeback(f: &impl AsRawFd) {
-    // SAFETY: sync_file_range on a descriptor the caller holds; no memory
-    // is passed.
-    unsafe {
-        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
