@@ -32,14 +32,14 @@ pub enum BuildError {
     Step {
         file: String,
         line: usize,
-        source: ExecError,
+        source: Box<ExecError>,
     },
     #[error("{file}:{line}: RUN needs a filesystem: the stage has no layer yet (FROM scratch)")]
     RunOnScratch { file: String, line: usize },
     #[error("base image {reference}: {why}")]
     Base { reference: String, why: String },
     #[error(transparent)]
-    Exec(#[from] ExecError),
+    Exec(Box<ExecError>),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -49,6 +49,12 @@ pub enum BuildError {
 }
 
 pub type Result<T> = std::result::Result<T, BuildError>;
+
+impl From<ExecError> for BuildError {
+    fn from(e: ExecError) -> BuildError {
+        BuildError::Exec(Box::new(e))
+    }
+}
 
 /// The time of a stage with nothing in it (a base image without one).
 const EPOCH_ZERO: &str = "1970-01-01T00:00:00Z";
@@ -175,7 +181,7 @@ fn context_digests(plan: &Plan, ctx: &Context) -> Result<BTreeMap<(usize, usize)
                 BuildError::Step {
                     file: plan.file.clone(),
                     line: step.line,
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             out.insert((stage.index, k), d);
@@ -373,7 +379,7 @@ impl Builder<'_> {
                 };
                 let inputs = match self.context_digests.get(&at) {
                     Some(d) => d.clone(),
-                    None => copy::sources_digest(c, from.clone())?,
+                    None => copy::sources_digest(c, from)?,
                 };
                 self.layer_step(st, step, &inputs, id, |layers| {
                     Ok(copy::copy(self.store, layers, c, from, self.opts.epoch)?)

@@ -479,12 +479,13 @@ pub fn extract_tar_into(
     dir: &Path,
     r: impl std::io::Read,
 ) -> std::result::Result<(), CopyStepError> {
-    let stream = crate::image::unpack::decompress(std::io::BufReader::new(r)).map_err(|source| {
-        CopyStepError::Read {
-            path: PathBuf::from("the context tar"),
-            source,
-        }
-    })?;
+    let stream =
+        crate::image::unpack::decompress(std::io::BufReader::new(r)).map_err(|source| {
+            CopyStepError::Read {
+                path: PathBuf::from("the context tar"),
+                source,
+            }
+        })?;
     let mut t = Target::new(dir, Owner::Untouched, None, None)?;
     archive::extract(&mut t, Path::new(""), stream)?;
     t.finish()
