@@ -908,6 +908,22 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
     let lo = json!({"cniVersion": "1.0.0", "name": "keep-net", "type": "loopback"});
     let (a, b) = (NetNs::new(), NetNs::new());
     let base = 18600 + 2 * (std::process::id() % 50) as u16;
+    // when the test fails half-way: the DELs it did not reach (DEL is
+    // idempotent; the bridge's removes every rule its id tags)
+    let _undo = RunOnDrop(Box::new(|| {
+        for (ns, id) in [(&a, "keepa"), (&b, "keepb")] {
+            for (plugin, conf, ifname) in [
+                (
+                    "portmap",
+                    &json!({"cniVersion": "1.0.0", "name": "keep-net", "type": "portmap"}),
+                    "eth0",
+                ),
+                ("bridge", &br, "eth0"),
+            ] {
+                let _ = cni(ours, plugin, "DEL", id, &ns.path(), ifname, conf);
+            }
+        }
+    }));
     let mut added = Vec::new();
     for (ns, id, port, reply) in [
         (&a, "keepa", base, "from-a"),
@@ -947,6 +963,34 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
                 .any(|l| l.contains("masquerade") && l.contains("rcni keep-net keepb")),
         "{b_rules:#?}"
     );
+    // the bridge's MAC is its own: a port with a lower MAC (here a's)
+    // does not become it, so a's going cannot change it under b, whose
+    // ARP entry for the gateway would then be stale for seconds (b's
+    // replies lost: the fetch below failed now and then before)
+    let mac_of = |dev: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/address"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let bridge_mac = mac_of(&bridge);
+    let a_veth = added[0].4["prevResult"]["interfaces"][1]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let st = std::process::Command::new("ip")
+        .args([
+            "link",
+            "set",
+            "dev",
+            &a_veth,
+            "address",
+            "02:00:00:00:00:01",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(mac_of(&bridge), bridge_mac, "the bridge took a port's MAC");
     // a's DEL, the way a runtime tears it down
     let (ns, id, port, _, pm, _) = &added[0];
     for (plugin, conf, ifname) in [
@@ -962,6 +1006,11 @@ fn del_of_one_container_keeps_the_others_port_mappings_and_masquerade() {
     assert_eq!(fetch("127.0.0.1", *port), "", "a's port still forwarded");
     assert!(rules_of("keepa").is_empty(), "{:#?}", rules_of("keepa"));
     assert_eq!(rules_of("keepb"), b_rules, "b's rules after a's DEL");
+    assert_eq!(
+        mac_of(&bridge),
+        bridge_mac,
+        "the bridge's MAC after a's DEL"
+    );
     assert_eq!(fetch(&host, base + 1), "from-b", "b's port after a's DEL");
     assert_eq!(fetch("127.0.0.1", base + 1), "from-b");
     let (ns, id, _, _, pm, _) = &added[1];
@@ -1861,4 +1910,13 @@ fn our_del_removes_what_the_reference_add_made() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
         .count();
     assert_eq!(leases, 0, "the reference's lease survived our DEL");
+}
+
+/// Runs its closure when dropped: a test's undo, also when it fails.
+struct RunOnDrop<'a>(Box<dyn Fn() + 'a>);
+
+impl Drop for RunOnDrop<'_> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }

@@ -128,6 +128,46 @@ fn random_suffix() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A random locally administered unicast MAC.
+fn random_mac() -> Vec<u8> {
+    let mut b = [0u8; 6];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b[0] = (b[0] & 0xfe) | 0x02;
+    b.to_vec()
+}
+
+/// `NET_ADDR_SET` in /sys/class/net/DEV/addr_assign_type: the MAC was set,
+/// not taken from the bridge's ports.
+const NET_ADDR_SET: &str = "3";
+
+/// A bridge made before (by an older plugin, or by hand) whose MAC follows
+/// its ports gets its current MAC set, so that it stays.
+async fn pin_mac(h: &Handle, l: &nl::Link) -> Result<()> {
+    let path = format!("/sys/class/net/{}/addr_assign_type", l.name);
+    if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == NET_ADDR_SET) {
+        return Ok(());
+    }
+    let Some(mac) = parse_mac(&l.mac) else {
+        return Ok(());
+    };
+    h.link()
+        .change(LinkUnspec::new_with_index(l.index).address(mac).build())
+        .execute()
+        .await
+        .map_err(nl_err(format!("set the MAC of bridge {}", l.name)))
+}
+
+fn parse_mac(s: &str) -> Option<Vec<u8>> {
+    let b: Vec<u8> = s
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    (b.len() == 6).then_some(b)
+}
+
 async fn ensure_bridge(h: &Handle, c: &Settings) -> Result<nl::Link> {
     if let Some(l) = nl::get_link(h, &c.bridge).await? {
         if l.kind.as_deref() != Some("bridge") {
@@ -140,9 +180,13 @@ async fn ensure_bridge(h: &Handle, c: &Settings) -> Result<nl::Link> {
         if !l.up {
             nl::set_up(h, &c.bridge, true).await?;
         }
+        pin_mac(h, &l).await?;
         return Ok(l);
     }
-    let mut b = LinkBridge::new(&c.bridge).up();
+    // a MAC of its own, set: the kernel then never gives the bridge the
+    // lowest MAC of its ports, which changed (and left every container's
+    // ARP entry for the gateway stale for seconds) when that port went
+    let mut b = LinkBridge::new(&c.bridge).up().address(random_mac());
     if let Some(m) = c.mtu {
         b = b.mtu(m);
     }
