@@ -1920,3 +1920,60 @@ impl Drop for RunOnDrop<'_> {
         (self.0)();
     }
 }
+
+/// A bridge whose last port went has the MAC 00:00:00:00:00:00 (the
+/// kernel's doing; rbox0 between two runs, say): the plugin gives it a
+/// usable MAC of its own before it carries a container, which is then
+/// reached through it.
+#[test]
+#[ignore = "needs root"]
+fn a_bridge_left_with_no_port_and_a_zero_mac_gets_a_usable_one() {
+    require_root();
+    let ours = &plugin_dirs()[0];
+    let bridge = format!("rcnizm{}", std::process::id() % 10000);
+    let _guard = HostLink(bridge.clone());
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    let port = format!("rcnizp{}", std::process::id() % 10000);
+    ip(&["link", "add", &bridge, "type", "bridge"]);
+    ip(&[
+        "link",
+        "add",
+        &port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{port}b"),
+    ]);
+    ip(&["link", "set", &port, "master", &bridge]);
+    ip(&["link", "del", &port]);
+    let mac = || {
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/address"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mac(), "00:00:00:00:00:00", "the kernel's zero MAC");
+    let data = tempfile::tempdir().unwrap();
+    let br = bridge_conf("1.0.0", &bridge, data.path(), "10.89.161.0/24");
+    let ns = NetNs::new();
+    let result = bridge_add(ours, &ns, "zeromac", &br);
+    assert_ne!(mac(), "00:00:00:00:00:00");
+    let kind =
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/addr_assign_type")).unwrap();
+    assert_eq!(kind.trim(), "3", "the MAC is set, not taken from a port");
+    let addr = result["ips"][0]["address"].as_str().unwrap();
+    let addr = addr.split('/').next().unwrap().to_string();
+    let _server = Server::start(&ns, 80, "through-the-bridge");
+    assert_eq!(fetch(&addr, 80), "through-the-bridge");
+    assert_ok(
+        &cni(ours, "bridge", "DEL", "zeromac", &ns.path(), "eth0", &br),
+        "bridge DEL",
+    );
+}

@@ -143,20 +143,27 @@ fn random_mac() -> Vec<u8> {
 const NET_ADDR_SET: &str = "3";
 
 /// A bridge made before (by an older plugin, or by hand) whose MAC follows
-/// its ports gets its current MAC set, so that it stays.
+/// its ports gets its current MAC set, so that it stays; one without a
+/// usable MAC (all zeros: a bridge whose last port went) gets a new one.
 async fn pin_mac(h: &Handle, l: &nl::Link) -> Result<()> {
     let path = format!("/sys/class/net/{}/addr_assign_type", l.name);
-    if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == NET_ADDR_SET) {
-        return Ok(());
-    }
-    let Some(mac) = parse_mac(&l.mac) else {
-        return Ok(());
+    let set = std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == NET_ADDR_SET);
+    let current = parse_mac(&l.mac).filter(|m| usable_mac(m));
+    let mac = match (set, current) {
+        (true, Some(_)) => return Ok(()),
+        (false, Some(m)) => m,
+        (_, None) => random_mac(),
     };
     h.link()
         .change(LinkUnspec::new_with_index(l.index).address(mac).build())
         .execute()
         .await
         .map_err(nl_err(format!("set the MAC of bridge {}", l.name)))
+}
+
+/// A unicast MAC other than all zeros (the kernel's `is_valid_ether_addr`).
+fn usable_mac(m: &[u8]) -> bool {
+    m.len() == 6 && m[0] & 1 == 0 && m.iter().any(|&b| b != 0)
 }
 
 fn parse_mac(s: &str) -> Option<Vec<u8>> {
@@ -806,5 +813,29 @@ impl Plugin for Bridge {
     fn gc(&self, conf: &Conf) -> Result<()> {
         Settings::of(conf)?;
         ipam::exec(&skel::parse_env()?, conf, "GC").map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod mac_tests {
+    use super::*;
+
+    #[test]
+    fn bridge_macs_are_usable() {
+        for _ in 0..100 {
+            let m = random_mac();
+            assert!(usable_mac(&m), "{m:?}");
+            assert_eq!(m[0] & 2, 2, "locally administered: {m:?}");
+        }
+        assert!(!usable_mac(&[0; 6]));
+        assert!(!usable_mac(&[1, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:01"),
+            Some(vec![2, 0, 10, 255, 0, 1])
+        );
+        assert_eq!(
+            parse_mac("00:00:00:00:00:00").filter(|m| usable_mac(m)),
+            None
+        );
     }
 }
