@@ -57,44 +57,71 @@ pub fn read_all(path: &Path) -> (Vec<Entry>, u64) {
 /// new entry to `sink`. Between reads `wait(POLL)` waits (for up to that
 /// long) and says whether the container may still write; once it says no,
 /// what is left is read and the follow ends. A rotation (a new file) is
-/// followed from its start.
+/// followed from its start, once the rest of the file it replaced is read
+/// through the descriptor held on it: the writer rotates right after the
+/// write that fills a file, so the last lines of a run may be there.
 pub fn follow(
     path: &Path,
     mut offset: u64,
     mut wait: impl FnMut(Duration) -> bool,
     mut sink: impl FnMut(&Entry),
 ) {
-    let mut ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
-    let mut line = String::new();
+    let mut held: Option<(File, u64)> = File::open(path)
+        .ok()
+        .and_then(|f| f.metadata().ok().map(|m| (f, m.ino())));
     let mut alive = true;
     loop {
-        if let Ok(mut f) = File::open(path) {
-            let meta = f.metadata().ok();
-            let (new_ino, len) = meta.map(|m| (m.ino(), m.len())).unwrap_or((0, 0));
-            if new_ino != ino || len < offset {
-                ino = new_ino;
-                offset = 0;
+        loop {
+            if let Some((f, _)) = held.as_mut() {
+                offset = read_from(f, offset, &mut sink);
             }
-            if len > offset && f.seek(SeekFrom::Start(offset)).is_ok() {
-                let mut r = BufReader::new(f);
-                loop {
-                    line.clear();
-                    match r.read_line(&mut line) {
-                        Ok(n) if n > 0 && line.ends_with('\n') => {
-                            offset += n as u64;
-                            if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                                sink(&e);
-                            }
-                        }
-                        _ => break,
-                    }
+            // the path names another file: a rotation (or the first file)
+            let now = std::fs::metadata(path).map(|m| m.ino()).ok();
+            if now.is_none() || now == held.as_ref().map(|h| h.1) {
+                break;
+            }
+            match File::open(path)
+                .ok()
+                .and_then(|f| f.metadata().ok().map(|m| (f, m.ino())))
+            {
+                Some(h) => {
+                    held = Some(h);
+                    offset = 0;
                 }
+                None => break,
             }
         }
         if !alive {
             return;
         }
         alive = wait(POLL);
+    }
+}
+
+/// Hands the whole lines of `f` from `offset` on to `sink`; the offset
+/// after the last of them (a file truncated below it is read from its
+/// start).
+fn read_from(f: &mut File, mut offset: u64, sink: &mut impl FnMut(&Entry)) -> u64 {
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len < offset {
+        offset = 0;
+    }
+    if len == offset || f.seek(SeekFrom::Start(offset)).is_err() {
+        return offset;
+    }
+    let mut r = BufReader::new(f);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(n) if n > 0 && line.ends_with('\n') => {
+                offset += n as u64;
+                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                    sink(&e);
+                }
+            }
+            _ => return offset,
+        }
     }
 }
 
@@ -123,6 +150,38 @@ pub fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(s: &str) -> String {
+        format!(
+            "{}\n",
+            serde_json::json!({"log": format!("{s}\n"), "stream": "stdout", "time": "2026-12-07T00:00:00Z"})
+        )
+    }
+
+    #[test]
+    fn a_rotation_right_after_the_last_write_loses_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("c-json.log");
+        std::fs::write(&log, entry("one")).unwrap();
+        let mut got = Vec::new();
+        let mut calls = 0;
+        follow(
+            &log,
+            0,
+            |_| {
+                calls += 1;
+                // the writer fills the file, rotates it, starts a new one
+                let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+                std::io::Write::write_all(&mut f, entry("two").as_bytes()).unwrap();
+                std::fs::rename(&log, d.path().join("c-json.log.1")).unwrap();
+                std::fs::write(&log, entry("three")).unwrap();
+                false
+            },
+            |e| got.push(e.log.trim().to_string()),
+        );
+        assert_eq!(calls, 1);
+        assert_eq!(got, ["one", "two", "three"]);
+    }
 
     #[test]
     fn since_forms() {
