@@ -331,3 +331,58 @@ fn a_dockerfile_outside_the_context_a_tar_context_and_copy_from_a_stage() {
     assert!(stderr(&o).contains("nope.txt"), "{}", stderr(&o));
     rb.assert_nothing_left("after the builds");
 }
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn a_build_killed_in_a_run_step_is_cleaned_by_the_next_build() {
+    let _serial = serial();
+    let rb = Rbox::with_busybox();
+    let ctx = context(&rb, "FROM bb\nRUN echo started; sleep 60\n");
+    let mut child = rb
+        .cmd(&["build", "-t", "killed", &ctx])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    rrun_tests::wait_for(
+        "the RUN step's container",
+        std::time::Duration::from_secs(20),
+        || !rb.ok(&["ps", "-q"]).trim().is_empty(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the step's container outlives the killed rbox; the next build
+    // removes it (it names the dead rbox's pid)
+    assert!(!rb.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    let ctx = context(&rb, "FROM bb\nRUN echo next > /next\n");
+    rb.ok(&["build", "-t", "next", &ctx]);
+    assert_eq!(
+        rb.ok(&["ps", "-a", "-q"]),
+        "",
+        "the killed build's container"
+    );
+    assert!(!rb.run(&["inspect", "killed"]).status.success());
+
+    // builder prune does the same
+    let ctx = context(&rb, "FROM bb\nRUN echo again; sleep 60\n");
+    let mut child = rb
+        .cmd(&["build", &ctx])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    rrun_tests::wait_for(
+        "the second RUN step's container",
+        std::time::Duration::from_secs(20),
+        || !rb.ok(&["ps", "-q"]).trim().is_empty(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rb.ok(&["builder", "prune", "-f"]);
+    assert_eq!(
+        rb.ok(&["ps", "-a", "-q"]),
+        "",
+        "builder prune: the container"
+    );
+    rb.assert_nothing_left("after the killed builds");
+}

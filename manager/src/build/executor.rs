@@ -217,7 +217,7 @@ fn base_image(store: &Store, id: &str) -> Result<BaseImage> {
 
 /// Removes the containers of builds whose rbox died (kill -9, a crash):
 /// each carries the pid of its build's rbox.
-fn remove_dead_builds(store: &Store) -> Result<()> {
+pub(crate) fn remove_dead_builds(store: &Store) -> Result<()> {
     for c in container::list(store)? {
         let Some(pid) = c.spec.labels.get(BUILD_LABEL) else {
             continue;

@@ -1,5 +1,6 @@
 //! `rbox builder prune`: the build cache forgotten, the images only it
-//! kept (untagged, no container) removed, and the cache mounts' data.
+//! kept (untagged, no container) removed, the cache mounts' data, and the
+//! step containers of builds whose rbox was killed.
 
 use crate::image;
 use crate::store::Store;
@@ -9,6 +10,8 @@ use super::executor::Result;
 
 /// Returns the entries removed and the bytes freed.
 pub fn prune(store: &Store) -> Result<(usize, u64)> {
+    // the step containers of builds whose rbox was killed
+    super::executor::remove_dead_builds(store)?;
     let rows = store.cache_rows()?;
     let before = store_bytes(store);
     let lock = store.lock()?;
