@@ -344,11 +344,7 @@ fn a_build_killed_in_a_run_step_is_cleaned_by_the_next_build() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    rrun_tests::wait_for(
-        "the RUN step's container",
-        std::time::Duration::from_secs(20),
-        || !rb.ok(&["ps", "-q"]).trim().is_empty(),
-    );
+    running_step(&rb, "started");
     child.kill().unwrap();
     child.wait().unwrap();
     // the step's container outlives the killed rbox; the next build
@@ -371,11 +367,7 @@ fn a_build_killed_in_a_run_step_is_cleaned_by_the_next_build() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    rrun_tests::wait_for(
-        "the second RUN step's container",
-        std::time::Duration::from_secs(20),
-        || !rb.ok(&["ps", "-q"]).trim().is_empty(),
-    );
+    running_step(&rb, "again");
     child.kill().unwrap();
     child.wait().unwrap();
     rb.ok(&["builder", "prune", "-f"]);
@@ -385,4 +377,20 @@ fn a_build_killed_in_a_run_step_is_cleaned_by_the_next_build() {
         "builder prune: the container"
     );
     rb.assert_nothing_left("after the killed builds");
+}
+
+/// Waits until a RUN step's container runs and has printed `marker`, and
+/// its build is past the start (a build killed inside the start leaves a
+/// half-made container, which any rbox finishes removing at once).
+fn running_step(rb: &Rbox, marker: &str) {
+    rrun_tests::wait_for(
+        "the RUN step's output",
+        std::time::Duration::from_secs(20),
+        || {
+            let id = rb.ok(&["ps", "-q"]);
+            let id = id.trim();
+            !id.is_empty() && rb.ok(&["logs", id]).contains(marker)
+        },
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
 }
