@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use rrun_tests::stderr;
-use rrun_tests::{serial, Rbox};
+use rrun_tests::{serial, HostBridgeCleanup, Rbox};
 use serde_json::Value;
 
 /// A context dir `ctx` in the test's dir with this Dockerfile.
@@ -73,6 +73,8 @@ CMD ["cat", "/app/greeting"]
 fn the_tutorials_dockerfile_builds_and_runs() {
     // builds run containers on the bridge: leftovers are checked host-wide
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(&rb, TUTORIAL);
     rb.ok(&["build", "-t", "hello:1", &ctx]);
@@ -124,6 +126,8 @@ fn the_tutorials_dockerfile_builds_and_runs() {
 fn a_rebuild_with_nothing_changed_is_all_cached_and_gives_the_same_image() {
     // builds run containers on the bridge: leftovers are checked host-wide
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(&rb, TUTORIAL);
     let first = rb.ok(&["build", "-q", "-t", "hello:1", &ctx]);
@@ -163,6 +167,8 @@ fn a_rebuild_with_nothing_changed_is_all_cached_and_gives_the_same_image() {
 fn a_failed_run_names_the_step_and_its_output_and_leaves_nothing() {
     // builds run containers on the bridge: leftovers are checked host-wide
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(
         &rb,
@@ -199,6 +205,8 @@ fn a_failed_run_names_the_step_and_its_output_and_leaves_nothing() {
 fn stages_build_from_stages_and_the_target_skips_the_rest() {
     // builds run containers on the bridge: leftovers are checked host-wide
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(
         &rb,
@@ -231,6 +239,8 @@ fn put(rb: &Rbox, rel: &str, content: &str, mode: u32) {
 #[ignore = "needs root: builds run containers"]
 fn a_copied_script_runs_and_dockerignore_keeps_files_out() {
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(
         &rb,
@@ -286,6 +296,8 @@ fn a_copied_script_runs_and_dockerignore_keeps_files_out() {
 #[ignore = "needs root: builds run containers"]
 fn a_dockerfile_outside_the_context_a_tar_context_and_copy_from_a_stage() {
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(&rb, "unused\n");
     put(&rb, "hello.txt", "hi\n", 0o644);
@@ -336,6 +348,8 @@ fn a_dockerfile_outside_the_context_a_tar_context_and_copy_from_a_stage() {
 #[ignore = "needs root: builds run containers"]
 fn a_build_killed_in_a_run_step_is_cleaned_by_the_next_build() {
     let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
     let rb = Rbox::with_busybox();
     let ctx = context(&rb, "FROM bb\nRUN echo started; sleep 60\n");
     let mut child = rb
