@@ -120,20 +120,25 @@ impl Settings {
     }
 }
 
-fn random_suffix() -> String {
-    let mut b = [0u8; 4];
+/// `N` bytes from /dev/urandom (zeros if it cannot be read).
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    b
+}
+
+fn random_suffix() -> String {
+    random_bytes::<4>()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// A random locally administered unicast MAC.
 fn random_mac() -> Vec<u8> {
-    let mut b = [0u8; 6];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
+    let mut b = random_bytes::<6>();
     b[0] = (b[0] & 0xfe) | 0x02;
     b.to_vec()
 }

@@ -15,7 +15,7 @@
 //! clamped to it, as BuildKit's `rewrite-timestamp` does.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -317,7 +317,9 @@ fn list_xattrs(path: &CString) -> io::Result<Vec<CString>> {
         .collect())
 }
 
-fn get_xattr(path: &CString, name: &CString) -> io::Result<Vec<u8>> {
+/// The value of a path's extended attribute (the path itself, not a
+/// symlink's target).
+pub(super) fn get_xattr(path: &CStr, name: &CStr) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     loop {
         // SAFETY: `path` and `name` are NUL-terminated, `buf` is writable for its length.

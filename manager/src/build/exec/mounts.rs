@@ -4,11 +4,12 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::build::dockerfile::Mount;
+use crate::build::path;
 use crate::build::plan::{InlineFile, Origin, RunMount};
 use crate::mounts::{MountSpec, Source};
 use crate::rootfs::resolve_in_root;
@@ -149,24 +150,10 @@ pub fn run_mounts(
 }
 
 /// `source` taken inside `root`, as BuildKit takes a bind source: `..`
-/// stops at the root.
+/// stops at the root (Go's `path.Clean` of it made absolute).
 fn inside(root: &Path, source: &str) -> PathBuf {
-    let mut p = root.to_path_buf();
-    let mut depth = 0;
-    for c in Path::new(source).components() {
-        match c {
-            Component::Normal(n) => {
-                p.push(n);
-                depth += 1;
-            }
-            Component::ParentDir if depth > 0 => {
-                p.pop();
-                depth -= 1;
-            }
-            _ => {}
-        }
-    }
-    p
+    let clean = path::clean(&format!("/{source}"));
+    root.join(clean.trim_start_matches('/'))
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ExecError {

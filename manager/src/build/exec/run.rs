@@ -23,7 +23,7 @@ use crate::store::Store;
 use crate::supervisor;
 
 use super::error::{ExecError, Result};
-use super::layer::commit_upper;
+use super::layer::{commit_upper, get_xattr};
 
 /// The label of a build's containers: the pid of the rbox that runs the
 /// build (a later build removes those of a build that died).
@@ -227,17 +227,7 @@ fn is_opaque(dir: &Path) -> bool {
     else {
         return false;
     };
-    let mut v = [0u8; 1];
-    // SAFETY: NUL-terminated strings and a one-byte buffer of that length.
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            v.as_mut_ptr().cast(),
-            1,
-        )
-    };
-    n == 1 && v[0] == b'y'
+    get_xattr(&c, c"trusted.overlay.opaque").is_ok_and(|v| v == b"y")
 }
 
 fn is_empty_dir(p: &Path) -> Result<bool> {
