@@ -19,9 +19,19 @@ use super::terminal::{
 };
 use crate::bundle;
 use crate::claim;
+use crate::logs::Entry;
 use crate::net::teardown::{net_teardown, NetTeardown};
 use crate::store::Store;
 use crate::supervisor;
+
+/// Where the output of a container followed in the foreground goes.
+#[derive(Clone)]
+pub enum Output {
+    /// rbox's stdout and stderr, as the container wrote it
+    Terminal,
+    /// each log entry to a function (a build step's prefixed lines)
+    Entries(std::sync::Arc<dyn Fn(&Entry) + Send + Sync>),
+}
 
 /// Run a created (or exited) container in the foreground: its output (the
 /// log, as it grows) on rbox's stdout and stderr, rbox's stdin into its
@@ -29,6 +39,11 @@ use crate::supervisor;
 /// container, not rbox). Returns the exit code once the container is
 /// cleaned up (and removed, with `--rm`).
 pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
+    run_attached_to(store, what, sig_proxy, Output::Terminal)
+}
+
+/// [`run_attached`] with the output going to `output`.
+pub fn run_attached_to(store: &Store, what: &str, sig_proxy: bool, output: Output) -> Result<i32> {
     let c = find(store, what)?;
     // from now on, before any thread starts: a signal waits for the
     // forwarder (it goes to the container once it runs)
@@ -49,7 +64,7 @@ pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy);
+    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy, output);
     drop(raw);
     drop(owner);
     code
@@ -69,7 +84,7 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
-    let code = follow_until_exit(store, &c, offset, false, true);
+    let code = follow_until_exit(store, &c, offset, false, true, Output::Terminal);
     drop(raw);
     code
 }
@@ -87,14 +102,14 @@ fn log_end(store: &Store, c: &Container) -> u64 {
 /// this process, see `exited`). After that rbox finishes the container
 /// first, and then ends the same way.
 #[derive(Default)]
-struct Output {
+struct Stdout {
     /// the exit is in hand: no leaving half-way from here
     finishing: std::sync::Mutex<bool>,
     /// stdout's reader has gone
     closed: std::sync::atomic::AtomicBool,
 }
 
-impl Output {
+impl Stdout {
     /// Called by the follower when stdout turns out to be closed.
     fn closed(&self) {
         let finishing = self.finishing.lock().unwrap_or_else(|e| e.into_inner());
@@ -124,6 +139,7 @@ fn follow_until_exit(
     offset: u64,
     remove_after: bool,
     proxy: bool,
+    sink: Output,
 ) -> Result<i32> {
     let log = supervisor::log_path(store, &c.id);
     let waiter = supervisor::connect(store, c);
@@ -137,7 +153,7 @@ fn follow_until_exit(
             copy_stdin_to(supervisor::stdin_fifo(store, &c.id));
         }
     }
-    let output = std::sync::Arc::new(Output::default());
+    let output = std::sync::Arc::new(Stdout::default());
     // dropped when the init has exited: the follower reads the rest at once
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let out = output.clone();
@@ -152,6 +168,7 @@ fn follow_until_exit(
                 )
             },
             &out,
+            &sink,
         )
     });
     let mut waited_code = None;
@@ -246,18 +263,23 @@ fn finish_attached_rm(
     Ok(Some((held, net)))
 }
 
-/// Prints log entries from `offset` as they come, raw, to stdout/stderr;
-/// a closed stdout is handed to `output` (nothing is printed after it).
+/// Prints log entries from `offset` as they come, raw, to stdout/stderr
+/// (or hands them to `sink`); a closed stdout is handed to `output`
+/// (nothing is printed after it).
 fn follow_to_end(
     log: &Path,
     offset: u64,
     wait: impl FnMut(std::time::Duration) -> bool,
-    output: &Output,
+    output: &Stdout,
+    sink: &Output,
 ) {
     use std::io::Write;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     crate::logs::follow(log, offset, wait, |e| {
+        if let Output::Entries(f) = sink {
+            return f(e);
+        }
         if output.is_closed() {
             return;
         }
