@@ -22,6 +22,13 @@ pub enum Source {
         size: Option<u64>,
         mode: Option<u32>,
     },
+    /// An overlay made in the container (a build's `RUN --mount` of a
+    /// stage or image): read-only directories, top first, and for writes
+    /// that are thrown away an upper dir and its work dir.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1037,3 +1037,286 @@ fn the_hosts_platform_builds_and_another_is_refused_by_name() {
     assert!(!stderr(&o).contains("RUN"), "nothing ran: {}", stderr(&o));
     rb.assert_nothing_left("after the platform builds");
 }
+
+/// The numbers `cat` prints of `files` in `image`, one a line.
+fn numbers(rb: &Rbox, image: &str, files: &[&str]) -> Vec<f64> {
+    let mut args = vec!["run", "--rm", image, "cat"];
+    args.extend(files);
+    rb.ok(&args)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+/// The `N` of the progress line `#N [STEP…` in `err`.
+fn step_number(err: &str, step: &str) -> String {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with('#') && l.contains(&format!(" {step}")))
+        .unwrap_or_else(|| panic!("no step {step:?} in {err}"));
+    line[1..line.find(' ').unwrap()].to_string()
+}
+
+/// Two stages with a RUN each, whose start and end (the host's uptime: the
+/// containers share its clock) land in the final image.
+const TWO_STAGES: &str = "FROM bb AS one\n\
+RUN cut -d' ' -f1 /proc/uptime > /start; echo one is running; sleep 2; cut -d' ' -f1 /proc/uptime > /end\n\
+FROM bb AS two\n\
+RUN cut -d' ' -f1 /proc/uptime > /start; echo two is running; sleep 2; cut -d' ' -f1 /proc/uptime > /end\n\
+FROM bb\n\
+COPY --from=one /start /one.start\nCOPY --from=one /end /one.end\n\
+COPY --from=two /start /two.start\nCOPY --from=two /end /two.end\n";
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn independent_stages_build_in_parallel_with_their_output_told_apart() {
+    let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
+    let rb = Rbox::with_busybox();
+    let ctx = context(&rb, TWO_STAGES);
+    let o = rb.run(&["build", "-t", "par", &ctx]);
+    rrun_tests::assert_ok(&o, "build");
+    let t = numbers(
+        &rb,
+        "par",
+        &["/one.start", "/one.end", "/two.start", "/two.end"],
+    );
+    let [one_start, one_end, two_start, two_end] = t[..] else {
+        panic!("{t:?}")
+    };
+    // each took its 2 s: one after the other, they could not overlap
+    assert!(one_end - one_start >= 1.99, "{t:?}");
+    assert!(two_end - two_start >= 1.99, "{t:?}");
+    assert!(
+        one_start.max(two_start) < one_end.min(two_end),
+        "the two RUN steps ran one after the other: {t:?}"
+    );
+    // each output line carries its step's number, which names the stage
+    let err = stderr(&o);
+    for stage in ["one", "two"] {
+        let n = step_number(&err, &format!("[{stage} 2/2] RUN"));
+        let said = format!("{stage} is running");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("#{n} ")) && l.ends_with(&said)),
+            "no '#{n} … {said}' line in {err}"
+        );
+    }
+    step_number(&err, "[stage-2 5/5] COPY --from=two /end /two.end");
+    rb.assert_nothing_left("after the parallel build");
+}
+
+/// Waits until `n` step containers run and their output has each marker.
+fn running_steps(rb: &Rbox, markers: &[&str]) {
+    rrun_tests::wait_for(
+        "the RUN steps' output",
+        std::time::Duration::from_secs(20),
+        || {
+            let ids = rb.ok(&["ps", "-q"]);
+            let logs: String = ids.lines().map(|id| rb.ok(&["logs", id])).collect();
+            ids.lines().count() == markers.len() && markers.iter().all(|m| logs.contains(m))
+        },
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn a_failed_stage_stops_the_others_at_once_and_nothing_is_left() {
+    let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
+    let rb = Rbox::with_busybox();
+    // `bad` fails once `slow` runs (a cache mount both see tells it)
+    let ctx = context(
+        &rb,
+        "FROM bb AS slow\n\
+         RUN --mount=type=cache,id=sync,target=/sync touch /sync/slow; echo slow is running; sleep 60; echo slow done-$((6*7))\n\
+         FROM bb AS bad\n\
+         RUN --mount=type=cache,id=sync,target=/sync until [ -e /sync/slow ]; do sleep 0.1; done; echo bad went wrong; exit 7\n\
+         FROM bb\nCOPY --from=slow /bin/busybox /a\nCOPY --from=bad /bin/busybox /b\n",
+    );
+    let before = rb.entries("snapshots");
+    let began = std::time::Instant::now();
+    let o = rb.run(&["build", "-t", "broken", &ctx]);
+    let took = began.elapsed();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "the slow stage was waited for: {took:?}\n{err}"
+    );
+    // the failed step, its exit code and its last lines end the output
+    let last = &err[err.rfind("Dockerfile:").expect("the error") - 1..];
+    assert!(
+        last.contains("Dockerfile:4: [bad 2/2] RUN --mount=type=cache,id=sync"),
+        "{err}"
+    );
+    assert!(last.contains("exit code: 7"), "{err}");
+    assert!(last.contains("its last lines:\n  bad went wrong"), "{err}");
+    assert!(err.contains("slow is running"), "{err}");
+    assert!(!err.contains("done-42"), "{err}");
+    assert!(!rb.run(&["inspect", "broken"]).status.success());
+    rb.assert_nothing_left("after the failed build");
+    let temps: Vec<_> = rb
+        .entries("snapshots")
+        .difference(&before)
+        .filter(|n| n.starts_with(".tmp-"))
+        .cloned()
+        .collect();
+    assert!(temps.is_empty(), "temp snapshots left: {temps:?}");
+
+    // SIGINT stops every stage, and the build
+    let ctx = context(
+        &rb,
+        "FROM bb AS a\nRUN echo a is running; sleep 60\n\
+         FROM bb AS b\nRUN echo b is running; sleep 60\n\
+         FROM bb\nCOPY --from=a /bin/busybox /a\nCOPY --from=b /bin/busybox /b\n",
+    );
+    let child = rb
+        .cmd(&["build", &ctx])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    running_steps(&rb, &["a is running", "b is running"]);
+    let began = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        stderr(&o).contains("the build was stopped by SIGINT"),
+        "{}",
+        stderr(&o)
+    );
+    rb.assert_nothing_left("after the interrupted build");
+
+    // kill -9: both steps' containers outlive rbox; the next build
+    // removes them
+    let mut child = rb
+        .cmd(&["build", &ctx])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    running_steps(&rb, &["a is running", "b is running"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(rb.ok(&["ps", "-a", "-q"]).lines().count(), 2);
+    let ctx = context(&rb, "FROM bb\nRUN echo next > /next\n");
+    rb.ok(&["build", "-t", "next", &ctx]);
+    assert_eq!(
+        rb.ok(&["ps", "-a", "-q"]),
+        "",
+        "the killed build's containers"
+    );
+    rb.assert_nothing_left("after the killed build");
+}
+
+const MOUNTS: &str = "ARG V=1\n\
+FROM bb AS tools\n\
+ARG V\n\
+RUN mkdir -p /opt/tools && echo tool-v$V > /opt/tools/version && echo data > /file\n\
+FROM bb\n\
+RUN --mount=type=bind,from=tools,source=/opt/tools,target=/mnt/tools cat /mnt/tools/version > /got\n\
+RUN --mount=from=tools,target=/t,rw echo scribble > /t/file && cat /t/file > /rw-saw\n\
+RUN --mount=from=tools,target=/t cat /t/file > /after-rw; echo x > /t/file; echo $? > /ro-status\n\
+RUN --mount=from=bb,source=/marker-inside-rootfs,target=/marker cat /marker > /from-image\n\
+RUN --mount=type=cache,from=tools,source=/opt/tools,id=tc,target=/cache cat /cache/version > /cache-saw && echo more > /cache/added\n\
+RUN --mount=type=cache,from=tools,source=/opt/tools,id=tc,target=/cache ls /cache > /cache-list\n\
+RUN --mount=type=bind,source=ctx.txt,target=/ctx.txt cat /ctx.txt > /ctx-saw\n";
+
+const MOUNTED: [&str; 8] = [
+    "/got",
+    "/rw-saw",
+    "/after-rw",
+    "/ro-status",
+    "/from-image",
+    "/cache-saw",
+    "/cache-list",
+    "/ctx-saw",
+];
+
+fn cat(rb: &Rbox, image: &str, files: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", image, "cat"];
+    args.extend(files);
+    rb.ok(&args)
+}
+
+#[test]
+#[ignore = "needs root: builds run containers"]
+fn run_mounts_read_stages_images_and_the_context_and_key_the_cache() {
+    let _serial = serial();
+    // RUN steps use the default bridge: rbox0 and its leases go after
+    let _bridge = HostBridgeCleanup::new();
+    let rb = Rbox::with_busybox();
+    let ctx = context(&rb, MOUNTS);
+    put(&rb, "ctx.txt", "ctx-1\n", 0o644);
+    rb.ok(&["build", "-t", "mounts", &ctx]);
+    assert_eq!(
+        cat(&rb, "mounts", &MOUNTED),
+        "tool-v1\nscribble\ndata\n1\nrootfs\ntool-v1\nadded\nversion\nctx-1\n",
+        "what the steps saw: a stage's files, rw writes thrown away, read-only, \
+         an image's file, a cache filled from the stage, the context"
+    );
+    // one layer per RUN with its file only: no mount point stub
+    let files: Vec<BTreeSet<String>> = ["got", "rw-saw", "after-rw ro-status", "from-image"]
+        .iter()
+        .chain(&["cache-saw", "cache-list", "ctx-saw"])
+        .map(|f| f.split(' ').map(String::from).collect())
+        .collect();
+    assert_eq!(new_layers(&rb, "mounts"), files);
+
+    // nothing changed: all cached (the stage's RUN and the 7 others)
+    let o = rb.run(&["build", "-t", "mounts", &ctx]);
+    rrun_tests::assert_ok(&o, "rebuild");
+    assert_eq!(stderr(&o).matches(" CACHED").count(), 8, "{}", stderr(&o));
+    // the mounted stage changed: the steps that mount it run again
+    let o = rb.run(&["build", "--build-arg", "V=2", "-t", "mounts", &ctx]);
+    rrun_tests::assert_ok(&o, "V=2");
+    assert_eq!(
+        cat(&rb, "mounts", &["/got", "/cache-saw", "/cache-list"]),
+        "tool-v2\ntool-v2\nadded\nversion\n",
+        "{}",
+        stderr(&o)
+    );
+    // the context file a bind mount shows changed: that step runs again
+    put(&rb, "ctx.txt", "ctx-2\n", 0o644);
+    let o = rb.run(&["build", "--build-arg", "V=2", "-t", "mounts", &ctx]);
+    rrun_tests::assert_ok(&o, "ctx.txt changed");
+    assert_eq!(stderr(&o).matches(" CACHED").count(), 7, "{}", stderr(&o));
+    assert_eq!(cat(&rb, "mounts", &["/ctx-saw"]), "ctx-2\n");
+
+    // a source the stage lacks, and ssh: errors naming the line
+    let ctx = context(
+        &rb,
+        "FROM bb AS s\nFROM bb\nRUN --mount=from=s,source=/nope,target=/x true\n",
+    );
+    let o = rb.run(&["build", &ctx]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Dockerfile:3") && stderr(&o).contains("\"/nope\" is not in"),
+        "{}",
+        stderr(&o)
+    );
+    let ctx = context(&rb, "FROM bb\nRUN --mount=type=ssh true\n");
+    let o = rb.run(&["build", &ctx]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Dockerfile:2") && stderr(&o).contains("type=ssh is not supported"),
+        "{}",
+        stderr(&o)
+    );
+    rb.ok(&["builder", "prune", "-f"]);
+    rb.assert_nothing_left("after the builds with mounts");
+}

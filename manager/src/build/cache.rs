@@ -2,8 +2,10 @@
 //! is the digest of its parent's key, the step as planned (every value
 //! expanded, the build args it sees, RUN's environment; not its line or
 //! spelling) and, for COPY and ADD, the content of what it copies (not
-//! mtimes). Equal keys mean equal results, so a hit reuses the image the
-//! step made before (the rows are in the store: store/build_cache.rs).
+//! mtimes); for RUN, the images its `--mount from=`s show and the content
+//! of the context a bind mount shows. Equal keys mean equal results, so a
+//! hit reuses the image the step made before (the rows are in the store:
+//! store/build_cache.rs).
 
 use sha2::{Digest, Sha256};
 
@@ -19,7 +21,8 @@ pub fn base_key(base: &str) -> String {
 }
 
 /// The key of the step `op` after the step keyed `parent`; `inputs` is
-/// the digest of the files a COPY or ADD reads (empty for other steps).
+/// what else it reads: the digest of the files a COPY or ADD reads, the
+/// mounts' images and context digests of a RUN (empty for other steps).
 pub fn step_key(parent: &str, op: &Op, inputs: &str) -> String {
     digest(&[FORMAT, parent, &format!("{op:?}"), inputs])
 }

@@ -3,9 +3,21 @@
 //! WORKDIR) looked up in the build cache first and otherwise run and
 //! committed as an image of the stage so far; the target stage's image is
 //! then stored with the build's names.
+//!
+//! A stage starts as soon as the stages it reads are built, so independent
+//! stages build in parallel, each in a thread of its own with a store
+//! connection of its own (a connection is not shared between threads). A
+//! stage alone runs in the caller's thread. Their progress lines are told
+//! apart by BuildKit's `#N` and `[stage k/n]`. When a step fails, the
+//! other stages stop at once (their RUN containers are killed,
+//! exec/running.rs) and the failed step is the build's error; SIGINT,
+//! SIGTERM, SIGHUP and SIGQUIT stop the build the same way.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -15,11 +27,16 @@ use super::dockerfile::{Dockerfile, Network, Security};
 use super::exec::commit::{commit, Layers};
 use super::exec::config::{self, push_history};
 use super::exec::copy::{self, CopyFrom};
-use super::exec::mounts::{run_mounts, MountInputs};
+use super::exec::mounts::{run_mounts, MountInputs, Rootfs};
 use super::exec::run::{self, RunStep, BUILD_LABEL};
+use super::exec::running::{Running, Stop};
 use super::exec::ExecError;
-use super::plan::{self, Base, BaseImage, Op, Origin, Plan, PlanError, PlanOptions, Stage, Step};
-use crate::container::{self, NetMode};
+use super::plan::{
+    self, Base, BaseImage, CopyKind, CopySource, CopyStep, Op, Origin, Plan, PlanError,
+    PlanOptions, Stage, Step,
+};
+use crate::build::dockerfile::Mount;
+use crate::container::{self, NetMode, Output};
 use crate::image::{temp_snapshot, ImageError, NewLayer};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
@@ -28,12 +45,16 @@ use crate::store::{Store, StoreError};
 pub enum BuildError {
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error("{file}:{line}: {source}")]
+    #[error("{file}:{line}: {step}: {source}")]
     Step {
         file: String,
         line: usize,
+        /// `[stage k/n] INSTRUCTION`
+        step: String,
         source: Box<ExecError>,
     },
+    #[error("the build was stopped by {0}")]
+    Interrupted(&'static str),
     #[error("{file}:{line}: RUN needs a filesystem: the stage has no layer yet (FROM scratch)")]
     RunOnScratch { file: String, line: usize },
     #[error("base image {reference}: {why}")]
@@ -53,6 +74,18 @@ pub type Result<T> = std::result::Result<T, BuildError>;
 impl From<ExecError> for BuildError {
     fn from(e: ExecError) -> BuildError {
         BuildError::Exec(Box::new(e))
+    }
+}
+
+impl BuildError {
+    /// A step that did not run because the build was stopping.
+    fn is_stopped(&self) -> bool {
+        match self {
+            BuildError::Step { source, .. } | BuildError::Exec(source) => {
+                matches!(**source, ExecError::Stopped)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -113,22 +146,24 @@ pub fn build(
     remove_dead_builds(store)?;
     let (plan, images) = plan_with_bases(store, df, opts, pull)?;
     let context_digests = context_digests(&plan, ctx)?;
-    let b = Builder {
-        store,
+    let counter = AtomicUsize::new(0);
+    let running = Running::new(store.root().to_path_buf());
+    let shared = Shared {
         plan: &plan,
         ctx,
         opts,
         images: &images,
         context_digests: &context_digests,
-        counter: std::cell::Cell::new(0),
+        counter: &counter,
+        running: &running,
     };
-    let mut finals: Vec<Option<StageState>> = vec![None; plan.stages.len()];
-    for wave in &plan.order {
-        for &i in wave {
-            let st = b.stage(&plan.stages[i], &finals)?;
-            finals[i] = Some(st);
-        }
-    }
+    let b = Builder { s: &shared, store };
+    let stop = running.clone();
+    let mut finals = crate::signals::forwarding(
+        &crate::signals::FORWARDED,
+        move |sig| stop.stop(Stop::Signal(sig)),
+        || b.stages(),
+    )?;
     let mut st = finals[plan.target].take().expect("the target is built");
     if opts.no_image {
         return Ok(Built {
@@ -208,6 +243,7 @@ fn context_digests(plan: &Plan, ctx: &Context) -> Result<BTreeMap<(usize, usize)
                 BuildError::Step {
                     file: plan.file.clone(),
                     line: step.line,
+                    step: step_name(stage, k + 2, &step.source),
                     source: Box::new(source),
                 }
             })?;
@@ -259,8 +295,16 @@ pub(crate) fn remove_dead_builds(store: &Store) -> Result<()> {
     Ok(())
 }
 
-struct Builder<'a> {
-    store: &'a Store,
+/// `[stage k/n] INSTRUCTION`, as BuildKit names a step (whitespace
+/// squeezed); `n` counts the FROM.
+fn step_name(stage: &Stage, k: usize, what: &str) -> String {
+    let n = stage.steps.len() + 1;
+    let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("[{} {k}/{n}] {what}", stage.display_name())
+}
+
+/// What the threads of a build share.
+struct Shared<'a> {
     plan: &'a Plan,
     ctx: &'a Context,
     opts: &'a BuildOptions,
@@ -269,28 +313,106 @@ struct Builder<'a> {
     /// (stage, step) -> the digest of what a COPY of the context reads
     context_digests: &'a BTreeMap<(usize, usize), String>,
     /// BuildKit's `#N` of the progress lines
-    counter: std::cell::Cell<usize>,
+    counter: &'a AtomicUsize,
+    running: &'a Arc<Running>,
+}
+
+/// A build in one thread: what all share, and this thread's store.
+struct Builder<'a> {
+    s: &'a Shared<'a>,
+    store: &'a Store,
 }
 
 impl Builder<'_> {
     fn say(&self, line: &str) {
-        if !self.opts.quiet {
+        if !self.s.opts.quiet {
             eprintln!("{line}");
         }
     }
 
     /// The `#N [stage k/n] INSTRUCTION` line of a step.
-    fn header(&self, stage: &Stage, k: usize, n: usize, what: &str) -> usize {
-        let id = self.counter.get() + 1;
-        self.counter.set(id);
-        let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.say(&format!("#{id} [{} {k}/{n}] {what}", stage.display_name()));
+    fn header(&self, stage: &Stage, k: usize, what: &str) -> usize {
+        let id = self.s.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        self.say(&format!("#{id} {}", step_name(stage, k, what)));
         id
+    }
+
+    /// Builds the needed stages, each once the stages it reads are built:
+    /// alone in this thread, or each in a thread of its own when several
+    /// can run. After a failure (or a signal) no stage starts, those
+    /// running are stopped, and the first failure is the error.
+    fn stages(&self) -> Result<Vec<Option<StageState>>> {
+        let plan = self.s.plan;
+        let mut finals: Vec<Option<StageState>> = vec![None; plan.stages.len()];
+        let mut todo: Vec<usize> = plan.order.iter().flatten().copied().collect();
+        let mut failed: Option<BuildError> = None;
+        let root = self.store.root().to_path_buf();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let mut live = 0usize;
+            loop {
+                if failed.is_none() && self.s.running.stopping().is_none() {
+                    let ready: Vec<usize> = todo
+                        .iter()
+                        .copied()
+                        .filter(|&i| plan.stages[i].deps.iter().all(|&j| finals[j].is_some()))
+                        .collect();
+                    todo.retain(|i| !ready.contains(i));
+                    if live == 0 && ready.len() == 1 {
+                        let i = ready[0];
+                        match self.stage(&plan.stages[i], &finals) {
+                            Ok(st) => finals[i] = Some(st),
+                            Err(e) => self.fail(&mut failed, e),
+                        }
+                        continue;
+                    }
+                    for i in ready {
+                        live += 1;
+                        let (tx, finals, root, s) =
+                            (tx.clone(), finals.clone(), root.clone(), self.s);
+                        scope.spawn(move || {
+                            let built =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    let store = Store::open(&root)?;
+                                    Builder { s, store: &store }.stage(&s.plan.stages[i], &finals)
+                                }));
+                            let r = built.unwrap_or_else(|_| Err(ExecError::Panicked.into()));
+                            let _ = tx.send((i, r));
+                        });
+                    }
+                }
+                if live == 0 {
+                    break;
+                }
+                let Ok((i, r)) = rx.recv() else { break };
+                live -= 1;
+                match r {
+                    Ok(st) => finals[i] = Some(st),
+                    Err(e) => self.fail(&mut failed, e),
+                }
+            }
+        });
+        if let Some(Stop::Signal(sig)) = self.s.running.stopping() {
+            return Err(BuildError::Interrupted(sig.as_str()));
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(finals),
+        }
+    }
+
+    /// A stage failed: the build stops; the first failure is its error
+    /// (the steps stopped because of it are not).
+    fn fail(&self, failed: &mut Option<BuildError>, e: BuildError) {
+        self.s.running.stop(Stop::Failed);
+        if failed.is_none() && !e.is_stopped() {
+            *failed = Some(e);
+        }
     }
 
     /// `SOURCE_DATE_EPOCH` as the config's times.
     fn fixed_time(&self) -> Option<String> {
-        let e = self.opts.epoch?;
+        let e = self.s.opts.epoch?;
         chrono::DateTime::from_timestamp(e as i64, 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     }
@@ -302,10 +424,13 @@ impl Builder<'_> {
     }
 
     fn image_id(&self, reference: &str) -> Result<&String> {
-        self.images.get(reference).ok_or_else(|| BuildError::Base {
-            reference: reference.to_string(),
-            why: "was not pulled".into(),
-        })
+        self.s
+            .images
+            .get(reference)
+            .ok_or_else(|| BuildError::Base {
+                reference: reference.to_string(),
+                why: "was not pulled".into(),
+            })
     }
 
     fn start(&self, stage: &Stage, finals: &[Option<StageState>]) -> Result<StageState> {
@@ -348,21 +473,24 @@ impl Builder<'_> {
     }
 
     fn stage(&self, stage: &Stage, finals: &[Option<StageState>]) -> Result<StageState> {
-        let n = stage.steps.len() + 1;
         let from = match &stage.base {
             Base::Scratch => "FROM scratch".to_string(),
             Base::Image(r) => format!("FROM {r}"),
-            Base::Stage(j) => format!("FROM {}", self.plan.stages[*j].display_name()),
+            Base::Stage(j) => format!("FROM {}", self.s.plan.stages[*j].display_name()),
         };
-        self.header(stage, 1, n, &from);
+        self.header(stage, 1, &from);
         let mut st = self.start(stage, finals)?;
         for (k, step) in stage.steps.iter().enumerate() {
-            let id = self.header(stage, k + 2, n, &step.source);
+            if self.s.running.stopping().is_some() {
+                return Err(ExecError::Stopped.into());
+            }
+            let id = self.header(stage, k + 2, &step.source);
             self.step(&mut st, (stage.index, k), step, finals, id)
                 .map_err(|e| match e {
                     BuildError::Exec(source) => BuildError::Step {
-                        file: self.plan.file.clone(),
+                        file: self.s.plan.file.clone(),
                         line: step.line,
+                        step: step_name(stage, k + 2, &step.source),
                         source,
                     },
                     e => e,
@@ -382,15 +510,16 @@ impl Builder<'_> {
         match &step.op {
             Op::Run(r) => {
                 let parent = st.image.clone().ok_or_else(|| BuildError::RunOnScratch {
-                    file: self.plan.file.clone(),
+                    file: self.s.plan.file.clone(),
                     line: step.line,
                 })?;
-                self.layer_step(st, step, "", id, |_| self.run(r, &parent))
+                let inputs = self.run_inputs(r, finals)?;
+                self.layer_step(st, step, &inputs, id, |_| self.run(r, &parent, finals, id))
             }
             Op::Copy(c) => {
                 let from_layers;
                 let from = match &c.origin {
-                    Origin::Context => CopyFrom::Context(self.ctx),
+                    Origin::Context => CopyFrom::Context(self.s.ctx),
                     Origin::Stage(j) => {
                         from_layers = finals[*j].as_ref().expect("built").layers.clone();
                         CopyFrom::Layers(&from_layers)
@@ -404,12 +533,12 @@ impl Builder<'_> {
                         CopyFrom::Layers(&from_layers)
                     }
                 };
-                let inputs = match self.context_digests.get(&at) {
+                let inputs = match self.s.context_digests.get(&at) {
                     Some(d) => d.clone(),
                     None => copy::sources_digest(c, from)?,
                 };
                 self.layer_step(st, step, &inputs, id, |layers| {
-                    Ok(copy::copy(self.store, layers, c, from, self.opts.epoch)?)
+                    Ok(copy::copy(self.store, layers, c, from, self.s.opts.epoch)?)
                 })
             }
             Op::Workdir(dir) => {
@@ -437,7 +566,7 @@ impl Builder<'_> {
         make: impl FnOnce(&Layers) -> Result<Option<NewLayer>>,
     ) -> Result<()> {
         let key = step_key(&st.key, &step.op, inputs);
-        if !self.opts.no_cache {
+        if !self.s.opts.no_cache {
             if let Some(image) = self.store.cache_get(&key)? {
                 let layers = Layers::of_image(self.store, &image)?;
                 let empty = layers.diff_ids.len() == st.layers.diff_ids.len();
@@ -476,23 +605,101 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn run(&self, r: &plan::RunStep, parent: &str) -> Result<Option<NewLayer>> {
-        let scratch = temp_snapshot(self.store)?;
-        let inputs = MountInputs {
-            context: self.ctx.root(),
-            secrets: &self.opts.secrets,
-            scratch: scratch.path(),
+    /// What a RUN reads besides its parent, for its cache key: the root
+    /// filesystem of each mount's `from=` (its image id) and the content
+    /// of the context a bind mount of it shows.
+    fn run_inputs(&self, r: &plan::RunStep, finals: &[Option<StageState>]) -> Result<String> {
+        let mut out = String::new();
+        for (i, m) in r.mounts.iter().enumerate() {
+            let input = match (&m.mount, &m.origin) {
+                (Mount::Bind { source, .. }, Origin::Context) => self.context_digest(source)?,
+                (Mount::Bind { .. }, origin) | (Mount::Cache { from: Some(_), .. }, origin) => {
+                    self.rootfs(origin, finals)?.id
+                }
+                _ => continue,
+            };
+            out.push_str(&format!("mount {i} {input}\n"));
+        }
+        Ok(out)
+    }
+
+    /// The digest of the context at a bind mount's `source`, as a COPY of
+    /// it would take it.
+    fn context_digest(&self, source: &str) -> Result<String> {
+        let clean = crate::build::path::clean(&format!("/{source}"));
+        let rel = clean.trim_start_matches('/');
+        let step = CopyStep {
+            kind: CopyKind::Copy { parents: false },
+            origin: Origin::Context,
+            sources: vec![CopySource::Path(
+                if rel.is_empty() { "." } else { rel }.into(),
+            )],
+            dest: "/".into(),
+            chown: None,
+            chmod: None,
+            link: false,
+            excludes: Vec::new(),
         };
-        let (mounts, secret_env) = run_mounts(self.store, &r.mounts, &r.inline_files, &inputs)?;
+        Ok(copy::sources_digest(&step, CopyFrom::Context(self.s.ctx))?)
+    }
+
+    /// The root filesystem a mount's `from=` names: a stage built, an
+    /// image pulled, or nothing.
+    fn rootfs(
+        &self,
+        origin: &Origin,
+        finals: &[Option<StageState>],
+    ) -> std::result::Result<Rootfs, ExecError> {
+        match origin {
+            Origin::Stage(j) => {
+                let st = finals[*j]
+                    .as_ref()
+                    .expect("the stages a stage reads are built");
+                Ok(Rootfs {
+                    id: st.image.clone().unwrap_or_else(|| "scratch".into()),
+                    diff_ids: st.layers.diff_ids.clone(),
+                })
+            }
+            Origin::Image(r) => {
+                let id = self
+                    .s
+                    .images
+                    .get(r)
+                    .ok_or_else(|| StoreError::NoSuchImage(r.clone()))?;
+                Ok(Rootfs {
+                    id: id.clone(),
+                    diff_ids: Layers::of_image(self.store, id)?.diff_ids,
+                })
+            }
+            Origin::Scratch | Origin::Context => Ok(Rootfs::scratch()),
+        }
+    }
+
+    fn run(
+        &self,
+        r: &plan::RunStep,
+        parent: &str,
+        finals: &[Option<StageState>],
+        id: usize,
+    ) -> Result<Option<NewLayer>> {
+        let scratch = temp_snapshot(self.store)?;
+        let rootfs = |o: &Origin| self.rootfs(o, finals);
+        let inputs = MountInputs {
+            context: self.s.ctx.root(),
+            secrets: &self.s.opts.secrets,
+            scratch: scratch.path(),
+            rootfs: &rootfs,
+        };
+        let mounts = run_mounts(self.store, &r.mounts, &r.inline_files, &inputs)?;
         let env: Vec<String> = r
             .env
             .iter()
-            .chain(&self.plan.proxy_env)
+            .chain(&self.s.plan.proxy_env)
             .map(|(k, v)| format!("{k}={v}"))
-            .chain(secret_env)
+            .chain(mounts.env)
             .collect();
         let network = match r.network {
-            Network::Default => self.opts.network.clone().unwrap_or(NetMode::Bridge),
+            Network::Default => self.s.opts.network.clone().unwrap_or(NetMode::Bridge),
             Network::None => NetMode::None,
             Network::Host => NetMode::Host,
         };
@@ -503,11 +710,35 @@ impl Builder<'_> {
             user: Some(r.user.clone()).filter(|u| !u.is_empty()),
             workdir: Some(r.workdir.clone()).filter(|w| !w.is_empty()),
             network,
-            mounts,
+            mounts: mounts.mounts,
             privileged: r.security == Security::Insecure,
-            quiet: self.opts.quiet,
         };
-        Ok(run::run(self.store, &step, self.opts.epoch)?)
+        let layer = run::run(
+            self.store,
+            &step,
+            self.s.opts.epoch,
+            self.s.running,
+            self.output(id),
+        )?;
+        // the cache locks are held until the step is done
+        drop(mounts.locks);
+        Ok(layer)
+    }
+
+    /// Where a RUN's output goes: BuildKit's plain lines, `#N SECONDS
+    /// LINE`, on stderr (nowhere with `-q`).
+    fn output(&self, id: usize) -> Output {
+        if self.s.opts.quiet {
+            return Output::Entries(Arc::new(|_| {}));
+        }
+        let start = std::time::Instant::now();
+        Output::Entries(Arc::new(move |e: &crate::logs::Entry| {
+            let t = start.elapsed().as_secs_f64();
+            let mut err = std::io::stderr().lock();
+            for line in e.log.lines() {
+                let _ = writeln!(err, "#{id} {t:.3} {line}");
+            }
+        }))
     }
 
     /// WORKDIR's directory, made (as root) when the stage lacks it.
@@ -536,7 +767,7 @@ impl Builder<'_> {
             return Ok(None);
         }
         Ok(Some(
-            super::exec::layer::commit_upper(self.store, &upper.fs(), self.opts.epoch)
+            super::exec::layer::commit_upper(self.store, &upper.fs(), self.s.opts.epoch)
                 .map_err(ExecError::from)?,
         ))
     }

@@ -19,12 +19,14 @@
 //!    `Dockerfile:LINE`. A plan made before the base images are pulled
 //!    lists them in [`plan::Plan::images`]; planning again with their
 //!    configs gives their ENV, WORKDIR, USER, SHELL and ONBUILD triggers.
-//! 3. The executor (to come) runs the plan: RUN steps in containers, COPY
-//!    and ADD from the context filtered by [`ignore::Ignore`] (or from
-//!    earlier stages), one layer per RUN, COPY, ADD and WORKDIR, config
-//!    changes for the rest.
-//! 4. The cache (to come) keys each step by its parent, the step as
-//!    planned, and for COPY and ADD the content of the files it copies.
+//! 3. The executor ([`executor::build`]) runs the plan: each stage once the
+//!    stages it reads are built (independent ones in parallel threads),
+//!    RUN steps in containers, COPY and ADD from the context filtered by
+//!    [`ignore::Ignore`] (or from earlier stages), one layer per RUN, COPY,
+//!    ADD and WORKDIR, config changes for the rest.
+//! 4. The cache ([`cache`]) keys each step by its parent, the step as
+//!    planned, and what it reads: for COPY and ADD the content of the
+//!    files it copies, for RUN the images its mounts show.
 
 pub mod cache;
 pub mod context;

@@ -19,21 +19,18 @@ use super::terminal::{
 };
 use crate::bundle;
 use crate::claim;
+use crate::logs::Entry;
 use crate::net::teardown::{net_teardown, NetTeardown};
 use crate::store::Store;
 use crate::supervisor;
 
-/// Where the output of a container run in the foreground goes (its log
-/// keeps it all the same).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Echo {
-    /// its stdout on rbox's stdout, its stderr on rbox's stderr
-    Stdio,
-    /// both on rbox's stderr: a build's RUN step (BuildKit's progress is
-    /// all on stderr; stdout may carry `rbox build -o -`'s tar)
-    Stderr,
-    /// nowhere: `rbox build -q`
-    Nothing,
+/// Where the output of a container followed in the foreground goes.
+#[derive(Clone)]
+pub enum Output {
+    /// rbox's stdout and stderr, as the container wrote it
+    Terminal,
+    /// each log entry to a function (a build step's prefixed lines)
+    Entries(std::sync::Arc<dyn Fn(&Entry) + Send + Sync>),
 }
 
 /// Run a created (or exited) container in the foreground: its output (the
@@ -42,11 +39,11 @@ pub enum Echo {
 /// container, not rbox). Returns the exit code once the container is
 /// cleaned up (and removed, with `--rm`).
 pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
-    run_attached_to(store, what, sig_proxy, Echo::Stdio)
+    run_attached_to(store, what, sig_proxy, Output::Terminal)
 }
 
-/// [`run_attached`] with the output sent as `echo` says.
-pub fn run_attached_to(store: &Store, what: &str, sig_proxy: bool, echo: Echo) -> Result<i32> {
+/// [`run_attached`] with the output going to `output`.
+pub fn run_attached_to(store: &Store, what: &str, sig_proxy: bool, output: Output) -> Result<i32> {
     let c = find(store, what)?;
     // from now on, before any thread starts: a signal waits for the
     // forwarder (it goes to the container once it runs)
@@ -67,7 +64,7 @@ pub fn run_attached_to(store: &Store, what: &str, sig_proxy: bool, echo: Echo) -
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy, echo);
+    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy, output);
     drop(raw);
     drop(owner);
     code
@@ -87,7 +84,7 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
-    let code = follow_until_exit(store, &c, offset, false, true, Echo::Stdio);
+    let code = follow_until_exit(store, &c, offset, false, true, Output::Terminal);
     drop(raw);
     code
 }
@@ -105,14 +102,14 @@ fn log_end(store: &Store, c: &Container) -> u64 {
 /// this process, see `exited`). After that rbox finishes the container
 /// first, and then ends the same way.
 #[derive(Default)]
-struct Output {
+struct Stdout {
     /// the exit is in hand: no leaving half-way from here
     finishing: std::sync::Mutex<bool>,
     /// stdout's reader has gone
     closed: std::sync::atomic::AtomicBool,
 }
 
-impl Output {
+impl Stdout {
     /// Called by the follower when stdout turns out to be closed.
     fn closed(&self) {
         let finishing = self.finishing.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,7 +139,7 @@ fn follow_until_exit(
     offset: u64,
     remove_after: bool,
     proxy: bool,
-    echo: Echo,
+    sink: Output,
 ) -> Result<i32> {
     let log = supervisor::log_path(store, &c.id);
     let waiter = supervisor::connect(store, c);
@@ -156,7 +153,7 @@ fn follow_until_exit(
             copy_stdin_to(supervisor::stdin_fifo(store, &c.id));
         }
     }
-    let output = std::sync::Arc::new(Output::default());
+    let output = std::sync::Arc::new(Stdout::default());
     // dropped when the init has exited: the follower reads the rest at once
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let out = output.clone();
@@ -171,7 +168,7 @@ fn follow_until_exit(
                 )
             },
             &out,
-            echo,
+            &sink,
         )
     });
     let mut waited_code = None;
@@ -266,23 +263,27 @@ fn finish_attached_rm(
     Ok(Some((held, net)))
 }
 
-/// Prints log entries from `offset` as they come, raw, where `echo` says;
-/// a closed stdout is handed to `output` (nothing is printed after it).
+/// Prints log entries from `offset` as they come, raw, to stdout/stderr
+/// (or hands them to `sink`); a closed stdout is handed to `output`
+/// (nothing is printed after it).
 fn follow_to_end(
     log: &Path,
     offset: u64,
     wait: impl FnMut(std::time::Duration) -> bool,
-    output: &Output,
-    echo: Echo,
+    output: &Stdout,
+    sink: &Output,
 ) {
     use std::io::Write;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     crate::logs::follow(log, offset, wait, |e| {
-        if output.is_closed() || echo == Echo::Nothing {
+        if let Output::Entries(f) = sink {
+            return f(e);
+        }
+        if output.is_closed() {
             return;
         }
-        if e.stream == "stderr" || echo == Echo::Stderr {
+        if e.stream == "stderr" {
             let _ = err.write_all(e.log.as_bytes());
         } else if let Err(e) = out.write_all(e.log.as_bytes()).and_then(|()| out.flush()) {
             if crate::stdio::closed(&e) {

@@ -217,7 +217,7 @@ fn make_mount_sources(rs: &RunSpec, root: &Path, rootfs: &Path) -> Result<()> {
                     crate::cp::copy_up(rootfs, &m.target, &dir)?;
                 }
             }
-            Source::Volume(None) | Source::Tmpfs { .. } => {}
+            Source::Volume(None) | Source::Tmpfs { .. } | Source::Overlay { .. } => {}
         }
     }
     Ok(())

@@ -110,6 +110,7 @@ pub fn inspect(store: &Store, c: &Container) -> Value {
                 Source::Bind(p) => ("bind", p.display().to_string(), None),
                 Source::Volume(n) => ("volume", String::new(), n.clone()),
                 Source::Tmpfs { .. } => ("tmpfs", String::new(), None),
+                Source::Overlay { .. } => ("overlay", String::new(), None),
             };
             json!({"Type": typ, "Source": src, "Name": name, "Destination": m.target, "RW": !m.readonly})
         }).collect::<Vec<_>>(),

@@ -310,6 +310,15 @@ fn add_mounts(
                 }
                 ("tmpfs", PathBuf::from("tmpfs"))
             }
+            Source::Overlay { lower, upper } => {
+                let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+                options = vec![format!("lowerdir={}", lower.join(":"))];
+                if let Some((upper, work)) = upper {
+                    options.push(format!("upperdir={}", upper.display()));
+                    options.push(format!("workdir={}", work.display()));
+                }
+                ("overlay", PathBuf::from("overlay"))
+            }
         };
         if m.readonly {
             options.push("ro".into());

@@ -24,6 +24,10 @@ pub enum ExecError {
     },
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("the build is stopping")]
+    Stopped,
+    #[error("RUN --mount: source {path:?} is not in {from}")]
+    MountSource { path: String, from: String },
     #[error("secret {0:?} is required but was not given (--secret id={0},src=FILE)")]
     MissingSecret(String),
     #[error("RUN with an empty command")]

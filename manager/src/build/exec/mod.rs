@@ -10,5 +10,6 @@ pub mod layer;
 pub mod mounts;
 pub mod overlay;
 pub mod run;
+pub mod running;
 
 pub use error::{ExecError, Result};

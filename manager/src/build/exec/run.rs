@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::bundle;
-use crate::container::{self, NetMode, RunSpec};
+use crate::container::{self, NetMode, Output, RunSpec};
 use crate::image::NewLayer;
 use crate::logs;
 use crate::mounts::MountSpec;
@@ -24,6 +24,7 @@ use crate::supervisor;
 
 use super::error::{ExecError, Result};
 use super::layer::{commit_upper, get_xattr};
+use super::running::Running;
 
 /// The label of a build's containers: the pid of the rbox that runs the
 /// build (a later build removes those of a build that died).
@@ -47,15 +48,19 @@ pub struct RunStep {
     pub mounts: Vec<MountSpec>,
     /// `RUN --security=insecure`
     pub privileged: bool,
-    /// `rbox build -q`: the command's output is not shown (a failure's
-    /// error still repeats its last lines)
-    pub quiet: bool,
 }
 
 /// Runs `step` and returns its layer, or None when it changed nothing. On
 /// error (the command's exit status too) the container is removed and
-/// nothing of the step is left.
-pub fn run(store: &Store, step: &RunStep, epoch: Option<u64>) -> Result<Option<NewLayer>> {
+/// nothing of the step is left. The container is in `running` while it
+/// runs (a stopping build kills it), and its output goes to `output`.
+pub fn run(
+    store: &Store,
+    step: &RunStep,
+    epoch: Option<u64>,
+    running: &Running,
+    output: Output,
+) -> Result<Option<NewLayer>> {
     let Some((program, args)) = step.argv.split_first() else {
         return Err(ExecError::EmptyCommand);
     };
@@ -78,13 +83,11 @@ pub fn run(store: &Store, step: &RunStep, epoch: Option<u64>) -> Result<Option<N
     let c = container::create(store, &rs)?;
     let remove = Remove { store, id: &c.id };
     let stubs = stubs_to_be(store, &c.id)?;
-    // BuildKit shows a step's output on stderr (stdout may be `-o -`'s tar)
-    let echo = if step.quiet {
-        container::Echo::Nothing
-    } else {
-        container::Echo::Stderr
+    let Some(entered) = running.enter(&c.id) else {
+        return Err(ExecError::Stopped);
     };
-    let code = container::run_attached_to(store, &c.id, true, echo)?;
+    let code = container::run_attached_to(store, &c.id, false, output)?;
+    drop(entered);
     if code != 0 {
         return Err(ExecError::RunFailed {
             argv: step.argv.clone(),

@@ -567,6 +567,52 @@ fn run_mounts_typed_and_their_stages_needed() {
 }
 
 #[test]
+fn run_mounts_from_stages_and_images_are_read_as_copy_from_is() {
+    let text = "FROM scratch AS a\nFROM scratch AS b\nFROM scratch AS c\nFROM scratch AS unused\n\
+                FROM busybox\nRUN --mount=type=bind,from=A,target=/a --mount=type=cache,from=b,id=x,target=/b \
+                --mount=from=alpine:3.20,target=/img --mount=type=bind,target=/ctx true\nCOPY --from=c / /\n";
+    let p = plan_ok(text, &opts());
+    // the stages a mount reads are built first, as COPY --from's are
+    assert_eq!(p.order, [vec![0, 1, 2], vec![4]]);
+    assert_eq!(p.stages[4].deps, [0, 1, 2]);
+    assert!(!p.stages[3].needed);
+    // a mount's image is pulled with the bases
+    assert_eq!(
+        p.images,
+        [
+            s("docker.io/library/busybox:latest"),
+            s("docker.io/library/alpine:3.20")
+        ]
+    );
+    let run = run_of(&p.stages[4].steps[0].op);
+    let origins: Vec<&Origin> = run.mounts.iter().map(|m| &m.origin).collect();
+    assert_eq!(
+        origins,
+        [
+            &Origin::Stage(0),
+            &Origin::Stage(1),
+            &Origin::Image(s("docker.io/library/alpine:3.20")),
+            &Origin::Context
+        ]
+    );
+    assert!(matches!(
+        &run.mounts[2].mount,
+        Mount::Bind {
+            read_only: true,
+            ..
+        }
+    ));
+    // only the target's stages count: an unused stage's mount pulls nothing
+    let mut o = opts();
+    o.target = Some(s("unused"));
+    let p = plan_ok(
+        "FROM scratch AS unused\nRUN --mount=from=alpine,target=/x true\nFROM busybox\n",
+        &o,
+    );
+    assert_eq!(p.images, [s("docker.io/library/alpine:latest")]);
+}
+
+#[test]
 fn mount_from_a_later_stage() {
     assert_eq!(
         error("FROM scratch AS first\nRUN --mount=from=later,target=/x true\nFROM scratch AS later\n", &{
