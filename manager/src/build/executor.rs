@@ -17,6 +17,7 @@ use super::exec::config::{self, push_history};
 use super::exec::copy::{self, CopyFrom};
 use super::exec::mounts::{run_mounts, MountInputs};
 use super::exec::run::{self, RunStep, BUILD_LABEL};
+use super::exec::workdir;
 use super::exec::ExecError;
 use super::plan::{self, Base, BaseImage, Op, Origin, Plan, PlanError, PlanOptions, Stage, Step};
 use crate::container::{self, NetMode};
@@ -388,7 +389,19 @@ impl Builder<'_> {
             Op::Workdir(dir) => {
                 config::apply(&mut st.config, &step.op);
                 let dir = dir.clone();
-                self.layer_step(st, step, "", id, |layers| self.workdir(layers, &dir))
+                let user = st.config["config"]["User"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                self.layer_step(st, step, "", id, |layers| {
+                    Ok(workdir::make(
+                        self.store,
+                        layers,
+                        &dir,
+                        &user,
+                        self.opts.epoch,
+                    )?)
+                })
             }
             op => {
                 config::apply(&mut st.config, op);
@@ -480,36 +493,5 @@ impl Builder<'_> {
             privileged: r.security == Security::Insecure,
         };
         Ok(run::run(self.store, &step, self.opts.epoch)?)
-    }
-
-    /// WORKDIR's directory, made (as root) when the stage lacks it.
-    fn workdir(&self, layers: &Layers, dir: &str) -> Result<Option<NewLayer>> {
-        let dir = dir.to_string();
-        let (upper, made) =
-            super::exec::overlay::with_overlay(self.store, &layers.diff_ids, |root| {
-                let rel = crate::rootfs::resolve_in_root(root, std::path::Path::new(&dir))
-                    .map_err(|source| ExecError::Io {
-                        op: "resolve",
-                        path: PathBuf::from(&dir),
-                        source,
-                    })?;
-                let host = root.join(rel.strip_prefix("/").unwrap_or(&rel));
-                if host.is_dir() {
-                    return Ok(false);
-                }
-                std::fs::create_dir_all(&host).map_err(|source| ExecError::Io {
-                    op: "create",
-                    path: PathBuf::from(&dir),
-                    source,
-                })?;
-                Ok(true)
-            })?;
-        if !made {
-            return Ok(None);
-        }
-        Ok(Some(
-            super::exec::layer::commit_upper(self.store, &upper.fs(), self.opts.epoch)
-                .map_err(ExecError::from)?,
-        ))
     }
 }

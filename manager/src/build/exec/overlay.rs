@@ -83,14 +83,15 @@ pub fn with_overlay<T: Send>(
     Ok((Upper { snapshot }, out))
 }
 
-/// The overlay's options: `lowerdir` top layer first (an empty dir for a
-/// stage with no layer yet), `redirect_dir` and `metacopy` off so that the
-/// upper dir says everything in plain files (a layer tar can carry it).
+/// The overlay's options: `lowerdir` top layer first, each once (an empty
+/// dir for a stage with no layer yet), `redirect_dir` and `metacopy` off so
+/// that the upper dir says everything in plain files (a layer tar can
+/// carry it).
 fn options(store: &Store, layers: &[String], base: &Path) -> Result<String> {
-    let mut lower: Vec<String> = layers
+    let mut lower: Vec<String> = store
+        .lower_dirs(layers.iter().map(String::as_str))
         .iter()
-        .rev()
-        .map(|d| store.snapshot_fs(d).to_string_lossy().into_owned())
+        .map(|d| d.to_string_lossy().into_owned())
         .collect();
     if lower.is_empty() {
         lower.push(base.join("empty").to_string_lossy().into_owned());
