@@ -54,13 +54,21 @@ pub fn dir_size(dir: &Path) -> u64 {
     total
 }
 
-/// Images (layers shared between images counted once; reclaimable: the
-/// layers no container's image uses), containers (their writable layers;
-/// reclaimable: those not running), local volumes (reclaimable: unused)
-/// and the build cache (rbox has none yet).
+/// Images (those `rbox images` lists: layers shared between images
+/// counted once; reclaimable: the layers no container's image uses),
+/// containers (their writable layers; reclaimable: those not running),
+/// local volumes (reclaimable: unused) and the build cache (its entries
+/// and cache mounts; the bytes of layers no image has: `build::usage`).
 pub fn df(store: &Store) -> Result<Vec<DfRow>> {
     let containers = container::list(store)?;
-    let images = store.images()?;
+    let mut images = Vec::new();
+    for img in store.images()? {
+        // the build's images of each step are the build cache's
+        let tagged = store.refs(&img.id)?.iter().any(|r| r.tag.is_some());
+        if tagged || !store.cached_image(&img.id)? {
+            images.push(img);
+        }
+    }
     let mut layer_sizes = std::collections::BTreeMap::new();
     let mut used_layers = BTreeSet::new();
     let mut active_images = 0;
@@ -112,6 +120,7 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>> {
             vol_free += size;
         }
     }
+    let cache = crate::build::usage::usage(store)?;
     Ok(vec![
         DfRow {
             kind: "Images",
@@ -136,10 +145,10 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>> {
         },
         DfRow {
             kind: "Build Cache",
-            total: 0,
-            active: 0,
-            size: 0,
-            reclaimable: 0,
+            total: cache.entries,
+            active: cache.active,
+            size: cache.size,
+            reclaimable: cache.reclaimable,
         },
     ])
 }

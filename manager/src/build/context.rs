@@ -1,6 +1,7 @@
 //! The build context: the directory `rbox build DIR` names, or a tar sent
 //! on stdin (`rbox build - < ctx.tar`) extracted into a temp directory,
-//! with the `.dockerignore` rules that hide files from COPY and ADD.
+//! with the `.dockerignore` rules that hide files from COPY and ADD, and
+//! the files ADD fetches from URLs (exec/copy/remote.rs).
 //!
 //! The Dockerfile is read as Docker's CLI reads it: `Dockerfile` (else
 //! `dockerfile`) in the context by default; `-f PATH` relative to the
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::names::random_hex;
 use crate::store::TempPath;
 
-use super::exec::copy::{extract_tar_into, CopyStepError, Tree};
+use super::exec::copy::{extract_tar_into, CopyStepError, Remote, Tree};
 use super::ignore::{Ignore, IgnoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,9 @@ pub struct Context {
     ignore: Ignore,
     /// the temp directory a tar context was extracted into
     tmp: Option<TempPath>,
+    /// the files ADD fetches from http(s) URLs for this build: BuildKit's
+    /// other kind of source beside the local context
+    remote: Remote,
 }
 
 impl std::fmt::Debug for Context {
@@ -89,6 +93,7 @@ impl Context {
             root,
             ignore,
             tmp: None,
+            remote: Remote::new(std::env::temp_dir()),
         })
     }
 
@@ -111,11 +116,20 @@ impl Context {
             root: dir,
             ignore,
             tmp: Some(tmp),
+            remote: Remote::new(tmp_parent.to_path_buf()),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// ADD's fetched files go into a temp dir made in `dir` (the store's
+    /// `snapshots`, whose orphan sweep removes what a killed build left);
+    /// by default the system's temp dir.
+    pub fn fetch_into(mut self, dir: PathBuf) -> Context {
+        self.remote = Remote::new(dir);
+        self
     }
 
     pub fn ignore(&self) -> &Ignore {
@@ -127,6 +141,7 @@ impl Context {
         Tree {
             root: &self.root,
             ignore: Some(&self.ignore),
+            remote: Some(&self.remote),
         }
     }
 

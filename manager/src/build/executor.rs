@@ -78,6 +78,10 @@ pub struct BuildOptions {
     /// `SOURCE_DATE_EPOCH`: mtimes of new files clamped, times in the
     /// config and history set to it
     pub epoch: Option<u64>,
+    /// `--platform` (one of the host's: `plan::host_native`)
+    pub platform: Option<plan::Platform>,
+    /// `-o` without `-t`: the target stage is exported, no image is made
+    pub no_image: bool,
 }
 
 /// The image of a base reference: `pull` gives the id of `reference` (a
@@ -99,14 +103,14 @@ struct StageState {
     time: String,
 }
 
-/// Builds `df` with the context `ctx`; returns the image id.
+/// Builds `df` with the context `ctx`.
 pub fn build(
     store: &Store,
     df: &Dockerfile,
     ctx: &Context,
     opts: &BuildOptions,
     pull: Pull<'_>,
-) -> Result<String> {
+) -> Result<Built> {
     remove_dead_builds(store)?;
     let (plan, images) = plan_with_bases(store, df, opts, pull)?;
     let context_digests = context_digests(&plan, ctx)?;
@@ -127,12 +131,32 @@ pub fn build(
         }
     }
     let mut st = finals[plan.target].take().expect("the target is built");
+    if opts.no_image {
+        return Ok(Built {
+            image: None,
+            layers: st.layers.diff_ids,
+        });
+    }
     if !opts.labels.is_empty() {
         config::apply(&mut st.config, &Op::Label(opts.labels.clone()));
     }
     st.config["created"] = Value::String(st.time.clone());
     let (id, _) = commit(store, &st.layers, None, &mut st.config, &opts.tags)?;
-    Ok(id)
+    Ok(Built {
+        image: Some(id),
+        layers: st.layers.diff_ids,
+    })
+}
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The target's image, with the build's names (None with
+    /// [`BuildOptions::no_image`]).
+    pub image: Option<String>,
+    /// The target stage's layers (diff_ids, bottom first): what `-o`
+    /// exports.
+    pub layers: Vec<String>,
 }
 
 /// Plans, pulls the images the plan needs, plans again with their
@@ -147,9 +171,12 @@ fn plan_with_bases(
     let mut popts = PlanOptions::host();
     popts.build_args = opts.build_args.clone();
     popts.target = opts.target.clone();
+    popts.platform = opts.platform.clone();
+    let native = plan::host_native();
     let mut ids = BTreeMap::new();
     loop {
         let plan = plan::plan(df, &popts)?;
+        plan::check_platforms(&plan, &native)?;
         let missing: Vec<String> = plan
             .images
             .iter()
@@ -491,6 +518,7 @@ impl Builder<'_> {
             network,
             mounts,
             privileged: r.security == Security::Insecure,
+            quiet: self.opts.quiet,
         };
         Ok(run::run(self.store, &step, self.opts.epoch)?)
     }

@@ -33,6 +33,8 @@ pub mod exec;
 pub mod executor;
 pub mod expand;
 pub mod ignore;
+pub mod output;
 pub mod path;
 pub mod plan;
 pub mod prune;
+pub mod usage;

@@ -13,7 +13,8 @@ use super::Ctx;
 use rbox::build::context::Context;
 use rbox::build::dockerfile;
 use rbox::build::executor::{self, BuildError, BuildOptions};
-use rbox::build::plan::build_args;
+use rbox::build::output::{self, Output};
+use rbox::build::plan::{self, build_args, Platform};
 use rbox::container::NetMode;
 use rbox::reference::Reference;
 use rbox::registry::pull::{self, Need, Policy};
@@ -56,9 +57,13 @@ pub struct BuildArgs {
     /// Progress output: auto, plain or tty (one plain style here), quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet", "rawjson"])]
     pub progress: String,
-    /// The target platform (this host's only, for now)
+    /// The target platform: one this host runs (no emulation)
     #[arg(long)]
     pub platform: Option<String>,
+    /// Export the target's files: type=local,dest=DIR, type=tar,dest=FILE
+    /// (dest=- for stdout), DIR or - (no image is made unless -t names one)
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<String>,
     /// The build context: a directory, or - for a tar on stdin
     pub context: String,
 }
@@ -88,7 +93,8 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> Result<ExitCode> {
     } else {
         let file = a.file.as_deref().filter(|_| !stdin_dockerfile);
         Context::from_dir(std::path::Path::new(&a.context), file)?
-    };
+    }
+    .fetch_into(store.root().join("snapshots"));
     let (text, name) = if stdin_dockerfile {
         let mut s = String::new();
         std::io::stdin()
@@ -100,6 +106,7 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> Result<ExitCode> {
     };
     let df = dockerfile::parse(&text, &name)?;
     let opts = options(&a)?;
+    let outputs = outputs(&a)?;
     let config = ctx.config()?;
     let policy = if a.pull {
         Policy::Always
@@ -126,12 +133,27 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> Result<ExitCode> {
         };
         pull::pull(store, &r, &popts, pull::Out::Stderr).map_err(|e| base(e.to_string()))
     };
-    let id = executor::build(store, &df, &context, &opts, &pull_base)?;
+    let built = executor::build(store, &df, &context, &opts, &pull_base)?;
+    for out in &outputs {
+        if !opts.quiet {
+            eprintln!("exporting to {}", out.describe());
+        }
+        output::export(store, &built.layers, out, opts.epoch)?;
+        if !opts.quiet {
+            eprintln!("exporting to {} done", out.describe());
+        }
+    }
+    let Some(id) = built.image else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).with_context(|| format!("write {}", f.display()))?;
     }
     if a.quiet {
-        println!("{id}");
+        // stdout may be the tar of `-o -`
+        if !outputs.iter().any(Output::is_stdout) {
+            println!("{id}");
+        }
     } else {
         eprintln!("writing image {id} done");
         for t in &opts.tags {
@@ -141,14 +163,43 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn options(a: &BuildArgs) -> Result<BuildOptions> {
-    if let Some(p) = &a.platform {
-        let want = pull::Platform::parse(p).with_context(|| format!("invalid --platform {p:?}"))?;
-        let host = pull::Platform::host();
-        if want.os != host.os || want.arch != host.arch {
-            bail!("--platform {p}: building for another platform than this host's ({host}) is not supported yet");
-        }
+/// `-o` values, checked against what is at their destinations before
+/// anything runs.
+fn outputs(a: &BuildArgs) -> Result<Vec<Output>> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    let outs = a
+        .outputs
+        .iter()
+        .map(|v| Output::parse(v, terminal))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if outs.iter().filter(|o| o.is_stdout()).count() > 1 {
+        bail!("--output: only one output can go to stdout");
     }
+    for o in &outs {
+        o.check()?;
+    }
+    Ok(outs)
+}
+
+/// `--platform`: one platform, and one this host runs natively.
+fn platform(p: &str) -> Result<Platform> {
+    if p.contains(',') {
+        bail!("--platform {p}: rbox build builds one platform at a time (multi-platform builds need emulation, which rbox build does not have)");
+    }
+    let want = Platform::parse(p).with_context(|| format!("invalid --platform {p:?}"))?;
+    let native = plan::host_native();
+    if !plan::runs_natively(&want, &native) {
+        bail!(
+            "--platform {want}: this host runs {} natively, and rbox build has no emulation for another platform",
+            plan::describe_platforms(&native)
+        );
+    }
+    Ok(want)
+}
+
+fn options(a: &BuildArgs) -> Result<BuildOptions> {
+    let platform = a.platform.as_deref().map(platform).transpose()?;
     if a.progress == "rawjson" {
         bail!("--progress rawjson is not supported: use auto, plain, tty or quiet");
     }
@@ -196,6 +247,9 @@ fn options(a: &BuildArgs) -> Result<BuildOptions> {
         secrets,
         quiet: a.quiet || a.progress == "quiet",
         epoch,
+        platform,
+        // `-o` alone makes no image (BuildKit's local and tar exporters)
+        no_image: !a.outputs.is_empty() && a.tags.is_empty(),
     })
 }
 

@@ -23,12 +23,30 @@ use crate::net::teardown::{net_teardown, NetTeardown};
 use crate::store::Store;
 use crate::supervisor;
 
+/// Where the output of a container run in the foreground goes (its log
+/// keeps it all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// its stdout on rbox's stdout, its stderr on rbox's stderr
+    Stdio,
+    /// both on rbox's stderr: a build's RUN step (BuildKit's progress is
+    /// all on stderr; stdout may carry `rbox build -o -`'s tar)
+    Stderr,
+    /// nowhere: `rbox build -q`
+    Nothing,
+}
+
 /// Run a created (or exited) container in the foreground: its output (the
 /// log, as it grows) on rbox's stdout and stderr, rbox's stdin into its
 /// stdin with `-i`, signals forwarded with `sig_proxy` (Ctrl-C stops the
 /// container, not rbox). Returns the exit code once the container is
 /// cleaned up (and removed, with `--rm`).
 pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
+    run_attached_to(store, what, sig_proxy, Echo::Stdio)
+}
+
+/// [`run_attached`] with the output sent as `echo` says.
+pub fn run_attached_to(store: &Store, what: &str, sig_proxy: bool, echo: Echo) -> Result<i32> {
     let c = find(store, what)?;
     // from now on, before any thread starts: a signal waits for the
     // forwarder (it goes to the container once it runs)
@@ -49,7 +67,7 @@ pub fn run_attached(store: &Store, what: &str, sig_proxy: bool) -> Result<i32> {
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
     let c = start_inner(store, &c.id, true)?;
-    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy);
+    let code = follow_until_exit(store, &c, offset, c.spec.rm, sig_proxy, echo);
     drop(raw);
     drop(owner);
     code
@@ -69,7 +87,7 @@ pub fn attach(store: &Store, what: &str) -> Result<i32> {
     }
     let offset = log_end(store, &c);
     let raw = RawTerminal::new(c.spec.tty);
-    let code = follow_until_exit(store, &c, offset, false, true);
+    let code = follow_until_exit(store, &c, offset, false, true, Echo::Stdio);
     drop(raw);
     code
 }
@@ -124,6 +142,7 @@ fn follow_until_exit(
     offset: u64,
     remove_after: bool,
     proxy: bool,
+    echo: Echo,
 ) -> Result<i32> {
     let log = supervisor::log_path(store, &c.id);
     let waiter = supervisor::connect(store, c);
@@ -152,6 +171,7 @@ fn follow_until_exit(
                 )
             },
             &out,
+            echo,
         )
     });
     let mut waited_code = None;
@@ -246,22 +266,23 @@ fn finish_attached_rm(
     Ok(Some((held, net)))
 }
 
-/// Prints log entries from `offset` as they come, raw, to stdout/stderr;
+/// Prints log entries from `offset` as they come, raw, where `echo` says;
 /// a closed stdout is handed to `output` (nothing is printed after it).
 fn follow_to_end(
     log: &Path,
     offset: u64,
     wait: impl FnMut(std::time::Duration) -> bool,
     output: &Output,
+    echo: Echo,
 ) {
     use std::io::Write;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     crate::logs::follow(log, offset, wait, |e| {
-        if output.is_closed() {
+        if output.is_closed() || echo == Echo::Nothing {
             return;
         }
-        if e.stream == "stderr" {
+        if e.stream == "stderr" || echo == Echo::Stderr {
             let _ = err.write_all(e.log.as_bytes());
         } else if let Err(e) = out.write_all(e.log.as_bytes()).and_then(|()| out.flush()) {
             if crate::stdio::closed(&e) {

@@ -40,7 +40,7 @@ pub mod terminal;
 pub mod top;
 pub mod wait;
 
-pub use attach::{attach, run_attached};
+pub use attach::{attach, run_attached, run_attached_to, Echo};
 pub use create::{create, settle, MIN_MEMORY};
 pub use error::{ContainerError, Result};
 pub use exec::{exec, ExecSpec};

@@ -74,11 +74,26 @@ pub struct CriNode {
 
 static NODES: AtomicU32 = AtomicU32::new(0);
 
+/// libcni's cache of ADD results, where containerd's CRI keeps one file per
+/// pod network attachment (`<network>-<sandbox id>-<ifname>`); its parent,
+/// /var/lib/cni, is also host-local's default data dir.
+const CNI_RESULTS: &str = "/var/lib/cni/results";
+const CNI_DIR: &str = "/var/lib/cni";
+
+/// Whether libcni's cache dirs existed before this process's first node
+/// (nodes of one test binary run side by side: the last one to go removes
+/// what none of them found).
+fn cni_cache_existed() -> (bool, bool) {
+    static EXISTED: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    *EXISTED.get_or_init(|| (Path::new(CNI_DIR).exists(), Path::new(CNI_RESULTS).exists()))
+}
+
 impl CriNode {
     /// Starts the node and waits until the CRI reports the runtime and the
     /// network ready and knows the sandbox image.
     pub fn new(plugins: Plugins) -> CriNode {
         require_root();
+        cni_cache_existed();
         let n = NODES.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let cni_bin_dir = match plugins {
@@ -573,6 +588,25 @@ impl Drop for CriNode {
             .args(["link", "del", &self.bridge])
             .output();
         self.remove_our_rules();
+        // the CRI's CNI result cache of this node's network, and the dirs
+        // libcni made for it when nothing had made them before
+        let prefix = format!("{}-", self.network);
+        for e in std::fs::read_dir(CNI_RESULTS)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let (had_dir, had_results) = cni_cache_existed();
+        if !had_results {
+            let _ = std::fs::remove_dir(CNI_RESULTS);
+        }
+        if !had_dir {
+            let _ = std::fs::remove_dir(CNI_DIR);
+        }
         // then the fields: the daemon (and the netns and rootfs mounts
         // under its dir), the reference plugins' iptables chains
     }

@@ -126,3 +126,59 @@ fn private_mount_namespace() -> Result<()> {
     )
     .map_err(ExecError::Unshare)
 }
+
+/// Runs `f` on the read-only rootfs of `layers` (diff_ids, bottom first):
+/// an overlay of their snapshots (each once) with no upper dir, mounted by
+/// a thread in a mount namespace of its own (so, as for [`with_overlay`],
+/// no mount outlives it). An empty dir is the bottom lower dir: overlayfs wants
+/// two without an upper, and a stage with no layer is that empty dir.
+/// Whiteouts and opaque marks are applied by the mount: `f` sees the
+/// flattened filesystem.
+pub fn with_rootfs<T: Send>(
+    store: &Store,
+    layers: &[String],
+    f: impl FnOnce(&Path) -> Result<T> + Send,
+) -> Result<T> {
+    let snapshot = temp_snapshot(store)?;
+    let base = snapshot.path().to_path_buf();
+    let merged = base.join("merged");
+    fs::create_dir(&merged).map_err(io_err("create", &merged))?;
+    let mut lower: Vec<String> = store
+        .lower_dirs(layers.iter().map(String::as_str))
+        .iter()
+        .map(|d| d.to_string_lossy().into_owned())
+        .collect();
+    // temp_snapshot's fs/: empty
+    lower.push(base.join("fs").to_string_lossy().into_owned());
+    if let Some(bad) = lower.iter().find(|l| l.contains([',', ':'])) {
+        return Err(ExecError::OverlayPath(PathBuf::from(bad)));
+    }
+    let data = format!("lowerdir={}", lower.join(":"));
+    if data.len() >= 4096 {
+        return Err(ExecError::TooManyLayers(layers.len()));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            private_mount_namespace()?;
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::MS_RDONLY,
+                Some(data.as_str()),
+            )
+            .map_err(|source| ExecError::Mount {
+                target: merged.clone(),
+                source,
+            })?;
+            let out = f(&merged);
+            umount2(&merged, MntFlags::empty()).map_err(|source| ExecError::Umount {
+                target: merged.clone(),
+                source,
+            })?;
+            out
+        })
+        .join()
+        .unwrap_or(Err(ExecError::Panicked))
+    })
+}

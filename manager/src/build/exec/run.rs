@@ -47,6 +47,9 @@ pub struct RunStep {
     pub mounts: Vec<MountSpec>,
     /// `RUN --security=insecure`
     pub privileged: bool,
+    /// `rbox build -q`: the command's output is not shown (a failure's
+    /// error still repeats its last lines)
+    pub quiet: bool,
 }
 
 /// Runs `step` and returns its layer (an empty one when it changed
@@ -77,7 +80,13 @@ pub fn run(store: &Store, step: &RunStep, epoch: Option<u64>) -> Result<Option<N
     let c = container::create(store, &rs)?;
     let remove = Remove { store, id: &c.id };
     let stubs = stubs_to_be(store, &c.id)?;
-    let code = container::run_attached(store, &c.id, true)?;
+    // BuildKit shows a step's output on stderr (stdout may be `-o -`'s tar)
+    let echo = if step.quiet {
+        container::Echo::Nothing
+    } else {
+        container::Echo::Stderr
+    };
+    let code = container::run_attached_to(store, &c.id, true, echo)?;
     if code != 0 {
         return Err(ExecError::RunFailed {
             argv: step.argv.clone(),

@@ -34,6 +34,9 @@ pub enum PlanErrorKind {
     EmptyPlatform(String),
     #[error("failed to parse platform {0}")]
     BadPlatform(String),
+    /// RUN steps run on the host's CPU: no emulation here
+    #[error("platform {platform} cannot be built on this host, which runs {native} natively: rbox build has no emulation")]
+    ForeignPlatform { platform: String, native: String },
     #[error(
         "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"
     )]

@@ -18,6 +18,7 @@ mod copy;
 mod errors;
 mod expose;
 mod graph;
+mod platform;
 mod run;
 mod stages;
 mod steps;
@@ -28,6 +29,7 @@ pub use args::{build_args, EnvList};
 pub use copy::{Chmod, CopyKind, CopySource, CopyStep};
 pub use errors::{PlanError, PlanErrorKind};
 pub use expose::{Port, Protocol};
+pub use platform::{check_platforms, describe as describe_platforms, host_native, runs_natively};
 pub use run::{InlineFile, RunMount, RunStep};
 
 use crate::build::dockerfile::{Dockerfile, Healthcheck};

@@ -275,6 +275,40 @@ fn predefined_platform_args() {
 }
 
 #[test]
+fn only_needed_stages_of_a_native_platform_build() {
+    let native = platform::native("amd64", "");
+    let check = |text: &str, o: &PlanOptions| {
+        check_platforms(&plan_ok(text, o), &native).map_err(|e| e.to_string())
+    };
+    // the host's platform, as BUILDPLATFORM, TARGETPLATFORM or spelled out
+    let ok = "FROM --platform=$BUILDPLATFORM alpine AS a\nRUN true\n\
+              FROM --platform=$TARGETPLATFORM alpine AS b\nRUN true\n\
+              FROM --platform=linux/amd64/v1 alpine\nCOPY --from=a / /\nCOPY --from=b / /\n";
+    assert_eq!(check(ok, &opts()), Ok(()));
+    // another platform is refused at its FROM, naming it
+    let arm = "FROM alpine\nRUN true\nFROM --platform=linux/arm64 alpine AS arm\nRUN true\n";
+    assert_eq!(
+        check(arm, &opts()),
+        Err(
+            "Dockerfile:3: platform linux/arm64 cannot be built on this host, which runs \
+             linux/amd64 (v1) natively: rbox build has no emulation"
+                .to_string()
+        )
+    );
+    // ... unless the target does not need its stage
+    let mut o = opts();
+    let first = "FROM alpine AS first\nRUN true\nFROM --platform=linux/arm64 alpine\nRUN true\n";
+    o.target = Some("first".into());
+    assert_eq!(check(first, &o), Ok(()));
+    // --platform reaches every stage without its own
+    let mut o = opts();
+    o.platform = Some(Platform::parse("linux/amd64/v3").unwrap());
+    assert!(check("FROM alpine\nRUN true\n", &o)
+        .unwrap_err()
+        .contains("platform linux/amd64/v3 cannot be built"));
+}
+
+#[test]
 fn proxies_reach_run_only_through_the_plan() {
     let o = with_args(&[
         ("HTTP_PROXY", "http://proxy:3128"),

@@ -89,7 +89,7 @@ fn tree_digest(h: &mut Sha256, step: &CopyStep, tree: Tree<'_>) -> Result<()> {
                     }
                 }
             }
-            CopySource::Url(u) => lines.push((format!("url {u:?}\n"), None)),
+            CopySource::Url(u) => lines.push((url_line(step, tree, u)?, None)),
             CopySource::Inline { name, content } => {
                 let d = Sha256::digest(content.as_bytes());
                 lines.push((format!("inline {name:?} {d:x}\n"), None));
@@ -108,6 +108,26 @@ fn tree_digest(h: &mut Sha256, step: &CopyStep, tree: Tree<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An ADD URL's part of the key (BuildKit's http source's): its checksum
+/// when given (nothing is fetched: a cached step needs nothing of the
+/// server), else the content's digest and `Last-Modified` (the file's
+/// mtime in the layer), fetched now.
+fn url_line(step: &CopyStep, tree: Tree<'_>, url: &str) -> Result<String> {
+    if let CopyKind::Add {
+        checksum: Some(sum),
+        ..
+    } = &step.kind
+    {
+        return Ok(format!("url {url:?} checksum {sum}\n"));
+    }
+    let remote = tree.remote.ok_or_else(|| CopyStepError::Url {
+        url: url.to_string(),
+        why: "no URL can be fetched here".into(),
+    })?;
+    let f = remote.fetch(url, None)?;
+    Ok(format!("url {url:?} {} {:?}\n", f.digest, f.last_modified))
 }
 
 /// The sha256 of each file, in order, two threads each taking every

@@ -30,7 +30,9 @@
 //!   BuildKit's rebase of it onto a changed parent is not done;
 //! - ADD extracts a local tar (plain, gzip, zstd) into the destination
 //!   unless `--unpack=false`, with the archive's modes (`--chmod` is not
-//!   applied to them); ADD of a URL is refused (not supported yet).
+//!   applied to them); ADD of an http(s) URL fetches it on the host
+//!   (remote.rs) into a file of mode 0600 named by the URL's path, not
+//!   extracted unless `--unpack=true`.
 
 mod archive;
 mod chmod;
@@ -38,6 +40,7 @@ mod digest;
 mod error;
 mod glob;
 mod owner;
+mod remote;
 mod select;
 mod target;
 #[cfg(test)]
@@ -60,6 +63,7 @@ use crate::store::Store;
 pub use digest::sources_digest;
 pub use error::CopyStepError;
 pub use owner::resolve as resolve_chown;
+pub use remote::{Fetched, Remote};
 pub use select::{Match, Tree};
 pub use target::Owner;
 
@@ -113,7 +117,11 @@ pub fn copy(
                 copy_into(merged, step, Some(ctx.tree()), owner, epoch).map_err(ExecError::from)
             }
             CopyFrom::Layers(_) => with_rootfs(merged, &from_layers, |root| {
-                let tree = Tree { root, ignore: None };
+                let tree = Tree {
+                    root,
+                    ignore: None,
+                    remote: None,
+                };
                 copy_into(merged, step, Some(tree), owner, epoch).map_err(ExecError::from)
             }),
         }
@@ -224,10 +232,14 @@ pub fn copy_into(
                 )?;
             }
             CopySource::Url(u) => {
-                return Err(CopyStepError::Url {
-                    url: u.clone(),
-                    why: "ADD of a URL is not supported yet".into(),
-                })
+                let remote = tree
+                    .and_then(|t| t.remote)
+                    .ok_or_else(|| CopyStepError::Url {
+                        url: u.clone(),
+                        why: "no URL can be fetched here".into(),
+                    })?;
+                copy_url(&mut t, step, u, remote, dest_is_dir)?;
+                wrote = true;
             }
             CopySource::Inline { .. } => {}
         }
@@ -344,6 +356,50 @@ fn copy_path(
         }
     }
     Ok(!matches.is_empty())
+}
+
+/// ADD of a URL: the fetched file (0600, root's or `--chown`'s, its
+/// mtime `Last-Modified`'s) named by the URL's path, into the destination
+/// or as it; with `--unpack=true` an archive is extracted instead.
+fn copy_url(
+    t: &mut Target,
+    step: &CopyStep,
+    url: &str,
+    remote: &Remote,
+    dest_is_dir: bool,
+) -> std::result::Result<(), CopyStepError> {
+    let (checksum, unpack) = match &step.kind {
+        CopyKind::Add { checksum, unpack } => (checksum.as_deref(), *unpack == Some(true)),
+        CopyKind::Copy { .. } => (None, false),
+    };
+    let f = remote.fetch(url, checksum)?;
+    if unpack {
+        if let Some(r) = archive::open(&f.path)? {
+            let d = t.resolve(&step.dest)?;
+            t.mkdir_all(&d)?;
+            return archive::extract(t, &d, r);
+        }
+    }
+    let meta = Meta {
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        mtime: f.last_modified.unwrap_or_else(|| t.now()),
+        mtime_nsec: 0,
+    };
+    let name = remote::file_name(url);
+    let (parent, leaf, shown) = file_place(t, &step.dest, dest_is_dir, &name)?;
+    let mut data = File::open(&f.path).map_err(|source| CopyStepError::Read {
+        path: f.path.clone(),
+        source,
+    })?;
+    let keep = t.owner;
+    if keep == Owner::Keep {
+        t.owner = Owner::Set(0, 0);
+    }
+    let r = t.file_at(&parent, &leaf, &meta, &mut data, None, &shown);
+    t.owner = keep;
+    r
 }
 
 /// Where a file named `name` goes: into the destination if it names or is

@@ -29,6 +29,9 @@ pub struct Tree<'a> {
     pub root: &'a Path,
     /// the build context's `.dockerignore`; None for a stage's rootfs
     pub ignore: Option<&'a Ignore>,
+    /// where ADD's URLs are fetched (the build context's); None for a
+    /// stage's rootfs
+    pub remote: Option<&'a super::remote::Remote>,
 }
 
 /// One path a source matched.

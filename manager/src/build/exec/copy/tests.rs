@@ -53,6 +53,7 @@ struct Run {
     ctx: tempfile::TempDir,
     ignore: Ignore,
     root: tempfile::TempDir,
+    remote: Remote,
 }
 
 impl Run {
@@ -61,6 +62,7 @@ impl Run {
             ctx,
             ignore: Ignore::parse(dockerignore, ".dockerignore").unwrap(),
             root: tempfile::tempdir().unwrap(),
+            remote: Remote::new(std::env::temp_dir()),
         }
     }
 
@@ -68,6 +70,7 @@ impl Run {
         Tree {
             root: self.ctx.path(),
             ignore: Some(&self.ignore),
+            remote: Some(&self.remote),
         }
     }
 
@@ -453,17 +456,199 @@ fn an_archives_hard_link_entry_sets_the_mode_of_its_file() {
     assert_eq!((md.mode() & 0o7777, md.nlink()), (0o700, 2));
 }
 
+/// A loopback HTTP/1.1 server of `files` (path, body, Last-Modified),
+/// 404 for other paths; counts the requests; stops when dropped.
+struct Server {
+    base: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn new(files: Vec<(&'static str, Vec<u8>, Option<&'static str>)>) -> Server {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (h, st) = (hits.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for c in l.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut c) = c else { continue };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut hdr = String::new();
+                    if r.read_line(&mut hdr).unwrap() == 0 || hdr == "\r\n" {
+                        break;
+                    }
+                }
+                h.fetch_add(1, Ordering::SeqCst);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let reply = match files.iter().find(|(p, _, _)| *p == path) {
+                    Some((_, body, lm)) => {
+                        let mut head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n",
+                            body.len()
+                        );
+                        if let Some(lm) = lm {
+                            head.push_str(&format!("Last-Modified: {lm}\r\n"));
+                        }
+                        let mut v = format!("{head}\r\n").into_bytes();
+                        v.extend_from_slice(body);
+                        v
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = c.write_all(&reply);
+            }
+        });
+        Server {
+            base,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.base.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn add_url(url: &str, dest: &str, checksum: Option<String>) -> CopyStep {
+    CopyStep {
+        kind: CopyKind::Add {
+            checksum,
+            unpack: None,
+        },
+        sources: vec![CopySource::Url(url.to_string())],
+        ..step(&[], dest)
+    }
+}
+
 #[test]
-fn add_of_a_url_is_refused_by_name() {
+fn add_of_a_url_fetches_it_once_named_by_its_path_0600_with_its_date() {
+    let body = b"#!/bin/sh\necho fetched\n".to_vec();
+    let srv = Server::new(vec![
+        (
+            "/dl/tool.sh",
+            body.clone(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+        ),
+        ("/dl/plain", b"no date".to_vec(), None),
+        ("/a.tar", tar_bytes(false), None),
+    ]);
     let r = Run::new(context(), "");
-    let mut s = add(&[], "/x", None);
-    s.sources
-        .push(CopySource::Url("http://127.0.0.1:9/f".into()));
-    let e = r.copy(&s).unwrap_err();
-    assert!(
-        e.to_string().contains("ADD of a URL is not supported yet"),
-        "{e}"
+    let url = srv.url("/dl/tool.sh");
+    // into a directory: named by the URL's path
+    assert!(r.copy(&add_url(&url, "/opt/", None)).unwrap());
+    assert_eq!(fs::read(r.root.path().join("opt/tool.sh")).unwrap(), body);
+    let md = fs::metadata(r.root.path().join("opt/tool.sh")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o600);
+    assert_eq!(md.mtime(), 784111777);
+    // as the destination, --chmod applied; fetched once for the build
+    let mut s = add_url(&url, "/bin/tool", None);
+    s.chmod = Some(Chmod::Octal(0o755));
+    r.copy(&s).unwrap();
+    let md = fs::metadata(r.root.path().join("bin/tool")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o755);
+    assert_eq!(srv.hits(), 1);
+    // no Last-Modified: now
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    r.copy(&add_url(&srv.url("/dl/plain"), "/p/", None))
+        .unwrap();
+    let mtime = fs::metadata(r.root.path().join("p/plain")).unwrap().mtime();
+    assert!(mtime >= before - 1, "{mtime} < {before}");
+    // a tar is not extracted, unless --unpack=true
+    r.copy(&add_url(&srv.url("/a.tar"), "/t/", None)).unwrap();
+    assert!(r.exists("t/a.tar"));
+    let mut s = add_url(&srv.url("/a.tar"), "/u/", None);
+    s.kind = CopyKind::Add {
+        checksum: None,
+        unpack: Some(true),
+    };
+    r.copy(&s).unwrap();
+    assert!(!r.exists("u/a.tar"));
+    assert_eq!(r.read("u/pkg/README"), "read me");
+}
+
+#[test]
+fn add_of_a_url_checks_the_checksum_and_the_status() {
+    let srv = Server::new(vec![("/f", b"content".to_vec(), None)]);
+    let r = Run::new(context(), "");
+    let url = srv.url("/f");
+    let good = format!(
+        "sha256:{:x}",
+        <sha2::Sha256 as sha2::Digest>::digest(b"content")
     );
+    r.copy(&add_url(&url, "/ok", Some(good.clone()))).unwrap();
+    assert_eq!(r.read("ok"), "content");
+    let bad = format!("sha256:{}", "1".repeat(64));
+    let e = r
+        .copy(&add_url(&url, "/bad", Some(bad.clone())))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("ADD {url}: digest mismatch: expected {bad}, got {good}")
+    );
+    assert!(!r.exists("bad"));
+    let missing = srv.url("/nope");
+    let e = r.copy(&add_url(&missing, "/x", None)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("ADD {missing}: invalid response status 404 Not Found")
+    );
+}
+
+#[test]
+fn a_url_key_is_its_checksum_or_its_content() {
+    let srv = Server::new(vec![
+        ("/v1", b"one".to_vec(), None),
+        ("/v2", b"two".to_vec(), None),
+    ]);
+    let a = context();
+    let digest = |url: &str, checksum: Option<String>| {
+        let c = Context::from_dir(a.path(), None).unwrap();
+        sources_digest(&add_url(url, "/x", checksum), CopyFrom::Context(&c)).unwrap()
+    };
+    // with a checksum nothing is fetched: the key is the checksum
+    let sum = format!("sha256:{}", "2".repeat(64));
+    let k1 = digest(&srv.url("/v1"), Some(sum.clone()));
+    assert_eq!(srv.hits(), 0);
+    assert_eq!(k1, digest(&srv.url("/v1"), Some(sum)));
+    // without one, the content decides
+    let c1 = digest(&srv.url("/v1"), None);
+    assert_eq!(srv.hits(), 1);
+    assert_eq!(c1, digest(&srv.url("/v1"), None));
+    assert_ne!(c1, digest(&srv.url("/v2"), None));
+    assert_ne!(c1, k1);
 }
 
 fn digest_of(ctx: &Path, dockerignore: &str, s: &CopyStep) -> String {
