@@ -232,10 +232,9 @@ fn mount_bundle<'a>(
         Err(e) => return Err(io_err("create", &rootfs)(e).into()),
     }
 
-    // lowerdir: top layer first
+    // lowerdir: top layer first, each once
     let mut lower = Vec::new();
-    for l in layers.iter().rev() {
-        let p = store.snapshot_fs(&l.diff_id);
+    for p in store.lower_dirs(layers.iter().map(|l| l.diff_id.as_str())) {
         let s = p.to_string_lossy().into_owned();
         if s.contains([',', ':']) {
             return Err(BundleError::BadBundle {

@@ -7,7 +7,8 @@
 //! (and its containerd, shims, docker-proxy), unmounts what it left under
 //! the temp dir, deletes the bridge and removes what dockerd and its
 //! containerd made outside their roots whatever their flags say
-//! (/etc/docker/key.json, /run/docker, /run/containerd entries).
+//! (/etc/docker/key.json, /run/docker, /run/containerd entries) and the
+//! cgroup BuildKit makes below the test's (`docker build`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -235,6 +236,11 @@ impl Drop for Dockerd {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+        // BuildKit's RUN steps run in cgroups below `PARENT/buildkit`,
+        // which it leaves; the parent itself goes with `cgroup_parent`
+        for d in crate::cgroup_dirs(&format!("{}/buildkit", self.cgroup_parent.0)) {
+            let _ = std::fs::remove_dir(d);
+        }
         for p in &self.strays {
             let p = Path::new(p);
             let _ = if p.is_dir() {

@@ -30,6 +30,7 @@ use super::exec::copy::{self, CopyFrom};
 use super::exec::mounts::{run_mounts, MountInputs, Rootfs};
 use super::exec::run::{self, RunStep, BUILD_LABEL};
 use super::exec::running::{Running, Stop};
+use super::exec::workdir;
 use super::exec::ExecError;
 use super::plan::{
     self, Base, BaseImage, CopyKind, CopySource, CopyStep, Op, Origin, Plan, PlanError,
@@ -544,7 +545,19 @@ impl Builder<'_> {
             Op::Workdir(dir) => {
                 config::apply(&mut st.config, &step.op);
                 let dir = dir.clone();
-                self.layer_step(st, step, "", id, |layers| self.workdir(layers, &dir))
+                let user = st.config["config"]["User"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                self.layer_step(st, step, "", id, |layers| {
+                    Ok(workdir::make(
+                        self.store,
+                        layers,
+                        &dir,
+                        &user,
+                        self.s.opts.epoch,
+                    )?)
+                })
             }
             op => {
                 config::apply(&mut st.config, op);
@@ -639,6 +652,8 @@ impl Builder<'_> {
             chmod: None,
             link: false,
             excludes: Vec::new(),
+            // only the sources are digested; no history entry is made
+            created_by: String::new(),
         };
         Ok(copy::sources_digest(&step, CopyFrom::Context(self.s.ctx))?)
     }
@@ -739,36 +754,5 @@ impl Builder<'_> {
                 let _ = writeln!(err, "#{id} {t:.3} {line}");
             }
         }))
-    }
-
-    /// WORKDIR's directory, made (as root) when the stage lacks it.
-    fn workdir(&self, layers: &Layers, dir: &str) -> Result<Option<NewLayer>> {
-        let dir = dir.to_string();
-        let (upper, made) =
-            super::exec::overlay::with_overlay(self.store, &layers.diff_ids, |root| {
-                let rel = crate::rootfs::resolve_in_root(root, std::path::Path::new(&dir))
-                    .map_err(|source| ExecError::Io {
-                        op: "resolve",
-                        path: PathBuf::from(&dir),
-                        source,
-                    })?;
-                let host = root.join(rel.strip_prefix("/").unwrap_or(&rel));
-                if host.is_dir() {
-                    return Ok(false);
-                }
-                std::fs::create_dir_all(&host).map_err(|source| ExecError::Io {
-                    op: "create",
-                    path: PathBuf::from(&dir),
-                    source,
-                })?;
-                Ok(true)
-            })?;
-        if !made {
-            return Ok(None);
-        }
-        Ok(Some(
-            super::exec::layer::commit_upper(self.store, &upper.fs(), self.s.opts.epoch)
-                .map_err(ExecError::from)?,
-        ))
     }
 }

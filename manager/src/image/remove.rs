@@ -1,5 +1,5 @@
 //! `rbox rmi`: untag an image, and delete it with the layers and blobs no
-//! other image uses.
+//! other image uses (an image the build cache keeps stays for it).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -16,7 +16,14 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
     let refs = store.refs(&img.id)?;
     let mut out = Vec::new();
     let untag = names_to_untag(what, &refs, &img.id, force)?;
-    let delete = untag.len() == refs.len();
+    // a built image is often the build cache's image of its last step too:
+    // untagged, the cache keeps it (`builder prune` removes it); an image
+    // only the cache keeps, named by its id, goes with its cache entries
+    let cached = store.cached_image(&img.id)?;
+    if cached && refs.is_empty() {
+        store.cache_forget_image(&img.id)?;
+    }
+    let delete = untag.len() == refs.len() && (refs.is_empty() || !cached);
     if delete {
         if let Some(c) = store.containers_of(&img.id)?.first() {
             return Err(ImageError::InUse {

@@ -84,6 +84,17 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the entries whose image is `image_id` (under the write lock).
+    pub fn cache_forget_image(&self, image_id: &str) -> Result<()> {
+        self.db
+            .execute(
+                "DELETE FROM build_cache WHERE image_id = ?1",
+                params![image_id],
+            )
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
     /// Whether the image is kept by the build cache.
     pub fn cached_image(&self, image_id: &str) -> Result<bool> {
         let n: i64 = self

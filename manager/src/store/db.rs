@@ -80,6 +80,23 @@ impl Store {
         self.snapshot_path(diff_id).join("fs")
     }
 
+    /// The snapshot dirs of layers (bottom first) as overlayfs's `lowerdir`
+    /// takes them: top first, and a layer in the list twice (an image with
+    /// two empty layers, BuildKit's `RUN true` and `WORKDIR /tmp`) only at
+    /// its topmost place. overlayfs refuses a directory given twice (ELOOP),
+    /// and a layer again on top leaves nothing of its lower copy visible.
+    pub fn lower_dirs<'a>(
+        &self,
+        diff_ids: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> Vec<PathBuf> {
+        let mut seen = std::collections::HashSet::new();
+        diff_ids
+            .rev()
+            .filter(|d| seen.insert(*d))
+            .map(|d| self.snapshot_fs(d))
+            .collect()
+    }
+
     /// A write transaction (`BEGIN IMMEDIATE`): takes the database write
     /// lock now, waiting up to the busy timeout for another rbox, so the
     /// store's files may change under it. Rolled back on drop unless
@@ -166,5 +183,22 @@ impl Drop for Flusher {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_dirs_are_top_first_each_at_its_topmost_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ids = ["sha256:aa", "sha256:bb", "sha256:aa", "sha256:cc"];
+        let want: Vec<PathBuf> = ["sha256:cc", "sha256:aa", "sha256:bb"]
+            .iter()
+            .map(|d| store.snapshot_fs(d))
+            .collect();
+        assert_eq!(store.lower_dirs(ids.into_iter()), want);
     }
 }

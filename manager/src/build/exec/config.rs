@@ -151,42 +151,23 @@ fn healthcheck(h: &Healthcheck) -> Value {
     }
 }
 
-/// The history entry of `step`, as BuildKit writes it.
-pub fn history(step: &Step, created: &str, empty_layer: bool) -> Value {
-    let created_by = match &step.op {
-        Op::Run(r) => {
-            let args = if r.build_args.is_empty() {
-                String::new()
-            } else {
-                let pairs: Vec<String> = r
-                    .build_args
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                format!("|{} {} ", pairs.len(), pairs.join(" "))
-            };
-            format!("RUN {args}{} # buildkit", r.argv.join(" "))
-        }
-        Op::Copy(_) | Op::Workdir(_) => format!("{} # buildkit", one_line(&step.source)),
-        _ => one_line(&step.source),
-    };
+/// The history entry of `step`, as BuildKit writes it (none for ONBUILD).
+pub fn history(step: &Step, created: &str, empty_layer: bool) -> Option<Value> {
     let mut h = json!({
         "created": created,
-        "created_by": created_by,
+        "created_by": super::history::created_by(step)?,
         "comment": HISTORY_COMMENT,
     });
     if empty_layer {
         h["empty_layer"] = json!(true);
     }
-    h
+    Some(h)
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Appends `entry` to the config's history and sets its `created`.
-pub fn push_history(cfg: &mut Value, entry: Value) {
+/// Appends `entry` (if any) to the config's history and sets its
+/// `created`.
+pub fn push_history(cfg: &mut Value, entry: Option<Value>) {
+    let Some(entry) = entry else { return };
     if let Some(c) = entry.get("created") {
         cfg["created"] = c.clone();
     }
@@ -255,15 +236,15 @@ mod tests {
             &step(Op::Cmd(vec!["sh".into()]), "CMD  [\"sh\"]"),
             "t",
             true,
-        );
+        )
+        .unwrap();
         assert_eq!(h["created_by"], json!("CMD [\"sh\"]"));
         assert_eq!(h["empty_layer"], json!(true));
-        let h = history(
-            &step(Op::Workdir("/app".into()), "WORKDIR /app"),
-            "t",
-            false,
-        );
-        assert_eq!(h["created_by"], json!("WORKDIR /app # buildkit"));
+        assert_eq!(h["comment"], json!(HISTORY_COMMENT));
+        let h = history(&step(Op::Workdir("/app".into()), "WORKDIR app"), "t", false).unwrap();
+        assert_eq!(h["created_by"], json!("WORKDIR /app"));
         assert!(h.get("empty_layer").is_none());
+        let onbuild = step(Op::OnBuild("RUN x".into()), "ONBUILD RUN x");
+        assert_eq!(history(&onbuild, "t", true), None);
     }
 }

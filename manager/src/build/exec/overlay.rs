@@ -83,14 +83,15 @@ pub fn with_overlay<T: Send>(
     Ok((Upper { snapshot }, out))
 }
 
-/// The overlay's options: `lowerdir` top layer first (an empty dir for a
-/// stage with no layer yet), `redirect_dir` and `metacopy` off so that the
-/// upper dir says everything in plain files (a layer tar can carry it).
+/// The overlay's options: `lowerdir` top layer first, each once (an empty
+/// dir for a stage with no layer yet), `redirect_dir` and `metacopy` off so
+/// that the upper dir says everything in plain files (a layer tar can
+/// carry it).
 fn options(store: &Store, layers: &[String], base: &Path) -> Result<String> {
-    let mut lower: Vec<String> = layers
+    let mut lower: Vec<String> = store
+        .lower_dirs(layers.iter().map(String::as_str))
         .iter()
-        .rev()
-        .map(|d| store.snapshot_fs(d).to_string_lossy().into_owned())
+        .map(|d| d.to_string_lossy().into_owned())
         .collect();
     if lower.is_empty() {
         lower.push(base.join("empty").to_string_lossy().into_owned());
@@ -127,9 +128,9 @@ fn private_mount_namespace() -> Result<()> {
 }
 
 /// Runs `f` on the read-only rootfs of `layers` (diff_ids, bottom first):
-/// an overlay of their snapshots with no upper dir, mounted by a thread in
-/// a mount namespace of its own (so, as for [`with_overlay`], no mount
-/// outlives it). An empty dir is the bottom lower dir: overlayfs wants
+/// an overlay of their snapshots (each once) with no upper dir, mounted by
+/// a thread in a mount namespace of its own (so, as for [`with_overlay`],
+/// no mount outlives it). An empty dir is the bottom lower dir: overlayfs wants
 /// two without an upper, and a stage with no layer is that empty dir.
 /// Whiteouts and opaque marks are applied by the mount: `f` sees the
 /// flattened filesystem.
@@ -142,10 +143,10 @@ pub fn with_rootfs<T: Send>(
     let base = snapshot.path().to_path_buf();
     let merged = base.join("merged");
     fs::create_dir(&merged).map_err(io_err("create", &merged))?;
-    let mut lower: Vec<String> = layers
+    let mut lower: Vec<String> = store
+        .lower_dirs(layers.iter().map(String::as_str))
         .iter()
-        .rev()
-        .map(|d| store.snapshot_fs(d).to_string_lossy().into_owned())
+        .map(|d| d.to_string_lossy().into_owned())
         .collect();
     // temp_snapshot's fs/: empty
     lower.push(base.join("fs").to_string_lossy().into_owned());

@@ -50,7 +50,9 @@ pub struct RunStep {
     pub privileged: bool,
 }
 
-/// Runs `step` and returns its layer, or None when it changed nothing. On
+/// Runs `step` and returns its layer (an empty one when it changed
+/// nothing: BuildKit's RUN always makes a layer, `docker history` shows
+/// it, and the image has it in its rootfs). On
 /// error (the command's exit status too) the container is removed and
 /// nothing of the step is left. The container is in `running` while it
 /// runs (a stopping build kills it), and its output goes to `output`.
@@ -97,13 +99,9 @@ pub fn run(
     }
     let upper = bundle::unmount_upper(store, &c.id)?;
     remove_stubs(&upper, &stubs)?;
-    let layer = if is_empty_dir(&upper)? {
-        None
-    } else {
-        Some(commit_upper(store, &upper, epoch)?)
-    };
+    let layer = commit_upper(store, &upper, epoch)?;
     drop(remove);
-    Ok(layer)
+    Ok(Some(layer))
 }
 
 /// Removes the build's container, whatever happened to the step.

@@ -28,6 +28,10 @@ pub struct CopyStep {
     pub link: bool,
     /// `--exclude` patterns, .dockerignore syntax.
     pub excludes: Vec<String>,
+    /// The step as its history entry names it (BuildKit's `commitMessage`):
+    /// `COPY [--parents] [--chown=…] [--chmod=…] SRC… DEST`, values
+    /// expanded and as written, heredocs as `<<NAME` after the paths.
+    pub created_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,26 +64,38 @@ pub enum Chmod {
 }
 
 pub(super) fn copy(b: &Builder, c: &Copy, origin: Origin) -> Result<CopyStep> {
-    let chmod = chmod(b.optional(&c.chmod)?)?;
+    let chmod_text = b.optional(&c.chmod)?;
+    let chmod = chmod(chmod_text.clone())?;
     let sources = sources(b, &c.sources, |s| match classify(s) {
         Kind::Git => Err(PlanErrorKind::CopyGit),
         Kind::Url => Err(PlanErrorKind::CopyUrl),
         Kind::Path => Ok(CopySource::Path(s.to_string())),
     })?;
+    let written_dest = b.word(&c.dest)?;
+    let chown = b.optional(&c.chown)?;
+    let created_by = created_by(
+        "COPY",
+        c.parents,
+        [&chown, &chmod_text],
+        &sources,
+        &written_dest,
+    );
     Ok(CopyStep {
         kind: CopyKind::Copy { parents: c.parents },
         origin,
         sources,
-        dest: dest(&b.workdir(), &b.word(&c.dest)?),
-        chown: b.optional(&c.chown)?,
+        dest: dest(&b.workdir(), &written_dest),
+        chown,
         chmod,
         link: c.link,
         excludes: excludes(&c.excludes)?,
+        created_by,
     })
 }
 
 pub(super) fn add(b: &Builder, a: &Add) -> Result<CopyStep> {
-    let chmod = chmod(b.optional(&a.chmod)?)?;
+    let chmod_text = b.optional(&a.chmod)?;
+    let chmod = chmod(chmod_text.clone())?;
     let checksum = b.optional(&a.checksum)?;
     let sources = sources(b, &a.sources, |s| match classify(s) {
         Kind::Git => Err(PlanErrorKind::AddGit(s.to_string())),
@@ -89,6 +105,9 @@ pub(super) fn add(b: &Builder, a: &Add) -> Result<CopyStep> {
     if let Some(sum) = &checksum {
         check_checksum(sum, &sources)?;
     }
+    let written_dest = b.word(&a.dest)?;
+    let chown = b.optional(&a.chown)?;
+    let created_by = created_by("ADD", false, [&chown, &chmod_text], &sources, &written_dest);
     Ok(CopyStep {
         kind: CopyKind::Add {
             checksum,
@@ -96,12 +115,46 @@ pub(super) fn add(b: &Builder, a: &Add) -> Result<CopyStep> {
         },
         origin: Origin::Context,
         sources,
-        dest: dest(&b.workdir(), &b.word(&a.dest)?),
-        chown: b.optional(&a.chown)?,
+        dest: dest(&b.workdir(), &written_dest),
+        chown,
         chmod,
         link: a.link,
         excludes: excludes(&a.excludes)?,
+        created_by,
     })
+}
+
+/// BuildKit's history text of a COPY or ADD (`--from`, `--link`,
+/// `--exclude` and the rest are left out, as BuildKit does).
+fn created_by(
+    keyword: &str,
+    parents: bool,
+    [chown, chmod]: [&Option<String>; 2],
+    sources: &[CopySource],
+    dest: &str,
+) -> String {
+    let mut out = keyword.to_string();
+    if parents {
+        out.push_str(" --parents");
+    }
+    if let Some(c) = chown.as_deref().filter(|c| !c.is_empty()) {
+        out.push_str(&format!(" --chown={c}"));
+    }
+    if let Some(c) = chmod.as_deref().filter(|c| !c.is_empty()) {
+        out.push_str(&format!(" --chmod={c}"));
+    }
+    for s in sources {
+        if let CopySource::Path(p) | CopySource::Url(p) = s {
+            out.push_str(&format!(" {p}"));
+        }
+    }
+    for s in sources {
+        if let CopySource::Inline { name, .. } = s {
+            out.push_str(&format!(" <<{name}"));
+        }
+    }
+    out.push_str(&format!(" {dest}"));
+    out
 }
 
 /// Paths expanded and classified; heredocs expanded unless their name was

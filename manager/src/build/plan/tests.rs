@@ -671,6 +671,7 @@ fn copy_heredocs_expand_unless_quoted() {
         ]
     );
     assert_eq!(copy.dest, "/etc/");
+    assert_eq!(copy.created_by, "COPY <<EOF <<RAW /etc/");
 }
 
 #[test]
@@ -686,6 +687,17 @@ fn copy_and_add_flags_expand() {
     assert_eq!(copy.excludes, [s("*.md")]);
     assert_eq!(copy.kind, CopyKind::Copy { parents: true });
     assert_eq!(copy.dest, "/opt/app/");
+    // the history's text: flags BuildKit names, values expanded, the
+    // destination as written
+    assert_eq!(
+        copy.created_by,
+        "COPY --parents --chown=1000:1000 --chmod=0640 src/ /opt/app/"
+    );
+    assert_eq!(
+        copy_of(&ops[3]).created_by,
+        "ADD https://example.com/x.tgz ."
+    );
+    assert_eq!(copy_of(&ops[4]).created_by, "COPY a b ./");
     let add = copy_of(&ops[3]);
     assert_eq!(
         add.sources,

@@ -1,9 +1,11 @@
 //! ADD's local archives: a tar, plain or compressed (gzip, zstd), found by
 //! its content as Docker does (the compression by its magic bytes, then a
 //! valid tar header), extracted into the destination directory with the
-//! archive's owners (or `--chown`'s), modes and mtimes. Every entry is
-//! made below the destination: `..` in a name is refused, a symlink on
-//! the way resolves inside the root.
+//! archive's owners (or `--chown`'s), modes (`--chmod` is not applied to
+//! them, as in BuildKit) and mtimes; a hard link entry's owner and mode
+//! are given to the file it names, as Docker's archive package does.
+//! Every entry is made below the destination: `..` in a name is refused, a
+//! symlink on the way resolves inside the root.
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
@@ -125,6 +127,7 @@ pub fn extract(t: &mut Target, dir: &Path, r: impl Read) -> Result<()> {
                 let target = target.strip_prefix("/").unwrap_or(&target).to_path_buf();
                 let base = Path::new("/").join(dir);
                 t.hard_link_at(&parent, &leaf, &base, &target, &shown)?;
+                t.link_meta(&parent, &leaf, &meta, &shown)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 t.file_at(&parent, &leaf, &meta, &mut e, None, &shown)?;

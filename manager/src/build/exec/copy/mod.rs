@@ -15,20 +15,24 @@
 //!   ends in `/` or is a directory, else it becomes the destination; more
 //!   than one source (or a wildcard matching several paths onto what is
 //!   not a directory) needs a destination ending in `/`; missing parents
-//!   of the destination are made (0755, `--chown`'s owner);
+//!   of the destination are made (0755, `--chown`'s owner), and so is the
+//!   destination a directory's contents go into (0755 or `--chmod`'s
+//!   mode, `--chown`'s owner, else root's: not the source directory's);
 //! - owners: `--chown` by name or number; without it, root for files from
 //!   the context and heredocs, the source's owners for `--from` and for
 //!   ADD's archives; `--chmod` octal or symbolic on what is copied; mtimes
 //!   as in the source, clamped to `SOURCE_DATE_EPOCH`; hard links kept
-//!   when both names are copied;
+//!   when both names are copied; a step that copies nothing (a wildcard
+//!   matching nothing) still makes a layer, an empty one;
 //! - `--parents` keeps each match's path (below the `/./` pivot, if any)
 //!   under the destination;
 //! - `--link` is a plain copy here: the layer is the same diff, only
 //!   BuildKit's rebase of it onto a changed parent is not done;
 //! - ADD extracts a local tar (plain, gzip, zstd) into the destination
-//!   unless `--unpack=false`; ADD of an http(s) URL fetches it on the
-//!   host (remote.rs) into a file of mode 0600 named by the URL's path,
-//!   not extracted unless `--unpack=true`.
+//!   unless `--unpack=false`, with the archive's modes (`--chmod` is not
+//!   applied to them); ADD of an http(s) URL fetches it on the host
+//!   (remote.rs) into a file of mode 0600 named by the URL's path, not
+//!   extracted unless `--unpack=true`.
 
 mod archive;
 mod chmod;
@@ -58,6 +62,7 @@ use crate::store::Store;
 
 pub use digest::sources_digest;
 pub use error::CopyStepError;
+pub use owner::resolve as resolve_chown;
 pub use remote::{Fetched, Remote};
 pub use select::{Match, Tree};
 pub use target::Owner;
@@ -77,7 +82,8 @@ pub enum CopyFrom<'a> {
 }
 
 /// Runs `step` on the stage whose layers are `layers`: the step's layer,
-/// None when it wrote nothing (a wildcard that matched nothing).
+/// an empty one when it wrote nothing (a wildcard that matched nothing),
+/// as BuildKit's.
 pub fn copy(
     store: &Store,
     layers: &Layers,
@@ -88,10 +94,15 @@ pub fn copy(
     // the store's connection stays in this thread: paths only go to the
     // step's
     let from_layers: Vec<PathBuf> = match from {
-        CopyFrom::Layers(l) => l.diff_ids.iter().map(|d| store.snapshot_fs(d)).collect(),
+        // bottom first, each once
+        CopyFrom::Layers(l) => {
+            let mut dirs = store.lower_dirs(l.diff_ids.iter().map(String::as_str));
+            dirs.reverse();
+            dirs
+        }
         CopyFrom::Context(_) => Vec::new(),
     };
-    let (upper, wrote) = with_overlay(store, &layers.diff_ids, |merged| {
+    let (upper, _wrote) = with_overlay(store, &layers.diff_ids, |merged| {
         let owner = match &step.chown {
             Some(c) => {
                 let files = IdFiles::read(merged).map_err(CopyStepError::from)?;
@@ -115,9 +126,6 @@ pub fn copy(
             }),
         }
     })?;
-    if !wrote {
-        return Ok(None);
-    }
     Ok(Some(commit_upper(store, &upper.fs(), epoch)?))
 }
 
@@ -312,8 +320,11 @@ fn copy_path(
                 if keep == Owner::Set(0, 0) && step.chown.is_none() {
                     t.owner = Owner::Keep; // the archive's owners
                 }
+                // the archive's modes: BuildKit's unpack takes no --chmod
+                let chmod = t.chmod.take();
                 let r = archive::extract(t, &d, r);
                 t.owner = keep;
+                t.chmod = chmod;
                 r?;
                 continue;
             }
@@ -335,7 +346,7 @@ fn copy_path(
                 t.mkdir_all(Path::new(""))?
             } else {
                 let parent = t.mkdir_all(&parent_rel)?;
-                t.copied_dir(&parent, &leaf, &Meta::from(&m.entries[0].md), &shown, false)?
+                t.dest_dir(&parent, &leaf, &shown)?
             };
             write_tree(t, tree, m, top, &shown)?;
         } else {

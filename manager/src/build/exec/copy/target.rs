@@ -17,7 +17,9 @@ use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, mknodat, utimensat, Mode, SFlag};
+use nix::sys::stat::{
+    fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
@@ -69,7 +71,8 @@ pub struct Target {
     root_path: PathBuf,
     root: Dir,
     pub owner: Owner,
-    chmod: Option<Chmod>,
+    /// `--chmod`, applied to what is copied (not to what an archive holds)
+    pub chmod: Option<Chmod>,
     epoch: Option<i64>,
     /// the time of directories the copy makes for a destination
     now: i64,
@@ -224,6 +227,30 @@ impl Target {
         self.dir_at(parent, name, meta, shown, overwrite, false)
     }
 
+    /// The destination a copied directory's contents go into, made when
+    /// missing as fsutil's `MkdirAll(dest, mode, chown)` makes it: mode
+    /// 0755 (or an octal `--chmod`'s), the step's `--chown` (else root's),
+    /// not the source directory's; an existing one is left as it is.
+    pub fn dest_dir(&mut self, parent: &Dir, name: &CStr, shown: &Path) -> Result<Dir> {
+        let meta = Meta {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: self.now,
+            mtime_nsec: 0,
+        };
+        let (owner, chmod) = (self.owner, self.chmod.clone());
+        if owner == Owner::Keep {
+            self.owner = Owner::Set(0, 0);
+        }
+        if matches!(chmod, Some(Chmod::Symbolic(_))) {
+            self.chmod = None;
+        }
+        let made = self.dir_at(parent, name, &meta, shown, false, false);
+        (self.owner, self.chmod) = (owner, chmod);
+        made
+    }
+
     /// Removes a file or symlink where an entry goes; a directory there is
     /// an error.
     fn make_room(&self, parent: &Dir, name: &CStr, shown: &Path) -> Result<()> {
@@ -313,6 +340,34 @@ impl Target {
             AtFlags::empty(),
         )
         .map_err(write_err("link", &shown.display().to_string()))
+    }
+
+    /// What a tar's hard link entry also does, as Docker's archive package
+    /// does: the file it names gets the entry's owner (or the step's) and,
+    /// unless it is a symlink, its mode.
+    pub fn link_meta(&self, parent: &Dir, name: &CStr, meta: &Meta, shown: &Path) -> Result<()> {
+        if let Some((uid, gid)) = self.ids(meta, self.owner) {
+            fchownat(
+                Some(parent.as_raw_fd()),
+                name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(write_err("chown", &shown.display().to_string()))?;
+        }
+        let st = fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(write_err("stat", &shown.display().to_string()))?;
+        if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
+            return Ok(());
+        }
+        fchmodat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(meta.mode),
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(write_err("chmod", &shown.display().to_string()))
     }
 
     /// An existing directory of the root (`rel` resolved).

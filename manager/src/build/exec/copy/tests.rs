@@ -21,6 +21,7 @@ fn step(sources: &[&str], dest: &str) -> CopyStep {
         chmod: None,
         link: false,
         excludes: Vec::new(),
+        created_by: String::new(),
     }
 }
 
@@ -144,6 +145,18 @@ fn a_directory_copies_its_contents_with_symlinks_as_symlinks() {
         fs::read_link(r.root.path().join("app/link")).unwrap(),
         Path::new("x")
     );
+    // the destination made for the contents is 0755, whatever the source
+    // directory's mode (fsutil's MkdirAll); the directories below are
+    // copied with theirs
+    let mode = |p: &str| fs::metadata(r.root.path().join(p)).unwrap().mode() & 0o7777;
+    fs::set_permissions(r.ctx.path().join("src"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(
+        r.ctx.path().join("src/sub"),
+        fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    r.copy(&step(&["src"], "/private")).unwrap();
+    assert_eq!((mode("private"), mode("private/sub")), (0o755, 0o750));
     // into an existing directory: merged
     r.copy(&step(&["a.txt"], "/app/")).unwrap();
     r.copy(&step(&["src/sub"], "/app/")).unwrap();
@@ -306,13 +319,22 @@ fn chmod_octal_and_symbolic() {
     s.dest = "/s".into();
     r.copy(&s).unwrap();
     assert_eq!(mode("s"), 0o644);
-    // directories copied get it too, the destination's parents not
+    // directories copied get it too, the destination's parents not, the
+    // destination made for a directory's contents an octal one only
     let mut d = step(&["src"], "/p/q");
     d.chmod = Some(Chmod::Symbolic("a=rX".into()));
     r.copy(&d).unwrap();
     assert_eq!(mode("p"), 0o755);
+    assert_eq!(mode("p/q"), 0o755);
     assert_eq!(mode("p/q/sub"), 0o555);
     assert_eq!(mode("p/q/x"), 0o444);
+    d.chmod = Some(Chmod::Octal(0o700));
+    d.dest = "/o7/q".into();
+    r.copy(&d).unwrap();
+    assert_eq!(
+        (mode("o7"), mode("o7/q"), mode("o7/q/x")),
+        (0o755, 0o700, 0o700)
+    );
 }
 
 #[test]
@@ -407,6 +429,31 @@ fn add_extracts_local_archives_unless_told_not_to() {
     // COPY never extracts
     r.copy(&step(&["app.tar"], "/c/")).unwrap();
     assert!(r.exists("c/app.tar"));
+    // --chmod is not applied to what an archive holds (BuildKit's unpack)
+    let mut s = add(&["app.tar"], "/m/", None);
+    s.chmod = Some(Chmod::Octal(0o600));
+    r.copy(&s).unwrap();
+    let mode = |p: &str| fs::metadata(r.root.path().join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("m/pkg/bin/tool"), 0o755);
+}
+
+#[test]
+fn an_archives_hard_link_entry_sets_the_mode_of_its_file() {
+    let r = Run::new(context(), "");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "f", &b"f\n"[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_mode(0o700);
+    h.set_size(0);
+    b.append_link(&mut h, "g", "f").unwrap();
+    fs::write(r.ctx.path().join("l.tar"), b.into_inner().unwrap()).unwrap();
+    r.copy(&add(&["l.tar"], "/l/", None)).unwrap();
+    let md = fs::metadata(r.root.path().join("l/f")).unwrap();
+    assert_eq!((md.mode() & 0o7777, md.nlink()), (0o700, 2));
 }
 
 /// A loopback HTTP/1.1 server of `files` (path, body, Last-Modified),
@@ -785,16 +832,18 @@ mod root {
             panic!("an unknown user is an error");
         };
         assert!(e.to_string().contains("--chown=nobody"), "{e}");
-        // a wildcard that matches nothing: no layer
-        assert!(copy(
+        // a wildcard that matches nothing: an empty layer, as BuildKit's
+        let l = copy(
             &store,
             &layers,
             &step(&["*.none"], "/n/"),
             CopyFrom::Context(&c),
-            None
+            None,
         )
         .unwrap()
-        .is_none());
+        .unwrap();
+        let fs_dir = l.snapshot.as_ref().unwrap().path().join("fs");
+        assert_eq!(fs::read_dir(fs_dir).unwrap().count(), 0);
     }
 
     #[test]
