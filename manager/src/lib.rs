@@ -20,6 +20,7 @@ pub mod filter;
 pub mod format;
 pub mod host;
 pub mod image;
+pub mod info;
 pub mod listing;
 pub mod liveness;
 pub mod locate;
