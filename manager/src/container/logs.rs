@@ -33,10 +33,11 @@ pub struct LogOptions {
 pub trait LogSink {
     /// Takes one entry; false when its reader is gone (nothing more is read).
     fn entry(&mut self, e: &Entry) -> bool;
-    /// Whether the reader went away while no entry came (asked while
-    /// following).
-    fn gone(&self) -> bool {
-        false
+    /// No entry is coming for now (asked between reads while following,
+    /// and once at the end): a moment to pass on what was gathered; false
+    /// when the reader is gone.
+    fn idle(&mut self) -> bool {
+        true
     }
 }
 
@@ -67,6 +68,7 @@ pub fn logs(store: &Store, what: &str, o: &LogOptions, sink: &mut dyn LogSink) -
         }
     }
     if !o.follow {
+        sink.idle();
         return Ok(());
     }
     let sink = RefCell::new(sink);
@@ -77,7 +79,7 @@ pub fn logs(store: &Store, what: &str, o: &LogOptions, sink: &mut dyn LogSink) -
         &path,
         end,
         |poll| {
-            if !reading.get() || sink.borrow().gone() {
+            if !reading.get() || !sink.borrow_mut().idle() {
                 return false;
             }
             std::thread::sleep(poll);
@@ -96,5 +98,6 @@ pub fn logs(store: &Store, what: &str, o: &LogOptions, sink: &mut dyn LogSink) -
             }
         },
     );
+    sink.into_inner().idle();
     Ok(())
 }
