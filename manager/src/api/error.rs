@@ -83,10 +83,16 @@ impl ApiError {
         match self {
             NoSuchEndpoint | NoSuchContainer(_) | NoSuchImage(_) => StatusCode::NOT_FOUND,
             NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
-            VersionTooNew(_) | VersionTooOld(_) | BadJson(_) | BodyTooLarge(_) | BodyRead(_)
-            | BadParam { .. } | Unsupported(_) | BadField { .. } | Filter(_) | Reference(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            VersionTooNew(_)
+            | VersionTooOld(_)
+            | BadJson(_)
+            | BodyTooLarge(_)
+            | BodyRead(_)
+            | BadParam { .. }
+            | Unsupported(_)
+            | BadField { .. }
+            | Filter(_)
+            | Reference(_) => StatusCode::BAD_REQUEST,
             NotModified(..) => StatusCode::NOT_MODIFIED,
             Container(e) => container_status(e),
             Image(e) => image_status(e),

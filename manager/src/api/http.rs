@@ -61,9 +61,12 @@ pub struct StreamTx(mpsc::Sender<Bytes>);
 
 impl StreamTx {
     /// Sends a chunk, waiting while the client is slow; false once the
-    /// client is gone.
+    /// client is gone. Callable from any thread, also one that drives a
+    /// runtime of its own (a pull's progress comes from inside the pull's
+    /// `block_on`, where tokio's `blocking_send` refuses to wait): the
+    /// receiving end is polled by the server's runtime, on another thread.
     pub fn send(&self, b: Bytes) -> bool {
-        b.is_empty() || self.0.blocking_send(b).is_ok()
+        b.is_empty() || futures::executor::block_on(self.0.send(b)).is_ok()
     }
 
     /// Whether the client is gone (the connection closed).
@@ -215,6 +218,13 @@ pub async fn json_body<T: DeserializeOwned + Default>(body: Incoming) -> Result<
         return Ok(T::default());
     }
     serde_json::from_slice(&bytes).map_err(ApiError::BadJson)
+}
+
+/// Reads and drops a request body a handler has no use for (up to
+/// [`MAX_BODY`]): an answer sent while the client still writes would be
+/// lost to a reset connection.
+pub async fn drain(body: Incoming) {
+    let _ = http_body_util::Limited::new(body, MAX_BODY).collect().await;
 }
 
 /// The whole request body, up to [`MAX_BODY`].

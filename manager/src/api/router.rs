@@ -87,7 +87,11 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = method;
@@ -190,7 +194,10 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, debug: bool) -> ApiRe
         ("api-version", super::API_VERSION),
         ("docker-experimental", "false"),
         ("ostype", "linux"),
-        ("server", concat!("rbox/", env!("CARGO_PKG_VERSION"), " (linux)")),
+        (
+            "server",
+            concat!("rbox/", env!("CARGO_PKG_VERSION"), " (linux)"),
+        ),
     ] {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
     }
@@ -198,15 +205,22 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, debug: bool) -> ApiRe
 }
 
 async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<ApiResponse, ApiError> {
-    let route = route(req.method(), strip_version(req.uri().path())?)?;
-    let q = Query::parse(req.uri().query());
-    let head = req.method() == Method::HEAD;
-    let auth = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    let q = Query::parse(parts.uri.query());
+    let route = match strip_version(parts.uri.path()).and_then(|p| route(&parts.method, p)) {
+        // the one route that reads a body
+        Ok(Route::ContainerCreate) => return containers::create::create(&api, &q, body).await,
+        other => {
+            http::drain(body).await;
+            other?
+        }
+    };
+    let head = parts.method == Method::HEAD;
+    let auth = parts
+        .headers
         .get("x-registry-auth")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let body = req.into_body();
     use ContainerOp as C;
     use ImageOp as I;
     match route {
@@ -214,7 +228,7 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<ApiResponse, 
         Route::Version => system::version(&api).await,
         Route::Info => system::info(&api).await,
         Route::ContainerList => containers::list::list(&api, &q).await,
-        Route::ContainerCreate => containers::create::create(&api, &q, body).await,
+        Route::ContainerCreate => unreachable!("answered above"),
         Route::Container(id, op) => match op {
             C::Inspect => containers::inspect(&api, id).await,
             C::Top => containers::top(&api, id, &q).await,
@@ -247,9 +261,15 @@ mod tests {
 
     #[test]
     fn versions_are_stripped_and_checked() {
-        assert_eq!(strip_version("/v1.41/containers/json").unwrap(), "/containers/json");
+        assert_eq!(
+            strip_version("/v1.41/containers/json").unwrap(),
+            "/containers/json"
+        );
         assert_eq!(strip_version("/v1.24/_ping").unwrap(), "/_ping");
-        assert_eq!(strip_version("/containers/json").unwrap(), "/containers/json");
+        assert_eq!(
+            strip_version("/containers/json").unwrap(),
+            "/containers/json"
+        );
         assert!(matches!(
             strip_version("/v1.51/info"),
             Err(ApiError::VersionTooNew(_))
@@ -297,7 +317,11 @@ mod tests {
             (Method::POST, "/v1.41/containers/web/attach", "attach"),
             (Method::POST, "/containers/web/exec", "exec"),
             (Method::POST, "/exec/abc/start", "exec"),
-            (Method::PUT, "/containers/web/archive", "archive (docker cp)"),
+            (
+                Method::PUT,
+                "/containers/web/archive",
+                "archive (docker cp)",
+            ),
             (Method::POST, "/build", "build"),
             (Method::GET, "/events", "events"),
             (Method::GET, "/networks", "networks"),

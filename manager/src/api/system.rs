@@ -70,9 +70,7 @@ struct Component {
 
 /// `GET /version`: rbox as the engine, rrun as the runtime.
 pub async fn version(api: &Arc<Api>) -> Result<ApiResponse, ApiError> {
-    let (v, kernel) = api
-        .blocking(|_| Ok((versions(), kernel_release())))
-        .await?;
+    let (v, kernel) = api.blocking(|_| Ok((versions(), kernel_release()))).await?;
     Ok(http::json(StatusCode::OK, &version_of(&v, kernel)))
 }
 
@@ -229,7 +227,10 @@ pub async fn info(api: &Arc<Api>) -> Result<ApiResponse, ApiError> {
 fn info_of(i: &HostInfo) -> Info {
     let mut warnings = Vec::new();
     if !i.runtime.found {
-        warnings.push(format!("WARNING: runtime {} not found", i.runtime.path.display()));
+        warnings.push(format!(
+            "WARNING: runtime {} not found",
+            i.runtime.path.display()
+        ));
     }
     if !i.shim.found {
         warnings.push(format!("WARNING: shim {} not found", i.shim.path.display()));

@@ -228,7 +228,9 @@ pub async fn create(api: &Arc<Api>, q: &Query, body: Incoming) -> Result<ApiResp
     if let Some(p) = q.text("platform") {
         check_platform(p)?;
     }
-    let name = q.text("name").map(|n| n.trim_start_matches('/').to_string());
+    let name = q
+        .text("name")
+        .map(|n| n.trim_start_matches('/').to_string());
     let spec = b.spec(name)?;
     let id = api
         .blocking(move |store| {
@@ -252,7 +254,9 @@ fn check_platform(p: &str) -> Result<(), ApiError> {
     if os_ok && arch_ok {
         return Ok(());
     }
-    Err(ApiError::Unsupported(format!("platform {p:?} (not this host's)")))
+    Err(ApiError::Unsupported(format!(
+        "platform {p:?} (not this host's)"
+    )))
 }
 
 /// An error of the parser of `field`'s values, naming the field.
@@ -308,7 +312,10 @@ impl CreateBody {
             ),
             ("HostConfig.ShmSize", h.shm_size > 0),
             ("HostConfig.OomScoreAdj", h.oom_score_adj != 0),
-            ("HostConfig.OomKillDisable", h.oom_kill_disable == Some(true)),
+            (
+                "HostConfig.OomKillDisable",
+                h.oom_kill_disable == Some(true),
+            ),
             ("HostConfig.CpuShares", h.cpu_shares > 0),
             ("HostConfig.CpuPeriod", h.cpu_period > 0),
             ("HostConfig.CpuQuota", h.cpu_quota > 0),
@@ -391,7 +398,8 @@ impl CreateBody {
             mounts.push(MountSpec::parse_volume(&path).map_err(field("Volumes"))?);
         }
         for m in h.mounts.unwrap_or_default() {
-            mounts.push(MountSpec::parse_mount(&mount_flag(&m)).map_err(field("HostConfig.Mounts"))?);
+            mounts
+                .push(MountSpec::parse_mount(&mount_flag(&m)).map_err(field("HostConfig.Mounts"))?);
         }
         for (path, opts) in h.tmpfs.unwrap_or_default() {
             let flag = tmpfs_flag(&path, &opts)?;
@@ -538,7 +546,11 @@ fn mount_flag(m: &Mount) -> String {
     if m.read_only {
         f.push_str(",readonly");
     }
-    if let Some(p) = m.bind_options.as_ref().filter(|b| !b.propagation.is_empty()) {
+    if let Some(p) = m
+        .bind_options
+        .as_ref()
+        .filter(|b| !b.propagation.is_empty())
+    {
         f.push_str(&format!(",bind-propagation={}", p.propagation));
     }
     if let Some(t) = &m.tmpfs_options {
@@ -610,7 +622,9 @@ mod tests {
     /// What Docker 20.10's `docker run -d --name web …` sends, trimmed.
     #[test]
     fn a_docker_run_body_becomes_the_run_spec_of_its_flags() {
-        let rs = spec(serde_json::from_str(r#"{
+        let rs = spec(
+            serde_json::from_str(
+                r#"{
             "Hostname": "", "Domainname": "", "User": "1000:1000", "Tty": false,
             "Env": ["A=1", "FROM_CLIENT"], "Cmd": ["sleep", "300"], "Image": "bb",
             "Volumes": {"/data": {}}, "WorkingDir": "/tmp", "Entrypoint": null,
@@ -636,19 +650,31 @@ mod tests {
                 "Ulimits": null, "Init": true, "Tmpfs": {"/run": "rw,size=1m"}
             },
             "NetworkingConfig": {"EndpointsConfig": {}}
-        }"#).unwrap())
+        }"#,
+            )
+            .unwrap(),
+        )
         .unwrap();
         assert_eq!(rs.name.as_deref(), Some("web"));
         assert_eq!(rs.image, "bb");
-        assert_eq!((rs.entrypoint.as_deref(), &rs.cmd[..]), (None, &["sleep".to_string(), "300".into()][..]));
+        assert_eq!(
+            (rs.entrypoint.as_deref(), &rs.cmd[..]),
+            (None, &["sleep".to_string(), "300".into()][..])
+        );
         assert_eq!(rs.env, ["A=1"], "a bare KEY takes nothing from the server");
         assert_eq!(rs.user.as_deref(), Some("1000:1000"));
         assert_eq!(rs.workdir.as_deref(), Some("/tmp"));
         assert_eq!(rs.labels["tier"], "web");
         assert_eq!(rs.mounts.len(), 3);
         assert!(rs.mounts[0].readonly);
-        assert!(rs.ports.iter().any(|p| p.container_port == 80 && p.host_port == 8080));
-        assert!(rs.ports.iter().any(|p| p.container_port == 53 && p.host_ip.is_some()));
+        assert!(rs
+            .ports
+            .iter()
+            .any(|p| p.container_port == 80 && p.host_port == 8080));
+        assert!(rs
+            .ports
+            .iter()
+            .any(|p| p.container_port == 53 && p.host_ip.is_some()));
         assert!(rs.rm && rs.init);
         assert_eq!(rs.net, None);
         assert_eq!(rs.cap_add, ["NET_ADMIN"]);
@@ -660,8 +686,9 @@ mod tests {
 
     #[test]
     fn entrypoint_lists_and_strings() {
-        let rs = spec(serde_json::json!({"Image": "bb", "Entrypoint": ["sh", "-c"], "Cmd": "echo hi"}))
-            .unwrap();
+        let rs =
+            spec(serde_json::json!({"Image": "bb", "Entrypoint": ["sh", "-c"], "Cmd": "echo hi"}))
+                .unwrap();
         assert_eq!(rs.entrypoint.as_deref(), Some("sh"));
         assert_eq!(rs.cmd, ["-c", "echo hi"]);
         let rs = spec(serde_json::json!({"Image": "bb", "Entrypoint": [""]})).unwrap();
@@ -673,27 +700,53 @@ mod tests {
     #[test]
     fn what_rbox_does_not_do_is_refused_by_name() {
         for (body, name) in [
-            (serde_json::json!({"Image": "bb", "HostConfig": {"PidMode": "host"}}), "PidMode"),
-            (serde_json::json!({"Image": "bb", "HostConfig": {"VolumesFrom": ["a"]}}), "VolumesFrom"),
-            (serde_json::json!({"Image": "bb", "HostConfig": {"CpuShares": 512}}), "CpuShares"),
-            (serde_json::json!({"Image": "bb", "HostConfig": {"LogConfig": {"Type": "syslog"}}}), "syslog"),
-            (serde_json::json!({"Image": "bb", "HostConfig": {"Tmpfs": {"/x": "noexec"}}}), "noexec"),
-            (serde_json::json!({"Image": "bb", "Healthcheck": {"Test": ["CMD", "true"]}}), "Healthcheck"),
-            (serde_json::json!({"Image": "bb", "NetworkingConfig": {"EndpointsConfig": {"n": {"Aliases": ["a"]}}}}), "aliases"),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"PidMode": "host"}}),
+                "PidMode",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"VolumesFrom": ["a"]}}),
+                "VolumesFrom",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"CpuShares": 512}}),
+                "CpuShares",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),
+                "syslog",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Tmpfs": {"/x": "noexec"}}}),
+                "noexec",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "Healthcheck": {"Test": ["CMD", "true"]}}),
+                "Healthcheck",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "NetworkingConfig": {"EndpointsConfig": {"n": {"Aliases": ["a"]}}}}),
+                "aliases",
+            ),
         ] {
             let e = spec(body).unwrap_err();
             assert_eq!(e.status(), StatusCode::BAD_REQUEST);
             assert!(e.to_string().contains(name), "{e}");
         }
         // what rbox's parsers refuse, named by field
-        let e = spec(serde_json::json!({"Image": "bb", "HostConfig": {"Binds": ["relative:/x:zz"]}}))
-            .unwrap_err();
+        let e =
+            spec(serde_json::json!({"Image": "bb", "HostConfig": {"Binds": ["relative:/x:zz"]}}))
+                .unwrap_err();
         assert!(e.to_string().starts_with("HostConfig.Binds: "), "{e}");
-        let e = spec(serde_json::json!({"Image": "bb", "HostConfig": {"AutoRemove": true,
-            "RestartPolicy": {"Name": "always"}}}))
+        let e = spec(
+            serde_json::json!({"Image": "bb", "HostConfig": {"AutoRemove": true,
+            "RestartPolicy": {"Name": "always"}}}),
+        )
         .unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{e}");
         assert!(spec(serde_json::json!({"Cmd": ["true"]})).is_err());
-        assert!(spec(serde_json::json!({"Image": "bb", "Healthcheck": {"Test": ["NONE"]}})).is_ok());
+        assert!(
+            spec(serde_json::json!({"Image": "bb", "Healthcheck": {"Test": ["NONE"]}})).is_ok()
+        );
     }
 }

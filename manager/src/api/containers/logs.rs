@@ -34,7 +34,10 @@ pub fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
 
 /// `since` and `until`: Unix times (`1700000000.5`) or RFC 3339; `0` and
 /// nothing mean no bound.
-fn time_param(q: &Query, name: &'static str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+fn time_param(
+    q: &Query,
+    name: &'static str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     match q.text(name) {
         None | Some("0") => Ok(None),
         Some(v) => parse_since(v).map(Some).ok_or_else(|| ApiError::BadParam {

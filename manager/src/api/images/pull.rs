@@ -131,7 +131,9 @@ pub async fn pull(api: &Arc<Api>, q: &Query, auth: Option<&str>) -> Result<ApiRe
             message: e.to_string(),
         })?;
         if asked != Platform::host() {
-            return Err(ApiError::Unsupported(format!("platform {p:?} (not this host's)")));
+            return Err(ApiError::Unsupported(format!(
+                "platform {p:?} (not this host's)"
+            )));
         }
     }
     let opts = PullOptions {
