@@ -168,13 +168,39 @@ fn container_verbs_through_both_clients() {
         );
         let top = srv.docker_ok(client, &["top", &name]);
         assert!(top.contains("sleep 300"), "{client}: {top}");
+        // a running container: rm without -f is a conflict, start has
+        // nothing to do (304, which clients take as done)
+        let o = srv.docker(client, &["rm", &name]);
+        assert_fails_naming(&o, "docker rm of a running container", "is running");
+        srv.docker_ok(client, &["start", &name]);
+        let future = srv.docker(client, &["logs", "--since", "2100-01-01T00:00:00Z", &name]);
+        assert_eq!(
+            (stdout(&future), stderr(&future)),
+            (String::new(), String::new())
+        );
+        // a followed log ends with the container
+        let mut follow = srv
+            .docker_cmd(client, &["logs", "-f", &name])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
         // stop (TERM is ignored by a shell as PID 1: KILL after 1 s), start, kill, wait
         srv.docker_ok(client, &["stop", "-t", "1", &name]);
+        wait_for("docker logs -f to end", Duration::from_secs(10), || {
+            follow.try_wait().unwrap().is_some()
+        });
+        let followed = follow.wait_with_output().unwrap();
+        assert!(followed.status.success(), "{client}: logs -f");
+        assert_eq!(stdout(&followed), "out-line hi\n", "{client}: logs -f");
         assert_eq!(
             rb.inspect_format("{{.State.Status}}", &name),
             "exited",
             "{client}: rbox sees the stop"
         );
+        // stopped already: 304
+        srv.docker_ok(client, &["stop", &name]);
         srv.docker_ok(client, &["start", &name]);
         assert_eq!(rb.inspect_format("{{.State.Status}}", &name), "running");
         srv.docker_ok(client, &["kill", &name]);
