@@ -24,6 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::thread::ThreadId;
 
 use crate::liveness::Process;
 use crate::store::{temp_name, Store};
@@ -92,14 +93,32 @@ pub fn take(store: &Store, id: &str) -> std::io::Result<Claim> {
     })
 }
 
-/// The claims this process holds until the work is done.
-static HELD: Mutex<Vec<(String, Claim)>> = Mutex::new(Vec::new());
+/// The claims this process holds until the work is done, each with the
+/// thread that took it: in `rbox serve` several requests work at once, and
+/// one request's claim must not pass for another's (a second `rm` of the
+/// same container would skip the claim and run beside the first, a `start`
+/// would release a `rm`'s claim). A thread holds, checks and releases its
+/// own claims; [`fd_of`] finds any thread's (the CNI thread of a start
+/// passes its container's claim to the plugins).
+static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
 
-/// Keep a claim until [`release`].
+struct Held {
+    id: String,
+    thread: ThreadId,
+    claim: Claim,
+}
+
+fn held_claims() -> std::sync::MutexGuard<'static, Vec<Held>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keep a claim (for this thread) until [`release`].
 pub fn hold(id: &str, claim: Claim) {
-    HELD.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((id.to_string(), claim));
+    held_claims().push(Held {
+        id: id.to_string(),
+        thread: std::thread::current().id(),
+        claim,
+    });
 }
 
 /// A claim kept (as by [`hold`]) until the guard is dropped.
@@ -117,30 +136,26 @@ pub fn hold_scoped(id: &str, claim: Claim) -> Scoped {
     Scoped(id.to_string())
 }
 
-/// The locked descriptor of this process's claim on `id`, for a plugin
-/// working on the container to inherit (it stays open, close-on-exec, in
-/// this process until the claim is released).
+/// The locked descriptor of a claim this process holds on `id` (any
+/// thread's), for a plugin working on the container to inherit (it stays
+/// open, close-on-exec, in this process until the claim is released).
 pub fn fd_of(id: &str) -> Option<RawFd> {
-    HELD.lock()
-        .unwrap_or_else(|e| e.into_inner())
+    held_claims()
         .iter()
-        .find(|(i, _)| i == id)
-        .map(|(_, c)| c._file.as_raw_fd())
+        .find(|h| h.id == id)
+        .map(|h| h.claim._file.as_raw_fd())
 }
 
-/// Release this process's claim on `id`, if it holds one.
+/// Release this thread's claim on `id`, if it holds one.
 pub fn release(id: &str) {
-    HELD.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|(i, _)| i != id);
+    let me = std::thread::current().id();
+    held_claims().retain(|h| h.id != id || h.thread != me);
 }
 
-/// Whether this process holds a claim on `id`.
+/// Whether this thread holds a claim on `id`.
 pub fn held(id: &str) -> bool {
-    HELD.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|(i, _)| i == id)
+    let me = std::thread::current().id();
+    held_claims().iter().any(|h| h.id == id && h.thread == me)
 }
 
 /// For a claim found locked: if the rbox that made it is dead, what it left
@@ -211,4 +226,32 @@ pub fn abandoned(store: &Store) -> Vec<(Option<String>, Claim)> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_is_the_holding_threads_own() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let id = "claim-test-threads";
+        hold(id, take(&store, id).unwrap());
+        assert!(held(id));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // another request of `rbox serve`: not its claim to skip or drop
+                assert!(!held(id));
+                release(id);
+                // the plugins of a start still inherit it
+                assert!(fd_of(id).is_some());
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(held(id) && exists(&store, id));
+        release(id);
+        assert!(!held(id) && !exists(&store, id) && fd_of(id).is_none());
+    }
 }

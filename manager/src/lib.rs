@@ -2,11 +2,13 @@
 //! rmi, inspect, history), registries (pull, push, login, mirrors), image
 //! archives (save, load), OCI bundles made from images, and containers
 //! (create, run, exec, logs, stop, rm, ps, inspect) under
-//! containerd-shim-rrun-v2, with CNI networking.
+//! containerd-shim-rrun-v2, with CNI networking; and `rbox serve`, the
+//! Docker Engine API over the same calls (api/).
 //!
 //! The library carries typed errors that name what failed and where; the
 //! binary (`main.rs`) only parses arguments and prints.
 
+pub mod api;
 pub mod archive;
 pub mod build;
 pub mod bundle;
@@ -20,6 +22,7 @@ pub mod filter;
 pub mod format;
 pub mod host;
 pub mod image;
+pub mod info;
 pub mod listing;
 pub mod liveness;
 pub mod locate;

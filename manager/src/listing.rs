@@ -176,7 +176,7 @@ pub struct PsOptions {
 
 /// Docker's STATUS: `Up 5 minutes`, `Up 2 seconds (Paused)`, `Exited (3)
 /// 1 hour ago`, `Created`.
-fn status_text(c: &Container, status: LiveStatus) -> String {
+pub fn status_text(c: &Container, status: LiveStatus) -> String {
     let up = || {
         c.state
             .started_at
@@ -268,24 +268,35 @@ fn container_matches(store: &Store, f: &Filters, c: &Container, status: LiveStat
         )
 }
 
-/// `ps`'s rows, newest first. A `status=` filter lists stopped containers
-/// too (Docker's rule); otherwise only running and paused ones unless
-/// `all`.
-pub fn containers(store: &Store, o: &PsOptions) -> Result<Vec<Row>> {
+/// The containers `ps` lists, newest first, with their live status. A
+/// `status=` filter lists stopped containers too (Docker's rule); otherwise
+/// only running and paused ones unless `all`.
+pub fn select_containers(
+    store: &Store,
+    all: bool,
+    filters: &Filters,
+) -> Result<Vec<(Container, LiveStatus)>> {
     container::reconcile(store)?;
-    let all = o.all || o.filters.has("status");
-    let mut rows = Vec::new();
+    let all = all || filters.has("status");
+    let mut out = Vec::new();
     for c in container::list(store)? {
         let status = container::live_status(&c);
         if !all && !status.is_up() {
             continue;
         }
-        if !container_matches(store, &o.filters, &c, status) {
-            continue;
+        if container_matches(store, filters, &c, status) {
+            out.push((c, status));
         }
-        rows.push(container_row(store, &c, status, o));
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// `ps`'s rows: [`select_containers`]'s, formatted.
+pub fn containers(store: &Store, o: &PsOptions) -> Result<Vec<Row>> {
+    Ok(select_containers(store, o.all, &o.filters)?
+        .iter()
+        .map(|(c, status)| container_row(store, c, *status, o))
+        .collect())
 }
 
 fn container_row(store: &Store, c: &Container, status: LiveStatus, o: &PsOptions) -> Row {
@@ -366,14 +377,14 @@ pub struct ImagesOptions {
     pub filters: Filters,
 }
 
-/// `images`'s rows (one per tag, or one `<none>` row per untagged image).
-pub fn images(store: &Store, o: &ImagesOptions) -> Result<Vec<Row>> {
-    let f = &o.filters;
+/// The lines of `images` the filters pick: one per tag, or one `<none>`
+/// line per untagged image.
+pub fn select_images(store: &Store, f: &Filters) -> Result<Vec<image::ImageLine>> {
     let created_of = |what: &str| store.resolve(what).ok().and_then(|i| created(&i.created));
     let before: Vec<_> = f.get("before").iter().map(|v| created_of(v)).collect();
     let since: Vec<_> = f.get("since").iter().map(|v| created_of(v)).collect();
     let mut labels_of: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for l in image::list(store)? {
         let tagged = store.refs(&l.id)?.iter().any(|r| r.tag.is_some());
         if f.dangling().is_some_and(|d| d == tagged) {
@@ -401,32 +412,41 @@ pub fn images(store: &Store, o: &ImagesOptions) -> Result<Vec<Row>> {
                 .unwrap_or_default();
             labels_of.insert(l.id.clone(), labels);
         }
-        if !f.labels_match(&labels_of[&l.id]) {
-            continue;
+        if f.labels_match(&labels_of[&l.id]) {
+            out.push(l);
         }
-        let id = if o.no_trunc {
-            l.id.clone()
-        } else {
-            short_id(&l.id).to_string()
-        };
-        rows.push(Row {
-            fields: json!({
-                "Containers": "N/A",
-                "CreatedAt": go_time(&l.created),
-                "CreatedSince": human_since(seconds_since(&l.created)),
-                "Digest": l.digest,
-                "ID": id,
-                "Repository": l.repository,
-                "SharedSize": "N/A",
-                "Size": human_size(l.size),
-                "Tag": l.tag,
-                "UniqueSize": "N/A",
-                "VirtualSize": human_size(l.size),
-            }),
-            methods: json!({}),
-        });
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// `images`'s rows: [`select_images`]'s lines, formatted.
+pub fn images(store: &Store, o: &ImagesOptions) -> Result<Vec<Row>> {
+    Ok(select_images(store, &o.filters)?
+        .into_iter()
+        .map(|l| {
+            let id = if o.no_trunc {
+                l.id.clone()
+            } else {
+                short_id(&l.id).to_string()
+            };
+            Row {
+                fields: json!({
+                    "Containers": "N/A",
+                    "CreatedAt": go_time(&l.created),
+                    "CreatedSince": human_since(seconds_since(&l.created)),
+                    "Digest": l.digest,
+                    "ID": id,
+                    "Repository": l.repository,
+                    "SharedSize": "N/A",
+                    "Size": human_size(l.size),
+                    "Tag": l.tag,
+                    "UniqueSize": "N/A",
+                    "VirtualSize": human_size(l.size),
+                }),
+                methods: json!({}),
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -198,7 +198,11 @@ fn remove_unused_images(store: &Store, all: bool) -> Result<Vec<String>> {
         // the build cache's images are `builder prune`'s, as in Docker
         if unused && (all || dangling) && !store.cached_image(&img.id)? {
             // by id, all its names at once (no container uses it)
-            lines.extend(image::rmi(store, &img.id, true)?);
+            lines.extend(
+                image::rmi(store, &img.id, true)?
+                    .iter()
+                    .map(ToString::to_string),
+            );
         }
     }
     Ok(lines)

@@ -7,6 +7,8 @@
 //!   one-syscall program for the rootfs;
 //! - `oci_runtime`: `Runtime`, one state root of the runtime under test;
 //! - `rbox`: `Rbox`, the rbox binary on a store of the test's own;
+//!   `serve`: `Serve`, `rbox serve` on its socket and the Docker clients;
+//!   `registry`: `Registry`, a docker-registry fed by skopeo;
 //! - `output`: running commands, reading and asserting their output;
 //! - `cgroup`, `host`, `net`, `devices`, `console`: what the host shows
 //!   and the test's own namespaces, mounts, loop devices, console socket;
@@ -73,6 +75,8 @@ mod oci_runtime;
 mod output;
 mod probe;
 mod rbox;
+mod registry;
+mod serve;
 
 pub use bins::*;
 pub use bundle::*;
@@ -86,6 +90,8 @@ pub use oci_runtime::*;
 pub use output::*;
 pub use probe::*;
 pub use rbox::*;
+pub use registry::*;
+pub use serve::*;
 
 pub use oci_spec::runtime;
 pub use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use rrun_tests::{
     assert_fails_naming, assert_ok, busybox_rootfs, mounts_mentioning, output_via_files, rbox_bin,
-    stderr, stdout, tar_dir, Rbox, Runtime, Value,
+    stderr, stdout, tar_dir, Rbox, Registry, RegistryAuth, Runtime, Value,
 };
 
 fn sha256_file(p: &Path) -> String {
@@ -710,141 +710,7 @@ fn failed_bundle_creation_leaves_nothing() {
     rb.assert_empty();
 }
 
-// ---- pull: a real registry (Debian's docker-registry) fed by skopeo ----
-
-/// A `docker-registry` on 127.0.0.1 with a free port and temp storage,
-/// killed on drop.
-struct Registry {
-    child: std::process::Child,
-    ip: String,
-    port: u16,
-    dir: tempfile::TempDir,
-    /// what skopeo pushes with
-    creds: Option<&'static str>,
-}
-
-/// htpasswd line for user `tester`, password `secret` (bcrypt).
-const HTPASSWD: &str = "tester:$2b$12$cP6oQ95Y3dISFX3U8fPoWuR1idPCkPtipXx2klV82V25UODYCxFGm\n";
-
-impl Registry {
-    fn start() -> Registry {
-        Self::start_with_auth(false)
-    }
-
-    /// With `basic_auth`, the registry wants `tester:secret` (htpasswd).
-    fn start_with_auth(basic_auth: bool) -> Registry {
-        Self::start_configured(basic_auth, None)
-    }
-
-    /// With `token`, the registry wants tokens of that token server.
-    fn start_configured(basic_auth: bool, token: Option<&TokenServer>) -> Registry {
-        Self::start_on("127.0.0.1", basic_auth, token, "")
-    }
-
-    /// A registry listening on `ip`, `extra` appended to its config.
-    fn start_on(ip: &str, basic_auth: bool, token: Option<&TokenServer>, extra: &str) -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("rbox-registry")
-            .tempdir()
-            .unwrap();
-        let port = std::net::TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        let mut yml = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n",
-            dir.path().join("data").display()
-        );
-        if basic_auth {
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, HTPASSWD).unwrap();
-            yml.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: rbox-test\n    path: {}\n",
-                htpasswd.display()
-            ));
-        }
-        if let Some(t) = token {
-            yml.push_str(&format!(
-                "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-                t.port,
-                t.dir.path().join("cert.pem").display()
-            ));
-        }
-        yml.push_str(extra);
-        std::fs::write(&config, yml).unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry is missing: make deps");
-        let creds = (basic_auth || token.is_some()).then_some("tester:secret");
-        let r = Registry {
-            child,
-            ip: ip.to_string(),
-            port,
-            dir,
-            creds,
-        };
-        rrun_tests::wait_for(
-            "the registry to listen",
-            std::time::Duration::from_secs(10),
-            || std::net::TcpStream::connect((ip, port)).is_ok(),
-        );
-        r
-    }
-
-    fn host(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
-    }
-
-    /// Copy `layout:tag` (an OCI layout) to `repo_tag` on this registry.
-    fn push(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool) {
-        self.push_as(layout, tag, repo_tag, all, None)
-    }
-
-    /// `push`, converting the manifest (`v2s2`: Docker schema2) when asked.
-    fn push_as(&self, layout: &Path, tag: &str, repo_tag: &str, all: bool, format: Option<&str>) {
-        let mut c = Command::new("skopeo");
-        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false", "-q"]);
-        if let Some(creds) = self.creds {
-            c.arg(format!("--dest-creds={creds}"));
-        }
-        if all {
-            c.arg("--all");
-        }
-        if let Some(f) = format {
-            c.arg(format!("--format={f}"));
-        }
-        let o = c
-            .arg(format!("oci:{}:{tag}", layout.display()))
-            .arg(format!("docker://{}/{repo_tag}", self.host()))
-            .output()
-            .expect("skopeo is missing: make deps");
-        assert!(
-            o.status.success(),
-            "skopeo: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    /// The request log so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// ---- pull: a real registry (Debian's docker-registry, tests/src/registry.rs) fed by skopeo ----
 
 /// Write `data` as a blob of the OCI layout `dir`: (digest, size).
 fn layout_blob(dir: &Path, data: &[u8]) -> (String, usize) {
@@ -1944,7 +1810,16 @@ fn rbox_home(rb: &Rbox, home: &Path, args: &[&str], stdin: Option<&str>) -> Outp
 fn login_token_auth_pull_push_logout_and_docker_config() {
     let rb = Rbox::new();
     let ts = TokenServer::start();
-    let reg = Registry::start_configured(false, Some(&ts));
+    let reg = Registry::start_on(
+        "127.0.0.1",
+        RegistryAuth::Token {
+            port: ts.port,
+            cert: &ts.dir.path().join("cert.pem"),
+            service: TOKEN_SERVICE,
+            issuer: TOKEN_ISSUER,
+        },
+        "",
+    );
     let host = reg.host();
     let lay = rb.path("layout");
     let t = app_tar(&rb, "a", "behind a token\n");
@@ -2197,7 +2072,7 @@ fn config_mirrors_and_insecure_registries() {
 
     // a registry on a non-loopback address speaks HTTPS unless listed insecure
     let ip = host_ip();
-    let plain = Registry::start_on(&ip, false, None, "");
+    let plain = Registry::start_on(&ip, RegistryAuth::None, "");
     let diff_id = serve_image(&rb, &plain, "plain http\n", &["lan:1"]);
     let r = format!("{}/lan:1", plain.host());
     let o = rb.run(&["pull", &r]);
@@ -2617,8 +2492,7 @@ fn a_foreign_layer_is_skipped_with_a_clear_message() {
     // the registry accepts manifests whose foreign layers have URLs
     let reg = Registry::start_on(
         "127.0.0.1",
-        false,
-        None,
+        RegistryAuth::None,
         "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
     );
     let foreign = app_tar(&rb, "foreign", "not distributable\n");

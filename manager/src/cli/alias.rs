@@ -1,7 +1,8 @@
 //! Docker's management-command spellings of the verbs: `image ls`,
 //! `container rm`, … are rewritten to rbox's verbs (`images`, `rm`, …)
 //! before clap parses, so each verb keeps one definition and its help.
-//! `image prune` and `container prune` are verbs of their own.
+//! `image prune` and `container prune` are verbs of their own; `system
+//! service` is `serve`.
 
 use std::ffi::{OsStr, OsString};
 
@@ -49,6 +50,9 @@ const CONTAINER: &[(&str, &str)] = &[
     ("cp", "cp"),
 ];
 
+/// `system X` → rbox's verb (`system df|prune` are rbox's own).
+const SYSTEM: &[(&str, &str)] = &[("service", "serve")];
+
 /// Global flags that take a value (they may come before the verb).
 const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--config"];
 
@@ -72,6 +76,7 @@ pub fn rewrite(mut args: Vec<OsString>) -> Vec<OsString> {
     let table = match args.get(i).and_then(|a| a.to_str()) {
         Some("image") => IMAGE,
         Some("container") => CONTAINER,
+        Some("system") => SYSTEM,
         _ => return args,
     };
     let verb = args.get(i + 1).map(OsString::as_os_str);
@@ -110,6 +115,10 @@ mod tests {
             "rbox --root /r run --rm bb ls"
         );
         assert_eq!(r("rbox --root=/r image ls"), "rbox --root=/r images");
+        assert_eq!(
+            r("rbox system service -H unix:///x.sock"),
+            "rbox serve -H unix:///x.sock"
+        );
     }
 
     #[test]
@@ -120,6 +129,7 @@ mod tests {
             "rbox image prune",
             "rbox image",
             "rbox image nosuch",
+            "rbox system df",
             "rbox ps",
             "rbox",
         ] {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{each, each_line, exit_code, print_removed, Ctx};
-use rbox::container::{self, LiveStatus};
+use rbox::container;
 use rbox::format::table;
 use rbox::image::short_id;
 
@@ -223,9 +223,7 @@ pub fn exec(ctx: &Ctx, a: ExecArgs) -> Result<ExitCode> {
 }
 
 pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<ExitCode> {
-    let store = &ctx.store;
-    use std::io::Write;
-    let c = container::find(store, &a.container)?;
+    use container::logs::{LogOptions, LogSink};
     let since = match &a.since {
         Some(s) => Some(
             rbox::logs::parse_since(s)
@@ -240,52 +238,41 @@ pub fn logs(ctx: &Ctx, a: LogsArgs) -> Result<ExitCode> {
                 .with_context(|| format!("--tail {n:?}: not a number"))?,
         ),
     };
-    let path = rbox::supervisor::log_path(store, &c.id);
-    let (mut entries, end) = rbox::logs::read_all(&path);
-    if let Some(t) = since {
-        entries.retain(|e| chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|et| et >= t));
+    /// stdout and stderr lines to rbox's own, `-t`: with their times
+    struct Print {
+        stamps: bool,
     }
-    if let Some(n) = tail {
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
+    impl LogSink for Print {
+        fn entry(&mut self, e: &rbox::logs::Entry) -> bool {
+            use std::io::Write;
+            let line = if self.stamps {
+                format!("{} {}", e.time, e.log)
+            } else {
+                e.log.clone()
+            };
+            // a closed stdout ends rbox quietly (`logs -f | head -1`)
+            let _ = if e.stream == "stderr" {
+                std::io::stderr().write_all(line.as_bytes())
+            } else {
+                rbox::stdio::write_out(line.as_bytes())
+            };
+            true
+        }
     }
-    let stamps = a.timestamps;
-    let print = move |e: &rbox::logs::Entry| {
-        let line = if stamps {
-            format!("{} {}", e.time, e.log)
-        } else {
-            e.log.clone()
-        };
-        // a closed stdout ends rbox quietly (`logs -f | head -1`)
-        let _ = if e.stream == "stderr" {
-            std::io::stderr().write_all(line.as_bytes())
-        } else {
-            rbox::stdio::write_out(line.as_bytes())
-        };
+    let opts = LogOptions {
+        since,
+        until: None,
+        tail,
+        follow: a.follow,
     };
-    entries.iter().for_each(&print);
-    if a.follow {
-        let id = c.id.clone();
-        let mut last = std::time::Instant::now();
-        let mut alive = true;
-        rbox::logs::follow(
-            &path,
-            end,
-            |poll| {
-                std::thread::sleep(poll);
-                // the container's state, now and then
-                if last.elapsed() > std::time::Duration::from_millis(200) {
-                    last = std::time::Instant::now();
-                    // a container whose shim was killed is ended meanwhile
-                    let _ = container::recover_orphans(store);
-                    alive = container::find(store, &id)
-                        .is_ok_and(|c| container::live_status(&c) == LiveStatus::Running);
-                }
-                alive
-            },
-            print,
-        );
-    }
+    container::logs(
+        &ctx.store,
+        &a.container,
+        &opts,
+        &mut Print {
+            stamps: a.timestamps,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -479,12 +466,7 @@ pub fn kill(ctx: &Ctx, a: KillArgs) -> Result<ExitCode> {
 pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<ExitCode> {
     let store = &ctx.store;
     Ok(each(&a.containers, |c| {
-        let spec = container::find(store, c)?.spec;
-        container::remove(store, c, a.force)?;
-        if a.volumes {
-            rbox::volume::remove_anonymous(store, &spec);
-        }
-        Ok::<(), container::ContainerError>(())
+        container::remove_with_volumes(store, c, a.force, a.volumes)
     }))
 }
 

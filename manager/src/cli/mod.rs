@@ -1,7 +1,7 @@
 //! The command line: Docker's verbs and flags (clap), each verb one short
 //! call into the library, and Docker's output shapes. One file per kind of
 //! object: image.rs, registry.rs, run.rs and container.rs, volume.rs,
-//! network.rs, system.rs. alias.rs rewrites Docker's management-command
+//! network.rs, system.rs, serve.rs (the Docker API server). alias.rs rewrites Docker's management-command
 //! spellings (`image ls`), status.rs gives a failure Docker's exit status.
 
 pub mod alias;
@@ -11,6 +11,7 @@ pub mod image;
 pub mod network;
 pub mod registry;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod system;
 pub mod volume;
@@ -116,6 +117,8 @@ pub enum Verb {
     /// Disk use and clean-up of the whole store
     #[command(subcommand)]
     System(system::SystemVerb),
+    /// Serve the Docker Engine API on a unix socket (`system service`)
+    Serve(serve::ServeArgs),
     /// The shim's exit hook: a container's init exited
     #[command(name = "__exited", hide = true)]
     Exited(container::ExitedArgs),
@@ -175,6 +178,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Login(a) => return registry::login(&load_config(cli.config.as_deref())?, a),
         Verb::Logout(a) => return registry::logout(a),
         Verb::Version(a) => return system::version(a),
+        // each request opens the store (api/state.rs)
+        Verb::Serve(a) => return serve::serve(&cli.root, cli.config, a),
         // the attached run finishes its container: wait for it, and open no
         // store for nothing (unless it left the container to us)
         Verb::Exited(a) if !container::exit_is_ours(&cli.root, &a) => return Ok(ExitCode::SUCCESS),
@@ -230,7 +235,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Exited(a) => container::exited(&ctx, a),
         Verb::Volume(v) => volume::volume(&ctx, v),
         Verb::Network(v) => network::network(&ctx, v),
-        Verb::Login(_) | Verb::Logout(_) | Verb::Version(_) => {
+        Verb::Login(_) | Verb::Logout(_) | Verb::Version(_) | Verb::Serve(_) => {
             unreachable!("handled before the store opens")
         }
     }

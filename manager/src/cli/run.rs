@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use super::{exit_code, Ctx};
@@ -132,12 +132,6 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn spec(&self) -> Result<RunSpec> {
-        if self.restart != "no" && self.rm {
-            bail!(
-                "--restart {} and --rm: a removed container cannot restart",
-                self.restart
-            );
-        }
         let security_opt = SecurityOptions::parse(&self.security_opt)?;
         let mut env = Vec::new();
         for f in &self.env_file {
@@ -181,7 +175,7 @@ impl RunArgs {
             Some(p) if !p.is_empty() => Some(rbox::cgroups::parent("--cgroup-parent", p)?),
             _ => rbox::cgroups::env_parent()?,
         };
-        Ok(RunSpec {
+        let spec = RunSpec {
             image: self.image.clone(),
             name: self.name.clone(),
             cmd: self.cmd.clone(),
@@ -233,7 +227,9 @@ impl RunArgs {
             labels: rbox::runconfig::parse_labels(&self.label)?,
             group_add: self.group_add.clone(),
             config: None,
-        })
+        };
+        spec.check()?;
+        Ok(spec)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The verbs about the whole host and store: `inspect` (of containers or
 //! images), `info`, `version`, `system df`, `system prune`.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -71,133 +71,95 @@ pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<ExitCode> {
 /// `rbox version`: rbox's own version and what it runs containers with
 /// (no daemon: Docker's Server section has no counterpart).
 pub fn version(a: VersionArgs) -> Result<ExitCode> {
-    let format = a.format.as_deref();
-    let runtime = rbox::locate::runtime_bin();
-    let runtime_version = Command::new(&runtime)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(String::from)
-        });
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        a => a,
-    };
-    let cni_dirs = rbox::net::cni::plugin_dirs();
-    let v = serde_json::json!({
+    let v = rbox::info::versions();
+    let json = serde_json::json!({
         "Client": {
-            "Version": env!("CARGO_PKG_VERSION"),
-            "Os": std::env::consts::OS,
-            "Arch": arch,
+            "Version": v.rbox,
+            "Os": v.os,
+            "Arch": v.arch,
         },
         "Runtime": {
-            "Path": runtime.display().to_string(),
-            "Version": runtime_version,
+            "Path": v.runtime.display().to_string(),
+            "Version": v.runtime_version,
         },
-        "Shim": rbox::supervisor::shim_bin().display().to_string(),
-        "CniPath": cni_dirs,
+        "Shim": v.shim.display().to_string(),
+        "CniPath": v.cni_dirs,
     });
-    match format {
-        Some("json") => println!("{v}"),
-        Some(t) => println!("{}", Template::parse(t)?.render(&v)),
+    match a.format.as_deref() {
+        Some("json") => println!("{json}"),
+        Some(t) => println!("{}", Template::parse(t)?.render(&json)),
         None => {
             println!("Client: rbox");
-            println!(" Version:      {}", env!("CARGO_PKG_VERSION"));
-            println!(" OS/Arch:      {}/{arch}", std::env::consts::OS);
+            println!(" Version:      {}", v.rbox);
+            println!(" OS/Arch:      {}/{}", v.os, v.arch);
             println!(
                 " Runtime:      {} ({})",
-                runtime.display(),
-                v["Runtime"]["Version"].as_str().unwrap_or("missing")
+                v.runtime.display(),
+                v.runtime_version.as_deref().unwrap_or("missing")
             );
-            println!(" Shim:         {}", v["Shim"].as_str().unwrap_or_default());
-            let dirs: Vec<String> = cni_dirs.iter().map(|d| d.display().to_string()).collect();
-            println!(" CNI plugins:  {}", dirs.join(":"));
+            println!(" Shim:         {}", v.shim.display());
+            println!(" CNI plugins:  {}", paths(&v.cni_dirs));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Paths joined as PATH is.
+fn paths(dirs: &[std::path::PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// `rbox info`: what this host has for containers.
 pub fn info(ctx: &Ctx) -> Result<ExitCode> {
-    let store = &ctx.store;
-    let cgroot = std::path::Path::new(rbox::host::CGROUP_ROOT);
-    let cgroup = match rbox::host::cgroup_version(cgroot) {
+    let i = rbox::info::host_info(&ctx.store)?;
+    let cgroup = match i.cgroup_version {
         "v2" => "v2 (unified)",
         "hybrid" => "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)",
         _ => "v1",
     };
-    let containers = container::list(store)?;
-    let running = containers
-        .iter()
-        .filter(|c| container::live_status(c) == container::LiveStatus::Running)
-        .count();
-    let cni = rbox::net::cni::plugin_dirs();
-    let plugin = |name: &str| {
-        cni.iter()
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-            .map_or_else(|| "missing".to_string(), |p| p.display().to_string())
+    let found = |p: &rbox::info::Program| {
+        format!(
+            "{}{}",
+            p.path.display(),
+            if p.found { "" } else { " (missing)" }
+        )
     };
-    let (_, nofile) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .unwrap_or((0, 0));
-    let found = |p: std::path::PathBuf| {
-        let ok = p.is_file()
-            || std::env::var_os("PATH")
-                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(&p).is_file()));
-        format!("{}{}", p.display(), if ok { "" } else { " (missing)" })
-    };
-    println!("Containers: {} (running: {running})", containers.len());
-    println!(
-        "Images: {}",
-        rbox::image::list(store).map(|l| l.len()).unwrap_or(0)
-    );
-    println!("Root: {}", store.root().display());
-    println!("Runtime: {}", found(rbox::locate::runtime_bin()));
-    println!("Shim: {}", found(rbox::supervisor::shim_bin()));
+    println!("Containers: {} (running: {})", i.containers, i.running);
+    println!("Images: {}", i.images);
+    println!("Root: {}", i.root.display());
+    println!("Runtime: {}", found(&i.runtime));
+    println!("Shim: {}", found(&i.shim));
     println!(
         "Storage: overlay ({})",
-        if rbox::host::has_filesystem("overlay") {
+        if i.overlay {
             "available"
         } else {
             "MISSING: modprobe overlay"
         }
     );
     println!("Cgroups: {cgroup}");
-    println!(
-        "Cgroup controllers: {}",
-        rbox::host::cgroup_controllers(cgroot).join(" ")
-    );
+    println!("Cgroup controllers: {}", i.cgroup_controllers.join(" "));
     println!(
         "Seccomp: {}",
-        if rbox::host::has_seccomp() {
+        if i.seccomp {
             "available"
         } else {
             "MISSING (kernel without CONFIG_SECCOMP)"
         }
     );
-    println!("Open files hard limit: {nofile}");
-    println!(
-        "CNI plugin dirs: {}",
-        cni.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":")
-    );
-    for name in ["bridge", "host-local", "portmap"] {
-        println!("CNI {name}: {}", plugin(name));
+    println!("Open files hard limit: {}", i.nofile);
+    println!("CNI plugin dirs: {}", paths(&i.cni_dirs));
+    for (name, at) in &i.cni_plugins {
+        println!(
+            "CNI {name}: {}",
+            at.as_ref()
+                .map_or_else(|| "missing".to_string(), |p| p.display().to_string())
+        );
     }
-    println!(
-        "Kernel: {}",
-        nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
+    println!("Kernel: {}", i.kernel);
     Ok(ExitCode::SUCCESS)
 }
 

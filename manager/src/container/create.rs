@@ -238,9 +238,11 @@ fn write_etc_files(cdir: &Path, hostname: Option<&str>) -> Result<()> {
 /// Docker's smallest memory limit: less cannot even start a process.
 pub const MIN_MEMORY: i64 = 6 << 20;
 
-/// What can be refused before anything is made: a memory limit below
+/// What can be refused before anything is made: what [`RunSpec::check`]
+/// refuses, a memory limit below
 /// Docker's minimum, a `--mount type=bind` source that does not exist.
 fn check_before_create(rs: &RunSpec) -> Result<()> {
+    rs.check()?;
     if let Some(m) = rs.memory {
         if m < MIN_MEMORY {
             return Err(ContainerError::MemoryTooLow(m));

@@ -60,6 +60,8 @@ pub enum ContainerError {
     Paused(String),
     #[error("cannot attach to container {name}: it is {status}, start it first")]
     CannotAttach { name: String, status: LiveStatus },
+    #[error("--restart {0} and --rm: a removed container cannot restart")]
+    RestartWithRm(String),
     #[error("container {0} did not stop")]
     DidNotStop(String),
     #[error("--memory {0}: Minimum memory limit allowed is 6MB")]

@@ -1,4 +1,4 @@
-//! Containers: what `rbox create/run/start/stop/kill/rm/ps/inspect` do,
+//! Containers: what `rbox create/run/start/stop/kill/rm/ps/inspect/logs` do,
 //! one file a verb.
 //!
 //! A container is a bundle made from its image (bundle.rs: overlay rootfs
@@ -23,6 +23,7 @@ pub mod exited;
 pub mod inspect;
 pub mod kill;
 pub mod log_config;
+pub mod logs;
 pub mod lookup;
 pub mod pause;
 pub mod prune;
@@ -47,17 +48,18 @@ pub use exec::{exec, ExecSpec};
 pub use exited::{await_attached_run, exited};
 pub use inspect::inspect;
 pub use kill::kill;
+pub use logs::logs;
 pub use lookup::{find, list};
 pub use pause::pause;
 pub use prune::prune;
 pub use reconcile::reconcile;
 pub use record::{Container, LiveStatus, NetMode, RunSpec, RunState, Status};
 pub use recover::recover_orphans;
-pub use remove::remove;
+pub use remove::{remove, remove_with_volumes};
 pub use rename::rename;
 pub use restart::RestartPolicy;
 pub use start::start;
 pub use stop::{restart, stop};
 pub use task::{init_pid, live_status};
 pub use top::top;
-pub use wait::wait;
+pub use wait::{wait, wait_for, WaitCondition};

@@ -126,6 +126,18 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// What no container may combine, checked before anything is pulled or
+    /// made (by the command line, and again by `create` for every caller):
+    /// `--rm` with a restart policy.
+    pub fn check(&self) -> Result<(), super::error::ContainerError> {
+        if self.rm && self.restart != RestartPolicy::No {
+            return Err(super::error::ContainerError::RestartWithRm(
+                self.restart.into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The run config Docker reports (for containers made before rbox kept
     /// it: what the command line said).
     pub fn run_config(&self) -> crate::runconfig::RunConfig {

@@ -12,6 +12,17 @@ use super::task::{live_status, signal};
 use crate::claim;
 use crate::store::Store;
 
+/// `rbox rm [-f] [-v]`: [`remove`], then with `volumes` the container's
+/// anonymous volumes.
+pub fn remove_with_volumes(store: &Store, what: &str, force: bool, volumes: bool) -> Result<()> {
+    let spec = find(store, what)?.spec;
+    remove(store, what, force)?;
+    if volumes {
+        crate::volume::remove_anonymous(store, &spec);
+    }
+    Ok(())
+}
+
 /// `rbox rm [-f]`: everything of the container goes (bundle, network,
 /// records, anonymous volumes).
 pub fn remove(store: &Store, what: &str, force: bool) -> Result<()> {

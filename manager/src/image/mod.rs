@@ -36,7 +36,7 @@ pub use inspect::{config, history, inspect, HistoryLine};
 pub use layer::{temp_snapshot, NewLayer};
 pub(crate) use layer::{unpack_blob, GzipThread, Tee};
 pub use list::{list, ImageLine};
-pub use remove::rmi;
+pub use remove::{rmi, Removed};
 pub use tag::tag;
 
 #[derive(Debug, thiserror::Error)]

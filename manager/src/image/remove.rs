@@ -9,8 +9,27 @@ use super::{short_id, ImageError, Result};
 use crate::reference::Reference;
 use crate::store::{io_err, temp_name, ImageRow, RefRow, Store, TempPath};
 
-/// `rbox rmi [-f] IMAGE`: Docker's `Untagged: …` and `Deleted: …` lines.
-pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
+/// What `rmi` did, a name or an id at a time: Docker's `Untagged: …` and
+/// `Deleted: …` lines (Display), the API's `{"Untagged": …}` objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// a name, as Docker writes it (`busybox:latest`)
+    Untagged(String),
+    /// the image's id or a layer's diff_id
+    Deleted(String),
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Removed::Untagged(name) => write!(f, "Untagged: {name}"),
+            Removed::Deleted(id) => write!(f, "Deleted: {id}"),
+        }
+    }
+}
+
+/// `rbox rmi [-f] IMAGE`: what was untagged and deleted, in order.
+pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<Removed>> {
     let lock = store.lock()?;
     let img = store.resolve(what)?;
     let refs = store.refs(&img.id)?;
@@ -37,7 +56,7 @@ pub fn rmi(store: &Store, what: &str, force: bool) -> Result<Vec<String>> {
         let familiar = Reference::parse_named(name)
             .map(|r| r.familiar())
             .unwrap_or_else(|_| name.to_string());
-        out.push(format!("Untagged: {familiar}"));
+        out.push(Removed::Untagged(familiar));
     }
     let trash = if delete {
         delete_image(store, &img, &mut out)?
@@ -95,11 +114,11 @@ fn names_to_untag<'a>(
 
 /// Delete the image's row, and the layers it was the last user of (a
 /// `Deleted: …` line each). Returns the files that go with them.
-fn delete_image(store: &Store, img: &ImageRow, out: &mut Vec<String>) -> Result<Vec<PathBuf>> {
+fn delete_image(store: &Store, img: &ImageRow, out: &mut Vec<Removed>) -> Result<Vec<PathBuf>> {
     let mut trash = Vec::new();
     let layers = store.layers(&img.id)?;
     store.delete_image(&img.id)?;
-    out.push(format!("Deleted: {}", img.id));
+    out.push(Removed::Deleted(img.id.clone()));
     trash.push(store.blob_path(&img.id));
     trash.push(store.blob_path(&img.manifest_digest));
     let mut seen = BTreeSet::new();
@@ -109,7 +128,7 @@ fn delete_image(store: &Store, img: &ImageRow, out: &mut Vec<String>) -> Result<
         }
         if store.drop_layer_user(&l.diff_id)? <= 0 {
             store.delete_layer(&l.diff_id)?;
-            out.push(format!("Deleted: {}", l.diff_id));
+            out.push(Removed::Deleted(l.diff_id.clone()));
             trash.push(store.snapshot_path(&l.diff_id));
         }
         if store.blob_users(&l.blob_digest)? == 0 {

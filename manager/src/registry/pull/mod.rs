@@ -78,15 +78,6 @@ pub enum Out {
 /// Pull `r` into the store, printing Docker-like progress lines to `out`.
 /// Returns the image id.
 pub fn pull(store: &Store, r: &Reference, opts: &PullOptions, out: Out) -> Result<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(PullError::Runtime)?;
-    // rustls needs one crypto provider for the process; ring it is
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // what killed pulls left (a pull that fails again never reaches the
-    // sweep at commit)
-    store.sweep()?;
     let (mut w, bars): (Box<dyn Write>, _) = match out {
         Out::Stdout => (
             Box::new(io::stdout()),
@@ -101,7 +92,37 @@ pub fn pull(store: &Store, r: &Reference, opts: &PullOptions, out: Out) -> Resul
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         ),
     };
-    rt.block_on(pull_async(store, r, opts, &mut w, bars))
+    pull_with(store, r, opts, &mut w, bars)
+}
+
+/// [`pull`] with its progress as plain lines (`ID: status`, no bars) to
+/// `out`: what `rbox serve` turns into Docker's JSON progress messages.
+pub fn pull_to(
+    store: &Store,
+    r: &Reference,
+    opts: &PullOptions,
+    out: &mut dyn Write,
+) -> Result<String> {
+    pull_with(store, r, opts, out, None)
+}
+
+fn pull_with(
+    store: &Store,
+    r: &Reference,
+    opts: &PullOptions,
+    out: &mut dyn Write,
+    bars: Option<MultiProgress>,
+) -> Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(PullError::Runtime)?;
+    // rustls needs one crypto provider for the process; ring it is
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // what killed pulls left (a pull that fails again never reaches the
+    // sweep at commit)
+    store.sweep()?;
+    rt.block_on(pull_async(store, r, opts, out, bars))
 }
 
 /// The stages of a pull, each in its own file.
