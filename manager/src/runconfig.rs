@@ -37,7 +37,8 @@ pub fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Label
     Ok(out)
 }
 
-fn strings(v: &Value) -> Vec<String> {
+/// The strings of a JSON array (nothing for anything else).
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()

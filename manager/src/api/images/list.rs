@@ -15,6 +15,7 @@ use crate::api::state::Api;
 use crate::filter::{Filters, IMAGE_KEYS};
 use crate::image;
 use crate::listing::select_images;
+use crate::runconfig::strings;
 
 /// Docker's `ImageSummary`.
 #[derive(Serialize)]
@@ -34,16 +35,6 @@ struct Summary {
 
 fn unix_time(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn summary(inspect: &Value) -> Summary {

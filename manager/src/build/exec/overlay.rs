@@ -46,35 +46,19 @@ pub fn with_overlay<T: Send>(
         let p = base.join(d);
         fs::create_dir(&p).map_err(io_err("create", &p))?;
     }
-    let data = options(store, layers, &base)?;
-    let out = std::thread::scope(|s| {
-        s.spawn(|| -> Result<T> {
-            private_mount_namespace()?;
-            let merged = base.join("merged");
-            mount(
-                Some("overlay"),
-                &merged,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(data.as_str()),
-            )
-            .map_err(|source| ExecError::Mount {
-                target: merged.clone(),
-                source,
-            })?;
-            let out = step(&merged);
-            // the namespace would take the mount with it when this thread
-            // ends, but not before the join returns: unmounted here, the
-            // upper and work dirs are free when the caller goes on
-            umount2(&merged, MntFlags::empty()).map_err(|source| ExecError::Umount {
-                target: merged.clone(),
-                source,
-            })?;
-            out
-        })
-        .join()
-        .unwrap_or(Err(ExecError::Panicked))
-    })?;
+    let data = format!(
+        "{},upperdir={},workdir={},redirect_dir=off,metacopy=off",
+        lowerdir(store, layers, layers.is_empty().then(|| base.join("empty")))?,
+        base.join("fs").display(),
+        base.join("work").display()
+    );
+    let out = mounted(
+        &base.join("merged"),
+        MsFlags::empty(),
+        &data,
+        layers.len(),
+        step,
+    )?;
     for d in ["work", "merged", "empty"] {
         let p = base.join(d);
         // work/ holds overlayfs's own (root-only) work dir
@@ -83,33 +67,59 @@ pub fn with_overlay<T: Send>(
     Ok((Upper { snapshot }, out))
 }
 
-/// The overlay's options: `lowerdir` top layer first, each once (an empty
-/// dir for a stage with no layer yet), `redirect_dir` and `metacopy` off so
-/// that the upper dir says everything in plain files (a layer tar can
-/// carry it).
-fn options(store: &Store, layers: &[String], base: &Path) -> Result<String> {
-    let mut lower: Vec<String> = store
+/// `lowerdir=` of the snapshots of `layers` (diff_ids, bottom first): top
+/// first, each once, then `bottom` (an empty dir) when given. The upper
+/// dir of [`with_overlay`] has `redirect_dir` and `metacopy` off so that it
+/// says everything in plain files (a layer tar can carry it).
+fn lowerdir(store: &Store, layers: &[String], bottom: Option<PathBuf>) -> Result<String> {
+    let lower: Vec<String> = store
         .lower_dirs(layers.iter().map(String::as_str))
         .iter()
         .map(|d| d.to_string_lossy().into_owned())
+        .chain(bottom.map(|b| b.to_string_lossy().into_owned()))
         .collect();
-    if lower.is_empty() {
-        lower.push(base.join("empty").to_string_lossy().into_owned());
-    }
     if let Some(bad) = lower.iter().find(|l| l.contains([',', ':'])) {
         return Err(ExecError::OverlayPath(PathBuf::from(bad)));
     }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
-        lower.join(":"),
-        base.join("fs").display(),
-        base.join("work").display()
-    );
+    Ok(format!("lowerdir={}", lower.join(":")))
+}
+
+/// Mounts an overlay with options `data` on `merged` in a thread with a
+/// mount namespace of its own, runs `f` on it there and unmounts it (the
+/// namespace would take the mount with it when the thread ends, but not
+/// before the join returns: unmounted here, the upper and work dirs are
+/// free when the caller goes on). `layers`: for the error of too long
+/// options.
+fn mounted<T: Send>(
+    merged: &Path,
+    flags: MsFlags,
+    data: &str,
+    layers: usize,
+    f: impl FnOnce(&Path) -> Result<T> + Send,
+) -> Result<T> {
     // mount(2) takes one page of options
     if data.len() >= 4096 {
-        return Err(ExecError::TooManyLayers(layers.len()));
+        return Err(ExecError::TooManyLayers(layers));
     }
-    Ok(data)
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            private_mount_namespace()?;
+            mount(Some("overlay"), merged, Some("overlay"), flags, Some(data)).map_err(
+                |source| ExecError::Mount {
+                    target: merged.to_path_buf(),
+                    source,
+                },
+            )?;
+            let out = f(merged);
+            umount2(merged, MntFlags::empty()).map_err(|source| ExecError::Umount {
+                target: merged.to_path_buf(),
+                source,
+            })?;
+            out
+        })
+        .join()
+        .unwrap_or(Err(ExecError::Panicked))
+    })
 }
 
 /// This thread leaves the process's mount namespace for a copy of its own
@@ -143,42 +153,7 @@ pub fn with_rootfs<T: Send>(
     let base = snapshot.path().to_path_buf();
     let merged = base.join("merged");
     fs::create_dir(&merged).map_err(io_err("create", &merged))?;
-    let mut lower: Vec<String> = store
-        .lower_dirs(layers.iter().map(String::as_str))
-        .iter()
-        .map(|d| d.to_string_lossy().into_owned())
-        .collect();
     // temp_snapshot's fs/: empty
-    lower.push(base.join("fs").to_string_lossy().into_owned());
-    if let Some(bad) = lower.iter().find(|l| l.contains([',', ':'])) {
-        return Err(ExecError::OverlayPath(PathBuf::from(bad)));
-    }
-    let data = format!("lowerdir={}", lower.join(":"));
-    if data.len() >= 4096 {
-        return Err(ExecError::TooManyLayers(layers.len()));
-    }
-    std::thread::scope(|s| {
-        s.spawn(|| -> Result<T> {
-            private_mount_namespace()?;
-            mount(
-                Some("overlay"),
-                &merged,
-                Some("overlay"),
-                MsFlags::MS_RDONLY,
-                Some(data.as_str()),
-            )
-            .map_err(|source| ExecError::Mount {
-                target: merged.clone(),
-                source,
-            })?;
-            let out = f(&merged);
-            umount2(&merged, MntFlags::empty()).map_err(|source| ExecError::Umount {
-                target: merged.clone(),
-                source,
-            })?;
-            out
-        })
-        .join()
-        .unwrap_or(Err(ExecError::Panicked))
-    })
+    let data = lowerdir(store, layers, Some(base.join("fs")))?;
+    mounted(&merged, MsFlags::MS_RDONLY, &data, layers.len(), f)
 }

@@ -346,16 +346,7 @@ impl Target {
     /// does: the file it names gets the entry's owner (or the step's) and,
     /// unless it is a symlink, its mode.
     pub fn link_meta(&self, parent: &Dir, name: &CStr, meta: &Meta, shown: &Path) -> Result<()> {
-        if let Some((uid, gid)) = self.ids(meta, self.owner) {
-            fchownat(
-                Some(parent.as_raw_fd()),
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(write_err("chown", &shown.display().to_string()))?;
-        }
+        self.chown_at(parent, name, meta, shown)?;
         let st = fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(write_err("stat", &shown.display().to_string()))?;
         if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
@@ -368,6 +359,22 @@ impl Target {
             FchmodatFlags::NoFollowSymlink,
         )
         .map_err(write_err("chmod", &shown.display().to_string()))
+    }
+
+    /// `name` in `parent` (not followed) gets the entry's owner or the
+    /// step's, when either is set.
+    fn chown_at(&self, parent: &Dir, name: &CStr, meta: &Meta, shown: &Path) -> Result<()> {
+        if let Some((uid, gid)) = self.ids(meta, self.owner) {
+            fchownat(
+                Some(parent.as_raw_fd()),
+                name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(write_err("chown", &shown.display().to_string()))?;
+        }
+        Ok(())
     }
 
     /// An existing directory of the root (`rel` resolved).
@@ -399,16 +406,7 @@ impl Target {
         self.make_room(parent, name, shown)?;
         symlinkat(target, Some(parent.as_raw_fd()), name)
             .map_err(write_err("symlink", &shown.display().to_string()))?;
-        if let Some((uid, gid)) = self.ids(meta, self.owner) {
-            fchownat(
-                Some(parent.as_raw_fd()),
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .map_err(write_err("chown", &shown.display().to_string()))?;
-        }
+        self.chown_at(parent, name, meta, shown)?;
         let t = self.times(meta);
         utimensat(
             Some(parent.as_raw_fd()),
